@@ -1,0 +1,113 @@
+"""The cluster spec every renderer takes. Clouds and the sandbox build one; renderers never read settings.
+
+Secrets are never rendered into files a cloud delivers in user data: renderers reference them by the
+environment variables below, which a node fills at boot from its secrets store (the sandbox from local files).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from stacks.ports import PORTS
+from stacks.topology import Topology
+
+# Database roles, defined once. Applications get app_rw / app_ro, never the superuser.
+SUPERUSER = "postgres"
+REPLICATION_USER = "replicator"
+REWIND_USER = "rewinder"
+POOLER_AUTH_USER = "pgbouncer_auth"
+MONITORING_USER = "monitor"
+APP_DATABASE = "app"
+APP_OWNER_ROLE = "app_owner"        # NOLOGIN, owns the schema
+APP_READWRITE_USER = "app_rw"
+APP_READONLY_USER = "app_ro"
+PATRONI_REST_USER = "patroni"
+
+# Secret name -> environment variable a node's services read it from.
+SECRET_ENV: dict[str, str] = {
+    "superuser": "PATRONI_SUPERUSER_PASSWORD",
+    "replication": "PATRONI_REPLICATION_PASSWORD",
+    "rewind": "PATRONI_REWIND_PASSWORD",
+    "patroni-rest": "PATRONI_RESTAPI_PASSWORD",
+    "pooler-auth": "PG_POOLER_AUTH_PASSWORD",
+    "monitoring": "PG_MONITOR_PASSWORD",
+    "app-readwrite": "PG_APP_RW_PASSWORD",
+    "app-readonly": "PG_APP_RO_PASSWORD",
+    "backup-cipher": "PGBACKREST_REPO1_CIPHER_PASS",
+}
+
+
+@dataclass(frozen=True)
+class MemberPorts:
+    postgres: int = PORTS.postgres
+    patroni_rest: int = PORTS.patroni_rest
+    etcd_client: int = PORTS.etcd_client
+    etcd_peer: int = PORTS.etcd_peer
+    pgbouncer: int = PORTS.pgbouncer
+    postgres_exporter: int = PORTS.postgres_exporter
+    node_exporter: int = PORTS.node_exporter
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str           # Patroni member and etcd member name
+    host: str           # address peers and clients connect to (a private IP, or 127.0.0.1 in the sandbox)
+    zone: str
+    ports: MemberPorts = field(default_factory=MemberPorts)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where things live on a node. The sandbox gives each member its own root under one directory."""
+    config_dir: str = "/etc/pg-platform"
+    data_dir: str = "/var/lib/postgresql/data"
+    log_dir: str = "/var/log/pg-platform"
+    run_dir: str = "/run/pg-platform"
+    postgres_bin_dir: str = "/usr/lib/postgresql/{major}/bin"
+    patroni_bin: str = "/opt/pg-platform/patroni/bin/patroni"
+    pgbackrest_bin: str = "/usr/bin/pgbackrest"
+    etcd_data_dir: str = "/var/lib/etcd/pg-platform"
+    pgbackrest_spool_dir: str = "/var/spool/pgbackrest"
+    pgbackrest_lock_dir: str = "/tmp/pgbackrest"
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A pgBackRest repository: the cloud's object-locked bucket, or a directory."""
+    kind: Literal["s3", "posix"]
+    path: str                        # repo path: the key prefix in a bucket, a directory for posix
+    bucket: str | None = None
+    region: str | None = None
+    endpoint: str | None = None      # s3.<region>.amazonaws.com, or localhost:<port> in the sandbox
+    uri_style: Literal["host", "path"] = "host"
+    kms_key_id: str | None = None    # SSE-KMS key for uploads; None on posix
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Router:
+    """The routed entry points (the cloud's internal load balancer, HAProxy in the sandbox)."""
+    host: str
+    write_port: int = PORTS.write
+    read_port: int = PORTS.read
+    pooled_port: int = PORTS.pooled_write
+    stats_port: int = PORTS.haproxy_stats
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    scope: str                       # Patroni scope, etcd cluster token, pgBackRest stanza
+    topology: Topology
+    members: tuple[Member, ...]
+    repositories: tuple[Repository, ...]
+    router: Router
+    paths: Paths = field(default_factory=Paths)
+    # Memory/cpus per node come from topology.node_size; the sandbox passes a smaller topology.
+
+    @property
+    def stanza(self) -> str:
+        return self.scope
+
+    def member(self, name: str) -> Member:
+        return next(m for m in self.members if m.name == name)

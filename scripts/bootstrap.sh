@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine, as root: Debian packages for the data plane,
+# the project's virtualenv, and Patroni in its own virtualenv that the postgres user can execute.
+# Safe to run again: every step checks before it acts.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+venv="${PG_PLATFORM_VENV:-$here/.venv}"
+# Patroni runs as the postgres user, which cannot execute an interpreter under /root: its venv is
+# built from Debian's python3 in a world-readable place.
+patroni_venv="${PG_PLATFORM_PATRONI_VENV:-/opt/pg-platform/patroni}"
+patroni_spec="patroni[etcd3,psycopg3]==4.1.5"
+
+apt_packages=(
+  python3 python3-venv openssl ca-certificates util-linux procps iproute2
+  postgresql postgresql-contrib etcd-server etcd-client pgbackrest pgbouncer haproxy
+  prometheus prometheus-alertmanager prometheus-postgres-exporter
+)
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# pgaudit is built per PostgreSQL major: resolve the major Debian's "postgresql" package brings.
+pg_major() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
+
+install_apt() {
+  export DEBIAN_FRONTEND=noninteractive
+  # Package installs would start default services on ports the sandbox does not use but a
+  # user may; keep them stopped for the duration of the install.
+  local guard=/usr/sbin/policy-rc.d created_guard=0
+  if [ ! -e "$guard" ]; then printf '#!/bin/sh\nexit 101\n' >"$guard"; chmod +x "$guard"; created_guard=1; fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  [ "$created_guard" = 1 ] && rm -f "$guard"
+  return 0
+}
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  install_apt "${missing[@]}"
+fi
+major="$(pg_major)"
+if ! dpkg-query -W -f='${Status}' "postgresql-$major-pgaudit" 2>/dev/null | grep -q "install ok installed"; then
+  log "installing postgresql-$major-pgaudit"
+  install_apt "postgresql-$major-pgaudit"
+fi
+
+stamp_ok() { [ -f "$1/.requirements.sha" ] && [ "$(cat "$1/.requirements.sha")" = "$2" ]; }
+
+req_sha="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if ! stamp_ok "$venv" "$req_sha"; then
+  log "building the project virtualenv in $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
+  "$venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt
+  echo "$req_sha" >"$venv/.requirements.sha"
+fi
+
+patroni_sha="$(echo "$patroni_spec" | sha256sum | cut -d' ' -f1)"
+if ! stamp_ok "$patroni_venv" "$patroni_sha"; then
+  log "building the Patroni virtualenv in $patroni_venv"
+  mkdir -p "$(dirname "$patroni_venv")"
+  /usr/bin/python3 -m venv "$patroni_venv"
+  "$patroni_venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
+  "$patroni_venv/bin/pip" install -q --disable-pip-version-check "$patroni_spec"
+  chmod -R a+rX "$patroni_venv"
+  echo "$patroni_sha" >"$patroni_venv/.requirements.sha"
+fi
+log "ready: venv=$venv patroni=$patroni_venv postgresql=$major"

@@ -1,0 +1,31 @@
+"""Port numbers, defined once. The cloud nodes use these; the sandbox offsets them per node."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ports:
+    postgres: int = 5432
+    pgbouncer: int = 6432
+    patroni_rest: int = 8008
+    etcd_client: int = 2379
+    etcd_peer: int = 2380
+    # The routed entry points (cloud load balancer listeners, HAProxy in the sandbox).
+    write: int = 5432
+    read: int = 5433
+    pooled_write: int = 6432
+    haproxy_stats: int = 7000
+    postgres_exporter: int = 9187
+    node_exporter: int = 9100
+    pgbouncer_exporter: int = 9127
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    grafana: int = 3000
+
+
+PORTS = Ports()
+
+# Ports that only cluster members (and the monitoring node) may reach, never the allowlist.
+INTRA_CLUSTER_PORTS = (PORTS.postgres, PORTS.patroni_rest, PORTS.etcd_client, PORTS.etcd_peer)
+EXPORTER_PORTS = (PORTS.postgres_exporter, PORTS.node_exporter, PORTS.pgbouncer_exporter)

@@ -1,0 +1,42 @@
+"""Stage profiles: the defaults a stage starts from, defined once.
+
+A stack file states its objectives; the profile fills what it leaves out and decides how strictly the
+stage is governed (policy enforcement, protect, lock mode).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LockMode = Literal["COMPLIANCE", "GOVERNANCE"]
+Enforcement = Literal["mandatory", "advisory"]
+
+
+@dataclass(frozen=True)
+class StageProfile:
+    name: str
+    node_count: int
+    rpo_seconds: int
+    rto_seconds: int
+    retention_days: int
+    worm_days: int
+    lock_mode: LockMode
+    policy_enforcement: Enforcement
+    protect_stateful: bool
+    allow_world_allowlist: bool
+    # Operators may purge a dev bucket; nobody may shorten prod's lock.
+    min_retention_days: int
+
+
+PROFILES: dict[str, StageProfile] = {
+    "dev": StageProfile(
+        name="dev", node_count=1, rpo_seconds=300, rto_seconds=3600, retention_days=7, worm_days=1,
+        lock_mode="GOVERNANCE", policy_enforcement="advisory", protect_stateful=False,
+        allow_world_allowlist=True, min_retention_days=1,
+    ),
+    "prod": StageProfile(
+        name="prod", node_count=3, rpo_seconds=0, rto_seconds=30, retention_days=30, worm_days=14,
+        lock_mode="COMPLIANCE", policy_enforcement="mandatory", protect_stateful=True,
+        allow_world_allowlist=False, min_retention_days=14,
+    ),
+}
