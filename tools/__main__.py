@@ -1,0 +1,33 @@
+"""`python -m tools <command>`: each command lives in its own module, imported only when it runs, so the
+sandbox and drills start without loading the Pulumi SDK and providers."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help). Each module defines `add_arguments(parser)` and `main(args) -> int`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("tools.run", "run the program for stacks under the mock runtime and print the resource tree"),
+    "topology": ("tools.topology_cmd", "print the derived topology of a stack with the reason for each choice"),
+    "plan": ("tools.plan", "offline preview plus the policy pack over the analyzer protocol"),
+    "diff": ("tools.diff", "compare two plans resource by resource (pull-request preview)"),
+    "sandbox": ("tools.sandbox", "the local stage on loopback: up | status | down"),
+    "drill": ("tools.drill", "measure the sandbox against the stage objectives"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="tools", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    if not argv or argv[0] not in COMMANDS:
+        parser.parse_args(argv[:1])  # prints usage and exits
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    sub = argparse.ArgumentParser(prog=f"tools {argv[0]}", description=COMMANDS[argv[0]][1])
+    module.add_arguments(sub)
+    return int(module.main(sub.parse_args(argv[1:])) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
