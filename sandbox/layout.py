@@ -1,0 +1,220 @@
+"""Where the sandbox puts things and which loopback ports it uses, derived from the real stack files.
+
+The topology comes from the same derivation the clouds use (`Pulumi.<profile>.yaml` -> settings ->
+topology), shrunk to a sandbox node size and to the PostgreSQL major Debian ships here. Ports are the
+platform's own (stacks/ports.py) shifted by a per-profile base and a per-member stride, so prod and dev
+sandboxes can run side by side and no number is invented twice.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataplane.model import ClusterSpec, Member, MemberPorts, Paths, Repository, Router
+from stacks.files import engine_config
+from stacks.ports import PORTS
+from stacks.settings import NAMESPACE, Settings, parse_settings
+from stacks.sizes import SANDBOX_SIZE
+from stacks.topology import Topology, derive_topology
+
+PROFILES = ("prod", "dev")
+LOOPBACK = "127.0.0.1"
+# A certificate must name what clients dial: pgBackRest's S3 client matches DNS names only.
+LOOPBACK_DNS = "localhost"
+# Below the kernel's ephemeral range (32768+), so an outgoing connection never squats a sandbox port.
+PROFILE_PORT_BASE = {"prod": 20000, "dev": 10000}
+# etcd's client and peer ports are adjacent (2379/2380), so members need a stride wider than one.
+MEMBER_PORT_STRIDE = 10
+# The router (HAProxy) and the scratch restore instance sit in member slots no real member uses.
+ROUTER_SLOT = 5
+SCRATCH_SLOT = 4
+# Services that exist only in the sandbox, standing in for cloud services; same base as the rest.
+SANDBOX_SERVICE_PORTS = {
+    "s3_emulator": 4566,      # moto, plain HTTP, never dialled by pgBackRest directly
+    "s3_https": 443,          # HAProxy terminating TLS for the emulator with the sandbox CA
+    "alert_webhook": 5001,    # the receiver Alertmanager posts to, so the alert drill can see delivery
+}
+DEFAULT_ROOT = Path(os.environ.get("PG_PLATFORM_SANDBOX_ROOT", "/var/lib/pg-platform-sandbox"))
+POSTGRES_LIB = Path("/usr/lib/postgresql")
+SANDBOX_REGION_FALLBACK = "eu-central-1"
+
+
+def installed_postgres_major(lib: Path = POSTGRES_LIB) -> int:
+    majors = sorted(int(p.name) for p in lib.iterdir() if p.name.isdigit() and (p / "bin" / "postgres").exists()) \
+        if lib.is_dir() else []
+    if not majors:
+        raise RuntimeError(f"no PostgreSQL server under {lib}: run `bash scripts/bootstrap.sh`")
+    return majors[-1]
+
+
+def stack_settings(profile: str) -> Settings:
+    """The stack file read the way the engine hands it to the program (stacks/config.py), without Pulumi."""
+    config = engine_config(profile)
+    prefix = f"{NAMESPACE}:"
+    raw = {}
+    for key, value in config.items():
+        if key.startswith(prefix):
+            raw[key[len(prefix):].removeprefix("config:")] = _decode(value)
+    region = config.get("aws:region")
+    return parse_settings(raw, stack=profile, region=region, project=NAMESPACE)
+
+
+def _decode(value: str):
+    import json
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def sandbox_topology(profile: str, postgres_major: int | None = None) -> Topology:
+    topology = derive_topology(stack_settings(profile))
+    return dataclasses.replace(topology, node_size=SANDBOX_SIZE,
+                               postgres_major=postgres_major or installed_postgres_major())
+
+
+@dataclass(frozen=True)
+class SandboxLayout:
+    """One sandbox: its profile, root directory, spec, and the ports of the stand-in services."""
+    profile: str
+    root: Path
+    spec: ClusterSpec
+    settings: Settings
+
+    # --- directories -------------------------------------------------------------------------------
+    @property
+    def tls_dir(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / "secrets.env"
+
+    @property
+    def state_dir(self) -> Path:
+        """PID files and supervisor state."""
+        return self.root / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def shared_config_dir(self) -> Path:
+        """Files of the services that are not per member: router, monitoring, S3 proxy."""
+        return self.root / "etc"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        return self.root / "monitoring"
+
+    @property
+    def posix_repo_dir(self) -> Path:
+        return Path(self.posix_repository.path)
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.root / "scratch"
+
+    def member_root(self, name: str) -> Path:
+        return self.root / "members" / name
+
+    def member_paths(self, name: str) -> Paths:
+        return member_paths(self.root, name)
+
+    def member_spec(self, name: str) -> ClusterSpec:
+        """The spec as that member's node sees it: the same cluster, its own directories."""
+        return dataclasses.replace(self.spec, paths=self.member_paths(name))
+
+    # --- ports -------------------------------------------------------------------------------------
+    @property
+    def port_base(self) -> int:
+        return PROFILE_PORT_BASE[self.profile]
+
+    def service_port(self, name: str) -> int:
+        return self.port_base + SANDBOX_SERVICE_PORTS[name]
+
+    @property
+    def prometheus_port(self) -> int:
+        return self.port_base + PORTS.prometheus
+
+    @property
+    def alertmanager_port(self) -> int:
+        return self.port_base + PORTS.alertmanager
+
+    @property
+    def scratch_port(self) -> int:
+        return self.port_base + PORTS.postgres + SCRATCH_SLOT * MEMBER_PORT_STRIDE
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"{LOOPBACK_DNS}:{self.service_port('s3_https')}"
+
+    @property
+    def s3_repository(self) -> Repository | None:
+        return next((r for r in self.spec.repositories if r.kind == "s3"), None)
+
+    @property
+    def posix_repository(self) -> Repository:
+        return next(r for r in self.spec.repositories if r.kind == "posix")
+
+    def all_ports(self) -> list[int]:
+        """Every port a running sandbox listens on: `down` proves none is left open."""
+        ports = []
+        for m in self.spec.members:
+            ports += [getattr(m.ports, f.name) for f in dataclasses.fields(MemberPorts)
+                      if f.name != "node_exporter"]
+        r = self.spec.router
+        ports += [r.write_port, r.read_port, r.pooled_port, r.stats_port, self.prometheus_port,
+                  self.alertmanager_port, self.scratch_port]
+        ports += [self.service_port(n) for n in SANDBOX_SERVICE_PORTS]
+        return ports
+
+
+def member_ports(profile: str, index: int) -> MemberPorts:
+    shift = PROFILE_PORT_BASE[profile] + index * MEMBER_PORT_STRIDE
+    return MemberPorts(**{f.name: getattr(PORTS, f.name) + shift for f in dataclasses.fields(MemberPorts)})
+
+
+def router_for(profile: str) -> Router:
+    shift = PROFILE_PORT_BASE[profile] + ROUTER_SLOT * MEMBER_PORT_STRIDE
+    return Router(host=LOOPBACK, write_port=PORTS.write + shift, read_port=PORTS.read + shift,
+                  pooled_port=PORTS.pooled_write + shift, stats_port=PORTS.haproxy_stats + shift)
+
+
+def member_paths(root: Path, name: str) -> Paths:
+    base = root / "members" / name
+    return Paths(
+        config_dir=str(base / "etc"),
+        data_dir=str(base / "data"),
+        log_dir=str(base / "log"),
+        run_dir=str(base / "run"),
+        etcd_data_dir=str(base / "etcd"),
+        pgbackrest_spool_dir=str(base / "spool"),
+        pgbackrest_lock_dir=str(base / "lock"),
+    )
+
+
+def build_layout(profile: str = "prod", root: Path | None = None, postgres_major: int | None = None) -> SandboxLayout:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown sandbox profile {profile!r}; use one of {', '.join(PROFILES)}")
+    sandbox_root = (root or DEFAULT_ROOT) / profile
+    settings = stack_settings(profile)
+    topology = sandbox_topology(profile, postgres_major)
+    scope = f"pgp-{settings.stage}-sandbox"
+    members = tuple(
+        Member(name=f"{scope}-{i + 1}", host=LOOPBACK, zone=zone, ports=member_ports(profile, i))
+        for i, zone in enumerate(topology.node_zones.value)
+    )
+    https_port = PROFILE_PORT_BASE[profile] + SANDBOX_SERVICE_PORTS["s3_https"]
+    repositories = (
+        Repository(kind="posix", path=str(sandbox_root / "repo1")),
+        Repository(kind="s3", path="/pgbackrest", bucket=f"{scope}-backups", region=settings.region or
+                   SANDBOX_REGION_FALLBACK, endpoint=f"{LOOPBACK_DNS}:{https_port}", uri_style="path",
+                   verify_tls=True, ca_file=str(sandbox_root / "tls" / "ca.crt")),
+    )
+    spec = ClusterSpec(scope=scope, topology=topology, members=members, repositories=repositories,
+                       router=router_for(profile), paths=member_paths(sandbox_root, members[0].name))
+    return SandboxLayout(profile=profile, root=sandbox_root, spec=spec, settings=settings)
