@@ -35,7 +35,7 @@ PROFILES: dict[str, StageProfile] = {
         allow_world_allowlist=True, min_retention_days=1,
     ),
     "prod": StageProfile(
-        name="prod", node_count=3, rpo_seconds=0, rto_seconds=30, retention_days=30, worm_days=14,
+        name="prod", node_count=3, rpo_seconds=0, rto_seconds=35, retention_days=30, worm_days=14,
         lock_mode="COMPLIANCE", policy_enforcement="mandatory", protect_stateful=True,
         allow_world_allowlist=False, min_retention_days=14,
     ),

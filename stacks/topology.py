@@ -43,8 +43,13 @@ class RoutingCheck:
     rise: int
 
     @property
-    def detection_seconds(self) -> int:
-        return self.interval_seconds * (self.fall + self.rise)
+    def admission_seconds(self) -> int:
+        return self.interval_seconds * self.rise
+
+
+# Fastest health checking each cloud's load balancer allows (AWS NLB: interval 5-300 s, thresholds 2-10).
+ROUTER_CHECKS: dict[str, RoutingCheck] = {"aws": RoutingCheck(interval_seconds=5, fall=2, rise=2)}
+ROUTER_NAMES: dict[str, str] = {"aws": "AWS NLB"}
 
 
 @dataclass(frozen=True)
@@ -173,32 +178,37 @@ def derive_topology(settings: Settings) -> Topology:
                               f"{ASSUMED_WAL_BYTES_PER_SECOND >> 20} MiB/s is never promoted")
 
     # --- failover timing (RTO) ---------------------------------------------------------------------
-    check = RoutingCheck(interval_seconds=1, fall=2, rise=1) if obj.rto_seconds <= 120 else RoutingCheck(3, 3, 2)
-    routing = Choice(check, f"the router drops the old leader after {check.interval_seconds * check.fall} s and "
-                            f"admits the new one after {check.interval_seconds * check.rise} s, inside the "
-                            f"{obj.rto_seconds} s RTO")
+    # The router is the cloud's load balancer; the sandbox's HAProxy copies its timing, so drills measure
+    # what the cloud does. A dead leader is dropped while its key expires (in parallel with ttl); the new
+    # leader is admitted only after `rise` passing checks, which adds to the failover time.
+    check = ROUTER_CHECKS[settings.cloud]
+    routing = Choice(check, f"{ROUTER_NAMES[settings.cloud]} health checks at their fastest: every "
+                            f"{check.interval_seconds} s, a target is dropped after {check.fall} and admitted "
+                            f"after {check.rise} consecutive results, so a promoted leader receives traffic "
+                            f"{check.admission_seconds} s after it answers /primary")
     loop_wait_value = PATRONI_MIN_LOOP_WAIT if obj.rto_seconds <= 60 else 5 if obj.rto_seconds <= 300 else 10
-    budget = obj.rto_seconds - loop_wait_value - check.detection_seconds - PROMOTION_SECONDS
+    budget = obj.rto_seconds - loop_wait_value - check.admission_seconds - PROMOTION_SECONDS
     if nodes > 1 and budget < PATRONI_MIN_TTL:
-        needed = PATRONI_MIN_TTL + loop_wait_value + check.detection_seconds + PROMOTION_SECONDS
+        needed = PATRONI_MIN_TTL + loop_wait_value + check.admission_seconds + PROMOTION_SECONDS
         fail("objectives.rto_seconds", obj.rto_seconds,
              f"losing the leader node is detected only when its Patroni leader key expires (ttl >= "
-             f"{PATRONI_MIN_TTL} s), plus loop_wait {loop_wait_value} s, routing {check.detection_seconds} s and "
-             f"promotion {PROMOTION_SECONDS} s", f"raise objectives.rto_seconds to at least {needed}")
+             f"{PATRONI_MIN_TTL} s), then loop_wait {loop_wait_value} s, promotion {PROMOTION_SECONDS} s and "
+             f"{check.admission_seconds} s until the {ROUTER_NAMES[settings.cloud]} admits the new leader",
+             f"raise objectives.rto_seconds to at least {needed}")
     ttl_value = max(PATRONI_MIN_TTL, min(PATRONI_DEFAULT_TTL, budget))
     retry_value = max(PATRONI_MIN_RETRY_TIMEOUT, min(10, (ttl_value - loop_wait_value) // 2))
     assert loop_wait_value + 2 * retry_value <= ttl_value
-    ttl = Choice(ttl_value, f"leader key lifetime: node loss is detected after ttl, and ttl + loop_wait + routing "
-                            f"+ promotion = {ttl_value + loop_wait_value + check.detection_seconds + PROMOTION_SECONDS}"
+    ttl = Choice(ttl_value, f"leader key lifetime: node loss is detected after ttl, and ttl + loop_wait + promotion "
+                            f"+ admission = {ttl_value + loop_wait_value + PROMOTION_SECONDS + check.admission_seconds}"
                             f" s fits the {obj.rto_seconds} s RTO")
     loop_wait = Choice(loop_wait_value, f"HA loop period for a {obj.rto_seconds} s RTO: shorter loops notice a "
                                         f"failed PostgreSQL sooner at the cost of more DCS traffic")
     retry = Choice(retry_value, f"DCS and PostgreSQL retries; loop_wait + 2*retry_timeout = "
                                 f"{loop_wait_value + 2 * retry_value} <= ttl {ttl_value}, as Patroni requires")
-    pst_value = max(0, min(300, obj.rto_seconds - 2 * loop_wait_value - check.detection_seconds))
+    pst_value = max(0, min(300, obj.rto_seconds - 2 * loop_wait_value - check.admission_seconds))
     if replication.value != "asynchronous":
         pst_reason = (f"a crashed primary gets {pst_value} s to restart in place before failover to the sync "
-                      f"standby; loop_wait + primary_start_timeout + loop_wait + routing stays within the RTO")
+                      f"standby; loop_wait + primary_start_timeout + loop_wait + admission stays within the RTO")
     else:
         pst_reason = f"restart in place first; bounded so a crash loop still fails over within the {obj.rto_seconds} s RTO"
     primary_start = Choice(pst_value, pst_reason)
