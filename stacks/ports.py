@@ -11,6 +11,8 @@ class Ports:
     patroni_rest: int = 8008
     etcd_client: int = 2379
     etcd_peer: int = 2380
+    # pgBackRest TLS server: a standby-taken backup reaches the primary through it.
+    pgbackrest_server: int = 8432
     # The routed entry points (cloud load balancer listeners, HAProxy in the sandbox).
     write: int = 5432
     read: int = 5433
@@ -27,5 +29,5 @@ class Ports:
 PORTS = Ports()
 
 # Ports that only cluster members (and the monitoring node) may reach, never the allowlist.
-INTRA_CLUSTER_PORTS = (PORTS.postgres, PORTS.patroni_rest, PORTS.etcd_client, PORTS.etcd_peer)
+INTRA_CLUSTER_PORTS = (PORTS.postgres, PORTS.patroni_rest, PORTS.etcd_client, PORTS.etcd_peer, PORTS.pgbackrest_server)
 EXPORTER_PORTS = (PORTS.postgres_exporter, PORTS.node_exporter, PORTS.pgbouncer_exporter)
