@@ -1,0 +1,1 @@
+"""ComponentResources, one per role; one implementation per cloud under components/<cloud>/."""

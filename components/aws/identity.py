@@ -1,0 +1,82 @@
+"""Identity: instance roles that can touch only this platform's bucket, keys and secrets."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.base import PlatformComponent
+
+# Lets the post-provision steps reach private nodes through Session Manager instead of SSH or a public IP.
+SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+@dataclass(frozen=True)
+class IdentityArgs:
+    bucket_arn: pulumi.Input[str]
+    backup_key_arn: pulumi.Input[str]
+    secrets_key_arn: pulumi.Input[str]
+    secret_arns: Sequence[pulumi.Input[str]]
+    tags: Mapping[str, str]
+
+
+def node_policy(bucket_arn: str, backup_key_arn: str, secrets_key_arn: str, secret_arns: list[str]) -> str:
+    """pgBackRest needs list/get/put/delete on its bucket (delete only writes markers under Object Lock);
+    no version-level delete, no lock bypass, no bucket configuration changes."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "BackupBucketList", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+             "Resource": [bucket_arn]},
+            {"Sid": "BackupObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "Resource": [f"{bucket_arn}/*"]},
+            {"Sid": "BackupEncryption", "Effect": "Allow",
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+             "Resource": [backup_key_arn]},
+            {"Sid": "OwnSecrets", "Effect": "Allow",
+             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": secret_arns},
+            {"Sid": "OwnSecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [secrets_key_arn]},
+        ],
+    })
+
+
+def monitoring_policy() -> str:
+    """Prometheus discovers nodes through EC2 tags; describe calls cannot be scoped to resources."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "DiscoverNodes", "Effect": "Allow",
+                       "Action": ["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"], "Resource": "*"}],
+    })
+
+
+class Identity(PlatformComponent):
+    def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aws", "Identity", name, args.tags, opts)
+        self.node_role = self._role("node")
+        aws.iam.RolePolicy(self.child_name("node-policy"), role=self.node_role.id,
+                           policy=pulumi.Output.all(args.bucket_arn, args.backup_key_arn, args.secrets_key_arn,
+                                                    pulumi.Output.all(*args.secret_arns)).apply(
+                               lambda v: node_policy(v[0], v[1], v[2], list(v[3]))),
+                           opts=self.child_opts())
+        self.node_profile = aws.iam.InstanceProfile(self.child_name("node-profile"), role=self.node_role.name,
+                                                    tags=self.tags("node-profile"), opts=self.child_opts())
+
+        self.monitoring_role = self._role("monitoring")
+        aws.iam.RolePolicy(self.child_name("monitoring-policy"), role=self.monitoring_role.id,
+                           policy=monitoring_policy(), opts=self.child_opts())
+        self.monitoring_profile = aws.iam.InstanceProfile(self.child_name("monitoring-profile"),
+                                                          role=self.monitoring_role.name,
+                                                          tags=self.tags("monitoring-profile"), opts=self.child_opts())
+        self.register_outputs({"node_role_arn": self.node_role.arn, "monitoring_role_arn": self.monitoring_role.arn})
+
+    def _role(self, label: str) -> aws.iam.Role:
+        role = aws.iam.Role(self.child_name(f"{label}-role"), assume_role_policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                           "Action": "sts:AssumeRole"}]}), tags=self.tags(f"{label}-role"), opts=self.child_opts())
+        aws.iam.RolePolicyAttachment(self.child_name(f"{label}-ssm"), role=role.name, policy_arn=SSM_CORE_POLICY,
+                                     opts=self.child_opts())
+        return role

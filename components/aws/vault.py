@@ -1,0 +1,96 @@
+"""BackupVault: the pgBackRest repository, an S3 bucket whose every object version is write-once."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components.base import PlatformComponent
+
+ABORT_MULTIPART_DAYS = 7
+
+
+@dataclass(frozen=True)
+class BackupVaultArgs:
+    bucket_name: str
+    lock_mode: str              # COMPLIANCE | GOVERNANCE
+    lock_days: int              # 0: no object lock (never in prod; the policy pack says so)
+    noncurrent_expiry_days: int
+    protect: bool
+    account_id: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class BackupVault(PlatformComponent):
+    """Object Lock needs versioning; pgBackRest rewrites backup.info, so each rewrite is a new locked
+    version and its expiry only writes delete markers. The lifecycle rule removes noncurrent versions
+    once their lock has passed, and cleans expired delete markers and abandoned multipart uploads."""
+
+    def __init__(self, name: str, args: BackupVaultArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aws", "BackupVault", name, args.tags, opts)
+        self.key = aws.kms.Key(self.child_name("key"), description=f"{name} backups and volumes",
+                               enable_key_rotation=True, deletion_window_in_days=30,
+                               tags=self.tags("key"), opts=self.child_opts(protect=args.protect))
+        aws.kms.Alias(self.child_name("key-alias"), name=f"alias/{name}", target_key_id=self.key.key_id,
+                      opts=self.child_opts())
+        self.bucket = aws.s3.Bucket(self.child_name("bucket"), bucket=args.bucket_name,
+                                    object_lock_enabled=args.lock_days > 0, force_destroy=False,
+                                    tags=self.tags("bucket", purpose="pgbackrest"),
+                                    opts=self.child_opts(protect=args.protect))
+        versioning = aws.s3.BucketVersioning(
+            self.child_name("versioning"), bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=self.child_opts())
+        if args.lock_days > 0:
+            aws.s3.BucketObjectLockConfiguration(
+                self.child_name("object-lock"), bucket=self.bucket.id, object_lock_enabled="Enabled",
+                rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                    default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                        mode=args.lock_mode, days=args.lock_days)),
+                opts=self.child_opts(depends_on=[versioning]))
+        aws.s3.BucketPublicAccessBlock(self.child_name("public-access-block"), bucket=self.bucket.id,
+                                       block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
+                                       restrict_public_buckets=True, opts=self.child_opts())
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            self.child_name("encryption"), bucket=self.bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=self.key.arn),
+                bucket_key_enabled=True)],
+            opts=self.child_opts())
+        aws.s3.BucketOwnershipControls(self.child_name("ownership"), bucket=self.bucket.id,
+                                       rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+                                       opts=self.child_opts())
+        aws.s3.BucketPolicy(self.child_name("tls-only"), bucket=self.bucket.id,
+                            policy=self.bucket.arn.apply(_tls_only_policy), opts=self.child_opts())
+        aws.s3.BucketLifecycleConfiguration(
+            self.child_name("lifecycle"), bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-noncurrent-after-lock", status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=args.noncurrent_expiry_days),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True)),
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-multipart", status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=ABORT_MULTIPART_DAYS)),
+            ],
+            opts=self.child_opts(depends_on=[versioning]))
+        self.register_outputs({"bucket": self.bucket.bucket, "bucket_arn": self.bucket.arn, "key_arn": self.key.arn})
+
+
+def _tls_only_policy(bucket_arn: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }],
+    })

@@ -1,0 +1,37 @@
+"""What every component shares: child options derived from the component, and the type-token scheme."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import pulumi
+
+TYPE_PREFIX = "pg-platform"
+
+
+def type_token(cloud: str, role: str) -> str:
+    return f"{TYPE_PREFIX}:{cloud}:{role}"
+
+
+class PlatformComponent(pulumi.ComponentResource):
+    """A component whose children are named `<component>-<suffix>`, parented to it and tagged alike.
+
+    Only parent (and through it the providers) flows to children: merging a caller's whole `opts` into
+    every child would copy aliases, ids and dependencies that belong to the component alone.
+    """
+
+    def __init__(self, cloud: str, role: str, name: str, tags: Mapping[str, str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(type_token(cloud, role), name, None, opts)
+        self._name = name
+        self._tags = dict(tags)
+
+    def child_name(self, suffix: str) -> str:
+        return f"{self._name}-{suffix}"
+
+    def child_opts(self, *, protect: bool = False, depends_on: list | None = None,
+                   delete_before_replace: bool | None = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=protect, depends_on=depends_on,
+                                      delete_before_replace=delete_before_replace)
+
+    def tags(self, suffix: str, **extra: str) -> dict[str, str]:
+        return {**self._tags, "Name": self.child_name(suffix), **extra}

@@ -1,0 +1,99 @@
+"""PostgresPlatform: composes the roles for the stack's cloud. It chooses and wires; it builds nothing itself."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.cluster import PostgresCluster, PostgresClusterArgs
+from components.aws.identity import Identity, IdentityArgs
+from components.aws.monitoring import Monitoring, MonitoringArgs
+from components.aws.network import Network, NetworkArgs
+from components.aws.post_provision import PostProvision, PostProvisionArgs
+from components.aws.secrets import Secrets, SecretsArgs
+from components.aws.vault import BackupVault, BackupVaultArgs
+from components.base import TYPE_PREFIX
+from components.spec import PRIVATE_ZONE, backup_bucket_name, cloud_cluster_spec
+from dataplane import cloud_init, pgbackrest, roles
+from stacks.settings import Settings
+from stacks.topology import Topology
+
+# Debian's own account publishes the official Debian 12 AMIs.
+DEBIAN_AMI_OWNER = "136693071363"
+DEBIAN_AMI_NAME = "debian-12-amd64-*"
+
+
+class PostgresPlatform(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    bucket: pulumi.Output[str]
+    grafana_url: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: Settings, topology: Topology,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"{TYPE_PREFIX}:index:PostgresPlatform", name, None, opts)
+        builder = _BUILDERS[settings.cloud]
+        builder(self, name, settings, topology)
+        self.register_outputs({"endpoint": self.endpoint, "bucket": self.bucket, "grafana_url": self.grafana_url})
+
+
+def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topology: Topology) -> None:
+    child = pulumi.ResourceOptions(parent=platform)
+    invoke = pulumi.InvokeOptions(parent=platform)
+    account_id = aws.get_caller_identity(opts=invoke).account_id
+    image_id = aws.ec2.get_ami(most_recent=True, owners=[DEBIAN_AMI_OWNER], opts=invoke, filters=[
+        aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_AMI_NAME]),
+        aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+    ]).id
+    spec = cloud_cluster_spec(settings, topology, account_id)
+    tags = dict(settings.tags)
+    protect = topology.protect_stateful.value
+
+    network = Network(f"{name}-network", NetworkArgs(
+        cidr=settings.network.cidr, zones=settings.network.zones, subnet_cidrs=topology.subnet_cidrs.value,
+        egress_subnet_cidr=topology.egress_subnet_cidr.value, allowlist_cidrs=settings.network.allowlist.cidrs,
+        allowlist_security_groups=settings.network.allowlist.security_groups, peers=settings.network.peers,
+        region=settings.region, account_id=account_id, private_zone_name=PRIVATE_ZONE, tags=tags), child)
+    vault = BackupVault(f"{name}-vault", BackupVaultArgs(
+        bucket_name=backup_bucket_name(settings, account_id), lock_mode=topology.lock_mode.value,
+        lock_days=topology.lock_days.value, noncurrent_expiry_days=topology.noncurrent_version_expiry_days.value,
+        protect=protect, account_id=account_id, tags=tags), child)
+    secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags), child)
+    identity = Identity(f"{name}-identity", IdentityArgs(
+        bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
+        secret_arns=[*secrets.arns.values(), *secrets.tls_arns.values()], tags=tags), child)
+
+    node_boot = pulumi.Output.all(secrets.arns, secrets.tls_arns).apply(
+        lambda v: cloud_init.NodeBoot(region=settings.region, secret_arns=v[0], tls_secret_arns=v[1]))
+    subnet_ids = dict(zip(settings.network.zones, network.subnets))
+    cluster = PostgresCluster(f"{name}-cluster", PostgresClusterArgs(
+        spec=spec, vpc_id=network.vpc.id, subnet_ids={z: s.id for z, s in subnet_ids.items()},
+        node_security_group_id=network.node_sg.id, lb_security_group_id=network.lb_sg.id,
+        instance_profile=identity.node_profile.name, image_id=image_id,
+        instance_type=settings.cluster.instance_type, disk_size_gb=settings.cluster.disk_size_gb,
+        disk_type=settings.cluster.disk_type, disk_iops=settings.cluster.disk_iops, volume_key_arn=vault.key.arn,
+        boot=node_boot, protect=protect, tags=tags, private_zone_id=network.private_zone.id),
+        pulumi.ResourceOptions(parent=platform, depends_on=[identity]))
+
+    monitoring_zone = settings.network.zones[0]
+    monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
+        spec=spec, receivers=settings.monitoring.receivers, smtp_smarthost=settings.monitoring.smtp_smarthost,
+        smtp_from=settings.monitoring.smtp_from, subnet_id=subnet_ids[monitoring_zone].id, zone=monitoring_zone,
+        security_group_id=network.monitoring_sg.id, instance_profile=identity.monitoring_profile.name,
+        image_id=image_id, instance_type=settings.cluster.monitoring_instance_type, volume_key_arn=vault.key.arn,
+        instance_ids=[i.id for i in cluster.instances],
+        write_target_group_arn_suffix=cluster.target_groups["write"].arn_suffix,
+        load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
+        boot=pulumi.Output.from_input(cloud_init.MonitoringBoot(region=settings.region)), tags=tags), child)
+
+    PostProvision(f"{name}-post-provision", PostProvisionArgs(
+        region=settings.region, instance_ids=[i.id for i in cluster.instances], stanza=spec.stanza,
+        role_sql=roles.render_role_sql(spec), pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+        tags=tags), pulumi.ResourceOptions(parent=platform, depends_on=[cluster]))
+
+    platform.endpoint = cluster.endpoint
+    platform.bucket = vault.bucket.bucket
+    platform.grafana_url = monitoring.grafana_url
+
+
+_BUILDERS: dict[str, Callable[[PostgresPlatform, str, Settings, Topology], None]] = {"aws": _build_aws}

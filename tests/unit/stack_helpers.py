@@ -1,0 +1,38 @@
+"""Stack-file settings as the engine hands them to the program, for tests that vary one key."""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from stacks.files import engine_config
+from stacks.settings import Settings, parse_settings
+
+
+def raw_settings(stack: str) -> tuple[dict[str, Any], str]:
+    config = engine_config(stack)
+    raw = {k.split(":", 1)[1]: _decode(v) for k, v in config.items() if k.startswith("pg-platform:")}
+    return raw, config["aws:region"]
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def settings_with(stack: str, **changes: Any) -> Settings:
+    """Parse the stack's settings after replacing `section.key` (dots) values; None deletes the key."""
+    raw, region = raw_settings(stack)
+    raw = copy.deepcopy(raw)
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        target = raw
+        for part in path:
+            target = target[part]
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    return parse_settings(raw, stack, region)
