@@ -69,6 +69,7 @@ class Topology:
     node_zones: Choice[tuple[str, ...]]
     subnet_cidrs: Choice[tuple[str, ...]]
     node_addresses: Choice[tuple[str, ...]]
+    egress_subnet_cidr: Choice[str]
     replication: Choice[str]            # "synchronous-strict" | "asynchronous"
     synchronous_node_count: Choice[int]
     maximum_lag_on_failover: Choice[int]
@@ -154,7 +155,10 @@ def derive_topology(settings: Settings) -> Topology:
 
     vpc = ipaddress.ip_network(net.cidr)
     new_prefix = min(vpc.prefixlen + 4, 28)
-    subnets = tuple(str(s) for s, _ in zip(vpc.subnets(new_prefix=new_prefix), zones))
+    carved = list(vpc.subnets(new_prefix=new_prefix))
+    subnets = tuple(str(s) for s in carved[:len(zones)])
+    # The last block of the VPC holds only the NAT gateway; database subnets never route to the IGW.
+    egress_cidr = str(list(carved[-1].subnets(new_prefix=min(carved[-1].prefixlen + 2, 28)))[-1])
     # Fixed addresses (AWS reserves the first four of a subnet) let every member's etcd and Patroni
     # configuration name its peers before any instance exists.
     addresses = tuple(str(ipaddress.ip_network(subnets[i % len(zones)])[NODE_HOST_OFFSET + i // len(zones)])
@@ -267,6 +271,8 @@ def derive_topology(settings: Settings) -> Topology:
         node_zones=Choice(node_zones, zone_reason),
         subnet_cidrs=Choice(subnets, f"one private /{new_prefix} per zone carved from {net.cidr}; no route to an "
                                      f"internet gateway"),
+        egress_subnet_cidr=Choice(egress_cidr, "a small public subnet for the NAT gateway only: nodes install "
+                                               "packages over HTTPS without a public address"),
         node_addresses=Choice(addresses, "fixed private addresses, so etcd and Patroni know their peers at boot"),
         replication=replication,
         synchronous_node_count=sync_count,

@@ -2,24 +2,15 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
-from stacks.files import engine_config
+from stacks.files import engine_config, namespace_values
 from stacks.settings import Settings, parse_settings
 
 
 def raw_settings(stack: str) -> tuple[dict[str, Any], str]:
     config = engine_config(stack)
-    raw = {k.split(":", 1)[1]: _decode(v) for k, v in config.items() if k.startswith("pg-platform:")}
-    return raw, config["aws:region"]
-
-
-def _decode(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
+    return namespace_values(config), config["aws:region"]
 
 
 def settings_with(stack: str, **changes: Any) -> Settings:
