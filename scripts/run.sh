@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine, as root: install, print the dev and prod resource trees from the
+# offline run, then bring up the prod-profile sandbox on loopback and print its status.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/bootstrap.sh
+.venv/bin/python -m tools topology
+.venv/bin/python -m tools run --counts
