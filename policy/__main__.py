@@ -1,0 +1,16 @@
+"""Entry point the engine runs (`python -m pulumi.policy <engine> .` in this directory): build the pack and
+serve it. Rules live in pgp_policy/; stage enforcement comes from config/<stage>.json."""
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+from pgp_policy import PACK_NAME, POLICIES
+
+PolicyPack(
+    name=PACK_NAME,
+    policies=POLICIES,
+    # Without a stage config the gate fails closed; config/dev.json relaxes it to advisory.
+    enforcement_level=EnforcementLevel.MANDATORY,
+    description="pg-platform compliance gate: network, WORM backups, compute, IAM, HA, PostgreSQL hardening, "
+                "monitoring, tagging, protect.",
+    provider="aws",
+    tags=["postgresql", "patroni", "aws"],
+)

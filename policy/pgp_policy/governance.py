@@ -1,0 +1,95 @@
+"""Ownership and lifecycle: required tags on everything taggable, `protect` on stateful resources."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import Severity
+
+from .core import Rule, plain, resource_policy, settings, short, stack_config, stack_policy
+
+TAGGABLE = frozenset(
+    line.strip() for line in (Path(__file__).parent / "aws_taggable.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
+
+TAG_001 = Rule(
+    id="PGP-TAG-001", title="Required tags",
+    description="Every taggable resource carries the required tags (its own or the provider's default tags), "
+                "data-classification has an allowed value and stage matches the stack's stage.",
+    severity=Severity.MEDIUM, control="seed: tags stage, owner, cost-center, data-classification", area="tagging",
+    scope="resource",
+    remediation="Set pg-platform:tags in the stack file; components pass them to every child (or the provider's "
+                "default_tags).",
+    config={"required_tags": {"type": "array", "items": {"type": "string"},
+                              "default": ["stage", "owner", "cost-center", "data-classification"]},
+            "classifications": {"type": "array", "items": {"type": "string"},
+                                "default": ["public", "internal", "confidential", "restricted"]}},
+)
+
+
+def _as_mapping(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    value = plain(value)
+    return value if isinstance(value, dict) else {}
+
+
+def effective_tags(props: Any, provider: Any) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    if provider is not None:
+        # Provider inputs for object-typed settings arrive JSON-encoded, as the engine stores them.
+        tags.update(_as_mapping(_as_mapping(provider.props.get("defaultTags")).get("tags")))
+    tags.update(_as_mapping(props.get("tags")))
+    return tags
+
+
+def _tags(args, report) -> None:
+    if args.resource_type not in TAGGABLE:
+        return
+    cfg = settings(args, TAG_001)
+    tags = effective_tags(args.props, args.provider)
+    missing = [t for t in cfg["required_tags"] if not str(tags.get(t) or "").strip()]
+    if missing:
+        report(f"{args.name}: missing tag(s) {', '.join(missing)}")
+    cls = tags.get("data-classification")
+    if cls and cls not in cfg["classifications"]:
+        report(f"{args.name}: data-classification {cls!r} is not one of {', '.join(cfg['classifications'])}")
+    stage = stack_config("pg-platform:stage")
+    if stage and tags.get("stage") and tags["stage"] != stage:
+        report(f"{args.name}: tag stage={tags['stage']!r} but the stack's stage is {stage!r}")
+
+
+PRT_001 = Rule(
+    id="PGP-PRT-001", title="Stateful resources protected",
+    description="Volumes, buckets, KMS keys, secrets and instances carrying data volumes have `protect` set, so "
+                "an accidental destroy or replacement cannot delete data.",
+    severity=Severity.HIGH, control="CKV_AWS_293/139 (by analogy: deletion protection); seed: protect in prod",
+    area="protect", scope="stack",
+    remediation="Pass opts=ResourceOptions(protect=True) to stateful children (the profile's protect_stateful).",
+    config={"stateful_types": {"type": "array", "items": {"type": "string"},
+                               "default": ["aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key",
+                                           "aws:secretsmanager/secret:Secret"]},
+            "protect_instances_with_data_volumes": {"type": "boolean", "default": True}},
+)
+
+
+def _protected(args, report) -> None:
+    # options.protect arrives with Analyze and AnalyzeStack alike; the stack view also sees whether an
+    # instance carries data volumes, and it is what `pulumi up` ends with.
+    cfg = settings(args, PRT_001)
+    for r in args.resources:
+        stateful = r.resource_type in cfg["stateful_types"] or (
+            cfg["protect_instances_with_data_volumes"] and r.resource_type == "aws:ec2/instance:Instance"
+            and bool(r.props.get("ebsBlockDevices")))
+        if stateful and not r.opts.protect:
+            report(f"{short(r.urn)} is not protected", r.urn)
+
+
+POLICIES = [
+    (TAG_001, resource_policy(TAG_001, _tags)),
+    (PRT_001, stack_policy(PRT_001, _protected)),
+]

@@ -1,0 +1,288 @@
+"""Network exposure: public addresses, world-open ports, egress, default SG, flow logs, peering."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from pulumi_policy import Severity
+
+from .core import Rule, as_list, plain, resource_policy, settings, short, stack_config, stack_policy, truthy
+from .graph import of_type, points_at
+
+AREA = "network"
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+PEERING = "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"
+ALL_PROTOCOLS = ("-1", "all")
+
+
+@dataclass(frozen=True)
+class SgRule:
+    direction: str          # ingress | egress
+    protocol: str
+    from_port: int
+    to_port: int
+    cidrs: tuple[str, ...]
+    description: str
+    where: str              # which block, for messages
+
+    def covers(self, port: int) -> bool:
+        if self.protocol in ALL_PROTOCOLS:
+            return True
+        return self.from_port <= port <= self.to_port
+
+    def world(self) -> list[str]:
+        out = []
+        for c in self.cidrs:
+            try:
+                if ipaddress.ip_network(c, strict=False).prefixlen == 0:
+                    out.append(c)
+            except ValueError:
+                continue
+        return out
+
+
+def _port(v: Any, default: int) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
+    if resource_type in (INGRESS, EGRESS):
+        proto = str(props.get("ipProtocol") or "-1").lower()
+        yield SgRule("ingress" if resource_type == INGRESS else "egress", proto,
+                     _port(props.get("fromPort"), 0), _port(props.get("toPort"), 65535),
+                     tuple(c for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c),
+                     str(props.get("description") or ""), "rule")
+    elif resource_type == SG_RULE:
+        proto = str(props.get("protocol") or "-1").lower()
+        yield SgRule(str(props.get("type") or "ingress"), proto, _port(props.get("fromPort"), 0),
+                     _port(props.get("toPort"), 65535),
+                     tuple(as_list(plain(props.get("cidrBlocks"))) + as_list(plain(props.get("ipv6CidrBlocks")))),
+                     str(props.get("description") or ""), "rule")
+    elif resource_type in (SG, DEFAULT_SG):
+        for direction in ("ingress", "egress"):
+            for i, block in enumerate(as_list(props.get(direction))):
+                proto = str(block.get("protocol") or "-1").lower()
+                yield SgRule(direction, proto, _port(block.get("fromPort"), 0), _port(block.get("toPort"), 65535),
+                             tuple(as_list(plain(block.get("cidrBlocks"))) +
+                                   as_list(plain(block.get("ipv6CidrBlocks")))),
+                             str(block.get("description") or ""), f"{direction}[{i}]")
+
+
+# --- PGP-NET-001 -----------------------------------------------------------------------------------------
+NET_001 = Rule(
+    id="PGP-NET-001", title="No public IP on instances",
+    description="EC2 instances and launch templates must not get a public IPv4 address; database and "
+                "monitoring nodes are reached only through private subnets and the internal load balancer.",
+    severity=Severity.CRITICAL, control="CKV_AWS_88", area=AREA, scope="resource",
+    remediation="Set associatePublicIpAddress=false (or leave it unset in a private subnet without "
+                "map_public_ip_on_launch); reach nodes through SSM or the internal NLB.",
+)
+
+
+def _no_public_ip(args, report) -> None:
+    props = args.props
+    if args.resource_type == INSTANCE:
+        if truthy(props.get("associatePublicIpAddress")):
+            report(f"{args.name}: associatePublicIpAddress is true")
+    elif args.resource_type == LAUNCH_TEMPLATE:
+        for i, nic in enumerate(as_list(props.get("networkInterfaces"))):
+            if truthy(nic.get("associatePublicIpAddress")):
+                report(f"{args.name}: networkInterfaces[{i}].associatePublicIpAddress is true")
+
+
+# --- PGP-NET-002 -----------------------------------------------------------------------------------------
+NET_002 = Rule(
+    id="PGP-NET-002", title="No world ingress to database ports",
+    description="No security group rule may admit 0.0.0.0/0 or ::/0 to PostgreSQL, PgBouncer, the Patroni "
+                "REST API, etcd or the exporters.",
+    severity=Severity.CRITICAL, control="CKV_AWS_24/25/260/277", area=AREA, scope="resource",
+    remediation="Admit only the stack's allowlisted CIDRs or security groups (pg-platform:network.allowlist) "
+                "on the client ports; intra-cluster ports admit only the cluster's own security group.",
+    config={"ports": {"type": "array", "items": {"type": "integer"},
+                      "default": [5432, 5433, 6432, 8008, 2379, 2380, 9187, 9100, 9127, 9090, 9093, 3000],
+                      "description": "ports that must never be open to the world"}},
+)
+
+
+def _no_world_ingress(args, report) -> None:
+    ports = settings(args, NET_002)["ports"]
+    for r in sg_rules(args.resource_type, args.props):
+        if r.direction != "ingress" or not r.world():
+            continue
+        hit = [p for p in ports if r.covers(p)]
+        if hit:
+            report(f"{args.name}: {r.where} admits {', '.join(r.world())} on port(s) "
+                   f"{', '.join(map(str, hit))} (protocol {r.protocol})")
+
+
+# --- PGP-NET-003 -----------------------------------------------------------------------------------------
+NET_003 = Rule(
+    id="PGP-NET-003", title="No unrestricted egress",
+    description="Egress to 0.0.0.0/0 or ::/0 is allowed only on the listed ports (HTTPS to AWS APIs); "
+                "never all protocols or all ports.",
+    severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource",
+    remediation="Replace the all-traffic egress rule by rules for the ports nodes need (443 to AWS APIs, the "
+                "cluster's own ports to its security group, the S3 prefix list).",
+    config={"world_egress_ports": {"type": "array", "items": {"type": "integer"}, "default": [443],
+                                   "description": "ports on which egress to the world is acceptable"}},
+)
+
+
+def _no_open_egress(args, report) -> None:
+    allowed = set(settings(args, NET_003)["world_egress_ports"])
+    for r in sg_rules(args.resource_type, args.props):
+        if r.direction != "egress" or not r.world():
+            continue
+        if r.protocol in ALL_PROTOCOLS or r.from_port != r.to_port or r.from_port not in allowed:
+            span = "all ports" if r.protocol in ALL_PROTOCOLS else f"ports {r.from_port}-{r.to_port}"
+            report(f"{args.name}: {r.where} allows egress to {', '.join(r.world())} on {span}")
+
+
+# --- PGP-NET-004 -----------------------------------------------------------------------------------------
+NET_004 = Rule(
+    id="PGP-NET-004", title="Default security group closed",
+    description="Every VPC adopts its default security group with no ingress and no egress rules, so nothing "
+                "placed in it by accident can talk.",
+    severity=Severity.MEDIUM, control="CKV2_AWS_12", area=AREA, scope="stack",
+    remediation="Add aws.ec2.DefaultSecurityGroup(vpc_id=vpc.id, ingress=[], egress=[]) for each VPC.",
+)
+
+
+def _default_sg_closed(args, report) -> None:
+    vpcs = of_type(args.resources, VPC)
+    defaults = of_type(args.resources, DEFAULT_SG)
+    for d in defaults:
+        if as_list(d.props.get("ingress")) or as_list(d.props.get("egress")):
+            report(f"{short(d.urn)} keeps rules: ingress={len(as_list(d.props.get('ingress')))}, "
+                   f"egress={len(as_list(d.props.get('egress')))}", d.urn)
+    for v in vpcs:
+        if not any(points_at(d, "vpcId", v) for d in defaults):
+            report(f"{short(v.urn)} has no DefaultSecurityGroup resource that empties its default group", v.urn)
+
+
+# --- PGP-NET-005 -----------------------------------------------------------------------------------------
+NET_005 = Rule(
+    id="PGP-NET-005", title="VPC flow logs on",
+    description="Every VPC has a flow log capturing ALL traffic.",
+    severity=Severity.MEDIUM, control="CKV2_AWS_11", area=AREA, scope="stack",
+    remediation="Add aws.ec2.FlowLog(vpc_id=vpc.id, traffic_type='ALL', ...) to a log group or bucket.",
+)
+
+
+def _flow_logs(args, report) -> None:
+    logs = of_type(args.resources, FLOW_LOG)
+    for v in of_type(args.resources, VPC):
+        mine = [f for f in logs if points_at(f, "vpcId", v)]
+        if not mine:
+            report(f"{short(v.urn)} has no flow log", v.urn)
+        elif not any(str(f.props.get("trafficType") or "").upper() == "ALL" for f in mine):
+            report(f"{short(v.urn)}: flow logs capture only "
+                   f"{', '.join(str(f.props.get('trafficType')) for f in mine)}, not ALL", v.urn)
+
+
+# --- PGP-NET-006 -----------------------------------------------------------------------------------------
+NET_006 = Rule(
+    id="PGP-NET-006", title="Peering only to declared peers",
+    description="Each VPC peering connection targets a peer declared in the stack configuration "
+                "(pg-platform:network.peers: vpc_id, account_id, region) or in the pack's extra allowlist.",
+    severity=Severity.HIGH, control="seed: peering connections to application VPCs only", area=AREA,
+    scope="resource",
+    remediation="Declare the peer in pg-platform:network.peers (reviewed with the stack file) or remove the "
+                "peering connection.",
+    config={"extra_peers": {"type": "array", "default": [],
+                            "items": {"type": "object", "properties": {
+                                "vpc_id": {"type": "string"}, "account_id": {"type": "string"},
+                                "region": {"type": "string"}}, "required": ["vpc_id"]},
+                            "description": "peers allowed in addition to the stack's declared peers"}},
+)
+
+
+def _declared_peers(args) -> list[dict[str, Any]]:
+    network = stack_config("pg-platform:network") or {}
+    peers = list(network.get("peers") or []) if isinstance(network, dict) else []
+    return peers + list(settings(args, NET_006)["extra_peers"])
+
+
+def _peering(args, report) -> None:
+    props = args.props
+    vpc_id = props.get("peerVpcId")
+    owner, region = props.get("peerOwnerId"), props.get("peerRegion")
+    for peer in _declared_peers(args):
+        if peer.get("vpc_id") != vpc_id:
+            continue
+        if owner and peer.get("account_id") and str(owner) != str(peer["account_id"]):
+            report(f"{args.name}: peer {vpc_id} is declared for account {peer['account_id']}, not {owner}")
+        if region and peer.get("region") and region != peer["region"]:
+            report(f"{args.name}: peer {vpc_id} is declared in {peer['region']}, not {region}")
+        return
+    report(f"{args.name}: peer VPC {vpc_id} (account {owner or 'same'}, region {region or 'same'}) is not a "
+           f"declared peer")
+
+
+# --- PGP-NET-007 -----------------------------------------------------------------------------------------
+NET_007 = Rule(
+    id="PGP-NET-007", title="Load balancers are internal",
+    description="The load balancer in front of PostgreSQL is internal: no public endpoint.",
+    severity=Severity.CRITICAL, control="CKV_AWS_17 (by analogy: database not publicly accessible)", area=AREA,
+    scope="resource",
+    remediation="Create the load balancer with internal=True in the private subnets.",
+)
+
+
+def _internal_lb(args, report) -> None:
+    if not truthy(args.props.get("internal")):
+        report(f"{args.name}: internal is not true, so the load balancer gets a public DNS name")
+
+
+# --- PGP-NET-008 -----------------------------------------------------------------------------------------
+NET_008 = Rule(
+    id="PGP-NET-008", title="Security group rules are described",
+    description="Every security group rule carries a description saying who it admits and why.",
+    severity=Severity.LOW, control="CKV_AWS_23", area=AREA, scope="resource",
+    remediation="Set description on each rule, e.g. 'app-prod VPC to PostgreSQL via NLB'.",
+)
+
+
+def _described(args, report) -> None:
+    if args.resource_type == DEFAULT_SG:
+        return
+    for r in sg_rules(args.resource_type, args.props):
+        if not r.description.strip():
+            report(f"{args.name}: {r.where} ({r.direction} {r.protocol} {r.from_port}-{r.to_port}) has no "
+                   f"description")
+    if args.resource_type == SG and not str(args.props.get("description") or "").strip():
+        report(f"{args.name}: the security group has no description")
+
+
+def _only(types: tuple[str, ...], fn):
+    def validate(args, report):
+        if args.resource_type in types:
+            fn(args, report)
+    return validate
+
+
+_SG_TYPES = (SG, SG_RULE, INGRESS, EGRESS, DEFAULT_SG)
+
+POLICIES = [
+    (NET_001, resource_policy(NET_001, _only((INSTANCE, LAUNCH_TEMPLATE), _no_public_ip))),
+    (NET_002, resource_policy(NET_002, _only(_SG_TYPES, _no_world_ingress))),
+    (NET_003, resource_policy(NET_003, _only(_SG_TYPES, _no_open_egress))),
+    (NET_004, stack_policy(NET_004, _default_sg_closed)),
+    (NET_005, stack_policy(NET_005, _flow_logs)),
+    (NET_006, resource_policy(NET_006, _only((PEERING,), _peering))),
+    (NET_007, resource_policy(NET_007, _only((LOAD_BALANCER,), _internal_lb))),
+    (NET_008, resource_policy(NET_008, _only((SG, SG_RULE, INGRESS, EGRESS), _described))),
+]
