@@ -1,0 +1,231 @@
+"""The real program, run for each stack file under the SDK mock runtime, builds the graph we promise."""
+from __future__ import annotations
+
+import base64
+import collections
+import gzip
+
+import pytest
+
+from dataplane.model import SECRET_ENV
+from stacks.offline import settings_for_stack
+from tools.records import Plan, ResourceRecord
+from tools.runner import run_stack
+
+STACKS = ("dev", "prod")
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack(request) -> tuple[str, Plan]:
+    return request.param, run_stack(request.param)
+
+
+@pytest.fixture(scope="module")
+def prod() -> Plan:
+    return run_stack("prod")
+
+
+@pytest.fixture(scope="module")
+def dev() -> Plan:
+    return run_stack("dev")
+
+
+def of(plan: Plan, type_token: str) -> list[ResourceRecord]:
+    return plan.by_type(type_token)
+
+
+def user_data(record: ResourceRecord) -> str:
+    return gzip.decompress(base64.b64decode(record.inputs["userDataBase64"])).decode()
+
+
+def db_instances(plan: Plan) -> list[ResourceRecord]:
+    return [r for r in of(plan, "aws:ec2/instance:Instance") if r.inputs["tags"].get("role") == "postgres"]
+
+
+def test_resource_counts_follow_the_settings(stack):
+    name, plan = stack
+    settings = settings_for_stack(name)
+    nodes, zones, peers = settings.cluster.nodes, len(settings.network.zones), len(settings.network.peers)
+    counts = collections.Counter(r.type for r in plan.resources)
+    expected = {
+        "aws:ec2/vpc:Vpc": 1,
+        "aws:ec2/subnet:Subnet": zones + 1,                       # private per zone + the NAT's egress subnet
+        "aws:ec2/instance:Instance": nodes + 1,                   # database nodes + monitoring node
+        "aws:ebs/volume:Volume": nodes,
+        "aws:ec2/volumeAttachment:VolumeAttachment": nodes,
+        "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": peers,
+        "aws:lb/loadBalancer:LoadBalancer": 1,
+        "aws:lb/targetGroup:TargetGroup": 3,
+        "aws:lb/listener:Listener": 3,
+        "aws:lb/targetGroupAttachment:TargetGroupAttachment": 3 * nodes,
+        "aws:s3/bucket:Bucket": 1,
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
+        "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes,   # passwords + one TLS bundle per node
+        "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
+        "tls:index/locallySignedCert:LocallySignedCert": nodes + 1,     # members + the shared client cert
+        "aws:cloudwatch/metricAlarm:MetricAlarm": (nodes + 1) + nodes + 1,  # status checks, disk, no primary
+        "aws:ec2/flowLog:FlowLog": 1,
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
+        "command:local:Command": 2,
+    }
+    assert {t: counts.get(t, 0) for t in expected} == expected
+
+
+def test_components_are_typed_and_parent_their_children(stack):
+    _, plan = stack
+    components = {r.urn: r for r in plan.resources if not r.custom}
+    assert {r.type for r in components.values()} >= {
+        "pg-platform:index:PostgresPlatform", "pg-platform:aws:Network", "pg-platform:aws:BackupVault",
+        "pg-platform:aws:Identity", "pg-platform:aws:Secrets", "pg-platform:aws:PostgresCluster",
+        "pg-platform:aws:Monitoring", "pg-platform:aws:PostProvision"}
+    for record in plan.resources:
+        if record.custom:
+            parent = components.get(record.parent)
+            assert parent is not None, f"{record.name} is not parented to a component"
+            assert record.name.startswith(parent.name + "-"), f"{record.name} not named from {parent.name}"
+
+
+def test_subnets_and_nodes_in_distinct_zones(prod):
+    private = [r for r in of(prod, "aws:ec2/subnet:Subnet") if r.inputs["tags"]["tier"] == "database"]
+    assert len({s.inputs["availabilityZone"] for s in private}) == 3
+    zones = [i.inputs["tags"]["zone"] for i in db_instances(prod)]
+    assert len(set(zones)) == len(zones) == 3
+    volumes = of(prod, "aws:ebs/volume:Volume")
+    assert sorted(v.inputs["availabilityZone"] for v in volumes) == sorted(zones)
+
+
+def test_no_public_addresses(stack):
+    _, plan = stack
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        assert instance.inputs["associatePublicIpAddress"] is False
+    for subnet in of(plan, "aws:ec2/subnet:Subnet"):
+        assert subnet.inputs["mapPublicIpOnLaunch"] is False
+    (nlb,) = of(plan, "aws:lb/loadBalancer:LoadBalancer")
+    assert nlb.inputs["internal"] is True
+    # Only the egress subnet routes to the internet gateway; database subnets reach it through NAT only.
+    igw_tables = [t for t in of(plan, "aws:ec2/routeTable:RouteTable") if t.inputs.get("routes")]
+    assert [t.name.rsplit("-", 1)[-1] for t in igw_tables] == ["rt"] and "egress" in igw_tables[0].name
+
+
+def test_imdsv2_and_encrypted_volumes(stack):
+    _, plan = stack
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        meta = instance.inputs["metadataOptions"]
+        assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 1
+        assert instance.inputs["rootBlockDevice"]["encrypted"] is True
+        assert instance.inputs["rootBlockDevice"]["kmsKeyId"].startswith("arn:aws:kms:")
+    for volume in of(plan, "aws:ebs/volume:Volume"):
+        assert volume.inputs["encrypted"] is True and volume.inputs["type"] == "gp3"
+        assert volume.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    (sse,) = of(plan, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    default = sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert default["sseAlgorithm"] == "aws:kms" and default["kmsMasterKeyId"].startswith("arn:aws:kms:")
+    for key in of(plan, "aws:kms/key:Key"):
+        assert key.inputs["enableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("stack_name, mode, days", [("prod", "COMPLIANCE", 14), ("dev", "GOVERNANCE", 1)])
+def test_object_lock(stack_name, mode, days, prod, dev):
+    plan = {"prod": prod, "dev": dev}[stack_name]
+    (bucket,) = of(plan, "aws:s3/bucket:Bucket")
+    assert bucket.inputs["objectLockEnabled"] is True
+    (lock,) = of(plan, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert lock.inputs["rule"]["defaultRetention"] == {"mode": mode, "days": days}
+    (versioning,) = of(plan, "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+    (block,) = of(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                                 "restrictPublicBuckets"))
+    (lifecycle,) = of(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    rules = {r["id"]: r for r in lifecycle.inputs["rules"]}
+    assert rules["expire-noncurrent-after-lock"]["noncurrentVersionExpiration"]["noncurrentDays"] == days + 1
+    assert rules["abort-incomplete-multipart"]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+
+
+def test_nlb_routes_by_patroni_health(prod):
+    groups = {g.name.split("-")[-2]: g for g in of(prod, "aws:lb/targetGroup:TargetGroup")}
+    assert groups["write"].inputs["healthCheck"]["path"] == "/primary"
+    assert groups["pooled"].inputs["healthCheck"]["path"] == "/primary"
+    assert groups["read"].inputs["healthCheck"]["path"].startswith("/replica?lag=")
+    for group in groups.values():
+        check = group.inputs["healthCheck"]
+        assert check["port"] == "8008" and check["protocol"] == "HTTPS" and check["matcher"] == "200"
+        assert (check["interval"], check["unhealthyThreshold"], check["healthyThreshold"]) == (5, 2, 2)
+    listeners = sorted(r.inputs["port"] for r in of(prod, "aws:lb/listener:Listener"))
+    assert listeners == [5432, 5433, 6432]
+
+
+def test_protect_on_stateful_resources_in_prod_only(prod, dev):
+    stateful = ("aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key",
+                "aws:secretsmanager/secret:Secret", "aws:secretsmanager/secretVersion:SecretVersion")
+    for type_token in stateful:
+        prod_records = of(prod, type_token)
+        # The flow-logs key protects logs, not data: it is the one key not protected.
+        assert all(r.protect for r in prod_records if "flow-logs" not in r.name), type_token
+        assert not any(r.protect for r in of(dev, type_token)), type_token
+    assert not any(r.protect for r in of(prod, "aws:ec2/instance:Instance"))
+
+
+def test_every_password_is_a_secret_and_never_leaks(stack):
+    _, plan = stack
+    passwords = [r for r in of(plan, "random:index/randomPassword:RandomPassword")]
+    values = {p.outputs["result"] for p in passwords}
+    assert len(values) == len(SECRET_ENV)
+    versions = of(plan, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert versions and all("secretString" in v.secret_paths for v in versions)
+    # No password value appears anywhere in the graph except inside a secret input.
+    for record in plan.resources:
+        for path, text in _strings(record.inputs):
+            if any(v in text for v in values):
+                assert any(path == s or path.startswith(s + ".") or path.startswith(s + "[") for s in record.secret_paths), \
+                    f"password in plain input {record.name}.{path}"
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        text = user_data(instance)
+        assert not any(v in text for v in values)
+        assert "BEGIN PRIVATE KEY" not in text
+
+
+def _strings(value, path=""):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+def test_user_data_is_the_rendered_data_plane(prod):
+    for instance in db_instances(prod):
+        text = user_data(instance)
+        assert text.startswith("#cloud-config")
+        assert "patroni" in text and "pgbackrest" in text and "pgbouncer" in text
+
+
+def test_security_groups_admit_clients_only_through_the_allowlist(prod):
+    settings = settings_for_stack("prod")
+    rules = of(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    cidrs = {r.inputs.get("cidrIpv4") for r in rules} - {None}
+    assert cidrs == set(settings.network.allowlist.cidrs)
+    assert all(r.inputs.get("description") for r in rules)
+
+
+@pytest.mark.parametrize("stack_name", STACKS)
+def test_topology_and_reasons_are_exported(stack_name, prod, dev):
+    plan = {"prod": prod, "dev": dev}[stack_name]
+    topology = plan.outputs["topology"]
+    assert all(entry["reason"] for entry in topology.values())
+    if stack_name == "prod":
+        assert topology["node_count"]["value"] == 3
+        assert topology["replication"]["value"] == "synchronous-strict"
+        assert "never degrades silently" in topology["replication"]["reason"]
+        assert (topology["ttl"]["value"], topology["loop_wait"]["value"], topology["retry_timeout"]["value"]) == (20, 2, 9)
+        assert topology["lock_days"]["value"] == 14 and topology["lock_mode"]["value"] == "COMPLIANCE"
+        assert topology["backup_schedule"]["value"]["full_interval_days"] == 7
+    else:
+        assert topology["node_count"]["value"] == 1
+        assert topology["replication"]["value"] == "asynchronous"
+        assert topology["archive_timeout"]["value"] == 150
+        assert topology["maximum_lag_on_failover"]["value"] == 300 * 1024 * 1024
+    assert plan.outputs["endpoint"] == f"{stack_name}.pg-platform.internal"
