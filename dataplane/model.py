@@ -5,7 +5,7 @@ environment variables below, which a node fills at boot from its secrets store (
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 from stacks.ports import PORTS
@@ -46,6 +46,9 @@ class MemberPorts:
     pgbouncer: int = PORTS.pgbouncer
     postgres_exporter: int = PORTS.postgres_exporter
     node_exporter: int = PORTS.node_exporter
+    # pgBackRest's TLS server (its default port), so a backup on one member can read another's data
+    # directory (backup-standby). Not in stacks/ports.py yet: security groups must admit it between members.
+    pgbackrest_server: int = 8432
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,20 @@ class Paths:
     pgbackrest_spool_dir: str = "/var/spool/pgbackrest"
     pgbackrest_lock_dir: str = "/tmp/pgbackrest"
 
+    @property
+    def secrets_env(self) -> str:
+        """The 0600 file of SECRET_ENV variables a node writes at boot; services load it, nothing else does."""
+        return f"{self.config_dir}/secrets.env"
+
+    def for_member(self, member: "Member", major: int) -> "Paths":
+        """Paths with `{member}` and `{major}` filled in.
+
+        A path may contain `{member}` so several members can share one host (the sandbox) while peers still
+        know each other's directories (pgBackRest's pgN-path); cloud paths simply omit the placeholder.
+        """
+        return replace(self, **{f.name: getattr(self, f.name).format(member=member.name, major=major)
+                                for f in fields(self)})
+
 
 @dataclass(frozen=True)
 class Repository:
@@ -83,6 +100,9 @@ class Repository:
     kms_key_id: str | None = None    # SSE-KMS key for uploads; None on posix
     verify_tls: bool = True
     ca_file: str | None = None
+    # "auto": the instance role's credentials (clouds); "shared": PGBACKREST_REPO<n>_S3_KEY/_KEY_SECRET from
+    # the environment (the sandbox's S3 emulator). Keys never appear in the rendered file.
+    key_type: Literal["auto", "shared"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,12 @@ class ClusterSpec:
     router: Router
     paths: Paths = field(default_factory=Paths)
     # Memory/cpus per node come from topology.node_size; the sandbox passes a smaller topology.
+    # Networks whose clients may log in as the application users (direct and through the router): the stack's
+    # allowlist (and peered application VPCs) in a cloud, 127.0.0.1/32 in the sandbox. Empty admits none but
+    # the members themselves (PgBouncer runs on the members).
+    client_cidrs: tuple[str, ...] = ()
+    # Hosts scraping the members' exporters and Patroni /metrics (the monitoring node); informative for hba.
+    monitoring_hosts: tuple[str, ...] = ()
 
     @property
     def stanza(self) -> str:
@@ -111,3 +137,6 @@ class ClusterSpec:
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
+
+    def paths_for(self, member: Member) -> Paths:
+        return self.paths.for_member(member, self.topology.postgres_major)

@@ -1,0 +1,186 @@
+"""PostgreSQL parameters for one member, from the topology and the node size.
+
+Patroni writes them into postgresql.conf (patroni.py); `render_postgresql_conf` gives the same settings as a
+plain file for an instance started without Patroni (tests, scratch restores). Every CIS PostgreSQL control
+the policy pack checks is set here, in one place.
+"""
+from __future__ import annotations
+
+from dataplane.model import ClusterSpec, Member
+from dataplane.pgbackrest import archive_get_command, archive_push_command
+from dataplane.tls import tls_files
+from stacks.sizes import NodeSize
+
+SUPPORTED_MAJORS = (14, 15, 16, 17)
+PRELOAD_LIBRARIES = ("pgaudit", "pg_stat_statements")
+# Connections kept for superuser maintenance (Patroni, pgBackRest) when applications exhaust the rest.
+SUPERUSER_RESERVED_CONNECTIONS = 5
+# WAL senders/slots beyond the members: pg_basebackup and pgBackRest need their own.
+EXTRA_WAL_SENDERS = 4
+# Initdb options; checksums can only be chosen at initdb time and protect pgBackRest's page verification.
+INITDB_OPTIONS: tuple[str | dict[str, str], ...] = (
+    "data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"},
+    {"auth-local": "peer"}, {"auth-host": "scram-sha-256"},
+)
+
+
+def _mb(value: int) -> str:
+    return f"{max(1, value)}MB"
+
+
+def max_connections(size: NodeSize) -> int:
+    """Direct backends a node accepts. PgBouncer multiplexes clients, so this scales with cores, not users."""
+    return max(100, min(500, 50 * size.vcpus))
+
+
+def memory_parameters(size: NodeSize) -> dict[str, str]:
+    mem = size.memory_mib
+    conns = max_connections(size)
+    shared = mem // 4
+    # work_mem is per sort/hash node: a quarter of the memory that is not shared buffers, spread over all
+    # connections running two such nodes each, so a busy node does not swap.
+    work = max(4, (mem - shared) // 4 // (conns * 2))
+    return {
+        "shared_buffers": _mb(shared),
+        "effective_cache_size": _mb(mem * 3 // 4),
+        "work_mem": _mb(work),
+        "maintenance_work_mem": _mb(min(2048, max(64, mem // 16))),
+        "autovacuum_work_mem": _mb(min(1024, max(64, mem // 32))),
+        "wal_buffers": _mb(min(64, max(4, shared // 32))),
+        "huge_pages": "try",
+    }
+
+
+def cluster_wide_parameters(spec: ClusterSpec) -> dict[str, str | int]:
+    """Settings every member must share (Patroni keeps these in the DCS, standbys refuse lower values)."""
+    size = spec.topology.node_size
+    members = len(spec.members)
+    return {
+        "max_connections": max_connections(size),
+        "max_wal_senders": members + EXTRA_WAL_SENDERS,
+        "max_replication_slots": members + EXTRA_WAL_SENDERS,
+        "max_worker_processes": max(8, size.vcpus * 2),
+        "max_prepared_transactions": 0,
+        "max_locks_per_transaction": 64,
+        "track_commit_timestamp": "off",
+        "wal_level": "replica",
+        "wal_log_hints": "on",          # pg_rewind needs it (checksums would suffice, but be explicit)
+        "hot_standby": "on",
+        "wal_keep_size": "1GB",
+    }
+
+
+def logging_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int]:
+    """CIS PostgreSQL 3.1.x / 7.2 logging, and pgaudit (3.2)."""
+    return {
+        "logging_collector": "on",
+        "log_destination": "stderr",
+        "log_directory": f"{spec.paths_for(member).log_dir}/postgresql",
+        "log_filename": "postgresql-%a.log",
+        "log_truncate_on_rotation": "on",
+        "log_rotation_age": "1d",
+        "log_rotation_size": 0,
+        "log_file_mode": "0600",
+        "log_connections": "on",
+        "log_disconnections": "on",
+        "log_checkpoints": "on",
+        "log_lock_waits": "on",
+        "log_temp_files": 0,
+        "log_autovacuum_min_duration": "10s",
+        "log_min_duration_statement": "1s",
+        "log_line_prefix": "%m [%p] %q%u@%d app=%a host=%h ",
+        "log_statement": "ddl",
+        "log_min_messages": "warning",
+        "log_min_error_statement": "error",
+        "log_replication_commands": "on",
+        "log_error_verbosity": "default",
+        "log_timezone": "UTC",
+        "pgaudit.log": "ddl,role,write",
+        "pgaudit.log_catalog": "off",
+        "pgaudit.log_relation": "on",
+        "pgaudit.log_parameter": "off",     # parameters may carry application secrets
+    }
+
+
+def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int]:
+    """All parameters of one member. `listen_addresses` is the member's own address, never '*'."""
+    topo = spec.topology
+    if topo.postgres_major not in SUPPORTED_MAJORS:
+        raise ValueError(f"PostgreSQL {topo.postgres_major} is not supported; use one of {SUPPORTED_MAJORS}")
+    tls = tls_files(spec, member)
+    paths = spec.paths_for(member)
+    params: dict[str, str | int] = {
+        "listen_addresses": member.host,
+        "port": member.ports.postgres,
+        "unix_socket_directories": paths.run_dir,
+        "unix_socket_permissions": "0770",
+        "cluster_name": spec.scope,
+        "superuser_reserved_connections": SUPERUSER_RESERVED_CONNECTIONS,
+        # CIS 6.8/6.9 and 7.5: TLS for every client and for replication.
+        "ssl": "on",
+        "ssl_min_protocol_version": "TLSv1.2",
+        "ssl_prefer_server_ciphers": "on",
+        "ssl_cert_file": tls.cert,
+        "ssl_key_file": tls.key,
+        "ssl_ca_file": tls.ca,
+        "password_encryption": "scram-sha-256",
+        "shared_preload_libraries": ",".join(PRELOAD_LIBRARIES),
+        "pg_stat_statements.track": "top",
+        "track_io_timing": "on",
+        # WAL archiving (CIS 7.4) bounds data loss when the whole cluster is lost to archive_timeout.
+        "archive_mode": "on",
+        "archive_command": archive_push_command(spec, member),
+        "archive_timeout": topo.archive_timeout.value,
+        "restore_command": archive_get_command(spec, member),
+        "autovacuum": "on",
+        "autovacuum_max_workers": max(3, min(8, topo.node_size.vcpus)),
+        "checkpoint_timeout": "15min",
+        "max_wal_size": "4GB" if topo.node_size.memory_mib >= 8192 else "1GB",
+        "min_wal_size": "256MB",
+        "checkpoint_completion_target": 0.9,
+        "random_page_cost": 1.1,            # EBS / SSD storage
+        "effective_io_concurrency": 200,
+        "idle_in_transaction_session_timeout": "10min",
+        "statement_timeout": 0,
+        "tcp_keepalives_idle": 60,
+        "tcp_keepalives_interval": 10,
+        "tcp_keepalives_count": 6,
+        "hot_standby_feedback": "on",
+        "wal_compression": "on",
+        "timezone": "UTC",
+    }
+    params.update(memory_parameters(topo.node_size))
+    params.update(cluster_wide_parameters(spec))
+    params.update(logging_parameters(spec, member))
+    return params
+
+
+def _quote(value: str | int | float) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def render_postgresql_conf(spec: ClusterSpec, member: Member, hba_file: str | None = None,
+                           overrides: dict[str, str | int] | None = None) -> str:
+    """The parameters as a postgresql.conf (an instance run without Patroni: tests, scratch restores)."""
+    params = postgresql_parameters(spec, member)
+    # recovery settings belong to a standby; on a plain primary restore_command is harmless but noisy.
+    params.pop("restore_command", None)
+    if hba_file:
+        params["hba_file"] = hba_file
+    params.update(overrides or {})
+    lines = [f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit"]
+    lines += [f"{k} = {_quote(v)}" for k, v in params.items()]
+    return "\n".join(lines) + "\n"
+
+
+def initdb_arguments() -> list[str]:
+    """INITDB_OPTIONS as initdb's command-line flags (Patroni takes the list form itself)."""
+    args: list[str] = []
+    for option in INITDB_OPTIONS:
+        if isinstance(option, dict):
+            args += [f"--{k}={v}" for k, v in option.items()]
+        else:
+            args.append(f"--{option}")
+    return args

@@ -1,0 +1,100 @@
+"""Fixtures for the data-plane tests. Every process a fixture starts is stopped by its PID in its teardown."""
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dataplane.etcd import render_etcd_config
+from dataplane.pg_hba import render_pg_hba
+from dataplane.pgbackrest import config_path as pgbackrest_config_path
+from dataplane.pgbackrest import render_pgbackrest_conf
+from dataplane.postgresql import initdb_arguments, render_postgresql_conf
+from dataplane.tls import issue
+from dataplane_support import (PG_BIN, as_postgres, chown_postgres, etcdctl, local_spec, prepare_member_dirs,
+                               run_checked, secret_env, stop, wait_for, write_file)
+
+
+@pytest.fixture(scope="session")
+def workroot():
+    root = Path(tempfile.mkdtemp(prefix="pgp-dataplane-"))
+    root.chmod(0o755)   # postgres must traverse into its directories
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster3(workroot):
+    """Three members on loopback aliases with issued TLS material (for etcd, Patroni, HAProxy checks)."""
+    root = workroot / "c3"
+    root.mkdir()
+    root.chmod(0o755)
+    spec = local_spec(root, "prod", 3)
+    issued = issue(spec)
+    prepare_member_dirs(spec, issued)
+    return spec, issued
+
+
+@pytest.fixture(scope="session")
+def single(workroot):
+    """One member (dev objectives) on 127.0.0.1 for a real PostgreSQL + pgBackRest + PgBouncer instance."""
+    root = workroot / "c1"
+    root.mkdir()
+    root.chmod(0o755)
+    spec = local_spec(root, "dev", 1, hosts=["127.0.0.1"])
+    issued = issue(spec)
+    prepare_member_dirs(spec, issued)
+    repo = Path(spec.repositories[0].path)
+    repo.mkdir(parents=True)
+    chown_postgres(repo)
+    return spec, issued
+
+
+@pytest.fixture(scope="session")
+def etcd_cluster(cluster3):
+    """The three members' etcd nodes, each started from its rendered config, as the postgres user."""
+    spec, _ = cluster3
+    procs = []
+    try:
+        for m in spec.members:
+            cfg = write_file(Path(spec.paths_for(m).config_dir) / "etcd.yml", render_etcd_config(spec, m), 0o600)
+            Path(spec.paths_for(m).etcd_data_dir).parent.mkdir(parents=True, exist_ok=True)
+            log = Path(spec.paths_for(m).log_dir) / "etcd.log"
+            with open(log, "w") as out:
+                procs.append((subprocess.Popen(as_postgres() + ["etcd", "--config-file", str(cfg)], stdout=out,
+                                               stderr=subprocess.STDOUT), log))
+        for (proc, log), m in zip(procs, spec.members):
+            wait_for(lambda m=m: etcdctl(spec, m, "endpoint", "health").returncode == 0, 20,
+                     f"etcd {m.name}", proc, log)
+        yield spec
+    finally:
+        for proc, _ in procs:
+            stop(proc)
+
+
+@pytest.fixture(scope="session")
+def pg_single(single):
+    """A PostgreSQL 15 instance started from the rendered parameters and pg_hba, without Patroni."""
+    spec, _ = single
+    m = spec.members[0]
+    paths = spec.paths_for(m)
+    etc = Path(paths.config_dir)
+    hba = write_file(etc / "pg_hba.conf", render_pg_hba(spec))
+    conf = write_file(etc / "postgresql.conf", render_postgresql_conf(spec, m, hba_file=str(hba)))
+    write_file(Path(pgbackrest_config_path(spec, m)), render_pgbackrest_conf(spec, m), 0o640)
+    run_checked(as_postgres() + [str(PG_BIN / "initdb"), "-D", paths.data_dir, *initdb_arguments()])
+    log = Path(paths.log_dir) / "postmaster.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(as_postgres() + [str(PG_BIN / "postgres"), "-D", paths.data_dir,
+                                                 "-c", f"config_file={conf}"],
+                                stdout=out, stderr=subprocess.STDOUT, env=secret_env())
+    try:
+        wait_for(lambda: subprocess.run(["pg_isready", "-q", "-h", paths.run_dir, "-p", str(m.ports.postgres)]
+                                        ).returncode == 0, 30, "postgres", proc, log)
+        yield spec
+    finally:
+        stop(proc, signal.SIGINT, 30)   # fast shutdown; archive-push of the last segment finishes first

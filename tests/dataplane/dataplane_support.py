@@ -1,0 +1,186 @@
+"""Helpers for the data-plane tests: specs from the real stack files, real binaries run as postgres."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths, Repository, Router
+from dataplane.tls import member_tls_contents, tls_files
+from stacks.files import engine_config
+from stacks.settings import NAMESPACE, parse_settings
+from stacks.sizes import SANDBOX_SIZE
+from stacks.topology import Topology, derive_topology
+
+PG_MAJOR = 15
+PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+PATRONI = Path("/opt/pg-platform/patroni/bin/patroni")
+
+
+def settings_for(stack: str):
+    raw = engine_config(stack)
+    region = raw.pop("aws:region", None)
+    values = {}
+    prefix = f"{NAMESPACE}:"
+    for key, value in raw.items():
+        if key.startswith(prefix):
+            try:
+                values[key[len(prefix):]] = json.loads(value)
+            except ValueError:
+                values[key[len(prefix):]] = value
+    return parse_settings(values, stack=stack, region=region)
+
+
+def topology_for(stack: str) -> Topology:
+    return derive_topology(settings_for(stack))
+
+
+def sandbox_topology(stack: str) -> Topology:
+    return dataclasses.replace(topology_for(stack), node_size=SANDBOX_SIZE, postgres_major=PG_MAJOR)
+
+
+def cloud_spec(stack: str) -> ClusterSpec:
+    """A spec as the AWS component builds it: the topology's fixed addresses, an object-locked bucket."""
+    settings = settings_for(stack)
+    topo = derive_topology(settings)
+    members = tuple(Member(name=f"{settings.name}-{i + 1}", host=addr, zone=zone)
+                    for i, (addr, zone) in enumerate(zip(topo.node_addresses.value, topo.node_zones.value)))
+    repo = Repository(kind="s3", path=f"/{settings.name}", bucket=f"{settings.name}-backups-123456789012",
+                      region=settings.region, kms_key_id="arn:aws:kms:eu-central-1:123456789012:key/0000-1111")
+    return ClusterSpec(scope=settings.name, topology=topo, members=members, repositories=(repo,),
+                       router=Router(host="10.40.0.100"), client_cidrs=settings.network.allowlist.cidrs,
+                       monitoring_hosts=("10.40.0.200",))
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    socks, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind((host, 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def local_spec(root: Path, stack: str, members: int, hosts: list[str] | None = None) -> ClusterSpec:
+    """A spec for this machine: members on loopback addresses, directories per member under `root`."""
+    hosts = hosts or [f"127.0.0.{i + 2}" for i in range(members)]
+    topo = sandbox_topology(stack)
+    ports = free_ports(members * 8)
+    mems = []
+    for i in range(members):
+        p = ports[i * 8:(i + 1) * 8]
+        mems.append(Member(name=f"node{i + 1}", host=hosts[i], zone=f"zone-{i + 1}",
+                           ports=MemberPorts(postgres=p[0], patroni_rest=p[1], etcd_client=p[2], etcd_peer=p[3],
+                                             pgbouncer=p[4], postgres_exporter=p[5], node_exporter=p[6],
+                                             pgbackrest_server=p[7])))
+    r = free_ports(4)
+    base = str(root / "{member}")
+    paths = Paths(config_dir=f"{base}/etc", data_dir=f"{base}/data", log_dir=f"{base}/log", run_dir=f"{base}/run",
+                  etcd_data_dir=f"{base}/etcd", pgbackrest_spool_dir=f"{base}/spool",
+                  pgbackrest_lock_dir=f"{base}/lock")
+    return ClusterSpec(scope="pgp-test", topology=topo, members=tuple(mems), repositories=(Repository(kind="posix", path=str(root / "repo")),),
+                       router=Router(host="127.0.0.1", write_port=r[0], read_port=r[1], pooled_port=r[2],
+                                     stats_port=r[3]),
+                       paths=paths, client_cidrs=("127.0.0.1/32",))
+
+
+POSTGRES = pwd.getpwnam("postgres")
+
+
+def chown_postgres(*paths: Path) -> None:
+    for p in paths:
+        os.chown(p, POSTGRES.pw_uid, POSTGRES.pw_gid)
+
+
+def write_file(path: Path, content: str | bytes, mode: int = 0o600, owner_postgres: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    path.chmod(mode)
+    if owner_postgres:
+        chown_postgres(path)
+    return path
+
+
+def prepare_member_dirs(spec: ClusterSpec, issued) -> None:
+    """Directories and TLS files a node's boot step creates, owned by postgres."""
+    for m in spec.members:
+        paths = spec.paths_for(m)
+        for d in (paths.config_dir, paths.log_dir, paths.run_dir, paths.pgbackrest_spool_dir,
+                  paths.pgbackrest_lock_dir, f"{paths.log_dir}/pgbackrest", f"{paths.log_dir}/patroni"):
+            Path(d).mkdir(parents=True, exist_ok=True)
+            chown_postgres(Path(d))
+        for d in (Path(paths.config_dir).parent, Path(paths.config_dir) / "tls"):
+            d.mkdir(parents=True, exist_ok=True)
+            chown_postgres(d)
+        for path, pem in member_tls_contents(spec, m, issued).items():
+            write_file(Path(path), pem, 0o600)
+
+
+def as_postgres() -> list[str]:
+    # setpriv execs in place, so the PID we keep is the service's own.
+    return ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--"]
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    detail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"{what} did not come up within {timeout}s (exit {proc.poll() if proc else None})\n{detail}")
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+
+
+# Throwaway values for every secret a node's environment carries; tests assert none of them leaks into files.
+TEST_SECRETS = {var: f"test-{name}-{i:02d}-S3cr3t" for i, (name, var) in enumerate(SECRET_ENV.items())}
+
+
+def secret_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **TEST_SECRETS, **extra}
+
+
+def run_checked(cmd: list[str], env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def etcdctl(spec: ClusterSpec, member: Member, *args: str, client_cert: bool = True) -> subprocess.CompletedProcess:
+    t = tls_files(spec, member)
+    auth = [f"--cert={t.client_cert}", f"--key={t.client_key}"] if client_cert else []
+    return subprocess.run(["etcdctl", f"--endpoints=https://{member.host}:{member.ports.etcd_client}",
+                           f"--cacert={t.ca}", "--dial-timeout=2s", "--command-timeout=3s", *auth, *args],
+                          capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"})

@@ -1,0 +1,314 @@
+"""Pure checks of the renderers against specs built from the real stack files."""
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import ipaddress
+
+import pytest
+import yaml
+
+from dataplane import etcd, patroni, pg_hba, pgbackrest, postgresql, tls
+from dataplane.model import (APP_READONLY_USER, APP_READWRITE_USER, REPLICATION_USER, Repository)
+from stacks.sizes import AWS_INSTANCE_SIZES, NodeSize
+
+from dataplane_support import cloud_spec, local_spec
+
+pytestmark = pytest.mark.dataplane
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return cloud_spec("prod")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return cloud_spec("dev")
+
+
+def pgbackrest_ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str
+    parser.read_string(text)
+    return parser
+
+
+def _keys(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _keys(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _keys(item)
+
+
+# --- patroni -----------------------------------------------------------------------------------------
+
+def test_rpo_zero_renders_strict_synchronous_mode(prod):
+    dcs = yaml.safe_load(patroni.render_patroni_config(prod, prod.members[0]))["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True
+    assert dcs["synchronous_mode_strict"] is True
+    assert dcs["synchronous_node_count"] == prod.topology.synchronous_node_count.value == 1
+    assert dcs["maximum_lag_on_failover"] == 0
+
+
+def test_asynchronous_stage_has_no_sync_mode_and_bounded_lag(dev):
+    dcs = yaml.safe_load(patroni.render_patroni_config(dev, dev.members[0]))["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is False
+    assert "synchronous_mode_strict" not in dcs and "synchronous_node_count" not in dcs
+    assert dcs["maximum_lag_on_failover"] == dev.topology.maximum_lag_on_failover.value > 0
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_patroni_timing_comes_from_topology_and_satisfies_patroni(stack):
+    spec = cloud_spec(stack)
+    dcs = patroni.patroni_config(spec, spec.members[0])["bootstrap"]["dcs"]
+    topo = spec.topology
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"], dcs["primary_start_timeout"]) == (
+        topo.ttl.value, topo.loop_wait.value, topo.retry_timeout.value, topo.primary_start_timeout.value)
+    assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+    assert dcs["ttl"] >= 20
+
+
+def test_patroni_uses_tls_everywhere_and_no_password_in_file(prod):
+    member = prod.members[1]
+    text = patroni.render_patroni_config(prod, member)
+    cfg = yaml.safe_load(text)
+    assert cfg["etcd3"]["protocol"] == "https"
+    assert cfg["etcd3"]["hosts"] == [f"{m.host}:{m.ports.etcd_client}" for m in prod.members]
+    assert {"cacert", "cert", "key"} <= cfg["etcd3"].keys()
+    assert {"certfile", "keyfile", "cafile"} <= cfg["restapi"].keys()
+    assert cfg["restapi"]["authentication"] == {"username": "patroni"}
+    assert cfg["restapi"]["listen"] == f"{member.host}:{member.ports.patroni_rest}"
+    for user in cfg["postgresql"]["authentication"].values():
+        assert "password" not in user
+    assert not [k for k in _keys(cfg) if "password" in k.lower() and k != "password_encryption"]
+    assert cfg["postgresql"]["authentication"]["replication"]["sslmode"] == "verify-full"
+    assert cfg["postgresql"]["use_pg_rewind"] is True
+    assert cfg["postgresql"]["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    assert f"--pg1-path={prod.paths_for(member).data_dir}" in cfg["postgresql"]["pgbackrest"]["command"]
+    assert cfg["postgresql"]["pg_hba"] == pg_hba.hba_lines(prod)
+    assert "callbacks" not in cfg["postgresql"]
+
+
+def test_patroni_splits_cluster_wide_parameters_into_dcs(prod):
+    cfg = patroni.patroni_config(prod, prod.members[0])
+    dcs_params = cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    local = cfg["postgresql"]["parameters"]
+    assert dcs_params["wal_level"] == "replica" and dcs_params["wal_log_hints"] == "on"
+    assert dcs_params["max_wal_senders"] >= len(prod.members)
+    assert not set(dcs_params) & set(local)
+    assert "listen_addresses" not in local and "restore_command" not in local
+
+
+# --- postgresql --------------------------------------------------------------------------------------
+
+def test_listen_addresses_is_the_member_never_wildcard(prod):
+    for member in prod.members:
+        params = postgresql.postgresql_parameters(prod, member)
+        assert params["listen_addresses"] == member.host
+        assert "*" not in str(params["listen_addresses"]) and "0.0.0.0" not in str(params["listen_addresses"])
+        assert yaml.safe_load(patroni.render_patroni_config(prod, member))["postgresql"]["listen"].startswith(
+            member.host + ":")
+
+
+def test_cis_parameters(prod):
+    p = postgresql.postgresql_parameters(prod, prod.members[0])
+    assert p["ssl"] == "on" and p["ssl_min_protocol_version"] == "TLSv1.2"
+    assert p["password_encryption"] == "scram-sha-256"
+    assert "pgaudit" in p["shared_preload_libraries"] and p["pgaudit.log"]
+    for flag in ("logging_collector", "log_connections", "log_disconnections", "log_checkpoints",
+                 "log_lock_waits", "log_replication_commands", "archive_mode", "autovacuum", "hot_standby",
+                 "wal_log_hints"):
+        assert p[flag] == "on", flag
+    assert p["log_file_mode"] == "0600" and p["log_temp_files"] == 0
+    for escape in ("%m", "%p", "%d", "%u", "%a", "%h"):
+        assert escape in p["log_line_prefix"]
+    assert p["log_statement"] == "ddl" and p["log_min_messages"] == "warning"
+    assert p["log_min_error_statement"] == "error"
+    assert p["archive_timeout"] == prod.topology.archive_timeout.value
+    assert p["wal_level"] == "replica"
+    assert "data-checksums" in postgresql.INITDB_OPTIONS
+
+
+def test_archive_command_names_the_members_own_data_directory(prod):
+    for member in prod.members:
+        cmd = postgresql.postgresql_parameters(prod, member)["archive_command"]
+        assert f"--pg1-path={prod.paths_for(member).data_dir}" in cmd
+        assert "archive-push" in cmd and cmd.endswith('"%p"')
+
+
+@pytest.mark.parametrize("size", sorted(AWS_INSTANCE_SIZES))
+def test_memory_follows_node_size(size):
+    node = AWS_INSTANCE_SIZES[size]
+    mem = postgresql.memory_parameters(node)
+    assert mem["shared_buffers"] == f"{node.memory_mib // 4}MB"
+    assert mem["effective_cache_size"] == f"{node.memory_mib * 3 // 4}MB"
+    work = int(mem["work_mem"].removesuffix("MB"))
+    # Every connection running two sorts at work_mem stays inside the memory left over by shared_buffers.
+    assert work * postgresql.max_connections(node) * 2 <= node.memory_mib * 3 // 4
+
+
+def test_sandbox_size_is_small():
+    mem = postgresql.memory_parameters(NodeSize(1, 512))
+    assert mem["shared_buffers"] == "128MB"
+
+
+@pytest.mark.parametrize("major", [14, 15, 16, 17])
+def test_renders_for_supported_majors(prod, major):
+    spec = dataclasses.replace(prod, topology=dataclasses.replace(prod.topology, postgres_major=major))
+    cfg = patroni.patroni_config(spec, spec.members[0])
+    assert cfg["postgresql"]["bin_dir"] == f"/usr/lib/postgresql/{major}/bin"
+
+
+def test_unsupported_major_is_refused(prod):
+    spec = dataclasses.replace(prod, topology=dataclasses.replace(prod.topology, postgres_major=13))
+    with pytest.raises(ValueError, match="13"):
+        postgresql.postgresql_parameters(spec, spec.members[0])
+
+
+# --- pg_hba ------------------------------------------------------------------------------------------
+
+def test_hba_ends_with_reject_and_only_uses_tls_and_scram(prod):
+    lines = [l for l in pg_hba.render_pg_hba(prod).splitlines() if l and not l.startswith("#")]
+    assert lines[-2].split() == ["host", "all", "all", "0.0.0.0/0", "reject"]
+    assert lines[-1].split() == ["host", "all", "all", "::/0", "reject"]
+    for line in lines[:-2]:
+        cols = line.split()
+        if cols[0] == "local":
+            assert cols[-1] == "peer" and cols[2] == "postgres"
+        else:
+            assert cols[0] == "hostssl" and cols[-1] == "scram-sha-256", line
+    assert not any(m in l.split() for l in lines for m in ("trust", "md5", "password", "ident"))
+
+
+def test_hba_replication_only_for_replicator_from_members(prod):
+    member_nets = {f"{m.host}/32" for m in prod.members}
+    for rule in pg_hba.hba_rules(prod):
+        if rule.database == "replication" and rule.kind != "local":
+            assert rule.user == REPLICATION_USER and rule.address in member_nets
+        if rule.user == REPLICATION_USER:
+            assert rule.database == "replication"
+
+
+def test_hba_admits_applications_only_from_allowlist_and_members(prod):
+    allowed = {f"{m.host}/32" for m in prod.members} | set(prod.client_cidrs)
+    app_rules = [r for r in pg_hba.hba_rules(prod) if APP_READWRITE_USER in r.user.split(",")]
+    assert {r.address for r in app_rules} == allowed
+    assert all(APP_READONLY_USER in r.user.split(",") and r.database == "app" for r in app_rules)
+
+
+def test_hba_refuses_world_client_network(prod):
+    spec = dataclasses.replace(prod, client_cidrs=("0.0.0.0/0",))
+    with pytest.raises(ValueError, match="internet"):
+        pg_hba.hba_rules(spec)
+
+
+# --- etcd --------------------------------------------------------------------------------------------
+
+def test_etcd_tls_with_client_certificates_and_full_initial_cluster(prod):
+    member = prod.members[2]
+    cfg = yaml.safe_load(etcd.render_etcd_config(prod, member))
+    assert cfg["name"] == member.name
+    assert cfg["initial-cluster"] == ",".join(f"{m.name}=https://{m.host}:{m.ports.etcd_peer}" for m in prod.members)
+    assert cfg["listen-client-urls"] == f"https://{member.host}:{member.ports.etcd_client}"
+    for section in ("client-transport-security", "peer-transport-security"):
+        assert cfg[section]["client-cert-auth"] is True and cfg[section]["trusted-ca-file"]
+    assert cfg["enable-v2"] is False
+    with pytest.raises(ValueError):
+        etcd.etcd_config(prod, member, initial_state="bogus")
+
+
+# --- pgbackrest --------------------------------------------------------------------------------------
+
+def test_pgbackrest_per_member_config_on_separate_hosts(prod):
+    member = prod.members[1]
+    ini = pgbackrest_ini(pgbackrest.render_pgbackrest_conf(prod, member))
+    g, s = ini["global"], ini[prod.stanza]
+    assert s["pg1-path"] == prod.paths_for(member).data_dir and "pg1-host" not in s
+    peers = [m for m in prod.members if m != member]
+    for n, peer in enumerate(peers, start=2):
+        assert s[f"pg{n}-host"] == peer.host and s[f"pg{n}-host-type"] == "tls"
+    assert g["backup-standby"] == "y"
+    assert g["tls-server-address"] == member.host
+    assert g["tls-server-auth"] == f"{tls.CLIENT_COMMON_NAME}={prod.stanza}"
+    assert g["repo1-type"] == "s3" and g["repo1-s3-key-type"] == "auto"
+    assert g["repo1-s3-kms-key-id"] == prod.repositories[0].kms_key_id
+    assert g["repo1-s3-endpoint"] == "s3.eu-central-1.amazonaws.com"
+    assert g["repo1-cipher-type"] == "aes-256-cbc"
+    assert g["repo1-retention-full-type"] == "time"
+    assert g["repo1-retention-full"] == str(prod.topology.retention_full_days.value)
+    assert g["archive-async"] == "y" and g["spool-path"] and g["start-fast"] == "y"
+    assert g["compress-type"] in ("zst", "lz4")
+    assert "cipher-pass" not in pgbackrest.render_pgbackrest_conf(prod, member)
+
+
+def test_pgbackrest_single_node_has_no_standby_backup(dev):
+    ini = pgbackrest_ini(pgbackrest.render_pgbackrest_conf(dev, dev.members[0]))
+    assert "backup-standby" not in ini["global"] and "tls-server-address" not in ini["global"]
+    assert ini["global"]["repo1-retention-full"] == "7"
+
+
+def test_pgbackrest_colocated_members_are_local_paths(tmp_path):
+    spec = local_spec(tmp_path, "prod", 3, hosts=["127.0.0.1"] * 3)
+    ini = pgbackrest_ini(pgbackrest.render_pgbackrest_conf(spec, spec.members[2]))
+    s = ini[spec.stanza]
+    assert s["pg1-path"] == spec.paths_for(spec.members[2]).data_dir
+    assert s["pg2-path"] == spec.paths_for(spec.members[0]).data_dir
+    assert s["pg2-port"] == str(spec.members[0].ports.postgres)
+    assert not any(k.endswith("-host") for k in s)
+
+
+def test_shared_s3_keys_and_multiple_repositories(dev):
+    sandbox_s3 = Repository(kind="s3", path="/pgp", bucket="b", region="us-east-1", endpoint="localhost:9000",
+                            uri_style="path", key_type="shared", verify_tls=True, ca_file="/ca.crt")
+    spec = dataclasses.replace(dev, repositories=(Repository(kind="posix", path="/repo"), sandbox_s3))
+    text = pgbackrest.render_pgbackrest_conf(spec, spec.members[0])
+    g = pgbackrest_ini(text)["global"]
+    assert g["repo2-s3-key-type"] == "shared" and g["repo2-s3-uri-style"] == "path"
+    assert g["repo2-storage-ca-file"] == "/ca.crt" and g["repo1-path"] == "/repo"
+    env = pgbackrest.repo_environment(spec)
+    assert env["PGBACKREST_REPO1_CIPHER_PASS"] == env["PGBACKREST_REPO2_CIPHER_PASS"] == "backup-cipher"
+    assert "PGBACKREST_REPO2_S3_KEY" in env and "PGBACKREST_REPO1_S3_KEY" not in env
+    assert "repo2-s3-key=" not in text
+
+
+def test_backup_schedule_follows_topology(prod, dev):
+    sched = prod.topology.backup_schedule.value
+    cron = pgbackrest.render_backup_cron(prod, prod.members[0])
+    assert f"{sched.full_cron} postgres " in cron and "--type=full backup" in cron
+    assert f"{sched.diff_cron} postgres " in cron and f"{sched.incr_cron} postgres " in cron
+    assert "/primary" in cron
+    types = [b.backup_type for b in pgbackrest.backup_schedule(dev)]
+    assert types == ["full", "incr"]
+    with pytest.raises(ValueError):
+        pgbackrest.backup_command(dev, dev.members[0], "weekly")
+
+
+# --- tls ---------------------------------------------------------------------------------------------
+
+def test_member_certificate_names(prod):
+    member = prod.members[0]
+    req = tls.member_request(prod, member)
+    assert member.host in req.ip_addresses and prod.router.host in req.ip_addresses
+    assert "localhost" in req.dns_names and member.name in req.dns_names
+    assert req.server and req.client
+    client = tls.client_request(prod)
+    assert client.client and not client.server
+
+
+def test_issued_certificates_chain_to_the_ca(prod):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    issued = tls.issue(prod)
+    ca = x509.load_pem_x509_certificate(issued["ca"].cert_pem)
+    for member in prod.members:
+        cert = x509.load_pem_x509_certificate(issued[member.name].cert_pem)
+        ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert ipaddress.ip_address(member.host) in sans.get_values_for_type(x509.IPAddress)
+    files = tls.member_tls_contents(prod, prod.members[0], issued)
+    assert set(files) == set(dataclasses.asdict(tls.tls_files(prod, prod.members[0])).values())
