@@ -38,7 +38,6 @@ SANDBOX_SERVICE_PORTS = {
 }
 DEFAULT_ROOT = Path(os.environ.get("PG_PLATFORM_SANDBOX_ROOT", "/var/lib/pg-platform-sandbox"))
 POSTGRES_LIB = Path("/usr/lib/postgresql")
-SANDBOX_REGION_FALLBACK = "eu-central-1"
 
 
 def installed_postgres_major(lib: Path = POSTGRES_LIB) -> int:
@@ -122,11 +121,7 @@ class SandboxLayout:
         return self.root / "members" / name
 
     def member_paths(self, name: str) -> Paths:
-        return member_paths(self.root, name)
-
-    def member_spec(self, name: str) -> ClusterSpec:
-        """The spec as that member's node sees it: the same cluster, its own directories."""
-        return dataclasses.replace(self.spec, paths=self.member_paths(name))
+        return self.spec.paths_for(self.spec.member(name))
 
     # --- ports -------------------------------------------------------------------------------------
     @property
@@ -174,8 +169,9 @@ class SandboxLayout:
 
 
 def member_ports(profile: str, index: int) -> MemberPorts:
+    # MemberPorts' defaults are the platform's ports (stacks/ports.py): shift every one of them.
     shift = PROFILE_PORT_BASE[profile] + index * MEMBER_PORT_STRIDE
-    return MemberPorts(**{f.name: getattr(PORTS, f.name) + shift for f in dataclasses.fields(MemberPorts)})
+    return MemberPorts(**{f.name: f.default + shift for f in dataclasses.fields(MemberPorts)})
 
 
 def router_for(profile: str) -> Router:
@@ -184,8 +180,9 @@ def router_for(profile: str) -> Router:
                   pooled_port=PORTS.pooled_write + shift, stats_port=PORTS.haproxy_stats + shift)
 
 
-def member_paths(root: Path, name: str) -> Paths:
-    base = root / "members" / name
+def member_path_template(root: Path) -> Paths:
+    """Paths with the `{member}` placeholder the renderers fill per member (ClusterSpec.paths_for)."""
+    base = root / "members" / "{member}"
     return Paths(
         config_dir=str(base / "etc"),
         data_dir=str(base / "data"),
@@ -211,10 +208,12 @@ def build_layout(profile: str = "prod", root: Path | None = None, postgres_major
     https_port = PROFILE_PORT_BASE[profile] + SANDBOX_SERVICE_PORTS["s3_https"]
     repositories = (
         Repository(kind="posix", path=str(sandbox_root / "repo1")),
-        Repository(kind="s3", path="/pgbackrest", bucket=f"{scope}-backups", region=settings.region or
-                   SANDBOX_REGION_FALLBACK, endpoint=f"{LOOPBACK_DNS}:{https_port}", uri_style="path",
-                   verify_tls=True, ca_file=str(sandbox_root / "tls" / "ca.crt")),
+        # The emulator has no instance role to take credentials from: shared keys, passed as environment.
+        Repository(kind="s3", path="/pgbackrest", bucket=f"{scope}-backups", region=settings.region,
+                   endpoint=f"{LOOPBACK_DNS}:{https_port}", uri_style="path",
+                   verify_tls=True, ca_file=str(sandbox_root / "tls" / "ca.crt"), key_type="shared"),
     )
     spec = ClusterSpec(scope=scope, topology=topology, members=members, repositories=repositories,
-                       router=router_for(profile), paths=member_paths(sandbox_root, members[0].name))
+                       router=router_for(profile), paths=member_path_template(sandbox_root),
+                       client_cidrs=(f"{LOOPBACK}/32",), monitoring_hosts=(LOOPBACK,))
     return SandboxLayout(profile=profile, root=sandbox_root, spec=spec, settings=settings)

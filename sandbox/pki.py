@@ -50,8 +50,9 @@ def _now() -> dt.datetime:
 
 
 class LocalCA:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, common_name: str = CA_NAME) -> None:
         self.directory = directory
+        self.common_name = common_name
         self.cert_path = directory / "ca.crt"
         self.key_path = directory / "ca.key"
 
@@ -61,7 +62,7 @@ class LocalCA:
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o755)
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.common_name)])
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(_now() - dt.timedelta(minutes=5))

@@ -170,6 +170,23 @@ class Supervisor:
         self.pid_file(name).unlink(missing_ok=True)
         return was_running
 
+    def stop_together(self, names: list[str], timeout: float = 30.0) -> list[str]:
+        """SIGTERM all at once, then wait for each: peers shutting down one by one would fail over to
+        each other on the way down. Returns the names that were running."""
+        records = {n: self.record(n) for n in names}
+        running = [n for n, r in records.items() if r and is_alive(r["pid"], r.get("start_time"))]
+        for name in running:
+            try:
+                os.kill(records[name]["pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for name in running:
+            rec = records[name]
+            terminate(rec["pid"], rec.get("start_time"), timeout, signal.SIGTERM)
+        for name in names:
+            self.pid_file(name).unlink(missing_ok=True)
+        return running
+
     def kill(self, name: str) -> int | None:
         """SIGKILL, no grace: what a crashed node looks like. Returns the PID that was killed."""
         pid = self.running(name)

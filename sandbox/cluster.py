@@ -1,0 +1,344 @@
+"""Bring the sandbox up, report on it, take it down.
+
+Each member's files come from the dataplane renderers, written under that member's own paths
+(ClusterSpec.paths_for); the services are started from them in the order a node boots: TLS material,
+the DCS, the object store, Patroni (which initdb's or clones PostgreSQL), the backup stanza, roles, then
+the pooler, the router and monitoring.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dataplane import etcd as etcd_render
+from dataplane import patroni as patroni_render
+from dataplane import pgbackrest as pgbackrest_render
+from dataplane import tls as tls_render
+from dataplane.model import SECRET_ENV, Member
+from sandbox import s3
+from sandbox import secrets as sandbox_secrets
+from sandbox.layout import LOOPBACK, LOOPBACK_DNS, SandboxLayout
+from sandbox.pki import LocalCA
+from sandbox.supervisor import (SERVICE_USER, Service, ServiceError, Supervisor, chown_service_user,
+                                listening_ports, port_open, postmaster_pid, processes_mentioning,
+                                service_uid_gid, stop_postmaster, wait_until)
+
+REQUIRED_BINARIES = ("etcd", "etcdctl", "pgbackrest", "/usr/sbin/haproxy", "/usr/sbin/pgbouncer", "prometheus",
+                     "prometheus-alertmanager", "prometheus-postgres-exporter", "setpriv")
+BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bootstrap.sh"
+ETCD_READY_SECONDS = 30
+PATRONI_HEALTHY_SECONDS = 120
+COMMAND_TIMEOUT_SECONDS = 300
+
+
+def supervisor(layout: SandboxLayout) -> Supervisor:
+    return Supervisor(layout.state_dir, layout.log_dir)
+
+
+def etcd_name(member: Member) -> str:
+    return f"etcd-{member.name}"
+
+
+def patroni_name(member: Member) -> str:
+    return f"patroni-{member.name}"
+
+
+# --- files ---------------------------------------------------------------------------------------------
+def write_file(path: str | Path, content: str | bytes, mode: int = 0o640, service_owned: bool = True) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode() if isinstance(content, str) else content
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, mode)
+    if service_owned:
+        chown_service_user(tmp)
+    tmp.replace(path)
+
+
+def service_dir(path: str | Path, mode: int = 0o750) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    chown_service_user(path)
+    return path
+
+
+def prepare_directories(layout: SandboxLayout) -> None:
+    service_dir(layout.root, 0o755)
+    for d in (layout.state_dir, layout.log_dir, layout.shared_config_dir, layout.posix_repo_dir,
+              layout.monitoring_dir):
+        service_dir(d)
+    service_dir(layout.root / "members", 0o755)
+    for member in layout.spec.members:
+        paths = layout.member_paths(member.name)
+        service_dir(layout.member_root(member.name), 0o755)
+        for d in (paths.config_dir, paths.log_dir, paths.run_dir, paths.etcd_data_dir,
+                  paths.pgbackrest_spool_dir, paths.pgbackrest_lock_dir):
+            service_dir(d)
+        for sub in ("patroni", "pgbackrest", "postgresql"):
+            service_dir(Path(paths.log_dir) / sub)
+        # initdb and pgBackRest insist on 0700 for the data directory.
+        service_dir(paths.data_dir, 0o700)
+
+
+def issue_tls(layout: SandboxLayout) -> LocalCA:
+    """The cluster's certificates from dataplane.tls's requests, signed by a CA kept in the sandbox root."""
+    spec = layout.spec
+    requests = tls_render.certificate_requests(spec)
+    ca_request = next(r for r in requests if r.is_ca)
+    ca = LocalCA(layout.tls_dir, common_name=ca_request.common_name).ensure()
+    issued: dict[str, tls_render.IssuedPair] = {
+        ca_request.name: tls_render.IssuedPair(ca.cert_path.read_bytes(), ca.key_path.read_bytes())}
+    for req in requests:
+        if req.is_ca:
+            continue
+        pair = ca.issue(req.name, req.common_name, req.dns_names, req.ip_addresses, server=req.server,
+                        client=req.client)
+        issued[req.name] = tls_render.IssuedPair(pair.cert.read_bytes(), pair.key.read_bytes())
+    for member in spec.members:
+        for path, pem in tls_render.member_tls_contents(spec, member, issued).items():
+            is_key = path.endswith(".key")
+            write_file(path, pem, 0o600 if is_key else 0o644)
+    # pgBackRest's S3 client checks the DNS name it dialled, and the emulator is reached as `localhost`.
+    ca.issue("s3-endpoint", LOOPBACK_DNS, dns_names=(LOOPBACK_DNS,), ip_addresses=(LOOPBACK,), client=False)
+    return ca
+
+
+def secret_values(layout: SandboxLayout) -> dict[str, str]:
+    """secret name -> value: SECRET_ENV's generated passwords plus the emulator's shared S3 keys."""
+    env_values = sandbox_secrets.load_or_create(layout.secrets_file)
+    by_name = {name: env_values[env] for name, env in SECRET_ENV.items()}
+    for i, repo in enumerate(layout.spec.repositories, start=1):
+        if repo.kind == "s3" and repo.key_type == "shared":
+            by_name[f"repo{i}-s3-key"] = s3.EMULATOR_ACCESS_KEY
+            by_name[f"repo{i}-s3-key-secret"] = s3.EMULATOR_SECRET_KEY
+    return by_name
+
+
+def pgbackrest_env(layout: SandboxLayout) -> dict[str, str]:
+    values = secret_values(layout)
+    return {env: values[name] for env, name in pgbackrest_render.repo_environment(layout.spec).items()}
+
+
+def patroni_env(layout: SandboxLayout) -> dict[str, str]:
+    values = secret_values(layout)
+    env = {SECRET_ENV[name]: values[name] for name in ("superuser", "replication", "rewind", "patroni-rest")}
+    # PostgreSQL inherits Patroni's environment, and its archive_command needs the repository secrets.
+    env.update(pgbackrest_env(layout))
+    return env
+
+
+def write_member_files(layout: SandboxLayout, member: Member) -> None:
+    spec = layout.spec
+    paths = layout.member_paths(member.name)
+    write_file(Path(paths.config_dir) / "etcd.yml", etcd_render.render_etcd_config(spec, member))
+    write_file(patroni_render.config_path(spec, member), patroni_render.render_patroni_config(spec, member))
+    write_file(pgbackrest_render.config_path(spec, member), pgbackrest_render.render_pgbackrest_conf(spec, member))
+
+
+# --- TLS clients for the services' HTTPS endpoints -----------------------------------------------------
+def tls_context(layout: SandboxLayout, client_cert: bool = False) -> ssl.SSLContext:
+    member = layout.spec.members[0]
+    files = tls_render.tls_files(layout.spec, member)
+    ctx = ssl.create_default_context(cafile=files.ca)
+    if client_cert:
+        ctx.load_cert_chain(files.client_cert, files.client_key)
+    return ctx
+
+
+def https_ok(url: str, ctx: ssl.SSLContext, timeout: float = 1.0) -> bool:
+    with urllib.request.urlopen(url, context=ctx, timeout=timeout) as response:
+        return response.status == 200
+
+
+# --- services ------------------------------------------------------------------------------------------
+def etcd_service(layout: SandboxLayout, member: Member) -> Service:
+    config = Path(layout.member_paths(member.name).config_dir) / "etcd.yml"
+    return Service(name=etcd_name(member), argv=["etcd", "--config-file", str(config)])
+
+
+def patroni_service(layout: SandboxLayout, member: Member) -> Service:
+    paths = layout.member_paths(member.name)
+    ctx = tls_context(layout)
+    url = f"{patroni_render.rest_url(member)}/liveness"
+    return Service(name=patroni_name(member), argv=[paths.patroni_bin, patroni_render.config_path(layout.spec, member)],
+                   env=patroni_env(layout), ready=lambda: https_ok(url, ctx), ready_timeout=30)
+
+
+def run_as_service_user(argv: list[str], env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT_SECONDS,
+                        check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess:
+    full = ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--"] + argv \
+        if os.geteuid() == 0 else argv
+    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": "/var/lib/postgresql"}
+    result = subprocess.run(full, env={**base_env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+                            input=input_text, cwd="/")
+    if check and result.returncode != 0:
+        raise ServiceError(f"{' '.join(argv[:4])} ... failed ({result.returncode}):\n{result.stderr or result.stdout}")
+    return result
+
+
+def pgbackrest(layout: SandboxLayout, member: Member, *args: str, timeout: float = COMMAND_TIMEOUT_SECONDS,
+               check: bool = True) -> subprocess.CompletedProcess:
+    paths = layout.member_paths(member.name)
+    argv = [paths.pgbackrest_bin, f"--config={pgbackrest_render.config_path(layout.spec, member)}",
+            f"--stanza={layout.spec.stanza}", *args]
+    return run_as_service_user(argv, env=pgbackrest_env(layout), timeout=timeout, check=check)
+
+
+def psql(layout: SandboxLayout, member: Member, sql: str, dbname: str = "postgres",
+         timeout: float = 60) -> str:
+    """SQL as the superuser over the member's socket (peer): the superuser has no network login."""
+    paths = layout.member_paths(member.name)
+    argv = [f"{paths.postgres_bin_dir}/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+            "-h", paths.run_dir, "-p", str(member.ports.postgres), "-d", dbname, "-f", "-"]
+    return run_as_service_user(argv, timeout=timeout, input_text=sql).stdout.strip()
+
+
+# --- bring-up ------------------------------------------------------------------------------------------
+@dataclass
+class StepTimer:
+    say: Callable[[str], None]
+    started: float = field(default_factory=time.monotonic)
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+    def step(self, what: str, action: Callable[[], object]) -> object:
+        t0 = time.monotonic()
+        result = action()
+        took = time.monotonic() - t0
+        self.steps.append((what, took))
+        self.say(f"  {what:<48} {took:6.1f} s")
+        return result
+
+    @property
+    def total(self) -> float:
+        return time.monotonic() - self.started
+
+
+def missing_binaries() -> list[str]:
+    return [b for b in REQUIRED_BINARIES if shutil.which(b) is None]
+
+
+def ensure_installed(say: Callable[[str], None]) -> None:
+    missing = missing_binaries()
+    patroni_missing = not Path("/opt/pg-platform/patroni/bin/patroni").exists()
+    if missing or patroni_missing:
+        say(f"missing {', '.join(missing) or 'patroni'}: running {BOOTSTRAP_SCRIPT}")
+        subprocess.run(["bash", str(BOOTSTRAP_SCRIPT)], check=True)
+
+
+def start_etcd(layout: SandboxLayout, sup: Supervisor) -> None:
+    for member in layout.spec.members:
+        sup.start(etcd_service(layout, member))
+    ctx = tls_context(layout, client_cert=True)
+
+    def all_healthy() -> bool:
+        return all(https_ok(f"{etcd_render.client_url(m)}/health", ctx) for m in layout.spec.members)
+    try:
+        wait_until(all_healthy, ETCD_READY_SECONDS, "etcd cluster healthy", interval=0.2)
+    except ServiceError as exc:
+        raise ServiceError(f"{exc}\n" + "\n".join(sup.log_tail(etcd_name(m), 5) for m in layout.spec.members))
+
+
+def start_object_store(layout: SandboxLayout, sup: Supervisor) -> dict:
+    sup.start(s3.emulator_service(layout))
+    config = layout.shared_config_dir / "s3-tls-proxy.cfg"
+    bundle = layout.tls_dir / "s3-endpoint.pem"
+    write_file(config, s3.tls_proxy_config(layout, bundle))
+    sup.start(s3.tls_proxy_service(layout, config))
+    return s3.ensure_locked_bucket(layout)
+
+
+def start_patroni(layout: SandboxLayout, sup: Supervisor) -> None:
+    from sandbox.client import Sandbox
+    for member in layout.spec.members:
+        sup.start(patroni_service(layout, member))
+    try:
+        Sandbox(layout).wait_healthy(PATRONI_HEALTHY_SECONDS)
+    except ServiceError as exc:
+        raise ServiceError(f"{exc}\n" + "\n".join(
+            f"--- {m.name} ---\n" + tail(Path(layout.member_paths(m.name).log_dir) / "patroni" / "patroni.log")
+            for m in layout.spec.members))
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return f"(no {path})"
+
+
+def ensure_stanza_and_backup(layout: SandboxLayout) -> str:
+    """stanza-create (idempotent; also recreates repo2 after the in-memory emulator restarted), then a
+    full backup into every repository that has none. Run from the leader's configuration, where the
+    standbys are pg2..pgN, so backup-standby copies files from a standby."""
+    from sandbox.client import Sandbox
+    leader = Sandbox(layout).leader_member()
+    pgbackrest(layout, leader, "stanza-create")
+    info = backup_info(layout)
+    done = []
+    for index, _ in enumerate(layout.spec.repositories, start=1):
+        if not any(b.get("database", {}).get("repo-key") == index for b in info.get("backup", [])):
+            pgbackrest(layout, leader, f"--repo={index}", "--type=full", "backup")
+            done.append(f"repo{index}")
+    return f"full backup into {', '.join(done)}" if done else "backups present"
+
+
+def backup_info(layout: SandboxLayout) -> dict:
+    member = layout.spec.members[0]
+    out = pgbackrest(layout, member, "--output=json", "info", check=False)
+    try:
+        stanzas = json.loads(out.stdout or "[]")
+    except ValueError:
+        return {}
+    return next((s for s in stanzas if s.get("name") == layout.spec.stanza), {})
+
+
+def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
+    ensure_installed(say)
+    timer = StepTimer(say)
+    sup = supervisor(layout)
+    say(f"sandbox {layout.profile} in {layout.root}")
+    timer.step("directories, secrets, TLS", lambda: (prepare_directories(layout), secret_values(layout),
+                                                      issue_tls(layout)))
+    timer.step("rendered member files", lambda: [write_member_files(layout, m) for m in layout.spec.members])
+    timer.step(f"etcd x{len(layout.spec.members)}", lambda: start_etcd(layout, sup))
+    timer.step("S3 emulator, TLS proxy, locked bucket", lambda: start_object_store(layout, sup))
+    timer.step(f"Patroni x{len(layout.spec.members)}: leader, replicas, sync", lambda: start_patroni(layout, sup))
+    timer.step("pgBackRest stanza and first full backup", lambda: ensure_stanza_and_backup(layout))
+    say(f"up in {timer.total:.1f} s")
+    return timer.total
+
+
+# --- take-down -----------------------------------------------------------------------------------------
+def down(layout: SandboxLayout, purge: bool = False, say: Callable[[str], None] = print) -> list[str]:
+    """Stop everything by PID; PostgreSQL before the S3 endpoint (its shutdown archives the last WAL).
+
+    Returns the processes or ports still found afterwards (empty when clean)."""
+    sup = supervisor(layout)
+    members = layout.spec.members
+    front = [n for n in sup.names() if not n.startswith(("patroni-", "etcd-", "s3-"))]
+    for name in front:
+        sup.stop(name)
+    sup.stop_together([patroni_name(m) for m in members], timeout=30)
+    for member in members:
+        stop_postmaster(Path(layout.member_paths(member.name).data_dir))
+    stop_postmaster(layout.scratch_dir / "data")
+    sup.stop_together([etcd_name(m) for m in members], timeout=10)
+    for name in sup.names():
+        sup.stop(name)
+    leftovers = [f"pid {pid}: {cmd[:120]}" for pid, cmd in processes_mentioning(str(layout.root))]
+    leftovers += [f"port {p} still listening" for p in listening_ports(layout.all_ports())]
+    if purge and not leftovers:
+        shutil.rmtree(layout.root, ignore_errors=True)
+        say(f"purged {layout.root}")
+    return leftovers
