@@ -51,8 +51,19 @@ def _framework(control: str) -> PolicyComplianceFramework:
 def settings(args: Any, rule: Rule) -> dict[str, Any]:
     """Thresholds for this evaluation: schema defaults overlaid with whatever the engine configured."""
     merged = rule.defaults()
-    merged.update(dict(args.get_config() or {}))
+    merged.update(_integral(dict(args.get_config() or {})))
     return merged
+
+
+def _integral(value: Any) -> Any:
+    """Config crosses the wire as a protobuf Struct, where every number is a double: 3 arrives as 3.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def _common(rule: Rule) -> dict[str, Any]:
@@ -132,9 +143,14 @@ def stack_config(key: str) -> Any:
     if not raw:
         return None
     try:
-        value = json.loads(raw).get(key)
-    except (ValueError, AttributeError):
+        config = json.loads(raw)
+    except ValueError:
         return None
+    if not isinstance(config, dict):
+        return None
+    # Older CLIs write `<namespace>:config:<key>`; the engine accepts both spellings.
+    namespace, _, name = key.partition(":")
+    value = config.get(key, config.get(f"{namespace}:config:{name}"))
     if isinstance(value, str):
         try:
             return json.loads(value)
