@@ -123,9 +123,9 @@ class Sandbox:
         return self.layout.spec.member(state.leader)
 
     def wait_router_write(self, timeout: float = 30) -> float:
-        """Until the routed write port reaches a primary (HAProxy has seen Patroni's /primary)."""
+        """Until the routed write port reaches the primary (HAProxy has seen Patroni's /primary)."""
         def primary_behind_router() -> bool:
-            with self.connect_write(dbname="postgres") as conn:
+            with self.connect_write(user=APP_READWRITE_USER) as conn:
                 return conn.execute("select not pg_is_in_recovery()").fetchone()[0]
         return wait_until(primary_behind_router, timeout, "routed write port reaching the primary", interval=0.2)
 

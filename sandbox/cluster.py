@@ -204,6 +204,39 @@ def psql(layout: SandboxLayout, member: Member, sql: str, dbname: str = "postgre
     return run_as_service_user(argv, timeout=timeout, input_text=sql).stdout.strip()
 
 
+def router_config_path(layout: SandboxLayout) -> Path:
+    return layout.shared_config_dir / "haproxy.cfg"
+
+
+def router_service(layout: SandboxLayout) -> Service:
+    from dataplane import haproxy as haproxy_render
+    config = router_config_path(layout)
+    write_file(config, haproxy_render.render_haproxy_config(layout.spec, str(layout.tls_dir / "ca.crt")))
+    return Service(name="router-haproxy", argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
+                   ready=lambda: port_open(layout.spec.router.stats_port), ready_timeout=15)
+
+
+def router_servers_up(layout: SandboxLayout, backend: str) -> list[str]:
+    """Servers HAProxy currently sends `backend` traffic to, from its stats CSV."""
+    url = f"http://{LOOPBACK}:{layout.spec.router.stats_port}/stats;csv"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        rows = response.read().decode().splitlines()
+    header = rows[0].lstrip("# ").split(",")
+    up = []
+    for row in rows[1:]:
+        cols = dict(zip(header, row.split(",")))
+        if cols.get("pxname") == backend and cols.get("svname") not in ("FRONTEND", "BACKEND") \
+                and cols.get("status") == "UP":
+            up.append(cols["svname"])
+    return up
+
+
+def start_router(layout: SandboxLayout, sup: Supervisor) -> None:
+    sup.start(router_service(layout))
+    wait_until(lambda: len(router_servers_up(layout, "primary")) == 1, 30,
+               "router sending the write port to exactly one primary", interval=0.2)
+
+
 # --- bring-up ------------------------------------------------------------------------------------------
 @dataclass
 class StepTimer:
@@ -315,6 +348,7 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     timer.step("S3 emulator, TLS proxy, locked bucket", lambda: start_object_store(layout, sup))
     timer.step(f"Patroni x{len(layout.spec.members)}: leader, replicas, sync", lambda: start_patroni(layout, sup))
     timer.step("pgBackRest stanza and first full backup", lambda: ensure_stanza_and_backup(layout))
+    timer.step("router (HAProxy following Patroni)", lambda: start_router(layout, sup))
     say(f"up in {timer.total:.1f} s")
     return timer.total
 
@@ -342,3 +376,55 @@ def down(layout: SandboxLayout, purge: bool = False, say: Callable[[str], None] 
         shutil.rmtree(layout.root, ignore_errors=True)
         say(f"purged {layout.root}")
     return leftovers
+
+
+# --- status --------------------------------------------------------------------------------------------
+def status(layout: SandboxLayout) -> tuple[str, bool]:
+    """A report of endpoints, roles, sync state, lag and the last backup; and whether the cluster is healthy."""
+    from sandbox.client import Sandbox
+    spec = layout.spec
+    sandbox = Sandbox(layout)
+    lines = [f"sandbox {layout.profile} ({spec.scope}) in {layout.root}"]
+    objectives = layout.settings.objectives
+    lines.append(f"  objectives: RPO {objectives.rpo_seconds} s, RTO {objectives.rto_seconds} s; replication "
+                 f"{spec.topology.replication.value}, ttl {spec.topology.ttl.value} s, "
+                 f"loop_wait {spec.topology.loop_wait.value} s")
+    router = spec.router
+    lines.append(f"  router: write {LOOPBACK}:{router.write_port}  read {LOOPBACK}:{router.read_port}  "
+                 f"pooled {LOOPBACK}:{router.pooled_port}  stats http://{LOOPBACK}:{router.stats_port}/")
+    state = sandbox.cluster() if sandbox.secrets else None
+    healthy = False
+    if state is None:
+        lines.append("  cluster: no Patroni member answers")
+    else:
+        healthy = sandbox.healthy()
+        lines.append(f"  leader: {state.leader or '(none)'}   sync standby: {', '.join(state.sync_standbys) or '(none)'}"
+                     f"   healthy: {'yes' if healthy else 'NO'}")
+        for m in state.members:
+            lag = m.get("lag", "")
+            lines.append(f"    {m['name']:<22} {m.get('role', '?'):<13} {m.get('state', '?'):<10} "
+                         f"tl {m.get('timeline', '?')}  lag {lag if lag != '' else '-'}  "
+                         f"postgres {m.get('host')}:{m.get('port')}")
+    for member in spec.members:
+        lines.append(f"    {member.name}: patroni {patroni_render.rest_url(member)}  "
+                     f"etcd {etcd_render.client_url(member)}  pgbouncer {LOOPBACK}:{member.ports.pgbouncer}  "
+                     f"exporter http://{LOOPBACK}:{member.ports.postgres_exporter}/metrics")
+    info = backup_info(layout) if state is not None else {}
+    backups = info.get("backup", [])
+    if backups:
+        last = backups[-1]
+        stop = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(last["timestamp"]["stop"]))
+        lines.append(f"  last backup: {last['label']} ({last['type']}, repo{last['database']['repo-key']}) "
+                     f"finished {stop} UTC; {len(backups)} backup(s) in {len(spec.repositories)} repositories")
+    else:
+        lines.append("  last backup: none")
+    lines.append(f"  prometheus http://{LOOPBACK}:{layout.prometheus_port}/  "
+                 f"alertmanager http://{LOOPBACK}:{layout.alertmanager_port}/  "
+                 f"alert webhook http://{LOOPBACK}:{layout.service_port('alert_webhook')}/")
+    lines.append(f"  S3 emulator https://{layout.s3_endpoint}/{layout.s3_repository.bucket} "
+                 f"(CA {layout.tls_dir / 'ca.crt'}); secrets {layout.secrets_file}")
+    sup = supervisor(layout)
+    down_services = [n for n in sup.names() if sup.running(n) is None]
+    lines.append(f"  processes: {len(sup.names()) - len(down_services)} running"
+                 + (f"; not running: {', '.join(down_services)}" if down_services else ""))
+    return "\n".join(lines), healthy

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from dataplane.model import APP_READWRITE_USER
+from dataplane.model import APP_DATABASE, APP_READWRITE_USER
+from sandbox import cluster
 from sandbox.client import Sandbox
 
 DRILL_TABLE = "drill_acknowledged_writes"
@@ -31,10 +32,11 @@ def ensure_table(sandbox: Sandbox) -> str:
     if schema is None:
         raise RuntimeError(f"{APP_READWRITE_USER} has no usable schema on its search_path")
     qualified = f'"{schema}".{DRILL_TABLE}'
-    with sandbox.connect_write() as admin:
-        admin.execute(f"create table if not exists {qualified} (run text not null, id bigint not null, "
-                      f"written_at timestamptz not null default clock_timestamp(), primary key (run, id))")
-        admin.execute(f"grant select, insert on {qualified} to {APP_READWRITE_USER}")
+    # The superuser has no network login (pg_hba): administration goes over the leader's socket.
+    cluster.psql(sandbox.layout, sandbox.leader_member(),
+                 f"create table if not exists {qualified} (run text not null, id bigint not null, "
+                 f"written_at timestamptz not null default clock_timestamp(), primary key (run, id));"
+                 f"grant select, insert on {qualified} to {APP_READWRITE_USER};", dbname=APP_DATABASE)
     return qualified
 
 
@@ -100,5 +102,5 @@ class AcknowledgedWriter(threading.Thread):
 
 
 def ids_present(sandbox: Sandbox, table: str, run: str) -> set[int]:
-    with sandbox.connect_write() as conn:
+    with sandbox.connect_write(user=APP_READWRITE_USER) as conn:
         return {r[0] for r in conn.execute(f"select id from {table} where run = %s", (run,))}

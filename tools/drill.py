@@ -1,0 +1,55 @@
+"""`python -m tools drill <name> [--runs N]`: measure the running sandbox against the stage objectives.
+
+Exits non-zero when any run misses its objective. Destructive drills put the cluster back to healthy
+before they return, so drills can run back to back.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from sandbox.layout import DEFAULT_ROOT, PROFILES
+
+# Measurements summarised as min/median/max over several runs.
+TIMED = ("writes_resumed_s", "restore_s", "seconds_to_webhook")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sandbox.drills import DRILLS
+    parser.add_argument("name", choices=sorted(DRILLS) + ["all"])
+    parser.add_argument("--runs", type=int, default=1, help="repeat the drill N times (1-20)")
+    parser.add_argument("--profile", choices=PROFILES, default="prod")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+
+
+def main(args: argparse.Namespace) -> int:
+    from sandbox.client import Sandbox
+    from sandbox.drills import DRILLS, run_drill
+    from sandbox.layout import build_layout
+
+    if not 1 <= args.runs <= 20:
+        print("--runs must be between 1 and 20")
+        return 2
+    sandbox = Sandbox(build_layout(args.profile, root=args.root))
+    if not sandbox.secrets:
+        print(f"no sandbox at {sandbox.layout.root}: run `python -m tools sandbox up --profile {args.profile}` first")
+        return 2
+    names = sorted(DRILLS) if args.name == "all" else [args.name]
+    failed = 0
+    for name in names:
+        results = []
+        for run in range(1, args.runs + 1):
+            result = run_drill(sandbox, name)
+            results.append(result)
+            prefix = f"[{run}/{args.runs}] " if args.runs > 1 else ""
+            print(prefix + result.summary(), flush=True)
+            failed += 0 if result.passed else 1
+        if args.runs > 1:
+            for key in TIMED:
+                values = [r.measurements[key] for r in results if isinstance(r.measurements.get(key), float)]
+                if values:
+                    print(f"{name} {key}: min {min(values):.2f}  median {statistics.median(values):.2f}  "
+                          f"max {max(values):.2f}  over {len(values)} run(s); "
+                          f"{sum(r.passed for r in results)}/{len(results)} passed")
+    return 1 if failed else 0

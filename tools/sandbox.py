@@ -1,0 +1,42 @@
+"""`python -m tools sandbox up|status|down`: the local stage on loopback, built from the rendered files."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from sandbox.layout import DEFAULT_ROOT, PROFILES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("up", "status", "down"))
+    parser.add_argument("--profile", choices=PROFILES, default="prod",
+                        help="which stack file's topology to run (prod: 3 nodes, sync; dev: 1 node)")
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                        help=f"sandbox directory (default {DEFAULT_ROOT}, or $PG_PLATFORM_SANDBOX_ROOT)")
+    parser.add_argument("--purge", action="store_true", help="with down: also delete data, backups and secrets")
+
+
+def main(args: argparse.Namespace) -> int:
+    from sandbox import cluster
+    from sandbox.layout import build_layout
+
+    if os.geteuid() != 0:
+        print("the sandbox starts services as the postgres user and needs root")
+        return 2
+    layout = build_layout(args.profile, root=args.root)
+    if args.action == "up":
+        cluster.up(layout)
+        report, healthy = cluster.status(layout)
+        print(report)
+        return 0 if healthy else 1
+    if args.action == "status":
+        report, healthy = cluster.status(layout)
+        print(report)
+        return 0 if healthy else 1
+    leftovers = cluster.down(layout, purge=args.purge)
+    if leftovers:
+        print("still running after down:\n  " + "\n  ".join(leftovers))
+        return 1
+    print(f"sandbox {args.profile} is down" + (" and purged" if args.purge else ""))
+    return 0
