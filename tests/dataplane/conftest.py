@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from dataplane import pgbouncer
 from dataplane.etcd import render_etcd_config
 from dataplane.pg_hba import render_pg_hba
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
 from dataplane.pgbackrest import render_pgbackrest_conf
 from dataplane.postgresql import initdb_arguments, render_postgresql_conf
+from dataplane.roles import render_role_sql
 from dataplane.tls import issue
-from dataplane_support import (PG_BIN, as_postgres, chown_postgres, etcdctl, local_spec, prepare_member_dirs,
-                               run_checked, secret_env, stop, wait_for, write_file)
+from dataplane_support import (PG_BIN, as_postgres, chown_postgres, etcdctl, local_spec, port_open,
+                               prepare_member_dirs, run_checked, secret_env, stop, wait_for, write_file)
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +100,35 @@ def pg_single(single):
         yield spec
     finally:
         stop(proc, signal.SIGINT, 30)   # fast shutdown; archive-push of the last segment finishes first
+
+
+@pytest.fixture(scope="session")
+def pg_roles(pg_single):
+    """The role SQL applied twice (it must be idempotent), reading the passwords from the environment."""
+    spec = pg_single
+    m = spec.members[0]
+    sql = write_file(Path(spec.paths_for(m).config_dir) / "roles.sql", render_role_sql(spec, variables_from_env=True),
+                     0o600)
+    for _ in range(2):
+        run_checked(as_postgres() + ["psql", "-X", "-q", "-h", spec.paths_for(m).run_dir, "-p",
+                                     str(m.ports.postgres), "-d", "postgres", "-f", str(sql)], env=secret_env())
+    return spec
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_proc(pg_roles):
+    """PgBouncer from the rendered ini, its auth file filled by the same command a node's boot step runs."""
+    spec = pg_roles
+    m = spec.members[0]
+    ini = write_file(Path(pgbouncer.config_path(spec, m)), pgbouncer.render_pgbouncer_ini(spec, m), 0o600)
+    write_file(Path(pgbouncer.auth_template_path(spec, m)), pgbouncer.render_auth_file_template(spec), 0o600)
+    run_checked(as_postgres() + pgbouncer.fill_command(spec, m), env=secret_env())
+    log = Path(spec.paths_for(m).log_dir) / "pgbouncer.stdout"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(as_postgres() + ["/usr/sbin/pgbouncer", str(ini)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: port_open(m.host, m.ports.pgbouncer), 15, "pgbouncer", proc, log)
+        yield spec
+    finally:
+        stop(proc)

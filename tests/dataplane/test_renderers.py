@@ -312,3 +312,73 @@ def test_issued_certificates_chain_to_the_ca(prod):
         assert ipaddress.ip_address(member.host) in sans.get_values_for_type(x509.IPAddress)
     files = tls.member_tls_contents(prod, prod.members[0], issued)
     assert set(files) == set(dataclasses.asdict(tls.tls_files(prod, prod.members[0])).values())
+
+
+# --- routing / haproxy -------------------------------------------------------------------------------
+
+def test_read_check_bounds_lag(prod, dev):
+    from dataplane import routing
+    assert routing.read_check_path(prod.topology) == f"/replica?lag={routing.READ_LAG_CAP_BYTES}"
+    small = dataclasses.replace(dev.topology, maximum_lag_on_failover=dataclasses.replace(
+        dev.topology.maximum_lag_on_failover, value=1 << 20))
+    assert routing.read_check_path(small) == "/replica?lag=1048576"
+
+
+def test_haproxy_checks_every_member_over_verified_tls(prod):
+    from dataplane.haproxy import render_haproxy_config
+    text = render_haproxy_config(prod, "/etc/pg-platform/tls/ca.crt")
+    for m in prod.members:
+        line = f"server {m.name} {m.host}:{m.ports.postgres} check port {m.ports.patroni_rest} check-ssl verify required"
+        assert text.count(line) == 2       # write and read backends
+        assert f"server {m.name} {m.host}:{m.ports.pgbouncer} check port {m.ports.patroni_rest}" in text
+    assert "uri /primary" in text and "uri /replica?lag=" in text
+    assert f"bind {prod.router.host}:{prod.router.stats_port}" in text and "prometheus-exporter" in text
+
+
+# --- pgbouncer ---------------------------------------------------------------------------------------
+
+def test_pgbouncer_ini(prod):
+    from dataplane import pgbouncer
+    member = prod.members[0]
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string(pgbouncer.render_pgbouncer_ini(prod, member))
+    b = ini["pgbouncer"]
+    assert b["auth_type"] == "scram-sha-256" and b["auth_user"] == "pgbouncer_auth"
+    assert "pgbouncer.get_auth($1)" in b["auth_query"]
+    assert b["client_tls_sslmode"] == "require" and b["server_tls_sslmode"] in ("verify-ca", "verify-full")
+    assert b["pool_mode"] == "transaction" and b["listen_addr"] == member.host
+    assert int(b["max_db_connections"]) < postgresql.max_connections(prod.topology.node_size)
+    assert int(b["default_pool_size"]) <= int(b["max_db_connections"])
+    assert ini["databases"]["app"] == f"host={member.host} port={member.ports.postgres} dbname=app"
+
+
+def test_pgbouncer_auth_file_is_a_template_filled_at_boot(prod):
+    from dataplane import pgbouncer
+    from dataplane.model import SECRET_ENV
+    template = pgbouncer.render_auth_file_template(prod)
+    assert template == f'"pgbouncer_auth" "${{{SECRET_ENV["pooler-auth"]}}}"\n"monitor" "${{{SECRET_ENV["monitoring"]}}}"\n'
+    filled = pgbouncer.fill_template(template, {SECRET_ENV["pooler-auth"]: 'p"w', SECRET_ENV["monitoring"]: "m"})
+    assert filled == '"pgbouncer_auth" "p""w"\n"monitor" "m"\n'
+    with pytest.raises(KeyError, match="not set"):
+        pgbouncer.fill_template(template, {SECRET_ENV["pooler-auth"]: "x"})
+    with pytest.raises(KeyError, match="not a known"):
+        pgbouncer.fill_template('"u" "${HOME}"\n', {"HOME": "/root"})
+
+
+# --- roles -------------------------------------------------------------------------------------------
+
+def test_role_sql_takes_passwords_from_psql_variables(prod):
+    import re
+    from dataplane import roles
+    sql = roles.render_role_sql(prod)
+    passwords = re.findall(r"PASSWORD (\S+);", sql)
+    assert sorted(passwords) == sorted(f":'{v}'" for v in roles.PSQL_VARIABLES)
+    assert "SUPERUSER" not in sql.replace("NOSUPERUSER", "")
+    assert "CREATEROLE" not in sql.replace("NOCREATEROLE", "")
+    assert "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in sql and "SECURITY DEFINER" in sql
+    assert "CONNECTION LIMIT" in sql and "GRANT pg_monitor TO monitor" in sql
+    assert "ALTER DEFAULT PRIVILEGES FOR ROLE app_owner" in sql
+    env_sql = roles.render_role_sql(prod, variables_from_env=True)
+    assert "\\set app_rw_password `printenv PG_APP_RW_PASSWORD`" in env_sql
+    with pytest.raises(KeyError):
+        roles.psql_variable_arguments({})
