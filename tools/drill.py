@@ -12,7 +12,7 @@ from pathlib import Path
 from sandbox.layout import DEFAULT_ROOT, PROFILES
 
 # Measurements summarised as min/median/max over several runs.
-TIMED = ("writes_resumed_s", "restore_s", "seconds_to_webhook")
+TIMED = ("write_outage_s", "restore_s", "alert_delivered_s")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
