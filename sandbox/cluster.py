@@ -196,12 +196,48 @@ def pgbackrest(layout: SandboxLayout, member: Member, *args: str, timeout: float
 
 
 def psql(layout: SandboxLayout, member: Member, sql: str, dbname: str = "postgres",
-         timeout: float = 60) -> str:
+         timeout: float = 60, env: dict[str, str] | None = None) -> str:
     """SQL as the superuser over the member's socket (peer): the superuser has no network login."""
     paths = layout.member_paths(member.name)
     argv = [f"{paths.postgres_bin_dir}/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
             "-h", paths.run_dir, "-p", str(member.ports.postgres), "-d", dbname, "-f", "-"]
-    return run_as_service_user(argv, timeout=timeout, input_text=sql).stdout.strip()
+    return run_as_service_user(argv, env=env, timeout=timeout, input_text=sql).stdout.strip()
+
+
+def apply_roles(layout: SandboxLayout) -> None:
+    """The role SQL on the leader, passwords handed over as environment (never on a command line)."""
+    from dataplane import roles as roles_render
+    from sandbox.client import Sandbox
+    values = secret_values(layout)
+    env = {var: values[name] for name, var in SECRET_ENV.items()
+           if var in roles_render.PSQL_VARIABLES.values()}
+    psql(layout, Sandbox(layout).leader_member(), roles_render.render_role_sql(layout.spec, variables_from_env=True),
+         env=env)
+
+
+def pgbouncer_name(member: Member) -> str:
+    return f"pgbouncer-{member.name}"
+
+
+def pgbouncer_service(layout: SandboxLayout, member: Member) -> Service:
+    from dataplane import pgbouncer as pgbouncer_render
+    spec = layout.spec
+    write_file(pgbouncer_render.config_path(spec, member), pgbouncer_render.render_pgbouncer_ini(spec, member))
+    template = pgbouncer_render.render_auth_file_template(spec)
+    write_file(pgbouncer_render.auth_template_path(spec, member), template)
+    # What the node's boot step does with fill_command: the auth file from the template and the secrets.
+    env_values = sandbox_secrets.read(layout.secrets_file)
+    write_file(pgbouncer_render.auth_file_path(spec, member), pgbouncer_render.fill_template(template, env_values),
+               0o600)
+    port = member.ports.pgbouncer
+    return Service(name=pgbouncer_name(member),
+                   argv=["/usr/sbin/pgbouncer", pgbouncer_render.config_path(spec, member)],
+                   ready=lambda: port_open(port), ready_timeout=15)
+
+
+def start_poolers(layout: SandboxLayout, sup: Supervisor) -> None:
+    for member in layout.spec.members:
+        sup.start(pgbouncer_service(layout, member))
 
 
 def router_config_path(layout: SandboxLayout) -> Path:
@@ -348,6 +384,8 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     timer.step("S3 emulator, TLS proxy, locked bucket", lambda: start_object_store(layout, sup))
     timer.step(f"Patroni x{len(layout.spec.members)}: leader, replicas, sync", lambda: start_patroni(layout, sup))
     timer.step("pgBackRest stanza and first full backup", lambda: ensure_stanza_and_backup(layout))
+    timer.step("roles and application database", lambda: apply_roles(layout))
+    timer.step(f"PgBouncer x{len(layout.spec.members)}", lambda: start_poolers(layout, sup))
     timer.step("router (HAProxy following Patroni)", lambda: start_router(layout, sup))
     say(f"up in {timer.total:.1f} s")
     return timer.total

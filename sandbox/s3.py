@@ -75,11 +75,13 @@ def ensure_locked_bucket(layout: SandboxLayout) -> dict:
     topology = layout.spec.topology
     s3 = client(layout)
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if repo.bucket not in existing:
-        kwargs = {"Bucket": repo.bucket, "ObjectLockEnabledForBucket": True}
-        if repo.region and repo.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": repo.region}
-        s3.create_bucket(**kwargs)
+    if repo.bucket in existing:
+        # A default retention is set once, on the empty bucket (as the cloud component does at creation).
+        return s3.get_object_lock_configuration(Bucket=repo.bucket)["ObjectLockConfiguration"]
+    kwargs = {"Bucket": repo.bucket, "ObjectLockEnabledForBucket": True}
+    if repo.region and repo.region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": repo.region}
+    s3.create_bucket(**kwargs)
     # Object Lock implies versioning; setting it explicitly mirrors the cloud resources one to one.
     s3.put_bucket_versioning(Bucket=repo.bucket, VersioningConfiguration={"Status": "Enabled"})
     if topology.lock_days.value:
