@@ -66,8 +66,8 @@ def _imdsv2(args, report) -> None:
                f"not required")
     hops = opts.get("httpPutResponseHopLimit")
     if hops is None or int(hops) > limit:
-        report(f"{args.name}: metadataOptions.httpPutResponseHopLimit is {hops if hops is not None else 'unset'}, "
-               f"above {limit}")
+        report(f"{args.name}: metadataOptions.httpPutResponseHopLimit is "
+               f"{int(hops) if hops is not None else 'unset'}, above {limit}")
 
 
 # --- PGP-EC2-003 -----------------------------------------------------------------------------------------

@@ -160,6 +160,6 @@ def stack_config(key: str) -> Any:
 
 
 def short(urn: str) -> str:
-    """type::name of a URN, for messages."""
+    """type::name of a URN (without the parent type chain), for messages."""
     parts = urn.split("::")
-    return "::".join(parts[-2:]) if len(parts) >= 2 else urn
+    return f"{parts[-2].split('$')[-1]}::{parts[-1]}" if len(parts) >= 2 else urn

@@ -131,12 +131,12 @@ def _no_world_ingress(args, report) -> None:
 # --- PGP-NET-003 -----------------------------------------------------------------------------------------
 NET_003 = Rule(
     id="PGP-NET-003", title="No unrestricted egress",
-    description="Egress to 0.0.0.0/0 or ::/0 is allowed only on the listed ports (HTTPS to AWS APIs); "
-                "never all protocols or all ports.",
+    description="Egress to 0.0.0.0/0 or ::/0 is allowed only on single listed ports (HTTPS to AWS APIs and "
+                "package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
     severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource",
     remediation="Replace the all-traffic egress rule by rules for the ports nodes need (443 to AWS APIs, the "
                 "cluster's own ports to its security group, the S3 prefix list).",
-    config={"world_egress_ports": {"type": "array", "items": {"type": "integer"}, "default": [443],
+    config={"world_egress_ports": {"type": "array", "items": {"type": "integer"}, "default": [443, 587],
                                    "description": "ports on which egress to the world is acceptable"}},
 )
 
@@ -189,8 +189,9 @@ def _flow_logs(args, report) -> None:
         if not mine:
             report(f"{short(v.urn)} has no flow log", v.urn)
         elif not any(str(f.props.get("trafficType") or "").upper() == "ALL" for f in mine):
-            report(f"{short(v.urn)}: flow logs capture only "
-                   f"{', '.join(str(f.props.get('trafficType')) for f in mine)}, not ALL", v.urn)
+            for f in mine:
+                report(f"{short(f.urn)} of {short(v.urn)} captures only {f.props.get('trafficType')}, not ALL",
+                       f.urn)
 
 
 # --- PGP-NET-006 -----------------------------------------------------------------------------------------

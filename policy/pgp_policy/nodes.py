@@ -10,6 +10,7 @@ import base64
 import binascii
 import configparser
 import email
+import functools
 import gzip
 import re
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .core import as_list, dig, plain
+from .core import as_list, dig
 
 
 @dataclass
@@ -59,7 +60,8 @@ class NodeFiles:
     def dcs(self) -> dict[str, Any]:
         return dict(dig(self.patroni or {}, "bootstrap", "dcs", default={}) or {})
 
-    def pgbackrest(self) -> dict[str, dict[str, str]]:
+    @functools.cached_property
+    def _pgbackrest(self) -> dict[str, dict[str, str]]:
         sections: dict[str, dict[str, str]] = {}
         for path, content in self.files.items():
             if path.endswith("pgbackrest.conf"):
@@ -69,6 +71,9 @@ class NodeFiles:
                 for name in parser.sections():
                     sections.setdefault(name, {}).update(parser[name])
         return sections
+
+    def pgbackrest(self) -> dict[str, dict[str, str]]:
+        return {k: dict(v) for k, v in self._pgbackrest.items()}
 
     def prometheus(self) -> dict[str, Any] | None:
         """The Prometheus server configuration shipped to this node, if it is a monitoring node."""
@@ -159,10 +164,15 @@ def _looks_like_patroni(doc: Any) -> bool:
 
 
 def read_node(props: Mapping[str, Any]) -> NodeFiles:
-    node = NodeFiles()
     text = user_data_text(props)
-    if not text:
-        return node
+    return parse_user_data(text) if text else NodeFiles()
+
+
+@functools.lru_cache(maxsize=256)
+def parse_user_data(text: str) -> NodeFiles:
+    """Parsed once per distinct user data: a dozen rules read every node, and the analyzer calls each
+    policy with freshly deserialized properties. Callers must not modify the result."""
+    node = NodeFiles()
     for part in _cloud_config_parts(text):
         try:
             doc = yaml.safe_load(part)
@@ -184,7 +194,3 @@ def read_node(props: Mapping[str, Any]) -> NodeFiles:
                 node.patroni, node.patroni_path = doc, path
                 break
     return node
-
-
-def read_node_plain(props: Any) -> NodeFiles:
-    return read_node(plain(props))

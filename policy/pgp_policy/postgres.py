@@ -213,6 +213,26 @@ def _archive(args, _node, params, report) -> None:
         report(f"{args.name}: neither archive_command nor archive_library is set")
 
 
+# --- PGP-PG-007 ------------------------------------------------------------------------------------------
+PG_007 = Rule(
+    id="PGP-PG-007", title="PostgreSQL listens on the node's own address",
+    description="listen_addresses (and Patroni's postgresql.listen) name the node's address, never '*' or a "
+                "wildcard address.",
+    severity=Severity.MEDIUM, control="CIS PostgreSQL 5.2", area=AREA, scope="resource",
+    remediation="Set listen_addresses / postgresql.listen to the member's private address.",
+)
+_WILDCARDS = {"*", "0.0.0.0", "::", "[::]"}
+
+
+def _listen(args, node, params, report) -> None:
+    addresses = [a.strip() for a in (_value(params, "listen_addresses") or "").split(",") if a.strip()]
+    listen = str((node.patroni or {}).get("postgresql", {}).get("listen") or "")
+    addresses += [h.strip().rsplit(":", 1)[0] for h in listen.split(",") if h.strip()]
+    wild = sorted({a for a in addresses if a in _WILDCARDS})
+    if wild:
+        report(f"{args.name}: PostgreSQL listens on {', '.join(wild)}")
+
+
 POLICIES = [
     (PG_001, resource_policy(PG_001, _postgres_rule(_hba))),
     (PG_002, resource_policy(PG_002, _postgres_rule(_scram))),
@@ -220,4 +240,5 @@ POLICIES = [
     (PG_004, resource_policy(PG_004, _postgres_rule(_pgaudit))),
     (PG_005, resource_policy(PG_005, _postgres_rule(_logging))),
     (PG_006, resource_policy(PG_006, _postgres_rule(_archive))),
+    (PG_007, resource_policy(PG_007, _postgres_rule(_listen))),
 ]

@@ -123,7 +123,8 @@ def _versioning(args, report) -> None:
         vs = _companions(args, VERSIONING, b)
         status = [dig(v.props, "versioningConfiguration", "status") for v in vs]
         if "Enabled" not in status:
-            report(f"{short(b.urn)}: versioning is {', '.join(map(str, status)) or 'not configured'}", b.urn)
+            report(f"{short(b.urn)}: versioning is {', '.join(map(str, status)) or 'not configured'}",
+                   vs[0].urn if len(vs) == 1 else b.urn)
 
 
 # --- PGP-S3-003 ------------------------------------------------------------------------------------------
@@ -215,7 +216,8 @@ def _tls_only(args, report) -> None:
             except ValueError:
                 report(f"{short(p.urn)}: policy is not JSON", p.urn)
         if not any(_denies_plain_http(d) for d in docs):
-            report(f"{short(b.urn)}: no bucket policy statement denies requests without TLS", b.urn)
+            report(f"{short(b.urn)}: no bucket policy statement denies requests without TLS",
+                   policies[0].urn if len(policies) == 1 else b.urn)
 
 
 # --- PGP-S3-006 ------------------------------------------------------------------------------------------
@@ -235,20 +237,21 @@ def _lifecycle(args, report) -> None:
     cfg = settings(args, S3_006)
     for b in of_type(args.resources, BUCKET):
         lock_days = max([_retention_days(l) or 0 for l in _companions(args, LOCK, b)] or [0])
-        rules = [r for lc in _companions(args, LIFECYCLE, b) for r in as_list(lc.props.get("rules"))
-                 if str(r.get("status")) == "Enabled"]
+        configs = _companions(args, LIFECYCLE, b)
+        anchor = configs[0].urn if len(configs) == 1 else b.urn
+        rules = [r for lc in configs for r in as_list(lc.props.get("rules")) if str(r.get("status")) == "Enabled"]
         noncurrent = [int(d) for d in (dig(r, "noncurrentVersionExpiration", "noncurrentDays") for r in rules) if d]
         abort = [int(d) for d in (dig(r, "abortIncompleteMultipartUpload", "daysAfterInitiation") for r in rules) if d]
         if not noncurrent:
-            report(f"{short(b.urn)}: no enabled rule expires noncurrent versions", b.urn)
+            report(f"{short(b.urn)}: no enabled rule expires noncurrent versions", anchor)
         elif min(noncurrent) < lock_days:
             report(f"{short(b.urn)}: noncurrent versions expire after {min(noncurrent)} day(s), before the "
-                   f"{lock_days}-day lock ends", b.urn)
+                   f"{lock_days}-day lock ends", anchor)
         if not abort:
-            report(f"{short(b.urn)}: no enabled rule aborts incomplete multipart uploads", b.urn)
+            report(f"{short(b.urn)}: no enabled rule aborts incomplete multipart uploads", anchor)
         elif min(abort) > cfg["max_abort_multipart_days"]:
             report(f"{short(b.urn)}: incomplete multipart uploads linger {min(abort)} days "
-                   f"(limit {cfg['max_abort_multipart_days']})", b.urn)
+                   f"(limit {cfg['max_abort_multipart_days']})", anchor)
 
 
 # --- PGP-KMS-001 -----------------------------------------------------------------------------------------
