@@ -18,7 +18,7 @@ from typing import Callable
 import psycopg
 from psycopg import errors as pg_errors
 
-from dataplane.model import (APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER, SUPERUSER, Member)
+from dataplane.model import (APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER, SUPERUSER, Member)
 from sandbox import cluster
 from sandbox.client import Sandbox
 from sandbox.layout import LOOPBACK
@@ -324,11 +324,155 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
                        f"RTO {objectives(sandbox).rto_seconds} s", notes)
 
 
+# --- refusals: TLS, roles, WORM ------------------------------------------------------------------------
+def _refused(attempt: Callable[[], object], refusal: type[BaseException] | tuple = (psycopg.Error, OSError)
+             ) -> tuple[bool, str]:
+    """(refused?, what the server or client said). Only `refusal` counts: a typo in the drill's own SQL
+    must not pass as a privilege being denied."""
+    try:
+        attempt()
+    except refusal as exc:
+        return True, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return False, "accepted"
+
+
+def tls(sandbox: Sandbox) -> DrillResult:
+    """Plain connections are refused everywhere; verify-full against the cluster CA works and negotiates
+    TLS >= 1.2; a client that trusts some other CA is turned away by its own verification."""
+    layout = sandbox.layout
+    sandbox.wait_healthy(RECOVER_SECONDS)
+    leader = sandbox.leader_member()
+    router = layout.spec.router
+    checks: dict[str, bool] = {}
+    notes: list[str] = []
+
+    def probe(port: int, **kwargs) -> Callable[[], object]:
+        def attempt() -> object:
+            with sandbox.connect(port, user=APP_READWRITE_USER, **kwargs) as conn:
+                return conn.execute("select 1").fetchone()
+        return attempt
+
+    for label, port in (("member", leader.ports.postgres), ("router write", router.write_port),
+                        ("router pooled", router.pooled_port)):
+        refused, said = _refused(probe(port, sslmode="disable"), psycopg.OperationalError)
+        checks[f"plain to {label} refused"] = refused
+        notes.append(f"plain to {label} :{port}: {said}")
+    refused, said = _refused(probe(router.write_port, sslmode="verify-full", sslrootcert="/etc/ssl/certs/ca-certificates.crt"))
+    checks["verify-full against a foreign CA refused"] = refused
+    notes.append(f"verify-full trusting the system CAs only: {said}")
+    refused, said = _refused(lambda: sandbox.connect(router.write_port, user=SUPERUSER, dbname="postgres").close())
+    checks["superuser over the network refused"] = refused
+    notes.append(f"superuser over TLS: {said}")
+    with sandbox.connect(router.write_port, user=APP_READWRITE_USER, sslmode="verify-full") as conn:
+        ssl_on, version = conn.execute("select ssl, version from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
+    checks["verify-full accepted with TLS >= 1.2"] = bool(ssl_on) and version in ("TLSv1.2", "TLSv1.3")
+    notes.append(f"verify-full through the router: ssl={ssl_on} {version}")
+    failed = [k for k, ok in checks.items() if not ok]
+    return DrillResult("tls", not failed, {"checks_passed": f"{len(checks) - len(failed)}/{len(checks)}"},
+                       "no plaintext login anywhere; verified TLS >= 1.2 for clients (CIS 6.8/6.9, 5.3)",
+                       notes + [f"FAILED: {k}" for k in failed])
+
+
+def roles(sandbox: Sandbox) -> DrillResult:
+    """Application roles hold exactly DML (app_rw) or SELECT (app_ro), and what app_owner creates later is
+    usable by them through default privileges, with no grant after the fact."""
+    layout = sandbox.layout
+    sandbox.wait_healthy(RECOVER_SECONDS)
+    leader = sandbox.leader_member()
+    write_port = layout.spec.router.write_port
+    table = f"drill_default_privileges_{uuid.uuid4().hex[:8]}"
+    checks: dict[str, bool] = {}
+    notes: list[str] = []
+    with sandbox.connect(write_port, user=APP_READWRITE_USER) as rw:
+        schema = rw.execute("select current_schema()").fetchone()[0]
+    cluster.psql(layout, leader, f"set role {APP_OWNER_ROLE}; create table \"{schema}\".{table} (id int primary key, note text);",
+                 dbname=APP_DATABASE)
+    try:
+        def as_user(user: str, sql: str) -> Callable[[], object]:
+            def attempt() -> object:
+                with sandbox.connect(write_port, user=user) as conn:
+                    return conn.execute(sql)
+            return attempt
+
+        expectations = [
+            (APP_READWRITE_USER, "create role drill_intruder login", True),
+            (APP_READWRITE_USER, "create database drill_intruder", True),
+            (APP_READWRITE_USER, f"create table \"{schema}\".drill_rw_owned (id int)", True),
+            (APP_READWRITE_USER, f"insert into {table} values (1, 'app_rw writes')", False),
+            (APP_READWRITE_USER, f"update {table} set note = 'app_rw updates' where id = 1", False),
+            (APP_READONLY_USER, f"select count(*) from {table}", False),
+            (APP_READONLY_USER, f"insert into {table} values (2, 'app_ro must not write')", True),
+            (APP_READONLY_USER, f"delete from {table}", True),
+        ]
+        for user, sql, must_refuse in expectations:
+            refused, said = _refused(as_user(user, sql), pg_errors.InsufficientPrivilege)
+            label = f"{user}: {sql.split(' (')[0]} {'refused' if must_refuse else 'allowed'}"
+            checks[label] = refused == must_refuse
+            notes.append(f"{label}: {'ok' if refused == must_refuse else 'WRONG'} ({said})")
+    finally:
+        cluster.psql(layout, leader, f"drop table if exists \"{schema}\".{table}; "
+                                     f"drop table if exists \"{schema}\".drill_rw_owned;", dbname=APP_DATABASE)
+    failed = [k for k, ok in checks.items() if not ok]
+    return DrillResult("roles", not failed, {"checks_passed": f"{len(checks) - len(failed)}/{len(checks)}"},
+                       "least privilege: no CREATEROLE/CREATEDB/DDL for applications, read-only stays read-only, "
+                       "default privileges cover new tables", notes)
+
+
+def worm(sandbox: Sandbox) -> DrillResult:
+    """On the locked bucket a backup object's version cannot be deleted, and a delete without a version only
+    hides it behind a delete marker; removing the marker brings the object back, proving nothing was lost."""
+    from sandbox import s3
+    layout = sandbox.layout
+    repo = layout.s3_repository
+    client = s3.client(layout)
+    prefix = repo.path.strip("/") + "/"
+    versions = client.list_object_versions(Bucket=repo.bucket, Prefix=prefix + "archive/").get("Versions", [])
+    versions = [v for v in versions if v["IsLatest"] and not v["Key"].endswith((".info", ".info.copy"))]
+    if not versions:
+        return DrillResult("worm", False, {"objects": 0}, "locked backup objects",
+                            ["no archived WAL in the bucket yet"])
+    # The newest archived segment: pgBackRest wrote it moments ago, so it proves today's uploads get the lock.
+    target = sorted(versions, key=lambda v: v["LastModified"])[-1]
+    key, version_id = target["Key"], target["VersionId"]
+    checks: dict[str, bool] = {}
+    notes = [f"object {key} version {version_id}"]
+    def retention() -> tuple[str | None, object]:
+        head = client.head_object(Bucket=repo.bucket, Key=key, VersionId=version_id)
+        return head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+
+    lock = layout.spec.topology
+    mode, until = retention()
+    checks[f"locked {lock.lock_mode.value}"] = mode == lock.lock_mode.value
+    notes.append(f"retention {mode} until {until}")
+    try:
+        client.delete_object(Bucket=repo.bucket, Key=key, VersionId=version_id)
+        checks["versioned delete refused"] = False
+        notes.append("versioned delete was ACCEPTED")
+    except client.exceptions.ClientError as exc:
+        checks["versioned delete refused"] = exc.response["Error"]["Code"] in ("AccessDenied", "InvalidRequest")
+        notes.append(f"versioned delete: {exc.response['Error']['Code']}")
+    marker = client.delete_object(Bucket=repo.bucket, Key=key)
+    checks["plain delete leaves a delete marker"] = bool(marker.get("DeleteMarker"))
+    still_there = client.get_object(Bucket=repo.bucket, Key=key, VersionId=version_id)["Body"].read()
+    checks["locked version still readable"] = len(still_there) > 0
+    # Delete markers carry no lock: removing it restores the object for pgBackRest.
+    client.delete_object(Bucket=repo.bucket, Key=key, VersionId=marker["VersionId"])
+    checks["object visible again after removing the marker"] = \
+        client.head_object(Bucket=repo.bucket, Key=key)["VersionId"] == version_id
+    failed = [k for k, ok in checks.items() if not ok]
+    return DrillResult("worm", not failed, {"checks_passed": f"{len(checks) - len(failed)}/{len(checks)}"},
+                       f"{lock.lock_mode.value} lock for {lock.lock_days.value} days: no version of a backup object "
+                       f"can be deleted; a plain delete only hides it", notes + [f"FAILED: {k}" for k in failed])
+
+
 DRILLS: dict[str, Callable[[Sandbox], DrillResult]] = {
     "failover": failover,
     "crash": crash,
     "switchover": switchover,
     "restore": restore,
+    "tls": tls,
+    "roles": roles,
+    "worm": worm,
 }
 
 
