@@ -1,0 +1,219 @@
+"""Prometheus, Alertmanager and exporters: rendered files checked by promtool/amtool, alert rules unit-tested
+with `promtool test rules`, the exporter and the node metrics script run against a real instance."""
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataplane import alertmanager, exporters, pgbouncer, prometheus
+from dataplane.pgbackrest import config_path as pgbackrest_config_path
+from dataplane_support import (as_postgres, cloud_spec, port_open, run_checked, secret_env, settings_for, stop,
+                               wait_for, write_file)
+
+pytestmark = pytest.mark.dataplane
+
+TARGETS = prometheus.ScrapeTargets("10.40.0.200:9090", ("10.40.0.200:9093",), "10.40.0.100:7000")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_promtool_accepts_config_and_rules(stack, tmp_path):
+    spec = cloud_spec(stack)
+    rules = _write(tmp_path / "rules.yml", prometheus.render_alert_rules(spec))
+    _write(tmp_path / "ca.crt", "")
+    config = _write(tmp_path / "prometheus.yml", prometheus.render_prometheus_config(
+        spec, TARGETS, (str(rules),), str(tmp_path / "ca.crt")))
+    run_checked(["promtool", "check", "rules", str(rules)])
+    result = run_checked(["promtool", "check", "config", str(config)])
+    assert "SUCCESS" in result.stdout
+    doc = yaml.safe_load(config.read_text())
+    jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
+    assert {"postgres", "node", "patroni", "haproxy", "alertmanager", "prometheus"} <= set(jobs)
+    assert jobs["patroni"]["scheme"] == "https"
+    assert len(jobs["postgres"]["static_configs"]) == len(spec.members)
+
+
+def test_rules_cover_the_required_alerts():
+    spec = cloud_spec("prod")
+    rules = prometheus.alert_rules(spec)["groups"][0]["rules"]
+    names = {r["alert"] for r in rules}
+    assert {"PostgresTargetDown", "PatroniNoPrimary", "PatroniMultiplePrimaries", "PostgresReplicationLag",
+            "WalArchivingFailing", "BackupTooOld", "DiskFreeCritical", "PostgresConnectionSaturation",
+            "CertificateExpiresSoon", "SynchronousStandbyMissing"} <= names
+    for r in rules:
+        assert r["for"] and r["labels"]["severity"] in ("critical", "warning")
+        assert {"summary", "description", "runbook", "runbook_url"} <= r["annotations"].keys()
+    assert "SynchronousStandbyMissing" not in {r["alert"] for r in
+                                               prometheus.alert_rules(cloud_spec("dev"))["groups"][0]["rules"]}
+
+
+def _expand(text: str, member: str | None, value: str | None) -> str:
+    if member:
+        text = text.replace("{{ $labels.member }}", member)
+    if value:
+        text = text.replace("{{ $value }}", value)
+    return text
+
+
+def _expected(rule: dict, series_labels: dict, member: str | None = None, value: str | None = None) -> dict:
+    return {"exp_labels": {**series_labels, **rule["labels"]},
+            "exp_annotations": {k: _expand(v, member, value) for k, v in rule["annotations"].items()}}
+
+
+def test_alert_rules_fire_on_synthetic_series(tmp_path):
+    spec = cloud_spec("prod")
+    rules_doc = prometheus.alert_rules(spec)
+    by_name = {r["alert"]: r for r in rules_doc["groups"][0]["rules"]}
+    rules = _write(tmp_path / "rules.yml", yaml.safe_dump(rules_doc))
+    m1, m2, m3 = (m.name for m in spec.members)
+    primary = lambda m, values: {"series": f'patroni_primary{{member="{m}"}}', "values": values}  # noqa: E731
+    tests = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "15s",
+        "tests": [
+            {   # a healthy cluster: one primary, archiving fine, fresh backups: nothing fires
+                "interval": "15s",
+                "input_series": [primary(m1, "1x40"), primary(m2, "0x40"), primary(m3, "0x40"),
+                                 {"series": f'pgp_archiver_failing{{member="{m1}"}}', "values": "0x40"},
+                                 {"series": 'pgp_backup_info_success{member="%s"}' % m1, "values": "1x40"},
+                                 {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="sync"}}',
+                                  "values": "0x40"}],
+                "alert_rule_test": [{"eval_time": "9m", "alertname": n, "exp_alerts": []}
+                                    for n in ("PatroniNoPrimary", "PatroniMultiplePrimaries", "WalArchivingFailing",
+                                              "BackupMetricsMissing", "SynchronousStandbyMissing")],
+            },
+            {   # leader lost and no member took over
+                "interval": "15s",
+                "input_series": [primary(m1, "0x40"), primary(m2, "0x40"), primary(m3, "0x40")],
+                "alert_rule_test": [{"eval_time": "5m", "alertname": "PatroniNoPrimary",
+                                     "exp_alerts": [_expected(by_name["PatroniNoPrimary"], {})]}],
+            },
+            {   # split brain
+                "interval": "15s",
+                "input_series": [primary(m1, "1x40"), primary(m2, "1x40"), primary(m3, "0x40")],
+                "alert_rule_test": [{"eval_time": "1m", "alertname": "PatroniMultiplePrimaries",
+                                     "exp_alerts": [_expected(by_name["PatroniMultiplePrimaries"], {},
+                                                              value="2")]}],
+            },
+            {   # archive_command keeps failing on the primary
+                "interval": "15s",
+                "input_series": [{"series": f'pgp_archiver_failing{{member="{m2}"}}', "values": "1x40"}],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "WalArchivingFailing", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "WalArchivingFailing",
+                     "exp_alerts": [_expected(by_name["WalArchivingFailing"], {"member": m2}, member=m2)]}],
+            },
+            {   # primary up but no synchronous standby streaming: strict mode blocks commits
+                "interval": "15s",
+                "input_series": [primary(m1, "1x40"),
+                                 {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="async"}}',
+                                  "values": "0x40"}],
+                "alert_rule_test": [{"eval_time": "2m", "alertname": "SynchronousStandbyMissing",
+                                     "exp_alerts": [_expected(by_name["SynchronousStandbyMissing"], {})]}],
+            },
+        ],
+    }
+    path = _write(tmp_path / "tests.yml", yaml.safe_dump(tests, sort_keys=False))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_amtool_accepts_config_and_routes_by_severity(stack, tmp_path):
+    spec = cloud_spec(stack)
+    mon = settings_for(stack).monitoring
+    config = _write(tmp_path / "alertmanager.yml", alertmanager.render_alertmanager_config(
+        spec, mon.receivers, mon.smtp_smarthost, mon.smtp_from))
+    run_checked(["amtool", "check-config", str(config)])
+
+    def receivers(severity: str) -> set[str]:
+        out = run_checked(["amtool", "config", "routes", "test", f"--config.file={config}", f"severity={severity}",
+                           "alertname=X", f"cluster={spec.scope}"]).stdout
+        return {r.strip() for r in out.strip().split(",") if r.strip()}
+
+    everyone = {r.name for r in mon.receivers}
+    assert receivers("critical") == everyone
+    emails = {r.name for r in mon.receivers if r.email}
+    assert receivers("warning") == (emails or everyone)
+
+
+def test_alertmanager_refuses_receivers_without_a_target():
+    from stacks.settings import Receiver
+    spec = cloud_spec("dev")
+    with pytest.raises(ValueError, match="neither"):
+        alertmanager.alertmanager_config(spec, [Receiver("x", None, None)])
+    with pytest.raises(ValueError, match="smtp"):
+        alertmanager.alertmanager_config(spec, [Receiver("x", "a@example.com", None)])
+
+
+# --- exporters against the real instance ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exporter(pg_roles):
+    spec = pg_roles
+    m = spec.members[0]
+    write_file(Path(exporters.queries_path(spec, m)), exporters.render_postgres_exporter_queries(), 0o644)
+    template = write_file(Path(exporters.env_template_path(spec, m)),
+                          exporters.render_postgres_exporter_env_template(spec, m), 0o600)
+    env_file = Path(exporters.env_file_path(spec, m))
+    # The same filling step the node runs for PgBouncer's auth file.
+    fill = pgbouncer.fill_command(spec, m)
+    run_checked(as_postgres() + fill[:3] + [str(template), str(env_file)] + fill[5:], env=secret_env())
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line)
+    log = Path(spec.paths_for(m).log_dir) / "postgres_exporter.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(as_postgres() + ["prometheus-postgres-exporter",
+                                                 *exporters.postgres_exporter_args(spec, m)],
+                                stdout=out, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin", **env})
+    try:
+        wait_for(lambda: port_open(m.host, m.ports.postgres_exporter), 15, "postgres_exporter", proc, log)
+        yield spec
+    finally:
+        stop(proc)
+
+
+def test_postgres_exporter_serves_custom_metrics(exporter):
+    spec = exporter
+    m = spec.members[0]
+    body = ""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        body = urllib.request.urlopen(f"http://{m.host}:{m.ports.postgres_exporter}/metrics", timeout=10).read().decode()
+        if "pgp_connections_used" in body:
+            break
+        time.sleep(0.5)
+    samples = {line.split("{")[0].split(" ")[0]: line.rsplit(" ", 1)[1] for line in body.splitlines()
+               if line and not line.startswith("#")}
+    assert samples.get("pg_up") == "1", body[-2000:]
+    for name in ("pgp_archiver_failing", "pgp_replication_is_replica", "pgp_connections_used",
+                 "pgp_connections_available", "pgp_checksums_failures"):
+        assert name in samples, name
+    assert samples["pgp_archiver_failing"] == "0" and samples["pgp_replication_is_replica"] == "0"
+
+
+def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_path):
+    spec = pg_roles
+    m = spec.members[0]
+    base = as_postgres() + ["pgbackrest", f"--config={pgbackrest_config_path(spec, m)}", f"--stanza={spec.stanza}"]
+    run_checked(base + ["stanza-create"], env=secret_env())
+    run_checked(base + ["--type=full", "backup"], env=secret_env(), timeout=120)
+    write_file(Path(exporters.node_metrics_script_path(spec, m)), exporters.render_node_metrics_script(), 0o755)
+    run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
+    prom = Path(exporters.textfile_dir(spec, m)) / "pgp.prom"
+    text = prom.read_text()
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"} 1' in text
+    assert 'type="full"' in text
+    stop_line = next(l for l in text.splitlines() if l.startswith("pgp_backup_last_completion_timestamp_seconds"))
+    assert abs(int(stop_line.rsplit(" ", 1)[1]) - time.time()) < 600
+    assert text.count("pgp_tls_certificate_expiry_timestamp_seconds{") == 3
