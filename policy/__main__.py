@@ -2,13 +2,12 @@
 serve it. Rules live in pgp_policy/; stage enforcement comes from config/<stage>.json."""
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from pgp_policy import PACK_NAME, POLICIES
+from pgp_policy import DEFAULT_ENFORCEMENT, PACK_NAME, POLICIES
 
 PolicyPack(
     name=PACK_NAME,
     policies=POLICIES,
-    # Without a stage config the gate fails closed; config/dev.json relaxes it to advisory.
-    enforcement_level=EnforcementLevel.MANDATORY,
+    enforcement_level=EnforcementLevel(DEFAULT_ENFORCEMENT),
     description="pg-platform compliance gate: network, WORM backups, compute, IAM, HA, PostgreSQL hardening, "
                 "monitoring, tagging, protect.",
     provider="aws",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import compute, governance, ha, iam, monitoring, network, postgres, storage
-from .core import PACK_NAME, Rule
+from .core import DEFAULT_ENFORCEMENT, PACK_NAME, Rule
 
 _MODULES = (network, storage, compute, iam, ha, postgres, monitoring, governance)
 _PAIRS = [pair for module in _MODULES for pair in module.POLICIES]
@@ -13,4 +13,4 @@ POLICIES = [policy for _, policy in _PAIRS]
 
 assert len({r.id for r in RULES}) == len(RULES), "rule ids must be unique"
 
-__all__ = ["PACK_NAME", "POLICIES", "RULES", "Rule"]
+__all__ = ["DEFAULT_ENFORCEMENT", "PACK_NAME", "POLICIES", "RULES", "Rule"]

@@ -18,6 +18,7 @@ VOLUME = "aws:ebs/volume:Volume"
 # --- PGP-EC2-001 -----------------------------------------------------------------------------------------
 EC2_001 = Rule(
     id="PGP-EC2-001", title="Volumes encrypted",
+    why="Data, WAL and temp files on disk must be unreadable from a stolen snapshot or volume.",
     description="Root and data volumes of instances, launch templates and standalone EBS volumes are encrypted.",
     severity=Severity.HIGH, control="CKV_AWS_8, CKV_AWS_189", area=AREA, scope="resource",
     remediation="Set encrypted=True (and kms_key_id to the stack's key) on root_block_device, every "
@@ -45,6 +46,7 @@ def _encrypted(args, report) -> None:
 # --- PGP-EC2-002 -----------------------------------------------------------------------------------------
 EC2_002 = Rule(
     id="PGP-EC2-002", title="IMDSv2 only, hop limit 1",
+    why="IMDSv1 and higher hop limits let SSRF or containers on the node steal the instance role's credentials.",
     description="Instances require IMDSv2 session tokens and limit the metadata response hop count, so "
                 "containers and forwarded requests cannot read the node role's credentials.",
     severity=Severity.HIGH, control="CKV_AWS_79, CKV_AWS_341", area=AREA, scope="resource",
@@ -73,6 +75,7 @@ def _imdsv2(args, report) -> None:
 # --- PGP-EC2-003 -----------------------------------------------------------------------------------------
 EC2_003 = Rule(
     id="PGP-EC2-003", title="No secrets in user data",
+    why="User data is readable by every process on the node through IMDS, stored in Pulumi state and shown in the console.",
     description="User data (readable by anything on the node via IMDS, and stored in state and the console) "
                 "carries no passwords, private keys, cloud keys or credentials in URLs; nodes fetch those from "
                 "Secrets Manager at boot.",

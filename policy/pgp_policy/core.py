@@ -21,12 +21,15 @@ from pulumi_policy import (
 )
 
 PACK_NAME = "pg-platform"
+# Without a stage config the gate fails closed; policy/config/dev.json relaxes it to advisory.
+DEFAULT_ENFORCEMENT = "mandatory"
 
 
 @dataclass(frozen=True)
 class Rule:
     id: str                      # stable: PGP-<AREA>-<NNN>; never reused for another check
     title: str
+    why: str                     # the risk it removes, for reviewers and docs/policy.md
     description: str
     severity: Severity
     control: str                 # what it enforces: CIS PostgreSQL section, checkov id or seed requirement

@@ -15,6 +15,7 @@ TAGGABLE = frozenset(
 
 TAG_001 = Rule(
     id="PGP-TAG-001", title="Required tags",
+    why="Ownership, cost and data classification must be answerable for every resource, and stage tags drive access policies.",
     description="Every taggable resource carries the required tags (its own or the provider's default tags), "
                 "data-classification has an allowed value and stage matches the stack's stage.",
     severity=Severity.MEDIUM, control="seed: tags stage, owner, cost-center, data-classification", area="tagging",
@@ -65,6 +66,7 @@ def _tags(args, report) -> None:
 
 PRT_001 = Rule(
     id="PGP-PRT-001", title="Stateful resources protected",
+    why="`pulumi destroy` or an unintended replacement must not delete data volumes, backups, keys or secrets in prod.",
     description="Volumes, buckets, KMS keys, secrets and instances carrying data volumes have `protect` set, so "
                 "an accidental destroy or replacement cannot delete data.",
     severity=Severity.HIGH, control="CKV_AWS_293/139 (by analogy: deletion protection); seed: protect in prod",

@@ -42,6 +42,7 @@ def zone_of(instance) -> str | None:
 # --- PGP-HA-001 ------------------------------------------------------------------------------------------
 HA_001 = Rule(
     id="PGP-HA-001", title="Enough members in enough zones",
+    why="Surviving the loss of a zone needs members in several zones; a quorum needs at least three.",
     description="Each Patroni cluster has at least the stage's minimum number of members, spread over at least "
                 "the minimum number of availability zones.",
     severity=Severity.CRITICAL, control="CKV_AWS_157 (by analogy: Multi-AZ); seed: prod 3 nodes in 3 AZs",
@@ -72,6 +73,7 @@ def _members(args, report) -> None:
 # --- PGP-HA-002 ------------------------------------------------------------------------------------------
 HA_002 = Rule(
     id="PGP-HA-002", title="RPO 0 means strict synchronous replication",
+    why="With RPO 0, a primary that silently drops to standalone loses acknowledged commits at the next failover.",
     description="When the stack's RPO is 0 (or the pack requires it), Patroni runs synchronous_mode with "
                 "synchronous_mode_strict and at least one synchronous standby, so commits never fall back to "
                 "standalone silently.",
@@ -112,6 +114,7 @@ def _synchronous(args, report) -> None:
 # --- PGP-HA-003 ------------------------------------------------------------------------------------------
 HA_003 = Rule(
     id="PGP-HA-003", title="Routing follows Patroni",
+    why="A TCP check sees an open port on every member; only Patroni's role endpoints send writes to the leader alone.",
     description="Target groups for PostgreSQL/PgBouncer ports are health-checked over HTTP on the Patroni REST "
                 "port at a role endpoint (/primary, /replica, ...), so traffic follows the leader.",
     severity=Severity.HIGH, control="seed: internal NLB routed by Patroni health checks", area=AREA,
@@ -150,6 +153,7 @@ def _routing(args, report) -> None:
 # --- PGP-HA-004 ------------------------------------------------------------------------------------------
 HA_004 = Rule(
     id="PGP-HA-004", title="Every cluster has a vault, monitoring and alarms",
+    why="A cluster without backups, monitoring or alarms fails silently and cannot be restored.",
     description="Each PostgreSQL cluster (PostgresCluster component or Patroni scope) comes with a backup "
                 "bucket its pgBackRest repository points at, a monitoring node running Prometheus, and "
                 "CloudWatch alarms.",

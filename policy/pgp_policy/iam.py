@@ -19,6 +19,7 @@ ROLE = "aws:iam/role:Role"
 
 IAM_001 = Rule(
     id="PGP-IAM-001", title="No wildcard actions on wildcard resources",
+    why="A node role with service-wide wildcards on all resources turns one compromised node into a compromised account.",
     description="No identity policy allows a whole service ('*' or 'svc:*') on Resource '*', and none uses "
                 "Allow with NotAction.",
     severity=Severity.HIGH, control="CKV_AWS_62, CKV_AWS_355; seed: node role limited to its bucket and key",

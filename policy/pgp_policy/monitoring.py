@@ -17,6 +17,7 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 MON_001 = Rule(
     id="PGP-MON-001", title="Required alerts present",
+    why="Each listed failure otherwise goes unnoticed until users or the restore drill find it.",
     description="The stack ships an alert for each failure an operator must hear about: instance down, no or "
                 "multiple primaries, replication lag, WAL archiving failing, last backup too old, disk almost "
                 "full, connection saturation, certificate expiry.",
@@ -71,6 +72,7 @@ def _alerts(args, report) -> None:
 
 MON_002 = Rule(
     id="PGP-MON-002", title="CloudWatch alarms notify",
+    why="An alarm without an action changes state in a console nobody watches.",
     description="Every CloudWatch alarm is enabled and has at least one alarm action (SNS topic).",
     severity=Severity.MEDIUM, control="seed: alarms reach the on-call receivers", area=AREA, scope="resource",
     remediation="Set alarm_actions (and ok_actions) to the stack's SNS topic; leave actions_enabled true.",

@@ -84,6 +84,7 @@ def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
 # --- PGP-NET-001 -----------------------------------------------------------------------------------------
 NET_001 = Rule(
     id="PGP-NET-001", title="No public IP on instances",
+    why="A public address makes the node reachable from the internet the moment a security group slips; private nodes need two mistakes.",
     description="EC2 instances and launch templates must not get a public IPv4 address; database and "
                 "monitoring nodes are reached only through private subnets and the internal load balancer.",
     severity=Severity.CRITICAL, control="CKV_AWS_88", area=AREA, scope="resource",
@@ -106,6 +107,7 @@ def _no_public_ip(args, report) -> None:
 # --- PGP-NET-002 -----------------------------------------------------------------------------------------
 NET_002 = Rule(
     id="PGP-NET-002", title="No world ingress to database ports",
+    why="PostgreSQL, Patroni's REST API (which can trigger failover) and etcd (which holds the leader key) must never face the internet.",
     description="No security group rule may admit 0.0.0.0/0 or ::/0 to PostgreSQL, PgBouncer, the Patroni "
                 "REST API, etcd or the exporters.",
     severity=Severity.CRITICAL, control="CKV_AWS_24/25/260/277", area=AREA, scope="resource",
@@ -131,6 +133,7 @@ def _no_world_ingress(args, report) -> None:
 # --- PGP-NET-003 -----------------------------------------------------------------------------------------
 NET_003 = Rule(
     id="PGP-NET-003", title="No unrestricted egress",
+    why="All-traffic egress lets a compromised node exfiltrate the database anywhere; named ports keep exfiltration paths reviewable.",
     description="Egress to 0.0.0.0/0 or ::/0 is allowed only on single listed ports (HTTPS to AWS APIs and "
                 "package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
     severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource",
@@ -154,6 +157,7 @@ def _no_open_egress(args, report) -> None:
 # --- PGP-NET-004 -----------------------------------------------------------------------------------------
 NET_004 = Rule(
     id="PGP-NET-004", title="Default security group closed",
+    why="The default group admits everything from itself; anything placed in it by accident would reach the nodes.",
     description="Every VPC adopts its default security group with no ingress and no egress rules, so nothing "
                 "placed in it by accident can talk.",
     severity=Severity.MEDIUM, control="CKV2_AWS_12", area=AREA, scope="stack",
@@ -176,6 +180,7 @@ def _default_sg_closed(args, report) -> None:
 # --- PGP-NET-005 -----------------------------------------------------------------------------------------
 NET_005 = Rule(
     id="PGP-NET-005", title="VPC flow logs on",
+    why="Without flow logs there is no record of who connected to the database network during an incident.",
     description="Every VPC has a flow log capturing ALL traffic.",
     severity=Severity.MEDIUM, control="CKV2_AWS_11", area=AREA, scope="stack",
     remediation="Add aws.ec2.FlowLog(vpc_id=vpc.id, traffic_type='ALL', ...) to a log group or bucket.",
@@ -197,6 +202,7 @@ def _flow_logs(args, report) -> None:
 # --- PGP-NET-006 -----------------------------------------------------------------------------------------
 NET_006 = Rule(
     id="PGP-NET-006", title="Peering only to declared peers",
+    why="A peering connection is a network path into the database VPC; only reviewed, declared peers may have one.",
     description="Each VPC peering connection targets a peer declared in the stack configuration "
                 "(pg-platform:network.peers: vpc_id, account_id, region) or in the pack's extra allowlist.",
     severity=Severity.HIGH, control="seed: peering connections to application VPCs only", area=AREA,
@@ -236,6 +242,7 @@ def _peering(args, report) -> None:
 # --- PGP-NET-007 -----------------------------------------------------------------------------------------
 NET_007 = Rule(
     id="PGP-NET-007", title="Load balancers are internal",
+    why="A public load balancer puts the database endpoint on the internet regardless of node placement.",
     description="The load balancer in front of PostgreSQL is internal: no public endpoint.",
     severity=Severity.CRITICAL, control="CKV_AWS_17 (by analogy: database not publicly accessible)", area=AREA,
     scope="resource",
@@ -251,6 +258,7 @@ def _internal_lb(args, report) -> None:
 # --- PGP-NET-008 -----------------------------------------------------------------------------------------
 NET_008 = Rule(
     id="PGP-NET-008", title="Security group rules are described",
+    why="Reviewers and auditors must be able to tell why each opening exists.",
     description="Every security group rule carries a description saying who it admits and why.",
     severity=Severity.LOW, control="CKV_AWS_23", area=AREA, scope="resource",
     remediation="Set description on each rule, e.g. 'app-prod VPC to PostgreSQL via NLB'.",

@@ -39,6 +39,7 @@ def _value(params: dict[str, Any], key: str) -> str | None:
 # --- PGP-PG-001 ------------------------------------------------------------------------------------------
 PG_001 = Rule(
     id="PGP-PG-001", title="pg_hba: TLS and strong authentication only, final reject",
+    why="trust/password/md5/ident logins can be bypassed or replayed, and lines without TLS expose credentials and data; a final reject keeps the list an allowlist.",
     description="Network lines are hostssl with scram-sha-256 or cert (host/hostnossl only to reject); no line "
                 "uses trust, password, md5 or ident; the last line rejects everything else.",
     severity=Severity.CRITICAL, control="CIS PostgreSQL 5.3/5.4, 7.5", area=AREA, scope="resource",
@@ -107,6 +108,7 @@ def _hba(args, node: NodeFiles, _params, report) -> None:
 # --- PGP-PG-002 ------------------------------------------------------------------------------------------
 PG_002 = Rule(
     id="PGP-PG-002", title="SCRAM password hashing",
+    why="MD5 verifiers are password equivalents; SCRAM verifiers are not.",
     description="password_encryption is scram-sha-256, so stored verifiers are not replayable MD5 hashes.",
     severity=Severity.HIGH, control="CIS PostgreSQL 5.4 (scram-sha-256)", area=AREA, scope="resource",
     remediation="Set postgresql.parameters.password_encryption: scram-sha-256.",
@@ -122,6 +124,7 @@ def _scram(args, _node, params, report) -> None:
 # --- PGP-PG-003 ------------------------------------------------------------------------------------------
 PG_003 = Rule(
     id="PGP-PG-003", title="TLS on, TLS 1.2 or newer",
+    why="Clients and replicas must not fall back to clear text or broken TLS versions.",
     description="ssl is on and ssl_min_protocol_version is at least the configured minimum.",
     severity=Severity.HIGH, control="CIS PostgreSQL 6.8/6.9", area=AREA, scope="resource",
     remediation="Set ssl: on, ssl_cert_file/ssl_key_file from the node's secrets, ssl_min_protocol_version: "
@@ -142,6 +145,7 @@ def _tls(args, _node, params, report) -> None:
 # --- PGP-PG-004 ------------------------------------------------------------------------------------------
 PG_004 = Rule(
     id="PGP-PG-004", title="pgAudit loaded and logging",
+    why="pgAudit records who changed schema, roles and data, which plain statement logging does not attribute reliably.",
     description="pgaudit is in shared_preload_libraries and pgaudit.log names at least one class.",
     severity=Severity.HIGH, control="CIS PostgreSQL 3.2", area=AREA, scope="resource",
     remediation="Add pgaudit to shared_preload_libraries and set pgaudit.log (e.g. 'ddl,role,write').",
@@ -160,6 +164,7 @@ def _pgaudit(args, _node, params, report) -> None:
 # --- PGP-PG-005 ------------------------------------------------------------------------------------------
 PG_005 = Rule(
     id="PGP-PG-005", title="Connection, checkpoint, lock and statement logging",
+    why="Incident response needs who connected from where, when, and what DDL ran; lock waits and temp files explain outages.",
     description="log_connections, log_disconnections, log_checkpoints and log_lock_waits are on, "
                 "log_temp_files is 0, log_line_prefix carries time, pid, database, user, application and host, "
                 "and log_statement is at least ddl.",
@@ -198,6 +203,7 @@ def _logging(args, _node, params, report) -> None:
 # --- PGP-PG-006 ------------------------------------------------------------------------------------------
 PG_006 = Rule(
     id="PGP-PG-006", title="WAL archiving on",
+    why="Without archiving there is no point-in-time recovery and nothing reaches the WORM repository between backups.",
     description="archive_mode is on (or always) with an archive command or library, so point-in-time recovery "
                 "and the WORM repository receive every WAL segment.",
     severity=Severity.CRITICAL, control="CIS PostgreSQL 7.4", area=AREA, scope="resource",
@@ -216,6 +222,7 @@ def _archive(args, _node, params, report) -> None:
 # --- PGP-PG-007 ------------------------------------------------------------------------------------------
 PG_007 = Rule(
     id="PGP-PG-007", title="PostgreSQL listens on the node's own address",
+    why="Listening on every interface exposes PostgreSQL on networks nobody reviewed.",
     description="listen_addresses (and Patroni's postgresql.listen) name the node's address, never '*' or a "
                 "wildcard address.",
     severity=Severity.MEDIUM, control="CIS PostgreSQL 5.2", area=AREA, scope="resource",

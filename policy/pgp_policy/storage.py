@@ -66,6 +66,7 @@ def full_backup_interval_days(resources) -> int | None:
 # --- PGP-S3-001 ------------------------------------------------------------------------------------------
 S3_001 = Rule(
     id="PGP-S3-001", title="Backup bucket locked (WORM)",
+    why="Backups that can be deleted can be deleted by ransomware or a stolen key; COMPLIANCE mode cannot be bypassed, not even by root.",
     description="Each bucket has Object Lock enabled and a lock configuration whose default retention uses an "
                 "allowed mode with a period within bounds that covers at least one complete backup chain.",
     severity=Severity.CRITICAL, control="CKV_AWS_143; seed: 14-day COMPLIANCE lock in prod", area=AREA,
@@ -112,6 +113,7 @@ def _worm(args, report) -> None:
 # --- PGP-S3-002 ------------------------------------------------------------------------------------------
 S3_002 = Rule(
     id="PGP-S3-002", title="Backup bucket versioned",
+    why="Object Lock requires versioning, and pgBackRest's rewritten info files survive only as versions.",
     description="Each bucket has versioning Enabled (Object Lock needs it; pgBackRest rewrites its info files).",
     severity=Severity.HIGH, control="CKV_AWS_21", area=AREA, scope="stack",
     remediation="Add BucketVersioning(bucket=..., versioning_configuration={'status': 'Enabled'}).",
@@ -131,6 +133,7 @@ def _versioning(args, report) -> None:
 PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 S3_003 = Rule(
     id="PGP-S3-003", title="Backup bucket blocks public access",
+    why="One public ACL or policy would publish every backup of the database.",
     description="Each bucket has a public access block with all four flags true.",
     severity=Severity.CRITICAL, control="CKV2_AWS_6, CKV_AWS_53/54/55/56", area=AREA, scope="stack",
     remediation="Add BucketPublicAccessBlock with block_public_acls, block_public_policy, ignore_public_acls "
@@ -153,6 +156,7 @@ def _public_access(args, report) -> None:
 # --- PGP-S3-004 ------------------------------------------------------------------------------------------
 S3_004 = Rule(
     id="PGP-S3-004", title="Backup bucket encrypted with a customer KMS key",
+    why="A customer key lets us audit and revoke access to backups independently of S3 permissions.",
     description="Each bucket's default encryption is SSE-KMS with a customer-managed key from this stack.",
     severity=Severity.HIGH, control="CKV_AWS_145", area=AREA, scope="stack",
     remediation="Add BucketServerSideEncryptionConfiguration with sse_algorithm 'aws:kms' and "
@@ -183,6 +187,7 @@ def _sse_kms(args, report) -> None:
 # --- PGP-S3-005 ------------------------------------------------------------------------------------------
 S3_005 = Rule(
     id="PGP-S3-005", title="Backup bucket refuses plain HTTP",
+    why="Backups and WAL must never cross the network in clear text.",
     description="Each bucket has a policy denying every s3 action to everyone when aws:SecureTransport is false.",
     severity=Severity.HIGH, control="CKV_AWS_379", area=AREA, scope="stack",
     remediation="Add a BucketPolicy statement: Effect Deny, Principal '*', Action 's3:*', Resource the bucket "
@@ -223,6 +228,7 @@ def _tls_only(args, report) -> None:
 # --- PGP-S3-006 ------------------------------------------------------------------------------------------
 S3_006 = Rule(
     id="PGP-S3-006", title="Backup bucket lifecycle cleans up after the lock",
+    why="pgBackRest's expiry only writes delete markers on a locked bucket; without lifecycle rules storage grows forever, and expiring before the lock ends is refused.",
     description="Each bucket has an enabled lifecycle rule expiring noncurrent versions no sooner than the lock "
                 "ends (pgBackRest expiry only writes delete markers) and one aborting incomplete multipart "
                 "uploads.",
@@ -257,6 +263,7 @@ def _lifecycle(args, report) -> None:
 # --- PGP-KMS-001 -----------------------------------------------------------------------------------------
 KMS_001 = Rule(
     id="PGP-KMS-001", title="KMS keys rotate",
+    why="Rotation limits how much data one compromised key version protects.",
     description="Customer-managed KMS keys have automatic rotation enabled.",
     severity=Severity.MEDIUM, control="CKV_AWS_7", area=AREA, scope="resource",
     remediation="Set enable_key_rotation=True on the aws.kms.Key.",
@@ -271,6 +278,7 @@ def _kms_rotation(args, report) -> None:
 # --- PGP-BAK-001 -----------------------------------------------------------------------------------------
 BAK_001 = Rule(
     id="PGP-BAK-001", title="Backup retention meets the stage minimum",
+    why="Point-in-time recovery is only possible as far back as full backups are kept.",
     description="Every PostgreSQL node's pgBackRest repository keeps full backups (time-based) for at least "
                 "the stage's minimum number of days.",
     severity=Severity.HIGH, control="seed: prod keeps 30 days of point-in-time recovery", area=AREA,

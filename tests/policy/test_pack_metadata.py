@@ -1,0 +1,72 @@
+"""What the pack tells the engine about itself (GetAnalyzerInfo), the generated docs and the taggable catalog."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK = ROOT / "policy"
+
+
+def test_every_rule_is_documented_to_the_engine(pack):
+    analysis = pack.run([])
+    policies = analysis.policies
+    assert len(policies) >= 30
+    for name, meta in policies.items():
+        assert re.fullmatch(r"PGP-[A-Z0-9]+-\d{3}", name), name
+        assert meta.description and meta.title and meta.remediation, name
+        assert meta.severity in ("low", "medium", "high", "critical"), name
+        assert meta.framework and meta.reference, name
+        assert meta.scope in ("resource", "stack"), name
+        assert meta.enforcement_level == "mandatory", name    # fails closed without a stage config
+        # Each threshold's default satisfies its own schema, so the engine accepts an empty config.
+        for key, schema in meta.config_schema.items():
+            assert "default" in schema, (name, key)
+            jsonschema.validate(schema["default"], schema)
+
+
+def test_stage_configs_reconcile_and_differ_where_intended(pack):
+    prod = pack.analyzer.configure(pack.config("prod"))
+    dev = pack.analyzer.configure(pack.config("dev"))
+    assert {c["enforcementLevel"] for c in prod.values()} == {"mandatory"}
+    assert {c["enforcementLevel"] for c in dev.values()} == {"advisory", "disabled"}
+    assert prod["PGP-S3-001"]["allowed_modes"] == ["COMPLIANCE"] and prod["PGP-S3-001"]["min_lock_days"] == 14
+    assert dev["PGP-S3-001"]["allowed_modes"] == ["COMPLIANCE", "GOVERNANCE"]
+    assert prod["PGP-BAK-001"]["min_retention_days"] == 30 and dev["PGP-BAK-001"]["min_retention_days"] == 7
+
+
+def test_docs_table_is_generated_from_the_pack():
+    rendered = subprocess.run([sys.executable, str(PACK / "scripts" / "gen_docs.py")], check=True,
+                              capture_output=True, text=True).stdout
+    assert (ROOT / "docs" / "policy.md").read_text() == rendered, \
+        "docs/policy.md is stale: run .venv/bin/python policy/scripts/gen_docs.py > docs/policy.md"
+
+
+def test_taggable_catalog_matches_installed_provider():
+    sys.path.insert(0, str(PACK / "scripts"))
+    try:
+        from gen_aws_taggable import taggable_types
+    finally:
+        sys.path.pop(0)
+    import pulumi_aws
+    expected = taggable_types(Path(pulumi_aws.__file__).parent)
+    shipped = [l for l in (PACK / "pgp_policy" / "aws_taggable.txt").read_text().splitlines()
+               if l and not l.startswith("#")]
+    assert shipped == expected
+    assert "aws:ec2/instance:Instance" in shipped and "aws:iam/rolePolicy:RolePolicy" not in shipped
+
+
+def test_pack_is_self_contained():
+    """The pack runs in its own environment: it may import only the SDK, pyyaml, the stdlib and itself."""
+    allowed = {"pulumi_policy", "pulumi", "yaml", "pgp_policy", "__future__"}
+    stdlib = set(sys.stdlib_module_names)
+    for path in [PACK / "__main__.py", *(PACK / "pgp_policy").glob("*.py")]:
+        for m in re.finditer(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.M):
+            top = m.group(1).split(".")[0]
+            assert top in allowed or top in stdlib or m.group(1).startswith("."), (path.name, m.group(1))
+    requirements = (PACK / "requirements.txt").read_text()
+    assert "pulumi-policy" in requirements and "pyyaml" in requirements
