@@ -129,7 +129,8 @@ def test_pgbackrest_stanza_create_and_check(pg_single):
     run_checked(base + ["check"], env=secret_env())
     info = run_checked(base + ["--output=json", "info"], env=secret_env()).stdout
     assert '"cipher":"aes-256-cbc"' in info.replace(" ", "")
-    wrong = subprocess.run(base + ["check"], capture_output=True, text=True,
+    # pgBackRest echoes the undecryptable bytes in its error, hence errors="replace".
+    wrong = subprocess.run(base + ["check"], capture_output=True, text=True, errors="replace",
                            env=secret_env(PGBACKREST_REPO1_CIPHER_PASS="not-the-passphrase"))
     assert wrong.returncode != 0
     assert re.search(r"cipher|decrypt|unable", wrong.stdout + wrong.stderr, re.I)
