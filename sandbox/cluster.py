@@ -13,6 +13,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -273,6 +274,101 @@ def start_router(layout: SandboxLayout, sup: Supervisor) -> None:
                "router sending the write port to exactly one primary", interval=0.2)
 
 
+# --- monitoring ----------------------------------------------------------------------------------------
+# The sandbox's alert receiver replaces the stack's (e-mail and external webhooks are never called from here).
+SANDBOX_RECEIVER_NAME = "sandbox-webhook"
+# Prometheus otherwise re-sends firing alerts only every minute and may drop the first one sent before
+# Alertmanager answers; a short delay lets the alert drill see delivery within the rule's window.
+ALERT_RESEND_DELAY = "5s"
+
+
+def exporter_name(member: Member) -> str:
+    return f"postgres-exporter-{member.name}"
+
+
+def postgres_exporter_service(layout: SandboxLayout, member: Member) -> Service:
+    from dataplane import exporters as exporters_render
+    from dataplane import pgbouncer as pgbouncer_render
+    spec = layout.spec
+    write_file(exporters_render.queries_path(spec, member), exporters_render.render_postgres_exporter_queries())
+    template = exporters_render.render_postgres_exporter_env_template(spec, member)
+    write_file(exporters_render.env_template_path(spec, member), template)
+    env_values = sandbox_secrets.read(layout.secrets_file)
+    filled = pgbouncer_render.fill_template(template, env_values)
+    write_file(exporters_render.env_file_path(spec, member), filled, 0o600)
+    # What systemd's EnvironmentFile= does on a node.
+    env = dict(line.split("=", 1) for line in filled.splitlines() if "=" in line)
+    port = member.ports.postgres_exporter
+    return Service(name=exporter_name(member),
+                   argv=["prometheus-postgres-exporter", *exporters_render.postgres_exporter_args(spec, member)],
+                   env=env, ready=lambda: port_open(port), ready_timeout=15)
+
+
+def sandbox_receivers(layout: SandboxLayout) -> list:
+    from stacks.settings import Receiver
+    url = f"http://{LOOPBACK}:{layout.service_port('alert_webhook')}/alerts"
+    return [Receiver(name=SANDBOX_RECEIVER_NAME, email=None, webhook_url=url)]
+
+
+def alert_deliveries_file(layout: SandboxLayout) -> Path:
+    return layout.monitoring_dir / "webhook-deliveries.jsonl"
+
+
+def rules_file(layout: SandboxLayout) -> Path:
+    return layout.monitoring_dir / "alert-rules.yml"
+
+
+def monitoring_services(layout: SandboxLayout) -> list[Service]:
+    from dataplane import alertmanager as alertmanager_render
+    from dataplane import prometheus as prometheus_render
+    spec = layout.spec
+    mon = layout.monitoring_dir
+    webhook_port = layout.service_port("alert_webhook")
+    deliveries = alert_deliveries_file(layout)
+    if not deliveries.exists():
+        write_file(deliveries, "", 0o640)
+    webhook = Service(name="alert-webhook", argv=[sys.executable, str(Path(__file__).with_name("webhook.py")),
+                                                  "--port", str(webhook_port), "--out", str(deliveries)],
+                      ready=lambda: port_open(webhook_port), ready_timeout=15)
+
+    am_config = mon / "alertmanager.yml"
+    write_file(am_config, alertmanager_render.render_alertmanager_config(spec, sandbox_receivers(layout)))
+    am_port = layout.alertmanager_port
+    alertmanager = Service(name="alertmanager", argv=[
+        "prometheus-alertmanager", f"--config.file={am_config}", f"--storage.path={service_dir(mon / 'alertmanager')}",
+        f"--web.listen-address={LOOPBACK}:{am_port}",
+        # An empty address turns gossip off: a single instance must not listen on all interfaces.
+        "--cluster.listen-address="],
+        ready=lambda: http_ok(f"http://{LOOPBACK}:{am_port}/-/ready"), ready_timeout=30)
+
+    write_file(rules_file(layout), prometheus_render.render_alert_rules(spec))
+    prom_config = mon / "prometheus.yml"
+    targets = prometheus_render.ScrapeTargets(prometheus=f"{LOOPBACK}:{layout.prometheus_port}",
+                                              alertmanagers=(f"{LOOPBACK}:{am_port}",),
+                                              router_metrics=f"{LOOPBACK}:{spec.router.stats_port}")
+    write_file(prom_config, prometheus_render.render_prometheus_config(
+        spec, targets, (str(rules_file(layout)),), str(layout.tls_dir / "ca.crt")))
+    prom_port = layout.prometheus_port
+    prometheus = Service(name="prometheus", argv=[
+        "prometheus", f"--config.file={prom_config}", f"--storage.tsdb.path={service_dir(mon / 'prometheus')}",
+        f"--web.listen-address={LOOPBACK}:{prom_port}", "--storage.tsdb.retention.time=2d",
+        f"--rules.alert.resend-delay={ALERT_RESEND_DELAY}"],
+        ready=lambda: http_ok(f"http://{LOOPBACK}:{prom_port}/-/ready"), ready_timeout=30)
+    return [webhook, alertmanager, prometheus]
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status == 200
+
+
+def start_monitoring(layout: SandboxLayout, sup: Supervisor) -> None:
+    for member in layout.spec.members:
+        sup.start(postgres_exporter_service(layout, member))
+    for service in monitoring_services(layout):
+        sup.start(service)
+
+
 # --- bring-up ------------------------------------------------------------------------------------------
 @dataclass
 class StepTimer:
@@ -387,6 +483,7 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     timer.step("roles and application database", lambda: apply_roles(layout))
     timer.step(f"PgBouncer x{len(layout.spec.members)}", lambda: start_poolers(layout, sup))
     timer.step("router (HAProxy following Patroni)", lambda: start_router(layout, sup))
+    timer.step("exporters, Prometheus, Alertmanager, webhook", lambda: start_monitoring(layout, sup))
     say(f"up in {timer.total:.1f} s")
     return timer.total
 

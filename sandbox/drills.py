@@ -465,6 +465,100 @@ def worm(sandbox: Sandbox) -> DrillResult:
                        f"can be deleted; a plain delete only hides it", notes + [f"FAILED: {k}" for k in failed])
 
 
+# --- alerting ------------------------------------------------------------------------------------------
+# What losing a standby raises in the rendered rules: its PostgreSQL stops answering the exporter, and its
+# Patroni stops answering scrapes. Either reaching the receiver proves the path rules -> Alertmanager -> hook.
+REPLICA_LOSS_ALERTS = ("PostgresDown", "PostgresTargetDown")
+ALERT_SLACK_SECONDS = 30
+
+
+def _duration_seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return int(text[:-1]) * units[text[-1]]
+
+
+def alert_window_seconds(layout, alert: str) -> int:
+    """The rule's `for` plus one scrape and one evaluation (the sample showing the outage may arrive one
+    interval late) plus Alertmanager's group_wait: the latest a correct pipeline can deliver."""
+    import yaml
+    from dataplane import alertmanager as alertmanager_render
+    from dataplane import prometheus as prometheus_render
+    rules = yaml.safe_load(cluster.rules_file(layout).read_text())
+    rule = next(r for g in rules["groups"] for r in g["rules"] if r["alert"] == alert)
+    return (_duration_seconds(rule["for"]) + 2 * prometheus_render.SCRAPE_INTERVAL_SECONDS
+            + _duration_seconds(alertmanager_render.GROUP_WAIT))
+
+
+def _deliveries(layout) -> list[dict]:
+    import json
+    path = cluster.alert_deliveries_file(layout)
+    out = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def alerts(sandbox: Sandbox) -> DrillResult:
+    """Stop a standby (Patroni and its PostgreSQL, cleanly) and wait for its alert at the webhook receiver."""
+    layout = sandbox.layout
+    notes: list[str] = []
+    sandbox.wait_healthy(RECOVER_SECONDS)
+    state = sandbox.cluster()
+    spare = [m for m in state.streaming_replicas if m not in state.sync_standbys] or list(state.streaming_replicas)
+    if not spare:
+        return DrillResult("alerts", False, {"replicas": 0}, "a standby to stop",
+                           ["this profile has no standby: run the alerts drill on the prod profile"])
+    # The asynchronous standby when there is one, so commits keep flowing during the drill.
+    replica = layout.spec.member(spare[0])
+    window = max(alert_window_seconds(layout, a) for a in REPLICA_LOSS_ALERTS)
+    seen_before = len(_deliveries(layout))
+    stopped_at = time.time()
+    cluster.supervisor(layout).stop(cluster.patroni_name(replica), timeout=30)
+    stop_postmaster(Path(layout.member_paths(replica.name).data_dir))
+
+    def delivered() -> dict | None:
+        for delivery in _deliveries(layout)[seen_before:]:
+            for alert in delivery["payload"].get("alerts", []):
+                labels = alert.get("labels", {})
+                if alert.get("status") == "firing" and labels.get("alertname") in REPLICA_LOSS_ALERTS \
+                        and labels.get("member") == replica.name:
+                    return {"at": delivery["received_at"], "alert": labels["alertname"],
+                            "job": labels.get("job", "-")}
+        return None
+
+    found = None
+    try:
+        wait_until(lambda: delivered() is not None, window + ALERT_SLACK_SECONDS,
+                   f"an alert for {replica.name} at the webhook", interval=1.0)
+        found = delivered()
+    except ServiceError as exc:
+        notes.append(str(exc))
+    in_alertmanager = []
+    try:
+        import json as _json
+        import urllib.request
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{layout.alertmanager_port}/api/v2/alerts", timeout=3) as r:
+            in_alertmanager = sorted({a["labels"]["alertname"] for a in _json.loads(r.read())
+                                      if a["labels"].get("member") == replica.name})
+    except OSError as exc:
+        notes.append(f"Alertmanager API: {exc}")
+    notes.append(f"stopped {replica.name}; Alertmanager holds for it: {', '.join(in_alertmanager) or 'nothing'}")
+    rejoined = recover_member(sandbox, replica, notes)
+    if found is None:
+        return DrillResult("alerts", False, {"alert_delivered_s": "never", "window_s": window},
+                           f"alert at the receiver within {window} s", notes)
+    seconds = found["at"] - stopped_at
+    notes.append(f"first delivery: {found['alert']} (job {found['job']})")
+    return DrillResult("alerts", seconds <= window,
+                       {"alert_delivered_s": seconds, "window_s": window, "alert": found["alert"],
+                        "rejoined_s": rejoined},
+                       f"alert at the receiver within rule `for` + scrape + evaluation + group_wait = {window} s",
+                       notes)
+
+
 DRILLS: dict[str, Callable[[Sandbox], DrillResult]] = {
     "failover": failover,
     "crash": crash,
@@ -473,6 +567,7 @@ DRILLS: dict[str, Callable[[Sandbox], DrillResult]] = {
     "tls": tls,
     "roles": roles,
     "worm": worm,
+    "alerts": alerts,
 }
 
 

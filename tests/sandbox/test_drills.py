@@ -1,0 +1,73 @@
+"""The drills against a real prod-profile sandbox: each asserts the measured result, not that it ran."""
+from __future__ import annotations
+
+import pytest
+
+from sandbox import cluster
+from sandbox.drills import run_drill
+from sandbox.supervisor import listening_ports, processes_mentioning
+
+pytestmark = pytest.mark.sandbox
+
+
+def _run(sandbox, name):
+    result = run_drill(sandbox, name)
+    print(result.summary())
+    return result
+
+
+def test_up_is_healthy_within_a_minute(sandbox):
+    report, healthy = cluster.status(sandbox.layout)
+    print(report)
+    assert healthy
+    assert sandbox.up_seconds < 90, f"up took {sandbox.up_seconds:.1f} s"
+    state = sandbox.cluster()
+    assert len(state.sync_standbys) == sandbox.layout.spec.topology.synchronous_node_count.value
+    assert cluster.backup_info(sandbox.layout)["backup"], "up takes the first full backup"
+
+
+def test_failover_loses_no_acknowledged_commit(sandbox):
+    result = _run(sandbox, "failover")
+    assert result.measurements["acknowledged_lost"] == 0
+    assert result.measurements["acknowledged"] > 0
+    before, after = result.measurements["leader"].split(" -> ")
+    assert before != after
+    assert result.passed, result.summary()
+
+
+def test_crash_of_the_primary_postmaster(sandbox):
+    result = _run(sandbox, "crash")
+    assert result.measurements["acknowledged_lost"] == 0
+    assert result.passed, result.summary()
+
+
+def test_switchover_to_the_sync_standby(sandbox):
+    result = _run(sandbox, "switchover")
+    assert result.measurements["acknowledged_lost"] == 0
+    assert result.passed, result.summary()
+
+
+@pytest.mark.parametrize("repo", [1, 2], ids=["posix", "s3"])
+def test_point_in_time_restore(sandbox, repo):
+    from sandbox.drills import restore
+    result = restore(sandbox, repo=repo)
+    print(result.summary())
+    assert result.measurements["rows_before_target"] == "100/100"
+    assert result.measurements["rows_after_target"] == 0
+    assert result.passed, result.summary()
+
+
+@pytest.mark.parametrize("name", ["tls", "roles", "worm"])
+def test_refusals(sandbox, name):
+    result = _run(sandbox, name)
+    assert result.passed, result.summary()
+
+
+def test_down_leaves_nothing_running(sandbox):
+    layout = sandbox.layout
+    assert processes_mentioning(str(layout.root)), "the sandbox should be running before down"
+    leftovers = cluster.down(layout, purge=False, say=lambda _: None)
+    assert leftovers == []
+    assert processes_mentioning(str(layout.root)) == []
+    assert listening_ports(layout.all_ports()) == []
+    assert cluster.supervisor(layout).names() == []
