@@ -280,10 +280,19 @@ class PolicyAnalyzer:
     def _read_port(self) -> int:
         assert self.proc and self.proc.stdout and self.proc.stderr
         lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(l) for l in iter(self.proc.stdout.readline, "")] and None,
-                         daemon=True).start()
-        threading.Thread(target=lambda: [self._stderr.append(l) for l in iter(self.proc.stderr.readline, "")]
-                         and None, daemon=True).start()
+        # Both pipes are drained for the pack's whole life, so a chatty pack never blocks on a full pipe.
+        stdout, stderr = self.proc.stdout, self.proc.stderr
+
+        def pump_stdout() -> None:
+            for line in iter(stdout.readline, ""):
+                lines.put(line)
+
+        def pump_stderr() -> None:
+            for line in iter(stderr.readline, ""):
+                self._stderr.append(line)
+
+        threading.Thread(target=pump_stdout, daemon=True).start()
+        threading.Thread(target=pump_stderr, daemon=True).start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             try:
