@@ -89,7 +89,33 @@ def _notifies(args, report) -> None:
         report(f"{args.name}: no alarmActions")
 
 
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+LOG_001 = Rule(
+    id="PGP-LOG-001", title="Log groups encrypted and retained",
+    why="Flow and database logs are evidence: they must outlive an incident's discovery and not be readable by "
+        "everyone with logs:GetLogEvents.",
+    description="CloudWatch log groups are encrypted with a KMS key and keep events at least the configured "
+                "number of days (unset or 0 means never expire, which is accepted).",
+    severity=Severity.MEDIUM, control="CKV_AWS_158, CKV_AWS_338", area=AREA, scope="resource",
+    remediation="Set kms_key_id to a customer key whose policy admits logs.<region>.amazonaws.com and "
+                "retention_in_days >= the minimum.",
+    config={"min_retention_days": {"type": "integer", "minimum": 1, "default": 365}},
+)
+
+
+def _log_group(args, report) -> None:
+    if args.resource_type != LOG_GROUP:
+        return
+    if not args.props.get("kmsKeyId"):
+        report(f"{args.name}: no kmsKeyId")
+    days = args.props.get("retentionInDays")
+    minimum = settings(args, LOG_001)["min_retention_days"]
+    if days is not None and 0 < int(days) < minimum:
+        report(f"{args.name}: retentionInDays is {int(days)}, minimum {minimum}")
+
+
 POLICIES = [
     (MON_001, stack_policy(MON_001, _alerts)),
     (MON_002, resource_policy(MON_002, _notifies)),
+    (LOG_001, resource_policy(LOG_001, _log_group)),
 ]

@@ -149,6 +149,9 @@ class Stack:
         r(rec("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "pg-network-default-sg",
               {"vpcId": "pg-network-vpc-id", "ingress": [], "egress": [], "tags": tagged()}, parent=net,
               refs={"vpcId": [vpc]}))
+        r(rec("aws:cloudwatch/logGroup:LogGroup", "pg-network-flow-logs",
+              {"kmsKeyId": "arn:aws:kms:eu-central-1:1:key/flow", "retentionInDays": 365, "tags": tagged()},
+              parent=net))
         r(rec("aws:ec2/flowLog:FlowLog", "pg-network-flow-log",
               {"vpcId": "pg-network-vpc-id", "trafficType": "ALL", "tags": tagged()}, parent=net,
               refs={"vpcId": [vpc]}))
@@ -207,8 +210,9 @@ class Stack:
                   {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
                    "Resource": ["arn:aws:s3:::pg-backups/*"]},
                   {"Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"}]})}, parent=ident))
-        r(rec("aws:secretsmanager/secret:Secret", "pg-secrets-superuser", {"tags": tagged()}, parent=ident,
-              protect=True))
+        r(rec("aws:secretsmanager/secret:Secret", "pg-secrets-superuser",
+              {"kmsKeyId": "arn:aws:kms:eu-central-1:1:key/pg-secrets-key", "recoveryWindowInDays": 30,
+               "tags": tagged()}, parent=ident, protect=True))
 
         self.cluster = r(rec("pg-platform:aws:PostgresCluster", "pg-cluster", {}, parent=self.platform,
                              custom=False))

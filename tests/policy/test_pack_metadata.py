@@ -70,3 +70,18 @@ def test_pack_is_self_contained():
             assert top in allowed or top in stdlib or m.group(1).startswith("."), (path.name, m.group(1))
     requirements = (PACK / "requirements.txt").read_text()
     assert "pulumi-policy" in requirements and "pyyaml" in requirements
+
+
+def test_analyzer_runs_the_pack_as_the_engine_does_and_stops_it():
+    from tools.analyzer import PolicyAnalyzer
+
+    analyzer = PolicyAnalyzer(stack="x", stack_config={"pg-platform:stage": "x"})
+    analyzer.start()
+    proc = analyzer.proc
+    try:
+        assert proc.args[1:5] == ["-u", "-m", "pulumi.policy", "127.0.0.1:0"] and proc.args[5] == "."
+        assert analyzer.info.name == "pg-platform" and analyzer.info.supportsConfig
+        assert analyzer.plugin_version       # GetPluginInfo answered
+    finally:
+        analyzer.close()
+    assert proc.poll() is not None and analyzer.proc is None
