@@ -238,6 +238,7 @@ class PolicyAnalyzer:
         self.policies: dict[str, PolicyMeta] = {}
         self.config: dict[str, dict[str, Any]] = {}
         self.plugin_version = ""
+        self.version = ""
         self._stderr: list[str] = []
 
     # lifecycle ------------------------------------------------------------------------------------------
@@ -274,6 +275,8 @@ class PolicyAnalyzer:
             stack=self.stack, project=self.project, organization=self.organization, dry_run=self.dry_run,
             config=self.stack_config))
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+        # As the engine does, PulumiPolicy.yaml's version wins over what the SDK reports (always 0.0.1).
+        self.version = _pack_version(self.pack_dir) or self.info.version
         self.policies = {p.name: _meta(p) for p in self.info.policies}
         self.plugin_version = self.stub.GetPluginInfo(empty_pb2.Empty()).version
 
@@ -377,7 +380,7 @@ class PolicyAnalyzer:
         started = time.perf_counter()
         self.configure(pack_config)
         providers = {r.urn: provider_for(r, plan, self.stack_config) for r in plan.resources}
-        analysis = Analysis(self.info.name, self.info.version, self.policies, self.config)
+        analysis = Analysis(self.info.name, self.version, self.policies, self.config)
         for r in plan.resources:
             if r.type.startswith("pulumi:providers:"):
                 continue
@@ -393,7 +396,7 @@ class PolicyAnalyzer:
     def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse, phase: str, urn: str) -> list[Diagnostic]:
         return [Diagnostic(policy=d.policyName, level=LEVELS[d.enforcementLevel], severity=SEVERITIES[d.severity],
                            message=d.message, description=d.description, urn=d.urn or urn, phase=phase,
-                           pack=d.policyPackName, pack_version=d.policyPackVersion)
+                           pack=d.policyPackName, pack_version=self.version or d.policyPackVersion)
                 for d in response.diagnostics]
 
 
@@ -409,6 +412,14 @@ def _meta(p: analyzer_pb2.PolicyInfo) -> PolicyMeta:
         tags=list(p.tags), scope={analyzer_pb2.POLICY_TYPE_RESOURCE: "resource",
                                   analyzer_pb2.POLICY_TYPE_STACK: "stack"}.get(p.policy_type, "?"),
         config_schema=json_format.MessageToDict(p.configSchema.properties), required=list(p.configSchema.required))
+
+
+def _pack_version(pack_dir: Path) -> str:
+    import yaml
+
+    path = pack_dir / "PulumiPolicy.yaml"
+    doc = yaml.safe_load(path.read_text()) if path.exists() else None
+    return str(doc.get("version") or "") if isinstance(doc, dict) else ""
 
 
 def _pack_python(pack_dir: Path) -> str:

@@ -39,27 +39,29 @@ def _retention_days(lock) -> int | None:
     return None
 
 
+_CRON = re.compile(r"^\s*([\d*/,-]+)\s+([\d*/,-]+)\s+([\d*/,-]+)\s+([\w*/,-]+)\s+([\w*/,-]+)\s+(.*)$")
+
+
+def _interval_days(dom: str, dow: str) -> int:
+    if dow != "*":
+        if "-" in dow or "/" in dow:
+            return 1
+        return max(1, 7 // len(dow.split(",")))
+    if dom != "*":
+        return max(1, 28 // len(dom.split(",")))
+    return 1
+
+
 def full_backup_interval_days(resources) -> int | None:
-    """Days between full backups as rendered on the nodes (cron lines running `pgbackrest ... --type=full`).
+    """Days between full backups as scheduled on the nodes (crontab lines running `pgbackrest ... --type=full`).
     The lock must cover this much, or some backup chain has an unlocked full."""
     intervals = []
     for r in of_type(resources, INSTANCE):
-        node = read_node(r.props)
-        for content in node.files.values():
+        for content in read_node(r.props).files.values():
             for line in content.splitlines():
-                if "pgbackrest" not in line or "--type=full" not in line or line.lstrip().startswith("#"):
-                    continue
-                fields = line.split()
-                if len(fields) < 5:
-                    continue
-                dom, dow = fields[2], fields[4]
-                if dow != "*":
-                    days = len(re.split(r"[,]", dow)) if "-" not in dow else 7
-                    intervals.append(max(1, 7 // max(1, days)))
-                elif dom != "*":
-                    intervals.append(28 if "," not in dom else 28 // len(dom.split(",")))
-                else:
-                    intervals.append(1)
+                m = _CRON.match(line)
+                if m and "pgbackrest" in m.group(6) and "--type=full" in m.group(6):
+                    intervals.append(_interval_days(m.group(3), m.group(5)))
     return max(intervals) if intervals else None
 
 
