@@ -39,6 +39,8 @@ BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bootstr
 ETCD_READY_SECONDS = 30
 PATRONI_HEALTHY_SECONDS = 120
 COMMAND_TIMEOUT_SECONDS = 300
+PGBACKREST_LOCK_ERROR = 50
+STANZA_LOCK_RETRIES = 15
 
 
 def supervisor(layout: SandboxLayout) -> Supervisor:
@@ -97,14 +99,14 @@ def issue_tls(layout: SandboxLayout) -> LocalCA:
     spec = layout.spec
     requests = tls_render.certificate_requests(spec)
     ca_request = next(r for r in requests if r.is_ca)
-    ca = LocalCA(layout.tls_dir, common_name=ca_request.common_name).ensure()
+    ca = LocalCA(layout.tls_dir, common_name=ca_request.common_name, validity_days=ca_request.validity_days).ensure()
     issued: dict[str, tls_render.IssuedPair] = {
         ca_request.name: tls_render.IssuedPair(ca.cert_path.read_bytes(), ca.key_path.read_bytes())}
     for req in requests:
         if req.is_ca:
             continue
         pair = ca.issue(req.name, req.common_name, req.dns_names, req.ip_addresses, server=req.server,
-                        client=req.client)
+                        client=req.client, validity_days=req.validity_days)
         issued[req.name] = tls_render.IssuedPair(pair.cert.read_bytes(), pair.key.read_bytes())
     for member in spec.members:
         for path, pem in tls_render.member_tls_contents(spec, member, issued).items():
@@ -304,6 +306,28 @@ def postgres_exporter_service(layout: SandboxLayout, member: Member) -> Service:
                    env=env, ready=lambda: port_open(port), ready_timeout=15)
 
 
+NODE_EXPORTER_BINARY = "prometheus-node-exporter"
+
+
+def node_exporter_name(member: Member) -> str:
+    return f"node-exporter-{member.name}"
+
+
+def node_exporter_service(layout: SandboxLayout, member: Member) -> Service:
+    """Host metrics plus the textfile the node metrics script writes (last backups, certificate expiry);
+    the script runs once here, where a node's timer would run it every few minutes."""
+    from dataplane import exporters as exporters_render
+    spec = layout.spec
+    service_dir(exporters_render.textfile_dir(spec, member))
+    write_file(exporters_render.node_metrics_script_path(spec, member), exporters_render.render_node_metrics_script(),
+               0o750)
+    run_as_service_user(exporters_render.node_metrics_command(spec, member), env=pgbackrest_env(layout))
+    port = member.ports.node_exporter
+    return Service(name=node_exporter_name(member),
+                   argv=[NODE_EXPORTER_BINARY, *exporters_render.node_exporter_args(spec, member)],
+                   ready=lambda: port_open(port), ready_timeout=15)
+
+
 def sandbox_receivers(layout: SandboxLayout) -> list:
     from stacks.settings import Receiver
     url = f"http://{LOOPBACK}:{layout.service_port('alert_webhook')}/alerts"
@@ -362,9 +386,14 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return response.status == 200
 
 
-def start_monitoring(layout: SandboxLayout, sup: Supervisor) -> None:
+def start_monitoring(layout: SandboxLayout, sup: Supervisor, say: Callable[[str], None]) -> None:
     for member in layout.spec.members:
         sup.start(postgres_exporter_service(layout, member))
+    if shutil.which(NODE_EXPORTER_BINARY):
+        for member in layout.spec.members:
+            sup.start(node_exporter_service(layout, member))
+    else:
+        say(f"  ({NODE_EXPORTER_BINARY} is not installed: the `node` scrape targets stay down and alert)")
     for service in monitoring_services(layout):
         sup.start(service)
 
@@ -448,8 +477,17 @@ def ensure_stanza_and_backup(layout: SandboxLayout) -> str:
     standbys are pg2..pgN, so backup-standby copies files from a standby."""
     from sandbox.client import Sandbox
     leader = Sandbox(layout).leader_member()
-    pgbackrest(layout, leader, "stanza-create")
     info = backup_info(layout)
+    if info.get("status", {}).get("code") != 0:
+        # archive-push (async) holds the stanza's archive lock for a moment after every segment.
+        for attempt in range(STANZA_LOCK_RETRIES):
+            result = pgbackrest(layout, leader, "stanza-create", check=False)
+            if result.returncode == 0:
+                break
+            if result.returncode != PGBACKREST_LOCK_ERROR or attempt == STANZA_LOCK_RETRIES - 1:
+                raise ServiceError(f"pgbackrest stanza-create failed ({result.returncode}): {result.stderr}")
+            time.sleep(1)
+        info = backup_info(layout)
     done = []
     for index, _ in enumerate(layout.spec.repositories, start=1):
         if not any(b.get("database", {}).get("repo-key") == index for b in info.get("backup", [])):
@@ -483,7 +521,7 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     timer.step("roles and application database", lambda: apply_roles(layout))
     timer.step(f"PgBouncer x{len(layout.spec.members)}", lambda: start_poolers(layout, sup))
     timer.step("router (HAProxy following Patroni)", lambda: start_router(layout, sup))
-    timer.step("exporters, Prometheus, Alertmanager, webhook", lambda: start_monitoring(layout, sup))
+    timer.step("exporters, Prometheus, Alertmanager, webhook", lambda: start_monitoring(layout, sup, say))
     say(f"up in {timer.total:.1f} s")
     return timer.total
 

@@ -159,8 +159,7 @@ class SandboxLayout:
         """Every port a running sandbox listens on: `down` proves none is left open."""
         ports = []
         for m in self.spec.members:
-            ports += [getattr(m.ports, f.name) for f in dataclasses.fields(MemberPorts)
-                      if f.name != "node_exporter"]
+            ports += [getattr(m.ports, f.name) for f in dataclasses.fields(MemberPorts)]
         r = self.spec.router
         ports += [r.write_port, r.read_port, r.pooled_port, r.stats_port, self.prometheus_port,
                   self.alertmanager_port, self.scratch_port]

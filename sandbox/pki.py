@@ -18,7 +18,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sandbox.supervisor import chown_service_user
 
-VALIDITY_DAYS = 30
+# Defaults when a request does not say; dataplane.tls's requests carry the platform's own validity.
+VALIDITY_DAYS = 397
+CA_VALIDITY_DAYS = 3650
 CA_NAME = "pg-platform sandbox CA"
 
 
@@ -50,9 +52,10 @@ def _now() -> dt.datetime:
 
 
 class LocalCA:
-    def __init__(self, directory: Path, common_name: str = CA_NAME) -> None:
+    def __init__(self, directory: Path, common_name: str = CA_NAME, validity_days: int = CA_VALIDITY_DAYS) -> None:
         self.directory = directory
         self.common_name = common_name
+        self.validity_days = validity_days
         self.cert_path = directory / "ca.crt"
         self.key_path = directory / "ca.key"
 
@@ -66,7 +69,7 @@ class LocalCA:
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(_now() - dt.timedelta(minutes=5))
-                .not_valid_after(_now() + dt.timedelta(days=VALIDITY_DAYS))
+                .not_valid_after(_now() + dt.timedelta(days=self.validity_days))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                              content_commitment=False, key_encipherment=False,
@@ -80,7 +83,7 @@ class LocalCA:
 
     def issue(self, basename: str, common_name: str, dns_names: tuple[str, ...] = (),
               ip_addresses: tuple[str, ...] = (), server: bool = True, client: bool = True,
-              directory: Path | None = None) -> Issued:
+              directory: Path | None = None, validity_days: int = VALIDITY_DAYS) -> Issued:
         """A leaf certificate signed by this CA; reused if it exists and names the same subject."""
         directory = directory or self.directory
         directory.mkdir(parents=True, exist_ok=True)
@@ -101,7 +104,7 @@ class LocalCA:
                    .issuer_name(ca_cert.subject).public_key(key.public_key())
                    .serial_number(x509.random_serial_number())
                    .not_valid_before(_now() - dt.timedelta(minutes=5))
-                   .not_valid_after(_now() + dt.timedelta(days=VALIDITY_DAYS))
+                   .not_valid_after(_now() + dt.timedelta(days=validity_days))
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                    .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
