@@ -134,16 +134,33 @@ def fill_template(template: str, env: Mapping[str, str]) -> str:
     return _fill(template, env, set(SECRET_ENV.values()))
 
 
-def fill_command(spec: ClusterSpec, member: Member) -> list[str]:
-    """The boot step (ExecStartPre of PgBouncer's unit) doing `fill_template` with the node's python3:
-    reads the template, writes the auth file 0600, fails if a variable is missing."""
-    script = "\n".join([
+def render_fill_script() -> str:
+    """The boot step behind `template_fill_command`: `fill_template` as a stdlib-only script for the node."""
+    return "\n".join([
+        "#!/usr/bin/python3",
+        "# rendered by pg-platform dataplane; do not edit. usage: TEMPLATE OUTPUT ALLOWED_VARS (comma-separated)",
         "import os, sys",
+        "",
         inspect.getsource(_fill),
         "text = _fill(open(sys.argv[1]).read(), os.environ, set(sys.argv[3].split(',')))",
-        "fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)",
+        "fd = os.open(sys.argv[2] + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)",
         "os.write(fd, text.encode())",
         "os.close(fd)",
-    ])
-    return ["/usr/bin/python3", "-c", script, auth_template_path(spec, member), auth_file_path(spec, member),
+        "os.replace(sys.argv[2] + '.tmp', sys.argv[2])",
+    ]) + "\n"
+
+
+def fill_script_path(spec: ClusterSpec, member: Member) -> str:
+    return str(PurePosixPath(spec.paths_for(member).config_dir) / "pgp-fill-template.py")
+
+
+def template_fill_command(spec: ClusterSpec, member: Member, template_path: str, out_path: str) -> list[str]:
+    """Fill `template_path` into `out_path` (0600), failing if a variable is missing. Run it as the service
+    user with the secrets environment; the script is one of the node's files (node_files)."""
+    return ["/usr/bin/python3", fill_script_path(spec, member), template_path, out_path,
             ",".join(sorted(SECRET_ENV.values()))]
+
+
+def fill_command(spec: ClusterSpec, member: Member) -> list[str]:
+    """PgBouncer's auth file from its template."""
+    return template_fill_command(spec, member, auth_template_path(spec, member), auth_file_path(spec, member))

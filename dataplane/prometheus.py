@@ -31,8 +31,12 @@ class ScrapeTargets:
 
 
 def render_prometheus_config(spec: ClusterSpec, targets: ScrapeTargets, rules_files: tuple[str, ...],
-                             ca_file: str) -> str:
-    """`ca_file` is the cluster CA on the monitoring node, to verify the members' Patroni REST certificates."""
+                             ca_file: str | None) -> str:
+    """`ca_file` is the cluster CA on the monitoring node, to verify the members' Patroni REST certificates.
+
+    Without it Patroni's /metrics is still scraped over TLS but unverified: a GET of public health metrics
+    sends nothing secret, and losing the no-primary/split-brain alerts would be worse."""
+    patroni_tls = {"ca_file": ca_file, "insecure_skip_verify": False} if ca_file else {"insecure_skip_verify": True}
     def static(port_of) -> list[dict]:
         return [{"targets": [f"{m.host}:{port_of(m)}"], "labels": {"member": m.name, "zone": m.zone}}
                 for m in spec.members]
@@ -43,7 +47,7 @@ def render_prometheus_config(spec: ClusterSpec, targets: ScrapeTargets, rules_fi
         {"job_name": "postgres", "static_configs": static(lambda m: m.ports.postgres_exporter)},
         {"job_name": "node", "static_configs": static(lambda m: m.ports.node_exporter)},
         {"job_name": "patroni", "scheme": "https", "metrics_path": "/metrics",
-         "tls_config": {"ca_file": ca_file, "insecure_skip_verify": False},
+         "tls_config": patroni_tls,
          "static_configs": static(lambda m: m.ports.patroni_rest)},
     ]
     if targets.router_metrics:

@@ -11,6 +11,7 @@ import pytest
 
 from dataplane import pgbouncer
 from dataplane.etcd import render_etcd_config
+from dataplane.node_files import node_file_mode, node_files
 from dataplane.pg_hba import render_pg_hba
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
 from dataplane.pgbackrest import render_pgbackrest_conf
@@ -85,6 +86,9 @@ def pg_single(single):
     m = spec.members[0]
     paths = spec.paths_for(m)
     etc = Path(paths.config_dir)
+    # Everything a node gets, as cloud-init writes it; the steps below add what only a plain instance needs.
+    for path, content in node_files(spec, m).items():
+        write_file(Path(path), content, node_file_mode(spec, m, path))
     hba = write_file(etc / "pg_hba.conf", render_pg_hba(spec))
     conf = write_file(etc / "postgresql.conf", render_postgresql_conf(spec, m, hba_file=str(hba)))
     write_file(Path(pgbackrest_config_path(spec, m)), render_pgbackrest_conf(spec, m), 0o640)
@@ -122,6 +126,7 @@ def pgbouncer_proc(pg_roles):
     m = spec.members[0]
     ini = write_file(Path(pgbouncer.config_path(spec, m)), pgbouncer.render_pgbouncer_ini(spec, m), 0o600)
     write_file(Path(pgbouncer.auth_template_path(spec, m)), pgbouncer.render_auth_file_template(spec), 0o600)
+    write_file(Path(pgbouncer.fill_script_path(spec, m)), pgbouncer.render_fill_script(), 0o750)
     run_checked(as_postgres() + pgbouncer.fill_command(spec, m), env=secret_env())
     log = Path(spec.paths_for(m).log_dir) / "pgbouncer.stdout"
     with open(log, "w") as out:

@@ -166,8 +166,7 @@ def exporter(pg_roles):
                           exporters.render_postgres_exporter_env_template(spec, m), 0o600)
     env_file = Path(exporters.env_file_path(spec, m))
     # The same filling step the node runs for PgBouncer's auth file.
-    fill = pgbouncer.fill_command(spec, m)
-    run_checked(as_postgres() + fill[:3] + [str(template), str(env_file)] + fill[5:], env=secret_env())
+    run_checked(as_postgres() + pgbouncer.template_fill_command(spec, m, str(template), str(env_file)), env=secret_env())
     env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line)
     log = Path(spec.paths_for(m).log_dir) / "postgres_exporter.log"
     with open(log, "w") as out:
@@ -217,3 +216,25 @@ def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_
     stop_line = next(l for l in text.splitlines() if l.startswith("pgp_backup_last_completion_timestamp_seconds"))
     assert abs(int(stop_line.rsplit(" ", 1)[1]) - time.time()) < 600
     assert text.count("pgp_tls_certificate_expiry_timestamp_seconds{") == 3
+
+
+def test_node_exporter_serves_the_textfile_metrics(pg_roles):
+    spec = pg_roles
+    m = spec.members[0]
+    write_file(Path(exporters.node_metrics_script_path(spec, m)), exporters.render_node_metrics_script(), 0o755)
+    run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
+    log = Path(spec.paths_for(m).log_dir) / "node_exporter.log"
+    with open(log, "w") as out:
+        # As the prometheus user, like the node's unit.
+        proc = subprocess.Popen(["setpriv", "--reuid", "prometheus", "--regid", "prometheus", "--init-groups", "--",
+                                 "/usr/bin/prometheus-node-exporter", *exporters.node_exporter_args(spec, m)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: port_open(m.host, m.ports.node_exporter), 15, "node_exporter", proc, log)
+        body = urllib.request.urlopen(f"http://{m.host}:{m.ports.node_exporter}/metrics", timeout=10).read().decode()
+    finally:
+        stop(proc)
+    assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"}' in body
+    assert "pgp_tls_certificate_expiry_timestamp_seconds" in body
+    assert 'node_textfile_scrape_error 0' in body
+    assert "node_filesystem_avail_bytes" in body

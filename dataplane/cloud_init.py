@@ -1,0 +1,298 @@
+"""cloud-init user data for database members and the monitoring node.
+
+User data carries configuration and secret *ARNs* only (CKV_AWS_46). At first boot a member:
+1. installs PostgreSQL (PGDG, for any supported major), pgaudit, etcd, pgBackRest, PgBouncer and the
+   exporters with their services held back (policy-rc.d, no Debian "main" cluster), and Patroni pinned in a venv;
+2. writes the rendered files (`node_files`, identical to the sandbox's), systemd units and cron files;
+3. runs the boot script: fetch every secret with the instance role from Secrets Manager into a 0600
+   environment file, write its TLS bundle, mount the data volume, then start the units in order.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Mapping, Sequence
+
+import yaml
+
+from dataplane import exporters, pgbouncer
+from dataplane.alertmanager import ReceiverLike, render_alertmanager_config
+from dataplane.model import SECRET_ENV, ClusterSpec, Member
+from dataplane.node_files import (etcd_config_path, node_file_mode, node_files, render_secret_files_commands)
+from dataplane.patroni import config_path as patroni_config_path
+from dataplane.pgbackrest import needs_tls_server, render_backup_cron, repo_environment, server_command
+from dataplane.prometheus import ScrapeTargets, render_alert_rules, render_prometheus_config
+from dataplane.tls import TlsFiles, tls_files
+
+PATRONI_VERSION = "4.1.5"
+# apt.postgresql.org signing key: Debian's own PostgreSQL is 15 only; PGDG carries 14-17 for bookworm.
+PGDG_KEY_FINGERPRINT = "B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8"
+DEBIAN_SUITE = "bookworm"
+BOOT_SCRIPT = "/usr/local/sbin/pgp-boot"
+UNIT_PREFIX = "pgp-"
+SERVICE_USER = "postgres"
+
+
+@dataclass(frozen=True)
+class NodeBoot:
+    """What a member needs from the cloud at boot; ARNs only, never values."""
+    region: str
+    secret_arns: Mapping[str, str]                 # SECRET_ENV name -> Secrets Manager ARN
+    tls_secret_arns: Mapping[str, str]             # member name -> ARN of its TLS bundle (JSON, TlsFiles keys)
+    bucket: str | None = None                      # informative: the repository already names it
+    kms_key_id: str | None = None
+    data_mount: str = "/var/lib/postgresql"        # the data volume's mount point (holds Paths.data_dir)
+    patroni_version: str = PATRONI_VERSION
+
+
+@dataclass(frozen=True)
+class MonitoringBoot:
+    region: str
+    smtp_smarthost: str | None = None
+    smtp_from: str | None = None
+    ca_cert_pem: str | None = None                 # the cluster CA (public), to verify Patroni's /metrics
+
+
+def packages(spec: ClusterSpec) -> list[str]:
+    major = spec.topology.postgres_major
+    return [f"postgresql-{major}", f"postgresql-{major}-pgaudit", "etcd-server", "etcd-client", "pgbackrest",
+            "pgbouncer", "prometheus-postgres-exporter", "prometheus-node-exporter", "python3-venv",
+            "python3-boto3", "curl", "cron", "openssl", "e2fsprogs"]
+
+
+def _unit(description: str, exec_start: Sequence[str] | Sequence[Sequence[str]], *, user: str = SERVICE_USER,
+          after: Sequence[str] = (), requires: Sequence[str] = (), env_files: Sequence[str] = (),
+          kind: str = "simple", extra: Sequence[str] = ()) -> str:
+    commands = [exec_start] if isinstance(exec_start[0], str) else exec_start
+    lines = ["[Unit]", f"Description={description}", "Wants=network-online.target",
+             f"After=network-online.target {' '.join(after)}".rstrip()]
+    lines += [f"Requires={' '.join(requires)}"] if requires else []
+    lines += ["", "[Service]", f"Type={kind}", f"User={user}", f"Group={user}"]
+    lines += [f"EnvironmentFile={f}" for f in env_files]
+    # systemd expands $ and % in command lines: double them so arguments (regexes) reach the program intact.
+    lines += ["ExecStart=" + shlex.join(c).replace("$", "$$").replace("%", "%%") for c in commands]
+    if kind == "oneshot":
+        lines.append("RemainAfterExit=yes")
+    else:
+        lines += ["Restart=on-failure", "RestartSec=2"]
+    lines += list(extra)
+    lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
+    return "\n".join(lines)
+
+
+def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
+    """systemd unit name -> content, in start order."""
+    paths = spec.paths_for(member)
+    secrets = paths.secrets_env
+    units = {
+        f"{UNIT_PREFIX}etcd.service": _unit(
+            f"etcd member {member.name} of {spec.scope}", ["/usr/bin/etcd", "--config-file",
+                                                           etcd_config_path(spec, member)],
+            extra=["LimitNOFILE=65536"]),
+        f"{UNIT_PREFIX}secrets.service": _unit(
+            "fill boot-time templates from the secrets environment", render_secret_files_commands(spec, member),
+            env_files=[secrets], kind="oneshot"),
+        f"{UNIT_PREFIX}patroni.service": _unit(
+            f"Patroni member {member.name} of {spec.scope}", [paths.patroni_bin, patroni_config_path(spec, member)],
+            after=[f"{UNIT_PREFIX}etcd.service"], env_files=[secrets],
+            # Patroni stops PostgreSQL itself; killing the whole cgroup would skip its clean shutdown.
+            extra=["KillMode=process", "TimeoutStopSec=120", "ExecReload=/bin/kill -HUP $MAINPID"]),
+        f"{UNIT_PREFIX}pgbouncer.service": _unit(
+            f"PgBouncer on {member.name}", ["/usr/sbin/pgbouncer", pgbouncer.config_path(spec, member)],
+            after=[f"{UNIT_PREFIX}secrets.service"], requires=[f"{UNIT_PREFIX}secrets.service"],
+            extra=["ExecReload=/bin/kill -HUP $MAINPID", "LimitNOFILE=65536"]),
+        f"{UNIT_PREFIX}postgres-exporter.service": _unit(
+            f"postgres_exporter on {member.name}",
+            ["/usr/bin/prometheus-postgres-exporter", *exporters.postgres_exporter_args(spec, member)],
+            after=[f"{UNIT_PREFIX}secrets.service"], requires=[f"{UNIT_PREFIX}secrets.service"],
+            env_files=[exporters.env_file_path(spec, member)]),
+        f"{UNIT_PREFIX}node-exporter.service": _unit(
+            f"node_exporter on {member.name}",
+            ["/usr/bin/prometheus-node-exporter", *exporters.node_exporter_args(spec, member)], user="prometheus"),
+    }
+    if needs_tls_server(spec, member):
+        units[f"{UNIT_PREFIX}pgbackrest-server.service"] = _unit(
+            f"pgBackRest TLS server on {member.name}", shlex.split(server_command(spec, member)))
+    return units
+
+
+def _tmpfiles(spec: ClusterSpec, member: Member) -> str:
+    paths = spec.paths_for(member)
+    # The run directory is traversable (0711) so node_exporter's user reaches its textfile directory; the
+    # sockets inside keep their own 0770 permissions.
+    return "\n".join([
+        f"d {paths.run_dir} 0711 {SERVICE_USER} {SERVICE_USER} -",
+        f"d {exporters.textfile_dir(spec, member)} 0755 {SERVICE_USER} {SERVICE_USER} -",
+        f"d {paths.pgbackrest_lock_dir} 0750 {SERVICE_USER} {SERVICE_USER} -",
+    ]) + "\n"
+
+
+def _boot_config(spec: ClusterSpec, member: Member, boot: NodeBoot) -> dict:
+    if member.name not in boot.tls_secret_arns:
+        raise ValueError(f"no TLS secret ARN for member {member.name}")
+    env_arns: dict[str, str] = {}
+    wanted = {var: name for name, var in SECRET_ENV.items()} | repo_environment(spec)
+    for var, name in wanted.items():
+        if name not in boot.secret_arns:
+            raise ValueError(f"no secret ARN for {name!r} (environment variable {var})")
+        env_arns[var] = boot.secret_arns[name]
+    paths = spec.paths_for(member)
+    tls = tls_files(spec, member)
+    if not paths.data_dir.startswith(boot.data_mount.rstrip("/") + "/"):
+        raise ValueError(f"data_dir {paths.data_dir} is not on the data volume mounted at {boot.data_mount}")
+    dirs = [(paths.config_dir, "0750"), (str(PurePosixPath(tls.key).parent), "0700"), (paths.log_dir, "0750"),
+            (f"{paths.log_dir}/postgresql", "0750"), (f"{paths.log_dir}/patroni", "0750"),
+            (f"{paths.log_dir}/pgbackrest", "0750"), (paths.pgbackrest_spool_dir, "0750"),
+            (paths.etcd_data_dir, "0700"), (boot.data_mount, "0750")]
+    return {
+        "region": boot.region,
+        "env_arns": env_arns,
+        "tls_arn": boot.tls_secret_arns[member.name],
+        "tls_files": {f: getattr(tls, f) for f in TlsFiles.__dataclass_fields__},
+        "secrets_env": paths.secrets_env,
+        "data_mount": boot.data_mount,
+        "dirs": dirs,
+        "user": SERVICE_USER,
+        "units": list(system_units(spec, member)),
+    }
+
+
+_BOOT_SCRIPT = r'''
+import json, os, pwd, re, subprocess, sys
+import boto3
+
+CONFIG = json.loads(CONFIG_JSON)
+user = pwd.getpwnam(CONFIG["user"])
+
+def own(path, mode):
+    os.chown(path, user.pw_uid, user.pw_gid)
+    os.chmod(path, mode)
+
+def write_private(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, data.encode())
+    os.close(fd)
+    own(path, 0o600)
+
+# The data volume: the one attached disk without partitions or a mount, formatted on first boot only.
+mount = CONFIG["data_mount"]
+os.makedirs(mount, exist_ok=True)
+if subprocess.run(["mountpoint", "-q", mount]).returncode != 0:
+    disks = json.loads(subprocess.run(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT"], check=True,
+                                      capture_output=True, text=True).stdout)["blockdevices"]
+    free = [d for d in disks if d["type"] == "disk" and not d.get("children") and not d.get("mountpoint")]
+    if len(free) != 1:
+        sys.exit(f"expected exactly one unused data disk, found {[d['name'] for d in free]}")
+    device = "/dev/" + free[0]["name"]
+    if not subprocess.run(["blkid", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True).stdout.strip():
+        subprocess.run(["mkfs.ext4", "-q", "-L", "pgdata", device], check=True)
+    uuid = subprocess.run(["blkid", "-o", "value", "-s", "UUID", device], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    with open("/etc/fstab", "a") as fstab:
+        fstab.write(f"UUID={uuid} {mount} ext4 defaults,noatime,nofail 0 2\n")
+    subprocess.run(["mount", mount], check=True)
+
+for path, mode in CONFIG["dirs"]:
+    os.makedirs(path, exist_ok=True)
+    own(path, int(mode, 8))
+
+# Secrets: fetched with the instance role, written once to a 0600 file the units read; never logged.
+client = boto3.client("secretsmanager", region_name=CONFIG["region"])
+lines = []
+for var, arn in sorted(CONFIG["env_arns"].items()):
+    value = client.get_secret_value(SecretId=arn)["SecretString"]
+    if not value or re.search(r"['\"\\\n$`]", value):
+        sys.exit(f"secret for {var} is empty or holds characters an environment file cannot carry")
+    lines.append(f"{var}='{value}'")
+write_private(CONFIG["secrets_env"], "\n".join(lines) + "\n")
+
+bundle = json.loads(client.get_secret_value(SecretId=CONFIG["tls_arn"])["SecretString"])
+for field, path in CONFIG["tls_files"].items():
+    write_private(path, bundle[field])
+
+subprocess.run(["systemd-tmpfiles", "--create"], check=True)
+subprocess.run(["systemctl", "daemon-reload"], check=True)
+subprocess.run(["systemctl", "enable", *CONFIG["units"]], check=True)
+for unit in CONFIG["units"]:
+    subprocess.run(["systemctl", "start", unit], check=True)
+'''
+
+
+def render_boot_script(spec: ClusterSpec, member: Member, boot: NodeBoot) -> str:
+    config = json.dumps(_boot_config(spec, member, boot), sort_keys=True)
+    return ("#!/usr/bin/python3\n# rendered by pg-platform dataplane; do not edit\n"
+            f"CONFIG_JSON = {config!r}\n" + _BOOT_SCRIPT)
+
+
+def _file(path: str, content: str, mode: int, owner: str = "root:root", defer: bool = True) -> dict:
+    entry = {"path": path, "content": content, "permissions": f"0{mode:o}", "owner": owner}
+    if defer:
+        # Written after the packages are installed, so the service user exists.
+        entry["defer"] = True
+    return entry
+
+
+def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> str:
+    paths = spec.paths_for(member)
+    files = [
+        # Before any package: Debian must neither start services with vendor configs (ports clash with ours)
+        # nor create its own "main" PostgreSQL cluster.
+        _file("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755, defer=False),
+        _file("/etc/postgresql-common/createcluster.conf", "create_main_cluster = false\n", 0o644, defer=False),
+    ]
+    files += [_file(path, content, node_file_mode(spec, member, path), f"{SERVICE_USER}:{SERVICE_USER}")
+              for path, content in node_files(spec, member).items()]
+    files += [_file(f"/etc/systemd/system/{name}", text, 0o644) for name, text in system_units(spec, member).items()]
+    files += [
+        _file("/etc/tmpfiles.d/pg-platform.conf", _tmpfiles(spec, member), 0o644),
+        _file("/etc/cron.d/pgp-backup", render_backup_cron(spec, member, SERVICE_USER), 0o644),
+        _file("/etc/cron.d/pgp-node-metrics", exporters.render_node_metrics_cron(spec, member, SERVICE_USER), 0o644),
+        _file(BOOT_SCRIPT, render_boot_script(spec, member, boot), 0o700),
+    ]
+    venv = str(PurePosixPath(paths.patroni_bin).parent.parent)
+    vendor_units = ["etcd", "pgbouncer", "prometheus-postgres-exporter", "prometheus-node-exporter", "postgresql"]
+    doc = {
+        "apt": {"sources": {"pgdg": {
+            "source": f"deb [signed-by=$KEY_FILE] https://apt.postgresql.org/pub/repos/apt {DEBIAN_SUITE}-pgdg main",
+            "keyid": PGDG_KEY_FINGERPRINT, "keyserver": "keyserver.ubuntu.com"}}},
+        "package_update": True,
+        "packages": packages(spec),
+        "write_files": files,
+        "runcmd": [
+            ["rm", "-f", "/usr/sbin/policy-rc.d"],
+            ["systemctl", "disable", "--now", *vendor_units],
+            ["/usr/bin/python3", "-m", "venv", venv],
+            [f"{venv}/bin/pip", "install", "--no-cache-dir", f"patroni[etcd3,psycopg3]=={boot.patroni_version}"],
+            [BOOT_SCRIPT],
+        ],
+    }
+    header = (f"#cloud-config\n# pg-platform member {member.name} of {spec.scope}: rendered by dataplane; "
+              f"secrets arrive as ARNs and are fetched at boot\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverLike], boot: MonitoringBoot) -> str:
+    """Prometheus and Alertmanager from Debian, configured for this cluster. Nothing secret is needed."""
+    ca_path = "/etc/prometheus/pg-platform-ca.crt"
+    rules_path = "/etc/prometheus/rules/pg-platform.yml"
+    targets = ScrapeTargets(prometheus="localhost:9090", alertmanagers=("localhost:9093",))
+    files = [
+        _file(rules_path, render_alert_rules(spec), 0o644),
+        _file("/etc/prometheus/prometheus.yml", render_prometheus_config(
+            spec, targets, (rules_path,), ca_path if boot.ca_cert_pem else None), 0o644),
+        _file("/etc/prometheus/alertmanager.yml", render_alertmanager_config(
+            spec, receivers, boot.smtp_smarthost, boot.smtp_from), 0o644),
+    ]
+    if boot.ca_cert_pem:
+        files.append(_file(ca_path, boot.ca_cert_pem, 0o644))
+    doc = {
+        "package_update": True,
+        "packages": ["prometheus", "prometheus-alertmanager"],
+        "write_files": files,
+        "runcmd": [["systemctl", "restart", "prometheus", "prometheus-alertmanager"],
+                   ["systemctl", "enable", "prometheus", "prometheus-alertmanager"]],
+    }
+    return (f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane\n"
+            + yaml.safe_dump(doc, sort_keys=False, width=1000))

@@ -1,0 +1,130 @@
+"""cloud-init user data: schema-valid (cloud-init's own validator), small enough for EC2, secret-free, and
+carrying exactly the files the sandbox runs; the systemd units pass `systemd-analyze verify`."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataplane import cloud_init
+from dataplane.model import SECRET_ENV
+from dataplane.node_files import node_files
+from dataplane_support import cloud_spec, settings_for
+
+pytestmark = pytest.mark.dataplane
+
+EC2_USER_DATA_LIMIT = 16 * 1024
+
+
+def boot_for(spec) -> cloud_init.NodeBoot:
+    return cloud_init.NodeBoot(
+        region="eu-central-1",
+        secret_arns={n: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/{n}-AbCdEf"
+                     for n in SECRET_ENV},
+        tls_secret_arns={m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
+                         for m in spec.members})
+
+
+def _cloud_init_schema(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "user-data.yml"
+    path.write_text(text)
+    return subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True)
+
+
+needs_cloud_init = pytest.mark.skipif(shutil.which("cloud-init") is None,
+                                      reason="cloud-init (Debian package) provides the schema validator")
+
+
+@needs_cloud_init
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_node_user_data_is_valid_cloud_config(stack, tmp_path):
+    spec = cloud_spec(stack)
+    for member in spec.members:
+        text = cloud_init.render_node_user_data(spec, member, boot_for(spec))
+        result = _cloud_init_schema(tmp_path, text)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(gzip.compress(text.encode(), mtime=0)) < EC2_USER_DATA_LIMIT
+
+
+@needs_cloud_init
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_monitoring_user_data_is_valid_cloud_config(stack, tmp_path):
+    spec = cloud_spec(stack)
+    mon = settings_for(stack).monitoring
+    boot = cloud_init.MonitoringBoot(region="eu-central-1", smtp_smarthost=mon.smtp_smarthost,
+                                     smtp_from=mon.smtp_from, ca_cert_pem="-----BEGIN CERTIFICATE-----\n")
+    text = cloud_init.render_monitoring_user_data(spec, mon.receivers, boot)
+    result = _cloud_init_schema(tmp_path, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = yaml.safe_load(text)
+    paths = {f["path"] for f in doc["write_files"]}
+    assert {"/etc/prometheus/prometheus.yml", "/etc/prometheus/alertmanager.yml",
+            "/etc/prometheus/pg-platform-ca.crt"} <= paths
+
+
+def test_user_data_carries_arns_never_secret_values():
+    spec = cloud_spec("prod")
+    boot = boot_for(spec)
+    member = spec.members[1]
+    text = cloud_init.render_node_user_data(spec, member, boot)
+    for arn in boot.secret_arns.values():
+        assert arn in text
+    assert boot.tls_secret_arns[member.name] in text
+    assert not any(arn in text for name, arn in boot.tls_secret_arns.items() if name != member.name)
+    assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
+    # Every place a secret variable is assigned, the value is a ${...} placeholder filled at boot.
+    for var in SECRET_ENV.values():
+        for match in re.finditer(rf"\b{var}=(\S*)", text):
+            assert match.group(1).startswith("${"), match.group(0)
+    # The boot script only ever writes values it fetched; its configuration maps variables to ARNs.
+    script = next(f["content"] for f in yaml.safe_load(text)["write_files"] if f["path"] == cloud_init.BOOT_SCRIPT)
+    config = json.loads(re.search(r"^CONFIG_JSON = (.*)$", script, re.M).group(1).strip("'"))
+    assert set(config["env_arns"]) >= set(SECRET_ENV.values())
+    assert set(config["env_arns"].values()) <= set(boot.secret_arns.values())
+    compile(script, cloud_init.BOOT_SCRIPT, "exec")
+
+
+def test_missing_secret_arn_is_an_error():
+    spec = cloud_spec("dev")
+    boot = boot_for(spec)
+    partial = cloud_init.NodeBoot(region=boot.region, tls_secret_arns=boot.tls_secret_arns,
+                                  secret_arns={k: v for k, v in boot.secret_arns.items() if k != "backup-cipher"})
+    with pytest.raises(ValueError, match="backup-cipher"):
+        cloud_init.render_node_user_data(spec, spec.members[0], partial)
+    with pytest.raises(ValueError, match="TLS"):
+        cloud_init.render_node_user_data(spec, spec.members[0], cloud_init.NodeBoot(
+            region=boot.region, secret_arns=boot.secret_arns, tls_secret_arns={}))
+
+
+def test_user_data_writes_exactly_the_node_files():
+    spec = cloud_spec("prod")
+    member = spec.members[0]
+    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, member, boot_for(spec)))
+    written = {f["path"]: f for f in doc["write_files"]}
+    for path, content in node_files(spec, member).items():
+        assert written[path]["content"] == content
+        assert written[path]["owner"] == "postgres:postgres" and written[path]["defer"] is True
+    assert not written["/usr/sbin/policy-rc.d"].get("defer")       # before packages, or services start
+    assert f"postgresql-{spec.topology.postgres_major}" in doc["packages"]
+    assert any("patroni[etcd3,psycopg3]==" in " ".join(cmd) for cmd in doc["runcmd"])
+    assert doc["runcmd"][-1] == [cloud_init.BOOT_SCRIPT]
+
+
+def test_systemd_units_verify(tmp_path):
+    spec = cloud_spec("prod")
+    member = spec.members[0]
+    units = cloud_init.system_units(spec, member)
+    assert "pgp-pgbackrest-server.service" in units     # members on separate hosts back up from standbys
+    for name, text in units.items():
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(units)], cwd=tmp_path,
+                            capture_output=True, text=True)
+    problems = [l for l in (result.stdout + result.stderr).splitlines()
+                if l.strip() and "network-online.target" not in l]
+    assert result.returncode == 0 and not problems, "\n".join(problems)
