@@ -44,7 +44,8 @@ def alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike], sm
     if len(set(names)) != len(names):
         raise ValueError(f"receiver names must be unique: {names}")
     if any(r.email for r in receivers) and not (smtp_smarthost and smtp_from):
-        raise ValueError("e-mail receivers need smtp_smarthost and smtp_from")
+        raise ValueError("e-mail receivers need an SMTP relay: pass smtp_smarthost and smtp_from (in the cloud, "
+                         "cloud_init.MonitoringBoot(smtp_smarthost=..., smtp_from=...) from settings.monitoring)")
     warn_to = [r.name for r in receivers if r.email] or names
     glob: dict = {"resolve_timeout": "5m"}
     if smtp_smarthost:

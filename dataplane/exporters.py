@@ -74,6 +74,20 @@ CUSTOM_QUERIES: dict[str, dict] = {
             {"available": {"usage": "GAUGE", "description": "max_connections minus the superuser reserve"}},
         ],
     },
+    # Replaces the exporter's built-in query of the same name, which calls pg_current_wal_lsn() and so fails
+    # on every scrape of a standby (Patroni keeps member slots on standbys too).
+    "pg_replication_slots": {
+        "query": (
+            "SELECT slot_name, slot_type, CASE WHEN active THEN 1 ELSE 0 END AS active, "
+            "COALESCE(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
+            "ELSE pg_current_wal_lsn() END, restart_lsn), 0) AS pg_wal_lsn_diff FROM pg_replication_slots"),
+        "metrics": [
+            {"slot_name": {"usage": "LABEL", "description": "replication slot"}},
+            {"slot_type": {"usage": "LABEL", "description": "physical or logical"}},
+            {"active": {"usage": "GAUGE", "description": "1 while a receiver uses the slot"}},
+            {"pg_wal_lsn_diff": {"usage": "GAUGE", "description": "WAL the slot retains, in bytes"}},
+        ],
+    },
     "pgp_checksums": {
         "query": "SELECT COALESCE(sum(checksum_failures), 0) AS failures FROM pg_stat_database",
         "metrics": [{"failures": {"usage": "COUNTER", "description": "data page checksum failures"}}],

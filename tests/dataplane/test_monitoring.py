@@ -181,15 +181,22 @@ def exporter(pg_roles):
 
 
 def test_postgres_exporter_serves_custom_metrics(exporter):
+    from test_tools import psql_local
     spec = exporter
     m = spec.members[0]
+    psql_local(spec, "select pg_create_physical_replication_slot('probe', true)")
     body = ""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = urllib.request.urlopen(f"http://{m.host}:{m.ports.postgres_exporter}/metrics", timeout=10).read().decode()
-        if "pgp_connections_used" in body:
-            break
-        time.sleep(0.5)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            body = urllib.request.urlopen(f"http://{m.host}:{m.ports.postgres_exporter}/metrics",
+                                          timeout=10).read().decode()
+            if "pgp_connections_used" in body and 'slot_name="probe"' in body:
+                break
+            time.sleep(0.5)
+    finally:
+        psql_local(spec, "select pg_drop_replication_slot('probe')")
+    assert 'pg_replication_slots_pg_wal_lsn_diff{' in body and 'slot_name="probe"' in body
     samples = {line.split("{")[0].split(" ")[0]: line.rsplit(" ", 1)[1] for line in body.splitlines()
                if line and not line.startswith("#")}
     assert samples.get("pg_up") == "1", body[-2000:]
