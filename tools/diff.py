@@ -205,11 +205,17 @@ def policy_delta(base_policy: dict | None, head_policy: dict | None, base_stack:
 
 # --- rendering -----------------------------------------------------------------------------------------------
 
-def show(value: Any, secret: bool) -> str:
+def show(value: Any, secret: bool, path: str = "") -> str:
     if secret:
         return MASK
     if value is None:
         return "-"
+    if path in USER_DATA_KEYS and isinstance(value, str):
+        text = unpack_user_data(value)
+        return f"(user data, {len(text)} chars unpacked; per-file diff below)" if text else f"({len(value)} chars)"
+    if isinstance(value, float) and value.is_integer():
+        # Recorded inputs crossed a protobuf Struct, where every number is a double.
+        value = int(value)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 15] + f"... ({len(text)} chars)"
 
@@ -226,7 +232,7 @@ def render_text(title: str, changes: list[ResourceChange], delta: PolicyDelta | 
         out.append(f"{sign[ch.kind]} {ch.type}  {ch.name}")
         if ch.kind == "changed":
             for p in ch.options + ch.properties:
-                out.append(f"    {sign[p.kind]} {p.path}: {show(p.base, p.secret)} => {show(p.head, p.secret)}")
+                out.append(f"    {sign[p.kind]} {p.path}: {show(p.base, p.secret, p.path)} => {show(p.head, p.secret, p.path)}")
             out += [f"      {line}" for line in ch.files]
     out += _policy_lines(delta, markdown=False)
     return "\n".join(out) + "\n"
@@ -262,8 +268,8 @@ def render_markdown(title: str, changes: list[ResourceChange], delta: PolicyDelt
             out += ["", f"<details><summary>:pencil2: <code>{ch.name}</code> ({ch.type})</summary>", "",
                     "| property | change | base | head |", "|---|---|---|---|"]
             for p in ch.options + ch.properties:
-                out.append(f"| `{_md(p.path)}` | {p.kind} | `{_md(show(p.base, p.secret))}` | "
-                           f"`{_md(show(p.head, p.secret))}` |")
+                out.append(f"| `{_md(p.path)}` | {p.kind} | `{_md(show(p.base, p.secret, p.path))}` | "
+                           f"`{_md(show(p.head, p.secret, p.path))}` |")
             if ch.files:
                 out += ["", "```diff", *ch.files[:400], "```"]
             out += ["", "</details>"]
