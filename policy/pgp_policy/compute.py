@@ -99,6 +99,7 @@ _AWS_KEY = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
 _URL_CREDS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:([^@\s/]+)@")
 _REFERENCE = re.compile(r"^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\$\(.*\)|(env|file|ssm|secret)s?:.*|/.*|\{\{.*\}\}|"
                         r"arn:aws:secretsmanager:.*|<[^>]+>|\*+)$")
+_USERLIST = re.compile(r'^\s*"([^"]+)"\s+"([^"]*)"')
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.\-]+)\s*[=:]\s*(.*?)\s*$")
 
 
@@ -166,6 +167,11 @@ def find_secrets(text: str, key_pattern: str, ignore: set[str]) -> list[str]:
             continue
         for line in content.splitlines():
             if line.lstrip().startswith(("#", ";")):
+                continue
+            # PgBouncer auth files: "user" "password or SCRAM verifier"; both are credentials.
+            u = _USERLIST.match(line) if "userlist" in path else None
+            if u and _is_literal_secret(u.group(2)):
+                found.append(f"{path}: a literal credential for {u.group(1)}")
                 continue
             m = _LINE.match(line)
             if m and secret_key(m.group(1)) and _is_literal_secret(m.group(2)):

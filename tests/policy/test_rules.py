@@ -188,6 +188,9 @@ VIOLATIONS = [
      "postgresql.authentication.superuser.password has a literal value"),
     ("PGP-EC2-003", "password in env file", _node_files({"/etc/pg-platform/app.env": "PG_APP_RW_PASSWORD=s3cr3t\n"}),
      "/etc/pg-platform/app.env: PG_APP_RW_PASSWORD has a literal value"),
+    ("PGP-EC2-003", "pgbouncer auth file", _node_files({"/etc/pgbouncer/userlist.txt":
+                                                        '"app_rw" "SCRAM-SHA-256$4096:abc$def:ghi"\n'}),
+     "/etc/pgbouncer/userlist.txt: a literal credential for app_rw"),
     ("PGP-EC2-003", "private key", _node_files({"/etc/ssl/node.key": "-----BEGIN PRIVATE KEY-----\nMIIB\n"
                                                                       "-----END PRIVATE KEY-----\n"}),
      "a PEM private key"),
