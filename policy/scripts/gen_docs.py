@@ -74,7 +74,18 @@ def render() -> str:
     out += ["", "## Remediation", ""]
     for r in RULES:
         out.append(f"- `{r.id}` {cell(r.title)}: {cell(r.remediation)}")
-    out += ["", "## Notes", "",
+    out += ["", "## Running it", "",
+            "```sh",
+            "python -m tools plan --stack prod                       # tree + report; exit 1 on a mandatory violation",
+            "python -m tools plan --stack prod --format markdown --json build/prod.json   # PR comment + saved plan",
+            "python -m tools diff --base base.json --head head.json --format markdown   # two saved plans",
+            "python -m tools diff --stacks dev prod                  # what differs between two stages",
+            "pulumi preview --policy-pack policy --policy-pack-config policy/config/prod.json   # with the CLI",
+            "```", "",
+            "CI: `.github/workflows/pr.yml` runs the test suite, plans dev and prod on the pull request and on the "
+            "base branch, and posts plan + diff as one comment; `.github/workflows/deploy.yml` previews (PR) and "
+            "deploys (main) with `pulumi/actions`, `policyPacks: policy` and the stage's `policyPackConfigs`.",
+            "", "## Notes", "",
             "- Reading a value that is unknown during a preview makes the SDK report the rule as advisory "
             "(\"can't run policy ... during preview\"), as the engine does; the offline plan records known values.",
             "- `protect` arrives in the analyzer's resource options with every Analyze and AnalyzeStack request; "
