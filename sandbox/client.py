@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -135,7 +134,3 @@ def _decode(raw: bytes) -> object:
         return json.loads(raw or b"null")
     except ValueError:
         return raw.decode(errors="replace")
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -30,8 +29,7 @@ from sandbox import secrets as sandbox_secrets
 from sandbox.layout import LOOPBACK, LOOPBACK_DNS, SandboxLayout
 from sandbox.pki import LocalCA
 from sandbox.supervisor import (SERVICE_USER, Service, ServiceError, Supervisor, chown_service_user,
-                                listening_ports, port_open, postmaster_pid, processes_mentioning,
-                                service_uid_gid, stop_postmaster, wait_until)
+                                listening_ports, port_open, processes_mentioning, stop_postmaster, wait_until)
 
 REQUIRED_BINARIES = ("etcd", "etcdctl", "pgbackrest", "/usr/sbin/haproxy", "/usr/sbin/pgbouncer", "prometheus",
                      "prometheus-alertmanager", "prometheus-postgres-exporter", "setpriv")
@@ -90,6 +88,7 @@ def prepare_directories(layout: SandboxLayout) -> None:
             service_dir(d)
         for sub in ("patroni", "pgbackrest", "postgresql"):
             service_dir(Path(paths.log_dir) / sub)
+        service_dir(Path(tls_render.tls_files(layout.spec, member).key).parent, 0o700)
         # initdb and pgBackRest insist on 0700 for the data directory.
         service_dir(paths.data_dir, 0o700)
 
@@ -128,25 +127,39 @@ def secret_values(layout: SandboxLayout) -> dict[str, str]:
     return by_name
 
 
-def pgbackrest_env(layout: SandboxLayout) -> dict[str, str]:
+def node_environment(layout: SandboxLayout) -> dict[str, str]:
+    """What a node's boot step writes into Paths.secrets_env from its secrets store: every SECRET_ENV
+    variable and the repositories' variables. Units (and the backup cron) load exactly this."""
     values = secret_values(layout)
-    return {env: values[name] for env, name in pgbackrest_render.repo_environment(layout.spec).items()}
+    wanted = {var: name for name, var in SECRET_ENV.items()} | pgbackrest_render.repo_environment(layout.spec)
+    return {var: values[name] for var, name in wanted.items()}
 
 
-def patroni_env(layout: SandboxLayout) -> dict[str, str]:
-    values = secret_values(layout)
-    env = {SECRET_ENV[name]: values[name] for name in ("superuser", "replication", "rewind", "patroni-rest")}
-    # PostgreSQL inherits Patroni's environment, and its archive_command needs the repository secrets.
-    env.update(pgbackrest_env(layout))
+def environment_file(path: str | Path) -> dict[str, str]:
+    """KEY=value lines as systemd's EnvironmentFile= reads them (one level of quotes removed)."""
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            env[key.strip()] = value
     return env
 
 
 def write_member_files(layout: SandboxLayout, member: Member) -> None:
+    """The member's files exactly as cloud-init writes them (node_files), its secrets environment as the
+    boot step writes it, then the templates filled by the same commands the node's secrets unit runs."""
+    from dataplane import node_files as node_files_render
     spec = layout.spec
-    paths = layout.member_paths(member.name)
-    write_file(Path(paths.config_dir) / "etcd.yml", etcd_render.render_etcd_config(spec, member))
-    write_file(patroni_render.config_path(spec, member), patroni_render.render_patroni_config(spec, member))
-    write_file(pgbackrest_render.config_path(spec, member), pgbackrest_render.render_pgbackrest_conf(spec, member))
+    for path, content in node_files_render.node_files(spec, member).items():
+        write_file(path, content, node_files_render.node_file_mode(spec, member, path))
+    env = node_environment(layout)
+    write_file(layout.member_paths(member.name).secrets_env,
+               "".join(f"{var}='{value}'\n" for var, value in sorted(env.items())), 0o600)
+    for command in node_files_render.render_secret_files_commands(spec, member):
+        run_as_service_user(command, env=env, timeout=30)
 
 
 # --- TLS clients for the services' HTTPS endpoints -----------------------------------------------------
@@ -166,8 +179,8 @@ def https_ok(url: str, ctx: ssl.SSLContext, timeout: float = 1.0) -> bool:
 
 # --- services ------------------------------------------------------------------------------------------
 def etcd_service(layout: SandboxLayout, member: Member) -> Service:
-    config = Path(layout.member_paths(member.name).config_dir) / "etcd.yml"
-    return Service(name=etcd_name(member), argv=["etcd", "--config-file", str(config)])
+    from dataplane.node_files import etcd_config_path
+    return Service(name=etcd_name(member), argv=["etcd", "--config-file", etcd_config_path(layout.spec, member)])
 
 
 def patroni_service(layout: SandboxLayout, member: Member) -> Service:
@@ -175,7 +188,7 @@ def patroni_service(layout: SandboxLayout, member: Member) -> Service:
     ctx = tls_context(layout)
     url = f"{patroni_render.rest_url(member)}/liveness"
     return Service(name=patroni_name(member), argv=[paths.patroni_bin, patroni_render.config_path(layout.spec, member)],
-                   env=patroni_env(layout), ready=lambda: https_ok(url, ctx), ready_timeout=30)
+                   env=environment_file(paths.secrets_env), ready=lambda: https_ok(url, ctx), ready_timeout=30)
 
 
 def run_as_service_user(argv: list[str], env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT_SECONDS,
@@ -195,7 +208,7 @@ def pgbackrest(layout: SandboxLayout, member: Member, *args: str, timeout: float
     paths = layout.member_paths(member.name)
     argv = [paths.pgbackrest_bin, f"--config={pgbackrest_render.config_path(layout.spec, member)}",
             f"--stanza={layout.spec.stanza}", *args]
-    return run_as_service_user(argv, env=pgbackrest_env(layout), timeout=timeout, check=check)
+    return run_as_service_user(argv, env=node_environment(layout), timeout=timeout, check=check)
 
 
 def psql(layout: SandboxLayout, member: Member, sql: str, dbname: str = "postgres",
@@ -208,14 +221,12 @@ def psql(layout: SandboxLayout, member: Member, sql: str, dbname: str = "postgre
 
 
 def apply_roles(layout: SandboxLayout) -> None:
-    """The role SQL on the leader, passwords handed over as environment (never on a command line)."""
-    from dataplane import roles as roles_render
+    """The member's rendered roles.sql on the leader, as the post-provision step runs it: passwords come
+    from the secrets environment (the script reads them with printenv), never from a command line."""
+    from dataplane.node_files import roles_sql_path
     from sandbox.client import Sandbox
-    values = secret_values(layout)
-    env = {var: values[name] for name, var in SECRET_ENV.items()
-           if var in roles_render.PSQL_VARIABLES.values()}
-    psql(layout, Sandbox(layout).leader_member(), roles_render.render_role_sql(layout.spec, variables_from_env=True),
-         env=env)
+    leader = Sandbox(layout).leader_member()
+    psql(layout, leader, Path(roles_sql_path(layout.spec, leader)).read_text(), env=node_environment(layout))
 
 
 def pgbouncer_name(member: Member) -> str:
@@ -224,17 +235,9 @@ def pgbouncer_name(member: Member) -> str:
 
 def pgbouncer_service(layout: SandboxLayout, member: Member) -> Service:
     from dataplane import pgbouncer as pgbouncer_render
-    spec = layout.spec
-    write_file(pgbouncer_render.config_path(spec, member), pgbouncer_render.render_pgbouncer_ini(spec, member))
-    template = pgbouncer_render.render_auth_file_template(spec)
-    write_file(pgbouncer_render.auth_template_path(spec, member), template)
-    # What the node's boot step does with fill_command: the auth file from the template and the secrets.
-    env_values = sandbox_secrets.read(layout.secrets_file)
-    write_file(pgbouncer_render.auth_file_path(spec, member), pgbouncer_render.fill_template(template, env_values),
-               0o600)
     port = member.ports.pgbouncer
     return Service(name=pgbouncer_name(member),
-                   argv=["/usr/sbin/pgbouncer", pgbouncer_render.config_path(spec, member)],
+                   argv=["/usr/sbin/pgbouncer", pgbouncer_render.config_path(layout.spec, member)],
                    ready=lambda: port_open(port), ready_timeout=15)
 
 
@@ -290,20 +293,12 @@ def exporter_name(member: Member) -> str:
 
 def postgres_exporter_service(layout: SandboxLayout, member: Member) -> Service:
     from dataplane import exporters as exporters_render
-    from dataplane import pgbouncer as pgbouncer_render
     spec = layout.spec
-    write_file(exporters_render.queries_path(spec, member), exporters_render.render_postgres_exporter_queries())
-    template = exporters_render.render_postgres_exporter_env_template(spec, member)
-    write_file(exporters_render.env_template_path(spec, member), template)
-    env_values = sandbox_secrets.read(layout.secrets_file)
-    filled = pgbouncer_render.fill_template(template, env_values)
-    write_file(exporters_render.env_file_path(spec, member), filled, 0o600)
-    # What systemd's EnvironmentFile= does on a node.
-    env = dict(line.split("=", 1) for line in filled.splitlines() if "=" in line)
     port = member.ports.postgres_exporter
     return Service(name=exporter_name(member),
                    argv=["prometheus-postgres-exporter", *exporters_render.postgres_exporter_args(spec, member)],
-                   env=env, ready=lambda: port_open(port), ready_timeout=15)
+                   env=environment_file(exporters_render.env_file_path(spec, member)),
+                   ready=lambda: port_open(port), ready_timeout=15)
 
 
 NODE_EXPORTER_BINARY = "prometheus-node-exporter"
@@ -319,9 +314,7 @@ def node_exporter_service(layout: SandboxLayout, member: Member) -> Service:
     from dataplane import exporters as exporters_render
     spec = layout.spec
     service_dir(exporters_render.textfile_dir(spec, member))
-    write_file(exporters_render.node_metrics_script_path(spec, member), exporters_render.render_node_metrics_script(),
-               0o750)
-    run_as_service_user(exporters_render.node_metrics_command(spec, member), env=pgbackrest_env(layout))
+    run_as_service_user(exporters_render.node_metrics_command(spec, member), env=node_environment(layout))
     port = member.ports.node_exporter
     return Service(name=node_exporter_name(member),
                    argv=[NODE_EXPORTER_BINARY, *exporters_render.node_exporter_args(spec, member)],

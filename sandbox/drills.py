@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,8 +21,7 @@ from dataplane.model import (APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, AP
 from sandbox import cluster
 from sandbox.client import Sandbox
 from sandbox.layout import LOOPBACK
-from sandbox.supervisor import (Service, ServiceError, postmaster_pid, process_start_time, stop_postmaster,
-                                terminate, wait_until)
+from sandbox.supervisor import Service, ServiceError, postmaster_pid, stop_postmaster, wait_until
 from sandbox.writer import AcknowledgedWriter, ensure_table, ids_present
 
 WRITER_WARMUP_COMMITS = 20
@@ -302,7 +300,7 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
 
     passed = False
     try:
-        sup.start(Service(SCRATCH_SERVICE, argv, env=cluster.pgbackrest_env(layout),
+        sup.start(Service(SCRATCH_SERVICE, argv, env=cluster.node_environment(layout),
                           ready=lambda: scratch_sql("select pg_is_in_recovery()") == "f", ready_timeout=120))
         restore_seconds = time.monotonic() - started
         counts = dict(line.split("|") for line in scratch_sql(

@@ -8,6 +8,7 @@ sandboxes can run side by side and no number is invented twice.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,6 @@ def stack_settings(profile: str) -> Settings:
 
 
 def _decode(value: str):
-    import json
     try:
         return json.loads(value)
     except ValueError:

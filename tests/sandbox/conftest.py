@@ -11,6 +11,7 @@ import pytest
 from sandbox import cluster
 from sandbox.client import Sandbox
 from sandbox.layout import build_layout
+from sandbox.supervisor import listening_ports
 
 TEST_ROOT = Path(os.environ.get("PG_PLATFORM_SANDBOX_TEST_ROOT", "/var/lib/pg-platform-sandbox-test"))
 
@@ -32,6 +33,9 @@ def sandbox() -> Sandbox:
     # A leftover from an interrupted session would make `up` resume instead of bootstrap: start clean.
     cluster.down(layout, purge=True, say=lambda _: None)
     shutil.rmtree(layout.root, ignore_errors=True)
+    busy = listening_ports(layout.all_ports())
+    if busy:
+        raise RuntimeError(f"ports {busy} are taken: is a prod sandbox running? `python -m tools sandbox down` first")
     started = time.monotonic()
     cluster.up(layout, say=print)
     handle = Sandbox(layout)

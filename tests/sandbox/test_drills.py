@@ -63,6 +63,14 @@ def test_refusals(sandbox, name):
     assert result.passed, result.summary()
 
 
+def test_losing_a_replica_fires_its_alert_at_the_receiver(sandbox):
+    result = _run(sandbox, "alerts")
+    assert isinstance(result.measurements["alert_delivered_s"], float), result.summary()
+    assert result.measurements["alert_delivered_s"] <= result.measurements["window_s"]
+    assert result.passed, result.summary()
+    assert sandbox.healthy(), "the stopped replica rejoins after the drill"
+
+
 def test_down_leaves_nothing_running(sandbox):
     layout = sandbox.layout
     assert processes_mentioning(str(layout.root)), "the sandbox should be running before down"
