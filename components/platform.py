@@ -64,7 +64,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         secret_arns=[*secrets.arns.values(), *secrets.tls_arns.values()], tags=tags), child)
 
     node_boot = pulumi.Output.all(secrets.arns, secrets.tls_arns).apply(
-        lambda v: cloud_init.NodeBoot(region=settings.region, secret_arns=v[0], tls_secret_arns=v[1]))
+        lambda v: cloud_init.NodeBoot(region=settings.region, secret_arns=v[0], tls_secret_arns=v[1],
+                                      bucket=spec.repositories[0].bucket))
     subnet_ids = dict(zip(settings.network.zones, network.subnets))
     cluster = PostgresCluster(f"{name}-cluster", PostgresClusterArgs(
         spec=spec, vpc_id=network.vpc.id, subnet_ids={z: s.id for z, s in subnet_ids.items()},
@@ -77,14 +78,15 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
 
     monitoring_zone = settings.network.zones[0]
     monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
-        spec=spec, receivers=settings.monitoring.receivers, smtp_smarthost=settings.monitoring.smtp_smarthost,
-        smtp_from=settings.monitoring.smtp_from, subnet_id=subnet_ids[monitoring_zone].id, zone=monitoring_zone,
+        spec=spec, receivers=settings.monitoring.receivers, subnet_id=subnet_ids[monitoring_zone].id,
         security_group_id=network.monitoring_sg.id, instance_profile=identity.monitoring_profile.name,
         image_id=image_id, instance_type=settings.cluster.monitoring_instance_type, volume_key_arn=vault.key.arn,
         instance_ids=[i.id for i in cluster.instances],
         write_target_group_arn_suffix=cluster.target_groups["write"].arn_suffix,
         load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
-        boot=pulumi.Output.from_input(cloud_init.MonitoringBoot(region=settings.region)), tags=tags), child)
+        boot=secrets.ca_cert_pem.apply(lambda ca: cloud_init.MonitoringBoot(
+            region=settings.region, smtp_smarthost=settings.monitoring.smtp_smarthost,
+            smtp_from=settings.monitoring.smtp_from, ca_cert_pem=ca)), tags=tags), child)
 
     PostProvision(f"{name}-post-provision", PostProvisionArgs(
         region=settings.region, instance_ids=[i.id for i in cluster.instances], stanza=spec.stanza,

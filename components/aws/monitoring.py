@@ -23,10 +23,7 @@ MONITORING_VOLUME_GB = 50
 class MonitoringArgs:
     spec: ClusterSpec
     receivers: Sequence[Receiver]
-    smtp_smarthost: str | None
-    smtp_from: str | None
     subnet_id: pulumi.Input[str]
-    zone: str
     security_group_id: pulumi.Input[str]
     instance_profile: pulumi.Input[str]
     image_id: pulumi.Input[str]

@@ -93,6 +93,7 @@ class Secrets(PlatformComponent):
                                          early_renewal_hours=30 * 24, opts=self.child_opts())
             return cert.cert_pem, key.private_key_pem
 
+        self.ca_cert_pem = ca.cert_pem  # public: the monitoring node verifies Patroni's /metrics with it
         client_cert, client_key = pair(client_req)
         arns = {}
         for req in member_reqs:

@@ -229,3 +229,10 @@ def test_topology_and_reasons_are_exported(stack_name, prod, dev):
         assert topology["archive_timeout"]["value"] == 150
         assert topology["maximum_lag_on_failover"]["value"] == 300 * 1024 * 1024
     assert plan.outputs["endpoint"] == f"{stack_name}.pg-platform.internal"
+
+
+def test_user_data_fits_ec2s_limit(stack):
+    """EC2 refuses user data over 16 KiB before base64; the rendered files only fit compressed."""
+    _, plan = stack
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        assert len(base64.b64decode(instance.inputs["userDataBase64"])) < 16 * 1024, instance.name
