@@ -1,0 +1,180 @@
+"""The real program for each stack through the real pack: dev and prod pass their gate, and breaking prod in
+the ways that matter fails it with the expected rule."""
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+
+import pytest
+import yaml
+
+from stacks.errors import SettingsError
+from stacks.files import engine_config, stack_file
+from tools import plan as plan_tool
+from tools.analyzer import PolicyAnalyzer, load_pack_config
+from tools.records import ResourceRecord
+from tools.runner import run_stack
+
+INSTANCE = "aws:ec2/instance:Instance"
+
+
+@pytest.fixture(scope="module")
+def prod_pack():
+    with PolicyAnalyzer(stack="prod", stack_config=engine_config("prod")) as analyzer:
+        yield analyzer
+
+
+def gate(stack: str, analyzer: PolicyAnalyzer, **kwargs):
+    plan = run_stack(stack, **kwargs)
+    config = plan_tool.default_pack_config(engine_config(stack, overrides=kwargs.get("overrides")), stack)
+    return plan, analyzer.analyze_plan(plan, load_pack_config(config))
+
+
+def fired(analysis, rule: str) -> list:
+    return [d for d in analysis.mandatory if d.policy == rule]
+
+
+def _detail(analysis) -> str:
+    return json.dumps([(d.policy, d.level, d.urn.split("::")[-1], d.detail) for d in analysis.diagnostics], indent=1)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_passes_its_gate(stack):
+    with PolicyAnalyzer(stack=stack, stack_config=engine_config(stack)) as analyzer:
+        plan, analysis = gate(stack, analyzer)
+    assert analysis.mandatory == [], _detail(analysis)
+    # The pack really saw the stack: nodes booting Patroni, the vault and the monitoring node.
+    assert len([r for r in plan.resources if r.type == INSTANCE]) >= 2
+    expected = "advisory" if stack == "dev" else "mandatory"
+    assert {c["enforcementLevel"] for n, c in analysis.config.items() if n != "PGP-PRT-001"} == {expected}
+    if stack == "prod":
+        assert analysis.diagnostics == [], _detail(analysis)
+
+
+def test_plan_cli_prod(capsys, tmp_path):
+    out = tmp_path / "prod.md"
+    rc = plan_tool.main(argparse.Namespace(stack="prod", format="markdown", output=str(out),
+                                           json=str(tmp_path / "prod.json"), pack_config=None,
+                                           pack_dir=str(plan_tool.PACK_DIR)))
+    assert rc == 0, out.read_text()
+    assert "policy gate passes" in out.read_text()
+    err = capsys.readouterr().err
+    assert "plan prod:" in err and " s (program " in err
+    doc = json.loads((tmp_path / "prod.json").read_text())
+    assert doc["summary"]["mandatory"] == 0 and doc["timings"]["total"] > 0
+
+
+# --- mutations of prod -------------------------------------------------------------------------------------------
+
+def _db_nodes(record: ResourceRecord) -> bool:
+    return record.type == INSTANCE and "monitoring" not in record.name
+
+
+def _first_db_node(record: ResourceRecord) -> bool:
+    return _db_nodes(record) and record.name.endswith("-1")
+
+
+def _edit_cloud_config(record: ResourceRecord, edit) -> None:
+    key = "userDataBase64" if "userDataBase64" in record.inputs else "userData"
+    raw = record.inputs[key]
+    text = gzip.decompress(base64.b64decode(raw)).decode() if key == "userDataBase64" else raw
+    doc = yaml.safe_load(text)
+    for entry in doc["write_files"]:
+        content = entry.get("content", "")
+        if entry.get("encoding") in ("b64", "base64"):
+            content = base64.b64decode(content).decode()
+        new = edit(entry["path"], content)
+        if new is not None:
+            entry["content"] = new
+            entry.pop("encoding", None)
+    text = "#cloud-config\n" + yaml.safe_dump(doc)
+    record.inputs[key] = base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode() \
+        if key == "userDataBase64" else text
+
+
+def _trust_in_hba(record: ResourceRecord) -> None:
+    if not _first_db_node(record):
+        return
+
+    def edit(path: str, content: str):
+        if not path.endswith("patroni.yml"):
+            return None
+        doc = yaml.safe_load(content)
+        doc["postgresql"]["pg_hba"] = [l.replace("scram-sha-256", "trust") for l in doc["postgresql"]["pg_hba"]]
+        return yaml.safe_dump(doc)
+    _edit_cloud_config(record, edit)
+
+
+def _only_one_member(record: ResourceRecord) -> None:
+    """What nodes: 1 would leave: one instance booting Patroni."""
+    if _db_nodes(record) and not record.name.endswith("-1"):
+        record.inputs.pop("userDataBase64", None)
+        record.inputs.pop("userData", None)
+
+
+def _public_ip(record: ResourceRecord) -> None:
+    if _first_db_node(record):
+        record.inputs["associatePublicIpAddress"] = True
+
+
+def _world_allowlist(record: ResourceRecord) -> None:
+    if record.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and record.inputs.get("cidrIpv4"):
+        record.inputs["cidrIpv4"] = "0.0.0.0/0"
+
+
+def _governance_lock(record: ResourceRecord) -> None:
+    if record.type == "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration":
+        record.inputs["rule"]["defaultRetention"]["mode"] = "GOVERNANCE"
+
+
+def _untagged_bucket(record: ResourceRecord) -> None:
+    if record.type == "aws:s3/bucket:Bucket":
+        record.inputs["tags"].pop("cost-center")
+
+
+MUTATIONS = [
+    ("public ip", _public_ip, "PGP-NET-001", "associatePublicIpAddress is true"),
+    ("world in allowlist", _world_allowlist, "PGP-NET-002", "admits 0.0.0.0/0 on port(s)"),
+    ("governance lock", _governance_lock, "PGP-S3-001", "lock mode GOVERNANCE is not one of COMPLIANCE"),
+    ("single node", _only_one_member, "PGP-HA-001", "1 member(s), minimum 3"),
+    ("trust in pg_hba", _trust_in_hba, "PGP-PG-001", "uses trust"),
+    ("missing tag", _untagged_bucket, "PGP-TAG-001", "missing tag(s) cost-center"),
+]
+
+
+@pytest.mark.parametrize("case,mutate,rule,expected", MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_prod_mutation_fails_the_gate(prod_pack, case, mutate, rule, expected):
+    _, analysis = gate("prod", prod_pack, mutate=mutate)
+    hits = fired(analysis, rule)
+    assert hits and any(expected in d.message for d in hits), _detail(analysis)
+
+
+PROD = yaml.safe_load(stack_file("prod").read_text())["config"]
+
+
+@pytest.mark.parametrize("override,key", [
+    ({"pg-platform:network": {**PROD["pg-platform:network"], "allowlist": {"cidrs": ["0.0.0.0/0"],
+                                                                         "security_groups": []}}},
+     "allowlist.cidrs"),
+    ({"pg-platform:cluster": {**PROD["pg-platform:cluster"], "nodes": 1}}, "rpo_seconds"),
+], ids=["world allowlist", "one node at RPO 0"])
+def test_prod_config_mutations_rejected_before_any_resource(override, key):
+    """The stack's own settings refuse these before a resource exists: a pass for the configuration."""
+    with pytest.raises(SettingsError, match=key):
+        run_stack("prod", overrides=override)
+
+
+def test_prod_config_the_settings_accept_still_fails_the_gate():
+    """One node in one zone with a relaxed RPO is a valid configuration, but not a valid prod."""
+    override = {"pg-platform:cluster": {**PROD["pg-platform:cluster"], "nodes": 1},
+                "pg-platform:objectives": {**PROD["pg-platform:objectives"], "rpo_seconds": 300,
+                                           "rto_seconds": 3600},
+                "pg-platform:network": {**PROD["pg-platform:network"], "zones": ["eu-central-1a"]}}
+    with PolicyAnalyzer(stack="prod", stack_config=engine_config("prod", overrides=override)) as analyzer:
+        _, analysis = gate("prod", analyzer, overrides=override)
+    assert any(d.detail.endswith("1 member(s), minimum 3") for d in fired(analysis, "PGP-HA-001")), _detail(analysis)
+    assert any("1 zone(s)" in d.detail for d in fired(analysis, "PGP-HA-001"))
+    # The RPO was relaxed, so strict synchronous replication is no longer demanded.
+    assert fired(analysis, "PGP-HA-002") == []
