@@ -27,6 +27,7 @@ class NetworkArgs:
     region: str
     account_id: pulumi.Input[str]
     private_zone_name: str
+    protect: bool
     tags: Mapping[str, str]
 
 
@@ -103,7 +104,8 @@ class Network(PlatformComponent):
                           enable_key_rotation=True, deletion_window_in_days=30,
                           policy=pulumi.Output.from_input(args.account_id).apply(
                               lambda account: _logs_key_policy(account, args.region)),
-                          tags=self.tags("flow-logs-key"), opts=self.child_opts())
+                          # Without the key the flow logs, audit evidence, are unreadable.
+                          tags=self.tags("flow-logs-key"), opts=self.child_opts(protect=args.protect))
         group = aws.cloudwatch.LogGroup(self.child_name("flow-logs"), retention_in_days=FLOW_LOG_RETENTION_DAYS,
                                         kms_key_id=key.arn, tags=self.tags("flow-logs"), opts=self.child_opts())
         role = aws.iam.Role(self.child_name("flow-logs-role"), assume_role_policy=json.dumps({
