@@ -18,6 +18,7 @@ import binascii
 import difflib
 import gzip
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,16 @@ def user_data_diff(base: Any, head: Any, secret: bool) -> list[str]:
     return lines
 
 
-def compare_records(base: ResourceRecord | None, head: ResourceRecord | None, key: str) -> ResourceChange | None:
+def _neutral(value: Any, stack: str | None) -> Any:
+    """A value with its stack's name as a separate word replaced, so across stages `pgp-dev-vault` equals
+    `pgp-prod-vault` and only real differences remain."""
+    if not stack or not isinstance(value, str):
+        return value
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(stack)}(?![A-Za-z0-9])", "<stack>", value)
+
+
+def compare_records(base: ResourceRecord | None, head: ResourceRecord | None, key: str,
+                    stacks: tuple[str, str] | None = None) -> ResourceChange | None:
     ref = head or base
     assert ref is not None
     if base is None or head is None:
@@ -164,9 +174,10 @@ def compare_records(base: ResourceRecord | None, head: ResourceRecord | None, ke
         return change
     change = ResourceChange(key, head.type, head.name, "changed")
     fb, fh = flatten(base.inputs), flatten(head.inputs)
+    sb, sh = stacks or (None, None)
     secrets = sorted(set(base.secret_paths) | set(head.secret_paths))
     for path in sorted(set(fb) | set(fh)):
-        if path in fb and path in fh and fb[path] == fh[path]:
+        if path in fb and path in fh and _neutral(fb[path], sb) == _neutral(fh[path], sh):
             continue
         kind = "added" if path not in fb else "removed" if path not in fh else "changed"
         secret = is_secret(path, secrets)
@@ -175,9 +186,10 @@ def compare_records(base: ResourceRecord | None, head: ResourceRecord | None, ke
             change.files += user_data_diff(fb.get(path), fh.get(path), secret)
     for option in ("protect", "provider"):
         a, b = getattr(base, option), getattr(head, option)
-        if a != b:
+        if _neutral(a, sb) != _neutral(b, sh):
             change.options.append(PropertyChange(option, "changed", a, b))
-    if base.parent != head.parent:
+    if (base.parent and resource_key(base.parent, sb or "")) != (head.parent and resource_key(head.parent, sh or "")):
+        # A new parent is a new URN: without an alias the engine deletes and recreates the resource.
         change.options.append(PropertyChange("parent", "changed", base.parent, head.parent))
     return change if change.properties or change.options else None
 
@@ -186,7 +198,8 @@ def compare(base: Plan, head: Plan) -> list[ResourceChange]:
     b = {resource_key(r.urn, base.stack): r for r in base.resources}
     h = {resource_key(r.urn, head.stack): r for r in head.resources}
     order = [k for k in h] + [k for k in b if k not in h]
-    changes = [compare_records(b.get(k), h.get(k), k) for k in order]
+    stacks = (base.stack, head.stack) if base.stack != head.stack else None
+    changes = [compare_records(b.get(k), h.get(k), k, stacks) for k in order]
     return [c for c in changes if c is not None]
 
 
