@@ -64,17 +64,12 @@ def child_pids(parent: int) -> list[int]:
     return children
 
 
-def kill_postmaster(sandbox: Sandbox, member: Member, with_children: bool) -> int:
-    data_dir = Path(sandbox.layout.member_paths(member.name).data_dir)
-    pid = postmaster_pid(data_dir)
+def kill_postmaster(sandbox: Sandbox, member: Member) -> int:
+    """A PostgreSQL crash under a healthy Patroni: only the postmaster dies, its backends notice and exit."""
+    pid = postmaster_pid(Path(sandbox.layout.member_paths(member.name).data_dir))
     if pid is None:
         raise RuntimeError(f"{member.name} has no running postmaster")
-    victims = [pid] + (child_pids(pid) if with_children else [])
-    for victim in victims:
-        try:
-            os.kill(victim, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    os.kill(pid, signal.SIGKILL)
     return pid
 
 
@@ -206,7 +201,7 @@ def crash(sandbox: Sandbox) -> DrillResult:
     notes: list[str] = []
     sandbox.wait_healthy(RECOVER_SECONDS)
     leader = sandbox.leader_member()
-    outage = run_with_writer(sandbox, "crash", lambda: kill_postmaster(sandbox, leader, with_children=False),
+    outage = run_with_writer(sandbox, "crash", lambda: kill_postmaster(sandbox, leader),
                              objectives(sandbox).rto_seconds * 3, notes,
                              leader_settled=lambda now: now is not None)
     result = _write_drill_result("crash", sandbox, outage, leader.name, notes)
@@ -253,7 +248,9 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
     sandbox.wait_healthy(RECOVER_SECONDS)
     leader = sandbox.leader_member()
     run = f"restore-{uuid.uuid4().hex[:8]}"
-    psql = lambda sql: cluster.psql(layout, leader, sql)  # noqa: E731
+    def psql(sql: str) -> str:
+        return cluster.psql(layout, leader, sql)
+
     psql("create table if not exists drill_restore (run text, phase text, n int, "
          "at timestamptz default clock_timestamp())")
     psql(f"insert into drill_restore (run, phase, n) select '{run}', 'before', g from generate_series(1, {RESTORE_ROWS}) g")
