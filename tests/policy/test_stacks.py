@@ -178,3 +178,22 @@ def test_prod_config_the_settings_accept_still_fails_the_gate():
     assert any("1 zone(s)" in d.detail for d in fired(analysis, "PGP-HA-001"))
     # The RPO was relaxed, so strict synchronous replication is no longer demanded.
     assert fired(analysis, "PGP-HA-002") == []
+
+
+def test_diff_between_stages(tmp_path):
+    from tools import diff as diff_tool
+
+    out = tmp_path / "diff.json"
+    assert diff_tool.main(argparse.Namespace(stacks=["dev", "prod"], base=None, head=None, format="json",
+                                             output=str(out))) == 0
+    doc = json.loads(out.read_text())
+    by_name = {r["name"]: r for r in doc["resources"]}
+    bucket = by_name["pgp-prod-vault-bucket"]
+    assert {"path": "protect", "kind": "changed", "secret": False, "base": False, "head": True} in bucket["options"]
+    lock = by_name["pgp-prod-vault-object-lock"]
+    assert {(p["path"], p["base"], p["head"]) for p in lock["properties"]} >= {
+        ("rule.defaultRetention.mode", "GOVERNANCE", "COMPLIANCE")}
+    # prod's extra members are additions; names that differ only by the stage are not changes.
+    assert by_name["pgp-prod-cluster-pgp-prod-db-2"]["kind"] == "added"
+    assert not any(p["path"] == "tags.Name" for r in doc["resources"] if r["kind"] == "changed" for p in r["properties"])
+    assert doc["policy"] == {"introduced": [], "resolved": []}
