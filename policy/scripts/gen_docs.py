@@ -87,7 +87,10 @@ def render() -> str:
             "deploys (main) with `pulumi/actions`, `policyPacks: policy` and the stage's `policyPackConfigs`.",
             "", "## Notes", "",
             "- Reading a value that is unknown during a preview makes the SDK report the rule as advisory "
-            "(\"can't run policy ... during preview\"), as the engine does; the offline plan records known values.",
+            "(\"can't run policy ... during preview\"), as the engine does. In a first real `pulumi preview`, node "
+            "user data embeds ARNs of secrets not yet created, so the rules that read node files are advisory there; "
+            "the offline plan (mock outputs, all values known) evaluates them and is the blocking gate for them in "
+            "`pr.yml`.",
             "- `protect` arrives in the analyzer's resource options with every Analyze and AnalyzeStack request; "
             "PGP-PRT-001 checks it at stack level.",
             "- Declared peers (PGP-NET-006) and the RPO (PGP-HA-002) come from the stack's own configuration, "
