@@ -55,8 +55,10 @@ def etcd_config(spec: ClusterSpec, member: Member, initial_state: str = "new") -
         # Patroni keeps only a few keys but rewrites them every loop_wait: compact hourly to bound the history.
         "auto-compaction-mode": "periodic",
         "auto-compaction-retention": "1",
-        # The v2 API is off in 3.4; Patroni uses etcd3.
+        # The v2 API is off in 3.4; Patroni's etcd3 client speaks JSON to the gRPC gateway, which a config
+        # file leaves disabled unless it says so (the command-line default does not apply).
         "enable-v2": False,
+        "enable-grpc-gateway": True,
         "logger": "zap",
         "log-level": "info",
         "log-outputs": ["stderr"],

@@ -65,7 +65,9 @@ def dcs_settings(spec: ClusterSpec) -> dict:
 def _replication_tls(spec: ClusterSpec, member: Member) -> dict:
     tls = tls_files(spec, member)
     # verify-full: a standby streams only from a peer that proves it is a member (certificate SAN = host).
-    return {"sslmode": "verify-full", "sslrootcert": tls.ca}
+    # The member's own pair as client certificate: libpq would otherwise probe ~/.postgresql/ and fail when
+    # HOME is not the service user's.
+    return {"sslmode": "verify-full", "sslrootcert": tls.ca, "sslcert": tls.cert, "sslkey": tls.key}
 
 
 def patroni_config(spec: ClusterSpec, member: Member) -> dict:

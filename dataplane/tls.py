@@ -70,6 +70,10 @@ def member_request(spec: ClusterSpec, member: Member) -> CertificateRequest:
     names = [member.name, "localhost"]
     ips = [member.host, "127.0.0.1"]
     (ips if _is_ip(spec.router.host) else names).append(spec.router.host)
+    if _is_ip(member.host):
+        # pgBackRest's TLS client matches a host only against CN and DNS names, never IP SANs, and peers reach
+        # each other's pgBackRest server by address: the address goes in as a DNS name too.
+        names.append(member.host)
     return CertificateRequest(name=member.name, common_name=member.name,
                               dns_names=tuple(dict.fromkeys(names)), ip_addresses=tuple(dict.fromkeys(ips)),
                               server=True, client=True)

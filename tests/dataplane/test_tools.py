@@ -34,6 +34,22 @@ def test_etcd_members_form_one_tls_cluster(etcd_cluster):
     assert etcdctl(spec, spec.members[2], "get", "--print-value-only", "/pgp-test/probe").stdout.strip() == "ok"
 
 
+def test_etcd_json_gateway_answers_patroni_style_requests(etcd_cluster):
+    # Patroni's etcd3 client does not use gRPC: it POSTs JSON to /v3/..., served by the gRPC gateway.
+    import json
+    import ssl
+    import urllib.request
+    spec = etcd_cluster
+    m = spec.members[0]
+    t = tls_files(spec, m)
+    ctx = ssl.create_default_context(cafile=t.ca)
+    ctx.load_cert_chain(t.client_cert, t.client_key)
+    request = urllib.request.Request(f"https://{m.host}:{m.ports.etcd_client}/v3/cluster/member/list", data=b"{}",
+                                     method="POST")
+    members = json.loads(urllib.request.urlopen(request, context=ctx, timeout=5).read())["members"]
+    assert sorted(x["name"] for x in members) == sorted(x.name for x in spec.members)
+
+
 def test_etcd_refuses_clients_without_a_certificate(etcd_cluster):
     spec = etcd_cluster
     result = etcdctl(spec, spec.members[0], "get", "/pgp-test/probe", client_cert=False)
