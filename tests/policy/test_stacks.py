@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import gzip
 import json
 
@@ -197,3 +198,78 @@ def test_diff_between_stages(tmp_path):
     assert by_name["pgp-prod-cluster-pgp-prod-db-2"]["kind"] == "added"
     assert not any(p["path"] == "tags.Name" for r in doc["resources"] if r["kind"] == "changed" for p in r["properties"])
     assert doc["policy"] == {"introduced": [], "resolved": []}
+
+
+# --- the rules read the real rendered files ------------------------------------------------------------------
+# Edits of the recorded prod plan (what the runner's mutate hook does, without re-running the program), one per
+# rule that judges node files, so none of them can pass prod merely because it failed to find what it reads.
+
+@pytest.fixture(scope="module")
+def prod_plan():
+    return run_stack("prod")
+
+
+def _patroni_edit(change):
+    def mutate(record: ResourceRecord) -> None:
+        if not _first_db_node(record):
+            return
+
+        def edit(path: str, content: str):
+            if not path.endswith("patroni.yml"):
+                return None
+            doc = yaml.safe_load(content)
+            change(doc)
+            return yaml.safe_dump(doc)
+        _edit_cloud_config(record, edit)
+    return mutate
+
+
+def _pg_param(key: str, value):
+    return _patroni_edit(lambda doc: doc["postgresql"].setdefault("parameters", {}).__setitem__(key, value))
+
+
+def _file_edit(suffix: str, change, nodes=_first_db_node):
+    def mutate(record: ResourceRecord) -> None:
+        if nodes(record):
+            _edit_cloud_config(record, lambda path, content: change(content) if path.endswith(suffix) else None)
+    return mutate
+
+
+def _monitoring(record: ResourceRecord) -> bool:
+    return record.type == INSTANCE and "monitoring" in record.name
+
+
+def _drop_alerts(prefix: str):
+    def change(content: str) -> str:
+        doc = yaml.safe_load(content)
+        for group in doc["groups"]:
+            group["rules"] = [r for r in group["rules"] if not r["alert"].startswith(prefix)]
+        return yaml.safe_dump(doc)
+    return _file_edit("pg-platform.yml", change, nodes=_monitoring)
+
+
+RENDERED = [
+    ("PGP-PG-002", _pg_param("password_encryption", "md5"), "password_encryption is md5"),
+    ("PGP-PG-003", _pg_param("ssl", "off"), "ssl is off"),
+    ("PGP-PG-004", _pg_param("shared_preload_libraries", "pg_stat_statements"), "lacks pgaudit"),
+    ("PGP-PG-005", _pg_param("log_lock_waits", "off"), "log_lock_waits is off"),
+    ("PGP-PG-006", _pg_param("archive_mode", "off"), "archive_mode is off"),
+    ("PGP-PG-007", _pg_param("listen_addresses", "*"), "PostgreSQL listens on *"),
+    ("PGP-HA-002", _patroni_edit(lambda d: d["bootstrap"]["dcs"].update(synchronous_mode_strict=False)),
+     "synchronous_mode_strict is False"),
+    ("PGP-BAK-001", _file_edit("pgbackrest.conf", lambda c: c.replace("retention-full=30", "retention-full=7")),
+     "keeps full backups 7 day(s), minimum 30"),
+    ("PGP-EC2-003", _file_edit("pgbackrest.conf", lambda c: c + "repo1-cipher-pass=literal-passphrase\n"),
+     "repo1-cipher-pass has a literal value"),
+    ("PGP-MON-001", _drop_alerts("Certificate"), "no alert for cert-expiry"),
+]
+
+
+@pytest.mark.parametrize("rule,mutate,expected", RENDERED, ids=[r[0] for r in RENDERED])
+def test_rules_read_the_rendered_node_files(prod_pack, prod_plan, rule, mutate, expected):
+    plan = copy.deepcopy(prod_plan)
+    for record in plan.resources:
+        mutate(record)
+    analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
+    assert {d.policy for d in analysis.mandatory} == {rule}, _detail(analysis)
+    assert any(expected in d.message for d in analysis.mandatory), _detail(analysis)
