@@ -20,6 +20,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 PEERING = "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"
 ALL_PROTOCOLS = ("-1", "all")
@@ -85,17 +86,21 @@ def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
 NET_001 = Rule(
     id="PGP-NET-001", title="No public IP on instances",
     why="A public address makes the node reachable from the internet the moment a security group slips; private nodes need two mistakes.",
-    description="EC2 instances and launch templates must not get a public IPv4 address; database and "
-                "monitoring nodes are reached only through private subnets and the internal load balancer.",
+    description="EC2 instances and launch templates must not get a public IPv4 address, and no subnet hands "
+                "one out on launch; database and monitoring nodes are reached only through private subnets and "
+                "the internal load balancer.",
     severity=Severity.CRITICAL, control="CKV_AWS_88", area=AREA, scope="resource",
-    remediation="Set associatePublicIpAddress=false (or leave it unset in a private subnet without "
-                "map_public_ip_on_launch); reach nodes through SSM or the internal NLB.",
+    remediation="Set associate_public_ip_address=False on instances and map_public_ip_on_launch=False on "
+                "subnets; reach nodes through SSM or the internal NLB.",
 )
 
 
 def _no_public_ip(args, report) -> None:
     props = args.props
-    if args.resource_type == INSTANCE:
+    if args.resource_type == SUBNET:
+        if truthy(props.get("mapPublicIpOnLaunch")):
+            report(f"{args.name}: mapPublicIpOnLaunch is true")
+    elif args.resource_type == INSTANCE:
         if truthy(props.get("associatePublicIpAddress")):
             report(f"{args.name}: associatePublicIpAddress is true")
     elif args.resource_type == LAUNCH_TEMPLATE:
@@ -286,7 +291,7 @@ def _only(types: tuple[str, ...], fn):
 _SG_TYPES = (SG, SG_RULE, INGRESS, EGRESS, DEFAULT_SG)
 
 POLICIES = [
-    (NET_001, resource_policy(NET_001, _only((INSTANCE, LAUNCH_TEMPLATE), _no_public_ip))),
+    (NET_001, resource_policy(NET_001, _only((INSTANCE, LAUNCH_TEMPLATE, SUBNET), _no_public_ip))),
     (NET_002, resource_policy(NET_002, _only(_SG_TYPES, _no_world_ingress))),
     (NET_003, resource_policy(NET_003, _only(_SG_TYPES, _no_open_egress))),
     (NET_004, stack_policy(NET_004, _default_sg_closed)),

@@ -120,6 +120,8 @@ LOCK = "pg-vault-object-lock"
 VIOLATIONS = [
     ("PGP-NET-001", "public ip", _set("pg-cluster-pg-1", "associatePublicIpAddress", True),
      "associatePublicIpAddress is true"),
+    ("PGP-NET-001", "public subnet", _set("pg-network-private-eu-central-1b", "mapPublicIpOnLaunch", True),
+     "mapPublicIpOnLaunch is true"),
     ("PGP-NET-002", "world on postgres", _add_rule(SG_IN, "open-5432", {"ipProtocol": "tcp", "fromPort": 5432,
                                                    "toPort": 5432, "cidrIpv4": "0.0.0.0/0", "description": "x"}),
      "admits 0.0.0.0/0 on port(s) 5432"),
