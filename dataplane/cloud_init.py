@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Mapping, Sequence
 
@@ -41,8 +41,8 @@ class NodeBoot:
     region: str
     secret_arns: Mapping[str, str]                 # SECRET_ENV name -> Secrets Manager ARN
     tls_secret_arns: Mapping[str, str]             # member name -> ARN of its TLS bundle (JSON, TlsFiles keys)
-    bucket: str | None = None                      # informative: the repository already names it
-    kms_key_id: str | None = None
+    bucket: str | None = None                      # checked against the spec's S3 repository
+    kms_key_id: str | None = None                  # SSE-KMS key for pgBackRest uploads (repo-s3-kms-key-id)
     data_mount: str = "/var/lib/postgresql"        # the data volume's mount point (holds Paths.data_dir)
     patroni_version: str = PATRONI_VERSION
 
@@ -161,14 +161,19 @@ def _boot_config(spec: ClusterSpec, member: Member, boot: NodeBoot) -> dict:
 
 _BOOT_SCRIPT = r'''
 import json, os, pwd, re, subprocess, sys
-import boto3
 
 CONFIG = json.loads(CONFIG_JSON)
-user = pwd.getpwnam(CONFIG["user"])
+
+
+def service_user():
+    return pwd.getpwnam(CONFIG["user"])
+
 
 def own(path, mode):
+    user = service_user()
     os.chown(path, user.pw_uid, user.pw_gid)
     os.chmod(path, mode)
+
 
 def write_private(path, data):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -176,17 +181,21 @@ def write_private(path, data):
     os.close(fd)
     own(path, 0o600)
 
-# The data volume: the one attached disk without partitions or a mount, formatted on first boot only.
-mount = CONFIG["data_mount"]
-os.makedirs(mount, exist_ok=True)
-if subprocess.run(["mountpoint", "-q", mount]).returncode != 0:
+
+def data_volume():
+    # The one attached disk without partitions or a mount, formatted on first boot only.
+    mount = CONFIG["data_mount"]
+    os.makedirs(mount, exist_ok=True)
+    if subprocess.run(["mountpoint", "-q", mount]).returncode == 0:
+        return
     disks = json.loads(subprocess.run(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT"], check=True,
                                       capture_output=True, text=True).stdout)["blockdevices"]
     free = [d for d in disks if d["type"] == "disk" and not d.get("children") and not d.get("mountpoint")]
     if len(free) != 1:
         sys.exit(f"expected exactly one unused data disk, found {[d['name'] for d in free]}")
     device = "/dev/" + free[0]["name"]
-    if not subprocess.run(["blkid", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True).stdout.strip():
+    probe = subprocess.run(["blkid", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True)
+    if not probe.stdout.strip():
         subprocess.run(["mkfs.ext4", "-q", "-L", "pgdata", device], check=True)
     uuid = subprocess.run(["blkid", "-o", "value", "-s", "UUID", device], check=True, capture_output=True,
                           text=True).stdout.strip()
@@ -194,29 +203,49 @@ if subprocess.run(["mountpoint", "-q", mount]).returncode != 0:
         fstab.write(f"UUID={uuid} {mount} ext4 defaults,noatime,nofail 0 2\n")
     subprocess.run(["mount", mount], check=True)
 
-for path, mode in CONFIG["dirs"]:
-    os.makedirs(path, exist_ok=True)
-    own(path, int(mode, 8))
 
-# Secrets: fetched with the instance role, written once to a 0600 file the units read; never logged.
-client = boto3.client("secretsmanager", region_name=CONFIG["region"])
-lines = []
-for var, arn in sorted(CONFIG["env_arns"].items()):
-    value = client.get_secret_value(SecretId=arn)["SecretString"]
-    if not value or re.search(r"['\"\\\n$`]", value):
-        sys.exit(f"secret for {var} is empty or holds characters an environment file cannot carry")
-    lines.append(f"{var}='{value}'")
-write_private(CONFIG["secrets_env"], "\n".join(lines) + "\n")
+def directories():
+    for path, mode in CONFIG["dirs"]:
+        os.makedirs(path, exist_ok=True)
+        own(path, int(mode, 8))
+        # Packages create some parents private to their own user (/var/lib/etcd is etcd's, 0700); the
+        # service user only needs to pass through them, so add search permission, never read.
+        parent = os.path.dirname(path)
+        while parent not in ("", "/"):
+            st = os.stat(parent)
+            if not st.st_mode & 0o001:
+                os.chmod(parent, (st.st_mode & 0o7777) | 0o001)
+            parent = os.path.dirname(parent)
 
-bundle = json.loads(client.get_secret_value(SecretId=CONFIG["tls_arn"])["SecretString"])
-for field, path in CONFIG["tls_files"].items():
-    write_private(path, bundle[field])
 
-subprocess.run(["systemd-tmpfiles", "--create"], check=True)
-subprocess.run(["systemctl", "daemon-reload"], check=True)
-subprocess.run(["systemctl", "enable", *CONFIG["units"]], check=True)
-for unit in CONFIG["units"]:
-    subprocess.run(["systemctl", "start", unit], check=True)
+def secrets():
+    # Fetched with the instance role, written once to a 0600 file the units read; never printed.
+    import boto3
+    client = boto3.client("secretsmanager", region_name=CONFIG["region"])
+    lines = []
+    for var, arn in sorted(CONFIG["env_arns"].items()):
+        value = client.get_secret_value(SecretId=arn)["SecretString"]
+        # Single-quoted values mean the same to systemd's EnvironmentFile= and to sh (cron's `. file`).
+        if not value or re.search(r"['\"\\\n$`]", value):
+            sys.exit(f"secret for {var} is empty or holds characters an environment file cannot carry")
+        lines.append(f"{var}='{value}'")
+    write_private(CONFIG["secrets_env"], "\n".join(lines) + "\n")
+    bundle = json.loads(client.get_secret_value(SecretId=CONFIG["tls_arn"])["SecretString"])
+    for field, path in CONFIG["tls_files"].items():
+        write_private(path, bundle[field])
+
+
+def units():
+    subprocess.run(["systemd-tmpfiles", "--create"], check=True)
+    subprocess.run(["systemctl", "daemon-reload"], check=True)
+    subprocess.run(["systemctl", "enable", *CONFIG["units"]], check=True)
+    for unit in CONFIG["units"]:
+        subprocess.run(["systemctl", "start", unit], check=True)
+
+
+STEPS = {"data": data_volume, "dirs": directories, "secrets": secrets, "units": units}
+for step in sys.argv[1:] or STEPS:
+    STEPS[step]()
 '''
 
 
@@ -234,7 +263,21 @@ def _file(path: str, content: str, mode: int, owner: str = "root:root", defer: b
     return entry
 
 
+def _with_boot_repositories(spec: ClusterSpec, boot: NodeBoot) -> ClusterSpec:
+    """The KMS key exists only once the vault is created, so it arrives with the boot data, not the spec."""
+    repos = []
+    for repo in spec.repositories:
+        if repo.kind == "s3":
+            if boot.bucket and repo.bucket != boot.bucket:
+                raise ValueError(f"boot bucket {boot.bucket!r} is not the repository's bucket {repo.bucket!r}")
+            if boot.kms_key_id and not repo.kms_key_id:
+                repo = replace(repo, kms_key_id=boot.kms_key_id)
+        repos.append(repo)
+    return replace(spec, repositories=tuple(repos))
+
+
 def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> str:
+    spec = _with_boot_repositories(spec, boot)
     paths = spec.paths_for(member)
     files = [
         # Before any package: Debian must neither start services with vendor configs (ports clash with ours)

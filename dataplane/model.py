@@ -128,7 +128,8 @@ class ClusterSpec:
     # allowlist (and peered application VPCs) in a cloud, 127.0.0.1/32 in the sandbox. Empty admits none but
     # the members themselves (PgBouncer runs on the members).
     client_cidrs: tuple[str, ...] = ()
-    # Hosts scraping the members' exporters and Patroni /metrics (the monitoring node); informative for hba.
+    # Hosts scraping the members' exporters and Patroni /metrics (the monitoring node). pg_hba grants them
+    # nothing: the exporters run on the members and connect locally.
     monitoring_hosts: tuple[str, ...] = ()
 
     @property

@@ -128,3 +128,81 @@ def test_systemd_units_verify(tmp_path):
     problems = [l for l in (result.stdout + result.stderr).splitlines()
                 if l.strip() and "network-online.target" not in l]
     assert result.returncode == 0 and not problems, "\n".join(problems)
+
+
+def test_boot_kms_key_reaches_pgbackrest_and_bucket_is_checked():
+    import dataclasses
+    spec = cloud_spec("prod")
+    spec = dataclasses.replace(spec, repositories=tuple(dataclasses.replace(r, kms_key_id=None)
+                                                        for r in spec.repositories))
+    key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
+    boot = dataclasses.replace(boot_for(spec), kms_key_id=key, bucket=spec.repositories[0].bucket)
+    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, spec.members[0], boot))
+    conf = next(f["content"] for f in doc["write_files"] if f["path"].endswith("pgbackrest.conf"))
+    assert f"repo1-s3-kms-key-id={key}" in conf
+    with pytest.raises(ValueError, match="bucket"):
+        cloud_init.render_node_user_data(spec, spec.members[0], dataclasses.replace(boot, bucket="other"))
+
+
+@pytest.fixture
+def secrets_manager(tmp_path):
+    """moto's Secrets Manager on a free loopback port, standing in for the region's endpoint."""
+    import sys
+    from dataplane_support import free_ports, port_open, stop, wait_for
+    port = free_ports(1)[0]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), 20, "moto server", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager, tmp_path):
+    import dataclasses
+    import os
+    import sys
+    import boto3
+    from dataplane.tls import issue, tls_files
+    from dataplane_support import TEST_SECRETS, as_postgres, local_spec
+
+    root = tmp_path / "node"
+    root.mkdir()
+    root.chmod(0o755)
+    spec = local_spec(root, "prod", 3)
+    member = spec.members[0]
+    aws_env = {**os.environ, "AWS_ENDPOINT_URL": secrets_manager, "AWS_ACCESS_KEY_ID": "test",
+               "AWS_SECRET_ACCESS_KEY": "test"}
+    client = boto3.client("secretsmanager", region_name="eu-central-1", endpoint_url=secrets_manager,
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    arns = {name: client.create_secret(Name=f"pgp/{name}", SecretString=TEST_SECRETS[var])["ARN"]
+            for name, var in SECRET_ENV.items()}
+    issued = issue(spec)
+    files = tls_files(spec, member)
+    bundle = {"ca": issued["ca"].cert_pem.decode(), "cert": issued[member.name].cert_pem.decode(),
+              "key": issued[member.name].key_pem.decode(), "client_cert": issued["client"].cert_pem.decode(),
+              "client_key": issued["client"].key_pem.decode()}
+    tls_arn = client.create_secret(Name=f"pgp/tls-{member.name}", SecretString=json.dumps(bundle))["ARN"]
+    boot = cloud_init.NodeBoot(region="eu-central-1", secret_arns=arns, tls_secret_arns={member.name: tls_arn},
+                               data_mount=str(root / member.name))
+    script = tmp_path / "pgp-boot"
+    script.write_text(cloud_init.render_boot_script(spec, member, boot))
+    result = subprocess.run([sys.executable, str(script), "dirs", "secrets"], capture_output=True, text=True,
+                            env=aws_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    env_file = Path(spec.paths_for(member).secrets_env)
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600" and env_file.owner() == "postgres"
+    # The file means the same to sh (cron) as to systemd: source it as the service user and compare.
+    shown = subprocess.run(as_postgres() + ["sh", "-c", f"set -a; . {env_file}; env"], capture_output=True,
+                           text=True, env={"PATH": "/usr/bin:/bin"}).stdout
+    for var, value in TEST_SECRETS.items():
+        assert f"{var}={value}\n" in shown
+    for field, path in dataclasses.asdict(files).items():
+        assert Path(path).read_text() == bundle[field]
+        assert oct(Path(path).stat().st_mode & 0o777) == "0o600" and Path(path).owner() == "postgres"
+    # A value the environment file cannot carry stops the boot instead of being mangled.
+    client.put_secret_value(SecretId=arns["superuser"], SecretString="it's")
+    bad = subprocess.run([sys.executable, str(script), "secrets"], capture_output=True, text=True, env=aws_env)
+    assert bad.returncode != 0 and "PATRONI_SUPERUSER_PASSWORD" in bad.stderr
+    assert "it's" not in env_file.read_text()
