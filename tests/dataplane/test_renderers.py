@@ -382,3 +382,28 @@ def test_role_sql_takes_passwords_from_psql_variables(prod):
     assert "\\set app_rw_password `printenv PG_APP_RW_PASSWORD`" in env_sql
     with pytest.raises(KeyError):
         roles.psql_variable_arguments({})
+
+
+# --- paths and node files ----------------------------------------------------------------------------
+
+def test_member_placeholders_give_each_member_its_own_directories(tmp_path):
+    spec = local_spec(tmp_path, "prod", 3)
+    dirs = [spec.paths_for(m) for m in spec.members]
+    assert len({d.data_dir for d in dirs}) == 3 and len({d.config_dir for d in dirs}) == 3
+    assert all("{" not in v for d in dirs for v in dataclasses.asdict(d).values())
+    assert dirs[0].postgres_bin_dir == "/usr/lib/postgresql/15/bin"
+
+
+def test_node_files_live_in_the_members_config_dir_and_reference_secrets_only_by_name(prod):
+    import re
+    from dataplane.model import SECRET_ENV
+    from dataplane.node_files import node_files
+    for member in prod.members:
+        files = node_files(prod, member)
+        base = prod.paths_for(member).config_dir + "/"
+        assert files and all(path.startswith(base) for path in files)
+        text = "".join(files.values())
+        assert "PRIVATE KEY" not in text
+        for var in SECRET_ENV.values():
+            for match in re.finditer(rf"{var}\b(.?)", text):
+                assert match.group(1) in ("}", "`", "\n", ",", ""), match.group(0)
