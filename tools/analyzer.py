@@ -9,8 +9,8 @@ What the engine does (sdk/go/common/resource/plugin/analyzer_plugin.go, legacy p
   * reconciles the policy config (schema defaults, the pack's initial config, then the --policy-pack-config
     file with its "all" key), validates it against each policy's JSON schema and sends Configure;
   * Analyze once per resource with its inputs (secrets as secret sentinels, unknowns as unknown sentinels,
-    internal `__` keys skipped), options and provider; AnalyzeStack once with every resource, parents,
-    dependencies and property dependencies.
+    internal `__` keys skipped), options and provider; AnalyzeStack once with every resource's outputs (final
+    state), options, parents, dependencies and property dependencies.
 Here the engine address is never dialled by the Python policy runtime, so none is served.
 """
 from __future__ import annotations
@@ -366,8 +366,10 @@ class PolicyAnalyzer:
         providers = providers or {}
         resources = []
         for r in records:
+            # Unlike Analyze, the engine gives AnalyzeStack each resource's outputs (its final state).
+            state = r.outputs or r.inputs
             resources.append(analyzer_pb2.AnalyzerResource(
-                type=r.type, properties=to_struct(r.inputs, r.secret_paths), urn=r.urn, name=r.name,
+                type=r.type, properties=to_struct(state, r.secret_paths), urn=r.urn, name=r.name,
                 options=resource_options(r), provider=providers.get(r.urn), parent=r.parent or "",
                 dependencies=r.dependencies,
                 propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)

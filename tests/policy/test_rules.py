@@ -377,3 +377,16 @@ def test_plain_user_data_is_read_too(pack):
     doc["write_files"][0]["content"] = doc["write_files"][0]["content"].replace("scram-sha-256\n", "md5\n", 1)
     node.inputs["userData"] = "#cloud-config\n" + yaml.safe_dump(doc)
     assert any("password_encryption is md5" in d.message for d in by_policy(pack.run(stack.records), "PGP-PG-002"))
+
+
+def test_stack_rules_see_outputs_resource_rules_see_inputs(pack):
+    """As in the engine: Analyze gets a resource's inputs, AnalyzeStack its outputs (final state)."""
+    stack = Stack()
+    bucket = stack.find("pg-vault-bucket")
+    bucket.outputs = {**bucket.inputs, "objectLockEnabled": False, "arn": "arn:aws:s3:::pg-backups"}
+    lb = stack.find("pg-cluster-nlb")
+    lb.outputs = {**lb.inputs, "internal": False}
+    analysis = pack.run(stack.records)
+    assert [d.detail for d in by_policy(analysis, "PGP-S3-001")] == [
+        "aws:s3/bucket:Bucket::pg-vault-bucket: objectLockEnabled is not true"]
+    assert by_policy(analysis, "PGP-NET-007") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import dataclasses
 import gzip
 import json
 
@@ -135,6 +136,16 @@ def _untagged_bucket(record: ResourceRecord) -> None:
         record.inputs["tags"].pop("cost-center")
 
 
+def on_state(mutate):
+    """Apply an input edit to the recorded outputs too: the runner derives outputs before `mutate` runs, and
+    the engine hands stack rules the outputs, which a provider would have computed from the edited inputs."""
+    def both(record: ResourceRecord) -> None:
+        mutate(record)
+        if record.outputs:
+            mutate(dataclasses.replace(record, inputs=record.outputs))
+    return both
+
+
 MUTATIONS = [
     ("public ip", _public_ip, "PGP-NET-001", "associatePublicIpAddress is true"),
     ("world in allowlist", _world_allowlist, "PGP-NET-002", "admits 0.0.0.0/0 on port(s)"),
@@ -147,7 +158,7 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("case,mutate,rule,expected", MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_prod_mutation_fails_the_gate(prod_pack, case, mutate, rule, expected):
-    _, analysis = gate("prod", prod_pack, mutate=mutate)
+    _, analysis = gate("prod", prod_pack, mutate=on_state(mutate))
     hits = fired(analysis, rule)
     assert hits and any(expected in d.message for d in hits), _detail(analysis)
 
@@ -269,7 +280,7 @@ RENDERED = [
 def test_rules_read_the_rendered_node_files(prod_pack, prod_plan, rule, mutate, expected):
     plan = copy.deepcopy(prod_plan)
     for record in plan.resources:
-        mutate(record)
+        on_state(mutate)(record)
     analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
     assert {d.policy for d in analysis.mandatory} == {rule}, _detail(analysis)
     assert any(expected in d.message for d in analysis.mandatory), _detail(analysis)
