@@ -33,7 +33,7 @@ def cell(text: object) -> str:
 
 
 def value(v: object) -> str:
-    return f"`{json.dumps(v)}`"
+    return f"`{cell(json.dumps(v))}`"
 
 
 def render() -> str:
