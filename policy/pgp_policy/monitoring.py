@@ -7,8 +7,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .core import Rule, as_list, resource_policy, settings, stack_policy, truthy
-from .graph import of_type
+from .core import Rule, as_list, resource_policy, settings, short, stack_policy, truthy
+from .graph import of_type, points_at
 from .nodes import read_node
 
 AREA = "monitoring"
@@ -89,6 +89,26 @@ def _notifies(args, report) -> None:
         report(f"{args.name}: no alarmActions")
 
 
+MON_003 = Rule(
+    id="PGP-MON-003", title="Every instance watched from outside",
+    why="Prometheus runs on one of the instances it watches; when that node or its zone is lost, only CloudWatch "
+        "still notices, so every database and monitoring instance needs an alarm of its own.",
+    description="Each EC2 instance is the subject of at least one CloudWatch alarm (an alarm whose dimensions "
+                "depend on the instance), e.g. StatusCheckFailed.",
+    severity=Severity.HIGH, control="seed: alarms that still page when the monitoring node is gone", area=AREA,
+    scope="stack",
+    remediation="Add a MetricAlarm on AWS/EC2 StatusCheckFailed with dimensions={'InstanceId': instance.id} "
+                "for every instance.",
+)
+
+
+def _watched(args, report) -> None:
+    alarms = of_type(args.resources, ALARM)
+    for r in of_type(args.resources, INSTANCE):
+        if not any(points_at(a, "dimensions", r) for a in alarms):
+            report(f"{short(r.urn)} has no CloudWatch alarm on its own metrics", r.urn)
+
+
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 LOG_001 = Rule(
     id="PGP-LOG-001", title="Log groups encrypted and retained",
@@ -117,5 +137,6 @@ def _log_group(args, report) -> None:
 POLICIES = [
     (MON_001, stack_policy(MON_001, _alerts)),
     (MON_002, resource_policy(MON_002, _notifies)),
+    (MON_003, stack_policy(MON_003, _watched)),
     (LOG_001, resource_policy(LOG_001, _log_group)),
 ]

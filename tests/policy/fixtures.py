@@ -243,9 +243,11 @@ class Stack:
             "userDataBase64": monitoring_user_data(),
             "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
             "rootBlockDevice": {"encrypted": True}, "tags": tagged(role="monitoring")}, parent=mon))
-        r(rec("aws:cloudwatch/metricAlarm:MetricAlarm", "pg-monitoring-pg-1-status-check",
-              {"namespace": "AWS/EC2", "metricName": "StatusCheckFailed", "alarmActions": ["arn:aws:sns:x"],
-               "tags": tagged()}, parent=mon))
+        for node in [*self.nodes, self.monitor]:
+            r(rec("aws:cloudwatch/metricAlarm:MetricAlarm", f"{node.name}-status-check",
+                  {"namespace": "AWS/EC2", "metricName": "StatusCheckFailed", "alarmActions": ["arn:aws:sns:x"],
+                   "dimensions": {"InstanceId": f"{node.name}-id"}, "tags": tagged()}, parent=mon,
+                  refs={"dimensions": [node]}))
 
     def _add(self, record: ResourceRecord) -> ResourceRecord:
         self.records.append(record)

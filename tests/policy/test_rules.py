@@ -221,7 +221,9 @@ VIOLATIONS = [
     ("PGP-HA-003", "wrong path", _set("pg-cluster-write-tg", "healthCheck.path", "/health"),
      "health check path /health is not a Patroni role endpoint"),
     ("PGP-HA-004", "no monitoring node", _remove("pg-monitoring-node"), "no monitoring node"),
-    ("PGP-HA-004", "no alarms", _remove("pg-monitoring-pg-1-status-check"), "0 CloudWatch alarm(s), minimum 1"),
+    ("PGP-HA-004", "no alarms", lambda s: [s.remove(r.name) for r in list(s.records)
+                                           if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"] and None,
+     "0 CloudWatch alarm(s), minimum 1"),
     ("PGP-HA-004", "foreign bucket", _node_files({"/etc/pgbackrest/pgbackrest.conf": "[global]\nrepo1-type=s3\n"
                                                   "repo1-s3-bucket=elsewhere\nrepo1-retention-full-type=time\n"
                                                   "repo1-retention-full=30\n"}, nodes=3),
@@ -247,7 +249,9 @@ VIOLATIONS = [
     ("PGP-PG-007", "listen star", _param("listen_addresses", "*"), "PostgreSQL listens on *"),
     ("PGP-MON-001", "no cert alert", _alerts_without("CertificateExpiry"), "no alert for cert-expiry"),
     ("PGP-MON-001", "no archiving alert", _alerts_without("WalArchivingFailing"), "no alert for wal-archiving"),
-    ("PGP-MON-002", "silent alarm", _set("pg-monitoring-pg-1-status-check", "alarmActions", []), "no alarmActions"),
+    ("PGP-MON-002", "silent alarm", _set("pg-cluster-pg-1-status-check", "alarmActions", []), "no alarmActions"),
+    ("PGP-MON-003", "unwatched node", _remove("pg-cluster-pg-2-status-check", "pg-cluster-pg-2"),
+     "aws:ec2/instance:Instance::pg-cluster-pg-2 has no CloudWatch alarm on its own metrics"),
     ("PGP-TAG-001", "missing owner", lambda s: (s.find("pg-vault-bucket").inputs["tags"].pop("owner"),
                                                 "pg-vault-bucket")[1], "missing tag(s) owner"),
     ("PGP-TAG-001", "bad classification", _set("pg-vault-key", "tags.data-classification", "secret"),
