@@ -284,3 +284,13 @@ def test_rules_read_the_rendered_node_files(prod_pack, prod_plan, rule, mutate, 
     analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
     assert {d.policy for d in analysis.mandatory} == {rule}, _detail(analysis)
     assert any(expected in d.message for d in analysis.mandatory), _detail(analysis)
+
+
+def test_unwatched_instance_in_prod(prod_pack, prod_plan):
+    plan = copy.deepcopy(prod_plan)
+    node = next(r for r in plan.resources if _first_db_node(r))
+    plan.resources = [r for r in plan.resources
+                      if not (r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+                              and node.urn in r.property_dependencies.get("dimensions", []))]
+    analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
+    assert [(d.policy, d.urn) for d in analysis.mandatory] == [("PGP-MON-003", node.urn)], _detail(analysis)
