@@ -21,7 +21,8 @@ from sandbox import cluster  # noqa: E402
 from sandbox.client import Sandbox  # noqa: E402
 from sandbox.layout import DEFAULT_ROOT, LOOPBACK, build_layout  # noqa: E402
 
-TPS = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+# pgbench reports connect-per-transaction runs "including reconnection times".
+TPS = re.compile(r"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")
 
 
 def pgbench(sandbox: Sandbox, args: list[str], user: str | None = None, port: int | None = None,

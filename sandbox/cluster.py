@@ -516,6 +516,10 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     timer.step("router (HAProxy following Patroni)", lambda: start_router(layout, sup))
     timer.step("exporters, Prometheus, Alertmanager, webhook", lambda: start_monitoring(layout, sup, say))
     say(f"up in {timer.total:.1f} s")
+    # Kept across runs so a slow bring-up can be traced to its step afterwards.
+    with open(layout.log_dir / "up-timings.log", "a") as history:
+        history.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} total {timer.total:.1f} s; "
+                      + "; ".join(f"{what} {took:.1f} s" for what, took in timer.steps) + "\n")
     return timer.total
 
 
