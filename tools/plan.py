@@ -9,6 +9,7 @@ resource exists.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -154,9 +155,44 @@ def render_markdown(plan: Plan, analysis: Analysis, timings: dict[str, Any]) -> 
     return "\n".join(out)
 
 
+# Outputs the providers mark secret although the program never passed them as secrets (the mock runtime does
+# not know that); saved plans end up in CI artifacts, so these are redacted too.
+PROVIDER_SECRET_OUTPUTS = ("result", "bcryptHash", "privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8",
+                           "secretString", "secretBinary")
+
+
+def _redact_at(tree: Any, path: str) -> None:
+    from tools.analyzer import _path
+
+    keys = _path(path)
+    parent = tree
+    try:
+        for k in keys[:-1]:
+            parent = parent[k]
+        value = parent[keys[-1]]
+    except (KeyError, IndexError, TypeError):
+        return
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+    parent[keys[-1]] = f"[secret sha256:{digest}]"
+
+
+def redacted(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON with secret values replaced by a digest: a diff still sees that a secret changed,
+    nobody sees the value."""
+    doc = plan.to_json()
+    for r in doc["resources"]:
+        for path in r["secret_paths"]:
+            _redact_at(r["inputs"], path)
+            _redact_at(r["outputs"], path)
+        for key in PROVIDER_SECRET_OUTPUTS:
+            if key in r["outputs"]:
+                _redact_at(r["outputs"], key)
+    return doc
+
+
 def to_document(plan: Plan, analysis: Analysis, timings: dict[str, Any]) -> dict[str, Any]:
     return {"stack": plan.stack, "summary": summary(analysis), "timings": timings,
-            "plan": plan.to_json(), "policy": analysis.to_json()}
+            "plan": redacted(plan), "policy": analysis.to_json()}
 
 
 def load_document(path: str | Path) -> dict[str, Any]:

@@ -98,3 +98,26 @@ def test_plan_report_formats(pack):
     doc = plan_tool.to_document(_plan(stack), analysis, timings)
     assert doc["summary"] == {"mandatory": 1, "advisory": 0, "remediate": 0}
     assert Plan.from_json(json.loads(json.dumps(doc))["plan"]).resources[0].urn == stack.records[0].urn
+
+
+def test_saved_plans_redact_secrets_but_diff_still_sees_them_change(pack, tmp_path):
+    docs = []
+    for password in ("old-password", "new-password"):
+        stack = Stack()
+        secret = stack.find("pg-secrets-superuser")
+        secret.inputs["secretString"] = password
+        secret.secret_paths = ["secretString"]
+        key = rec("tls:index/privateKey:PrivateKey", "ca-key", {"algorithm": "ECDSA"})
+        key.outputs = {"algorithm": "ECDSA", "privateKeyPem": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}
+        stack.records.append(key)
+        analysis = pack.run(stack.records)
+        doc = plan_tool.to_document(_plan(stack), analysis, {"program": 0, "policy": 0, "total": 0})
+        text = json.dumps(doc)
+        assert password not in text and "BEGIN PRIVATE KEY" not in text
+        path = tmp_path / f"{password}.json"
+        path.write_text(text)
+        docs.append(path)
+    out = tmp_path / "diff.txt"
+    diff_tool.main(argparse.Namespace(base=str(docs[0]), head=str(docs[1]), stacks=None, format="text",
+                                      output=str(out)))
+    assert f"~ secretString: {diff_tool.MASK} => {diff_tool.MASK}" in out.read_text()
