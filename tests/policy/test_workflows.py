@@ -1,0 +1,59 @@
+"""The CI workflows call what exists: tools subcommands with flags they accept, the pack and its stage configs."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from stacks.files import stack_names
+from tools.__main__ import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _run_lines():
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        for job in doc["jobs"].values():
+            for step in job.get("steps", []):
+                for line in (step.get("run") or "").replace("\\\n", " ").splitlines():
+                    yield path.name, line
+
+
+def test_tools_invocations_parse():
+    calls = 0
+    for name, line in _run_lines():
+        m = re.search(r"-m tools (.*?)(\|\||$)", line)
+        if not m:
+            continue
+        text = re.sub(r"\$\{\{[^}]*\}\}|\$GITHUB_WORKSPACE|\"\$[a-z]+\"|\$[a-z]+", "X", m.group(1))
+        argv = shlex.split(text.split(">", 1)[0])
+        assert argv[0] in COMMANDS, (name, line)
+        parser = argparse.ArgumentParser()
+        importlib.import_module(COMMANDS[argv[0]][0]).add_arguments(parser)
+        parser.parse_args(argv[1:])
+        calls += 1
+    assert calls >= 3
+
+
+def test_deploy_uses_the_pack_with_each_stage_config():
+    reusable = yaml.safe_load((WORKFLOWS / "pulumi-stack.yml").read_text())
+    action = next(s for s in reusable["jobs"]["pulumi"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions"))
+    assert action["with"]["policyPacks"] == "policy"
+    assert action["with"]["policyPackConfigs"] == "policy/config/${{ inputs.stack }}.json"
+    deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
+    stacks = {job["with"]["stack"] for job in deploy["jobs"].values()}
+    assert stacks == set(stack_names())
+    for stack in stacks:
+        assert (ROOT / "policy" / "config" / f"{stack}.json").exists()
+    assert deploy["jobs"]["prod"]["needs"] == "dev"
+
+
+def test_pr_runs_the_readme_test_command():
+    assert "bash scripts/test.sh" in (ROOT / "README.md").read_text()
+    assert any("bash scripts/test.sh" in line for _, line in _run_lines())
