@@ -280,7 +280,9 @@ class _FakeMember:
             server = socketserver.ThreadingTCPServer((member.host, port), Named)
             server.label = label
             self.tcp.append(server)
-        self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in [self.rest, *self.tcp]]
+        # A short poll interval: shutdown() waits for the loop to notice, once per server.
+        self.threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+                        for s in [self.rest, *self.tcp]]
         for t in self.threads:
             t.start()
 
