@@ -31,20 +31,3 @@ def points_at(res: Any, prop: str, target: Any) -> bool:
 
 def referrers(resources: Iterable[Any], type_token: str, prop: str, target: Any) -> list[Any]:
     return [r for r in resources if r.resource_type == type_token and points_at(r, prop, target)]
-
-
-def ancestors(res: Any) -> list[Any]:
-    out = []
-    parent = res.parent
-    while parent is not None:
-        out.append(parent)
-        parent = parent.parent
-    return out
-
-
-def component_of(res: Any, type_suffix: str) -> Any | None:
-    """The nearest enclosing component whose type token ends with `type_suffix` (e.g. ':PostgresCluster')."""
-    for a in ancestors(res):
-        if a.resource_type.endswith(type_suffix):
-            return a
-    return None
