@@ -205,7 +205,11 @@ def load_document(path: str | Path) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     from stacks.errors import SettingsError
+    from stacks.files import stack_file, stack_names
 
+    if not stack_file(args.stack).exists():
+        print(f"no Pulumi.{args.stack}.yaml; stacks: {', '.join(stack_names())}", file=sys.stderr)
+        return 2
     try:
         plan, analysis, timings = run(args.stack, pack_config=args.pack_config, pack_dir=Path(args.pack_dir))
     except SettingsError as error:
