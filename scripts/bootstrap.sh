@@ -15,7 +15,7 @@ patroni_spec="patroni[etcd3,psycopg3]==4.1.5"
 apt_packages=(
   python3 python3-venv openssl ca-certificates util-linux procps iproute2
   postgresql postgresql-contrib etcd-server etcd-client pgbackrest pgbouncer haproxy
-  prometheus prometheus-alertmanager prometheus-postgres-exporter
+  prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-node-exporter
 )
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
