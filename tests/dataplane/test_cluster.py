@@ -95,10 +95,19 @@ def live(workroot):
             start(m, "pgbackrest-server", pgbackrest.server_command(spec, m).split())
         yield spec, ctx
     finally:
-        for proc in reversed(procs):
+        # Patroni and pgBackRest servers together (each Patroni stops its PostgreSQL), etcd last: Patroni
+        # releases its leader key on the way out and would wait for a DCS that is already gone.
+        etcd = procs[:len(spec.members)]
+        others = procs[len(spec.members):]
+        for proc in others:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in others:
             stop(proc, timeout=60)
         for m in spec.members:
             _stop_postmaster(spec.paths_for(m).data_dir)
+        for proc in etcd:
+            stop(proc)
 
 
 def psql_on(spec, member, sql: str) -> str:
