@@ -85,3 +85,14 @@ def test_analyzer_runs_the_pack_as_the_engine_does_and_stops_it():
     finally:
         analyzer.close()
     assert proc.poll() is not None and analyzer.proc is None
+
+
+def test_readme_rule_table_is_generated_from_the_pack():
+    sys.path.insert(0, str(PACK / "scripts"))
+    try:
+        from gen_docs import readme_with_table
+    finally:
+        sys.path.remove(str(PACK / "scripts"))
+    readme = (ROOT / "README.md").read_text()
+    assert readme_with_table(readme) == readme, \
+        "README's policy table is stale: run .venv/bin/python policy/scripts/gen_docs.py --readme"
