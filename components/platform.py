@@ -63,9 +63,10 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
         secret_arns=[*secrets.arns.values(), *secrets.tls_arns.values()], tags=tags), child)
 
-    node_boot = pulumi.Output.all(secrets.arns, secrets.tls_arns).apply(
+    # Uploads name the bucket's key explicitly, so a changed bucket default cannot silently weaken them.
+    node_boot = pulumi.Output.all(secrets.arns, secrets.tls_arns, vault.key.arn).apply(
         lambda v: cloud_init.NodeBoot(region=settings.region, secret_arns=v[0], tls_secret_arns=v[1],
-                                      bucket=spec.repositories[0].bucket))
+                                      bucket=spec.repositories[0].bucket, kms_key_id=v[2]))
     subnet_ids = dict(zip(settings.network.zones, network.subnets))
     cluster = PostgresCluster(f"{name}-cluster", PostgresClusterArgs(
         spec=spec, vpc_id=network.vpc.id, subnet_ids={z: s.id for z, s in subnet_ids.items()},

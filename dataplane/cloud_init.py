@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 import yaml
 
-from dataplane import exporters, pgbouncer
+from dataplane import exporters, grafana, operations, pgbouncer
 from dataplane.alertmanager import ReceiverLike, render_alertmanager_config
 from dataplane.model import SECRET_ENV, ClusterSpec, Member
 from dataplane.node_files import (etcd_config_path, node_file_mode, node_files, render_secret_files_commands)
@@ -293,6 +293,8 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
         _file("/etc/cron.d/pgp-backup", render_backup_cron(spec, member, SERVICE_USER), 0o644),
         _file("/etc/cron.d/pgp-node-metrics", exporters.render_node_metrics_cron(spec, member, SERVICE_USER), 0o644),
         _file(BOOT_SCRIPT, render_boot_script(spec, member, boot), 0o700),
+        _file(CLOUDWATCH_AGENT_CONFIG, render_cloudwatch_agent_config(boot), 0o644),
+        *(_file(path, text, 0o700) for path, text in operations.operation_scripts(spec, member).items()),
     ]
     venv = str(PurePosixPath(paths.patroni_bin).parent.parent)
     vendor_units = ["etcd", "pgbouncer", "prometheus-postgres-exporter", "prometheus-node-exporter", "postgresql"]
@@ -308,12 +310,44 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
             ["systemctl", "disable", "--now", *vendor_units],
             ["/usr/bin/python3", "-m", "venv", venv],
             [f"{venv}/bin/pip", "install", "--no-cache-dir", f"patroni[etcd3,psycopg3]=={boot.patroni_version}"],
+            *cloudwatch_agent_commands(),
             [BOOT_SCRIPT],
         ],
     }
     header = (f"#cloud-config\n# pg-platform member {member.name} of {spec.scope}: rendered by dataplane; "
               f"secrets arrive as ARNs and are fetched at boot\n")
     return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+# The agent publishes the data volume's usage for the CloudWatch free-disk alarm, which still pages when the
+# monitoring node itself is down. Not in Debian: AWS ships it as a .deb over HTTPS.
+CLOUDWATCH_AGENT_DEB = "https://amazoncloudwatch-agent.s3.amazonaws.com/debian/amd64/latest/amazon-cloudwatch-agent.deb"
+CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/pg-platform.json"
+CLOUDWATCH_NAMESPACE = "CWAgent"
+CLOUDWATCH_DISK_METRIC = "disk_used_percent"
+
+
+def render_cloudwatch_agent_config(boot: NodeBoot) -> str:
+    """disk used_percent of the data volume, aggregated to exactly the dimensions the alarm names
+    (InstanceId, path), once a minute."""
+    return json.dumps({
+        "agent": {"metrics_collection_interval": 60, "run_as_user": "cwagent"},
+        "metrics": {
+            "namespace": CLOUDWATCH_NAMESPACE,
+            "append_dimensions": {"InstanceId": "${aws:InstanceId}"},
+            "aggregation_dimensions": [["InstanceId", "path"]],
+            "metrics_collected": {"disk": {"measurement": ["used_percent"], "resources": [boot.data_mount],
+                                           "drop_device": True}},
+        },
+    }, indent=1, sort_keys=True)
+
+
+def cloudwatch_agent_commands() -> list[list[str]]:
+    deb = "/var/cache/amazon-cloudwatch-agent.deb"
+    return [["curl", "-fsSL", "--proto", "=https", "-o", deb, CLOUDWATCH_AGENT_DEB],
+            ["apt-get", "install", "-y", deb],
+            ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config", "-m", "ec2",
+             "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"]]
 
 
 def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverLike], boot: MonitoringBoot) -> str:
@@ -330,12 +364,28 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
     ]
     if boot.ca_cert_pem:
         files.append(_file(ca_path, boot.ca_cert_pem, 0o644))
+    files += [
+        _file("/etc/grafana/provisioning/datasources/pg-platform.yml", grafana.render_datasource(), 0o644),
+        _file("/etc/grafana/provisioning/dashboards/pg-platform.yml", grafana.render_dashboard_provider(), 0o644),
+        _file(f"{grafana.DASHBOARDS_DIR}/{spec.scope}.json", grafana.render_dashboard(spec), 0o644),
+    ]
+    key = "/etc/apt/keyrings/grafana.asc"
     doc = {
         "package_update": True,
-        "packages": ["prometheus", "prometheus-alertmanager"],
+        "packages": ["prometheus", "prometheus-alertmanager", "gpg"],
         "write_files": files,
-        "runcmd": [["systemctl", "restart", "prometheus", "prometheus-alertmanager"],
-                   ["systemctl", "enable", "prometheus", "prometheus-alertmanager"]],
+        "runcmd": [
+            ["systemctl", "restart", "prometheus", "prometheus-alertmanager"],
+            ["systemctl", "enable", "prometheus", "prometheus-alertmanager"],
+            # Grafana's repository, trusted only after its key matches the pinned fingerprint.
+            ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
+            ["curl", "-fsSL", "--proto", "=https", "-o", key, grafana.APT_KEY_URL],
+            ["sh", "-c", f"gpg --show-keys --with-colons {key} | grep -q '^fpr:*{grafana.APT_KEY_FINGERPRINT}:'"],
+            ["sh", "-c", f"echo 'deb [signed-by={key}] {grafana.APT_REPOSITORY}' > /etc/apt/sources.list.d/grafana.list"],
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "grafana"],
+            ["systemctl", "enable", "--now", "grafana-server"],
+        ],
     }
     return (f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane\n"
             + yaml.safe_dump(doc, sort_keys=False, width=1000))

@@ -47,8 +47,8 @@ class MemberPorts:
     postgres_exporter: int = PORTS.postgres_exporter
     node_exporter: int = PORTS.node_exporter
     # pgBackRest's TLS server (its default port), so a backup on one member can read another's data
-    # directory (backup-standby). Not in stacks/ports.py yet: security groups must admit it between members.
-    pgbackrest_server: int = 8432
+    # directory (backup-standby); the security groups admit it between members only.
+    pgbackrest_server: int = PORTS.pgbackrest_server
 
 
 @dataclass(frozen=True)

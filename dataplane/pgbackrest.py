@@ -33,6 +33,11 @@ def _base(spec: ClusterSpec, member: Member) -> list[str]:
             f"--pg1-path={paths.data_dir}"]
 
 
+def command(spec: ClusterSpec, member: Member, *args: str) -> str:
+    """Any pgBackRest command for this member's stanza, e.g. command(spec, m, "check")."""
+    return shlex.join(_base(spec, member) + list(args))
+
+
 def archive_push_command(spec: ClusterSpec, member: Member) -> str:
     return shlex.join(_base(spec, member) + ["archive-push"]) + ' "%p"'
 

@@ -13,7 +13,8 @@ patroni_venv="${PG_PLATFORM_PATRONI_VENV:-/opt/pg-platform/patroni}"
 patroni_spec="patroni[etcd3,psycopg3]==4.1.5"
 
 apt_packages=(
-  python3 python3-venv openssl ca-certificates util-linux procps iproute2
+  python3 python3-venv openssl ca-certificates util-linux procps iproute2 curl
+  cloud-init  # only its schema validator: tests check the rendered user data with it
   postgresql postgresql-contrib etcd-server etcd-client pgbackrest pgbouncer haproxy
   prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-node-exporter
 )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import PlatformComponent
+from dataplane.cloud_init import CLOUDWATCH_NAMESPACE
 
 # Lets the post-provision steps reach private nodes through Session Manager instead of SSH or a public IP.
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -39,6 +40,9 @@ def node_policy(bucket_arn: str, backup_key_arn: str, secrets_key_arn: str, secr
             {"Sid": "OwnSecrets", "Effect": "Allow",
              "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": secret_arns},
             {"Sid": "OwnSecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [secrets_key_arn]},
+            # PutMetricData cannot be scoped to a resource; the condition keeps the agent to its own namespace.
+            {"Sid": "DiskMetrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+             "Condition": {"StringEquals": {"cloudwatch:namespace": CLOUDWATCH_NAMESPACE}}},
         ],
     })
 

@@ -68,9 +68,10 @@ class Monitoring(PlatformComponent):
             self._alarm(f"{label}-status-check", "AWS/EC2", "StatusCheckFailed", {"InstanceId": instance_id},
                         "Maximum", ">=", 1, 2, f"{label}: instance or system status check failing")
         for member, instance_id in zip(args.spec.members, args.instance_ids):
-            # Published by the CloudWatch agent that cloud-init installs on every database node.
-            self._alarm(f"{member.name}-disk-free", "CWAgent", "disk_used_percent",
-                        {"InstanceId": instance_id, "path": "/var/lib/postgresql"}, "Maximum", ">",
+            # Published by the CloudWatch agent that cloud-init installs on every database node, with
+            # exactly these dimensions (render_cloudwatch_agent_config).
+            self._alarm(f"{member.name}-disk-free", cloud_init.CLOUDWATCH_NAMESPACE, cloud_init.CLOUDWATCH_DISK_METRIC,
+                        {"InstanceId": instance_id, "path": cloud_init.NodeBoot.data_mount}, "Maximum", ">",
                         100 - DISK_FREE_ALARM_PERCENT, 2, f"{member.name}: less than {DISK_FREE_ALARM_PERCENT}% "
                         f"free on the data volume", missing="breaching")
         self._alarm("no-primary", "AWS/NetworkELB", "HealthyHostCount",

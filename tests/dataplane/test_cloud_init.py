@@ -206,3 +206,36 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
     bad = subprocess.run([sys.executable, str(script), "secrets"], capture_output=True, text=True, env=aws_env)
     assert bad.returncode != 0 and "PATRONI_SUPERUSER_PASSWORD" in bad.stderr
     assert "it's" not in env_file.read_text()
+
+
+def test_node_user_data_carries_the_post_provision_commands_and_disk_metrics():
+    """The SSM steps call these paths; the CloudWatch alarm names exactly the dimensions the agent publishes."""
+    from dataplane import operations
+
+    spec = cloud_spec("prod")
+    member = spec.members[0]
+    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, member, boot_for(spec)))
+    written = {f["path"]: f for f in doc["write_files"]}
+    for path in (operations.BACKUP_CHECK_COMMAND, operations.APPLY_ROLES_COMMAND):
+        assert written[path]["permissions"] == "0700" and written[path]["owner"] == "root:root"
+        syntax = subprocess.run(["bash", "-n"], input=written[path]["content"], capture_output=True, text=True)
+        assert syntax.returncode == 0, syntax.stderr
+    agent = json.loads(written[cloud_init.CLOUDWATCH_AGENT_CONFIG]["content"])["metrics"]
+    assert agent["namespace"] == cloud_init.CLOUDWATCH_NAMESPACE
+    assert agent["aggregation_dimensions"] == [["InstanceId", "path"]]
+    assert agent["metrics_collected"]["disk"]["resources"] == [cloud_init.NodeBoot.data_mount]
+    runcmd = [" ".join(c) for c in doc["runcmd"]]
+    assert runcmd.index(" ".join(cloud_init.cloudwatch_agent_commands()[-1])) < runcmd.index(cloud_init.BOOT_SCRIPT)
+
+
+def test_monitoring_user_data_installs_grafana_with_a_pinned_key():
+    from dataplane import grafana
+
+    spec = cloud_spec("prod")
+    receivers = [type("R", (), {"name": "hook", "email": None, "webhook_url": "https://example.com/hook"})()]
+    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, receivers, cloud_init.MonitoringBoot("eu-central-1")))
+    written = {f["path"]: f["content"] for f in doc["write_files"]}
+    assert json.loads(written[f"{grafana.DASHBOARDS_DIR}/{spec.scope}.json"])["panels"]
+    commands = [" ".join(c) for c in doc["runcmd"]]
+    key_check = next(i for i, c in enumerate(commands) if grafana.APT_KEY_FINGERPRINT in c)
+    assert key_check < next(i for i, c in enumerate(commands) if "grafana.list" in c)
