@@ -92,12 +92,12 @@ def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> di
               "{{ $labels.job }} on {{ $labels.member }} is not answering scrapes",
               "Prometheus could not scrape {{ $labels.instance }} for 1 minute: the node, the service or the "
               "network path is down.",
-              "Check the instance state; on the node: systemctl status patroni postgresql-exporter node-exporter; "
+              "Check the instance state; on the node: systemctl status pgp-patroni pgp-postgres-exporter pgp-node-exporter; "
               "patronictl list shows whether the member is still in the cluster.", rb),
         _rule("PostgresDown", "pg_up == 0", "1m", "critical",
               "PostgreSQL on {{ $labels.member }} refuses the exporter",
               "postgres_exporter is up but cannot query PostgreSQL on {{ $labels.member }}.",
-              "patronictl list; journalctl -u patroni; check pg_hba and the monitor role's password.", rb),
+              "patronictl list; journalctl -u pgp-patroni; check pg_hba and the monitor role's password.", rb),
         _rule("PatroniNoPrimary", "(sum(patroni_primary) or vector(0)) < 1", _duration(no_primary_for),
               "critical", "no primary in cluster " + spec.scope,
               f"No Patroni member has reported the leader role for {no_primary_for} s (longer than ttl + "

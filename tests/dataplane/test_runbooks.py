@@ -1,0 +1,40 @@
+"""Every alert links to a runbook section that exists and says what the rule says."""
+import re
+from pathlib import Path
+
+from components.spec import cloud_cluster_spec
+from dataplane.cloud_init import system_units
+from dataplane.prometheus import alert_rules
+from dataplane.runbooks import render_runbooks
+from stacks.offline import settings_for_stack
+from stacks.topology import derive_topology
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def prod_spec():
+    settings = settings_for_stack("prod")
+    return cloud_cluster_spec(settings, derive_topology(settings), "<account>")
+
+
+def test_runbooks_doc_is_current():
+    assert (ROOT / "docs" / "runbooks.md").read_text() == render_runbooks(prod_spec()), \
+        "docs/runbooks.md is stale: run .venv/bin/python -m dataplane.runbooks > docs/runbooks.md"
+
+
+def test_every_runbook_url_has_its_section():
+    text = (ROOT / "docs" / "runbooks.md").read_text()
+    anchors = {h.strip().lower() for h in re.findall(r"^## (.+)$", text, re.M)}
+    for group in alert_rules(prod_spec())["groups"]:
+        for rule in group["rules"]:
+            path, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+            assert path == "docs/runbooks.md" and anchor in anchors
+
+
+def test_runbooks_name_units_that_exist():
+    spec = prod_spec()
+    units = {u.removesuffix(".service") for u in system_units(spec, spec.members[0])}
+    text = (ROOT / "docs" / "runbooks.md").read_text()
+    for command in re.findall(r"(?:systemctl status|journalctl -u) ([\w -]+?)(?:;|$)", text, re.M):
+        for unit in command.split():
+            assert unit in units, f"runbook names unit {unit}, the nodes run {sorted(units)}"
