@@ -496,19 +496,41 @@ def _deliveries(layout) -> list[dict]:
     return out
 
 
+def _alertmanager_group_interval() -> str:
+    from dataplane import alertmanager as alertmanager_render
+    return alertmanager_render.GROUP_INTERVAL
+
+
+def _last_delivery_per_member(layout) -> dict[str, float]:
+    last: dict[str, float] = {}
+    for delivery in _deliveries(layout):
+        for alert in delivery["payload"].get("alerts", []):
+            member = alert.get("labels", {}).get("member")
+            if member:
+                last[member] = max(last.get(member, 0.0), delivery["received_at"])
+    return last
+
+
 def alerts(sandbox: Sandbox) -> DrillResult:
     """Stop a standby (Patroni and its PostgreSQL, cleanly) and wait for its alert at the webhook receiver."""
     layout = sandbox.layout
     notes: list[str] = []
     sandbox.wait_healthy(RECOVER_SECONDS)
     state = sandbox.cluster()
-    spare = [m for m in state.streaming_replicas if m not in state.sync_standbys] or list(state.streaming_replicas)
-    if not spare:
+    if not state.streaming_replicas:
         return DrillResult("alerts", False, {"replicas": 0}, "a standby to stop",
                            ["this profile has no standby: run the alerts drill on the prod profile"])
-    # The asynchronous standby when there is one, so commits keep flowing during the drill.
-    replica = layout.spec.member(spare[0])
+    # Alertmanager keeps a member's alert group until a group_interval after it resolved, and an alert
+    # firing again in that group waits for the interval instead of group_wait: stop the standby alerted
+    # longest ago, the asynchronous one on a tie so commits keep flowing.
+    last_alerted = _last_delivery_per_member(layout)
+    replica = layout.spec.member(min(state.streaming_replicas, key=lambda name: (
+        last_alerted.get(name, 0.0), name in state.sync_standbys)))
     window = max(alert_window_seconds(layout, a) for a in REPLICA_LOSS_ALERTS)
+    group_interval = _duration_seconds(_alertmanager_group_interval())
+    if time.time() - last_alerted.get(replica.name, 0.0) < group_interval + window:
+        notes.append(f"{replica.name} was alerted less than group_interval ({group_interval} s) ago: delivery "
+                     f"may wait for that interval")
     seen_before = len(_deliveries(layout))
     stopped_at = time.time()
     cluster.supervisor(layout).stop(cluster.patroni_name(replica), timeout=30)
