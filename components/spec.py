@@ -31,7 +31,7 @@ def cloud_cluster_spec(settings: Settings, topology: Topology, account_id: str) 
     repository = Repository(kind="s3", path=f"/{settings.name}", bucket=backup_bucket_name(settings, account_id),
                             region=settings.region, endpoint=f"s3.{settings.region}.amazonaws.com",
                             uri_style="host", key_type="auto")
-    # pg_hba admits the allowlist and the declared application networks; security groups narrow it further.
-    client_cidrs = tuple(dict.fromkeys((*settings.network.allowlist.cidrs, *(p.cidr for p in settings.network.peers))))
+    # pg_hba admits the allowlisted networks only; security groups narrow it further.
+    client_cidrs = settings.network.allowlist.cidrs
     return ClusterSpec(scope=settings.name, topology=topology, members=members, repositories=(repository,),
                        router=Router(host=router_host(settings)), client_cidrs=client_cidrs)

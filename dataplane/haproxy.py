@@ -51,7 +51,7 @@ def render_haproxy_config(spec: ClusterSpec, ca_file: str) -> str:
         "    timeout connect 3s",
         f"    timeout client {SESSION_TIMEOUT}",
         f"    timeout server {SESSION_TIMEOUT}",
-        "    timeout check 2s",
+        f"    timeout check {check.timeout_seconds}s",
         # fastinter 1s: once a check fails, confirm quickly so the RTO budget is spent on promotion, not here.
         f"    default-server inter {check.interval_seconds}s fastinter 1s downinter {check.interval_seconds}s "
         f"fall {check.fall} rise {check.rise} on-marked-down shutdown-sessions",

@@ -30,7 +30,7 @@ class StageProfile:
 
 PROFILES: dict[str, StageProfile] = {
     "dev": StageProfile(
-        name="dev", node_count=1, rpo_seconds=300, rto_seconds=3600, retention_days=7, worm_days=1,
+        name="dev", node_count=1, rpo_seconds=300, rto_seconds=3600, retention_days=7, worm_days=2,
         lock_mode="GOVERNANCE", policy_enforcement="advisory", protect_stateful=False,
         allow_world_allowlist=True, min_retention_days=1,
     ),

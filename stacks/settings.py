@@ -252,8 +252,11 @@ def _network(r: _Reader, value: object, profile: StageProfile) -> Network | None
         sg = r.string(f"network.allowlist.security_groups[{i}]", g, _SG_ID.match, "a security group id (sg-...)")
         if sg:
             groups.append(sg)
-    if not cidrs and not groups and n.get("allowlist") is not None and not r.problems:
-        r.fail("network.allowlist", n.get("allowlist"), "admits nobody", "list at least one CIDR or security group")
+    if n.get("allowlist") is not None and not cidrs and not a.get("cidrs"):
+        # Security groups filter at the network layer, but pg_hba matches addresses: without the CIDRs those
+        # clients connect from, pg_hba would refuse them (or the allowlist admits nobody at all).
+        r.fail("network.allowlist.cidrs", a.get("cidrs"), "lists no network, so pg_hba admits no client",
+               "list the CIDRs the application clients (including those in allowlisted security groups) connect from")
 
     peers = []
     for i, p in enumerate(r.listing("network.peers", n.get("peers"))):

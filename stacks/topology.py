@@ -41,6 +41,7 @@ class RoutingCheck:
     interval_seconds: int
     fall: int
     rise: int
+    timeout_seconds: int        # a check slower than this counts as failed; must stay below the interval
 
     @property
     def admission_seconds(self) -> int:
@@ -48,7 +49,9 @@ class RoutingCheck:
 
 
 # Fastest health checking each cloud's load balancer allows (AWS NLB: interval 5-300 s, thresholds 2-10).
-ROUTER_CHECKS: dict[str, RoutingCheck] = {"aws": RoutingCheck(interval_seconds=5, fall=2, rise=2)}
+# A healthy Patroni answers in milliseconds; 3 s leaves room for a loaded node and stays below the interval,
+# as AWS requires.
+ROUTER_CHECKS: dict[str, RoutingCheck] = {"aws": RoutingCheck(interval_seconds=5, fall=2, rise=2, timeout_seconds=3)}
 ROUTER_NAMES: dict[str, str] = {"aws": "AWS NLB"}
 
 
@@ -141,6 +144,11 @@ def derive_topology(settings: Settings) -> Topology:
     if obj.rpo_seconds == 0 and len(zones) < 3:
         fail("network.zones", list(zones), f"RPO 0 needs the nodes in at least 3 zones ({len(zones)} listed)",
              "list three availability zones")
+    if nodes > 1 and nodes % 2 == 0:
+        fail("cluster.nodes", nodes,
+             f"etcd runs on the members, and {nodes} members tolerate no more failures than {nodes - 1}"
+             + (" (losing either of 2 loses quorum, so the primary demotes itself)" if nodes == 2 else ""),
+             f"use {nodes - 1} or {nodes + 1} nodes")
     if nodes > 1 and len(zones) < 2:
         fail("network.zones", list(zones), f"{nodes} nodes in one zone do not survive the loss of that zone",
              "list at least two availability zones")
@@ -241,12 +249,15 @@ def derive_topology(settings: Settings) -> Topology:
                                            f"{obj.retention_days} days")
 
     lock_days = obj.worm_days
-    if lock_days and lock_days < schedule.full_interval_days:
+    # The previous chain must stay locked until the next full backup has completed: a lock exactly as long as
+    # the interval expires while that backup is still running.
+    min_lock = schedule.full_interval_days + 1
+    if lock_days and lock_days < min_lock:
         fail("objectives.worm_days", lock_days,
-             f"shorter than the full-backup interval of {schedule.full_interval_days} days, so no complete backup "
-             f"chain (full plus its differentials and incrementals) stays locked",
-             f"raise objectives.worm_days to at least {schedule.full_interval_days}, or lower retention_days below "
-             f"14 for daily full backups")
+             f"not longer than the full-backup interval of {schedule.full_interval_days} day(s), so no complete "
+             f"backup chain (full plus its differentials and incrementals) stays locked while the next full runs",
+             f"raise objectives.worm_days to at least {min_lock}"
+             + (", or lower retention_days below 14 for daily full backups" if schedule.full_interval_days > 1 else ""))
     if lock_days:
         lock = Choice(lock_days, f"every object version is immutable for {lock_days} day(s), covering a complete "
                                  f"{schedule.full_interval_days}-day backup chain")

@@ -96,7 +96,7 @@ class PostgresCluster(PlatformComponent):
                 preserve_client_ip="true",
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
                     enabled=True, protocol="HTTPS", port=str(PORTS.patroni_rest), path=path,
-                    interval=check.interval_seconds, healthy_threshold=check.rise,
+                    interval=check.interval_seconds, timeout=check.timeout_seconds, healthy_threshold=check.rise,
                     unhealthy_threshold=check.fall, matcher="200"),
                 tags=self.tags(f"{label}-tg"), opts=self.child_opts())
             for member, instance in zip(args.spec.members, self.instances):

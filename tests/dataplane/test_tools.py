@@ -310,7 +310,7 @@ def haproxy_routing(cluster3, tmp_path):
     # The prod topology's check timing, shortened so the test converges in seconds; the rendering is the same.
     topo = spec.topology
     spec = dataclasses.replace(spec, topology=dataclasses.replace(
-        topo, routing_check=dataclasses.replace(topo.routing_check, value=RoutingCheck(1, 2, 1))))
+        topo, routing_check=dataclasses.replace(topo.routing_check, value=RoutingCheck(1, 2, 1, 1))))
     ca = tls_files(spec, spec.members[0]).ca
     cfg = write_file(tmp_path / "haproxy.cfg", render_haproxy_config(spec, ca), 0o644, owner_postgres=False)
     roles = {spec.members[0].name: "replica", spec.members[1].name: "primary", spec.members[2].name: "replica"}

@@ -256,7 +256,7 @@ def _drop_alerts(prefix: str):
         for group in doc["groups"]:
             group["rules"] = [r for r in group["rules"] if not r["alert"].startswith(prefix)]
         return yaml.safe_dump(doc)
-    return _file_edit("pg-platform.yml", change, nodes=_monitoring)
+    return _file_edit("rules/pg-platform.yml", change, nodes=_monitoring)
 
 
 RENDERED = [

@@ -124,7 +124,7 @@ def test_imdsv2_and_encrypted_volumes(stack):
         assert key.inputs["enableKeyRotation"] is True
 
 
-@pytest.mark.parametrize("stack_name, mode, days", [("prod", "COMPLIANCE", 14), ("dev", "GOVERNANCE", 1)])
+@pytest.mark.parametrize("stack_name, mode, days", [("prod", "COMPLIANCE", 14), ("dev", "GOVERNANCE", 2)])
 def test_object_lock(stack_name, mode, days, prod, dev):
     plan = {"prod": prod, "dev": dev}[stack_name]
     (bucket,) = of(plan, "aws:s3/bucket:Bucket")
@@ -151,6 +151,7 @@ def test_nlb_routes_by_patroni_health(prod):
         check = group.inputs["healthCheck"]
         assert check["port"] == "8008" and check["protocol"] == "HTTPS" and check["matcher"] == "200"
         assert (check["interval"], check["unhealthyThreshold"], check["healthyThreshold"]) == (5, 2, 2)
+        assert 2 <= check["timeout"] < check["interval"]     # AWS rejects a timeout not below the interval
     listeners = sorted(r.inputs["port"] for r in of(prod, "aws:lb/listener:Listener"))
     assert listeners == [5432, 5433, 6432]
 

@@ -20,17 +20,32 @@ def only(error: SettingsError, key: str):
 
 
 def test_rpo_zero_with_fewer_than_three_nodes():
-    p = only(problems("prod", cluster__nodes=2), "pg-platform:objectives.rpo_seconds")
-    assert "at least 3 nodes" in p.message and "(cluster.nodes is 2)" in p.message
+    p = only(problems("prod", cluster__nodes=1), "pg-platform:objectives.rpo_seconds")
+    assert "at least 3 nodes" in p.message and "(cluster.nodes is 1)" in p.message
     assert "set cluster.nodes to 3 or more" in p.fix
 
 
 def test_worm_shorter_than_full_backup_interval():
-    p = only(problems("prod", objectives__worm_days=5), "pg-platform:objectives.worm_days")
-    assert p.value == 5
-    assert "shorter than the full-backup interval of 7 days" in p.message
+    p = only(problems("prod", objectives__worm_days=7), "pg-platform:objectives.worm_days")
+    assert p.value == 7
+    assert "not longer than the full-backup interval of 7 day(s)" in p.message
     assert "no complete backup chain" in p.message
-    assert "raise objectives.worm_days to at least 7" in p.fix
+    assert "raise objectives.worm_days to at least 8" in p.fix
+    daily = only(problems("dev", objectives__worm_days=1), "pg-platform:objectives.worm_days")
+    assert daily.fix == "raise objectives.worm_days to at least 2"
+
+
+@pytest.mark.parametrize("nodes", [2, 4])
+def test_even_node_counts_are_rejected(nodes):
+    p = only(problems("prod", cluster__nodes=nodes), "pg-platform:cluster.nodes")
+    assert "etcd runs on the members" in p.message
+    assert p.fix == f"use {nodes - 1} or {nodes + 1} nodes"
+
+
+def test_allowlisted_security_groups_need_the_networks_they_connect_from():
+    p = only(problems("prod", network__allowlist={"security_groups": ["sg-0a1b2c3d4e5f60718"]}),
+             "pg-platform:network.allowlist.cidrs")
+    assert "pg_hba admits no client" in p.message
 
 
 def test_world_allowlist_in_prod():
@@ -95,7 +110,7 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_objective_conflicts_are_reported_together():
-    error = problems("prod", cluster__nodes=1, objectives__worm_days=2)
+    error = problems("prod", cluster__nodes=1, objectives__worm_days=3)
     assert {"pg-platform:objectives.rpo_seconds", "pg-platform:objectives.worm_days"} <= set(error.keys())
 
 
