@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass, replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
 import yaml
@@ -25,6 +25,7 @@ from dataplane.patroni import config_path as patroni_config_path
 from dataplane.pgbackrest import needs_tls_server, render_backup_cron, repo_environment, server_command
 from dataplane.prometheus import ScrapeTargets, render_alert_rules, render_prometheus_config
 from dataplane.tls import TlsFiles, tls_files
+from stacks.ports import PORTS
 
 PATRONI_VERSION = "4.1.5"
 # apt.postgresql.org signing key: Debian's own PostgreSQL is 15 only; PGDG carries 14-17 for bookworm.
@@ -299,9 +300,7 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     venv = str(PurePosixPath(paths.patroni_bin).parent.parent)
     vendor_units = ["etcd", "pgbouncer", "prometheus-postgres-exporter", "prometheus-node-exporter", "postgresql"]
     doc = {
-        "apt": {"sources": {"pgdg": {
-            "source": f"deb [signed-by=$KEY_FILE] https://apt.postgresql.org/pub/repos/apt {DEBIAN_SUITE}-pgdg main",
-            "keyid": PGDG_KEY_FINGERPRINT, "keyserver": "keyserver.ubuntu.com"}}},
+        "apt": apt_config(),
         "package_update": True,
         "packages": packages(spec),
         "write_files": files,
@@ -310,7 +309,7 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
             ["systemctl", "disable", "--now", *vendor_units],
             ["/usr/bin/python3", "-m", "venv", venv],
             [f"{venv}/bin/pip", "install", "--no-cache-dir", f"patroni[etcd3,psycopg3]=={boot.patroni_version}"],
-            *cloudwatch_agent_commands(),
+            *aws_agent_commands(boot.region),
             [BOOT_SCRIPT],
         ],
     }
@@ -319,9 +318,39 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
 
 
-# The agent publishes the data volume's usage for the CloudWatch free-disk alarm, which still pages when the
-# monitoring node itself is down. Not in Debian: AWS ships it as a .deb over HTTPS.
-CLOUDWATCH_AGENT_DEB = "https://amazoncloudwatch-agent.s3.amazonaws.com/debian/amd64/latest/amazon-cloudwatch-agent.deb"
+# Nodes reach the internet on 443 only: every package source is HTTPS, and the PGDG key travels in the user data
+# (vendored from Debian's postgresql-common, fingerprint-checked by the tests) instead of an hkp keyserver.
+DEBIAN_MIRROR = "https://cdn-aws.deb.debian.org/debian"
+DEBIAN_SECURITY_MIRROR = "https://cdn-aws.deb.debian.org/debian-security"
+PGDG_KEY_FILE = Path(__file__).resolve().parent / "keys" / "apt.postgresql.org.asc"
+
+
+def debian_mirrors() -> dict:
+    return {"primary": [{"arches": ["default"], "uri": DEBIAN_MIRROR}],
+            "security": [{"arches": ["default"], "uri": DEBIAN_SECURITY_MIRROR}]}
+
+
+def apt_config() -> dict:
+    return {
+        **debian_mirrors(),
+        "sources": {"pgdg": {
+            "source": f"deb [signed-by=$KEY_FILE] https://apt.postgresql.org/pub/repos/apt {DEBIAN_SUITE}-pgdg main",
+            "key": PGDG_KEY_FILE.read_text()}},
+    }
+
+
+# The SSM agent (post-provision steps, operator sessions) and the CloudWatch agent (the free-disk alarm, which
+# still pages when the monitoring node is down) are not in Debian; AWS ships both as .debs in regional S3
+# buckets, which the nodes reach through the S3 gateway endpoint.
+def aws_agent_debs(region: str) -> dict[str, str]:
+    return {
+        "amazon-ssm-agent": f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}/latest/debian_amd64/"
+                            "amazon-ssm-agent.deb",
+        "amazon-cloudwatch-agent": f"https://amazoncloudwatch-agent-{region}.s3.{region}.amazonaws.com/debian/amd64/"
+                                   "latest/amazon-cloudwatch-agent.deb",
+    }
+
+
 CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/pg-platform.json"
 CLOUDWATCH_NAMESPACE = "CWAgent"
 CLOUDWATCH_DISK_METRIC = "disk_used_percent"
@@ -342,19 +371,23 @@ def render_cloudwatch_agent_config(boot: NodeBoot) -> str:
     }, indent=1, sort_keys=True)
 
 
-def cloudwatch_agent_commands() -> list[list[str]]:
-    deb = "/var/cache/amazon-cloudwatch-agent.deb"
-    return [["curl", "-fsSL", "--proto", "=https", "-o", deb, CLOUDWATCH_AGENT_DEB],
-            ["apt-get", "install", "-y", deb],
-            ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config", "-m", "ec2",
-             "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"]]
+def aws_agent_commands(region: str) -> list[list[str]]:
+    commands = []
+    for name, url in aws_agent_debs(region).items():
+        deb = f"/var/cache/{name}.deb"
+        commands += [["curl", "-fsSL", "--proto", "=https", "--retry", "5", "-o", deb, url],
+                     ["apt-get", "install", "-y", deb]]
+    return commands + [
+        ["systemctl", "enable", "--now", "amazon-ssm-agent"],
+        ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config", "-m", "ec2",
+         "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"]]
 
 
 def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverLike], boot: MonitoringBoot) -> str:
     """Prometheus and Alertmanager from Debian, configured for this cluster. Nothing secret is needed."""
     ca_path = "/etc/prometheus/pg-platform-ca.crt"
     rules_path = "/etc/prometheus/rules/pg-platform.yml"
-    targets = ScrapeTargets(prometheus="localhost:9090", alertmanagers=("localhost:9093",))
+    targets = ScrapeTargets(prometheus=f"localhost:{PORTS.prometheus}", alertmanagers=(f"localhost:{PORTS.alertmanager}",))
     files = [
         _file(rules_path, render_alert_rules(spec), 0o644),
         _file("/etc/prometheus/prometheus.yml", render_prometheus_config(
@@ -368,9 +401,11 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
         _file("/etc/grafana/provisioning/datasources/pg-platform.yml", grafana.render_datasource(), 0o644),
         _file("/etc/grafana/provisioning/dashboards/pg-platform.yml", grafana.render_dashboard_provider(), 0o644),
         _file(f"{grafana.DASHBOARDS_DIR}/{spec.scope}.json", grafana.render_dashboard(spec), 0o644),
+        _file(grafana.SERVICE_OVERRIDE, grafana.render_service_override(), 0o644),
     ]
     key = "/etc/apt/keyrings/grafana.asc"
     doc = {
+        "apt": debian_mirrors(),
         "package_update": True,
         "packages": ["prometheus", "prometheus-alertmanager", "gpg"],
         "write_files": files,

@@ -18,7 +18,25 @@ APT_REPOSITORY = "https://apt.grafana.com stable main"
 APT_KEY_URL = "https://apt.grafana.com/gpg.key"
 APT_KEY_FINGERPRINT = "B53AE77BADB630A683046005963FA27710458545"
 DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
+SERVICE_OVERRIDE = "/etc/systemd/system/grafana-server.service.d/pg-platform.conf"
 DATASOURCE_UID = "pgp-prometheus"
+
+
+def render_service_override() -> str:
+    """Grafana listens on loopback only and shows dashboards read-only without a login: operators reach it
+    through an SSM port-forwarding session (their IAM identity is the access control), so no default admin
+    password is ever reachable and no security group opens its port."""
+    settings = {
+        "GF_SERVER_HTTP_ADDR": "127.0.0.1",
+        "GF_SERVER_HTTP_PORT": str(PORTS.grafana),
+        "GF_AUTH_DISABLE_LOGIN_FORM": "true",
+        "GF_AUTH_ANONYMOUS_ENABLED": "true",
+        "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+        "GF_USERS_ALLOW_SIGN_UP": "false",
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+    }
+    return "[Service]\n" + "".join(f"Environment={k}={v}\n" for k, v in settings.items())
 
 
 def render_datasource(prometheus_url: str = f"http://localhost:{PORTS.prometheus}") -> str:

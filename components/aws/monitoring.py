@@ -78,7 +78,10 @@ class Monitoring(PlatformComponent):
                     {"TargetGroup": args.write_target_group_arn_suffix, "LoadBalancer": args.load_balancer_arn_suffix},
                     "Maximum", "<", 1, 2, "no node answers /primary: writes are down", missing="breaching")
 
-        self.grafana_url = self.instance.private_ip.apply(lambda ip: f"http://{ip}:{PORTS.grafana}")
+        # Grafana listens on the node's loopback only (dataplane/grafana.py): operators open it through SSM.
+        self.grafana_url = pulumi.Output.concat(
+            "aws ssm start-session --target ", self.instance.id, " --document-name AWS-StartPortForwardingSession "
+            f"--parameters portNumber={PORTS.grafana},localPortNumber={PORTS.grafana}  # then http://localhost:{PORTS.grafana}")
         self.register_outputs({"grafana_url": self.grafana_url, "alarm_topic_arn": self.topic.arn,
                                "prometheus_url": self.instance.private_ip.apply(lambda ip: f"http://{ip}:{PORTS.prometheus}")})
 

@@ -163,9 +163,6 @@ class Network(PlatformComponent):
         for port in (*EXPORTER_PORTS, PORTS.patroni_rest):
             self._ingress(self.node_sg, f"node-metrics-{port}", port, "metrics scraped by the monitoring node",
                           source=self.monitoring_sg.id)
-        for i, cidr in enumerate(args.allowlist_cidrs):
-            self._ingress(self.monitoring_sg, f"monitoring-grafana-cidr{i}", PORTS.grafana,
-                          f"Grafana for operators in {cidr}", cidr=cidr)
 
         self._egress_rule(self.lb_sg, "lb-to-nodes", "tcp", PORTS.postgres, PORTS.patroni_rest,
                           "load balancer to nodes (PostgreSQL, PgBouncer, Patroni health)", cidr=args.cidr)

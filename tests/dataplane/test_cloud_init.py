@@ -225,7 +225,25 @@ def test_node_user_data_carries_the_post_provision_commands_and_disk_metrics():
     assert agent["aggregation_dimensions"] == [["InstanceId", "path"]]
     assert agent["metrics_collected"]["disk"]["resources"] == [cloud_init.NodeBoot.data_mount]
     runcmd = [" ".join(c) for c in doc["runcmd"]]
-    assert runcmd.index(" ".join(cloud_init.cloudwatch_agent_commands()[-1])) < runcmd.index(cloud_init.BOOT_SCRIPT)
+    agents = cloud_init.aws_agent_commands("eu-central-1")
+    assert runcmd.index(" ".join(agents[-1])) < runcmd.index(cloud_init.BOOT_SCRIPT)
+    assert "systemctl enable --now amazon-ssm-agent" in runcmd
+
+
+def test_every_package_source_is_https_and_the_pgdg_key_is_pinned(tmp_path):
+    """Nodes may leave the VPC on 443 only: no http mirror, no hkp keyserver; the key is PGDG's own."""
+    spec = cloud_spec("prod")
+    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, spec.members[0], boot_for(spec)))
+    apt = doc["apt"]
+    uris = [apt["primary"][0]["uri"], apt["security"][0]["uri"], apt["sources"]["pgdg"]["source"]]
+    uris += [c[-1] for c in doc["runcmd"] if c[0] == "curl"]
+    assert all("https://" in u and "http://" not in u for u in uris), uris
+    assert "keyserver" not in apt["sources"]["pgdg"]
+    key = tmp_path / "pgdg.asc"
+    key.write_text(apt["sources"]["pgdg"]["key"])
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(key)], capture_output=True, text=True,
+                           check=True).stdout
+    assert f"fpr:::::::::{cloud_init.PGDG_KEY_FINGERPRINT}:" in shown
 
 
 def test_monitoring_user_data_installs_grafana_with_a_pinned_key():
