@@ -29,9 +29,10 @@ class PlatformComponent(pulumi.ComponentResource):
         return f"{self._name}-{suffix}"
 
     def child_opts(self, *, protect: bool = False, depends_on: list | None = None,
-                   delete_before_replace: bool | None = None) -> pulumi.ResourceOptions:
+                   delete_before_replace: bool | None = None,
+                   ignore_changes: list[str] | None = None) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, protect=protect, depends_on=depends_on,
-                                      delete_before_replace=delete_before_replace)
+                                      delete_before_replace=delete_before_replace, ignore_changes=ignore_changes)
 
     def tags(self, suffix: str, **extra: str) -> dict[str, str]:
         return {**self._tags, "Name": self.child_name(suffix), **extra}

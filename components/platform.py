@@ -61,7 +61,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
     secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags), child)
     identity = Identity(f"{name}-identity", IdentityArgs(
         bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
-        secret_arns=[*secrets.arns.values(), *secrets.tls_arns.values()], tags=tags), child)
+        shared_secret_arns=list(secrets.arns.values()), member_tls_secret_arns=secrets.tls_arns, tags=tags), child)
 
     # Uploads name the bucket's key explicitly, so a changed bucket default cannot silently weaken them.
     node_boot = pulumi.Output.all(secrets.arns, secrets.tls_arns, vault.key.arn).apply(
@@ -71,17 +71,19 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
     cluster = PostgresCluster(f"{name}-cluster", PostgresClusterArgs(
         spec=spec, vpc_id=network.vpc.id, subnet_ids={z: s.id for z, s in subnet_ids.items()},
         node_security_group_id=network.node_sg.id, lb_security_group_id=network.lb_sg.id,
-        instance_profile=identity.node_profile.name, image_id=image_id,
+        instance_profiles={m: p.name for m, p in identity.node_profiles.items()}, image_id=image_id,
         instance_type=settings.cluster.instance_type, disk_size_gb=settings.cluster.disk_size_gb,
-        disk_type=settings.cluster.disk_type, disk_iops=settings.cluster.disk_iops, volume_key_arn=vault.key.arn,
-        boot=node_boot, protect=protect, tags=tags, private_zone_id=network.private_zone.id),
-        pulumi.ResourceOptions(parent=platform, depends_on=[identity]))
+        disk_type=settings.cluster.disk_type, disk_iops=settings.cluster.disk_iops,
+        boot=node_boot, protect=protect, tags=tags, private_zone_id=network.private_zone.id,
+        # Nodes fetch secret values and use the bucket at boot: versions and bucket settings must exist first.
+        boot_after=[identity, secrets, vault]), child)
 
     monitoring_zone = settings.network.zones[0]
     monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
         spec=spec, receivers=settings.monitoring.receivers, subnet_id=subnet_ids[monitoring_zone].id,
         security_group_id=network.monitoring_sg.id, instance_profile=identity.monitoring_profile.name,
-        image_id=image_id, instance_type=settings.cluster.monitoring_instance_type, volume_key_arn=vault.key.arn,
+        image_id=image_id, instance_type=settings.cluster.monitoring_instance_type,
+        volume_key_arn=cluster.volume_key.arn,
         instance_ids=[i.id for i in cluster.instances],
         write_target_group_arn_suffix=cluster.target_groups["write"].arn_suffix,
         load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
@@ -92,7 +94,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
     PostProvision(f"{name}-post-provision", PostProvisionArgs(
         region=settings.region, instance_ids=[i.id for i in cluster.instances], stanza=spec.stanza,
         role_sql=roles.render_role_sql(spec), pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
-        tags=tags), pulumi.ResourceOptions(parent=platform, depends_on=[cluster]))
+        tags=tags, after=[vault]), child)
 
     platform.endpoint = cluster.endpoint
     platform.bucket = vault.bucket.bucket

@@ -264,7 +264,7 @@ def _file(path: str, content: str, mode: int, owner: str = "root:root", defer: b
     return entry
 
 
-def _with_boot_repositories(spec: ClusterSpec, boot: NodeBoot) -> ClusterSpec:
+def with_boot_repositories(spec: ClusterSpec, boot: NodeBoot) -> ClusterSpec:
     """The KMS key exists only once the vault is created, so it arrives with the boot data, not the spec."""
     repos = []
     for repo in spec.repositories:
@@ -278,7 +278,7 @@ def _with_boot_repositories(spec: ClusterSpec, boot: NodeBoot) -> ClusterSpec:
 
 
 def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> str:
-    spec = _with_boot_repositories(spec, boot)
+    spec = with_boot_repositories(spec, boot)
     paths = spec.paths_for(member)
     files = [
         # Before any package: Debian must neither start services with vendor configs (ports clash with ours)

@@ -3,7 +3,7 @@ and an internal NLB that routes by Patroni's REST health checks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +18,9 @@ from stacks.ports import PORTS
 ROOT_VOLUME_GB = 20
 DATA_DEVICE = "/dev/sdf"
 GP3_THROUGHPUT_MIBS = 250
+# cloud-init runs once per instance: a changed image or user data takes effect only on a replacement, which
+# an operator rolls one member at a time (README, "Changing nodes") so the cluster keeps its quorum.
+ROLLED_BY_OPERATOR = ["ami", "userDataBase64"]
 
 
 @dataclass(frozen=True)
@@ -27,53 +30,60 @@ class PostgresClusterArgs:
     subnet_ids: Mapping[str, pulumi.Input[str]]          # zone -> private subnet id
     node_security_group_id: pulumi.Input[str]
     lb_security_group_id: pulumi.Input[str]
-    instance_profile: pulumi.Input[str]
+    instance_profiles: Mapping[str, pulumi.Input[str]]    # member name -> its own instance profile
     image_id: pulumi.Input[str]
     instance_type: str
     disk_size_gb: int
     disk_type: str
     disk_iops: int
-    volume_key_arn: pulumi.Input[str]
     boot: pulumi.Input[cloud_init.NodeBoot]
     protect: bool
     tags: Mapping[str, str]
     private_zone_id: pulumi.Input[str]
+    # What a node uses at boot (secret versions, bucket settings): its instance waits for these.
+    boot_after: Sequence[pulumi.Resource] = ()
 
 
 class PostgresCluster(PlatformComponent):
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "PostgresCluster", name, args.tags, opts)
         topology = args.spec.topology
+        # Volumes get their own key: the nodes' grant on the backup key must not open every disk too.
+        self.volume_key = aws.kms.Key(self.child_name("volumes-key"), description=f"{name} EBS volumes",
+                                      enable_key_rotation=True, deletion_window_in_days=30,
+                                      tags=self.tags("volumes-key"), opts=self.child_opts(protect=args.protect))
         self.instances: list[aws.ec2.Instance] = []
         for member in args.spec.members:
-            subnet = args.subnet_ids[member.zone]
             user_data = pulumi.Output.from_input(args.boot).apply(
                 lambda boot, m=member: compress_user_data(cloud_init.render_node_user_data(args.spec, m, boot)))
             instance = aws.ec2.Instance(
                 self.child_name(member.name), ami=args.image_id, instance_type=args.instance_type,
-                subnet_id=subnet, private_ip=member.host, vpc_security_group_ids=[args.node_security_group_id],
-                iam_instance_profile=args.instance_profile, associate_public_ip_address=False,
+                subnet_id=args.subnet_ids[member.zone], private_ip=member.host,
+                vpc_security_group_ids=[args.node_security_group_id],
+                iam_instance_profile=args.instance_profiles[member.name], associate_public_ip_address=False,
                 user_data_base64=user_data, user_data_replace_on_change=False, ebs_optimized=True,
                 monitoring=True, disable_api_termination=args.protect,
                 metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                     http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
                     instance_metadata_tags="disabled"),
                 root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                    volume_size=ROOT_VOLUME_GB, volume_type="gp3", encrypted=True, kms_key_id=args.volume_key_arn,
-                    delete_on_termination=True),
-                tags=self.tags(member.name, role="postgres", zone=member.zone), volume_tags=self.tags(member.name),
-                opts=self.child_opts())
+                    volume_size=ROOT_VOLUME_GB, volume_type="gp3", encrypted=True, kms_key_id=self.volume_key.arn,
+                    delete_on_termination=True, tags=self.tags(f"{member.name}-root")),
+                tags=self.tags(member.name, role="postgres", zone=member.zone),
+                # The fixed private address is held until the old instance is gone.
+                opts=self.child_opts(ignore_changes=ROLLED_BY_OPERATOR, delete_before_replace=True,
+                                     depends_on=list(args.boot_after)))
             # The data volume outlives its instance: an instance can be replaced without losing the
             # member's data, and prod protects it from deletion.
             volume = aws.ebs.Volume(
                 self.child_name(f"{member.name}-data"), availability_zone=member.zone, size=args.disk_size_gb,
                 type=args.disk_type, iops=args.disk_iops,
                 throughput=GP3_THROUGHPUT_MIBS if args.disk_type == "gp3" else None, encrypted=True,
-                kms_key_id=args.volume_key_arn, tags=self.tags(f"{member.name}-data", role="postgres-data"),
+                kms_key_id=self.volume_key.arn, tags=self.tags(f"{member.name}-data", role="postgres-data"),
                 opts=self.child_opts(protect=args.protect))
             aws.ec2.VolumeAttachment(self.child_name(f"{member.name}-data-attachment"), device_name=DATA_DEVICE,
                                      volume_id=volume.id, instance_id=instance.id, stop_instance_before_detaching=True,
-                                     opts=self.child_opts())
+                                     opts=self.child_opts(delete_before_replace=True))
             self.instances.append(instance)
 
         self.load_balancer = aws.lb.LoadBalancer(
@@ -84,9 +94,12 @@ class PostgresCluster(PlatformComponent):
         check = topology.routing_check.value
         routes = {
             "write": (PORTS.write, PORTS.postgres, WRITE_CHECK_PATH),
-            "read": (PORTS.read, PORTS.postgres, read_check_path(topology)),
             "pooled": (PORTS.pooled_write, PORTS.pgbouncer, WRITE_CHECK_PATH),
         }
+        # An NLB whose targets all fail their checks sends traffic to all of them ("fail open"): with no
+        # replica to pass /replica, a read listener would quietly serve from the primary.
+        if len(args.spec.members) > 1:
+            routes["read"] = (PORTS.read, PORTS.postgres, read_check_path(topology))
         self.target_groups = {}
         for label, (listener_port, target_port, path) in routes.items():
             group = aws.lb.TargetGroup(

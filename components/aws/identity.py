@@ -20,7 +20,8 @@ class IdentityArgs:
     bucket_arn: pulumi.Input[str]
     backup_key_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
-    secret_arns: Sequence[pulumi.Input[str]]
+    shared_secret_arns: Sequence[pulumi.Input[str]]          # passwords every member needs
+    member_tls_secret_arns: Mapping[str, pulumi.Input[str]]  # member name -> its own TLS bundle
     tags: Mapping[str, str]
 
 
@@ -57,16 +58,24 @@ def monitoring_policy() -> str:
 
 
 class Identity(PlatformComponent):
+    """One role per member: each node reads the shared passwords but only its own TLS private key."""
+
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "Identity", name, args.tags, opts)
-        self.node_role = self._role("node")
-        aws.iam.RolePolicy(self.child_name("node-policy"), role=self.node_role.id,
-                           policy=pulumi.Output.all(args.bucket_arn, args.backup_key_arn, args.secrets_key_arn,
-                                                    pulumi.Output.all(*args.secret_arns)).apply(
-                               lambda v: node_policy(v[0], v[1], v[2], list(v[3]))),
-                           opts=self.child_opts())
-        self.node_profile = aws.iam.InstanceProfile(self.child_name("node-profile"), role=self.node_role.name,
-                                                    tags=self.tags("node-profile"), opts=self.child_opts())
+        self.node_roles: dict[str, aws.iam.Role] = {}
+        self.node_profiles: dict[str, aws.iam.InstanceProfile] = {}
+        shared = pulumi.Output.all(*args.shared_secret_arns)
+        for member, tls_arn in args.member_tls_secret_arns.items():
+            role = self._role(member)
+            aws.iam.RolePolicy(self.child_name(f"{member}-policy"), role=role.id,
+                               policy=pulumi.Output.all(args.bucket_arn, args.backup_key_arn, args.secrets_key_arn,
+                                                        shared, tls_arn).apply(
+                                   lambda v: node_policy(v[0], v[1], v[2], [*v[3], v[4]])),
+                               opts=self.child_opts())
+            self.node_roles[member] = role
+            self.node_profiles[member] = aws.iam.InstanceProfile(
+                self.child_name(f"{member}-profile"), role=role.name, tags=self.tags(f"{member}-profile"),
+                opts=self.child_opts())
 
         self.monitoring_role = self._role("monitoring")
         aws.iam.RolePolicy(self.child_name("monitoring-policy"), role=self.monitoring_role.id,
@@ -74,7 +83,8 @@ class Identity(PlatformComponent):
         self.monitoring_profile = aws.iam.InstanceProfile(self.child_name("monitoring-profile"),
                                                           role=self.monitoring_role.name,
                                                           tags=self.tags("monitoring-profile"), opts=self.child_opts())
-        self.register_outputs({"node_role_arn": self.node_role.arn, "monitoring_role_arn": self.monitoring_role.arn})
+        self.register_outputs({"node_role_arns": {m: r.arn for m, r in self.node_roles.items()},
+                               "monitoring_role_arn": self.monitoring_role.arn})
 
     def _role(self, label: str) -> aws.iam.Role:
         role = aws.iam.Role(self.child_name(f"{label}-role"), assume_role_policy=json.dumps({

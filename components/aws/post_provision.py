@@ -31,6 +31,8 @@ class PostProvisionArgs:
     role_sql: str                    # rendered by dataplane.roles; passwords come from the node's env
     pgbackrest_config: str          # the rendered pgbackrest.conf, so a change re-runs the check
     tags: Mapping[str, str]
+    # The first backup must land in a bucket whose lock, encryption and policy already exist.
+    after: Sequence[pulumi.Resource] = ()
 
 
 def _digest(text: str) -> str:
@@ -49,7 +51,7 @@ class PostProvision(PlatformComponent):
                                                f"--timeout {BACKUP_TIMEOUT_SECONDS} -- "
                                                f"pg-platform-backup-check {shlex.quote(args.stanza)}"),
             triggers=[instances, _digest(args.pgbackrest_config)],
-            opts=self.child_opts())
+            opts=self.child_opts(depends_on=list(args.after)))
         self.roles = command.local.Command(
             self.child_name("roles"),
             create=instances.apply(lambda ids: f"{runner} --instances {','.join(ids)} --on-leader -- "

@@ -31,8 +31,10 @@ class BackupVault(PlatformComponent):
 
     def __init__(self, name: str, args: BackupVaultArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "BackupVault", name, args.tags, opts)
-        self.key = aws.kms.Key(self.child_name("key"), description=f"{name} backups and volumes",
+        self.key = aws.kms.Key(self.child_name("key"), description=f"{name} backups",
                                enable_key_rotation=True, deletion_window_in_days=30,
+                               policy=pulumi.Output.from_input(args.account_id).apply(
+                                   lambda account: backup_key_policy(account, args.lock_mode)),
                                tags=self.tags("key"), opts=self.child_opts(protect=args.protect))
         aws.kms.Alias(self.child_name("key-alias"), name=f"alias/{name}", target_key_id=self.key.key_id,
                       opts=self.child_opts())
@@ -40,32 +42,37 @@ class BackupVault(PlatformComponent):
                                     object_lock_enabled=args.lock_days > 0, force_destroy=False,
                                     tags=self.tags("bucket", purpose="pgbackrest"),
                                     opts=self.child_opts(protect=args.protect))
+        def settings_opts(depends_on: list | None = None) -> pulumi.ResourceOptions:
+            # Each of these is the bucket's one configuration of its kind: replacing it create-first and
+            # then deleting the old one would clear it (no lock, no encryption default, no TLS policy).
+            return self.child_opts(protect=args.protect, depends_on=depends_on, delete_before_replace=True)
+
         versioning = aws.s3.BucketVersioning(
             self.child_name("versioning"), bucket=self.bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=self.child_opts())
+            opts=settings_opts())
         if args.lock_days > 0:
             aws.s3.BucketObjectLockConfiguration(
                 self.child_name("object-lock"), bucket=self.bucket.id, object_lock_enabled="Enabled",
                 rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
                     default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
                         mode=args.lock_mode, days=args.lock_days)),
-                opts=self.child_opts(depends_on=[versioning]))
+                opts=settings_opts(depends_on=[versioning]))
         aws.s3.BucketPublicAccessBlock(self.child_name("public-access-block"), bucket=self.bucket.id,
                                        block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
-                                       restrict_public_buckets=True, opts=self.child_opts())
+                                       restrict_public_buckets=True, opts=settings_opts())
         aws.s3.BucketServerSideEncryptionConfiguration(
             self.child_name("encryption"), bucket=self.bucket.id,
             rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                 apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                     sse_algorithm="aws:kms", kms_master_key_id=self.key.arn),
                 bucket_key_enabled=True)],
-            opts=self.child_opts())
+            opts=settings_opts())
         aws.s3.BucketOwnershipControls(self.child_name("ownership"), bucket=self.bucket.id,
                                        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-                                       opts=self.child_opts())
+                                       opts=settings_opts())
         aws.s3.BucketPolicy(self.child_name("tls-only"), bucket=self.bucket.id,
-                            policy=self.bucket.arn.apply(_tls_only_policy), opts=self.child_opts())
+                            policy=self.bucket.arn.apply(_tls_only_policy), opts=settings_opts())
         aws.s3.BucketLifecycleConfiguration(
             self.child_name("lifecycle"), bucket=self.bucket.id,
             rules=[
@@ -81,8 +88,20 @@ class BackupVault(PlatformComponent):
                     abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                         days_after_initiation=ABORT_MULTIPART_DAYS)),
             ],
-            opts=self.child_opts(depends_on=[versioning]))
+            opts=settings_opts(depends_on=[versioning]))
         self.register_outputs({"bucket": self.bucket.bucket, "bucket_arn": self.bucket.arn, "key_arn": self.key.arn})
+
+
+def backup_key_policy(account_id: str, lock_mode: str) -> str:
+    """The account administers the key, but while backups are under a COMPLIANCE lock nobody may disable it or
+    schedule its deletion: an unreadable backup is as lost as a deleted one. Lifting that takes a key-policy
+    change, which CloudTrail records."""
+    statements = [{"Sid": "AccountAdministers", "Effect": "Allow",
+                   "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}]
+    if lock_mode == "COMPLIANCE":
+        statements.append({"Sid": "LockedBackupsStayReadable", "Effect": "Deny", "Principal": {"AWS": "*"},
+                           "Action": ["kms:ScheduleKeyDeletion", "kms:DisableKey"], "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 def _tls_only_policy(bucket_arn: str) -> str:

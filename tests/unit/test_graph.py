@@ -47,6 +47,7 @@ def test_resource_counts_follow_the_settings(stack):
     settings = settings_for_stack(name)
     nodes, zones, peers = settings.cluster.nodes, len(settings.network.zones), len(settings.network.peers)
     counts = collections.Counter(r.type for r in plan.resources)
+    routes = 3 if nodes > 1 else 2
     expected = {
         "aws:ec2/vpc:Vpc": 1,
         "aws:ec2/subnet:Subnet": zones + 1,                       # private per zone + the NAT's egress subnet
@@ -55,9 +56,10 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:ec2/volumeAttachment:VolumeAttachment": nodes,
         "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": peers,
         "aws:lb/loadBalancer:LoadBalancer": 1,
-        "aws:lb/targetGroup:TargetGroup": 3,
-        "aws:lb/listener:Listener": 3,
-        "aws:lb/targetGroupAttachment:TargetGroupAttachment": 3 * nodes,
+        # write and pooled; read only with replicas (an NLB with no healthy target fails open)
+        "aws:lb/targetGroup:TargetGroup": routes,
+        "aws:lb/listener:Listener": routes,
+        "aws:lb/targetGroupAttachment:TargetGroupAttachment": routes * nodes,
         "aws:s3/bucket:Bucket": 1,
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
         "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes,   # passwords + one TLS bundle per node
@@ -158,7 +160,14 @@ def test_nlb_routes_by_patroni_health(prod):
 
 def test_protect_on_stateful_resources_in_prod_only(prod, dev):
     stateful = ("aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key",
-                "aws:secretsmanager/secret:Secret", "aws:secretsmanager/secretVersion:SecretVersion")
+                "aws:secretsmanager/secret:Secret", "aws:secretsmanager/secretVersion:SecretVersion",
+                "random:index/randomPassword:RandomPassword", "tls:index/selfSignedCert:SelfSignedCert",
+                # the bucket's settings: replacing one clears it
+                "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+                "aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketPolicy:BucketPolicy",
+                "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     for type_token in stateful:
         prod_records = of(prod, type_token)
         assert prod_records and all(r.protect for r in prod_records), type_token
@@ -197,18 +206,59 @@ def _strings(value, path=""):
 
 
 def test_user_data_is_the_rendered_data_plane(prod):
-    for instance in db_instances(prod):
-        text = user_data(instance)
-        assert text.startswith("#cloud-config")
-        assert "patroni" in text and "pgbackrest" in text and "pgbouncer" in text
+    """Each node receives exactly the files dataplane renders for its member (what the sandbox runs)."""
+    import yaml
+
+    from components.spec import cloud_cluster_spec
+    from dataplane.node_files import node_files
+    from stacks.topology import derive_topology
+    from tools.runner import FAKE_ACCOUNT
+
+    from dataplane.cloud_init import NodeBoot, with_boot_repositories
+
+    settings = settings_for_stack("prod")
+    (key,) = [k for k in of(prod, "aws:kms/key:Key") if k.name.endswith("vault-key")]
+    spec = with_boot_repositories(cloud_cluster_spec(settings, derive_topology(settings), FAKE_ACCOUNT),
+                                  NodeBoot(region=settings.region, secret_arns={}, tls_secret_arns={},
+                                           kms_key_id=key.outputs["arn"]))
+    instances = {i.inputs["privateIp"]: i for i in db_instances(prod)}
+    for member in spec.members:
+        doc = yaml.safe_load(user_data(instances[member.host]))
+        written = {f["path"]: f["content"] for f in doc["write_files"]}
+        for path, content in node_files(spec, member).items():
+            assert written.get(path) == content, f"{member.name}: {path} differs from the rendered file"
 
 
 def test_security_groups_admit_clients_only_through_the_allowlist(prod):
+    from stacks.ports import PORTS
+
     settings = settings_for_stack("prod")
+    groups = {g.urn: g.name.rsplit("-", 2)[-2] for g in of(prod, "aws:ec2/securityGroup:SecurityGroup")}
     rules = of(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    cidrs = {r.inputs.get("cidrIpv4") for r in rules} - {None}
-    assert cidrs == set(settings.network.allowlist.cidrs)
+    by_group = lambda label: [r for r in rules if groups.get(_group_urn(prod, r)) == label]
+    client_ports = {PORTS.write, PORTS.read, PORTS.pooled_write}
+    external = [r for r in rules if r.inputs.get("cidrIpv4") or
+                r.inputs.get("referencedSecurityGroupId") in settings.network.allowlist.security_groups]
+    # Every opening to the outside is on the load balancer, on a client port, from the allowlist.
+    assert external and all(r in by_group("lb") for r in external)
+    assert {r.inputs["fromPort"] for r in external} == client_ports
+    assert {r.inputs["cidrIpv4"] for r in external if r.inputs.get("cidrIpv4")} == set(settings.network.allowlist.cidrs)
+    # Nodes and the monitoring node admit other groups only, never a network.
+    assert not any(r.inputs.get("cidrIpv4") for r in by_group("node") + by_group("monitoring"))
     assert all(r.inputs.get("description") for r in rules)
+
+
+def _group_urn(plan: Plan, rule: ResourceRecord) -> str:
+    return next(iter(rule.property_dependencies.get("securityGroupId", [])), "")
+
+
+def test_no_route_to_the_internet_gateway_from_database_subnets(prod):
+    private = [t for t in of(prod, "aws:ec2/routeTable:RouteTable") if t.name.endswith("private-rt")]
+    assert len(private) == 1 and not private[0].inputs.get("routes")
+    for route in of(prod, "aws:ec2/route:Route"):
+        if route.inputs["routeTableId"] == private[0].outputs.get("id", private[0].id):
+            assert not route.inputs.get("gatewayId"), f"{route.name} routes a database subnet to the IGW"
+            assert route.inputs.get("natGatewayId") or route.inputs.get("vpcPeeringConnectionId")
 
 
 @pytest.mark.parametrize("stack_name", STACKS)
@@ -236,3 +286,19 @@ def test_user_data_fits_ec2s_limit(stack):
     _, plan = stack
     for instance in of(plan, "aws:ec2/instance:Instance"):
         assert len(base64.b64decode(instance.inputs["userDataBase64"])) < 16 * 1024, instance.name
+
+
+def _names(plan: Plan, urns) -> set[str]:
+    names = {r.urn: r.name for r in plan.resources}
+    return {names.get(u, u) for u in urns}
+
+
+def test_boot_and_first_backup_wait_for_what_they_use(prod):
+    """The engine orders steps by each resource's own dependencies, not its parent's: the nodes must wait for
+    the secret values they fetch at boot, and the first backup for the bucket's lock and encryption."""
+    (check,) = [r for r in of(prod, "command:local:Command") if r.name.endswith("backup-check")]
+    deps = _names(prod, check.dependencies)
+    assert {"pgp-prod-vault-object-lock", "pgp-prod-vault-encryption", "pgp-prod-vault-tls-only"} <= deps
+    for instance in db_instances(prod):
+        deps = _names(prod, instance.dependencies)
+        assert {"pgp-prod-secrets-superuser-version", "pgp-prod-vault-object-lock"} <= deps, instance.name
