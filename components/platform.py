@@ -89,7 +89,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
         boot=secrets.ca_cert_pem.apply(lambda ca: cloud_init.MonitoringBoot(
             region=settings.region, smtp_smarthost=settings.monitoring.smtp_smarthost,
-            smtp_from=settings.monitoring.smtp_from, ca_cert_pem=ca)), tags=tags), child)
+            smtp_from=settings.monitoring.smtp_from, ca_cert_pem=ca)), account_id=account_id, protect=protect, tags=tags), child)
 
     PostProvision(f"{name}-post-provision", PostProvisionArgs(
         region=settings.region, instance_ids=[i.id for i in cluster.instances], stanza=spec.stanza,

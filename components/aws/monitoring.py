@@ -2,6 +2,7 @@
 and routing, plus CloudWatch alarms that still page when that node or a whole instance is gone."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -33,6 +34,8 @@ class MonitoringArgs:
     write_target_group_arn_suffix: pulumi.Input[str]
     load_balancer_arn_suffix: pulumi.Input[str]
     boot: pulumi.Input[cloud_init.MonitoringBoot]
+    account_id: pulumi.Input[str]
+    protect: bool
     tags: Mapping[str, str]
 
 
@@ -51,17 +54,22 @@ class Monitoring(PlatformComponent):
                                                                   encrypted=True, kms_key_id=args.volume_key_arn),
             tags=self.tags("node", role="monitoring"), volume_tags=self.tags("node"), opts=self.child_opts())
 
-        # CloudWatch notifies through SNS; the topic is encrypted with the AWS-managed SNS key so
-        # CloudWatch may publish to it without a custom key policy.
-        self.topic = aws.sns.Topic(self.child_name("alarms"), kms_master_key_id="alias/aws/sns",
+        # CloudWatch may publish to an encrypted topic only if the key lets it: the AWS-managed SNS key does not.
+        key = aws.kms.Key(self.child_name("alarms-key"), description=f"{name} alarm notifications",
+                          enable_key_rotation=True, deletion_window_in_days=30,
+                          policy=pulumi.Output.from_input(args.account_id).apply(_alarms_key_policy),
+                          tags=self.tags("alarms-key"), opts=self.child_opts(protect=args.protect))
+        self.topic = aws.sns.Topic(self.child_name("alarms"), kms_master_key_id=key.arn,
                                    tags=self.tags("alarms"), opts=self.child_opts())
+        aws.sns.TopicPolicy(self.child_name("alarms-policy"), arn=self.topic.arn,
+                            policy=pulumi.Output.all(self.topic.arn, args.account_id).apply(
+                                lambda v: _alarms_topic_policy(v[0], v[1])), opts=self.child_opts())
+        # E-mail only: an SNS "https" subscription must be confirmed by the endpoint and posts SNS envelopes,
+        # which a generic webhook neither does nor reads. Webhook receivers get alerts from Alertmanager.
         for receiver in args.receivers:
             if receiver.email:
                 aws.sns.TopicSubscription(self.child_name(f"alarms-{receiver.name}-email"), topic=self.topic.arn,
                                           protocol="email", endpoint=receiver.email, opts=self.child_opts())
-            if receiver.webhook_url:
-                aws.sns.TopicSubscription(self.child_name(f"alarms-{receiver.name}-webhook"), topic=self.topic.arn,
-                                          protocol="https", endpoint=receiver.webhook_url, opts=self.child_opts())
 
         nodes = [(m.name, i) for m, i in zip(args.spec.members, args.instance_ids)] + [("monitoring", self.instance.id)]
         for label, instance_id in nodes:
@@ -95,3 +103,21 @@ class Monitoring(PlatformComponent):
             evaluation_periods=periods, datapoints_to_alarm=periods, treat_missing_data=missing,
             alarm_description=description, alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
             tags=self.tags(label), opts=self.child_opts())
+
+
+def _alarms_key_policy(account_id: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "CloudWatchPublishes", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+    ]})
+
+
+def _alarms_topic_policy(topic_arn: str, account_id: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "CloudWatchAlarmsOfThisAccount", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+    ]})

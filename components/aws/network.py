@@ -13,6 +13,7 @@ from stacks.ports import EXPORTER_PORTS, PORTS
 from stacks.settings import Peer
 
 FLOW_LOG_RETENTION_DAYS = 365
+INTERFACE_ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ssmmessages", "ec2messages", "logs", "monitoring")
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,20 @@ class Network(PlatformComponent):
             self.subnets.append(subnet)
 
         self._egress(args)
-        self._endpoints(args)
         self._flow_logs(args)
-        # Clients resolve the load balancer by a stable name they can verify certificates against.
+        # Clients resolve the load balancer by a stable name they can verify certificates against. Peer
+        # VPCs (usually other accounts) associate themselves once authorised, so the zone ignores that drift.
         self.private_zone = aws.route53.Zone(self.child_name("zone"), name=args.private_zone_name,
                                              comment="pg-platform endpoints", force_destroy=False,
                                              vpcs=[aws.route53.ZoneVpcArgs(vpc_id=self.vpc.id, vpc_region=args.region)],
-                                             tags=self.tags("zone"), opts=self.child_opts())
+                                             tags=self.tags("zone"), opts=self.child_opts(ignore_changes=["vpcs"]))
+        for peer in args.peers:
+            aws.route53.VpcAssociationAuthorization(self.child_name(f"zone-{peer.name}"),
+                                                    zone_id=self.private_zone.zone_id, vpc_id=peer.vpc_id,
+                                                    vpc_region=peer.region, opts=self.child_opts())
         self.peering_connections = [self._peer(p) for p in args.peers]
         self._security_groups(args)
+        self._endpoints(args)
 
         self.register_outputs({
             "vpc_id": self.vpc.id,
@@ -71,6 +77,8 @@ class Network(PlatformComponent):
             "node_security_group_id": self.node_sg.id,
             "lb_security_group_id": self.lb_sg.id,
             "monitoring_security_group_id": self.monitoring_sg.id,
+            # A peer in another account or region accepts its request and adds the return route itself.
+            "peering_connection_ids": {p.name: c.id for p, c in zip(args.peers, self.peering_connections)},
         })
 
     def _egress(self, args: NetworkArgs) -> None:
@@ -98,6 +106,20 @@ class Network(PlatformComponent):
             self.child_name("s3-endpoint"), vpc_id=self.vpc.id, service_name=f"com.amazonaws.{args.region}.s3",
             vpc_endpoint_type="Gateway", route_table_ids=[self.private_route_table.id],
             tags=self.tags("s3-endpoint"), opts=self.child_opts())
+        # Boot (secrets, keys), operations (SSM) and alarms (metrics, logs) keep working in every zone even
+        # when the single NAT gateway's zone is down.
+        self.endpoints_sg = aws.ec2.SecurityGroup(self.child_name("endpoints-sg"), vpc_id=self.vpc.id,
+                                                  description="AWS API interface endpoints: HTTPS from the VPC",
+                                                  tags=self.tags("endpoints-sg"), opts=self.child_opts())
+        for label, group in {"nodes": self.node_sg, "monitoring": self.monitoring_sg}.items():
+            self._ingress(self.endpoints_sg, f"endpoints-https-from-{label}", 443, f"AWS API calls from the {label}",
+                          source=group.id)
+        for service in INTERFACE_ENDPOINT_SERVICES:
+            aws.ec2.VpcEndpoint(self.child_name(f"{service}-endpoint"), vpc_id=self.vpc.id,
+                                service_name=f"com.amazonaws.{args.region}.{service}", vpc_endpoint_type="Interface",
+                                private_dns_enabled=True, subnet_ids=[s.id for s in self.subnets],
+                                security_group_ids=[self.endpoints_sg.id], tags=self.tags(f"{service}-endpoint"),
+                                opts=self.child_opts())
 
     def _flow_logs(self, args: NetworkArgs) -> None:
         key = aws.kms.Key(self.child_name("flow-logs-key"), description=f"{self.child_name('flow-logs')} encryption",

@@ -302,3 +302,28 @@ def test_boot_and_first_backup_wait_for_what_they_use(prod):
     for instance in db_instances(prod):
         deps = _names(prod, instance.dependencies)
         assert {"pgp-prod-secrets-superuser-version", "pgp-prod-vault-object-lock"} <= deps, instance.name
+
+
+def test_alarms_can_reach_their_encrypted_topic(prod):
+    """CloudWatch publishes to an encrypted topic only if the key and the topic let it."""
+    import json
+
+    (topic,) = of(prod, "aws:sns/topic:Topic")
+    key = next(k for k in of(prod, "aws:kms/key:Key") if k.outputs["arn"] == topic.inputs["kmsMasterKeyId"])
+    grants = [s for s in json.loads(key.inputs["policy"])["Statement"]
+              if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert grants and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(grants[0]["Action"])
+    (policy,) = of(prod, "aws:sns/topicPolicy:TopicPolicy")
+    assert json.loads(policy.inputs["policy"])["Statement"][0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    alarms = of(prod, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms and all(a.inputs["alarmActions"] == [topic.outputs["arn"]] for a in alarms)
+
+
+def test_aws_apis_do_not_depend_on_the_nat(prod):
+    from components.aws.network import INTERFACE_ENDPOINT_SERVICES
+
+    endpoints = {e.inputs["serviceName"].rsplit(".", 1)[-1]: e for e in of(prod, "aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert set(INTERFACE_ENDPOINT_SERVICES) | {"s3"} == set(endpoints)
+    for service in INTERFACE_ENDPOINT_SERVICES:
+        assert endpoints[service].inputs["privateDnsEnabled"] is True
+        assert len(endpoints[service].inputs["subnetIds"]) == 3
