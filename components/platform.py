@@ -92,7 +92,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
             smtp_from=settings.monitoring.smtp_from, ca_cert_pem=ca)), account_id=account_id, protect=protect, tags=tags), child)
 
     PostProvision(f"{name}-post-provision", PostProvisionArgs(
-        region=settings.region, instance_ids=[i.id for i in cluster.instances], stanza=spec.stanza,
+        region=settings.region, instance_ids=[i.id for i in cluster.instances],
+        disk_size_gb=settings.cluster.disk_size_gb,
         role_sql=roles.render_role_sql(spec), pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
         tags=tags, after=[vault]), child)
 

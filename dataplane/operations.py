@@ -13,6 +13,12 @@ from dataplane.node_files import roles_sql_path
 
 BACKUP_CHECK_COMMAND = "/usr/local/sbin/pg-platform-backup-check"
 APPLY_ROLES_COMMAND = "/usr/local/sbin/pg-platform-apply-roles"
+# The same command on every node answers for that node: Patroni listens on each member's own address.
+IS_LEADER_COMMAND = "/usr/local/sbin/pg-platform-is-leader"
+
+
+def render_is_leader(spec: ClusterSpec, member: Member) -> str:
+    return f"#!/bin/sh\n# rendered by pg-platform dataplane: exit 0 only on the Patroni leader\nexec {pgbackrest.primary_guard(spec, member)}\n"
 
 
 def _prelude(spec: ClusterSpec, member: Member, user: str) -> list[str]:
@@ -55,4 +61,5 @@ def render_apply_roles(spec: ClusterSpec, member: Member, user: str = "postgres"
 
 def operation_scripts(spec: ClusterSpec, member: Member) -> dict[str, str]:
     return {BACKUP_CHECK_COMMAND: render_backup_check(spec, member),
-            APPLY_ROLES_COMMAND: render_apply_roles(spec, member)}
+            APPLY_ROLES_COMMAND: render_apply_roles(spec, member),
+            IS_LEADER_COMMAND: render_is_leader(spec, member)}

@@ -10,26 +10,35 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_command as command
 
 from components.base import PlatformComponent
+from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
 
-SSM_RUNNER = Path(__file__).resolve().parents[2] / "scripts" / "ssm_run.py"
-# The first full backup of a fresh cluster can take a while; the step waits for it rather than race.
-BACKUP_TIMEOUT_SECONDS = 3600
+# Relative to the project directory, where Pulumi runs local commands: absolute paths would differ between
+# checkouts and re-run the steps whenever someone deploys from another machine. Pulumi.yaml's virtualenv
+# (.venv) has boto3 (requirements.txt); a bare python3 may not.
+SSM_RUNNER = "scripts/ssm_run.py"
+PROJECT_PYTHON = ".venv/bin/python"
+# The first full backup waits for completion; allow ~30 s per GiB of data volume, at least an hour.
+BACKUP_SECONDS_PER_GB = 30
+MIN_BACKUP_TIMEOUT_SECONDS = 3600
+
+
+def backup_timeout(disk_size_gb: int) -> int:
+    return max(MIN_BACKUP_TIMEOUT_SECONDS, disk_size_gb * BACKUP_SECONDS_PER_GB)
 
 
 @dataclass(frozen=True)
 class PostProvisionArgs:
     region: str
     instance_ids: Sequence[pulumi.Input[str]]
-    stanza: str
     role_sql: str                    # rendered by dataplane.roles; passwords come from the node's env
     pgbackrest_config: str          # the rendered pgbackrest.conf, so a change re-runs the check
+    disk_size_gb: int
     tags: Mapping[str, str]
     # The first backup must land in a bucket whose lock, encryption and policy already exist.
     after: Sequence[pulumi.Resource] = ()
@@ -43,19 +52,20 @@ class PostProvision(PlatformComponent):
     def __init__(self, name: str, args: PostProvisionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "PostProvision", name, args.tags, opts)
         instances = pulumi.Output.all(*args.instance_ids)
-        runner = f"python3 {shlex.quote(str(SSM_RUNNER))} --region {shlex.quote(args.region)}"
+        runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region,
+                             "--leader-check", IS_LEADER_COMMAND])
 
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=instances.apply(lambda ids: f"{runner} --instances {','.join(ids)} --on-leader "
-                                               f"--timeout {BACKUP_TIMEOUT_SECONDS} -- "
-                                               f"pg-platform-backup-check {shlex.quote(args.stanza)}"),
+                                               f"--timeout {backup_timeout(args.disk_size_gb)} -- "
+                                               f"{BACKUP_CHECK_COMMAND}"),
             triggers=[instances, _digest(args.pgbackrest_config)],
             opts=self.child_opts(depends_on=list(args.after)))
         self.roles = command.local.Command(
             self.child_name("roles"),
             create=instances.apply(lambda ids: f"{runner} --instances {','.join(ids)} --on-leader -- "
-                                               f"pg-platform-apply-roles"),
+                                               f"{APPLY_ROLES_COMMAND}"),
             # The SQL itself travels in the node's rendered files; the digest re-runs it when it changes.
             triggers=[instances, _digest(args.role_sql)],
             opts=self.child_opts(depends_on=[self.backup_check]))

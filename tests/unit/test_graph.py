@@ -327,3 +327,20 @@ def test_aws_apis_do_not_depend_on_the_nat(prod):
     for service in INTERFACE_ENDPOINT_SERVICES:
         assert endpoints[service].inputs["privateDnsEnabled"] is True
         assert len(endpoints[service].inputs["subnetIds"]) == 3
+
+
+def test_post_provision_steps_run_on_the_leader_through_ssm(prod):
+    from pathlib import Path
+
+    from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
+
+    commands = {r.name.rsplit("-", 1)[-1]: r for r in of(prod, "command:local:Command")}
+    assert set(commands) == {"check", "roles"}
+    for label, node_command in {"check": BACKUP_CHECK_COMMAND, "roles": APPLY_ROLES_COMMAND}.items():
+        create = commands[label].inputs["create"]
+        assert create.startswith(".venv/bin/python scripts/ssm_run.py ")
+        assert f"--on-leader" in create and f"--leader-check {IS_LEADER_COMMAND}" in create
+        assert create.endswith(f"-- {node_command}")
+        # A checkout path in the command would re-run the step from every other machine.
+        assert str(Path(__file__).resolve().parents[2]) not in create
+        assert commands[label].inputs["triggers"]
