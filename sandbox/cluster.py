@@ -32,7 +32,8 @@ from sandbox.supervisor import (SERVICE_USER, Service, ServiceError, Supervisor,
                                 listening_ports, port_open, processes_mentioning, stop_postmaster, wait_until)
 
 REQUIRED_BINARIES = ("etcd", "etcdctl", "pgbackrest", "/usr/sbin/haproxy", "/usr/sbin/pgbouncer", "prometheus",
-                     "prometheus-alertmanager", "prometheus-postgres-exporter", "setpriv")
+                     "prometheus-alertmanager", "prometheus-postgres-exporter", "prometheus-node-exporter",
+                     "setpriv")
 BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bootstrap.sh"
 ETCD_READY_SECONDS = 30
 PATRONI_HEALTHY_SECONDS = 120
@@ -379,14 +380,11 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return response.status == 200
 
 
-def start_monitoring(layout: SandboxLayout, sup: Supervisor, say: Callable[[str], None]) -> None:
+def start_monitoring(layout: SandboxLayout, sup: Supervisor) -> None:
     for member in layout.spec.members:
         sup.start(postgres_exporter_service(layout, member))
-    if shutil.which(NODE_EXPORTER_BINARY):
-        for member in layout.spec.members:
-            sup.start(node_exporter_service(layout, member))
-    else:
-        say(f"  ({NODE_EXPORTER_BINARY} is not installed: the `node` scrape targets stay down and alert)")
+    for member in layout.spec.members:
+        sup.start(node_exporter_service(layout, member))
     for service in monitoring_services(layout):
         sup.start(service)
 
@@ -514,7 +512,7 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     timer.step("roles and application database", lambda: apply_roles(layout))
     timer.step(f"PgBouncer x{len(layout.spec.members)}", lambda: start_poolers(layout, sup))
     timer.step("router (HAProxy following Patroni)", lambda: start_router(layout, sup))
-    timer.step("exporters, Prometheus, Alertmanager, webhook", lambda: start_monitoring(layout, sup, say))
+    timer.step("exporters, Prometheus, Alertmanager, webhook", lambda: start_monitoring(layout, sup))
     say(f"up in {timer.total:.1f} s")
     # Kept across runs so a slow bring-up can be traced to its step afterwards.
     with open(layout.log_dir / "up-timings.log", "a") as history:

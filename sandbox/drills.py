@@ -25,7 +25,9 @@ from sandbox.supervisor import Service, ServiceError, postmaster_pid, stop_postm
 from sandbox.writer import AcknowledgedWriter, ensure_table, ids_present
 
 WRITER_WARMUP_COMMITS = 20
-AFTER_RESUME_SECONDS = 1.0
+# Writes count as resumed once this many commits in a row succeeded and the last one is this recent.
+STEADY_COMMITS = 50
+STEADY_MAX_GAP_SECONDS = 0.5
 RECOVER_SECONDS = 90
 RESTORE_ROWS = 100
 
@@ -140,14 +142,17 @@ def run_with_writer(sandbox: Sandbox, name: str, disrupt: Callable[[], None], ma
     disrupt()
 
     def settled() -> bool:
+        """The disruption has been seen (an error), and commits have flowed steadily since: one early
+        commit followed by a stall (a primary restarted in place whose sync standby has not reconnected)
+        must not end the measurement while the stall is still going on."""
         state = sandbox.cluster()
         if state is None or not leader_settled(state.leader):
             return False
         errors = [t for t, _ in writer.log.errors if t >= event_at]
         if not errors:
             return False
-        last_error = errors[-1]
-        return writer.log.first_ack_after(last_error) is not None and time.monotonic() - last_error >= AFTER_RESUME_SECONDS
+        since = [t for _, t in writer.log.acked if t > errors[-1]]
+        return len(since) >= STEADY_COMMITS and time.monotonic() - since[-1] < STEADY_MAX_GAP_SECONDS
 
     resumed = True
     try:
@@ -248,6 +253,7 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
     sandbox.wait_healthy(RECOVER_SECONDS)
     leader = sandbox.leader_member()
     run = f"restore-{uuid.uuid4().hex[:8]}"
+
     def psql(sql: str) -> str:
         return cluster.psql(layout, leader, sql)
 
