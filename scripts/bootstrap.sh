@@ -10,7 +10,10 @@ venv="${PG_PLATFORM_VENV:-$here/.venv}"
 # Patroni runs as the postgres user, which cannot execute an interpreter under /root: its venv is
 # built from Debian's python3 in a world-readable place.
 patroni_venv="${PG_PLATFORM_PATRONI_VENV:-/opt/pg-platform/patroni}"
-patroni_spec="patroni[etcd3,psycopg3]==4.1.5"
+# One version for the sandbox and the cloud nodes: dataplane/cloud_init.py pins it.
+patroni_version="$(sed -n 's/^PATRONI_VERSION = "\(.*\)"$/\1/p' dataplane/cloud_init.py)"
+[ -n "$patroni_version" ] || { echo "PATRONI_VERSION not found in dataplane/cloud_init.py" >&2; exit 1; }
+patroni_spec="patroni[etcd3,psycopg3]==$patroni_version"
 
 apt_packages=(
   python3 python3-venv openssl ca-certificates util-linux procps iproute2 curl
@@ -31,13 +34,18 @@ pg_major() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
 install_apt() {
   export DEBIAN_FRONTEND=noninteractive
   # Package installs would start default services on ports the sandbox does not use but a
-  # user may; keep them stopped for the duration of the install.
-  local guard=/usr/sbin/policy-rc.d created_guard=0
-  if [ ! -e "$guard" ]; then printf '#!/bin/sh\nexit 101\n' >"$guard"; chmod +x "$guard"; created_guard=1; fi
+  # user may; keep them stopped for the duration of the install, and never leave the guard behind
+  # (it would stop every later service start on this host).
+  local guard=/usr/sbin/policy-rc.d
+  if [ ! -e "$guard" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$guard"; chmod +x "$guard"
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  # cloud-init is here for its schema validator only: it must not configure this host at its next boot.
+  mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  [ "$created_guard" = 1 ] && rm -f "$guard"
-  return 0
+  rm -f "$guard"; trap - EXIT
 }
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -8,6 +8,7 @@ and `tools diff` all use this one runner.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import runpy
 import sys
@@ -54,6 +55,11 @@ def _plain(value: Any, path: str, secrets: list[str]) -> Any:
     return value
 
 
+def _digest(text: str) -> str:
+    # hashlib, not hash(): saved plans must be identical between processes for `tools diff`.
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 class _FakeCloud(pulumi_mocks.Mocks):
     """Outputs a provider would compute (ids, ARNs, addresses), deterministic so plans diff cleanly."""
 
@@ -66,7 +72,7 @@ class _FakeCloud(pulumi_mocks.Mocks):
         state.setdefault("arn", f"arn:aws:{service}:{self.region}:{FAKE_ACCOUNT}:{args.name}")
         computed = {
             "aws:ec2/instance:Instance": {"privateIp": state.get("privateIp", "10.0.0.10"),
-                                           "primaryNetworkInterfaceId": f"eni-{abs(hash(args.name)) % 10**8:08d}"},
+                                           "primaryNetworkInterfaceId": f"eni-{_digest(args.name)}"},
             "aws:lb/loadBalancer:LoadBalancer": {"dnsName": f"{args.name}.elb.{self.region}.amazonaws.com",
                                                  "zoneId": "Z0000000000000"},
             "aws:s3/bucket:Bucket": {"bucket": state.get("bucket") or args.name,
@@ -164,7 +170,8 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None,
     """Run `__main__.py` with `Pulumi.<stack>.yaml` as config; `overrides` replaces config keys
     (namespaced, e.g. "pg-platform:cluster"), `mutate` may edit each record as it is registered."""
     config = engine_config(stack, root, overrides)
-    region = config.get("aws:region", "us-east-1")
+    # The program itself reports a missing region; the fake cloud only needs one to shape its ARNs.
+    region = config.get("aws:region") or "region-not-set"
     monitor = RecordingMonitor(_FakeCloud(region), mutate)
     pulumi_settings.ROOT.set(None)  # a fresh Stack per run, so runs in one process are independent
     pulumi_mocks.set_mocks(monitor.mocks, project="pg-platform", stack=stack, preview=False, monitor=monitor)

@@ -14,7 +14,7 @@ def raw_settings(stack: str) -> tuple[dict[str, Any], str]:
 
 
 def settings_with(stack: str, **changes: Any) -> Settings:
-    """Parse the stack's settings after replacing `section.key` (dots) values; None deletes the key."""
+    """Parse the stack's settings after replacing values named `section__key`; None deletes the key."""
     raw, region = raw_settings(stack)
     raw = copy.deepcopy(raw)
     for dotted, value in changes.items():
