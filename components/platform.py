@@ -53,7 +53,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         cidr=settings.network.cidr, zones=settings.network.zones, subnet_cidrs=topology.subnet_cidrs.value,
         egress_subnet_cidr=topology.egress_subnet_cidr.value, allowlist_cidrs=settings.network.allowlist.cidrs,
         allowlist_security_groups=settings.network.allowlist.security_groups, peers=settings.network.peers,
-        region=settings.region, account_id=account_id, private_zone_name=PRIVATE_ZONE, protect=protect, tags=tags), child)
+        region=settings.region, account_id=account_id, private_zone_name=PRIVATE_ZONE,
+        backup_bucket=backup_bucket_name(settings, account_id), protect=protect, tags=tags), child)
     vault = BackupVault(f"{name}-vault", BackupVaultArgs(
         bucket_name=backup_bucket_name(settings, account_id), lock_mode=topology.lock_mode.value,
         lock_days=topology.lock_days.value, noncurrent_expiry_days=topology.noncurrent_version_expiry_days.value,

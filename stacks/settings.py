@@ -18,6 +18,8 @@ NAMESPACE = "pg-platform"
 SUPPORTED_CLOUDS = ("aws",)
 SUPPORTED_POSTGRES_MAJORS = (14, 15, 16, 17)
 DISK_TYPES = ("gp3", "io2")
+# EBS limits per type: (max IOPS per volume, max IOPS per provisioned GB)
+DISK_IOPS_LIMITS = {"gp3": (16_000, 500), "io2": (64_000, 500)}
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 REQUIRED_TAGS = ("owner", "cost-center", "data-classification")
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
@@ -216,6 +218,9 @@ def _objectives(r: _Reader, value: object, profile: StageProfile) -> Objectives 
     retention = r.integer("objectives.retention_days", o.get("retention_days", profile.retention_days),
                           profile.min_retention_days, 3650)
     worm = r.integer("objectives.worm_days", o.get("worm_days", profile.worm_days), 0, 3650)
+    if worm == 0 and profile.lock_mode == "COMPLIANCE":
+        r.fail("objectives.worm_days", worm, f"{profile.name} keeps its backups under a COMPLIANCE lock",
+               "set objectives.worm_days to the agreed WORM period (prod default 14)")
     if None in (rpo, rto, retention, worm):
         return None
     return Objectives(rpo_seconds=rpo, rto_seconds=rto, retention_days=retention, worm_days=worm)
@@ -293,6 +298,11 @@ def _cluster(r: _Reader, value: object, profile: StageProfile) -> Cluster | None
     dtype = r.choice("cluster.disk_type", c.get("disk_type", "gp3"), DISK_TYPES)
     iops = r.integer("cluster.disk_iops", c.get("disk_iops", 3000), 3000, 64_000)
     nodes = r.integer("cluster.nodes", c.get("nodes", profile.node_count), 1, 9)
+    if iops and dtype in DISK_IOPS_LIMITS and disk:
+        ceiling = min(DISK_IOPS_LIMITS[dtype][0], disk * DISK_IOPS_LIMITS[dtype][1])
+        if iops > ceiling:
+            r.fail("cluster.disk_iops", iops, f"{dtype} allows at most {ceiling} IOPS on {disk} GB",
+                   f"lower disk_iops to {ceiling} or raise disk_size_gb")
     if None in (major, itype, mtype, disk, dtype, iops, nodes):
         return None
     return Cluster(postgres_major=major, instance_type=itype, size=AWS_INSTANCE_SIZES[itype], disk_size_gb=disk,

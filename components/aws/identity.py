@@ -48,15 +48,6 @@ def node_policy(bucket_arn: str, backup_key_arn: str, secrets_key_arn: str, secr
     })
 
 
-def monitoring_policy() -> str:
-    """Prometheus discovers nodes through EC2 tags; describe calls cannot be scoped to resources."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "DiscoverNodes", "Effect": "Allow",
-                       "Action": ["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"], "Resource": "*"}],
-    })
-
-
 class Identity(PlatformComponent):
     """One role per member: each node reads the shared passwords but only its own TLS private key."""
 
@@ -77,9 +68,8 @@ class Identity(PlatformComponent):
                 self.child_name(f"{member}-profile"), role=role.name, tags=self.tags(f"{member}-profile"),
                 opts=self.child_opts())
 
+        # Prometheus scrapes the members' fixed addresses: the monitoring node needs Session Manager only.
         self.monitoring_role = self._role("monitoring")
-        aws.iam.RolePolicy(self.child_name("monitoring-policy"), role=self.monitoring_role.id,
-                           policy=monitoring_policy(), opts=self.child_opts())
         self.monitoring_profile = aws.iam.InstanceProfile(self.child_name("monitoring-profile"),
                                                           role=self.monitoring_role.name,
                                                           tags=self.tags("monitoring-profile"), opts=self.child_opts())

@@ -28,6 +28,7 @@ class NetworkArgs:
     region: str
     account_id: pulumi.Input[str]
     private_zone_name: str
+    backup_bucket: str
     protect: bool
     tags: Mapping[str, str]
 
@@ -105,6 +106,7 @@ class Network(PlatformComponent):
         self.s3_endpoint = aws.ec2.VpcEndpoint(
             self.child_name("s3-endpoint"), vpc_id=self.vpc.id, service_name=f"com.amazonaws.{args.region}.s3",
             vpc_endpoint_type="Gateway", route_table_ids=[self.private_route_table.id],
+            policy=json.dumps(_s3_endpoint_policy(args.backup_bucket, args.region)),
             tags=self.tags("s3-endpoint"), opts=self.child_opts())
         # Boot (secrets, keys), operations (SSM) and alarms (metrics, logs) keep working in every zone even
         # when the single NAT gateway's zone is down.
@@ -129,11 +131,16 @@ class Network(PlatformComponent):
                           # Without the key the flow logs, audit evidence, are unreadable.
                           tags=self.tags("flow-logs-key"), opts=self.child_opts(protect=args.protect))
         group = aws.cloudwatch.LogGroup(self.child_name("flow-logs"), retention_in_days=FLOW_LOG_RETENTION_DAYS,
-                                        kms_key_id=key.arn, tags=self.tags("flow-logs"), opts=self.child_opts())
-        role = aws.iam.Role(self.child_name("flow-logs-role"), assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                           "Action": "sts:AssumeRole"}]}), tags=self.tags("flow-logs-role"), opts=self.child_opts())
+                                        kms_key_id=key.arn, tags=self.tags("flow-logs"),
+                                        opts=self.child_opts(protect=args.protect))
+        # Only this account's flow logs may assume the role (confused deputy).
+        role = aws.iam.Role(self.child_name("flow-logs-role"), assume_role_policy=pulumi.Output.from_input(
+            args.account_id).apply(lambda account: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                               "Action": "sts:AssumeRole",
+                               "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})),
+            tags=self.tags("flow-logs-role"), opts=self.child_opts())
         aws.iam.RolePolicy(self.child_name("flow-logs-policy"), role=role.id, policy=group.arn.apply(lambda arn: json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Resource": [arn, f"{arn}:*"],
@@ -211,6 +218,17 @@ class Network(PlatformComponent):
         aws.vpc.SecurityGroupEgressRule(self.child_name(label), security_group_id=group.id, ip_protocol=protocol,
                                         from_port=from_port, to_port=to_port, cidr_ipv4=cidr,
                                         description=description, tags=self.tags(label), opts=self.child_opts())
+
+
+def _s3_endpoint_policy(backup_bucket: str, region: str) -> dict:
+    """Through the endpoint, only the backup bucket and AWS's agent packages: a compromised node cannot copy
+    the database to a bucket of its own choosing over the AWS network."""
+    agents = [f"arn:aws:s3:::amazon-ssm-{region}/*", f"arn:aws:s3:::amazoncloudwatch-agent-{region}/*"]
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Backups", "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{backup_bucket}", f"arn:aws:s3:::{backup_bucket}/*"]},
+        {"Sid": "AgentPackages", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": agents},
+    ]}
 
 
 def _logs_key_policy(account_id: str, region: str) -> str:

@@ -121,3 +121,13 @@ def test_bad_stack_file_creates_no_resource():
                                                                 "retention_days": 30, "worm_days": 3}},
                   mutate=registered.append)
     assert registered == []
+
+
+def test_prod_requires_a_worm_period():
+    p = only(problems("prod", objectives__worm_days=0), "pg-platform:objectives.worm_days")
+    assert "COMPLIANCE lock" in p.message
+
+
+def test_iops_beyond_what_the_disk_type_allows():
+    p = only(problems("prod", cluster__disk_size_gb=20, cluster__disk_iops=12000), "pg-platform:cluster.disk_iops")
+    assert p.message == "gp3 allows at most 10000 IOPS on 20 GB"
