@@ -594,9 +594,12 @@ DRILLS: dict[str, Callable[[Sandbox], DrillResult]] = {
 }
 
 
-def run_drill(sandbox: Sandbox, name: str) -> DrillResult:
-    """Run one drill; an exception is a failed drill with its reason, not a crash of the runner."""
+def run_drill(sandbox: Sandbox, name: str, repo: int = 1) -> DrillResult:
+    """Run one drill (`repo`: which pgBackRest repository the restore drill reads); an exception is a failed
+    drill with its reason, not a crash of the runner."""
     try:
+        if name == "restore":
+            return restore(sandbox, repo=repo)
         return DRILLS[name](sandbox)
     except Exception as exc:  # the report must say which drill broke and how
         return DrillResult(name, False, {"error": type(exc).__name__}, "drill completed", [str(exc)[:2000]])

@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sandbox.drills import DRILLS
     parser.add_argument("name", choices=sorted(DRILLS) + ["all"])
     parser.add_argument("--runs", type=int, default=1, help="repeat the drill N times (1-20)")
+    parser.add_argument("--repo", type=int, choices=(1, 2), default=1,
+                        help="restore: the pgBackRest repository to restore from (1 posix, 2 the S3 emulator)")
     parser.add_argument("--profile", choices=PROFILES, default="prod")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
 
@@ -40,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     for name in names:
         results = []
         for run in range(1, args.runs + 1):
-            result = run_drill(sandbox, name)
+            result = run_drill(sandbox, name, repo=args.repo)
             results.append(result)
             prefix = f"[{run}/{args.runs}] " if args.runs > 1 else ""
             print(prefix + result.summary(), flush=True)
