@@ -33,9 +33,16 @@ def _base(spec: ClusterSpec, member: Member) -> list[str]:
             f"--pg1-path={paths.data_dir}"]
 
 
+# Repository-only commands refuse pg options ("option 'pg-path' not valid for command 'info'").
+REPOSITORY_COMMANDS = ("info",)
+
+
 def command(spec: ClusterSpec, member: Member, *args: str) -> str:
     """Any pgBackRest command for this member's stanza, e.g. command(spec, m, "check")."""
-    return shlex.join(_base(spec, member) + list(args))
+    base = _base(spec, member)
+    if any(a in REPOSITORY_COMMANDS for a in args):
+        base = [a for a in base if not a.startswith("--pg1-path=")]
+    return shlex.join(base + list(args))
 
 
 def archive_push_command(spec: ClusterSpec, member: Member) -> str:
