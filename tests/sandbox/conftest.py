@@ -42,3 +42,10 @@ def sandbox() -> Sandbox:
     handle.up_seconds = time.monotonic() - started
     yield handle
     cluster.down(layout, purge=True, say=lambda _: None)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """`down` ends the session's sandbox, so the test of it runs after every other sandbox test, whichever file
+    they are in."""
+    last = [i for i in items if i.name == "test_down_leaves_nothing_running"]
+    items[:] = [i for i in items if i not in last] + last
