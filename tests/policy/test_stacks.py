@@ -12,6 +12,8 @@ import json
 import pytest
 import yaml
 
+from components.aws.userdata import compress_user_data
+
 from stacks.errors import SettingsError
 from stacks.files import engine_config, stack_file
 from tools import plan as plan_tool
@@ -92,21 +94,12 @@ def _edit_cloud_config(record: ResourceRecord, edit) -> None:
             entry["content"] = new
             entry.pop("encoding", None)
     text = "#cloud-config\n" + yaml.safe_dump(doc)
-    record.inputs[key] = base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode() \
-        if key == "userDataBase64" else text
+    record.inputs[key] = compress_user_data(text) if key == "userDataBase64" else text
 
 
 def _trust_in_hba(record: ResourceRecord) -> None:
-    if not _first_db_node(record):
-        return
-
-    def edit(path: str, content: str):
-        if not path.endswith("patroni.yml"):
-            return None
-        doc = yaml.safe_load(content)
-        doc["postgresql"]["pg_hba"] = [l.replace("scram-sha-256", "trust") for l in doc["postgresql"]["pg_hba"]]
-        return yaml.safe_dump(doc)
-    _edit_cloud_config(record, edit)
+    _patroni_edit(lambda doc: doc["postgresql"].__setitem__(
+        "pg_hba", [line.replace("scram-sha-256", "trust") for line in doc["postgresql"]["pg_hba"]]))(record)
 
 
 def _only_one_member(record: ResourceRecord) -> None:
