@@ -12,4 +12,6 @@ platform = PostgresPlatform(settings.name, settings, topology)
 pulumi.export("endpoint", platform.endpoint)
 pulumi.export("backup_bucket", platform.bucket)
 pulumi.export("dashboards", platform.grafana_url)
+# Peers in other accounts or regions accept these and add their return routes.
+pulumi.export("peering_connection_ids", platform.peering_connection_ids)
 pulumi.export("topology", topology.as_dict())

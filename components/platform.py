@@ -28,13 +28,15 @@ class PostgresPlatform(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     bucket: pulumi.Output[str]
     grafana_url: pulumi.Output[str]
+    peering_connection_ids: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, settings: Settings, topology: Topology,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{TYPE_PREFIX}:index:PostgresPlatform", name, None, opts)
         builder = _BUILDERS[settings.cloud]
         builder(self, name, settings, topology)
-        self.register_outputs({"endpoint": self.endpoint, "bucket": self.bucket, "grafana_url": self.grafana_url})
+        self.register_outputs({"endpoint": self.endpoint, "bucket": self.bucket, "grafana_url": self.grafana_url,
+                               "peering_connection_ids": self.peering_connection_ids})
 
 
 def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topology: Topology) -> None:
@@ -46,6 +48,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
     ]).id
     spec = cloud_cluster_spec(settings, topology, account_id)
+    bucket_name = backup_bucket_name(settings, account_id)
     tags = dict(settings.tags)
     protect = topology.protect_stateful.value
 
@@ -54,9 +57,9 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         egress_subnet_cidr=topology.egress_subnet_cidr.value, allowlist_cidrs=settings.network.allowlist.cidrs,
         allowlist_security_groups=settings.network.allowlist.security_groups, peers=settings.network.peers,
         region=settings.region, account_id=account_id, private_zone_name=PRIVATE_ZONE,
-        backup_bucket=backup_bucket_name(settings, account_id), protect=protect, tags=tags), child)
+        backup_bucket=bucket_name, protect=protect, tags=tags), child)
     vault = BackupVault(f"{name}-vault", BackupVaultArgs(
-        bucket_name=backup_bucket_name(settings, account_id), lock_mode=topology.lock_mode.value,
+        bucket_name=bucket_name, lock_mode=topology.lock_mode.value,
         lock_days=topology.lock_days.value, noncurrent_expiry_days=topology.noncurrent_version_expiry_days.value,
         protect=protect, account_id=account_id, tags=tags), child)
     secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags), child)
@@ -98,6 +101,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         role_sql=roles.render_role_sql(spec), pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
         tags=tags, after=[vault]), child)
 
+    platform.peering_connection_ids = {p.name: c.id for p, c in zip(settings.network.peers, network.peering_connections)}
     platform.endpoint = cluster.endpoint
     platform.bucket = vault.bucket.bucket
     platform.grafana_url = monitoring.grafana_url
