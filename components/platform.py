@@ -98,7 +98,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
     PostProvision(f"{name}-post-provision", PostProvisionArgs(
         region=settings.region, instance_ids=[i.id for i in cluster.instances],
         disk_size_gb=settings.cluster.disk_size_gb,
-        role_sql=roles.render_role_sql(spec), pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+        role_sql=roles.render_role_sql(spec, variables_from_env=True),
+        pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
         tags=tags, after=[vault]), child)
 
     platform.peering_connection_ids = {p.name: c.id for p, c in zip(settings.network.peers, network.peering_connections)}
