@@ -8,15 +8,14 @@ sandboxes can run side by side and no number is invented twice.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from dataplane.model import ClusterSpec, Member, MemberPorts, Paths, Repository, Router
-from stacks.files import engine_config
 from stacks.ports import PORTS
-from stacks.settings import NAMESPACE, Settings, parse_settings
+from stacks.offline import settings_for_stack
+from stacks.settings import Settings
 from stacks.sizes import SANDBOX_SIZE
 from stacks.topology import Topology, derive_topology
 
@@ -49,27 +48,8 @@ def installed_postgres_major(lib: Path = POSTGRES_LIB) -> int:
     return majors[-1]
 
 
-def stack_settings(profile: str) -> Settings:
-    """The stack file read the way the engine hands it to the program (stacks/config.py), without Pulumi."""
-    config = engine_config(profile)
-    prefix = f"{NAMESPACE}:"
-    raw = {}
-    for key, value in config.items():
-        if key.startswith(prefix):
-            raw[key[len(prefix):].removeprefix("config:")] = _decode(value)
-    region = config.get("aws:region")
-    return parse_settings(raw, stack=profile, region=region, project=NAMESPACE)
-
-
-def _decode(value: str):
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
 def sandbox_topology(profile: str, postgres_major: int | None = None) -> Topology:
-    topology = derive_topology(stack_settings(profile))
+    topology = derive_topology(settings_for_stack(profile))
     return dataclasses.replace(topology, node_size=SANDBOX_SIZE,
                                postgres_major=postgres_major or installed_postgres_major())
 
@@ -197,7 +177,7 @@ def build_layout(profile: str = "prod", root: Path | None = None, postgres_major
     if profile not in PROFILES:
         raise ValueError(f"unknown sandbox profile {profile!r}; use one of {', '.join(PROFILES)}")
     sandbox_root = (root or DEFAULT_ROOT) / profile
-    settings = stack_settings(profile)
+    settings = settings_for_stack(profile)
     topology = sandbox_topology(profile, postgres_major)
     scope = f"pgp-{settings.stage}-sandbox"
     members = tuple(

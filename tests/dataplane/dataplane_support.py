@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pwd
 import shutil
@@ -17,28 +16,20 @@ import pytest
 
 from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths, Repository, Router
 from dataplane.tls import member_tls_contents, tls_files
-from stacks.files import engine_config
-from stacks.settings import NAMESPACE, parse_settings
+from components.spec import cloud_cluster_spec
+from dataplane.cloud_init import NodeBoot, with_boot_repositories
+from stacks.offline import settings_for_stack
 from stacks.sizes import SANDBOX_SIZE
 from stacks.topology import Topology, derive_topology
 
 PG_MAJOR = 15
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 PATRONI = Path("/opt/pg-platform/patroni/bin/patroni")
+TEST_ACCOUNT = "123456789012"
 
 
-def settings_for(stack: str):
-    raw = engine_config(stack)
-    region = raw.pop("aws:region", None)
-    values = {}
-    prefix = f"{NAMESPACE}:"
-    for key, value in raw.items():
-        if key.startswith(prefix):
-            try:
-                values[key[len(prefix):]] = json.loads(value)
-            except ValueError:
-                values[key[len(prefix):]] = value
-    return parse_settings(values, stack=stack, region=region)
+# The stack file as the program reads it (one decoder for program, tools and tests).
+settings_for = settings_for_stack
 
 
 def topology_for(stack: str) -> Topology:
@@ -50,16 +41,11 @@ def sandbox_topology(stack: str) -> Topology:
 
 
 def cloud_spec(stack: str) -> ClusterSpec:
-    """A spec as the AWS component builds it: the topology's fixed addresses, an object-locked bucket."""
+    """The spec the AWS component builds (components/spec.py), with the vault key the nodes receive at boot."""
     settings = settings_for(stack)
-    topo = derive_topology(settings)
-    members = tuple(Member(name=f"{settings.name}-{i + 1}", host=addr, zone=zone)
-                    for i, (addr, zone) in enumerate(zip(topo.node_addresses.value, topo.node_zones.value)))
-    repo = Repository(kind="s3", path=f"/{settings.name}", bucket=f"{settings.name}-backups-123456789012",
-                      region=settings.region, kms_key_id="arn:aws:kms:eu-central-1:123456789012:key/0000-1111")
-    return ClusterSpec(scope=settings.name, topology=topo, members=members, repositories=(repo,),
-                       router=Router(host="10.40.0.100"), client_cidrs=settings.network.allowlist.cidrs,
-                       monitoring_hosts=("10.40.0.200",))
+    spec = cloud_cluster_spec(settings, derive_topology(settings), TEST_ACCOUNT)
+    return with_boot_repositories(spec, NodeBoot(region=settings.region, secret_arns={}, tls_secret_arns={},
+                                                 kms_key_id=f"arn:aws:kms:{settings.region}:{TEST_ACCOUNT}:key/0000-1111"))
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

@@ -8,16 +8,13 @@ import subprocess
 import pytest
 import yaml
 
-from components.spec import cloud_cluster_spec
 from dataplane import exporters, grafana, prometheus
-from stacks.offline import settings_for_stack
-from stacks.topology import derive_topology
+from dataplane_support import cloud_spec
 
 
 @pytest.fixture(scope="module")
 def spec():
-    settings = settings_for_stack("prod")
-    return cloud_cluster_spec(settings, derive_topology(settings), "123456789012")
+    return cloud_spec("prod")
 
 
 def test_dashboard_uses_the_provisioned_datasource(spec):

@@ -292,7 +292,9 @@ def test_backup_schedule_follows_topology(prod, dev):
 def test_member_certificate_names(prod):
     member = prod.members[0]
     req = tls.member_request(prod, member)
-    assert member.host in req.ip_addresses and prod.router.host in req.ip_addresses
+    assert member.host in req.ip_addresses
+    # The cloud router is the private DNS name clients verify-full against.
+    assert prod.router.host == "prod.pg-platform.internal" and prod.router.host in req.dns_names
     assert "localhost" in req.dns_names and member.name in req.dns_names
     assert req.server and req.client
     client = tls.client_request(prod)

@@ -2,19 +2,16 @@
 import re
 from pathlib import Path
 
-from components.spec import cloud_cluster_spec
 from dataplane.cloud_init import system_units
 from dataplane.prometheus import alert_rules
 from dataplane.runbooks import render_runbooks
-from stacks.offline import settings_for_stack
-from stacks.topology import derive_topology
+from dataplane_support import cloud_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def prod_spec():
-    settings = settings_for_stack("prod")
-    return cloud_cluster_spec(settings, derive_topology(settings), "<account>")
+    return cloud_spec("prod")
 
 
 def test_runbooks_doc_is_current():
