@@ -15,7 +15,12 @@ class Problem:
         return f"{self.key} = {self.value!r}: {self.message}. Fix: {self.fix}."
 
 
-class SettingsError(ValueError):
+class UserError(Exception):
+    """A mistake the user can fix (a stack file, a flag, a value the provider would refuse). Tools print its
+    message, never a traceback, and exit 2; the program fails before any resource is created."""
+
+
+class SettingsError(UserError, ValueError):
     """Raised before any resource is created; lists every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]):
