@@ -54,6 +54,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
 
     network = Network(f"{name}-network", NetworkArgs(
         cidr=settings.network.cidr, zones=settings.network.zones, subnet_cidrs=topology.subnet_cidrs.value,
+        node_addresses=topology.node_addresses.value,
         egress_subnet_cidr=topology.egress_subnet_cidr.value, allowlist_cidrs=settings.network.allowlist.cidrs,
         allowlist_security_groups=settings.network.allowlist.security_groups, peers=settings.network.peers,
         region=settings.region, account_id=account_id, private_zone_name=PRIVATE_ZONE,
@@ -65,15 +66,16 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
     secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags), child)
     identity = Identity(f"{name}-identity", IdentityArgs(
         bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
-        shared_secret_arns=list(secrets.arns.values()), member_tls_secret_arns=secrets.tls_arns, tags=tags), child)
+        shared_secret_arns=list(secrets.arns.values()), member_tls_secret_arns=secrets.tls_arns,
+        account_id=account_id, tags=tags), child)
 
     # Uploads name the bucket's key explicitly, so a changed bucket default cannot silently weaken them.
     node_boot = pulumi.Output.all(secrets.arns, secrets.tls_arns, vault.key.arn).apply(
         lambda v: cloud_init.NodeBoot(region=settings.region, secret_arns=v[0], tls_secret_arns=v[1],
                                       bucket=spec.repositories[0].bucket, kms_key_id=v[2]))
-    subnet_ids = dict(zip(settings.network.zones, network.subnets))
+    subnet_ids = dict(zip(settings.network.zones, network.subnet_ids))
     cluster = PostgresCluster(f"{name}-cluster", PostgresClusterArgs(
-        spec=spec, vpc_id=network.vpc.id, subnet_ids={z: s.id for z, s in subnet_ids.items()},
+        spec=spec, vpc_id=network.vpc.id, subnet_ids=subnet_ids,
         node_security_group_id=network.node_sg.id, lb_security_group_id=network.lb_sg.id,
         instance_profiles={m: p.name for m, p in identity.node_profiles.items()}, image_id=image_id,
         instance_type=settings.cluster.instance_type, disk_size_gb=settings.cluster.disk_size_gb,
@@ -84,7 +86,7 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
 
     monitoring_zone = settings.network.zones[0]
     monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
-        spec=spec, receivers=settings.monitoring.receivers, subnet_id=subnet_ids[monitoring_zone].id,
+        spec=spec, receivers=settings.monitoring.receivers, subnet_id=subnet_ids[monitoring_zone],
         security_group_id=network.monitoring_sg.id, instance_profile=identity.monitoring_profile.name,
         image_id=image_id, instance_type=settings.cluster.monitoring_instance_type,
         volume_key_arn=cluster.volume_key.arn,

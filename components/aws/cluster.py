@@ -21,6 +21,9 @@ GP3_THROUGHPUT_MIBS = 250
 # cloud-init runs once per instance: a changed image or user data takes effect only on a replacement, which
 # an operator rolls one member at a time (README, "Changing nodes") so the cluster keeps its quorum.
 ROLLED_BY_OPERATOR = ["ami", "userDataBase64"]
+# Target groups are auto-named `<logical name>-<7 random>` and AWS allows 32 characters, so their logical names
+# stay short: "<component>-pool" for pgp-staging-cluster is 24 + 8 = 32. They were "<route>-tg" before.
+TARGET_GROUP_SUFFIX = {"write": "rw", "read": "ro", "pooled": "pool"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class PostgresCluster(PlatformComponent):
         self.target_groups = {}
         for label, (listener_port, target_port, path) in routes.items():
             group = aws.lb.TargetGroup(
-                self.child_name(f"{label}-tg"), port=target_port, protocol="TCP", target_type="instance",
+                self.child_name(TARGET_GROUP_SUFFIX[label]), port=target_port, protocol="TCP", target_type="instance",
                 vpc_id=args.vpc_id, deregistration_delay=0, connection_termination=True,
                 # Nodes see the client's address, so pg_hba can still tell allowlisted networks apart.
                 preserve_client_ip="true",
@@ -111,7 +114,7 @@ class PostgresCluster(PlatformComponent):
                     enabled=True, protocol="HTTPS", port=str(PORTS.patroni_rest), path=path,
                     interval=check.interval_seconds, timeout=check.timeout_seconds, healthy_threshold=check.rise,
                     unhealthy_threshold=check.fall, matcher="200"),
-                tags=self.tags(f"{label}-tg"), opts=self.child_opts())
+                tags=self.tags(f"{label}-tg"), opts=self.child_opts(renamed_from=[f"{label}-tg"]))
             for member, instance in zip(args.spec.members, self.instances):
                 aws.lb.TargetGroupAttachment(self.child_name(f"{label}-tg-{member.name}"), target_group_arn=group.arn,
                                              target_id=instance.id, port=target_port, opts=self.child_opts())

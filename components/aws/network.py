@@ -1,6 +1,7 @@
 """Network: private subnets per zone, no route to the internet for database subnets, peering, allowlist."""
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Mapping
@@ -21,6 +22,7 @@ class NetworkArgs:
     cidr: str
     zones: tuple[str, ...]
     subnet_cidrs: tuple[str, ...]
+    node_addresses: tuple[str, ...]          # the members' fixed private addresses, reserved in their subnets
     egress_subnet_cidr: str
     allowlist_cidrs: tuple[str, ...]
     allowlist_security_groups: tuple[str, ...]
@@ -55,6 +57,7 @@ class Network(PlatformComponent):
             aws.ec2.RouteTableAssociation(self.child_name(f"private-{zone}-rta"), subnet_id=subnet.id,
                                           route_table_id=self.private_route_table.id, opts=self.child_opts())
             self.subnets.append(subnet)
+        self.subnet_ids = self._reserve_member_addresses(args)
 
         self._egress(args)
         self._flow_logs(args)
@@ -81,6 +84,23 @@ class Network(PlatformComponent):
             # A peer in another account or region accepts its request and adds the return route itself.
             "peering_connection_ids": {p.name: c.id for p, c in zip(args.peers, self.peering_connections)},
         })
+
+    def _reserve_member_addresses(self, args: NetworkArgs) -> list[pulumi.Output[str]]:
+        """The load balancer, the interface endpoints and the monitoring node take random addresses in these
+        subnets; an explicit reservation keeps the members' fixed addresses out of that pool. Everything placed
+        in a subnet uses the id returned here, which resolves only once the reservation exists."""
+        ready = []
+        for zone, subnet, cidr in zip(args.zones, self.subnets, args.subnet_cidrs):
+            block = member_reservation(cidr, args.node_addresses)
+            if block is None:
+                ready.append(subnet.id)
+                continue
+            reservation = aws.ec2.SubnetCidrReservation(
+                self.child_name(f"private-{zone}-members"), subnet_id=subnet.id, cidr_block=block,
+                reservation_type="explicit", description=f"fixed addresses of the {self._name} members",
+                opts=self.child_opts())
+            ready.append(pulumi.Output.all(subnet.id, reservation.id).apply(lambda v: v[0]))
+        return ready
 
     def _egress(self, args: NetworkArgs) -> None:
         """Outbound HTTPS for package installs only: an IGW that only the egress subnet routes to."""
@@ -119,7 +139,7 @@ class Network(PlatformComponent):
         for service in INTERFACE_ENDPOINT_SERVICES:
             aws.ec2.VpcEndpoint(self.child_name(f"{service}-endpoint"), vpc_id=self.vpc.id,
                                 service_name=f"com.amazonaws.{args.region}.{service}", vpc_endpoint_type="Interface",
-                                private_dns_enabled=True, subnet_ids=[s.id for s in self.subnets],
+                                private_dns_enabled=True, subnet_ids=self.subnet_ids,
                                 security_group_ids=[self.endpoints_sg.id], tags=self.tags(f"{service}-endpoint"),
                                 opts=self.child_opts())
 
@@ -218,6 +238,24 @@ class Network(PlatformComponent):
         aws.vpc.SecurityGroupEgressRule(self.child_name(label), security_group_id=group.id, ip_protocol=protocol,
                                         from_port=from_port, to_port=to_port, cidr_ipv4=cidr,
                                         description=description, tags=self.tags(label), opts=self.child_opts())
+
+
+# A reservation is replaced when its block changes, so it is sized for growth: a /29 holds six members per zone,
+# more than the largest cluster the settings admit puts in one subnet.
+MEMBER_RESERVATION_PREFIX = 29
+
+
+def member_reservation(subnet_cidr: str, node_addresses: tuple[str, ...]) -> str | None:
+    """The aligned block (at least a /29) of `subnet_cidr` that holds every member address inside it."""
+    subnet = ipaddress.ip_network(subnet_cidr)
+    inside = sorted(ipaddress.ip_address(a) for a in node_addresses if ipaddress.ip_address(a) in subnet)
+    if not inside:
+        return None
+    for prefix in range(MEMBER_RESERVATION_PREFIX, subnet.prefixlen - 1, -1):
+        block = ipaddress.ip_network(f"{inside[0]}/{prefix}", strict=False)
+        if inside[-1] in block:
+            return str(block)
+    return str(subnet)
 
 
 def _s3_endpoint_policy(backup_bucket: str, region: str) -> dict:

@@ -7,6 +7,7 @@ import gzip
 
 import pytest
 
+from components.aws.cluster import TARGET_GROUP_SUFFIX
 from dataplane.model import SECRET_ENV
 from stacks.offline import settings_for_stack
 from tools.records import Plan, ResourceRecord
@@ -145,7 +146,8 @@ def test_object_lock(stack_name, mode, days, prod, dev):
 
 
 def test_nlb_routes_by_patroni_health(prod):
-    groups = {g.name.split("-")[-2]: g for g in of(prod, "aws:lb/targetGroup:TargetGroup")}
+    by_suffix = {suffix: route for route, suffix in TARGET_GROUP_SUFFIX.items()}
+    groups = {by_suffix[g.name.split("-")[-1]]: g for g in of(prod, "aws:lb/targetGroup:TargetGroup")}
     assert groups["write"].inputs["healthCheck"]["path"] == "/primary"
     assert groups["pooled"].inputs["healthCheck"]["path"] == "/primary"
     assert groups["read"].inputs["healthCheck"]["path"].startswith("/replica?lag=")
@@ -344,3 +346,46 @@ def test_post_provision_steps_run_on_the_leader_through_ssm(prod):
         # A checkout path in the command would re-run the step from every other machine.
         assert str(Path(__file__).resolve().parents[2]) not in create
         assert commands[label].inputs["triggers"]
+
+
+def test_member_addresses_are_reserved_before_anything_takes_a_random_one(stack):
+    import ipaddress
+
+    _, plan = stack
+    reservations = of(plan, "aws:ec2/subnetCidrReservation:SubnetCidrReservation")
+    by_urn = {r.urn: r for r in plan.resources}
+    members = db_instances(plan)
+    assert reservations and all(r.inputs["reservationType"] == "explicit" for r in reservations)
+    for member in members:
+        address = ipaddress.ip_address(member.inputs["privateIp"])
+        assert any(address in ipaddress.ip_network(r.inputs["cidrBlock"]) for r in reservations), address
+    reservation_urns = {r.urn for r in reservations}
+    # Whatever AWS places at a random address in those subnets is created after the reservations.
+    random_placed = [*of(plan, "aws:lb/loadBalancer:LoadBalancer"),
+                     *[e for e in of(plan, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("vpcEndpointType") == "Interface"],
+                     *[i for i in of(plan, "aws:ec2/instance:Instance") if i.inputs["tags"].get("role") == "monitoring"]]
+    assert random_placed
+    for record in random_placed:
+        deps = {u for urns in record.property_dependencies.values() for u in urns}
+        zones_reserved = {by_urn[u].inputs["subnetId"] for u in deps & reservation_urns}
+        assert zones_reserved, f"{record.name} does not wait for the member address reservations"
+
+
+def test_break_glass_role_reads_versions_and_cannot_destroy(prod):
+    import json
+
+    (role,) = [r for r in of(prod, "aws:iam/role:Role") if r.name.endswith("restore-role")]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Condition"]["Bool"]["aws:MultiFactorAuthPresent"] == "true"
+    (policy,) = [p for p in of(prod, "aws:iam/rolePolicy:RolePolicy") if p.name.endswith("restore-policy")]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    allowed = {a for s in statements if s["Effect"] == "Allow" for a in s["Action"]}
+    denied = {a for s in statements if s["Effect"] == "Deny" for a in s["Action"]}
+    assert {"s3:GetObjectVersion", "s3:ListBucketVersions"} <= allowed
+    assert {"s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= denied
+    assert not allowed & denied
+    # The nodes never get version access: that stays break-glass.
+    node_policies = [p for p in of(prod, "aws:iam/rolePolicy:RolePolicy") if "-db-" in p.name]
+    for node in node_policies:
+        actions = {a for s in json.loads(node.inputs["policy"])["Statement"] for a in s["Action"]}
+        assert not actions & {"s3:GetObjectVersion", "s3:ListBucketVersions"}
