@@ -60,12 +60,13 @@ fi
 
 stamp_ok() { [ -f "$1/.requirements.sha" ] && [ "$(cat "$1/.requirements.sha")" = "$2" ]; }
 
-req_sha="$(sha256sum requirements.txt | cut -d' ' -f1)"
+# Tools and tests need the dev set; a deploy installs only requirements/<cloud>.txt (README, "Deploy to AWS").
+req_sha="$(cat requirements.txt requirements/*.txt | sha256sum | cut -d' ' -f1)"
 if ! stamp_ok "$venv" "$req_sha"; then
   log "building the project virtualenv in $venv"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check --upgrade pip
-  "$venv/bin/pip" install -q --disable-pip-version-check -r requirements.txt
+  "$venv/bin/pip" install -q --disable-pip-version-check -r requirements/dev.txt
   echo "$req_sha" >"$venv/.requirements.sha"
 fi
 

@@ -57,3 +57,37 @@ def test_deploy_uses_the_pack_with_each_stage_config():
 def test_pr_runs_the_readme_test_command():
     assert "bash scripts/test.sh" in (ROOT / "README.md").read_text()
     assert any("bash scripts/test.sh" in line for _, line in _run_lines())
+
+
+def test_deploy_session_outlasts_the_first_backup():
+    from components.aws.post_provision import backup_timeout
+    from stacks.offline import settings_for_stack
+
+    reusable = yaml.safe_load((WORKFLOWS / "pulumi-stack.yml").read_text())
+    job = reusable["jobs"]["pulumi"]
+    creds = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials"))
+    longest = max(backup_timeout(settings_for_stack(s).cluster.disk_size_gb) for s in stack_names())
+    assert int(creds["with"]["role-duration-seconds"]) > longest
+    assert int(job["timeout-minutes"]) * 60 >= int(creds["with"]["role-duration-seconds"])
+    action = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions"))
+    assert action["with"]["upsert"] is True
+
+
+def test_a_deploy_installs_only_its_clouds_sdks():
+    def resolved(path: Path) -> list[str]:
+        lines = []
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("-r "):
+                lines += resolved(path.parent / line[3:].strip())
+            elif line:
+                lines.append(re.split(r"[<>=\[ ]", line, maxsplit=1)[0])
+        return lines
+
+    aws = resolved(ROOT / "requirements" / "aws.txt")
+    assert "pulumi-aws" in aws
+    assert not [p for p in aws if re.match(r"pulumi-(azure|gcp|kubernetes)", p)]
+    # What Pulumi's pip toolchain installs (Pulumi.yaml) is the AWS deploy set, not the tools' extras.
+    assert resolved(ROOT / "requirements.txt") == aws
+    reusable = (WORKFLOWS / "pulumi-stack.yml").read_text()
+    assert "-r requirements/aws.txt" in reusable
