@@ -16,12 +16,16 @@ from components.aws.vault import BackupVault, BackupVaultArgs
 from components.base import TYPE_PREFIX
 from components.spec import PRIVATE_ZONE, backup_bucket_name, cloud_cluster_spec
 from dataplane import cloud_init, pgbackrest, roles
+from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
+from dataplane.routing import client_access
 from stacks.settings import Settings
 from stacks.topology import Topology
 
 # Debian's own account publishes the official Debian 12 AMIs.
 DEBIAN_AMI_OWNER = "136693071363"
 DEBIAN_AMI_NAME = "debian-12-amd64-*"
+# The Secrets Manager secret of each application login role (dataplane.model.SECRET_ENV names).
+APP_ROLE_SECRETS = {APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}
 
 
 class PostgresPlatform(pulumi.ComponentResource):
@@ -29,6 +33,11 @@ class PostgresPlatform(pulumi.ComponentResource):
     bucket: pulumi.Output[str]
     grafana_url: pulumi.Output[str]
     peering_connection_ids: dict[str, pulumi.Output[str]]
+    # What an application needs to connect (dataplane.routing.client_access), without any password.
+    client_access: dict
+    ca_certificate: pulumi.Output[str]
+    app_role_secret_ids: dict[str, pulumi.Output[str]]
+    restore_role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, settings: Settings, topology: Topology,
                  opts: pulumi.ResourceOptions | None = None):
@@ -36,7 +45,10 @@ class PostgresPlatform(pulumi.ComponentResource):
         builder = _BUILDERS[settings.cloud]
         builder(self, name, settings, topology)
         self.register_outputs({"endpoint": self.endpoint, "bucket": self.bucket, "grafana_url": self.grafana_url,
-                               "peering_connection_ids": self.peering_connection_ids})
+                               "peering_connection_ids": self.peering_connection_ids,
+                               "client_access": self.client_access, "ca_certificate": self.ca_certificate,
+                               "app_role_secret_ids": self.app_role_secret_ids,
+                               "restore_role_arn": self.restore_role_arn})
 
 
 def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topology: Topology) -> None:
@@ -106,6 +118,10 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
 
     platform.peering_connection_ids = {p.name: c.id for p, c in zip(settings.network.peers, network.peering_connections)}
     platform.endpoint = cluster.endpoint
+    platform.client_access = client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER})
+    platform.ca_certificate = secrets.ca_cert_pem
+    platform.app_role_secret_ids = {user: secrets.arns[secret] for user, secret in APP_ROLE_SECRETS.items()}
+    platform.restore_role_arn = identity.restore_role.arn
     platform.bucket = vault.bucket.bucket
     platform.grafana_url = monitoring.grafana_url
 

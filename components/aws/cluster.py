@@ -12,7 +12,7 @@ from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
 from dataplane import cloud_init
 from dataplane.model import ClusterSpec
-from dataplane.routing import WRITE_CHECK_PATH, read_check_path
+from dataplane.routing import client_routes
 from stacks.ports import PORTS
 
 ROOT_VOLUME_GB = 20
@@ -95,14 +95,8 @@ class PostgresCluster(PlatformComponent):
             enable_cross_zone_load_balancing=True, enable_deletion_protection=args.protect,
             tags=self.tags("nlb"), opts=self.child_opts())
         check = topology.routing_check.value
-        routes = {
-            "write": (PORTS.write, PORTS.postgres, WRITE_CHECK_PATH),
-            "pooled": (PORTS.pooled_write, PORTS.pgbouncer, WRITE_CHECK_PATH),
-        }
-        # An NLB whose targets all fail their checks sends traffic to all of them ("fail open"): with no
-        # replica to pass /replica, a read listener would quietly serve from the primary.
-        if len(args.spec.members) > 1:
-            routes["read"] = (PORTS.read, PORTS.postgres, read_check_path(topology))
+        routes = {label: (port, getattr(PORTS, member_port), path)
+                  for label, (port, member_port, path) in client_routes(args.spec).items()}
         self.target_groups = {}
         for label, (listener_port, target_port, path) in routes.items():
             group = aws.lb.TargetGroup(

@@ -389,3 +389,23 @@ def test_break_glass_role_reads_versions_and_cannot_destroy(prod):
     for node in node_policies:
         actions = {a for s in json.loads(node.inputs["policy"])["Statement"] for a in s["Action"]}
         assert not actions & {"s3:GetObjectVersion", "s3:ListBucketVersions"}
+
+
+def test_stack_outputs_are_enough_to_connect(stack):
+    name, plan = stack
+    out = plan.outputs
+    settings = settings_for_stack(name)
+    routes = {"write", "pooled"} | ({"read"} if settings.cluster.nodes > 1 else set())
+    assert set(out["endpoints"]) == routes == set(out["connection_uris"])
+    listeners = {r.inputs["port"] for r in of(plan, "aws:lb/listener:Listener")}
+    assert {e["port"] for e in out["endpoints"].values()} == listeners
+    for route, uri in out["connection_uris"].items():
+        endpoint = out["endpoints"][route]
+        assert uri.startswith(f"postgresql://app_r")
+        assert f"@{endpoint['host']}:{endpoint['port']}/" in uri and "sslmode=verify-full" in uri
+        assert ":" not in uri.split("//", 1)[1].split("@", 1)[0], "no password in the URI"
+    assert out["ca_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    secrets = {r.outputs.get("arn") for r in of(plan, "aws:secretsmanager/secret:Secret")}
+    assert set(out["app_role_secret_ids"]) == {"app_rw", "app_ro"}
+    assert set(out["app_role_secret_ids"].values()) <= secrets
+    assert out["restore_role_arn"] and out["dashboards"]
