@@ -20,6 +20,8 @@ class ResourceRecord:
     protect: bool
     outputs: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    retain_on_delete: bool = False
+    aliases: list[Any] = field(default_factory=list)    # URNs or alias specs this resource was known by
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -127,6 +127,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             provider=request.provider or None, protect=bool(request.protect), id=response.id or None,
             outputs=_plain(json_format.MessageToDict(response.object), "", []) if request.custom else {},
+            retain_on_delete=bool(request.retainOnDelete),
+            # As the engine receives them: URNs, or specs ({"spec": {"name"/"type"/"parentUrn": ...}}).
+            aliases=[*request.aliasURNs, *(json_format.MessageToDict(a) for a in request.aliases)],
         )
         if self.mutate:
             self.mutate(record)

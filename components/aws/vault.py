@@ -31,21 +31,27 @@ class BackupVault(PlatformComponent):
 
     def __init__(self, name: str, args: BackupVaultArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "BackupVault", name, args.tags, opts)
+        # Under a COMPLIANCE lock neither the bucket nor its key can be deleted before the last version's lock
+        # ends (AWS refuses; the key policy denies it). Destroying a prod stack therefore leaves them in the
+        # account instead of failing halfway (README, "Destroying a stage").
+        retain = args.lock_mode == "COMPLIANCE" and args.lock_days > 0
         self.key = aws.kms.Key(self.child_name("key"), description=f"{name} backups",
                                enable_key_rotation=True, deletion_window_in_days=30,
                                policy=pulumi.Output.from_input(args.account_id).apply(
                                    lambda account: backup_key_policy(account, args.lock_mode)),
-                               tags=self.tags("key"), opts=self.child_opts(protect=args.protect))
+                               tags=self.tags("key"), opts=self.child_opts(protect=args.protect,
+                                                                          retain_on_delete=retain))
         aws.kms.Alias(self.child_name("key-alias"), name=f"alias/{name}", target_key_id=self.key.key_id,
                       opts=self.child_opts())
         self.bucket = aws.s3.Bucket(self.child_name("bucket"), bucket=args.bucket_name,
                                     object_lock_enabled=args.lock_days > 0, force_destroy=False,
                                     tags=self.tags("bucket", purpose="pgbackrest"),
-                                    opts=self.child_opts(protect=args.protect))
+                                    opts=self.child_opts(protect=args.protect, retain_on_delete=retain))
         def settings_opts(depends_on: list | None = None) -> pulumi.ResourceOptions:
             # Each of these is the bucket's one configuration of its kind: replacing it create-first and
             # then deleting the old one would clear it (no lock, no encryption default, no TLS policy).
-            return self.child_opts(protect=args.protect, depends_on=depends_on, delete_before_replace=True)
+            return self.child_opts(protect=args.protect, depends_on=depends_on, delete_before_replace=True,
+                                   retain_on_delete=retain)
 
         versioning = aws.s3.BucketVersioning(
             self.child_name("versioning"), bucket=self.bucket.id,

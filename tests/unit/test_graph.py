@@ -409,3 +409,17 @@ def test_stack_outputs_are_enough_to_connect(stack):
     assert set(out["app_role_secret_ids"]) == {"app_rw", "app_ro"}
     assert set(out["app_role_secret_ids"].values()) <= secrets
     assert out["restore_role_arn"] and out["dashboards"]
+
+
+def test_renamed_target_groups_keep_their_deployed_identity(prod):
+    for group in of(prod, "aws:lb/targetGroup:TargetGroup"):
+        route = {suffix: r for r, suffix in TARGET_GROUP_SUFFIX.items()}[group.name.split("-")[-1]]
+        old_names = [a["spec"].get("name") for a in group.aliases if isinstance(a, dict) and "spec" in a]
+        assert f"pgp-prod-cluster-{route}-tg" in old_names
+
+
+def test_locked_backups_outlive_a_destroyed_stack(prod, dev):
+    vault = [r for r in prod.resources if r.custom and r.name.startswith("pgp-prod-vault-")
+             and r.type != "aws:kms/alias:Alias"]
+    assert vault and all(r.retain_on_delete for r in vault)
+    assert not any(r.retain_on_delete for r in dev.resources)
