@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.files import namespace_values
-from stacks.settings import NAMESPACE, Settings, parse_settings
+from stacks.settings import Settings, parse_config
 
 
 def load_settings() -> Settings:
-    """Read every `pg-platform:*` key (so misspelt ones are reported, which pulumi.Config would silently
-    ignore) and the provider region."""
-    # The engine hands config to the program through set_all_config (PULUMI_CONFIG for older hosts);
-    # enumerating it is the only way to see keys the program does not know.
+    """Read every config key the engine passes (so misspelt keys and namespaces are reported, which
+    pulumi.Config would silently ignore), the provider region and the keys the engine marks secret."""
+    # The engine hands config to the program through set_all_config (PULUMI_CONFIG and
+    # PULUMI_CONFIG_SECRET_KEYS for older hosts); enumerating it is the only way to see keys the program does
+    # not know. Secret values arrive decrypted (a structured value holding a secure leaf is secret as a whole,
+    # e.g. pg-platform:monitoring); reading them here rather than through pulumi.Config.get keeps the engine
+    # from warning about a secret read as plain: which settings may be secret is checked in parse_config.
     from pulumi.runtime import config as runtime_config
 
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    region = pulumi.Config("aws").get("region")
-    return parse_settings(namespace_values(everything, NAMESPACE), stack=pulumi.get_stack(), region=region,
-                          project=pulumi.get_project())
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    return parse_config(everything, stack=pulumi.get_stack(), project=pulumi.get_project(),
+                        secret_keys=secret_keys)

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A value is shown at most this long in a message (a 5,000-digit number or a whole mapping would drown the fix).
+MAX_SHOWN = 120
+
+
+def shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN - 20]}... ({len(text)} chars)"
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -12,7 +20,7 @@ class Problem:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.key} = {self.value!r}: {self.message}. Fix: {self.fix}."
+        return f"{self.key} = {shown(self.value)}: {self.message}. Fix: {self.fix}."
 
 
 class UserError(Exception):
@@ -30,3 +38,12 @@ class SettingsError(UserError, ValueError):
 
     def keys(self) -> list[str]:
         return [p.key for p in self.problems]
+
+
+class StackFileError(UserError):
+    """A stack file that cannot be read as YAML at all (missing, not UTF-8, a syntax error, not a mapping).
+    The message names the file, the line and the nearest config key."""
+
+
+class UnknownStackError(UserError):
+    """A stack name or path that names no stack file; the message lists the stacks found."""

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacks.files import ROOT, engine_config, namespace_values
-from stacks.settings import Settings, parse_settings
+from stacks.files import ROOT, stack_config
+from stacks.settings import Settings, parse_config
 
 
 def settings_for_stack(stack: str, root: Path = ROOT) -> Settings:
-    config = engine_config(stack, root)
-    return parse_settings(namespace_values(config), stack=stack, region=config.get("aws:region"))
+    config = stack_config(stack, root)
+    return parse_config(config.values, stack=stack, secret_keys=config.secret_keys)

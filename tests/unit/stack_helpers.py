@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
-from stacks.files import engine_config, namespace_values
+from stacks.files import ROOT, engine_config, namespace_values, stack_file
+from stacks.offline import settings_for_stack
 from stacks.settings import Settings, parse_settings
 
 
@@ -27,3 +29,30 @@ def settings_with(stack: str, **changes: Any) -> Settings:
         else:
             target[last] = value
     return parse_settings(raw, stack, region)
+
+
+def stack_text(stack: str) -> str:
+    """The repository's stack file as text."""
+    return stack_file(stack, ROOT).read_text()
+
+
+def edited(stack: str, old: str, new: str) -> str:
+    """The stack file with one exact piece of text replaced (it must occur exactly once)."""
+    text = stack_text(stack)
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in Pulumi.{stack}.yaml"
+    return text.replace(old, new)
+
+
+def write_stack(root: Path, stack: str, content: str | bytes) -> Path:
+    path = root / f"Pulumi.{stack}.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+def settings_from_text(root: Path, content: str | bytes, stack: str = "prod") -> Settings:
+    """Settings of a stack file with this content, read the way the offline tools read it."""
+    write_stack(root, stack, content)
+    return settings_for_stack(stack, root)

@@ -1,9 +1,14 @@
 """Invalid or contradictory settings fail before any resource exists, naming key, value and fix."""
+import ipaddress
+import re
+
 import pytest
 
 from stacks.errors import SettingsError
+from stacks.settings import (IPV4_PUBLIC_TOTAL, WORLD_PUBLIC_ADDRESSES, Peer, PeerGroup, parse_config,
+                             parse_settings, public_addresses)
 from stacks.topology import derive_topology
-from tests.unit.stack_helpers import settings_with
+from tests.unit.stack_helpers import raw_settings, settings_from_text, settings_with, stack_text
 from tools.runner import run_stack
 
 
@@ -43,7 +48,8 @@ def test_even_node_counts_are_rejected(nodes):
 
 
 def test_allowlisted_security_groups_need_the_networks_they_connect_from():
-    p = only(problems("prod", network__allowlist={"security_groups": ["sg-0a1b2c3d4e5f60718"]}),
+    p = only(problems("prod", network__allowlist={"security_groups": [{"peer": "app-prod",
+                                                                       "id": "sg-0a1b2c3d4e5f60718"}]}),
              "pg-platform:network.allowlist.cidrs")
     assert "pg_hba admits no client" in p.message
 
@@ -131,3 +137,215 @@ def test_prod_requires_a_worm_period():
 def test_iops_beyond_what_the_disk_type_allows():
     p = only(problems("prod", cluster__disk_size_gb=20, cluster__disk_iops=12000), "pg-platform:cluster.disk_iops")
     assert p.message == "gp3 allows at most 10000 IOPS on 20 GB"
+
+
+# --- AWS facts: region, zones, tags -------------------------------------------------------------------------------
+
+def test_region_that_is_not_an_aws_region():
+    raw, _ = raw_settings("prod")
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw, "prod", "eu-centrall-1")
+    p = only(caught.value, "aws:region")
+    assert p.message == "is not an AWS region" and p.fix == "use eu-central-1"
+
+
+@pytest.mark.parametrize("zone,message", [
+    (123, "is not a zone name"),
+    (None, "is not a zone name"),
+    ("eu-west-1a", "is a zone of eu-west-1, not of the stack's region eu-central-1"),
+    ("eu-central-1", "is not an availability zone name"),
+    ("eu-central-1ab", "is not an availability zone name"),
+    ("mars-north-1a", "is not an availability zone name"),
+    ("euc1-az2", "is a zone ID"),
+    ("eu-central-1-ham-1a", "is a Local or Wavelength Zone"),
+])
+def test_zones_must_be_availability_zones_of_the_region(zone, message):
+    zones = ["eu-central-1a", "eu-central-1b", zone]
+    p = only(problems("prod", network__zones=zones), "pg-platform:network.zones[2]")
+    assert p.value == zone and message in p.message
+    assert "eu-central-1a" in p.fix
+
+
+@pytest.mark.parametrize("tag,value,message", [
+    ("owner", " team-data-platform", "starts or ends with a blank"),
+    ("cost-center", "CC-4711 ", "starts or ends with a blank"),
+    ("owner", "team#data", "only letters, numbers, spaces and"),
+    ("owner", "x" * 257, "at most 256 characters"),
+])
+def test_tag_values_follow_the_aws_rules(tag, value, message):
+    p = only(problems("prod", **{f"tags__{tag}": value}), f"pg-platform:tags.{tag}")
+    assert message in p.message
+
+
+# --- the allowlist: "world" by address arithmetic ------------------------------------------------------------
+
+@pytest.mark.parametrize("cidrs,key,message", [
+    (["0.0.0.0/00"], "cidrs[0]", "opens PostgreSQL to the whole internet"),
+    (["0.0.0.0/1", "128.0.0.0/1"], "cidrs[0]", "covers 2,092,957,696 public addresses"),
+    (["10.50.0.0/16", "11.0.0.0/9", "11.128.0.0/9"], "cidrs", "together cover 16,777,216 public addresses"),
+    (["::0/0"], "cidrs[0]", "IPv4 only"),
+    (["10.50.0.0/16", "2001:db8::/32"], "cidrs[1]", "IPv4 only"),
+], ids=["zero-padded prefix", "two halves", "public ranges that add up", "ipv6 world", "ipv6"])
+def test_world_allowlist_however_it_is_written(cidrs, key, message):
+    p = only(problems("prod", network__allowlist__cidrs=cidrs), f"pg-platform:network.allowlist.{key}")
+    assert message in p.message
+
+
+def test_private_ranges_are_never_the_world():
+    wide = ["10.0.0.0/8", "172.16.0.0/12", "100.64.0.0/10"]
+    assert settings_with("prod", network__allowlist__cidrs=wide).network.allowlist.cidrs == tuple(wide)
+    assert public_addresses([ipaddress.IPv4Network(c) for c in wide]) == 0
+    assert public_addresses([ipaddress.IPv4Network("0.0.0.0/0")]) == IPV4_PUBLIC_TOTAL
+    assert public_addresses([ipaddress.IPv4Network("11.0.0.0/9")]) < WORLD_PUBLIC_ADDRESSES
+
+
+def test_ipv6_is_rejected_in_dev_too():
+    p = only(problems("dev", network__allowlist__cidrs=["::/0"]), "pg-platform:network.allowlist.cidrs[0]")
+    assert "IPv4 only" in p.message
+
+
+def test_overlapping_allowlist_networks():
+    p = only(problems("prod", network__allowlist__cidrs=["10.50.0.0/16", "10.50.4.0/24"]),
+             "pg-platform:network.allowlist.cidrs[1]")
+    assert "overlaps network.allowlist.cidrs[0]" in p.message
+
+
+def test_missing_or_null_allowlist_is_an_error(tmp_path):
+    p = only(problems("prod", network__allowlist=None), "pg-platform:network.allowlist")
+    assert "no client network reaches PostgreSQL" in p.message
+    text = re.sub(r"    allowlist:\n(?:      .*\n)+", "    allowlist: null\n", stack_text("prod"))
+    with pytest.raises(SettingsError) as caught:
+        settings_from_text(tmp_path, text)
+    assert caught.value.keys() == ["pg-platform:network.allowlist"]
+
+
+# --- peers and the security groups allowlisted through them ------------------------------------------------------
+
+APP_EU_WEST = {"name": "app-west", "vpc_id": "vpc-0123456789abcdef0", "cidr": "10.70.0.0/16",
+               "account_id": "123456789012", "region": "eu-west-1", "accepted": True}
+
+
+def test_stack_files_declare_peer_groups_and_acceptance():
+    prod, dev = settings_with("prod"), settings_with("dev")
+    assert prod.network.allowlist.security_groups == (PeerGroup(peer="app-prod", id="sg-0a1b2c3d4e5f60718"),)
+    assert prod.network.peers == (Peer("app-prod", "vpc-0f1e2d3c4b5a69788", "10.50.0.0/16", "123456789012",
+                                       "eu-central-1", accepted=True),)
+    assert [p.accepted for p in dev.network.peers] == [False]
+
+
+@pytest.mark.parametrize("group,key,message", [
+    ("sg-0a1b2c3d4e5f60718", "security_groups[0]", "is a bare security group id"),
+    ({"peer": "app-nope", "id": "sg-0a1b2c3d4e5f60718"}, "security_groups[0].peer", "names no network.peers entry"),
+    ({"peer": "app-prod", "id": "sg-12345"}, "security_groups[0].id", "a security group id"),
+    ({"peer": "app-prod"}, "security_groups[0].id", "a security group id"),
+    ({"peer": "app-west", "id": "sg-0a1b2c3d4e5f60718"}, "security_groups[0].peer",
+     "AWS does not allow security group references across regions"),
+    (None, "security_groups[0]", "must be a mapping"),
+])
+def test_allowlisted_security_groups_are_groups_of_a_peer_in_the_region(group, key, message):
+    raw, _ = raw_settings("prod")
+    peers = [*raw["network"]["peers"], APP_EU_WEST]
+    allowlist = {"cidrs": ["10.50.0.0/16"], "security_groups": [group]}
+    p = only(problems("prod", network__peers=peers, network__allowlist=allowlist),
+             f"pg-platform:network.allowlist.{key}")
+    assert message in p.message
+
+
+@pytest.mark.parametrize("change,key,message", [
+    ({"name": "app-prod"}, "peers[1].name", "is the name of an earlier peer too"),
+    ({"vpc_id": "vpc-0f1e2d3c4b5a69788"}, "peers[1].vpc_id", "is the VPC of network.peers[0] too"),
+    ({"cidr": "10.50.128.0/20"}, "peers[1].cidr", "overlaps network.peers[0]"),
+    ({"cidr": "fd00::/48"}, "peers[1].cidr", "IPv4 only"),
+    ({"region": "eu-centrale-1"}, "peers[1].region", "an AWS region name"),
+    ({"region": "cn-north-1"}, "peers[1].region", "VPC peering does not cross partitions"),
+    ({"accepted": "yes"}, "peers[1].accepted", "must be true or false"),
+    ({"account_id": "12345"}, "peers[1].account_id", "a 12-digit AWS account id"),
+    ({"vpc_id": "vpc-123"}, "peers[1].vpc_id", "a VPC id"),
+])
+def test_malformed_peers(change, key, message):
+    raw, _ = raw_settings("prod")
+    peers = [*raw["network"]["peers"], {**APP_EU_WEST, **change}]
+    p = only(problems("prod", network__peers=peers), f"pg-platform:network.{key}")
+    assert message in p.message
+
+
+@pytest.mark.parametrize("entry", [None, {}, 7, "app"])
+def test_empty_peer_entries_are_errors_not_skipped(entry):
+    raw, _ = raw_settings("prod")
+    p = only(problems("prod", network__peers=[*raw["network"]["peers"], entry]), "pg-platform:network.peers[1]")
+    assert p.message == "must be a mapping"
+
+
+def test_a_peer_in_another_region_of_the_partition_is_fine():
+    raw, _ = raw_settings("prod")
+    settings = settings_with("prod", network__peers=[*raw["network"]["peers"], APP_EU_WEST])
+    assert [p.region for p in settings.network.peers] == ["eu-central-1", "eu-west-1"]
+
+
+# --- monitoring --------------------------------------------------------------------------------------------------
+
+def test_duplicate_receiver_names():
+    raw, _ = raw_settings("prod")
+    receivers = [*raw["monitoring"]["receivers"], {"name": "dba-oncall", "webhook_url": "https://example.com/x"}]
+    p = only(problems("prod", monitoring__receivers=receivers), "pg-platform:monitoring.receivers[2].name")
+    assert "is the name of monitoring.receivers[0] too" in p.message
+
+
+@pytest.mark.parametrize("relay", ["smtp-relay.example.com", "smtp-relay.example.com:0", "smtp-relay.example.com:99999",
+                                   "smtp relay.example.com:587", "smtp://relay.example.com:587", 587, "[::1]", ":587"])
+def test_smtp_relay_must_be_host_and_port(relay):
+    p = only(problems("prod", monitoring__smtp_smarthost=relay), "pg-platform:monitoring.smtp_smarthost")
+    assert "host:port" in p.message
+
+
+@pytest.mark.parametrize("relay", ["smtp-relay.example.com:587", "10.0.0.25:25", "[2001:db8::25]:465"])
+def test_smtp_relay_forms_accepted(relay):
+    assert settings_with("prod", monitoring__smtp_smarthost=relay).monitoring.smtp_smarthost == relay
+
+
+@pytest.mark.parametrize("url", ["http://hooks.example.com/x", "https://", "https:// spaced.example.com/x",
+                                 "https://hooks.example.com:99999/x"])
+def test_webhook_urls_must_be_https_urls(url):
+    raw, _ = raw_settings("prod")
+    receivers = [raw["monitoring"]["receivers"][0], {"name": "hook", "webhook_url": url}]
+    p = only(problems("prod", monitoring__receivers=receivers), "pg-platform:monitoring.receivers[1].webhook_url")
+    assert "an https:// URL" in p.message
+
+
+# --- config keys the program would never read ------------------------------------------------------------------
+
+@pytest.mark.parametrize("old,new,fix", [
+    ("pg-platform:objectives", "pg-platfrom:objectives", "rename it pg-platform:objectives"),
+    ("pg-platform:cluster", "pgplatform:cluster", "rename it pg-platform:cluster"),
+    ("pg-platform:objectives", "objectives", "write it as pg-platform:objectives"),
+    ("aws:region", "aws-region:eu", "use pg-platform:eu for a platform setting"),
+])
+def test_misspelt_config_namespaces_are_reported(old, new, fix):
+    from stacks.files import engine_config
+
+    config = dict(engine_config("prod"))
+    config[new] = config.pop(old)
+    with pytest.raises(SettingsError) as caught:
+        parse_config(config, "prod")
+    p = only(caught.value, new)
+    assert "the program never reads it" in p.message and p.fix.startswith(fix)
+
+
+def test_the_misspelt_namespace_fails_the_program_instead_of_using_the_profile_defaults():
+    from stacks.files import engine_config
+
+    objectives = engine_config("prod")["pg-platform:objectives"]
+    with pytest.raises(SettingsError, match="pg-platfrom:objectives"):
+        run_stack("prod", overrides={"pg-platfrom:objectives": objectives})
+
+
+def test_the_engine_may_mark_monitoring_secret_but_nothing_else():
+    from stacks.files import engine_config
+
+    config = engine_config("prod")
+    settings = parse_config(config, "prod", secret_keys=["pg-platform:monitoring", "aws:secretKey"])
+    assert settings.secret_keys == {"pg-platform:monitoring", "aws:secretKey"}
+    assert settings.monitoring.receivers[1].webhook_url == "https://events.example.com/v2/enqueue/pg-platform-prod"
+    with pytest.raises(SettingsError) as caught:
+        parse_config(config, "prod", secret_keys=["pg-platform:monitoring", "pg-platform:cluster"])
+    assert caught.value.keys() == ["pg-platform:cluster"]
