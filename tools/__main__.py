@@ -26,7 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[argv[0]][0])
     sub = argparse.ArgumentParser(prog=f"tools {argv[0]}", description=COMMANDS[argv[0]][1])
     module.add_arguments(sub)
-    return int(module.main(sub.parse_args(argv[1:])) or 0)
+    args = sub.parse_args(argv[1:])
+    from stacks.errors import UserError
+
+    try:
+        return int(module.main(args) or 0)
+    except UserError as error:
+        # Every command reports a user's mistake itself; this is the net for one raised outside those places.
+        print(f"tools {argv[0]}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

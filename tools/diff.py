@@ -62,7 +62,8 @@ class PolicyDelta:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--base", metavar="FILE", help="saved plan of the base (tools plan --json FILE)")
-    src.add_argument("--stacks", nargs=2, metavar=("BASE", "HEAD"), help="run two stacks and compare them")
+    src.add_argument("--stacks", nargs=2, metavar=("BASE", "HEAD"),
+                     help="run two stacks (names or paths to Pulumi.<stack>.yaml) and compare them")
     parser.add_argument("--head", metavar="FILE", help="saved plan of the head (with --base)")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--output", metavar="FILE")
@@ -307,10 +308,22 @@ def main(args: argparse.Namespace) -> int:
     from tools.plan import load_document
 
     if args.stacks:
-        from tools.plan import run, to_document
+        from stacks.errors import UserError
+        from stacks.files import resolve_stack, using_stack_file
+        from tools.plan import rejected, run, to_document
         docs = []
-        for stack in args.stacks:
-            plan, analysis, timings = run(stack)
+        try:
+            sources = [resolve_stack(s) for s in args.stacks]
+        except UserError as error:
+            print(f"tools diff: {error}", file=sys.stderr)
+            return 2
+        for source in sources:
+            try:
+                with using_stack_file(source):
+                    plan, analysis, timings = run(source.name)
+            except UserError as error:
+                print(f"stack {source.name}: {rejected(error)}", file=sys.stderr)
+                return 2
             docs.append(to_document(plan, analysis, timings))
         base_doc, head_doc = docs
     else:

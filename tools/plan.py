@@ -25,7 +25,7 @@ FORMATS = ("text", "json", "markdown")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, help="stack name (Pulumi.<stack>.yaml)")
+    parser.add_argument("--stack", required=True, help="stack name or path to a Pulumi.<stack>.yaml")
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--json", metavar="FILE", help="also save the plan and report as JSON (for `tools diff`)")
@@ -203,17 +203,29 @@ def load_document(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def main(args: argparse.Namespace) -> int:
-    from stacks.errors import SettingsError
-    from stacks.files import stack_file, stack_names
+def rejected(error: Exception) -> str:
+    """How a tool reports a user's mistake that stopped the run."""
+    from stacks.errors import SettingsError, StackFileError
 
-    if not stack_file(args.stack).exists():
-        print(f"no Pulumi.{args.stack}.yaml; stacks: {', '.join(stack_names())}", file=sys.stderr)
+    if isinstance(error, (SettingsError, StackFileError)):
+        return f"configuration rejected before any resource exists:\n{error}"
+    return str(error)
+
+
+def main(args: argparse.Namespace) -> int:
+    from stacks.errors import UserError
+    from stacks.files import resolve_stack, using_stack_file
+
+    try:
+        source = resolve_stack(args.stack)
+    except UserError as error:
+        print(f"tools plan: {error}", file=sys.stderr)
         return 2
     try:
-        plan, analysis, timings = run(args.stack, pack_config=args.pack_config, pack_dir=Path(args.pack_dir))
-    except SettingsError as error:
-        print(f"stack {args.stack}: configuration rejected before any resource exists:\n{error}", file=sys.stderr)
+        with using_stack_file(source):
+            plan, analysis, timings = run(source.name, pack_config=args.pack_config, pack_dir=Path(args.pack_dir))
+    except UserError as error:
+        print(f"stack {source.name}: {rejected(error)}", file=sys.stderr)
         return 2
     rendered = {"text": render_text, "markdown": render_markdown,
                 "json": lambda p, a, t: json.dumps(to_document(p, a, t), indent=1, sort_keys=True) + "\n"}
@@ -225,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(to_document(plan, analysis, timings), indent=1, sort_keys=True) + "\n")
     s = summary(analysis)
-    print(f"plan {args.stack}: {len(plan.resources)} resources, {s['mandatory']} mandatory / {s['advisory']} "
+    print(f"plan {source.name}: {len(plan.resources)} resources, {s['mandatory']} mandatory / {s['advisory']} "
           f"advisory violation(s) in {timings['total']:.2f} s (program {timings['program']:.2f} s, policy "
           f"{timings['policy']:.2f} s)", file=sys.stderr)
     return 1 if s["mandatory"] else 0

@@ -23,7 +23,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.files import ROOT, engine_config
+from stacks.files import ROOT, stack_config
 from tools.records import Plan, ResourceRecord
 
 # Wire-format signatures of the engine's property encoding (pulumi/runtime/rpc.py).
@@ -172,13 +172,14 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None,
               mutate: Callable[[ResourceRecord], None] | None = None, root: Path = ROOT) -> Plan:
     """Run `__main__.py` with `Pulumi.<stack>.yaml` as config; `overrides` replaces config keys
     (namespaced, e.g. "pg-platform:cluster"), `mutate` may edit each record as it is registered."""
-    config = engine_config(stack, root, overrides)
+    # Offline, secure values get placeholders and their keys are secret, as the engine marks them.
+    config, secret_keys = stack_config(stack, root, overrides)
     # The program itself reports a missing region; the fake cloud only needs one to shape its ARNs.
     region = config.get("aws:region") or "region-not-set"
     monitor = RecordingMonitor(_FakeCloud(region), mutate)
     pulumi_settings.ROOT.set(None)  # a fresh Stack per run, so runs in one process are independent
     pulumi_mocks.set_mocks(monitor.mocks, project="pg-platform", stack=stack, preview=False, monitor=monitor)
-    set_all_config(config, [])
+    set_all_config(config, secret_keys)
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
 
