@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("tools.diff", "compare two plans resource by resource (pull-request preview)"),
     "sandbox": ("tools.sandbox", "the local stage on loopback: up | status | down"),
     "drill": ("tools.drill", "measure the sandbox against the stage objectives"),
+    "deployer-policy": ("tools.deployer_policy", "least-privilege IAM policy for the identity that deploys a stage"),
+    "cost": ("tools.cost", "monthly cost estimate per stage at on-demand list prices"),
 }
 
 
