@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from components.base import PlatformComponent
 from stacks.ports import EXPORTER_PORTS, PORTS
-from stacks.settings import Peer
+from stacks.settings import Peer, PeerGroup
 
 FLOW_LOG_RETENTION_DAYS = 365
 INTERFACE_ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ssmmessages", "ec2messages", "logs", "monitoring")
@@ -25,7 +25,7 @@ class NetworkArgs:
     node_addresses: tuple[str, ...]          # the members' fixed private addresses, reserved in their subnets
     egress_subnet_cidr: str
     allowlist_cidrs: tuple[str, ...]
-    allowlist_security_groups: tuple[str, ...]
+    allowlist_security_groups: tuple[PeerGroup, ...]    # groups in peer VPCs, by peer name
     peers: tuple[Peer, ...]
     region: str
     account_id: pulumi.Input[str]
@@ -191,13 +191,25 @@ class Network(PlatformComponent):
                                                    description="Prometheus, Alertmanager and Grafana node",
                                                    tags=self.tags("monitoring-sg"), opts=self.child_opts())
         client_ports = {"write": PORTS.write, "read": PORTS.read, "pooled": PORTS.pooled_write}
+        peers = {p.name: p for p in args.peers}
+        # AWS refuses a rule naming a peer VPC's group until the peering is active, and this stack can only
+        # request the peering: the peer accepts it, then the operator sets `accepted: true` (README, step 9).
+        for group in args.allowlist_security_groups:
+            if not peers[group.peer].accepted:
+                pulumi.log.warn(f"allowlisted security group {group.id} waits for peer {group.peer} to accept "
+                                f"the peering; set network.peers[{group.peer}].accepted: true afterwards and run "
+                                f"`pulumi up` again (the allowlisted CIDRs apply meanwhile)", resource=self)
         for label, port in client_ports.items():
             for i, cidr in enumerate(args.allowlist_cidrs):
                 self._ingress(self.lb_sg, f"lb-{label}-cidr{i}", port, f"{label} clients from allowlisted {cidr}",
                               cidr=cidr)
             for i, group in enumerate(args.allowlist_security_groups):
-                self._ingress(self.lb_sg, f"lb-{label}-sg{i}", port, f"{label} clients from allowlisted {group}",
-                              source=group)
+                peer = peers[group.peer]
+                if not peer.accepted:
+                    continue
+                self._ingress(self.lb_sg, f"lb-{label}-sg{i}", port,
+                              f"{label} clients from allowlisted {group.id} in peer {peer.name}",
+                              source=peer_group_reference(group, peer, args.account_id))
         # Only what each port's role needs: clients via the load balancer, consensus and replication
         # among members, metrics to the monitoring node.
         for label, port in {"postgres": PORTS.postgres, "pgbouncer": PORTS.pgbouncer,
@@ -256,6 +268,12 @@ def member_reservation(subnet_cidr: str, node_addresses: tuple[str, ...]) -> str
         if inside[-1] in block:
             return str(block)
     return str(subnet)
+
+
+def peer_group_reference(group: PeerGroup, peer: Peer, own_account: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A group in a peer VPC of another account is referenced as `<account>/sg-…`; in this account, by id."""
+    return pulumi.Output.from_input(own_account).apply(
+        lambda account: group.id if account == peer.account_id else f"{peer.account_id}/{group.id}")
 
 
 def _s3_endpoint_policy(backup_bucket: str, region: str) -> dict:

@@ -423,3 +423,35 @@ def test_locked_backups_outlive_a_destroyed_stack(prod, dev):
              and r.type != "aws:kms/alias:Alias"]
     assert vault and all(r.retain_on_delete for r in vault)
     assert not any(r.retain_on_delete for r in dev.resources)
+
+
+def _prod_with_peer_accepted(accepted: bool) -> Plan:
+    import json
+
+    from stacks.files import engine_config
+
+    network = json.loads(engine_config("prod")["pg-platform:network"])
+    for peer in network["peers"]:
+        peer["accepted"] = accepted
+    return run_stack("prod", overrides={"pg-platform:network": network})
+
+
+def test_peer_security_groups_are_referenced_only_once_the_peering_is_active():
+    settings = settings_for_stack("prod")
+    groups = settings.network.allowlist.security_groups
+    assert groups, "prod allowlists a peer's security group"
+    peers = {p.name: p for p in settings.network.peers}
+
+    def peer_group_rules(plan: Plan) -> list[ResourceRecord]:
+        return [r for r in of(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+                if r.inputs.get("referencedSecurityGroupId", "").endswith(tuple(g.id for g in groups))]
+
+    # The stack file as a first deploy has it: the peering is requested, not yet accepted.
+    assert not any(p.accepted for p in settings.network.peers)
+    assert peer_group_rules(run_stack("prod")) == []
+    accepted = peer_group_rules(_prod_with_peer_accepted(True))
+    assert len(accepted) == 3 * len(groups)       # write, read and pooled
+    for rule in accepted:
+        group = next(g for g in groups if rule.inputs["referencedSecurityGroupId"].endswith(g.id))
+        # The peer is another account (the fake caller is 111122223333): AWS needs `<account>/sg-…`.
+        assert rule.inputs["referencedSecurityGroupId"] == f"{peers[group.peer].account_id}/{group.id}"
