@@ -143,6 +143,8 @@ def test_graph_values_scope_their_statements(policies, runs, stack):
     attach = by_sid["IamAttachListedPolicies"]["Condition"]["ArnEquals"]["iam:PolicyARN"]
     assert attach == sorted({r.inputs["policyArn"] for r in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")})
     assert by_sid["Ec2RunInstancesImage"]["Condition"]["StringEquals"]["ec2:Owner"] == ["136693071363"]
+    services = sorted({r.inputs["serviceName"] for r in plan.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")})
+    assert by_sid["Ec2CreateVpcEndpointTagged"]["Condition"]["StringEquals"]["ec2:VpceServiceName"] == services
     # Creation must tag into the stage; later calls need the stage's tag; the tag itself cannot be removed.
     assert by_sid["Ec2ManageStageResources"]["Condition"]["StringEquals"] == {"aws:ResourceTag/stage": stack}
     assert by_sid["Ec2UntagKeepsStage"]["Condition"]["ForAllValues:StringNotEquals"] == {"aws:TagKeys": ["stage"]}
