@@ -173,7 +173,7 @@ def unclassified(plan: Plan) -> list[str]:
 
 @dataclass(frozen=True)
 class Volume:
-    role: str                   # root | data
+    role: str                   # "root", else the volume's role tag (postgres-data, monitoring-data), else "data"
     gb: float
     iops: float
     throughput: float
@@ -189,7 +189,8 @@ def volumes(plan: Plan) -> list[Volume]:
                                 float(root.get("throughput") or GP3_FREE_THROUGHPUT_MIBS)))
     for record in plan.by_type("aws:ebs/volume:Volume"):
         if (record.inputs.get("type") or "gp3") == "gp3":
-            found.append(Volume("data", float(record.inputs["size"]), float(record.inputs.get("iops") or GP3_FREE_IOPS),
+            role = (record.inputs.get("tags") or {}).get("role") or "data"
+            found.append(Volume(role, float(record.inputs["size"]), float(record.inputs.get("iops") or GP3_FREE_IOPS),
                                 float(record.inputs.get("throughput") or GP3_FREE_THROUGHPUT_MIBS)))
     return found
 
@@ -213,11 +214,10 @@ def quantities(plan: Plan, s3_gb: float | None = None) -> tuple[list[Line], list
     for instance_type, n in sorted(by_type.items()):
         lines.append(Line(f"EC2 {instance_type} x{n} (Linux, on-demand)", n * h, "instance-hour", f"ec2:{instance_type}"))
     vols = volumes(plan)
-    for role in ("root", "data"):
+    for role in dict.fromkeys(v.role for v in sorted(vols, key=lambda v: v.role != "root")):
         chosen = [v for v in vols if v.role == role]
-        if chosen:
-            lines.append(Line(f"EBS gp3 {role} volumes x{len(chosen)}", sum(v.gb for v in chosen), "GB-month",
-                              "ebs:gp3:gb"))
+        lines.append(Line(f"EBS gp3 {role} volumes x{len(chosen)}", sum(v.gb for v in chosen), "GB-month",
+                          "ebs:gp3:gb"))
     lines.append(Line("EBS gp3 IOPS above 3,000", sum(max(0.0, v.iops - GP3_FREE_IOPS) for v in vols),
                       "IOPS-month", "ebs:gp3:iops"))
     lines.append(Line("EBS gp3 throughput above 125 MiB/s",
@@ -257,7 +257,7 @@ def quantities(plan: Plan, s3_gb: float | None = None) -> tuple[list[Line], list
                           "cloudwatch:alarm"))
     buckets = plan.by_type("aws:s3/bucket:Bucket")
     if buckets:
-        data = [v.gb for v in vols if v.role == "data"]
+        data = [v.gb for v in vols if v.role == "postgres-data"] or [v.gb for v in vols if v.role != "root"]
         gb = s3_gb if s3_gb is not None else (max(data) if data else 0.0) * S3_GB_PER_DATA_GB
         assumptions.append(f"S3 Standard backup storage of {gb:g} GB (assumed: "
                            + ("given by --s3-gb" if s3_gb is not None else

@@ -36,9 +36,12 @@ def test_prod_counts_match_the_graph(estimates, plans):
     assert _line(est, "EC2 r7i.xlarge").quantity == 3 * H          # the members
     assert _line(est, "EC2 m7i.large").quantity == 1 * H           # the monitoring node
     assert sum(line.quantity for line in est.lines if line.item.startswith("EC2 ")) == 4 * H
-    data = _line(est, "EBS gp3 data volumes x3")
-    assert data.quantity == 3 * 500
-    assert _line(est, "EBS gp3 root volumes x4").quantity == 3 * 20 + 50
+    assert _line(est, "EBS gp3 postgres-data volumes x3").quantity == 3 * 500
+    roots = [r.inputs["rootBlockDevice"]["volumeSize"] for r in plan.by_type("aws:ec2/instance:Instance")]
+    assert _line(est, "EBS gp3 root volumes x4").quantity == sum(roots)
+    others = [r.inputs["size"] for r in plan.by_type("aws:ebs/volume:Volume") if r.inputs["tags"]["role"] != "postgres-data"]
+    assert sum(line.quantity for line in est.lines if line.item.startswith("EBS gp3 ") and line.unit == "GB-month") \
+        == 3 * 500 + sum(roots) + sum(others)
     assert _line(est, "EBS gp3 IOPS").quantity == 3 * (6000 - 3000)
     assert _line(est, "EBS gp3 throughput").quantity == 3 * (250 - 125)
     assert _line(est, "NAT gateway x1").quantity == H
@@ -56,7 +59,7 @@ def test_dev_counts_match_the_graph(estimates):
     est = estimates["dev"]
     assert _line(est, "EC2 t3.large x1").quantity == H
     assert _line(est, "EC2 t3.medium x1").quantity == H
-    assert _line(est, "EBS gp3 data volumes x1").quantity == 50
+    assert _line(est, "EBS gp3 postgres-data volumes x1").quantity == 50
     assert _line(est, "EBS gp3 IOPS").quantity == 0                 # 3,000 IOPS is the free baseline
     assert _line(est, "Interface endpoints x7 (14 endpoint-zones)").quantity == 7 * 2 * H
 
