@@ -3,10 +3,17 @@
 Receivers come from the stack settings (name plus e-mail or webhook). Critical alerts go to every receiver;
 warnings go to the e-mail receivers (or, on a stage with none, to all of them), so paging webhooks only fire
 for what needs a person now.
+
+Webhook URLs carry their service's token, so the cloud renders a *template* without them
+(`render_alertmanager_template`) and the monitoring node fills in each receiver's URL at boot from Secrets
+Manager (`fill_webhook_urls`, run by cloud_init's alertmanager-config unit). Debian bookworm's Alertmanager is
+0.25.0; `webhook_configs[].url_file` arrived in 0.26.0, so the URL has to be in the file Alertmanager reads. The
+sandbox renders the same template and fills it through the same function with its local receiver's URL
+(`render_alertmanager_config`).
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import yaml
 
@@ -30,14 +37,16 @@ def _receiver(r: ReceiverLike) -> dict:
     if r.email:
         out["email_configs"] = [{"to": r.email, "send_resolved": True}]
     if r.webhook_url:
-        out["webhook_configs"] = [{"url": r.webhook_url, "send_resolved": True, "max_alerts": 20}]
+        # The URL itself is filled in by fill_webhook_urls: never part of the template.
+        out["webhook_configs"] = [{"send_resolved": True, "max_alerts": 20}]
     if len(out) == 1:
         raise ValueError(f"receiver {r.name!r} has neither an e-mail address nor a webhook URL")
     return out
 
 
-def alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike], smtp_smarthost: str | None = None,
-                        smtp_from: str | None = None) -> dict:
+def alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike], smtp_smarthost: str | None = None,
+                          smtp_from: str | None = None) -> dict:
+    """The whole configuration except the webhook URLs (each webhook receiver's `webhook_configs` lack `url`)."""
     if not receivers:
         raise ValueError("at least one alert receiver is required")
     names = [r.name for r in receivers]
@@ -86,7 +95,52 @@ def alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike], sm
     }
 
 
+def webhook_receivers(receivers: Sequence[ReceiverLike]) -> list[str]:
+    return [r.name for r in receivers if r.webhook_url]
+
+
+def fill_webhook_urls(template: dict, urls: Mapping[str, str]) -> dict:
+    """The template with each webhook receiver's URL in place; refuses a missing, unknown or odd URL.
+
+    Runs on the monitoring node as well (its source is part of the node's config unit), so it uses nothing but
+    the standard library."""
+    import copy
+
+    config = copy.deepcopy(template)
+    hooks = {r["name"]: r["webhook_configs"] for r in config["receivers"] if r.get("webhook_configs")}
+    if set(urls) != set(hooks):
+        raise ValueError(f"webhook URLs for {sorted(urls)}, but the webhook receivers are {sorted(hooks)}")
+    for name, url in urls.items():
+        # https, or plain http only to the sandbox's receiver on loopback.
+        if not url.startswith(("https://", "http://127.0.0.1:")) or any(c.isspace() or c in "\"'\\" for c in url):
+            # The value is never echoed: it is a credential.
+            raise ValueError(f"the webhook URL of receiver {name} is not a single https:// URL")
+        for hook in hooks[name]:
+            hook["url"] = url
+    return config
+
+
+HEADER = "# rendered by pg-platform dataplane for {scope}; do not edit\n"
+
+
+def _dump(spec: ClusterSpec, config: dict[str, Any]) -> str:
+    return HEADER.format(scope=spec.scope) + yaml.safe_dump(config, sort_keys=False, width=1000)
+
+
+def render_alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike],
+                                 smtp_smarthost: str | None = None, smtp_from: str | None = None) -> str:
+    """What the cloud ships in user data: no webhook URL (the node fills them in at boot)."""
+    return _dump(spec, alertmanager_template(spec, receivers, smtp_smarthost, smtp_from))
+
+
+def alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike], smtp_smarthost: str | None = None,
+                        smtp_from: str | None = None) -> dict:
+    """The complete configuration with the receivers' own URLs, through the same fill the node runs (for the
+    sandbox, whose receiver is a local, tokenless URL, and the tests)."""
+    template = alertmanager_template(spec, receivers, smtp_smarthost, smtp_from)
+    return fill_webhook_urls(template, {r.name: r.webhook_url for r in receivers if r.webhook_url})
+
+
 def render_alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike],
                                smtp_smarthost: str | None = None, smtp_from: str | None = None) -> str:
-    return f"# rendered by pg-platform dataplane for {spec.scope}; do not edit\n" + yaml.safe_dump(
-        alertmanager_config(spec, receivers, smtp_smarthost, smtp_from), sort_keys=False, width=1000)
+    return _dump(spec, alertmanager_config(spec, receivers, smtp_smarthost, smtp_from))

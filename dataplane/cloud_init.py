@@ -9,16 +9,17 @@ User data carries configuration and secret *ARNs* only (CKV_AWS_46). At first bo
 """
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
 import yaml
 
-from dataplane import exporters, grafana, operations, pgbouncer
-from dataplane.alertmanager import ReceiverLike, render_alertmanager_config
+from dataplane import alertmanager, exporters, grafana, operations, pgbouncer
+from dataplane.alertmanager import ReceiverLike
 from dataplane.model import SECRET_ENV, ClusterSpec, Member
 from dataplane.node_files import (etcd_config_path, node_file_mode, node_files, render_secret_files_commands)
 from dataplane.patroni import config_path as patroni_config_path
@@ -28,6 +29,10 @@ from dataplane.tls import TlsFiles, tls_files
 from stacks.ports import PORTS
 
 PATRONI_VERSION = "4.1.5"
+# EC2 refuses more than 16 KiB of user data (before base64; ours is gzip). Rendered user data may use at most
+# USER_DATA_BUDGET of it, so a stack with longer names, more receivers or another file still fits.
+EC2_USER_DATA_LIMIT = 16 * 1024
+USER_DATA_BUDGET = 0.75
 # apt.postgresql.org signing key: Debian's own PostgreSQL is 15 only; PGDG carries 14-17 for bookworm.
 PGDG_KEY_FINGERPRINT = "B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8"
 DEBIAN_SUITE = "bookworm"
@@ -54,6 +59,9 @@ class MonitoringBoot:
     smtp_smarthost: str | None = None
     smtp_from: str | None = None
     ca_cert_pem: str | None = None                 # the cluster CA (public), to verify Patroni's /metrics
+    # receiver name -> ARN of the secret holding its webhook URL (the URL carries a token: fetched at boot)
+    webhook_secret_arns: Mapping[str, str] = field(default_factory=dict)
+    data_mount: str = "/var/lib/prometheus"        # the data volume: Prometheus' TSDB and Alertmanager's state
 
 
 def packages(spec: ClusterSpec) -> list[str]:
@@ -65,11 +73,12 @@ def packages(spec: ClusterSpec) -> list[str]:
 
 def _unit(description: str, exec_start: Sequence[str] | Sequence[Sequence[str]], *, user: str = SERVICE_USER,
           after: Sequence[str] = (), requires: Sequence[str] = (), env_files: Sequence[str] = (),
-          kind: str = "simple", extra: Sequence[str] = ()) -> str:
+          kind: str = "simple", extra: Sequence[str] = (), unit_extra: Sequence[str] = ()) -> str:
     commands = [exec_start] if isinstance(exec_start[0], str) else exec_start
     lines = ["[Unit]", f"Description={description}", "Wants=network-online.target",
              f"After=network-online.target {' '.join(after)}".rstrip()]
     lines += [f"Requires={' '.join(requires)}"] if requires else []
+    lines += list(unit_extra)
     lines += ["", "[Service]", f"Type={kind}", f"User={user}", f"Group={user}"]
     lines += [f"EnvironmentFile={f}" for f in env_files]
     # systemd expands $ and % in command lines: double them so arguments (regexes) reach the program intact.
@@ -98,6 +107,9 @@ def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
         f"{UNIT_PREFIX}patroni.service": _unit(
             f"Patroni member {member.name} of {spec.scope}", [paths.patroni_bin, patroni_config_path(spec, member)],
             after=[f"{UNIT_PREFIX}etcd.service"], env_files=[secrets],
+            # fstab mounts the data volume `nofail`, which orders nothing: without this, a reboot could start
+            # Patroni on an empty directory of the root disk before the volume is mounted over it.
+            unit_extra=[f"RequiresMountsFor={paths.data_dir}"],
             # Patroni stops PostgreSQL itself; killing the whole cgroup would skip its clean shutdown.
             extra=["KillMode=process", "TimeoutStopSec=120", "ExecReload=/bin/kill -HUP $MAINPID"]),
         f"{UNIT_PREFIX}pgbouncer.service": _unit(
@@ -160,8 +172,38 @@ def _boot_config(spec: ClusterSpec, member: Member, boot: NodeBoot) -> dict:
     }
 
 
+# The one attached disk without partitions or a mount, formatted on first boot only (database and monitoring
+# nodes alike): what survives a deliberate replacement of the instance.
+_DATA_VOLUME = r'''
+def mount_data_volume(mount, label):
+    os.makedirs(mount, exist_ok=True)
+    if subprocess.run(["mountpoint", "-q", mount]).returncode == 0:
+        return
+    # The volume is attached once the instance exists, so it may appear a little after boot.
+    for _ in range(60):
+        disks = json.loads(subprocess.run(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT"], check=True,
+                                          capture_output=True, text=True).stdout)["blockdevices"]
+        free = [d for d in disks if d["type"] == "disk" and not d.get("children") and not d.get("mountpoint")]
+        if free:
+            break
+        time.sleep(5)
+    if len(free) != 1:
+        sys.exit(f"expected exactly one unused data disk, found {[d['name'] for d in free]}")
+    device = "/dev/" + free[0]["name"]
+    probe = subprocess.run(["blkid", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True)
+    if not probe.stdout.strip():
+        subprocess.run(["mkfs.ext4", "-q", "-L", label, device], check=True)
+    uuid = subprocess.run(["blkid", "-o", "value", "-s", "UUID", device], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    with open("/etc/fstab", "a") as fstab:
+        fstab.write(f"UUID={uuid} {mount} ext4 defaults,noatime,nofail 0 2\n")
+    subprocess.run(["mount", mount], check=True)
+'''
+
+
 _BOOT_SCRIPT = r'''
-import json, os, pwd, re, subprocess, sys
+import json, os, pwd, re, subprocess, sys, time
+''' + _DATA_VOLUME + r'''
 
 CONFIG = json.loads(CONFIG_JSON)
 
@@ -184,25 +226,7 @@ def write_private(path, data):
 
 
 def data_volume():
-    # The one attached disk without partitions or a mount, formatted on first boot only.
-    mount = CONFIG["data_mount"]
-    os.makedirs(mount, exist_ok=True)
-    if subprocess.run(["mountpoint", "-q", mount]).returncode == 0:
-        return
-    disks = json.loads(subprocess.run(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT"], check=True,
-                                      capture_output=True, text=True).stdout)["blockdevices"]
-    free = [d for d in disks if d["type"] == "disk" and not d.get("children") and not d.get("mountpoint")]
-    if len(free) != 1:
-        sys.exit(f"expected exactly one unused data disk, found {[d['name'] for d in free]}")
-    device = "/dev/" + free[0]["name"]
-    probe = subprocess.run(["blkid", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True)
-    if not probe.stdout.strip():
-        subprocess.run(["mkfs.ext4", "-q", "-L", "pgdata", device], check=True)
-    uuid = subprocess.run(["blkid", "-o", "value", "-s", "UUID", device], check=True, capture_output=True,
-                          text=True).stdout.strip()
-    with open("/etc/fstab", "a") as fstab:
-        fstab.write(f"UUID={uuid} {mount} ext4 defaults,noatime,nofail 0 2\n")
-    subprocess.run(["mount", mount], check=True)
+    mount_data_volume(CONFIG["data_mount"], "pgdata")
 
 
 def directories():
@@ -256,6 +280,26 @@ def render_boot_script(spec: ClusterSpec, member: Member, boot: NodeBoot) -> str
             f"CONFIG_JSON = {config!r}\n" + _BOOT_SCRIPT)
 
 
+class _CloudConfigDumper(yaml.SafeDumper):
+    """Multi-line strings (file contents, scripts) as literal blocks: readable in the console and a few hundred
+    bytes smaller compressed than escaped double-quoted strings. PyYAML falls back to quoting where a literal
+    block could not carry the string exactly."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+_CloudConfigDumper.add_representer(str, _str)
+
+
+def dump_cloud_config(doc: dict) -> str:
+    text = yaml.dump(doc, Dumper=_CloudConfigDumper, sort_keys=False, width=1000)
+    if yaml.safe_load(text) != doc:
+        raise ValueError("the cloud-config does not read back as rendered")
+    return text
+
+
 def _file(path: str, content: str, mode: int, owner: str = "root:root", defer: bool = True) -> dict:
     entry = {"path": path, "content": content, "permissions": f"0{mode:o}", "owner": owner}
     if defer:
@@ -285,6 +329,8 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
         # nor create its own "main" PostgreSQL cluster.
         _file("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755, defer=False),
         _file("/etc/postgresql-common/createcluster.conf", "create_main_cluster = false\n", 0o644, defer=False),
+        # Before any package, so the first install already takes the pinned version.
+        _file(APT_PIN_FILE, render_apt_pin("pgbackrest", PGBACKREST_VERSION), 0o644, defer=False),
     ]
     files += [_file(path, content, node_file_mode(spec, member, path), f"{SERVICE_USER}:{SERVICE_USER}")
               for path, content in node_files(spec, member).items()]
@@ -300,6 +346,7 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     venv = str(PurePosixPath(paths.patroni_bin).parent.parent)
     vendor_units = ["etcd", "pgbouncer", "prometheus-postgres-exporter", "prometheus-node-exporter", "postgresql"]
     doc = {
+        "bootcmd": [pgdg_key_command()],
         "apt": apt_config(),
         "package_update": True,
         "packages": packages(spec),
@@ -315,14 +362,31 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     }
     header = (f"#cloud-config\n# pg-platform member {member.name} of {spec.scope}: rendered by dataplane; "
               f"secrets arrive as ARNs and are fetched at boot\n")
-    return header + yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return header + dump_cloud_config(doc)
 
 
-# Nodes reach the internet on 443 only: every package source is HTTPS, and the PGDG key travels in the user data
-# (vendored from Debian's postgresql-common, fingerprint-checked by the tests) instead of an hkp keyserver.
+# Nodes reach the internet on 443 only: every package source is HTTPS, and no hkp keyserver (port 11371) is
+# used. PGDG's signing key is fetched over HTTPS at first boot and trusted only if it is exactly the pinned key
+# (the copy in keys/, vendored from Debian's postgresql-common, lets the tests check the pin offline); it used to
+# travel in the user data, where it took a quarter of EC2's 16 KiB.
 DEBIAN_MIRROR = "https://cdn-aws.deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "https://cdn-aws.deb.debian.org/debian-security"
 PGDG_KEY_FILE = Path(__file__).resolve().parent / "keys" / "apt.postgresql.org.asc"
+PGDG_KEY_URL = "https://www.postgresql.org/media/keys/ACCC4CF8.asc"
+PGDG_KEYRING = "/etc/apt/keyrings/pgdg.asc"
+PGDG_REPOSITORY = "https://apt.postgresql.org/pub/repos/apt"
+# PGDG's index lists only the newest build of each package; older ones move to the archive (same key). With it a
+# node replaced after PGDG moved on still finds the pinned pgBackRest.
+PGDG_ARCHIVE = "https://apt-archive.postgresql.org/pub/repos/apt"
+
+# pgBackRest, pinned: every member must run the same version (pgBackRest's protocol greeting refuses a peer of
+# another version, so backups from a standby through the TLS server would fail on a member replaced later), and
+# uploads must keep working against the Object Lock bucket. 2.55.0 sent Content-MD5 only where it believed S3
+# required it, and S3 refuses a PUT under Object Lock without it (pgbackrest#2613); 2.55.1 reverted that
+# (pgbackrest#2615). Releases before and after it send Content-MD5 with every upload.
+PGBACKREST_VERSION = "2.59.1"
+PGBACKREST_BROKEN_VERSIONS = ("2.55.0",)
+APT_PIN_FILE = "/etc/apt/preferences.d/pg-platform.pref"
 
 
 def debian_mirrors() -> dict:
@@ -331,12 +395,76 @@ def debian_mirrors() -> dict:
 
 
 def apt_config() -> dict:
+    signed = f"deb [signed-by={PGDG_KEYRING}]"
     return {
         **debian_mirrors(),
-        "sources": {"pgdg": {
-            "source": f"deb [signed-by=$KEY_FILE] https://apt.postgresql.org/pub/repos/apt {DEBIAN_SUITE}-pgdg main",
-            "key": PGDG_KEY_FILE.read_text()}},
+        "sources": {
+            "pgdg": {"source": f"{signed} {PGDG_REPOSITORY} {DEBIAN_SUITE}-pgdg main"},
+            "pgdg-archive": {"source": f"{signed} {PGDG_ARCHIVE} {DEBIAN_SUITE}-pgdg-archive main"},
+        },
     }
+
+
+def render_apt_pin(package: str, version: str) -> str:
+    """apt preferences: exactly `version` (any Debian revision of it) and nothing else, from any source."""
+    return (f"Explanation: pg-platform: every node runs {package} {version}\n"
+            f"Package: {package}\nPin: version {version}-*\nPin-Priority: 1001\n\n"
+            f"Explanation: pg-platform: no other {package} version, newer or older\n"
+            f"Package: {package}\nPin: version *\nPin-Priority: -1\n")
+
+
+# Run by bootcmd (before apt is configured) with the key's URL, the pinned fingerprint and the keyring path. The
+# file is written only if it holds exactly one primary key, an OpenPGP v4 key whose fingerprint is the pinned
+# one (subkeys count only through that key's signatures); anything else stops before apt trusts it.
+_KEY_FETCH = r'''
+import base64, hashlib, os, sys, time, urllib.request
+url, pinned, dest = sys.argv[1:4]
+def need(ok, why):
+    ok or sys.exit(f"pg-platform: key from {url} rejected: {why}")
+need(url.startswith("https://"), "not https")
+for attempt in range(6):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            text = response.read().decode("ascii")
+        break
+    except OSError as exc:
+        need(attempt < 5, exc)
+        time.sleep(2 ** attempt)
+lines = [line.strip() for line in text.strip().splitlines()]
+need(lines[0] == "-----BEGIN PGP PUBLIC KEY BLOCK-----" and lines[-1] == "-----END PGP PUBLIC KEY BLOCK-----"
+     and "" in lines, "not one armored public key block")
+data = base64.b64decode("".join(l for l in lines[lines.index("") + 1:-1] if not l.startswith("=")), validate=True)
+primaries, i = [], 0
+while i < len(data):
+    head = data[i]
+    need(head & 0x80, "not an OpenPGP packet")
+    if head & 0x40:
+        tag, n = head & 0x3F, data[i + 1]
+        need(n < 224 or n == 255, "partial packet length")
+        size, i = ((n, i + 2) if n < 192 else (((n - 192) << 8) + data[i + 2] + 192, i + 3) if n < 224
+                   else (int.from_bytes(data[i + 2:i + 6], "big"), i + 6))
+    else:
+        tag, width = head >> 2 & 0x0F, 1 << (head & 3)
+        need(width < 8, "indeterminate packet length")
+        size, i = int.from_bytes(data[i + 1:i + 1 + width], "big"), i + 1 + width
+    body, i = data[i:i + size], i + size
+    need(len(body) == size, "truncated")
+    if tag == 6:
+        need(body[0] == 4, "not an OpenPGP v4 key")
+        primaries.append(hashlib.sha1(b"\x99" + size.to_bytes(2, "big") + body).hexdigest().upper())
+need(primaries == [pinned.upper()], f"primary keys {primaries}, expected exactly {pinned}")
+os.makedirs(os.path.dirname(dest), mode=0o755, exist_ok=True)
+with open(dest + ".tmp", "w") as out:
+    out.write(text)
+os.chmod(dest + ".tmp", 0o644)
+os.replace(dest + ".tmp", dest)
+'''
+
+
+def pgdg_key_command() -> list[str]:
+    """bootcmd entry: once per instance, before cloud-init configures apt with the PGDG sources."""
+    return ["cloud-init-per", "instance", "pgdg-key", "/usr/bin/python3", "-c", _KEY_FETCH, PGDG_KEY_URL,
+            PGDG_KEY_FINGERPRINT, PGDG_KEYRING]
 
 
 # The SSM agent (post-provision steps, operator sessions) and the CloudWatch agent (the free-disk alarm, which
@@ -371,29 +499,126 @@ def render_cloudwatch_agent_config(boot: NodeBoot) -> str:
     }, indent=1, sort_keys=True)
 
 
-def aws_agent_commands(region: str) -> list[list[str]]:
+def aws_agent_commands(region: str, cloudwatch: bool = True) -> list[list[str]]:
+    """Install the SSM agent (every node: post-provision, shell access, the `dashboards` port forward) and, on
+    the database nodes, the CloudWatch agent, from AWS's regional buckets through the S3 gateway endpoint."""
+    debs = aws_agent_debs(region)
+    names = ["amazon-ssm-agent"] + (["amazon-cloudwatch-agent"] if cloudwatch else [])
     commands = []
-    for name, url in aws_agent_debs(region).items():
+    for name in names:
         deb = f"/var/cache/{name}.deb"
-        commands += [["curl", "-fsSL", "--proto", "=https", "--retry", "5", "-o", deb, url],
+        commands += [["curl", "-fsSL", "--proto", "=https", "--retry", "5", "-o", deb, debs[name]],
                      ["apt-get", "install", "-y", deb]]
-    return commands + [
-        ["systemctl", "enable", "--now", "amazon-ssm-agent"],
-        ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config", "-m", "ec2",
-         "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"]]
+    commands.append(["systemctl", "enable", "--now", "amazon-ssm-agent"])
+    if cloudwatch:
+        commands.append(["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config",
+                         "-m", "ec2", "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"])
+    return commands
+
+
+# Alertmanager on the monitoring node reads a configuration written at every boot from the template in the user
+# data and the webhook URLs in Secrets Manager (alertmanager.fill_webhook_urls, the function the sandbox's
+# configuration goes through too); Alertmanager does not start without it.
+ALERTMANAGER_CONFIG = "/etc/prometheus/alertmanager.yml"
+ALERTMANAGER_TEMPLATE = "/etc/prometheus/alertmanager.yml.tmpl"
+ALERTMANAGER_WEBHOOKS = "/etc/prometheus/pg-platform-webhooks.json"
+ALERTMANAGER_FILL = "/usr/local/sbin/pgp-alertmanager-config"
+ALERTMANAGER_FILL_UNIT = f"{UNIT_PREFIX}alertmanager-config.service"
+MONITORING_SERVICES = ("prometheus", "prometheus-alertmanager")
+DATA_VOLUME_SCRIPT = "/usr/local/sbin/pgp-data-volume"
+
+_ALERTMANAGER_FILL_MAIN = r'''
+
+def secret(client, arn):
+    for attempt in range(6):
+        try:
+            return client.get_secret_value(SecretId=arn)["SecretString"].strip()
+        except Exception:   # credentials or the endpoint not there yet; the value is never printed
+            if attempt == 5:
+                raise
+            time.sleep(2 ** attempt)
+
+
+boot = json.load(open(sys.argv[1]))
+with open(boot["template"]) as f:
+    template = yaml.safe_load(f)
+urls = {}
+if boot["webhooks"]:
+    import boto3
+    client = boto3.client("secretsmanager", region_name=boot["region"])
+    urls = {name: secret(client, arn) for name, arn in sorted(boot["webhooks"].items())}
+try:
+    config = fill_webhook_urls(template, urls)
+except ValueError as exc:
+    sys.exit(f"pg-platform: {exc}")
+tmp = boot["config"] + ".tmp"
+with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+    out.write(f"# filled at boot from {boot['template']} and Secrets Manager; do not edit\n")
+    out.write(yaml.safe_dump(config, sort_keys=False, width=1000))
+os.chown(tmp, 0, grp.getgrnam(boot["group"]).gr_gid)
+os.chmod(tmp, 0o640)
+os.replace(tmp, boot["config"])
+'''
+
+
+def render_alertmanager_fill_script() -> str:
+    return ("#!/usr/bin/python3\n# rendered by pg-platform dataplane: Alertmanager's configuration from its template and\n"
+            "# the webhook URLs in Secrets Manager; the file it writes is 0640 root:prometheus\n"
+            "import grp, json, os, sys, time\nfrom typing import Mapping\n\nimport yaml\n\n\n" + inspect.getsource(alertmanager.fill_webhook_urls)
+            + _ALERTMANAGER_FILL_MAIN)
+
+
+def render_alertmanager_fill_unit() -> str:
+    return "\n".join([
+        "[Unit]", "Description=Alertmanager configuration: template and webhook URLs from Secrets Manager",
+        "Wants=network-online.target", "After=network-online.target", "Before=prometheus-alertmanager.service", "",
+        "[Service]", "Type=oneshot", f"ExecStart={ALERTMANAGER_FILL} {ALERTMANAGER_WEBHOOKS}", "RemainAfterExit=yes", "",
+        "[Install]", "WantedBy=multi-user.target", ""])
+
+
+def render_data_volume_script() -> str:
+    return ("#!/usr/bin/python3\n# rendered by pg-platform dataplane: pgp-data-volume MOUNT LABEL OWNER\n"
+            "import json, os, pwd, subprocess, sys, time\n" + _DATA_VOLUME + r'''
+mount, label, owner = sys.argv[1:4]
+mount_data_volume(mount, label)
+user = pwd.getpwnam(owner)
+os.chown(mount, user.pw_uid, user.pw_gid)
+''')
+
+
+def _service_dropin(service: str, lines: Sequence[str]) -> tuple[str, str]:
+    return f"/etc/systemd/system/{service}.service.d/pg-platform.conf", "\n".join(["[Unit]", *lines, ""])
 
 
 def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverLike], boot: MonitoringBoot) -> str:
-    """Prometheus and Alertmanager from Debian, configured for this cluster. Nothing secret is needed."""
+    """Prometheus and Alertmanager from Debian, configured for this cluster, their state on the data volume;
+    Grafana from its repository; the SSM agent. Webhook URLs arrive as secret ARNs, never as values."""
+    hooks = alertmanager.webhook_receivers(receivers)
+    if set(boot.webhook_secret_arns) != set(hooks):
+        raise ValueError(f"webhook secret ARNs for {sorted(boot.webhook_secret_arns)}, but the webhook receivers "
+                         f"are {sorted(hooks)}")
     ca_path = "/etc/prometheus/pg-platform-ca.crt"
     rules_path = "/etc/prometheus/rules/pg-platform.yml"
     targets = ScrapeTargets(prometheus=f"localhost:{PORTS.prometheus}", alertmanagers=(f"localhost:{PORTS.alertmanager}",))
+    fill = {"region": boot.region, "template": ALERTMANAGER_TEMPLATE, "config": ALERTMANAGER_CONFIG,
+            "group": "prometheus", "webhooks": dict(sorted(boot.webhook_secret_arns.items()))}
+    # Installed with their services held back: nothing may write to the state directory before the data
+    # volume is mounted over it; on later boots they wait for that mount.
+    mounted = [f"RequiresMountsFor={boot.data_mount}"]
     files = [
+        _file("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755, defer=False),
         _file(rules_path, render_alert_rules(spec), 0o644),
         _file("/etc/prometheus/prometheus.yml", render_prometheus_config(
             spec, targets, (rules_path,), ca_path if boot.ca_cert_pem else None), 0o644),
-        _file("/etc/prometheus/alertmanager.yml", render_alertmanager_config(
+        _file(ALERTMANAGER_TEMPLATE, alertmanager.render_alertmanager_template(
             spec, receivers, boot.smtp_smarthost, boot.smtp_from), 0o644),
+        _file(ALERTMANAGER_WEBHOOKS, json.dumps(fill, indent=1) + "\n", 0o644),
+        _file(ALERTMANAGER_FILL, render_alertmanager_fill_script(), 0o700),
+        _file(f"/etc/systemd/system/{ALERTMANAGER_FILL_UNIT}", render_alertmanager_fill_unit(), 0o644),
+        _file(*_service_dropin("prometheus-alertmanager", [
+            f"Requires={ALERTMANAGER_FILL_UNIT}", f"After={ALERTMANAGER_FILL_UNIT}", *mounted]), 0o644),
+        _file(*_service_dropin("prometheus", mounted), 0o644),
+        _file(DATA_VOLUME_SCRIPT, render_data_volume_script(), 0o700),
     ]
     if boot.ca_cert_pem:
         files.append(_file(ca_path, boot.ca_cert_pem, 0o644))
@@ -407,11 +632,18 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
     doc = {
         "apt": debian_mirrors(),
         "package_update": True,
-        "packages": ["prometheus", "prometheus-alertmanager", "gpg"],
+        "packages": ["prometheus", "prometheus-alertmanager", "gpg", "curl", "python3-boto3", "e2fsprogs"],
         "write_files": files,
         "runcmd": [
-            ["systemctl", "restart", "prometheus", "prometheus-alertmanager"],
-            ["systemctl", "enable", "prometheus", "prometheus-alertmanager"],
+            ["rm", "-f", "/usr/sbin/policy-rc.d"],
+            # First, so an operator can reach the node whatever fails after it.
+            *aws_agent_commands(boot.region, cloudwatch=False),
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", ALERTMANAGER_FILL_UNIT, *MONITORING_SERVICES],
+            # Without the data volume they stay stopped (cloud-init reports the failure) rather than keep their
+            # history on the root disk, which a replacement deletes.
+            ["sh", "-c", f"{shlex.join([DATA_VOLUME_SCRIPT, boot.data_mount, 'prometheus', 'prometheus'])} && "
+                         f"systemctl restart {' '.join(MONITORING_SERVICES)}"],
             # Grafana's repository, trusted only after its key matches the pinned fingerprint.
             ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
             ["curl", "-fsSL", "--proto", "=https", "-o", key, grafana.APT_KEY_URL],
@@ -422,5 +654,5 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
             ["systemctl", "enable", "--now", "grafana-server"],
         ],
     }
-    return (f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane\n"
-            + yaml.safe_dump(doc, sort_keys=False, width=1000))
+    return (f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane; webhook URLs arrive as "
+            f"secret ARNs and are fetched at boot\n" + dump_cloud_config(doc))

@@ -19,7 +19,8 @@ from dataplane_support import cloud_spec, settings_for
 
 pytestmark = pytest.mark.dataplane
 
-EC2_USER_DATA_LIMIT = 16 * 1024
+EC2_USER_DATA_LIMIT = cloud_init.EC2_USER_DATA_LIMIT
+HOOK_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:pgp/webhook-AbCdEf"
 
 
 def boot_for(spec) -> cloud_init.NodeBoot:
@@ -29,6 +30,14 @@ def boot_for(spec) -> cloud_init.NodeBoot:
                      for n in SECRET_ENV},
         tls_secret_arns={m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
                          for m in spec.members})
+
+
+def monitoring_boot(stack: str, **changes) -> cloud_init.MonitoringBoot:
+    mon = settings_for(stack).monitoring
+    hooks = {r.name: f"{HOOK_ARN}-{r.name}" for r in mon.receivers if r.webhook_url}
+    return cloud_init.MonitoringBoot(**{"region": "eu-central-1", "smtp_smarthost": mon.smtp_smarthost,
+                                        "smtp_from": mon.smtp_from, "ca_cert_pem": "-----BEGIN CERTIFICATE-----\n",
+                                        "webhook_secret_arns": hooks, **changes})
 
 
 def _cloud_init_schema(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
@@ -57,15 +66,15 @@ def test_node_user_data_is_valid_cloud_config(stack, tmp_path):
 def test_monitoring_user_data_is_valid_cloud_config(stack, tmp_path):
     spec = cloud_spec(stack)
     mon = settings_for(stack).monitoring
-    boot = cloud_init.MonitoringBoot(region="eu-central-1", smtp_smarthost=mon.smtp_smarthost,
-                                     smtp_from=mon.smtp_from, ca_cert_pem="-----BEGIN CERTIFICATE-----\n")
-    text = cloud_init.render_monitoring_user_data(spec, mon.receivers, boot)
+    text = cloud_init.render_monitoring_user_data(spec, mon.receivers, monitoring_boot(stack))
     result = _cloud_init_schema(tmp_path, text)
     assert result.returncode == 0, result.stdout + result.stderr
     doc = yaml.safe_load(text)
     paths = {f["path"] for f in doc["write_files"]}
-    assert {"/etc/prometheus/prometheus.yml", "/etc/prometheus/alertmanager.yml",
+    assert {"/etc/prometheus/prometheus.yml", cloud_init.ALERTMANAGER_TEMPLATE, cloud_init.ALERTMANAGER_FILL,
             "/etc/prometheus/pg-platform-ca.crt"} <= paths
+    # Written at boot, with the webhook URLs: never in the user data.
+    assert cloud_init.ALERTMANAGER_CONFIG not in paths
 
 
 def test_user_data_carries_arns_never_secret_values():
@@ -231,19 +240,144 @@ def test_node_user_data_carries_the_post_provision_commands_and_disk_metrics():
 
 
 def test_every_package_source_is_https_and_the_pgdg_key_is_pinned(tmp_path):
-    """Nodes may leave the VPC on 443 only: no http mirror, no hkp keyserver; the key is PGDG's own."""
+    """Nodes may leave the VPC on 443 only: no http mirror, no hkp keyserver. PGDG's key is fetched over HTTPS
+    before apt is configured and both PGDG sources trust only that keyring; the pin is PGDG's own key."""
+    spec = cloud_spec("prod")
+    text = cloud_init.render_node_user_data(spec, spec.members[0], boot_for(spec))
+    doc = yaml.safe_load(text)
+    apt = doc["apt"]
+    sources = [s["source"] for s in apt["sources"].values()]
+    uris = [apt["primary"][0]["uri"], apt["security"][0]["uri"], *sources]
+    uris += [c[-1] for c in doc["runcmd"] if c[0] == "curl"]
+    (fetch,) = doc["bootcmd"]
+    uris.append(fetch[-3])
+    assert all("https://" in u and "http://" not in u for u in uris), uris
+    assert not any({"key", "keyid", "keyserver"} & set(s) for s in apt["sources"].values())
+    assert all(f"[signed-by={cloud_init.PGDG_KEYRING}]" in s for s in sources)
+    assert fetch[-3:] == [cloud_init.PGDG_KEY_URL, cloud_init.PGDG_KEY_FINGERPRINT, cloud_init.PGDG_KEYRING]
+    key_material = [l for l in cloud_init.PGDG_KEY_FILE.read_text().splitlines() if len(l) == 64]
+    assert key_material and not any(line in text for line in key_material)
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(cloud_init.PGDG_KEY_FILE)],
+                           capture_output=True, text=True, check=True).stdout
+    assert f"fpr:::::::::{cloud_init.PGDG_KEY_FINGERPRINT}:" in shown
+
+
+@pytest.fixture
+def https_files(tmp_path):
+    """A loopback HTTPS server for files put in its directory; its CA is the only one the client trusts."""
+    import http.server
+    import ssl
+    import threading
+    from functools import partial
+
+    root = tmp_path / "www"
+    root.mkdir()
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _gpg_key(tmp_path: Path, name: str) -> str:
+    home = tmp_path / f"gnupg-{name}"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run(gpg + ["--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
+                   check=True, capture_output=True)
+    return subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True, text=True).stdout
+
+
+def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, tmp_path):
+    """The bootcmd fetch, run for real against a loopback HTTPS server: the pinned key lands in the keyring;
+    another key, the pinned key with another one appended, or a non-https URL leave no keyring behind."""
+    import os
+    import sys
+
+    root, base, ca = https_files
+    pinned = cloud_init.PGDG_KEY_FILE.read_text()
+    other = _gpg_key(tmp_path, "mallory")
+    (root / "pinned.asc").write_text(pinned)
+    (root / "other.asc").write_text(other)
+    both_home = tmp_path / "gnupg-both"
+    both_home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(both_home), "--batch"]
+    subprocess.run(gpg + ["--import"], input=(pinned + other).encode(), check=True, capture_output=True)
+    (root / "both.asc").write_text(subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True,
+                                                  text=True).stdout)
+    command = cloud_init.pgdg_key_command()
+    assert command[:3] == ["cloud-init-per", "instance", "pgdg-key"]
+    script = command[command.index("-c") + 1]
+    env = {**os.environ, "SSL_CERT_FILE": str(ca)}
+
+    def fetch(url: str, dest: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", script, url, cloud_init.PGDG_KEY_FINGERPRINT, str(dest)],
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    good = tmp_path / "keyrings" / "pgdg.asc"
+    result = fetch(f"{base}/pinned.asc", good)
+    assert result.returncode == 0, result.stderr
+    assert good.read_text() == pinned and oct(good.stat().st_mode & 0o777) == "0o644"
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(good)], capture_output=True, text=True,
+                           check=True).stdout
+    assert [l.split(":")[9] for l in shown.splitlines() if l.startswith("fpr:")][0] == cloud_init.PGDG_KEY_FINGERPRINT
+    for name in ("other.asc", "both.asc"):
+        dest = tmp_path / f"rejected-{name}"
+        result = fetch(f"{base}/{name}", dest)
+        assert result.returncode != 0 and "rejected" in result.stderr, (name, result.stderr)
+        assert not dest.exists() and not Path(f"{dest}.tmp").exists()
+    plain = fetch(f"http://127.0.0.1:1/pinned.asc", tmp_path / "plain.asc")
+    assert plain.returncode != 0 and "not https" in plain.stderr
+    assert not (tmp_path / "plain.asc").exists()
+
+
+def _apt_policy(pin_text: str, tmp_path: Path, package: str) -> str:
+    parts = tmp_path / "preferences.d"
+    parts.mkdir(exist_ok=True)
+    (parts / "pg-platform.pref").write_text(pin_text)
+    return subprocess.run(["apt-cache", "-o", f"Dir::Etc::PreferencesParts={parts}", "-o",
+                           "Dir::Etc::Preferences=/dev/null", "policy", package],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def _candidate(policy: str) -> str:
+    return next(l.split(":", 1)[1].strip() for l in policy.splitlines() if l.strip().startswith("Candidate:"))
+
+
+def test_pgbackrest_is_pinned_before_any_package_is_installed(tmp_path):
+    """One pgBackRest version on every member, never one that breaks uploads to the locked bucket. apt itself
+    reads the rendered preferences: against this machine's package lists (Debian's pgBackRest) the pin admits
+    exactly the pinned version and refuses every other one."""
     spec = cloud_spec("prod")
     doc = yaml.safe_load(cloud_init.render_node_user_data(spec, spec.members[0], boot_for(spec)))
-    apt = doc["apt"]
-    uris = [apt["primary"][0]["uri"], apt["security"][0]["uri"], apt["sources"]["pgdg"]["source"]]
-    uris += [c[-1] for c in doc["runcmd"] if c[0] == "curl"]
-    assert all("https://" in u and "http://" not in u for u in uris), uris
-    assert "keyserver" not in apt["sources"]["pgdg"]
-    key = tmp_path / "pgdg.asc"
-    key.write_text(apt["sources"]["pgdg"]["key"])
-    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(key)], capture_output=True, text=True,
-                           check=True).stdout
-    assert f"fpr:::::::::{cloud_init.PGDG_KEY_FINGERPRINT}:" in shown
+    written = {f["path"]: f for f in doc["write_files"]}
+    pin = written[cloud_init.APT_PIN_FILE]
+    assert not pin.get("defer")                 # before cloud-init installs the packages
+    assert pin["content"] == cloud_init.render_apt_pin("pgbackrest", cloud_init.PGBACKREST_VERSION)
+    assert cloud_init.PGBACKREST_VERSION not in cloud_init.PGBACKREST_BROKEN_VERSIONS
+    assert "pgbackrest" in doc["packages"]
+
+    unpinned = subprocess.run(["apt-cache", "policy", "pgbackrest"], capture_output=True, text=True).stdout
+    if "Candidate: (none)" in unpinned or "Candidate:" not in unpinned:
+        pytest.skip("no pgbackrest in this machine's apt lists (run apt-get update)")
+    available = _candidate(unpinned)                 # Debian's, e.g. 2.45-1
+    upstream = available.split("-")[0].split(":")[-1]
+    assert upstream != cloud_init.PGBACKREST_VERSION
+    assert _candidate(_apt_policy(pin["content"], tmp_path, "pgbackrest")) == "(none)"
+    admitted = _apt_policy(cloud_init.render_apt_pin("pgbackrest", upstream), tmp_path, "pgbackrest")
+    assert _candidate(admitted) == available and f"{available} 1001" in admitted
 
 
 def test_monitoring_user_data_installs_grafana_with_a_pinned_key():
@@ -251,9 +385,151 @@ def test_monitoring_user_data_installs_grafana_with_a_pinned_key():
 
     spec = cloud_spec("prod")
     receivers = [type("R", (), {"name": "hook", "email": None, "webhook_url": "https://example.com/hook"})()]
-    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, receivers, cloud_init.MonitoringBoot("eu-central-1")))
+    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, receivers, cloud_init.MonitoringBoot(
+        "eu-central-1", webhook_secret_arns={"hook": HOOK_ARN})))
     written = {f["path"]: f["content"] for f in doc["write_files"]}
     assert json.loads(written[f"{grafana.DASHBOARDS_DIR}/{spec.scope}.json"])["panels"]
     commands = [" ".join(c) for c in doc["runcmd"]]
     key_check = next(i for i, c in enumerate(commands) if grafana.APT_KEY_FINGERPRINT in c)
     assert key_check < next(i for i, c in enumerate(commands) if "grafana.list" in c)
+
+
+def test_monitoring_node_installs_the_ssm_agent_through_the_s3_endpoint():
+    """Debian's images have no SSM agent: without it the `dashboards` port forward and shell access fail. It
+    comes from AWS's regional bucket, which the S3 gateway endpoint's policy admits, before anything else."""
+    from components.aws.network import _s3_endpoint_policy
+
+    spec = cloud_spec("prod")
+    region = settings_for("prod").region
+    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(
+        spec, settings_for("prod").monitoring.receivers, monitoring_boot("prod", region=region)))
+    runcmd = [" ".join(c) for c in doc["runcmd"]]
+    agent = cloud_init.aws_agent_debs(region)["amazon-ssm-agent"]
+    download = next(i for i, c in enumerate(runcmd) if c.startswith("curl") and c.endswith(agent))
+    assert runcmd.index("apt-get install -y /var/cache/amazon-ssm-agent.deb") > download
+    enable = runcmd.index("systemctl enable --now amazon-ssm-agent")
+    assert enable < next(i for i, c in enumerate(runcmd) if "prometheus" in c)
+    assert "amazon-cloudwatch-agent" not in " ".join(runcmd)     # no disk alarm watches this node's agent
+    assert "curl" in doc["packages"]
+    # The download is an s3:GetObject on the agent's bucket, which the endpoint policy allows.
+    bucket = agent.split("/")[3]
+    allowed = [s for s in _s3_endpoint_policy("pgp-prod-backups", region)["Statement"]
+               if s["Effect"] == "Allow" and {"s3:GetObject", "s3:*"} & set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+               and f"arn:aws:s3:::{bucket}/*" in s["Resource"]]
+    assert allowed, bucket
+
+
+def test_monitoring_state_lives_on_the_data_volume(tmp_path):
+    """Prometheus' TSDB and Alertmanager's state are on the data volume that outlives the instance: installed
+    held back, started only once the volume is mounted over their directory, and on every later boot only
+    after that mount."""
+    spec = cloud_spec("prod")
+    boot = monitoring_boot("prod")
+    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, settings_for("prod").monitoring.receivers, boot))
+    written = {f["path"]: f for f in doc["write_files"]}
+    assert not written["/usr/sbin/policy-rc.d"].get("defer")
+    runcmd = [" ".join(c) for c in doc["runcmd"]]
+    assert runcmd[0] == "rm -f /usr/sbin/policy-rc.d"
+    (start,) = [c for c in runcmd if "systemctl restart" in c]
+    assert start.startswith(f"sh -c {cloud_init.DATA_VOLUME_SCRIPT} {boot.data_mount} prometheus prometheus && ")
+    assert not any(c.startswith(("systemctl start", "systemctl restart")) for c in runcmd)
+    for service in cloud_init.MONITORING_SERVICES:
+        dropin = written[f"/etc/systemd/system/{service}.service.d/pg-platform.conf"]["content"]
+        assert f"RequiresMountsFor={boot.data_mount}" in dropin
+    script = written[cloud_init.DATA_VOLUME_SCRIPT]["content"]
+    compile(script, cloud_init.DATA_VOLUME_SCRIPT, "exec")
+    assert written[cloud_init.DATA_VOLUME_SCRIPT]["permissions"] == "0700"
+    # The member's data volume is mounted by the same function, and Patroni waits for it on a reboot.
+    assert cloud_init._DATA_VOLUME in cloud_init.render_boot_script(spec, spec.members[0], boot_for(spec))
+    assert f"RequiresMountsFor={spec.paths_for(spec.members[0]).data_dir}" in \
+        cloud_init.system_units(spec, spec.members[0])["pgp-patroni.service"]
+
+
+def test_monitoring_user_data_carries_webhook_secret_arns_never_urls():
+    spec = cloud_spec("prod")
+    mon = settings_for("prod").monitoring
+    hooks = [r for r in mon.receivers if r.webhook_url]
+    assert hooks
+    boot = monitoring_boot("prod")
+    text = cloud_init.render_monitoring_user_data(spec, mon.receivers, boot)
+    for r in hooks:
+        assert r.webhook_url not in text
+        # Not even the path, where the token usually is.
+        assert r.webhook_url.split("://", 1)[1].split("/", 1)[1] not in text
+        assert boot.webhook_secret_arns[r.name] in text
+    doc = yaml.safe_load(text)
+    written = {f["path"]: f["content"] for f in doc["write_files"]}
+    template = yaml.safe_load(written[cloud_init.ALERTMANAGER_TEMPLATE])
+    assert all("url" not in h for r in template["receivers"] for h in r.get("webhook_configs", []))
+    fill = json.loads(written[cloud_init.ALERTMANAGER_WEBHOOKS])
+    assert fill["webhooks"] == dict(boot.webhook_secret_arns)
+    for missing in ({}, {**boot.webhook_secret_arns, "stranger": HOOK_ARN}):
+        with pytest.raises(ValueError, match="webhook"):
+            cloud_init.render_monitoring_user_data(spec, mon.receivers, monitoring_boot("prod", webhook_secret_arns=missing))
+
+
+def test_alertmanager_configuration_is_filled_at_boot_from_secrets_manager(secrets_manager, tmp_path):
+    """The node's config unit, run for real against moto's Secrets Manager: the written configuration holds the
+    URL, passes amtool, and is readable by the prometheus group only; a bad value writes nothing."""
+    import grp
+    import os
+    import sys
+
+    import boto3
+
+    spec = cloud_spec("prod")
+    mon = settings_for("prod").monitoring
+    client = boto3.client("secretsmanager", region_name="eu-central-1", endpoint_url=secrets_manager,
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    urls = {r.name: f"https://hooks.example.com/{r.name}/T0K3N-{i}" for i, r in enumerate(mon.receivers) if r.webhook_url}
+    arns = {name: client.create_secret(Name=f"pgp/webhook-{name}", SecretString=url)["ARN"] for name, url in urls.items()}
+    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(
+        spec, mon.receivers, monitoring_boot("prod", webhook_secret_arns=arns)))
+    written = {f["path"]: f["content"] for f in doc["write_files"]}
+    unit = written[f"/etc/systemd/system/{cloud_init.ALERTMANAGER_FILL_UNIT}"]
+    assert f"ExecStart={cloud_init.ALERTMANAGER_FILL} {cloud_init.ALERTMANAGER_WEBHOOKS}" in unit
+    assert f"Requires={cloud_init.ALERTMANAGER_FILL_UNIT}" in \
+        written["/etc/systemd/system/prometheus-alertmanager.service.d/pg-platform.conf"]
+    template = tmp_path / "alertmanager.yml.tmpl"
+    template.write_text(written[cloud_init.ALERTMANAGER_TEMPLATE])
+    config = tmp_path / "alertmanager.yml"
+    fill = {**json.loads(written[cloud_init.ALERTMANAGER_WEBHOOKS]), "template": str(template), "config": str(config)}
+    boot_json = tmp_path / "webhooks.json"
+    boot_json.write_text(json.dumps(fill))
+    script = tmp_path / "pgp-alertmanager-config"
+    script.write_text(written[cloud_init.ALERTMANAGER_FILL])
+    env = {**os.environ, "AWS_ENDPOINT_URL": secrets_manager, "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test"}
+    result = subprocess.run([sys.executable, str(script), str(boot_json)], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    subprocess.run(["amtool", "check-config", str(config)], check=True, capture_output=True)
+    filled = yaml.safe_load(config.read_text())
+    got = {r["name"]: r["webhook_configs"][0]["url"] for r in filled["receivers"] if r.get("webhook_configs")}
+    assert got == urls
+    assert oct(config.stat().st_mode & 0o777) == "0o640" and config.stat().st_gid == grp.getgrnam("prometheus").gr_gid
+    # The node's result is the configuration the sandbox and amtool tests render from the same template.
+    receivers = [type("R", (), {"name": r.name, "email": r.email, "webhook_url": urls.get(r.name)})()
+                 for r in mon.receivers]
+    from dataplane import alertmanager
+    assert filled == alertmanager.alertmanager_config(spec, receivers, mon.smtp_smarthost, mon.smtp_from)
+    # A value that is not one https URL stops the unit (Alertmanager requires it) and writes nothing.
+    config.unlink()
+    client.put_secret_value(SecretId=next(iter(arns.values())), SecretString="http://plain.example.com/x")
+    bad = subprocess.run([sys.executable, str(script), str(boot_json)], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "plain.example.com" not in bad.stderr + bad.stdout
+    assert not config.exists()
+
+
+def test_monitoring_units_verify(tmp_path):
+    spec = cloud_spec("prod")
+    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, settings_for("prod").monitoring.receivers,
+                                                                 monitoring_boot("prod")))
+    written = {f["path"]: f["content"] for f in doc["write_files"]}
+    unit = tmp_path / cloud_init.ALERTMANAGER_FILL_UNIT
+    unit.write_text(written[f"/etc/systemd/system/{cloud_init.ALERTMANAGER_FILL_UNIT}"].replace(
+        cloud_init.ALERTMANAGER_FILL, "/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", unit.name], cwd=tmp_path, capture_output=True,
+                            text=True)
+    problems = [l for l in (result.stdout + result.stderr).splitlines()
+                if l.strip() and "network-online.target" not in l and "prometheus-alertmanager" not in l]
+    assert result.returncode == 0 and not problems, "\n".join(problems)
