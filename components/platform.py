@@ -75,7 +75,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         bucket_name=bucket_name, lock_mode=topology.lock_mode.value,
         lock_days=topology.lock_days.value, noncurrent_expiry_days=topology.noncurrent_version_expiry_days.value,
         protect=protect, account_id=account_id, tags=tags), child)
-    secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags), child)
+    secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags, webhooks={
+        r.name: r.webhook_url for r in settings.monitoring.receivers if r.webhook_url}), child)
     identity = Identity(f"{name}-identity", IdentityArgs(
         bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
         shared_secret_arns=list(secrets.arns.values()), member_tls_secret_arns=secrets.tls_arns,
@@ -96,6 +97,13 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         # Nodes fetch secret values and use the bucket at boot: versions and bucket settings must exist first.
         boot_after=[identity, secrets, vault]), child)
 
+    post_provision = PostProvision(f"{name}-post-provision", PostProvisionArgs(
+        region=settings.region, instance_ids=[i.id for i in cluster.instances],
+        disk_size_gb=settings.cluster.disk_size_gb,
+        role_sql=roles.render_role_sql(spec, variables_from_env=True),
+        pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+        tags=tags, after=[vault]), child)
+
     monitoring_zone = settings.network.zones[0]
     monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
         spec=spec, receivers=settings.monitoring.receivers, subnet_id=subnet_ids[monitoring_zone],
@@ -105,16 +113,13 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         instance_ids=[i.id for i in cluster.instances],
         write_target_group_arn_suffix=cluster.target_groups["write"].arn_suffix,
         load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
-        boot=secrets.ca_cert_pem.apply(lambda ca: cloud_init.MonitoringBoot(
+        boot=pulumi.Output.all(secrets.ca_cert_pem, secrets.webhook_arns).apply(lambda v: cloud_init.MonitoringBoot(
             region=settings.region, smtp_smarthost=settings.monitoring.smtp_smarthost,
-            smtp_from=settings.monitoring.smtp_from, ca_cert_pem=ca)), account_id=account_id, protect=protect, tags=tags), child)
-
-    PostProvision(f"{name}-post-provision", PostProvisionArgs(
-        region=settings.region, instance_ids=[i.id for i in cluster.instances],
-        disk_size_gb=settings.cluster.disk_size_gb,
-        role_sql=roles.render_role_sql(spec, variables_from_env=True),
-        pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
-        tags=tags, after=[vault]), child)
+            smtp_from=settings.monitoring.smtp_from, ca_cert_pem=v[0], webhook_secret_arns=v[1])),
+        account_id=account_id, protect=protect, tags=tags, zone=monitoring_zone, region=settings.region,
+        role_name=identity.monitoring_role.name, secrets_key_arn=secrets.key.arn,
+        webhook_secret_arns=secrets.webhook_arns, boot_after=[secrets],
+        no_primary_after=[post_provision.roles]), child)
 
     platform.peering_connection_ids = {p.name: c.id for p, c in zip(settings.network.peers, network.peering_connections)}
     platform.endpoint = cluster.endpoint

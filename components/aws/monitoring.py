@@ -1,7 +1,12 @@
 """Monitoring: a node running Prometheus, Alertmanager and Grafana from the data plane's rendered rules
-and routing, plus CloudWatch alarms that still page when that node or a whole instance is gone."""
+and routing, plus CloudWatch alarms that still page when that node or a whole instance is gone.
+
+Like the members, the node is booted once by cloud-init and replaced deliberately (`pulumi up --replace`) to
+take a new image or new user data; its history (Prometheus' TSDB, Alertmanager's silences and notification log)
+lives on a data volume that outlives the instance and is reattached to the replacement."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -9,6 +14,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.cluster import DATA_DEVICE, ROLLED_BY_OPERATOR
 from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
 from dataplane import cloud_init
@@ -17,7 +23,9 @@ from stacks.ports import PORTS
 from stacks.settings import Receiver
 
 DISK_FREE_ALARM_PERCENT = 5
-MONITORING_VOLUME_GB = 50
+MONITORING_ROOT_GB = 20
+# Prometheus' TSDB (Debian's default retention, 15 days, for a few nodes) and Alertmanager's state.
+MONITORING_DATA_GB = 50
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,16 @@ class MonitoringArgs:
     account_id: pulumi.Input[str]
     protect: bool
     tags: Mapping[str, str]
+    zone: str                                            # the subnet's zone: the data volume must be there
+    region: str
+    role_name: pulumi.Input[str]                         # the monitoring node's role (Identity)
+    secrets_key_arn: pulumi.Input[str]                   # the key the webhook secrets are encrypted with
+    webhook_secret_arns: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
+    # What the node reads at boot (the webhook secrets' versions): the instance waits for it.
+    boot_after: Sequence[pulumi.Resource] = ()
+    # The "no primary" alarm is created only after these (the post-provision steps, which wait for a leader),
+    # so it does not page while the first cluster bootstraps.
+    no_primary_after: Sequence[pulumi.Resource] = ()
 
 
 class Monitoring(PlatformComponent):
@@ -44,15 +62,34 @@ class Monitoring(PlatformComponent):
         super().__init__("aws", "Monitoring", name, args.tags, opts)
         user_data = pulumi.Output.from_input(args.boot).apply(
             lambda boot: compress_user_data(cloud_init.render_monitoring_user_data(args.spec, args.receivers, boot)))
+        boot_after = list(args.boot_after)
+        if args.webhook_secret_arns:
+            # Exactly the webhook secrets, and their key only through Secrets Manager for those secrets.
+            boot_after.append(aws.iam.RolePolicy(
+                self.child_name("webhook-secrets-policy"), role=args.role_name,
+                policy=pulumi.Output.all(args.secrets_key_arn, *args.webhook_secret_arns.values()).apply(
+                    lambda v: webhook_secrets_policy(v[1:], v[0], args.region)), opts=self.child_opts()))
         self.instance = aws.ec2.Instance(
             self.child_name("node"), ami=args.image_id, instance_type=args.instance_type, subnet_id=args.subnet_id,
             vpc_security_group_ids=[args.security_group_id], iam_instance_profile=args.instance_profile,
-            associate_public_ip_address=False, user_data_base64=user_data, ebs_optimized=True, monitoring=True,
+            associate_public_ip_address=False, user_data_base64=user_data, user_data_replace_on_change=False,
+            ebs_optimized=True, monitoring=True,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
                                                                  http_put_response_hop_limit=1),
-            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=MONITORING_VOLUME_GB, volume_type="gp3",
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=MONITORING_ROOT_GB, volume_type="gp3",
                                                                   encrypted=True, kms_key_id=args.volume_key_arn),
-            tags=self.tags("node", role="monitoring"), volume_tags=self.tags("node"), opts=self.child_opts())
+            tags=self.tags("node", role="monitoring"), volume_tags=self.tags("node"),
+            # A new Debian image or changed user data would otherwise replace the node on the next `up`; it is
+            # rolled deliberately instead, as the members are (README, "Changing nodes").
+            opts=self.child_opts(ignore_changes=ROLLED_BY_OPERATOR, depends_on=boot_after))
+        self.data_volume = aws.ebs.Volume(
+            self.child_name("data"), availability_zone=args.zone, size=MONITORING_DATA_GB, type="gp3", encrypted=True,
+            kms_key_id=args.volume_key_arn, tags=self.tags("data", role="monitoring-data"),
+            opts=self.child_opts(protect=args.protect))
+        # Detached before a replacement attaches it (a volume has one instance at a time).
+        aws.ec2.VolumeAttachment(self.child_name("data-attachment"), device_name=DATA_DEVICE,
+                                 volume_id=self.data_volume.id, instance_id=self.instance.id,
+                                 stop_instance_before_detaching=True, opts=self.child_opts(delete_before_replace=True))
 
         # CloudWatch may publish to an encrypted topic only if the key lets it: the AWS-managed SNS key does not.
         key = aws.kms.Key(self.child_name("alarms-key"), description=f"{name} alarm notifications",
@@ -81,10 +118,16 @@ class Monitoring(PlatformComponent):
             self._alarm(f"{member.name}-disk-free", cloud_init.CLOUDWATCH_NAMESPACE, cloud_init.CLOUDWATCH_DISK_METRIC,
                         {"InstanceId": instance_id, "path": cloud_init.NodeBoot.data_mount}, "Maximum", ">",
                         100 - DISK_FREE_ALARM_PERCENT, 2, f"{member.name}: less than {DISK_FREE_ALARM_PERCENT}% "
-                        f"free on the data volume", missing="breaching")
+                        # No data is not a full disk: the agent reports only once cloud-init installed it
+                        # (first boot, every replacement); a dead node is the status check's and Prometheus' case.
+                        f"free on the data volume", missing="notBreaching")
+        # Missing data here means no metric from the load balancer at all: treated as no primary. Created only
+        # after the post-provision steps, which run once a leader exists, so the first bootstrap (no node
+        # answers /primary until Patroni elected one) does not page.
         self._alarm("no-primary", "AWS/NetworkELB", "HealthyHostCount",
                     {"TargetGroup": args.write_target_group_arn_suffix, "LoadBalancer": args.load_balancer_arn_suffix},
-                    "Maximum", "<", 1, 2, "no node answers /primary: writes are down", missing="breaching")
+                    "Maximum", "<", 1, 2, "no node answers /primary: writes are down", missing="breaching",
+                    depends_on=list(args.no_primary_after))
 
         # Grafana listens on the node's loopback only (dataplane/grafana.py): operators open it through SSM.
         self.grafana_url = pulumi.Output.concat(
@@ -95,14 +138,26 @@ class Monitoring(PlatformComponent):
 
     def _alarm(self, label: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]],
                statistic: str, comparison: str, threshold: float, periods: int, description: str,
-               missing: str = "missing") -> None:
+               missing: str = "missing", depends_on: list[pulumi.Resource] | None = None) -> None:
         operator = {">=": "GreaterThanOrEqualToThreshold", ">": "GreaterThanThreshold", "<": "LessThanThreshold"}[comparison]
         aws.cloudwatch.MetricAlarm(
             self.child_name(label), namespace=namespace, metric_name=metric, dimensions=dict(dimensions),
             statistic=statistic, comparison_operator=operator, threshold=threshold, period=60,
             evaluation_periods=periods, datapoints_to_alarm=periods, treat_missing_data=missing,
             alarm_description=description, alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
-            tags=self.tags(label), opts=self.child_opts())
+            tags=self.tags(label), opts=self.child_opts(depends_on=depends_on))
+
+
+def webhook_secrets_policy(secret_arns: Sequence[str], key_arn: str, region: str) -> str:
+    """The monitoring node reads its receivers' webhook URLs and nothing else: GetSecretValue on exactly those
+    secrets, and the secrets key only as Secrets Manager uses it to decrypt one of them."""
+    arns = sorted(secret_arns)
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "WebhookSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arns},
+        {"Sid": "WebhookSecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                                        "kms:EncryptionContext:SecretARN": arns}}},
+    ]})
 
 
 def _alarms_key_policy(account_id: str) -> str:

@@ -3,11 +3,14 @@
 Values are Pulumi secrets end to end (random/tls outputs are secret; the versions' strings are wrapped
 again so no plan or state shows them) and reach nodes only by ARN: a node fetches them at boot with its
 instance role, never through user data.
+
+Alert receivers' webhook URLs are credentials too (the token is in the URL): one secret per webhook receiver,
+read only by the monitoring node, which fills them into Alertmanager's configuration at boot.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import pulumi
@@ -32,6 +35,8 @@ class SecretsArgs:
     spec: ClusterSpec
     protect: bool
     tags: Mapping[str, str]
+    # receiver name -> webhook URL (from the stack's settings; stored, never passed on in plain text)
+    webhooks: Mapping[str, str] = field(default_factory=dict)
 
 
 def _uses(req: CertificateRequest) -> list[str]:
@@ -55,8 +60,12 @@ class Secrets(PlatformComponent):
             self.arns[secret] = self._store(secret, pulumi.Output.secret(password.result), args.protect)
 
         self.tls_arns = self._tls(args)
+        # Settings arrive as plain strings (even `secure:` ones): wrapped here, before any resource sees them.
+        self.webhook_arns: dict[str, pulumi.Output[str]] = {
+            receiver: self._store(f"webhook-{receiver}", pulumi.Output.secret(url), args.protect)
+            for receiver, url in sorted(args.webhooks.items())}
         self.register_outputs({"secret_arns": self.arns, "tls_secret_arns": self.tls_arns,
-                               "key_arn": self.key.arn})
+                               "webhook_secret_arns": self.webhook_arns, "key_arn": self.key.arn})
 
     def _store(self, label: str, value: pulumi.Output[str], protect: bool) -> pulumi.Output[str]:
         secret = aws.secretsmanager.Secret(self.child_name(label), name_prefix=f"{self._name}/{label}-",

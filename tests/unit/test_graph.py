@@ -39,6 +39,15 @@ def user_data(record: ResourceRecord) -> str:
     return gzip.decompress(base64.b64decode(record.inputs["userDataBase64"])).decode()
 
 
+def _webhooks(stack: str) -> dict[str, str]:
+    return {r.name: r.webhook_url for r in settings_for_stack(stack).monitoring.receivers if r.webhook_url}
+
+
+def monitoring_instance(plan: Plan) -> ResourceRecord:
+    (node,) = [r for r in of(plan, "aws:ec2/instance:Instance") if r.inputs["tags"].get("role") == "monitoring"]
+    return node
+
+
 def db_instances(plan: Plan) -> list[ResourceRecord]:
     return [r for r in of(plan, "aws:ec2/instance:Instance") if r.inputs["tags"].get("role") == "postgres"]
 
@@ -53,8 +62,8 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:ec2/vpc:Vpc": 1,
         "aws:ec2/subnet:Subnet": zones + 1,                       # private per zone + the NAT's egress subnet
         "aws:ec2/instance:Instance": nodes + 1,                   # database nodes + monitoring node
-        "aws:ebs/volume:Volume": nodes,
-        "aws:ec2/volumeAttachment:VolumeAttachment": nodes,
+        "aws:ebs/volume:Volume": nodes + 1,                       # members' data + the monitoring node's TSDB
+        "aws:ec2/volumeAttachment:VolumeAttachment": nodes + 1,
         "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": peers,
         "aws:lb/loadBalancer:LoadBalancer": 1,
         # write and pooled; read only with replicas (an NLB with no healthy target fails open)
@@ -63,7 +72,8 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:lb/targetGroupAttachment:TargetGroupAttachment": routes * nodes,
         "aws:s3/bucket:Bucket": 1,
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
-        "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes,   # passwords + one TLS bundle per node
+        # passwords + one TLS bundle per node + one per webhook receiver
+        "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes + len(_webhooks(name)),
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
         "tls:index/locallySignedCert:LocallySignedCert": nodes + 1,     # members + the shared client cert
         "aws:cloudwatch/metricAlarm:MetricAlarm": (nodes + 1) + nodes + 1,  # status checks, disk, no primary
@@ -93,7 +103,7 @@ def test_subnets_and_nodes_in_distinct_zones(prod):
     assert len({s.inputs["availabilityZone"] for s in private}) == 3
     zones = [i.inputs["tags"]["zone"] for i in db_instances(prod)]
     assert len(set(zones)) == len(zones) == 3
-    volumes = of(prod, "aws:ebs/volume:Volume")
+    volumes = [v for v in of(prod, "aws:ebs/volume:Volume") if v.inputs["tags"].get("role") == "postgres-data"]
     assert sorted(v.inputs["availabilityZone"] for v in volumes) == sorted(zones)
 
 
@@ -284,10 +294,13 @@ def test_topology_and_reasons_are_exported(stack_name, prod, dev):
 
 
 def test_user_data_fits_ec2s_limit(stack):
-    """EC2 refuses user data over 16 KiB before base64; the rendered files only fit compressed."""
+    """EC2 refuses user data over 16 KiB before base64; the rendered files only fit compressed (the budget with
+    real-length identifiers is tests/dataplane/test_user_data_size.py)."""
+    from dataplane.cloud_init import EC2_USER_DATA_LIMIT
+
     _, plan = stack
     for instance in of(plan, "aws:ec2/instance:Instance"):
-        assert len(base64.b64decode(instance.inputs["userDataBase64"])) < 16 * 1024, instance.name
+        assert len(base64.b64decode(instance.inputs["userDataBase64"])) < EC2_USER_DATA_LIMIT, instance.name
 
 
 def _names(plan: Plan, urns) -> set[str]:
@@ -455,3 +468,138 @@ def test_peer_security_groups_are_referenced_only_once_the_peering_is_active():
         group = next(g for g in groups if rule.inputs["referencedSecurityGroupId"].endswith(g.id))
         # The peer is another account (the fake caller is 111122223333): AWS needs `<account>/sg-…`.
         assert rule.inputs["referencedSecurityGroupId"] == f"{peers[group.peer].account_id}/{group.id}"
+
+
+# --- the monitoring node and its alarms ----------------------------------------------------------------------
+
+def _statement_allows(policy: dict, action: str, resource: str) -> bool:
+    def listed(v):
+        return v if isinstance(v, list) else [v]
+    return any(st["Effect"] == "Allow" and ({action, "s3:*"} & set(listed(st["Action"])))
+               and resource in listed(st["Resource"]) for st in policy["Statement"])
+
+
+def test_monitoring_node_can_install_and_reach_the_ssm_agent(prod):
+    """The `dashboards` port forward and shell access need the SSM agent, which Debian's image lacks: the node
+    downloads it through the S3 gateway endpoint (its policy must admit the agent's bucket), and talks to SSM
+    through the interface endpoints its security group reaches."""
+    import json
+
+    from dataplane.cloud_init import aws_agent_debs
+
+    region = settings_for_stack("prod").region
+    import yaml
+
+    agent = aws_agent_debs(region)["amazon-ssm-agent"]
+    runcmd = [" ".join(c) for c in yaml.safe_load(user_data(monitoring_instance(prod)))["runcmd"]]
+    assert any(c.startswith("curl ") and c.endswith(agent) for c in runcmd)
+    assert "systemctl enable --now amazon-ssm-agent" in runcmd
+    (endpoint,) = [e for e in of(prod, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["serviceName"].endswith(".s3")]
+    assert _statement_allows(json.loads(endpoint.inputs["policy"]), "s3:GetObject",
+                             f"arn:aws:s3:::{agent.split('/')[3]}/*")
+    groups = {g.urn: g.name for g in of(prod, "aws:ec2/securityGroup:SecurityGroup")}
+    egress = [r for r in of(prod, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+              if groups.get(_group_urn(prod, r), "").endswith("monitoring-sg")]
+    assert any(r.inputs["fromPort"] <= 443 <= r.inputs["toPort"] and r.inputs.get("cidrIpv4") == "0.0.0.0/0"
+               for r in egress)
+    ingress = [r for r in of(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+               if groups.get(_group_urn(prod, r), "").endswith("endpoints-sg") and r.inputs["fromPort"] == 443]
+    monitoring_sg = next(g for g in of(prod, "aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("monitoring-sg"))
+    assert any(r.inputs.get("referencedSecurityGroupId") == monitoring_sg.outputs.get("id", monitoring_sg.id)
+               for r in ingress)
+
+
+def _registrations(stack: str, monkeypatch) -> dict[str, object]:
+    """The program's RegisterResource requests by name (for options the recorded plan does not keep)."""
+    from tools import runner
+
+    seen: dict[str, object] = {}
+    original = runner.RecordingMonitor.RegisterResource
+
+    def register(self, request):
+        seen[request.name] = request
+        return original(self, request)
+
+    monkeypatch.setattr(runner.RecordingMonitor, "RegisterResource", register)
+    run_stack(stack)
+    return seen
+
+
+def test_monitoring_node_keeps_its_image_and_history(prod, monkeypatch):
+    """A new Debian image must not replace the monitoring node on the next `up` (cloud-init runs once, so it is
+    rolled deliberately, like the members); its history is on a data volume that outlives a replacement."""
+    requests = _registrations("prod", monkeypatch)
+    node = monitoring_instance(prod)
+    members = db_instances(prod)
+    assert set(requests[node.name].ignoreChanges) == {"ami", "userDataBase64"} == \
+        set(requests[members[0].name].ignoreChanges)
+    assert node.inputs["userDataReplaceOnChange"] is False
+    (volume,) = [v for v in of(prod, "aws:ebs/volume:Volume") if v.inputs["tags"].get("role") == "monitoring-data"]
+    (subnet,) = [s for s in of(prod, "aws:ec2/subnet:Subnet") if s.urn in node.property_dependencies.get("subnetId", [])]
+    assert volume.inputs["availabilityZone"] == subnet.inputs["availabilityZone"]
+    assert volume.inputs["encrypted"] is True and volume.protect
+    (attachment,) = [a for a in of(prod, "aws:ec2/volumeAttachment:VolumeAttachment")
+                     if a.inputs["instanceId"] == node.outputs.get("id", node.id)]
+    assert attachment.inputs["volumeId"] == volume.outputs.get("id", volume.id)
+    assert requests[attachment.name].deleteBeforeReplace is True
+    from dataplane.cloud_init import DATA_VOLUME_SCRIPT, MonitoringBoot
+
+    assert f"{DATA_VOLUME_SCRIPT} {MonitoringBoot.data_mount} prometheus prometheus && " in user_data(node)
+
+
+def test_alarms_do_not_page_while_nodes_boot(prod):
+    """Missing disk metrics (agent not yet installed: first boot, replacement) are not a full disk; the
+    "no primary" alarm exists only once the post-provision steps, which wait for a leader, are done."""
+    alarms = {a.name.removeprefix("pgp-prod-monitoring-"): a for a in of(prod, "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    disk = [a for n, a in alarms.items() if n.endswith("-disk-free")]
+    assert disk and all(a.inputs["treatMissingData"] == "notBreaching" for a in disk)
+    assert all(a.inputs["treatMissingData"] != "breaching" for n, a in alarms.items() if n != "no-primary")
+    (roles,) = [c for c in of(prod, "command:local:Command") if c.name.endswith("-roles")]
+    assert roles.urn in alarms["no-primary"].dependencies
+    assert alarms["no-primary"].inputs["treatMissingData"] == "breaching"
+
+
+def test_webhook_urls_are_secrets_end_to_end(stack, monkeypatch):
+    """Each webhook URL (its token) is stored as a Pulumi secret in its own Secrets Manager secret, read only by
+    the monitoring node's role; it is in no plain input, no user data and no saved plan."""
+    import json
+
+    from tools.plan import redacted
+
+    name, plan = stack
+    hooks = _webhooks(name)
+    assert hooks
+    secrets = {s.name.removeprefix(f"pgp-{name}-secrets-"): s for s in of(plan, "aws:secretsmanager/secret:Secret")}
+    versions = {v.name.removeprefix(f"pgp-{name}-secrets-").removesuffix("-version"): v
+                for v in of(plan, "aws:secretsmanager/secretVersion:SecretVersion")}
+    arns = {}
+    for receiver, url in hooks.items():
+        secret, version = secrets[f"webhook-{receiver}"], versions[f"webhook-{receiver}"]
+        assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+        assert version.inputs["secretString"] == url and "secretString" in version.secret_paths
+        arns[receiver] = secret.outputs["arn"]
+    for record in plan.resources:
+        for path, text in _strings(record.inputs):
+            if any(url in text for url in hooks.values()):
+                assert any(path == s or path.startswith(s + ".") for s in record.secret_paths), \
+                    f"webhook URL in plain input {record.name}.{path}"
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        assert not any(url in user_data(instance) for url in hooks.values()), instance.name
+    assert all(arn in user_data(monitoring_instance(plan)) for arn in arns.values())
+    assert not any(url in json.dumps(redacted(plan)) for url in hooks.values())
+
+    (policy,) = [p for p in of(plan, "aws:iam/rolePolicy:RolePolicy") if p.name.endswith("webhook-secrets-policy")]
+    (role,) = [r for r in of(plan, "aws:iam/role:Role") if r.name.endswith("monitoring-role")]
+    assert policy.inputs["role"] == role.outputs["name"]
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert statements["WebhookSecrets"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert sorted(statements["WebhookSecrets"]["Resource"]) == sorted(arns.values())
+    (key,) = [k for k in of(plan, "aws:kms/key:Key") if k.name == f"pgp-{name}-secrets-key"]
+    assert statements["WebhookSecretsKey"]["Resource"] == [key.outputs["arn"]]
+    assert statements["WebhookSecretsKey"]["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
+    # No other identity policy of the monitoring role names a secret.
+    others = [p for p in of(plan, "aws:iam/rolePolicy:RolePolicy") if p is not policy and p.inputs["role"] == role.outputs["name"]]
+    assert not any("secretsmanager" in p.inputs["policy"] for p in others)
+    node = monitoring_instance(plan)
+    assert policy.urn in node.dependencies
+    assert {versions[f"webhook-{r}"].urn for r in hooks} <= set(node.dependencies)
