@@ -1,11 +1,17 @@
 """cloud-init user data for database members and the monitoring node.
 
 User data carries configuration and secret *ARNs* only (CKV_AWS_46). At first boot a member:
-1. installs PostgreSQL (PGDG, for any supported major), pgaudit, etcd, pgBackRest, PgBouncer and the
-   exporters with their services held back (policy-rc.d, no Debian "main" cluster), and Patroni pinned in a venv;
-2. writes the rendered files (`node_files`, identical to the sandbox's), systemd units and cron files;
-3. runs the boot script: fetch every secret with the instance role from Secrets Manager into a 0600
+1. fetches PGDG's signing key over HTTPS and trusts it only if it is the pinned key (bootcmd);
+2. installs PostgreSQL (PGDG, for any supported major), pgaudit, etcd, pgBackRest (pinned to one version),
+   PgBouncer and the exporters with their services held back (policy-rc.d, no Debian "main" cluster), and
+   Patroni pinned in a venv;
+3. writes the rendered files (`node_files`, identical to the sandbox's), systemd units and cron files;
+4. runs the boot script: fetch every secret with the instance role from Secrets Manager into a 0600
    environment file, write its TLS bundle, mount the data volume, then start the units in order.
+
+The monitoring node installs Prometheus, Alertmanager and Grafana, mounts its data volume under their state
+and writes Alertmanager's configuration at every boot from a template and the webhook URLs in Secrets Manager.
+Both kinds get the SSM agent. Everything must fit EC2's 16 KiB with room to grow (USER_DATA_BUDGET).
 """
 from __future__ import annotations
 
