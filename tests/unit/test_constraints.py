@@ -227,6 +227,9 @@ def test_names_and_descriptions():
     assert not broken("aws:secretsmanager/secret:Secret", "recoveryWindowInDays", {"recoveryWindowInDays": 0})
     assert broken("aws:cloudwatch/metricAlarm:MetricAlarm", "name", {"name": "a" * 256})
     assert broken("aws:cloudwatch/metricAlarm:MetricAlarm", "treatMissingData", {"treatMissingData": "zero"})
+    assert broken("aws:cloudwatch/metricAlarm:MetricAlarm", "period", {"period": 90})[0].endswith(
+        "10, 20, 30 or a multiple of 60")
+    assert not broken("aws:cloudwatch/metricAlarm:MetricAlarm", "period", {"period": 120.0})
     assert broken("aws:cloudwatch/logGroup:LogGroup", "name", {"name": "/pg platform/flow logs"})
     assert broken("aws:sns/topic:Topic", "name", {"name": "pgp.alarms"})
     assert not broken("aws:sns/topic:Topic", "name", {"name": "pgp-alarms.fifo"})

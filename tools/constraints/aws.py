@@ -387,8 +387,9 @@ def _build() -> dict[str, TypeConstraints]:
         M("statistic", f"{alarm}.Statistic"), M("comparisonOperator", f"{alarm}.ComparisonOperator"),
         M("unit", f"{alarm}.Unit"),
         B("period", model_rules(f"{alarm}.Period"),
-          doc(f"{alarm}.Period", phrase(r"Valid values are 10, 20, 30, and any multiple of 60",
-                                        lambda v: True, "10, 20, 30 or a multiple of 60")), api=f"{alarm}.Period"),
+          doc(f"{alarm}.Period", (r"Valid values are 10, 20, 30, and any multiple of 60", lambda m: Predicate(
+              lambda v: v in (10, 20, 30) or (v > 0 and v % 60 == 0), "10, 20, 30 or a multiple of 60",
+              applies=lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)))), api=f"{alarm}.Period"),
         M("evaluationPeriods", f"{alarm}.EvaluationPeriods"), M("datapointsToAlarm", f"{alarm}.DatapointsToAlarm"),
         B("treatMissingData", model_rules(f"{alarm}.TreatMissingData"),
           doc(f"{alarm}.TreatMissingData", word_values(r"Valid Values:\s*((?:\w+\s*\|\s*)+\w+)")),
