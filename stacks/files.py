@@ -12,6 +12,7 @@ holding a secure value; a secure value anywhere else is an error naming the key.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from stacks.errors import Problem, SettingsError, StackFileError, UnknownStackError
-from stacks.settings import NAMESPACE, PLAIN_PROVIDER_KEYS, SECRET_LEAVES
+from stacks.settings import NAMESPACE, PLAIN_PROVIDER_KEYS, PROVIDER_NAMESPACES, SECRET_LEAVES, config_key_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,23 +200,53 @@ def _unseal(key: str, value: Any, path: list[str | int], secrets: list[str], pro
 
 # --- reading the file ------------------------------------------------------------------------------------------
 
-class _Loader(yaml.SafeLoader):
+class _PyLoader(yaml.SafeLoader):
     """SafeLoader without implicit timestamps: Pulumi hands `2025-01-01` to the program as the string."""
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != f"{_TAG}timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+# libyaml when PyYAML has it (ten times faster); its syntax errors say less, so a file it refuses is read again
+# with the pure-Python loader for the message.
+_Loader = type("_Loader", (getattr(yaml, "CSafeLoader", _PyLoader),), {})
+for _cls in {_PyLoader, _Loader}:
+    _cls.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != f"{_TAG}timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
-# A line that starts a top-level config entry (`  pg-platform:network:`), to name the key near a syntax error.
-_CONFIG_KEY_LINE = re.compile(r"^[ \t]{1,8}[\"']?([A-Za-z0-9_-]+:[A-Za-z0-9_.:-]*[A-Za-z0-9_-])")
+# The key token of a top-level config entry (`pg-platform:network`), to name the key near a syntax error.
+_CONFIG_KEY = re.compile(r"[\"']?([A-Za-z0-9_-]+:[A-Za-z0-9_.:-]*[A-Za-z0-9_-])")
+
+
+def _config_keys(text: str) -> list[tuple[int, str]]:
+    """(line index, key) of each top-level config entry: the lines under `config:` at the indentation most
+    entries have (or less, for a line a typo pushed out of place)."""
+    rows, inside = [], False
+    for i, row in enumerate(text.splitlines()):
+        body = row.lstrip(" ")
+        if not body.strip() or body.startswith("#"):
+            continue
+        depth = len(row) - len(body)
+        top = re.match(r"[\"']?([A-Za-z_][A-Za-z0-9_-]*)[\"']?\s*:(\s|$)", body) if depth == 0 else None
+        if top and top.group(1) in STACK_FILE_KEYS:
+            inside = top.group(1) == "config"
+        elif inside:
+            rows.append((i, depth, body))
+    depths = [d for _, d, body in rows if _CONFIG_KEY.match(body)]
+    indent = max(set(depths), key=depths.count) if depths else 2
+    return [(i, m.group(1)) for i, depth, body in rows if depth <= indent and (m := _CONFIG_KEY.search(body))]
 
 
 def _near_key(text: str, line: int) -> str | None:
-    keys = [(i, m.group(1)) for i, row in enumerate(text.splitlines()) if (m := _CONFIG_KEY_LINE.match(row))]
+    """Where a line is, for a message: `in <key>` of the config entry it belongs to."""
+    keys = _config_keys(text)
     before = [k for i, k in keys if i <= line]
-    return before[-1] if before else (keys[0][1] if keys else None)
+    if not before:
+        return f"before {keys[0][1]}" if keys else None
+    key = before[-1]
+    namespace, _, name = key.partition(":")
+    known = (NAMESPACE, *PROVIDER_NAMESPACES)
+    close = difflib.get_close_matches(namespace.lower(), known, n=1, cutoff=0.6) if namespace not in known else []
+    return f"in {key}, perhaps meant as {close[0]}:{name}" if close else f"in {key}"
 
 
 def _label(path: Path, root: Path) -> str:
@@ -240,7 +271,7 @@ def _read_text(path: Path, root: Path) -> str:
         text = data[:exc.start].decode("utf-8", "replace")
         key = _near_key(text, line - 1)
         raise StackFileError(f"{label}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8"
-                             + (f" (in {key})" if key else "")
+                             + (f" ({key})" if key else "")
                              + ". Fix: save the file as UTF-8 (Pulumi reads stack files as UTF-8)") from None
 
 
@@ -260,7 +291,7 @@ def _yaml_error(exc: yaml.YAMLError, text: str, label: str) -> StackFileError:
     else:
         line, mark_line, what, context = 0, 0, str(exc), ""
     key = _near_key(text, mark_line)
-    where = f" (in {key})" if key else ""
+    where = f" ({key})" if key else ""
     return StackFileError(f"{label}: line {line + 1}, {what}{context}{where}. Fix: correct the YAML near line "
                           f"{line + 1}{where}")
 
@@ -269,9 +300,10 @@ class _Builder:
     """Builds Python values from the composed YAML nodes, collecting a problem for everything a stack file must
     not contain, each named by its config key."""
 
-    def __init__(self, loader: _Loader, label: str):
+    def __init__(self, loader: _Loader, label: str, text: str):
         self.loader = loader
         self.label = label
+        self.text = text
         self.problems: list[Problem] = []
         self.count = 0
         self.active: set[int] = set()
@@ -284,8 +316,11 @@ class _Builder:
         return dotted(str(path[0]), path[1:]) if path else "(document)"
 
     def fail(self, path: list[str | int], node: Node, value: object, message: str, fix: str) -> None:
-        self.problems.append(Problem(self.name(path), value, f"{message} ({self.label} line {node.start_mark.line + 1})",
-                                     fix))
+        where = f"{self.label} line {node.start_mark.line + 1}"
+        if len(path) < 2 or path[0] != "config":
+            near = _near_key(self.text, node.start_mark.line)
+            where += f", {near}" if near else ""
+        self.problems.append(Problem(self.name(path), value, f"{message} ({where})", fix))
 
     def build(self, node: Node, path: list[str | int]) -> Any:
         self.count += 1
@@ -371,24 +406,41 @@ def read_document(path: Path, root: Path = ROOT) -> Any:
     label = _label(path, root)
     try:
         loader = _Loader(text)
+        node = loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, text, label) from None
+        raise _yaml_error(_python_loader_error(text) or exc, text, label) from None
+    except RecursionError:
+        raise StackFileError(f"{label}: nests too deeply to read. Fix: flatten the values") from None
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.YAMLError as exc:
-            raise _yaml_error(exc, text, label) from None
-        except RecursionError:
-            raise StackFileError(f"{label}: nests too deeply to read. Fix: flatten the values") from None
         if node is None:
             return None
-        builder = _Builder(loader, label)
+        builder = _Builder(loader, label, text)
         doc = builder.build(node, [])
         if builder.problems:
-            raise SettingsError(builder.problems)
+            # With the keys the program would never read: a value error under `pg-platfrom:x` is mostly that.
+            config = doc.get("config") if isinstance(doc, dict) else None
+            extra = config_key_problems(config) if isinstance(config, dict) else []
+            raise SettingsError([*builder.problems, *extra])
         return doc
     finally:
         loader.dispose()
+
+
+def _python_loader_error(text: str) -> yaml.YAMLError | None:
+    """The pure-Python loader's error for a text libyaml refused: its messages name the character."""
+    try:
+        loader = _PyLoader(text)
+    except yaml.YAMLError as exc:
+        return exc
+    try:
+        loader.get_single_node()
+    except yaml.YAMLError as exc:
+        return exc
+    except RecursionError:
+        return None
+    finally:
+        loader.dispose()
+    return None
 
 
 def read_config(path: Path, root: Path = ROOT) -> dict[str, Any]:
@@ -403,8 +455,15 @@ def read_config(path: Path, root: Path = ROOT) -> dict[str, Any]:
                              f"eu-central-1, {NAMESPACE}:stage: dev}}`")
     unknown = [k for k in doc if k not in STACK_FILE_KEYS]
     if unknown:
-        raise StackFileError(f"{label}: unknown top-level key(s) {', '.join(map(repr, unknown))}. Fix: a stack file "
-                             f"holds {', '.join(STACK_FILE_KEYS)}; settings go under `config:` as "
+        text = _read_text(path, root)
+        where = []
+        for key in unknown:
+            line = next((i for i, row in enumerate(text.splitlines()) if key in row), None)
+            near = _near_key(text, line) if line is not None else None
+            where.append(f"{key!r}" + (f" (line {line + 1}, after the entry {near[3:]})" if near and near.startswith(
+                "in ") else f" (line {line + 1})" if line is not None else ""))
+        raise StackFileError(f"{label}: unknown top-level key(s) {', '.join(where)}. Fix: a stack file holds "
+                             f"{', '.join(STACK_FILE_KEYS)}; settings go under `config:`, indented, as "
                              f"`{NAMESPACE}:<setting>`")
     config = doc.get("config")
     if config is None:

@@ -296,8 +296,9 @@ def config_key_problems(config: Mapping[str, Any]) -> list[Problem]:
                                     fix))
         elif namespace not in known:
             close = difflib.get_close_matches(namespace.lower(), known, n=1, cutoff=0.6)
+            setting = name if re.fullmatch(r"[A-Za-z0-9_.-]+", name) else sorted(_SCHEMA)[0]
             fix = (f"rename it {close[0]}:{name}" if close else
-                   f"use {NAMESPACE}:{name} for a platform setting (known namespaces: {', '.join(known)})")
+                   f"use {NAMESPACE}:{setting} for a platform setting (known namespaces: {', '.join(known)})")
             problems.append(Problem(str(key), value, f"is in the unknown config namespace {namespace!r}, so the program "
                                                      f"never reads it", fix))
     return problems

@@ -225,12 +225,15 @@ APP_EU_WEST = {"name": "app-west", "vpc_id": "vpc-0123456789abcdef0", "cidr": "1
                "account_id": "123456789012", "region": "eu-west-1", "accepted": True}
 
 
-def test_stack_files_declare_peer_groups_and_acceptance():
+def test_stack_files_declare_peer_groups_and_acceptance(tmp_path):
     prod, dev = settings_with("prod"), settings_with("dev")
     assert prod.network.allowlist.security_groups == (PeerGroup(peer="app-prod", id="sg-0a1b2c3d4e5f60718"),)
+    # Neither peer has accepted yet: the operator sets `accepted: true` afterwards.
     assert prod.network.peers == (Peer("app-prod", "vpc-0f1e2d3c4b5a69788", "10.50.0.0/16", "123456789012",
-                                       "eu-central-1", accepted=True),)
+                                       "eu-central-1", accepted=False),)
     assert [p.accepted for p in dev.network.peers] == [False]
+    accepted = settings_from_text(tmp_path, stack_text("prod").replace("accepted: false", "accepted: true"))
+    assert accepted.network.peers[0].accepted is True
 
 
 @pytest.mark.parametrize("group,key,message", [
