@@ -291,16 +291,30 @@ def https_files(tmp_path):
         server.server_close()
 
 
-def _gpg_key(tmp_path: Path, name: str) -> str:
-    home = tmp_path / f"gnupg-{name}"
-    home.mkdir(mode=0o700)
+@pytest.fixture
+def gnupg_homes(tmp_path):
+    """Throwaway GnuPG homes; gpg starts a gpg-agent daemon per home, stopped here so none outlives the test."""
+    homes: list[Path] = []
+
+    def make(name: str) -> Path:
+        home = tmp_path / f"gnupg-{name}"
+        home.mkdir(mode=0o700)
+        homes.append(home)
+        return home
+
+    yield make
+    for home in homes:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, timeout=30)
+
+
+def _gpg_key(home: Path, name: str) -> str:
     gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
     subprocess.run(gpg + ["--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
                    check=True, capture_output=True)
     return subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True, text=True).stdout
 
 
-def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, tmp_path):
+def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, tmp_path, gnupg_homes):
     """The bootcmd fetch, run for real against a loopback HTTPS server: the pinned key lands in the keyring;
     another key, the pinned key with another one appended, or a non-https URL leave no keyring behind."""
     import os
@@ -308,11 +322,10 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
 
     root, base, ca = https_files
     pinned = cloud_init.PGDG_KEY_FILE.read_text()
-    other = _gpg_key(tmp_path, "mallory")
+    other = _gpg_key(gnupg_homes("mallory"), "mallory")
     (root / "pinned.asc").write_text(pinned)
     (root / "other.asc").write_text(other)
-    both_home = tmp_path / "gnupg-both"
-    both_home.mkdir(mode=0o700)
+    both_home = gnupg_homes("both")
     gpg = ["gpg", "--homedir", str(both_home), "--batch"]
     subprocess.run(gpg + ["--import"], input=(pinned + other).encode(), check=True, capture_output=True)
     (root / "both.asc").write_text(subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True,
