@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # command -> (module, one-line help). Each module defines `add_arguments(parser)` and `main(args) -> int`.
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         # Every command reports a user's mistake itself; this is the net for one raised outside those places.
         print(f"tools {argv[0]}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`tools topology | head`): stop quietly, as a Unix filter does. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

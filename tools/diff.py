@@ -308,23 +308,14 @@ def main(args: argparse.Namespace) -> int:
     from tools.plan import load_document
 
     if args.stacks:
-        from stacks.errors import UserError
-        from stacks.files import resolve_stack, using_stack_file
         from tools.plan import rejected, run, to_document
+        from tools.stack_args import for_each_stack
+
         docs = []
-        try:
-            sources = [resolve_stack(s) for s in args.stacks]
-        except UserError as error:
-            print(f"tools diff: {error}", file=sys.stderr)
-            return 2
-        for source in sources:
-            try:
-                with using_stack_file(source):
-                    plan, analysis, timings = run(source.name)
-            except UserError as error:
-                print(f"stack {source.name}: {rejected(error)}", file=sys.stderr)
-                return 2
-            docs.append(to_document(plan, analysis, timings))
+        status = for_each_stack("diff", args.stacks, lambda source: docs.append(to_document(*run(source.name))),
+                                describe=rejected)
+        if status:
+            return status
         base_doc, head_doc = docs
     else:
         if not args.head:

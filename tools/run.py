@@ -4,35 +4,23 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
 import time
 
-from stacks.errors import UserError
-from stacks.files import resolve_stack, stack_names, using_stack_file
+from stacks.files import StackSource
 from tools.runner import resource_tree, run_stack
+from tools.stack_args import add_stack_argument, for_each_stack
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", action="append",
-                        help="stack name or path to a Pulumi.<stack>.yaml (repeatable); default: every stack file")
+    add_stack_argument(parser)
     parser.add_argument("--json", metavar="FILE", help="also write the recorded plan of the (single) stack as JSON")
     parser.add_argument("--counts", action="store_true", help="print resource counts per type after each tree")
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        sources = [resolve_stack(s) for s in (args.stack or stack_names())]
-    except UserError as error:
-        print(f"tools run: {error}", file=sys.stderr)
-        return 2
-    for source in sources:
+    def show(source: StackSource) -> None:
         started = time.perf_counter()
-        try:
-            with using_stack_file(source):
-                plan = run_stack(source.name)
-        except UserError as error:
-            print(f"stack {source.name}: {error}", file=sys.stderr)
-            return 2
+        plan = run_stack(source.name)
         elapsed = time.perf_counter() - started
         print(resource_tree(plan))
         if args.counts:
@@ -43,4 +31,5 @@ def main(args: argparse.Namespace) -> int:
         if args.json:
             with open(args.json, "w") as out:
                 json.dump(plan.to_json(), out, indent=1, sort_keys=True)
-    return 0
+
+    return for_each_stack("run", args.stack, show)
