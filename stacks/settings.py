@@ -324,7 +324,7 @@ def parse_config(config: Mapping[str, Any], stack: str, project: str = NAMESPACE
     from stacks.files import namespace_values
 
     secret_keys = frozenset(secret_keys)
-    region = config.get(REGION_KEY)
+    region = namespace_values(config, "aws").get("region")      # JSON-decoded like every value: null is missing
     return parse_settings(namespace_values(config, NAMESPACE), stack=stack, region=region, project=project,
                           secret_keys=secret_keys,
                           problems=[*config_key_problems(config), *secret_key_problems(secret_keys)])
