@@ -41,15 +41,47 @@ class SgRule:
             return True
         return self.from_port <= port <= self.to_port
 
-    def world(self) -> list[str]:
+    def world(self, limit: int) -> list[str]:
+        """Sources that open this rule to the internet: by address arithmetic, not by spelling (`::0/0`,
+        `0.0.0.0/00` and `0.0.0.0/1` all are)."""
         out = []
         for c in self.cidrs:
             try:
-                if ipaddress.ip_network(c, strict=False).prefixlen == 0:
-                    out.append(c)
+                net = ipaddress.ip_network(c, strict=False)
             except ValueError:
                 continue
+            if public_addresses(net) >= limit:
+                out.append(c)
         return out
+
+
+# Not reachable from the internet (RFC 6890 special-purpose blocks); the stage model defines the same list
+# (stacks.settings.NON_PUBLIC_IPV4), and a test keeps the two equal: this pack imports nothing of the program.
+NON_PUBLIC_IPV4 = tuple(ipaddress.IPv4Network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4"))
+GLOBAL_IPV6 = ipaddress.IPv6Network("2000::/3")
+# A source is "the world" from this many public addresses on: 2**24 IPv4 addresses, or an IPv6 block of /32 or
+# wider (a whole provider's allocation). Rules take it from their config (`world_public_addresses`).
+WORLD_PUBLIC_ADDRESSES = 1 << 24
+WORLD_IPV6_PREFIX = 32
+
+
+def public_addresses(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
+    """Globally routable addresses in `net`; an IPv6 block counts as WORLD_PUBLIC_ADDRESSES when it is at least a
+    /32 of global unicast space, else 0."""
+    if net.version == 6:
+        wide = net.prefixlen <= WORLD_IPV6_PREFIX and net.overlaps(GLOBAL_IPV6)
+        return WORLD_PUBLIC_ADDRESSES if wide else 0
+    hidden = sum(s.num_addresses if s.subnet_of(net) else net.num_addresses if net.subnet_of(s) else 0
+                 for s in NON_PUBLIC_IPV4)
+    return net.num_addresses - hidden
+
+
+_WORLD_CONFIG = {"world_public_addresses": {
+    "type": "integer", "default": WORLD_PUBLIC_ADDRESSES, "minimum": 1,
+    "description": "a source covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) is the world"}}
 
 
 def _port(v: Any, default: int) -> int:
@@ -113,25 +145,27 @@ def _no_public_ip(args, report) -> None:
 NET_002 = Rule(
     id="PGP-NET-002", title="No world ingress to database ports",
     why="PostgreSQL, Patroni's REST API (which can trigger failover) and etcd (which holds the leader key) must never face the internet.",
-    description="No security group rule may admit 0.0.0.0/0 or ::/0 to PostgreSQL, PgBouncer, the Patroni "
-                "REST API, etcd or the exporters.",
+    description="No security group rule may admit the world to PostgreSQL, PgBouncer, the Patroni REST API, etcd "
+                "or the exporters: any source covering at least world_public_addresses public addresses (0.0.0.0/0 "
+                "however written, 0.0.0.0/1, ::/0), not only /0.",
     severity=Severity.CRITICAL, control="CKV_AWS_24/25/260/277", area=AREA, scope="resource",
     remediation="Admit only the stack's allowlisted CIDRs or security groups (pg-platform:network.allowlist) "
                 "on the client ports; intra-cluster ports admit only the cluster's own security group.",
     config={"ports": {"type": "array", "items": {"type": "integer"},
                       "default": [5432, 5433, 6432, 8008, 2379, 2380, 9187, 9100, 9127, 9090, 9093, 3000],
-                      "description": "ports that must never be open to the world"}},
+                      "description": "ports that must never be open to the world"}, **_WORLD_CONFIG},
 )
 
 
 def _no_world_ingress(args, report) -> None:
-    ports = settings(args, NET_002)["ports"]
+    config = settings(args, NET_002)
+    ports, limit = config["ports"], config["world_public_addresses"]
     for r in sg_rules(args.resource_type, args.props):
-        if r.direction != "ingress" or not r.world():
+        if r.direction != "ingress" or not r.world(limit):
             continue
         hit = [p for p in ports if r.covers(p)]
         if hit:
-            report(f"{args.name}: {r.where} admits {', '.join(r.world())} on port(s) "
+            report(f"{args.name}: {r.where} admits {', '.join(r.world(limit))} on port(s) "
                    f"{', '.join(map(str, hit))} (protocol {r.protocol})")
 
 
@@ -139,24 +173,27 @@ def _no_world_ingress(args, report) -> None:
 NET_003 = Rule(
     id="PGP-NET-003", title="No unrestricted egress",
     why="All-traffic egress lets a compromised node exfiltrate the database anywhere; named ports keep exfiltration paths reviewable.",
-    description="Egress to 0.0.0.0/0 or ::/0 is allowed only on single listed ports (HTTPS to AWS APIs and "
-                "package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
+    description="Egress to the world (any destination covering at least world_public_addresses public "
+                "addresses, 0.0.0.0/0 or ::/0 included) is allowed only on single listed ports (HTTPS to AWS APIs "
+                "and package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
     severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource",
     remediation="Replace the all-traffic egress rule by rules for the ports nodes need (443 to AWS APIs, the "
                 "cluster's own ports to its security group, the S3 prefix list).",
     config={"world_egress_ports": {"type": "array", "items": {"type": "integer"}, "default": [443, 587],
-                                   "description": "ports on which egress to the world is acceptable"}},
+                                   "description": "ports on which egress to the world is acceptable"},
+            **_WORLD_CONFIG},
 )
 
 
 def _no_open_egress(args, report) -> None:
-    allowed = set(settings(args, NET_003)["world_egress_ports"])
+    config = settings(args, NET_003)
+    allowed, limit = set(config["world_egress_ports"]), config["world_public_addresses"]
     for r in sg_rules(args.resource_type, args.props):
-        if r.direction != "egress" or not r.world():
+        if r.direction != "egress" or not r.world(limit):
             continue
         if r.protocol in ALL_PROTOCOLS or r.from_port != r.to_port or r.from_port not in allowed:
             span = "all ports" if r.protocol in ALL_PROTOCOLS else f"ports {r.from_port}-{r.to_port}"
-            report(f"{args.name}: {r.where} allows egress to {', '.join(r.world())} on {span}")
+            report(f"{args.name}: {r.where} allows egress to {', '.join(r.world(limit))} on {span}")
 
 
 # --- PGP-NET-004 -----------------------------------------------------------------------------------------

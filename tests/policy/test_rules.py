@@ -128,6 +128,15 @@ VIOLATIONS = [
     ("PGP-NET-002", "ipv6 all protocols", _add_rule(SG_IN, "open-all6", {"ipProtocol": "-1", "cidrIpv6": "::/0",
                                                                           "description": "x"}),
      "admits ::/0 on port(s) 5432, 5433, 6432, 8008, 2379, 2380"),
+    ("PGP-NET-002", "half the internet", _add_rule(SG_IN, "open-half", {"ipProtocol": "tcp", "fromPort": 5432,
+                                                   "toPort": 5432, "cidrIpv4": "128.0.0.0/1", "description": "x"}),
+     "admits 128.0.0.0/1 on port(s) 5432"),
+    ("PGP-NET-002", "world spelt oddly", _add_rule(SG_IN, "open-odd", {"ipProtocol": "tcp", "fromPort": 8008,
+                                                   "toPort": 8008, "cidrIpv6": "::0/0", "description": "x"}),
+     "admits ::0/0 on port(s) 8008"),
+    ("PGP-NET-003", "egress to a half", _add_rule(SG_OUT, "egress-half", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/1",
+                                                                           "description": "x"}),
+     "egress to 0.0.0.0/1 on all ports"),
     ("PGP-NET-003", "all egress", _add_rule(SG_OUT, "egress-all", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0",
                                                                     "description": "x"}),
      "egress to 0.0.0.0/0 on all ports"),
@@ -394,3 +403,29 @@ def test_stack_rules_see_outputs_resource_rules_see_inputs(pack):
     assert [d.detail for d in by_policy(analysis, "PGP-S3-001")] == [
         "aws:s3/bucket:Bucket::pg-vault-bucket: objectLockEnabled is not true"]
     assert by_policy(analysis, "PGP-NET-007") == []
+
+
+def test_a_private_or_narrow_source_is_not_the_world(pack):
+    stack = Stack()
+    for i, cidr in enumerate(("10.0.0.0/8", "198.51.100.0/24", "100.64.0.0/10")):
+        _add_rule(SG_IN, f"narrow-{i}", {"ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": cidr,
+                                        "description": "x"})(stack)
+    assert by_policy(pack.run(stack.records), "PGP-NET-002") == []
+
+
+def test_the_world_is_one_fact_for_the_stage_model_and_the_pack():
+    """The pack imports nothing of the program, so its copy of the threshold and the non-public blocks is pinned."""
+    import sys
+
+    from stacks import settings as stage_model
+    from tools.analyzer import PACK_DIR
+
+    sys.path.insert(0, str(PACK_DIR))
+    try:
+        from pgp_policy import network as pack_network
+    finally:
+        sys.path.remove(str(PACK_DIR))
+    assert pack_network.WORLD_PUBLIC_ADDRESSES == stage_model.WORLD_PUBLIC_ADDRESSES
+    assert pack_network.NON_PUBLIC_IPV4 == stage_model.NON_PUBLIC_IPV4
+    for rule in (pack_network.NET_002, pack_network.NET_003):
+        assert rule.defaults()["world_public_addresses"] == stage_model.WORLD_PUBLIC_ADDRESSES
