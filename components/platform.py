@@ -18,7 +18,7 @@ from components.spec import PRIVATE_ZONE, backup_bucket_name, cloud_cluster_spec
 from dataplane import cloud_init, pgbackrest, roles
 from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
 from dataplane.routing import client_access
-from stacks.settings import Settings
+from stacks.settings import MONITORING_NODE, Settings
 from stacks.topology import Topology
 
 # Debian's own account publishes the official Debian 12 AMIs.
@@ -95,7 +95,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         disk_type=settings.cluster.disk_type, disk_iops=settings.cluster.disk_iops,
         boot=node_boot, protect=protect, tags=tags, private_zone_id=network.private_zone.id,
         # Nodes fetch secret values and use the bucket at boot: versions and bucket settings must exist first.
-        boot_after=[identity, secrets, vault]), child)
+        boot_after=[identity, secrets, vault, network.egress_ready],
+        rolling=frozenset(f"{settings.name}-{node}" for node in settings.cluster.roll if node != MONITORING_NODE)), child)
 
     post_provision = PostProvision(f"{name}-post-provision", PostProvisionArgs(
         region=settings.region, instance_ids=[i.id for i in cluster.instances],
@@ -118,7 +119,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
             smtp_from=settings.monitoring.smtp_from, ca_cert_pem=v[0], webhook_secret_arns=v[1])),
         account_id=account_id, protect=protect, tags=tags, zone=monitoring_zone, region=settings.region,
         role_name=identity.monitoring_role.name, secrets_key_arn=secrets.key.arn,
-        webhook_secret_arns=secrets.webhook_arns, boot_after=[secrets],
+        webhook_secret_arns=secrets.webhook_arns, boot_after=[secrets, network.egress_ready],
+        rolling=MONITORING_NODE in settings.cluster.roll,
         no_primary_after=[post_provision.roles]), child)
 
     platform.peering_connection_ids = {p.name: c.id for p, c in zip(settings.network.peers, network.peering_connections)}

@@ -3,14 +3,14 @@ renders from plain values that are known before any resource exists."""
 from __future__ import annotations
 
 from dataplane.model import ClusterSpec, Member, Repository, Router
-from stacks.settings import Settings
+from stacks.settings import Settings, member_node
 from stacks.topology import Topology
 
 PRIVATE_ZONE = "pg-platform.internal"
 
 
 def member_names(settings: Settings, count: int) -> tuple[str, ...]:
-    return tuple(f"{settings.name}-db-{i}" for i in range(count))
+    return tuple(f"{settings.name}-{member_node(i)}" for i in range(count))
 
 
 def router_host(settings: Settings) -> str:

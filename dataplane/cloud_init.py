@@ -596,6 +596,20 @@ def _service_dropin(service: str, lines: Sequence[str]) -> tuple[str, str]:
     return f"/etc/systemd/system/{service}.service.d/pg-platform.conf", "\n".join(["[Unit]", *lines, ""])
 
 
+def grafana_install_script(key: str) -> str:
+    listing = f"deb [signed-by={key}] {grafana.APT_REPOSITORY}"
+    return "\n".join([
+        "set -eu",
+        f"keys=$(gpg --show-keys --with-colons {key})",
+        '[ "$(printf \'%s\\n\' "$keys" | grep -c \'^pub:\')" = 1 ]',
+        f"printf '%s\\n' \"$keys\" | grep -q '^fpr:*{grafana.APT_KEY_FINGERPRINT}:'",
+        f"echo '{listing}' > /etc/apt/sources.list.d/grafana.list",
+        "apt-get update",
+        "apt-get install -y grafana",
+        "systemctl enable --now grafana-server",
+    ])
+
+
 def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverLike], boot: MonitoringBoot) -> str:
     """Prometheus and Alertmanager from Debian, configured for this cluster, their state on the data volume;
     Grafana from its repository; the SSM agent. Webhook URLs arrive as secret ARNs, never as values."""
@@ -653,11 +667,9 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
             # Grafana's repository, trusted only after its key matches the pinned fingerprint.
             ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
             ["curl", "-fsSL", "--proto", "=https", "-o", key, grafana.APT_KEY_URL],
-            ["sh", "-c", f"gpg --show-keys --with-colons {key} | grep -q '^fpr:*{grafana.APT_KEY_FINGERPRINT}:'"],
-            ["sh", "-c", f"echo 'deb [signed-by={key}] {grafana.APT_REPOSITORY}' > /etc/apt/sources.list.d/grafana.list"],
-            ["apt-get", "update"],
-            ["apt-get", "install", "-y", "grafana"],
-            ["systemctl", "enable", "--now", "grafana-server"],
+            # runcmd is one plain sh script without `set -e`: the check and everything it guards share one
+            # command, so a key that is not exactly the pinned one (or carries another) installs nothing.
+            ["sh", "-c", grafana_install_script(key)],
         ],
     }
     return (f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane; webhook URLs arrive as "

@@ -149,6 +149,9 @@ class Cluster:
     disk_iops: int
     nodes: int
     monitoring_instance_type: str
+    # Nodes to roll onto the current image and user data on the next `up` ("db-<i>", "monitoring"); everything
+    # else keeps what it booted with (README, "Changing nodes").
+    roll: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "objectives": ("rpo_seconds", "rto_seconds", "retention_days", "worm_days"),
     "network": ("cidr", "zones", "allowlist", "peers"),
     "cluster": ("postgres_major", "instance_type", "disk_size_gb", "disk_type", "disk_iops", "nodes",
-                "monitoring_instance_type"),
+                "monitoring_instance_type", "roll"),
     "monitoring": ("receivers", "smtp_smarthost", "smtp_from"),
     "tags": REQUIRED_TAGS,
 }
@@ -579,10 +582,39 @@ def _cluster(r: _Reader, value: object, profile: StageProfile) -> Cluster | None
         if iops > ceiling:
             r.fail("cluster.disk_iops", iops, f"{dtype} allows at most {ceiling} IOPS on {disk} GB",
                    f"lower disk_iops to {ceiling} or raise disk_size_gb")
-    if None in (major, itype, mtype, disk, dtype, iops, nodes):
+    roll = _roll(r, c.get("roll"), nodes)
+    if None in (major, itype, mtype, disk, dtype, iops, nodes, roll):
         return None
     return Cluster(postgres_major=major, instance_type=itype, size=AWS_INSTANCE_SIZES[itype], disk_size_gb=disk,
-                   disk_type=dtype, disk_iops=iops, nodes=nodes, monitoring_instance_type=mtype)
+                   disk_type=dtype, disk_iops=iops, nodes=nodes, monitoring_instance_type=mtype, roll=roll)
+
+
+MONITORING_NODE = "monitoring"
+
+
+def member_node(index: int) -> str:
+    """A member's node name within its cluster; its resources are named `<stage prefix>-<node>`."""
+    return f"db-{index}"
+
+
+def _roll(r: _Reader, value: object, nodes: int | None) -> tuple[str, ...] | None:
+    entries = r.listing("cluster.roll", value)
+    members = [member_node(i) for i in range(nodes or 0)]
+    allowed = (*members, MONITORING_NODE)
+    rolled: list[str] = []
+    for i, entry in enumerate(entries):
+        if entry not in allowed:
+            r.fail(f"cluster.roll[{i}]", entry, "is not a node of this cluster", f"use one of: {', '.join(allowed)}")
+            return None
+        if entry in rolled:
+            r.fail(f"cluster.roll[{i}]", entry, "is listed twice", "list each node once")
+            return None
+        rolled.append(entry)
+    if sum(e != MONITORING_NODE for e in rolled) > 1:
+        r.fail("cluster.roll", entries, "replaces more than one member at once, which can lose etcd's quorum and "
+               "the synchronous standby", "roll one member at a time, replicas first; list the next after it rejoined")
+        return None
+    return tuple(rolled)
 
 
 def _monitoring(r: _Reader, value: object) -> Monitoring | None:

@@ -22,6 +22,7 @@ class ResourceRecord:
     id: str | None = None
     retain_on_delete: bool = False
     aliases: list[Any] = field(default_factory=list)    # URNs or alias specs this resource was known by
+    ignore_changes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

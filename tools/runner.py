@@ -392,6 +392,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider or None, protect=bool(request.protect), id=response.id or None,
             outputs=_plain(json_format.MessageToDict(response.object), "", []) if request.custom else {},
             retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=list(request.ignoreChanges),
             # As the engine receives them: URNs, or specs ({"spec": {"name"/"type"/"parentUrn": ...}}).
             aliases=[*request.aliasURNs, *(json_format.MessageToDict(a) for a in request.aliases)],
         )

@@ -18,9 +18,16 @@ from stacks.ports import PORTS
 ROOT_VOLUME_GB = 20
 DATA_DEVICE = "/dev/sdf"
 GP3_THROUGHPUT_MIBS = 250
-# cloud-init runs once per instance: a changed image or user data takes effect only on a replacement, which
-# an operator rolls one member at a time (README, "Changing nodes") so the cluster keeps its quorum.
+# cloud-init runs once per instance: a changed image or user data takes effect only on a replacement, which an
+# operator rolls one member at a time (README, "Changing nodes") so the cluster keeps its quorum. Pulumi keeps
+# ignored inputs at their recorded values even through `--replace`, so a node being rolled must not ignore them.
 ROLLED_BY_OPERATOR = ["ami", "userDataBase64"]
+
+
+def instance_rollout(rolling: bool) -> dict:
+    """Options for a node that keeps what it booted with, or (rolling) is replaced onto the current image and
+    user data by this `up`."""
+    return {"ignore_changes": None if rolling else ROLLED_BY_OPERATOR, "user_data_replace_on_change": rolling}
 # Target groups are auto-named `<logical name>-<7 random>` and AWS allows 32 characters, so their logical names
 # stay short: "<component>-pool" for pgp-staging-cluster is 24 + 8 = 32. They were "<route>-tg" before.
 TARGET_GROUP_SUFFIX = {"write": "rw", "read": "ro", "pooled": "pool"}
@@ -45,6 +52,7 @@ class PostgresClusterArgs:
     private_zone_id: pulumi.Input[str]
     # What a node uses at boot (secret versions, bucket settings): its instance waits for these.
     boot_after: Sequence[pulumi.Resource] = ()
+    rolling: frozenset[str] = frozenset()       # member names replaced onto the current image and user data
 
 
 class PostgresCluster(PlatformComponent):
@@ -64,7 +72,8 @@ class PostgresCluster(PlatformComponent):
                 subnet_id=args.subnet_ids[member.zone], private_ip=member.host,
                 vpc_security_group_ids=[args.node_security_group_id],
                 iam_instance_profile=args.instance_profiles[member.name], associate_public_ip_address=False,
-                user_data_base64=user_data, user_data_replace_on_change=False, ebs_optimized=True,
+                user_data_base64=user_data, ebs_optimized=True,
+                user_data_replace_on_change=instance_rollout(member.name in args.rolling)["user_data_replace_on_change"],
                 monitoring=True, disable_api_termination=args.protect,
                 metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                     http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
@@ -74,7 +83,8 @@ class PostgresCluster(PlatformComponent):
                     delete_on_termination=True, tags=self.tags(f"{member.name}-root")),
                 tags=self.tags(member.name, role="postgres", zone=member.zone),
                 # The fixed private address is held until the old instance is gone.
-                opts=self.child_opts(ignore_changes=ROLLED_BY_OPERATOR, delete_before_replace=True,
+                opts=self.child_opts(ignore_changes=instance_rollout(member.name in args.rolling)["ignore_changes"],
+                                     delete_before_replace=True,
                                      depends_on=list(args.boot_after)))
             # The data volume outlives its instance: an instance can be replaced without losing the
             # member's data, and prod protects it from deletion.

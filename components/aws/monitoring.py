@@ -1,7 +1,7 @@
 """Monitoring: a node running Prometheus, Alertmanager and Grafana from the data plane's rendered rules
 and routing, plus CloudWatch alarms that still page when that node or a whole instance is gone.
 
-Like the members, the node is booted once by cloud-init and replaced deliberately (`pulumi up --replace`) to
+Like the members, the node is booted once by cloud-init and replaced deliberately (`cluster.roll: [monitoring]`) to
 take a new image or new user data; its history (Prometheus' TSDB, Alertmanager's silences and notification log)
 lives on a data volume that outlives the instance and is reattached to the replacement."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.cluster import DATA_DEVICE, ROLLED_BY_OPERATOR
+from components.aws.cluster import DATA_DEVICE, instance_rollout
 from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
 from dataplane import cloud_init
@@ -52,6 +52,7 @@ class MonitoringArgs:
     webhook_secret_arns: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
     # What the node reads at boot (the webhook secrets' versions): the instance waits for it.
     boot_after: Sequence[pulumi.Resource] = ()
+    rolling: bool = False                        # replaced onto the current image and user data by this `up`
     # The "no primary" alarm is created only after these (the post-provision steps, which wait for a leader),
     # so it does not page while the first cluster bootstraps.
     no_primary_after: Sequence[pulumi.Resource] = ()
@@ -72,16 +73,20 @@ class Monitoring(PlatformComponent):
         self.instance = aws.ec2.Instance(
             self.child_name("node"), ami=args.image_id, instance_type=args.instance_type, subnet_id=args.subnet_id,
             vpc_security_group_ids=[args.security_group_id], iam_instance_profile=args.instance_profile,
-            associate_public_ip_address=False, user_data_base64=user_data, user_data_replace_on_change=False,
+            associate_public_ip_address=False, user_data_base64=user_data,
+            user_data_replace_on_change=instance_rollout(args.rolling)["user_data_replace_on_change"],
             ebs_optimized=True, monitoring=True,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
                                                                  http_put_response_hop_limit=1),
+            # Root tags, not volume_tags: the provider reads volume_tags from every attached volume, so they would
+            # fight the data volume's own tags on every update.
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=MONITORING_ROOT_GB, volume_type="gp3",
-                                                                  encrypted=True, kms_key_id=args.volume_key_arn),
-            tags=self.tags("node", role="monitoring"), volume_tags=self.tags("node"),
+                                                                  encrypted=True, kms_key_id=args.volume_key_arn,
+                                                                  tags=self.tags("node-root")),
+            tags=self.tags("node", role="monitoring"),
             # A new Debian image or changed user data would otherwise replace the node on the next `up`; it is
             # rolled deliberately instead, as the members are (README, "Changing nodes").
-            opts=self.child_opts(ignore_changes=ROLLED_BY_OPERATOR, depends_on=boot_after))
+            opts=self.child_opts(ignore_changes=instance_rollout(args.rolling)["ignore_changes"], depends_on=boot_after))
         self.data_volume = aws.ebs.Volume(
             self.child_name("data"), availability_zone=args.zone, size=MONITORING_DATA_GB, type="gp3", encrypted=True,
             kms_key_id=args.volume_key_arn, tags=self.tags("data", role="monitoring-data"),

@@ -118,7 +118,8 @@ class Network(PlatformComponent):
         eip = aws.ec2.Eip(self.child_name("nat-eip"), domain="vpc", tags=self.tags("nat-eip"), opts=self.child_opts())
         nat = aws.ec2.NatGateway(self.child_name("nat"), subnet_id=egress_subnet.id, allocation_id=eip.id,
                                  tags=self.tags("nat"), opts=self.child_opts(depends_on=[igw]))
-        aws.ec2.Route(self.child_name("private-default-route"), route_table_id=self.private_route_table.id,
+        # Nodes fetch packages and the PGDG key at first boot: they wait for this route (`egress_ready`).
+        self.egress_ready = aws.ec2.Route(self.child_name("private-default-route"), route_table_id=self.private_route_table.id,
                       destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=self.child_opts())
 
     def _endpoints(self, args: NetworkArgs) -> None:
@@ -209,7 +210,7 @@ class Network(PlatformComponent):
                     continue
                 self._ingress(self.lb_sg, f"lb-{label}-sg{i}", port,
                               f"{label} clients from allowlisted {group.id} in peer {peer.name}",
-                              source=peer_group_reference(group, peer, args.account_id))
+                              source=peer_group_reference(group, peer, args.account_id), replace_on_change=True)
         # Only what each port's role needs: clients via the load balancer, consensus and replication
         # among members, metrics to the monitoring node.
         for label, port in {"postgres": PORTS.postgres, "pgbouncer": PORTS.pgbouncer,
@@ -239,11 +240,18 @@ class Network(PlatformComponent):
                           "alert mail through the SMTP relay (STARTTLS)", cidr="0.0.0.0/0")
 
     def _ingress(self, group: aws.ec2.SecurityGroup, label: str, port: int, description: str, *,
-                 cidr: str | None = None, source: pulumi.Input[str] | None = None) -> None:
+                 cidr: str | None = None, source: pulumi.Input[str] | None = None,
+                 replace_on_change: bool = False) -> None:
+        # A rule naming another account's group (`<account>/sg-…`) is created fine, but the provider's in-place
+        # update passes that form to ModifySecurityGroupRules as a group id; such a rule is replaced instead,
+        # delete first, since AWS refuses a duplicate rule.
+        opts = self.child_opts(delete_before_replace=True if replace_on_change else None)
+        if replace_on_change:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(replace_on_changes=["*"]))
         aws.vpc.SecurityGroupIngressRule(self.child_name(label), security_group_id=group.id, ip_protocol="tcp",
                                          from_port=port, to_port=port, cidr_ipv4=cidr,
                                          referenced_security_group_id=source, description=description,
-                                         tags=self.tags(label), opts=self.child_opts())
+                                         tags=self.tags(label), opts=opts)
 
     def _egress_rule(self, group: aws.ec2.SecurityGroup, label: str, protocol: str, from_port: int, to_port: int,
                      description: str, *, cidr: str) -> None:

@@ -403,8 +403,10 @@ def test_monitoring_user_data_installs_grafana_with_a_pinned_key():
     written = {f["path"]: f["content"] for f in doc["write_files"]}
     assert json.loads(written[f"{grafana.DASHBOARDS_DIR}/{spec.scope}.json"])["panels"]
     commands = [" ".join(c) for c in doc["runcmd"]]
-    key_check = next(i for i, c in enumerate(commands) if grafana.APT_KEY_FINGERPRINT in c)
-    assert key_check < next(i for i, c in enumerate(commands) if "grafana.list" in c)
+    # One command: the fingerprint check guards the repository and the install (runcmd has no `set -e`).
+    (install,) = [c for c in commands if "grafana.list" in c]
+    assert grafana.APT_KEY_FINGERPRINT in install and "apt-get install -y grafana" in install
+    assert install.index(grafana.APT_KEY_FINGERPRINT) < install.index("grafana.list") and "set -eu" in install
 
 
 def test_monitoring_node_installs_the_ssm_agent_through_the_s3_endpoint():
@@ -546,3 +548,28 @@ def test_monitoring_units_verify(tmp_path):
     problems = [l for l in (result.stdout + result.stderr).splitlines()
                 if l.strip() and "network-online.target" not in l and "prometheus-alertmanager" not in l]
     assert result.returncode == 0 and not problems, "\n".join(problems)
+
+
+def test_grafana_is_installed_only_from_exactly_its_pinned_key(tmp_path, gnupg_homes, monkeypatch):
+    """The monitoring node's Grafana step, its key check run for real with gpg: only a file holding exactly the
+    pinned key reaches the install commands (runcmd has no `set -e`, so the check must guard them itself)."""
+    from dataplane import grafana
+
+    keys = {}
+    for name in ("pinned", "other"):
+        home = gnupg_homes(name)
+        keys[name] = _gpg_key(home, name)
+        listing = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "--list-keys"], check=True,
+                                 capture_output=True, text=True).stdout
+        keys[f"{name}-fpr"] = next(l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:"))
+    monkeypatch.setattr(grafana, "APT_KEY_FINGERPRINT", keys["pinned-fpr"])
+    script = cloud_init.grafana_install_script(str(tmp_path / "key.asc"))
+    reached = tmp_path / "reached"
+    # Everything after the checks stands in for the commands they guard.
+    guarded = script.split("\necho ", 1)[0] + f"\ntouch {reached}\n"
+    for case, content, expected in (("pinned", keys["pinned"], True), ("other", keys["other"], False),
+                                    ("both", keys["pinned"] + keys["other"], False)):
+        (tmp_path / "key.asc").write_text(content)
+        reached.unlink(missing_ok=True)
+        subprocess.run(["sh", "-c", guarded], capture_output=True, env={"PATH": "/usr/bin:/bin", "GNUPGHOME": str(tmp_path / "gnupg-pinned")})
+        assert reached.exists() is expected, case

@@ -603,3 +603,51 @@ def test_webhook_urls_are_secrets_end_to_end(stack, monkeypatch):
     node = monitoring_instance(plan)
     assert policy.urn in node.dependencies
     assert {versions[f"webhook-{r}"].urn for r in hooks} <= set(node.dependencies)
+
+
+def test_instances_boot_after_their_egress_and_keep_volume_tags_their_own(stack):
+    _, plan = stack
+    (route,) = [r for r in of(plan, "aws:ec2/route:Route") if r.name.endswith("private-default-route")]
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        # First boot installs packages and fetches the PGDG key through the NAT.
+        assert route.urn in instance.dependencies, instance.name
+        # volume_tags would be read back from the attached data volume and fight its tags forever.
+        assert "volumeTags" not in instance.inputs, instance.name
+        assert instance.inputs["rootBlockDevice"]["tags"]["Name"].endswith("-root"), instance.name
+
+
+def _with_roll(stack: str, roll: list[str]) -> Plan:
+    import json
+
+    from stacks.files import engine_config
+
+    cluster = json.loads(engine_config(stack)["pg-platform:cluster"])
+    cluster["roll"] = roll
+    return run_stack(stack, overrides={"pg-platform:cluster": cluster})
+
+
+def test_only_the_node_being_rolled_takes_the_current_image_and_user_data():
+    """Pulumi keeps ignored inputs at their recorded values even through `--replace`: the node being rolled is
+    the one instance that neither ignores them nor updates in place."""
+    plan = _with_roll("prod", ["db-1", "monitoring"])
+    for instance in of(plan, "aws:ec2/instance:Instance"):
+        rolling = instance.name in ("pgp-prod-cluster-pgp-prod-db-1", "pgp-prod-monitoring-node")
+        assert instance.inputs["userDataReplaceOnChange"] is rolling, instance.name
+        assert (set(instance.ignore_changes) & {"ami", "userDataBase64"}) == (set() if rolling else {"ami", "userDataBase64"})
+    idle = run_stack("prod")
+    for instance in of(idle, "aws:ec2/instance:Instance"):
+        assert instance.inputs["userDataReplaceOnChange"] is False
+        assert {"ami", "userDataBase64"} <= set(instance.ignore_changes), instance.name
+
+
+@pytest.mark.parametrize("roll,message", [
+    (["db-0", "db-1"], "more than one member at once"),
+    (["db-3"], "is not a node of this cluster"),
+    (["monitoring", "monitoring"], "is listed twice"),
+])
+def test_roll_refuses_what_would_hurt_the_cluster(roll, message):
+    from stacks.errors import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        _with_roll("prod", roll)
+    assert message in str(caught.value) and "pg-platform:cluster.roll" in str(caught.value)
