@@ -32,13 +32,15 @@ class PlatformComponent(pulumi.ComponentResource):
                    delete_before_replace: bool | None = None,
                    ignore_changes: list[str] | None = None,
                    renamed_from: list[str] | None = None,
-                   retain_on_delete: bool | None = None) -> pulumi.ResourceOptions:
+                   retain_on_delete: bool | None = None,
+                   replace_on_changes: list[str] | None = None) -> pulumi.ResourceOptions:
         """`renamed_from`: earlier suffixes of this child, so a deployed stack keeps the resource (same type
         and parent, new name) instead of replacing it."""
         aliases = [pulumi.Alias(name=self.child_name(old)) for old in renamed_from or ()] or None
         return pulumi.ResourceOptions(parent=self, protect=protect, depends_on=depends_on,
                                       delete_before_replace=delete_before_replace, ignore_changes=ignore_changes,
-                                      aliases=aliases, retain_on_delete=retain_on_delete)
+                                      aliases=aliases, retain_on_delete=retain_on_delete,
+                                      replace_on_changes=replace_on_changes)
 
     def tags(self, suffix: str, **extra: str) -> dict[str, str]:
         return {**self._tags, "Name": self.child_name(suffix), **extra}

@@ -24,10 +24,12 @@ GP3_THROUGHPUT_MIBS = 250
 ROLLED_BY_OPERATOR = ["ami", "userDataBase64"]
 
 
-def instance_rollout(rolling: bool) -> dict:
-    """Options for a node that keeps what it booted with, or (rolling) is replaced onto the current image and
-    user data by this `up`."""
-    return {"ignore_changes": None if rolling else ROLLED_BY_OPERATOR, "user_data_replace_on_change": rolling}
+def ignored_until_rolled(rolling: bool) -> list[str] | None:
+    """What a node ignores: its image and user data, except on the `up` that rolls it (then a changed user data
+    replaces it, `user_data_replace_on_change=rolling`)."""
+    return None if rolling else ROLLED_BY_OPERATOR
+
+
 # Target groups are auto-named `<logical name>-<7 random>` and AWS allows 32 characters, so their logical names
 # stay short: "<component>-pool" for pgp-staging-cluster is 24 + 8 = 32. They were "<route>-tg" before.
 TARGET_GROUP_SUFFIX = {"write": "rw", "read": "ro", "pooled": "pool"}
@@ -65,6 +67,7 @@ class PostgresCluster(PlatformComponent):
                                       tags=self.tags("volumes-key"), opts=self.child_opts(protect=args.protect))
         self.instances: list[aws.ec2.Instance] = []
         for member in args.spec.members:
+            rolling = member.name in args.rolling
             user_data = pulumi.Output.from_input(args.boot).apply(
                 lambda boot, m=member: compress_user_data(cloud_init.render_node_user_data(args.spec, m, boot)))
             instance = aws.ec2.Instance(
@@ -72,8 +75,7 @@ class PostgresCluster(PlatformComponent):
                 subnet_id=args.subnet_ids[member.zone], private_ip=member.host,
                 vpc_security_group_ids=[args.node_security_group_id],
                 iam_instance_profile=args.instance_profiles[member.name], associate_public_ip_address=False,
-                user_data_base64=user_data, ebs_optimized=True,
-                user_data_replace_on_change=instance_rollout(member.name in args.rolling)["user_data_replace_on_change"],
+                user_data_base64=user_data, user_data_replace_on_change=rolling, ebs_optimized=True,
                 monitoring=True, disable_api_termination=args.protect,
                 metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                     http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
@@ -83,8 +85,7 @@ class PostgresCluster(PlatformComponent):
                     delete_on_termination=True, tags=self.tags(f"{member.name}-root")),
                 tags=self.tags(member.name, role="postgres", zone=member.zone),
                 # The fixed private address is held until the old instance is gone.
-                opts=self.child_opts(ignore_changes=instance_rollout(member.name in args.rolling)["ignore_changes"],
-                                     delete_before_replace=True,
+                opts=self.child_opts(ignore_changes=ignored_until_rolled(rolling), delete_before_replace=True,
                                      depends_on=list(args.boot_after)))
             # The data volume outlives its instance: an instance can be replaced without losing the
             # member's data, and prod protects it from deletion.

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.cluster import DATA_DEVICE, instance_rollout
+from components.aws.cluster import DATA_DEVICE, ignored_until_rolled
 from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
 from dataplane import cloud_init
@@ -73,8 +73,7 @@ class Monitoring(PlatformComponent):
         self.instance = aws.ec2.Instance(
             self.child_name("node"), ami=args.image_id, instance_type=args.instance_type, subnet_id=args.subnet_id,
             vpc_security_group_ids=[args.security_group_id], iam_instance_profile=args.instance_profile,
-            associate_public_ip_address=False, user_data_base64=user_data,
-            user_data_replace_on_change=instance_rollout(args.rolling)["user_data_replace_on_change"],
+            associate_public_ip_address=False, user_data_base64=user_data, user_data_replace_on_change=args.rolling,
             ebs_optimized=True, monitoring=True,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
                                                                  http_put_response_hop_limit=1),
@@ -86,7 +85,7 @@ class Monitoring(PlatformComponent):
             tags=self.tags("node", role="monitoring"),
             # A new Debian image or changed user data would otherwise replace the node on the next `up`; it is
             # rolled deliberately instead, as the members are (README, "Changing nodes").
-            opts=self.child_opts(ignore_changes=instance_rollout(args.rolling)["ignore_changes"], depends_on=boot_after))
+            opts=self.child_opts(ignore_changes=ignored_until_rolled(args.rolling), depends_on=boot_after))
         self.data_volume = aws.ebs.Volume(
             self.child_name("data"), availability_zone=args.zone, size=MONITORING_DATA_GB, type="gp3", encrypted=True,
             kms_key_id=args.volume_key_arn, tags=self.tags("data", role="monitoring-data"),

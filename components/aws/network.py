@@ -245,9 +245,8 @@ class Network(PlatformComponent):
         # A rule naming another account's group (`<account>/sg-…`) is created fine, but the provider's in-place
         # update passes that form to ModifySecurityGroupRules as a group id; such a rule is replaced instead,
         # delete first, since AWS refuses a duplicate rule.
-        opts = self.child_opts(delete_before_replace=True if replace_on_change else None)
-        if replace_on_change:
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(replace_on_changes=["*"]))
+        opts = self.child_opts(delete_before_replace=True, replace_on_changes=["*"]) if replace_on_change \
+            else self.child_opts()
         aws.vpc.SecurityGroupIngressRule(self.child_name(label), security_group_id=group.id, ip_protocol="tcp",
                                          from_port=port, to_port=port, cidr_ipv4=cidr,
                                          referenced_security_group_id=source, description=description,
