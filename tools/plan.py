@@ -19,13 +19,14 @@ from typing import Any
 
 from tools.analyzer import PACK_DIR, Analysis, Diagnostic, PolicyAnalyzer, load_pack_config
 from tools.records import Plan, ResourceRecord
+from tools.stack_args import add_stack_argument
 
 LEVEL_ORDER = {"mandatory": 0, "remediate": 1, "advisory": 2, "disabled": 3}
 FORMATS = ("text", "json", "markdown")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, help="stack name or path to a Pulumi.<stack>.yaml")
+    add_stack_argument(parser, repeatable=False)
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--json", metavar="FILE", help="also save the plan and report as JSON (for `tools diff`)")
@@ -213,20 +214,15 @@ def rejected(error: Exception) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from stacks.errors import UserError
-    from stacks.files import resolve_stack, using_stack_file
+    from tools.stack_args import for_each_stack
 
-    try:
-        source = resolve_stack(args.stack)
-    except UserError as error:
-        print(f"tools plan: {error}", file=sys.stderr)
-        return 2
-    try:
-        with using_stack_file(source):
-            plan, analysis, timings = run(source.name, pack_config=args.pack_config, pack_dir=Path(args.pack_dir))
-    except UserError as error:
-        print(f"stack {source.name}: {rejected(error)}", file=sys.stderr)
-        return 2
+    runs = []
+    status = for_each_stack("plan", [args.stack], lambda source: runs.append(
+        (source.name, *run(source.name, pack_config=args.pack_config, pack_dir=Path(args.pack_dir)))),
+        describe=rejected)
+    if status:
+        return status
+    ((stack, plan, analysis, timings),) = runs
     rendered = {"text": render_text, "markdown": render_markdown,
                 "json": lambda p, a, t: json.dumps(to_document(p, a, t), indent=1, sort_keys=True) + "\n"}
     text = rendered[args.format](plan, analysis, timings)
@@ -237,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(to_document(plan, analysis, timings), indent=1, sort_keys=True) + "\n")
     s = summary(analysis)
-    print(f"plan {source.name}: {len(plan.resources)} resources, {s['mandatory']} mandatory / {s['advisory']} "
+    print(f"plan {stack}: {len(plan.resources)} resources, {s['mandatory']} mandatory / {s['advisory']} "
           f"advisory violation(s) in {timings['total']:.2f} s (program {timings['program']:.2f} s, policy "
           f"{timings['policy']:.2f} s)", file=sys.stderr)
     return 1 if s["mandatory"] else 0
