@@ -32,12 +32,12 @@ from dataplane.patroni import config_path as patroni_config_path
 from dataplane.pgbackrest import needs_tls_server, render_backup_cron, repo_environment, server_command
 from dataplane.prometheus import ScrapeTargets, render_alert_rules, render_prometheus_config
 from dataplane.tls import TlsFiles, tls_files
+from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 from stacks.ports import PORTS
 
 PATRONI_VERSION = "4.1.5"
-# EC2 refuses more than 16 KiB of user data (before base64; ours is gzip). Rendered user data may use at most
-# USER_DATA_BUDGET of it, so a stack with longer names, more receivers or another file still fits.
-EC2_USER_DATA_LIMIT = 16 * 1024
+# Rendered (gzipped) user data may use at most USER_DATA_BUDGET of EC2's limit, so a stack with longer names,
+# more receivers or another file still fits.
 USER_DATA_BUDGET = 0.75
 # apt.postgresql.org signing key: Debian's own PostgreSQL is 15 only; PGDG carries 14-17 for bookworm.
 PGDG_KEY_FINGERPRINT = "B97B0AFCAA1A47F044F244A07FCC7D46ACCC4CF8"

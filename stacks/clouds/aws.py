@@ -88,6 +88,12 @@ SECURITY_GROUP_ID = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 ACCOUNT_ID = re.compile(r"\d{12}")
 
 
+# --- instances -----------------------------------------------------------------------------------------------
+# EC2 refuses more than 16 KB of user data in raw form, before base64 (EC2 User Guide, "Work with instance user
+# data"): the renderers budget against it and the offline constraint check refuses more.
+EC2_USER_DATA_LIMIT = 16 * 1024
+
+
 # --- tags ----------------------------------------------------------------------------------------------------
 # The rules every taggable AWS service shares: key 1-128 and value 0-256 Unicode characters of letters,
 # numbers, spaces and + - = . _ : / @; keys starting with aws: are reserved for AWS.

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
+from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 from tools.constraints.core import (Binding, Constraint, Count, Length, OneOf, Pattern, Predicate, Range,
                                     TypeConstraints, When)
 from tools.constraints.naming import AutoName
@@ -237,12 +238,12 @@ USER_DATA_SOURCE = ("Amazon EC2 User Guide, Work with instance user data "
 
 def _raw_user_data_fits(value: str) -> bool:
     try:
-        return len(base64.b64decode(value, validate=True)) <= 16 * 1024
+        return len(base64.b64decode(value, validate=True)) <= EC2_USER_DATA_LIMIT
     except (binascii.Error, ValueError):
         return False
 
 
-USER_DATA = (Constraint(Predicate(_raw_user_data_fits, "at most 16384 bytes after base64 decoding"),
+USER_DATA = (Constraint(Predicate(_raw_user_data_fits, f"at most {EC2_USER_DATA_LIMIT} bytes after base64 decoding"),
                         USER_DATA_SOURCE),)
 
 
