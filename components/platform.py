@@ -16,6 +16,7 @@ from components.aws.vault import BackupVault, BackupVaultArgs
 from components.base import TYPE_PREFIX
 from components.spec import PRIVATE_ZONE, backup_bucket_name, cloud_cluster_spec
 from dataplane import cloud_init, pgbackrest, roles
+from dataplane.alertmanager import webhook_urls
 from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
 from dataplane.routing import client_access
 from stacks.settings import MONITORING_NODE, Settings
@@ -75,8 +76,8 @@ def _build_aws(platform: PostgresPlatform, name: str, settings: Settings, topolo
         bucket_name=bucket_name, lock_mode=topology.lock_mode.value,
         lock_days=topology.lock_days.value, noncurrent_expiry_days=topology.noncurrent_version_expiry_days.value,
         protect=protect, account_id=account_id, tags=tags), child)
-    secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags, webhooks={
-        r.name: r.webhook_url for r in settings.monitoring.receivers if r.webhook_url}), child)
+    secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags,
+                                                     webhooks=webhook_urls(settings.monitoring.receivers)), child)
     identity = Identity(f"{name}-identity", IdentityArgs(
         bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
         shared_secret_arns=list(secrets.arns.values()), member_tls_secret_arns=secrets.tls_arns,

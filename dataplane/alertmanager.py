@@ -95,8 +95,13 @@ def alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike], 
     }
 
 
+def webhook_urls(receivers: Sequence[ReceiverLike]) -> dict[str, str]:
+    """Receiver name -> webhook URL, for the receivers that have one."""
+    return {r.name: r.webhook_url for r in receivers if r.webhook_url}
+
+
 def webhook_receivers(receivers: Sequence[ReceiverLike]) -> list[str]:
-    return [r.name for r in receivers if r.webhook_url]
+    return list(webhook_urls(receivers))
 
 
 def fill_webhook_urls(template: dict, urls: Mapping[str, str]) -> dict:
@@ -138,7 +143,7 @@ def alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike], sm
     """The complete configuration with the receivers' own URLs, through the same fill the node runs (for the
     sandbox, whose receiver is a local, tokenless URL, and the tests)."""
     template = alertmanager_template(spec, receivers, smtp_smarthost, smtp_from)
-    return fill_webhook_urls(template, {r.name: r.webhook_url for r in receivers if r.webhook_url})
+    return fill_webhook_urls(template, webhook_urls(receivers))
 
 
 def render_alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike],
