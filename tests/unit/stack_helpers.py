@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from stacks.files import ROOT, engine_config, namespace_values, stack_file
 from stacks.offline import settings_for_stack
-from stacks.settings import Settings, parse_settings
+from stacks.settings import NAMESPACE, Settings, parse_settings
 
 
 def raw_settings(stack: str) -> tuple[dict[str, Any], str]:
@@ -56,3 +57,12 @@ def settings_from_text(root: Path, content: str | bytes, stack: str = "prod") ->
     """Settings of a stack file with this content, read the way the offline tools read it."""
     write_stack(root, stack, content)
     return settings_for_stack(stack, root)
+
+
+def overridden(stack: str, section: str, edit: Callable[[Any], None]) -> dict[str, Any]:
+    """`run_stack` overrides replacing one structured setting (`pg-platform:<section>`) by the stack file's value
+    after `edit` changed it in place."""
+    key = f"{NAMESPACE}:{section}"
+    value = json.loads(engine_config(stack)[key])
+    edit(value)
+    return {key: value}

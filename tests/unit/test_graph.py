@@ -10,6 +10,7 @@ import pytest
 from components.aws.cluster import TARGET_GROUP_SUFFIX
 from dataplane.model import SECRET_ENV
 from stacks.offline import settings_for_stack
+from tests.unit.stack_helpers import overridden
 from tools.records import Plan, ResourceRecord
 from tools.runner import run_stack
 
@@ -439,14 +440,11 @@ def test_locked_backups_outlive_a_destroyed_stack(prod, dev):
 
 
 def _prod_with_peer_accepted(accepted: bool) -> Plan:
-    import json
+    def accept(network):
+        for peer in network["peers"]:
+            peer["accepted"] = accepted
 
-    from stacks.files import engine_config
-
-    network = json.loads(engine_config("prod")["pg-platform:network"])
-    for peer in network["peers"]:
-        peer["accepted"] = accepted
-    return run_stack("prod", overrides={"pg-platform:network": network})
+    return run_stack("prod", overrides=overridden("prod", "network", accept))
 
 
 def test_peer_security_groups_are_referenced_only_once_the_peering_is_active():
@@ -617,13 +615,7 @@ def test_instances_boot_after_their_egress_and_keep_volume_tags_their_own(stack)
 
 
 def _with_roll(stack: str, roll: list[str]) -> Plan:
-    import json
-
-    from stacks.files import engine_config
-
-    cluster = json.loads(engine_config(stack)["pg-platform:cluster"])
-    cluster["roll"] = roll
-    return run_stack(stack, overrides={"pg-platform:cluster": cluster})
+    return run_stack(stack, overrides=overridden(stack, "cluster", lambda cluster: cluster.update(roll=roll)))
 
 
 def test_only_the_node_being_rolled_takes_the_current_image_and_user_data():
