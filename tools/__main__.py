@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topology": ("tools.topology_cmd", "print the derived topology of a stack with the reason for each choice"),
     "plan": ("tools.plan", "offline preview plus the policy pack over the analyzer protocol"),
     "diff": ("tools.diff", "compare two plans resource by resource (pull-request preview)"),
+    "graph": ("tools.graph", "record a stack's resource graph, or check that a change keeps every resource"),
     "sandbox": ("tools.sandbox", "the local stage on loopback: up | status | down"),
     "drill": ("tools.drill", "measure the sandbox against the stage objectives"),
     "deployer-policy": ("tools.deployer_policy", "least-privilege IAM policy for the identity that deploys a stage"),

@@ -1,0 +1,61 @@
+"""The program builds the recorded graph of every stack: a restructuring keeps each URN (or aliases it) and
+every input, so a deployed stack sees no replacement. After an intended change, re-record with
+`tools graph --stack <stack> --write tests/unit/graphs/<stack>.json` and review the diff in the pull request."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from tools.graph import compare, snapshot
+from tools.runner import run_stack
+
+GRAPHS = Path(__file__).parent / "graphs"
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def recorded(request):
+    return json.loads((GRAPHS / f"{request.param}.json").read_text())
+
+
+def test_program_builds_the_recorded_graph(recorded):
+    head = snapshot(run_stack(recorded["stack"]))
+    assert compare(recorded, head) == []
+
+
+def _one_custom(graph):
+    return next(u for u, r in graph["resources"].items() if r["custom"] and "$aws:lb/targetGroup:" in u)
+
+
+def _rename(graph, urn, new_name, aliases):
+    graph = copy.deepcopy(graph)
+    resource = graph["resources"].pop(urn)
+    new_urn = urn.rsplit("::", 1)[0] + "::" + new_name
+    resource["aliases"] = aliases
+    graph["resources"][new_urn] = resource
+    return graph, new_urn
+
+
+def test_a_rename_without_an_alias_is_a_replacement(recorded):
+    urn = _one_custom(recorded)
+    head, new_urn = _rename(recorded, urn, "renamed", [])
+    assert compare(recorded, head) == [f"deleted (no resource keeps this URN or aliases it): {urn}", f"added: {new_urn}"]
+
+
+def test_a_rename_with_an_alias_keeps_the_resource(recorded):
+    urn = _one_custom(recorded)
+    old_name = urn.rsplit("::", 1)[1]
+    head, _ = _rename(recorded, urn, "renamed", [{"spec": {"name": old_name}}])
+    assert compare(recorded, head) == []
+    head, _ = _rename(recorded, urn, "renamed", [urn])
+    assert compare(recorded, head) == []
+
+
+def test_a_changed_input_or_option_is_reported(recorded):
+    urn = _one_custom(recorded)
+    head = copy.deepcopy(recorded)
+    head["resources"][urn]["inputs"]["port"] = 1
+    head["resources"][urn]["protect"] = not head["resources"][urn]["protect"]
+    assert compare(recorded, head) == [f"inputs changed: {urn}", f"protect changed: {urn}"]
