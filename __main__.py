@@ -1,11 +1,12 @@
 """pg-platform: load the stack's settings, derive the topology, build the platform, export what operators need."""
+
 import pulumi
 
 from components.platform import PostgresPlatform
 from stacks.config import load_settings
 from stacks.topology import derive_topology
 
-settings = load_settings()      # raises before any resource exists when the stack file is wrong
+settings = load_settings()  # raises before any resource exists when the stack file is wrong
 topology = derive_topology(settings)
 platform = PostgresPlatform(settings.name, settings, topology)
 

@@ -5,6 +5,7 @@ Waits until every node is registered with SSM and has finished cloud-init. With 
 only where Patroni's REST API answers the leader check; exactly one node must run it, or the step retries
 until its deadline and then fails, so a role change mid-deploy applies it neither twice nor nowhere.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,11 @@ POLL_SECONDS = 5
 
 
 def run(ssm, ids: list[str], cmd: str, timeout: int) -> dict[str, dict]:
-    sent = ssm.send_command(InstanceIds=ids, DocumentName="AWS-RunShellScript",
-                            Parameters={"commands": [cmd], "executionTimeout": [str(timeout)]})
+    sent = ssm.send_command(
+        InstanceIds=ids,
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": [cmd], "executionTimeout": [str(timeout)]},
+    )
     command_id = sent["Command"]["CommandId"]
     deadline = time.monotonic() + timeout + 120
     results: dict[str, dict] = {}
@@ -42,9 +46,14 @@ def wait_until_managed(ssm, ids: list[str], deadline: float) -> None:
     """SSM knows an instance only once its agent (installed by cloud-init) has registered."""
     while True:
         pages = ssm.get_paginator("describe_instance_information").paginate(
-            Filters=[{"Key": "InstanceIds", "Values": ids}])
-        online = {i["InstanceId"] for page in pages for i in page["InstanceInformationList"]
-                  if i.get("PingStatus") == "Online"}
+            Filters=[{"Key": "InstanceIds", "Values": ids}]
+        )
+        online = {
+            i["InstanceId"]
+            for page in pages
+            for i in page["InstanceInformationList"]
+            if i.get("PingStatus") == "Online"
+        }
         if online >= set(ids):
             return
         if time.monotonic() > deadline:
@@ -86,8 +95,9 @@ def main() -> int:
         failed = [i for i, r in results.items() if r["Status"] != "Success"]
         ran = [i for i, r in results.items() if NOT_LEADER not in r.get("StandardOutputContent", "")]
         for instance, r in results.items():
-            print(f"== {instance}: {r['Status']}\n{r.get('StandardOutputContent', '')}"
-                  f"{r.get('StandardErrorContent', '')}")
+            print(
+                f"== {instance}: {r['Status']}\n{r.get('StandardOutputContent', '')}{r.get('StandardErrorContent', '')}"
+            )
         if failed:
             return 1
         if not args.on_leader or len(ran) == 1:

@@ -1,5 +1,6 @@
 """`python -m tools <command>`: each command lives in its own module, imported only when it runs, so the
 sandbox and drills start without loading the Pulumi SDK and providers."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="tools", description=__doc__)
-    parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    parser.add_argument(
+        "command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items())
+    )
     if not argv or argv[0] not in COMMANDS:
         parser.parse_args(argv[:1])  # prints usage and exits
     module = importlib.import_module(COMMANDS[argv[0]][0])

@@ -10,6 +10,7 @@ replaces a resource is decided by the provider's Diff during a real preview, whi
 and credentials: offline, a diff says "changed", never "replace". Compressed user data is unpacked so a
 reviewer sees which node files change.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,14 +30,16 @@ from tools.records import Plan, ResourceRecord
 MASK = "[secret]"
 MAX_VALUE = 120
 USER_DATA_KEYS = ("userData", "userDataBase64")
-REPLACE_NOTE = ("Offline plans cannot tell an in-place update from a replacement: that is the provider's "
-                "Diff in a real `pulumi preview`.")
+REPLACE_NOTE = (
+    "Offline plans cannot tell an in-place update from a replacement: that is the provider's "
+    "Diff in a real `pulumi preview`."
+)
 
 
 @dataclass
 class PropertyChange:
     path: str
-    kind: str                   # added | removed | changed
+    kind: str  # added | removed | changed
     base: Any = None
     head: Any = None
     secret: bool = False
@@ -47,10 +50,10 @@ class ResourceChange:
     key: str
     type: str
     name: str
-    kind: str                   # added | removed | changed
+    kind: str  # added | removed | changed
     properties: list[PropertyChange] = field(default_factory=list)
     options: list[PropertyChange] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)      # unified diff of unpacked user data
+    files: list[str] = field(default_factory=list)  # unified diff of unpacked user data
 
 
 @dataclass
@@ -62,14 +65,19 @@ class PolicyDelta:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--base", metavar="FILE", help="saved plan of the base (tools plan --json FILE)")
-    src.add_argument("--stacks", nargs=2, metavar=("BASE", "HEAD"),
-                     help="run two stacks (names or paths to Pulumi.<stack>.yaml) and compare them")
+    src.add_argument(
+        "--stacks",
+        nargs=2,
+        metavar=("BASE", "HEAD"),
+        help="run two stacks (names or paths to Pulumi.<stack>.yaml) and compare them",
+    )
     parser.add_argument("--head", metavar="FILE", help="saved plan of the head (with --base)")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--output", metavar="FILE")
 
 
 # --- comparison ------------------------------------------------------------------------------------------------
+
 
 def resource_key(urn: str, stack: str) -> str:
     """Type chain and name of a URN, with the stack's name as a '-'-separated word of the resource name
@@ -147,9 +155,14 @@ def user_data_diff(base: Any, head: Any, secret: bool) -> list[str]:
     for path in sorted(set(fa) | set(fb)):
         if fa.get(path) == fb.get(path):
             continue
-        lines += difflib.unified_diff((fa.get(path) or "").splitlines(), (fb.get(path) or "").splitlines(),
-                                      f"a{path}" if path.startswith("/") else f"a/{path}",
-                                      f"b{path}" if path.startswith("/") else f"b/{path}", n=1, lineterm="")
+        lines += difflib.unified_diff(
+            (fa.get(path) or "").splitlines(),
+            (fb.get(path) or "").splitlines(),
+            f"a{path}" if path.startswith("/") else f"a/{path}",
+            f"b{path}" if path.startswith("/") else f"b/{path}",
+            n=1,
+            lineterm="",
+        )
     return lines
 
 
@@ -161,8 +174,9 @@ def _neutral(value: Any, stack: str | None) -> Any:
     return re.sub(rf"(?<![A-Za-z0-9]){re.escape(stack)}(?![A-Za-z0-9])", "<stack>", value)
 
 
-def compare_records(base: ResourceRecord | None, head: ResourceRecord | None, key: str,
-                    stacks: tuple[str, str] | None = None) -> ResourceChange | None:
+def compare_records(
+    base: ResourceRecord | None, head: ResourceRecord | None, key: str, stacks: tuple[str, str] | None = None
+) -> ResourceChange | None:
     ref = head or base
     assert ref is not None
     if base is None or head is None:
@@ -170,8 +184,11 @@ def compare_records(base: ResourceRecord | None, head: ResourceRecord | None, ke
         secrets = ref.secret_paths
         for path, value in sorted(flatten(ref.inputs).items()):
             secret = is_secret(path, secrets)
-            change.properties.append(PropertyChange(path, change.kind, None if base is None else value,
-                                                    value if base is None else None, secret))
+            change.properties.append(
+                PropertyChange(
+                    path, change.kind, None if base is None else value, value if base is None else None, secret
+                )
+            )
         return change
     change = ResourceChange(key, head.type, head.name, "changed")
     fb, fh = flatten(base.inputs), flatten(head.inputs)
@@ -204,20 +221,28 @@ def compare(base: Plan, head: Plan) -> list[ResourceChange]:
     return [c for c in changes if c is not None]
 
 
-def policy_delta(base_policy: dict | None, head_policy: dict | None, base_stack: str, head_stack: str) -> PolicyDelta | None:
+def policy_delta(
+    base_policy: dict | None, head_policy: dict | None, base_stack: str, head_stack: str
+) -> PolicyDelta | None:
     if not base_policy or not head_policy:
         return None
 
     def keyed(policy: dict, stack: str) -> dict[tuple, dict[str, str]]:
-        return {(d["policy"], resource_key(d["urn"], stack) if d["urn"] else "",
-                 d["detail"].replace(stack, "<stack>") if base_stack != head_stack else d["detail"]): d
-                for d in policy.get("diagnostics", [])}
+        return {
+            (
+                d["policy"],
+                resource_key(d["urn"], stack) if d["urn"] else "",
+                d["detail"].replace(stack, "<stack>") if base_stack != head_stack else d["detail"],
+            ): d
+            for d in policy.get("diagnostics", [])
+        }
 
     a, b = keyed(base_policy, base_stack), keyed(head_policy, head_stack)
     return PolicyDelta(introduced=[b[k] for k in b if k not in a], resolved=[a[k] for k in a if k not in b])
 
 
 # --- rendering -----------------------------------------------------------------------------------------------
+
 
 def show(value: Any, secret: bool, path: str = "") -> str:
     if secret:
@@ -231,7 +256,7 @@ def show(value: Any, secret: bool, path: str = "") -> str:
         # Recorded inputs crossed a protobuf Struct, where every number is a double.
         value = int(value)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 15] + f"... ({len(text)} chars)"
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 15] + f"... ({len(text)} chars)"
 
 
 def counts(changes: list[ResourceChange]) -> dict[str, int]:
@@ -246,7 +271,9 @@ def render_text(title: str, changes: list[ResourceChange], delta: PolicyDelta | 
         out.append(f"{sign[ch.kind]} {ch.type}  {ch.name}")
         if ch.kind == "changed":
             for p in ch.options + ch.properties:
-                out.append(f"    {sign[p.kind]} {p.path}: {show(p.base, p.secret, p.path)} => {show(p.head, p.secret, p.path)}")
+                out.append(
+                    f"    {sign[p.kind]} {p.path}: {show(p.base, p.secret, p.path)} => {show(p.head, p.secret, p.path)}"
+                )
             out += [f"      {line}" for line in ch.files]
     out += _policy_lines(delta, markdown=False)
     return "\n".join(out) + "\n"
@@ -271,19 +298,32 @@ def _policy_lines(delta: PolicyDelta | None, markdown: bool) -> list[str]:
 
 def render_markdown(title: str, changes: list[ResourceChange], delta: PolicyDelta | None) -> str:
     c = counts(changes)
-    out = [f"### {title}", "", f"**{c['added']}** to add · **{c['changed']}** to change · **{c['removed']}** to "
-                               f"delete", "", f"> {REPLACE_NOTE}", ""]
+    out = [
+        f"### {title}",
+        "",
+        f"**{c['added']}** to add · **{c['changed']}** to change · **{c['removed']}** to delete",
+        "",
+        f"> {REPLACE_NOTE}",
+        "",
+    ]
     if changes:
         out += ["| | type | name | properties |", "|---|---|---|---|"]
         sign = {"added": ":heavy_plus_sign:", "removed": ":heavy_minus_sign:", "changed": ":pencil2:"}
         for ch in changes:
             out.append(f"| {sign[ch.kind]} | `{ch.type}` | `{ch.name}` | {len(ch.properties) + len(ch.options)} |")
         for ch in [ch for ch in changes if ch.kind == "changed"]:
-            out += ["", f"<details><summary>:pencil2: <code>{ch.name}</code> ({ch.type})</summary>", "",
-                    "| property | change | base | head |", "|---|---|---|---|"]
+            out += [
+                "",
+                f"<details><summary>:pencil2: <code>{ch.name}</code> ({ch.type})</summary>",
+                "",
+                "| property | change | base | head |",
+                "|---|---|---|---|",
+            ]
             for p in ch.options + ch.properties:
-                out.append(f"| `{_md(p.path)}` | {p.kind} | `{_md(show(p.base, p.secret, p.path))}` | "
-                           f"`{_md(show(p.head, p.secret, p.path))}` |")
+                out.append(
+                    f"| `{_md(p.path)}` | {p.kind} | `{_md(show(p.base, p.secret, p.path))}` | "
+                    f"`{_md(show(p.head, p.secret, p.path))}` |"
+                )
             if ch.files:
                 out += ["", "```diff", *ch.files[:400], "```"]
             out += ["", "</details>"]
@@ -293,15 +333,37 @@ def render_markdown(title: str, changes: list[ResourceChange], delta: PolicyDelt
 
 def to_json(changes: list[ResourceChange], delta: PolicyDelta | None) -> str:
     def prop(p: PropertyChange) -> dict[str, Any]:
-        return {"path": p.path, "kind": p.kind, "secret": p.secret,
-                "base": MASK if p.secret else p.base, "head": MASK if p.secret else p.head}
-    return json.dumps({"note": REPLACE_NOTE, "summary": counts(changes),
-                       "resources": [{"key": c.key, "type": c.type, "name": c.name, "kind": c.kind,
-                                      "options": [prop(p) for p in c.options],
-                                      "properties": [prop(p) for p in c.properties], "files": c.files}
-                                     for c in changes],
-                       "policy": None if delta is None else {"introduced": delta.introduced,
-                                                              "resolved": delta.resolved}}, indent=1) + "\n"
+        return {
+            "path": p.path,
+            "kind": p.kind,
+            "secret": p.secret,
+            "base": MASK if p.secret else p.base,
+            "head": MASK if p.secret else p.head,
+        }
+
+    return (
+        json.dumps(
+            {
+                "note": REPLACE_NOTE,
+                "summary": counts(changes),
+                "resources": [
+                    {
+                        "key": c.key,
+                        "type": c.type,
+                        "name": c.name,
+                        "kind": c.kind,
+                        "options": [prop(p) for p in c.options],
+                        "properties": [prop(p) for p in c.properties],
+                        "files": c.files,
+                    }
+                    for c in changes
+                ],
+                "policy": None if delta is None else {"introduced": delta.introduced, "resolved": delta.resolved},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -312,8 +374,9 @@ def main(args: argparse.Namespace) -> int:
         from tools.stack_args import for_each_stack
 
         docs = []
-        status = for_each_stack("diff", args.stacks, lambda source: docs.append(to_document(*run(source.name))),
-                                describe=rejected)
+        status = for_each_stack(
+            "diff", args.stacks, lambda source: docs.append(to_document(*run(source.name))), describe=rejected
+        )
         if status:
             return status
         base_doc, head_doc = docs
@@ -325,10 +388,16 @@ def main(args: argparse.Namespace) -> int:
     base, head = Plan.from_json(base_doc["plan"]), Plan.from_json(head_doc["plan"])
     changes = compare(base, head)
     delta = policy_delta(base_doc.get("policy"), head_doc.get("policy"), base.stack, head.stack)
-    title = (f"pg-platform diff `{base.stack}` → `{head.stack}`" if base.stack != head.stack
-             else f"pg-platform diff `{head.stack}`")
-    text = {"text": lambda: render_text(title, changes, delta), "markdown": lambda: render_markdown(title, changes, delta),
-            "json": lambda: to_json(changes, delta)}[args.format]()
+    title = (
+        f"pg-platform diff `{base.stack}` → `{head.stack}`"
+        if base.stack != head.stack
+        else f"pg-platform diff `{head.stack}`"
+    )
+    text = {
+        "text": lambda: render_text(title, changes, delta),
+        "markdown": lambda: render_markdown(title, changes, delta),
+        "json": lambda: to_json(changes, delta),
+    }[args.format]()
     if args.output:
         Path(args.output).write_text(text)
     else:

@@ -21,8 +21,19 @@ from tools.records import Plan
 from tools.stack_args import add_stack_argument, for_each_stack
 
 # Recorded per resource. Outputs and ids come from the fake cloud, so they are not the program's to keep.
-SNAPSHOT_KEYS = ("type", "custom", "parent", "inputs", "secret_paths", "protect", "retain_on_delete", "ignore_changes",
-                 "provider", "dependencies", "property_dependencies")
+SNAPSHOT_KEYS = (
+    "type",
+    "custom",
+    "parent",
+    "inputs",
+    "secret_paths",
+    "protect",
+    "retain_on_delete",
+    "ignore_changes",
+    "provider",
+    "dependencies",
+    "property_dependencies",
+)
 
 
 SECRET = "[secret]"
@@ -159,8 +170,10 @@ def main(args: argparse.Namespace) -> int:
         problems = compare(base, head)
         for problem in problems:
             print(f"  {problem}")
-        print(f"graph {source.name}: {len(head['resources'])} resources against {len(base['resources'])} in "
-              f"{args.against}: {'the same graph' if not problems else f'{len(problems)} difference(s)'}")
+        print(
+            f"graph {source.name}: {len(head['resources'])} resources against {len(base['resources'])} in "
+            f"{args.against}: {'the same graph' if not problems else f'{len(problems)} difference(s)'}"
+        )
         status = 1 if problems else 0
 
     return for_each_stack("graph", [args.stack], work) or status

@@ -6,6 +6,7 @@ policy/config/<stage>.json` would report, then prints the resource tree and the 
 mandatory violation (what makes `pulumi up` refuse), 2 when the stack's configuration is rejected before any
 resource exists.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--json", metavar="FILE", help="also save the plan and report as JSON (for `tools diff`)")
-    parser.add_argument("--pack-config", metavar="FILE",
-                        help="policy pack config (default: policy/config/<stage>.json)")
+    parser.add_argument(
+        "--pack-config", metavar="FILE", help="policy pack config (default: policy/config/<stage>.json)"
+    )
     parser.add_argument("--pack-dir", metavar="DIR", default=str(PACK_DIR), help="policy pack directory")
 
 
 # --- running -------------------------------------------------------------------------------------------------
+
 
 def stage_of(stack_config: dict[str, str], stack: str) -> str:
     raw = stack_config.get("pg-platform:stage", stack)
@@ -54,8 +57,14 @@ def evaluate(plan: Plan, analyzer: PolicyAnalyzer, pack_config: dict[str, Any]) 
     return analyzer.analyze_plan(plan, pack_config)
 
 
-def run(stack: str, *, overrides: dict[str, Any] | None = None, mutate=None, pack_config: str | Path | None = None,
-        pack_dir: Path = PACK_DIR) -> tuple[Plan, Analysis, dict[str, Any]]:
+def run(
+    stack: str,
+    *,
+    overrides: dict[str, Any] | None = None,
+    mutate=None,
+    pack_config: str | Path | None = None,
+    pack_dir: Path = PACK_DIR,
+) -> tuple[Plan, Analysis, dict[str, Any]]:
     """Program, then pack. Returns the plan, the analysis and timings in seconds."""
     from stacks.files import engine_config
     from tools.runner import run_stack
@@ -68,12 +77,17 @@ def run(stack: str, *, overrides: dict[str, Any] | None = None, mutate=None, pac
     with PolicyAnalyzer(pack_dir, project=plan.project, stack=stack, stack_config=config) as analyzer:
         analysis = analyzer.analyze_plan(plan, load_pack_config(config_path))
     finished = time.perf_counter()
-    timings = {"program": program_done - started, "policy": finished - program_done, "total": finished - started,
-               "pack_config": str(config_path)}
+    timings = {
+        "program": program_done - started,
+        "policy": finished - program_done,
+        "total": finished - started,
+        "pack_config": str(config_path),
+    }
     return plan, analysis, timings
 
 
 # --- rendering -----------------------------------------------------------------------------------------------
+
 
 def short_urn(urn: str) -> str:
     parts = urn.split("::")
@@ -90,7 +104,7 @@ def tree_lines(plan: Plan, analysis: Analysis | None = None) -> list[str]:
     for r in plan.resources:
         children[r.parent if r.parent in urns else None].append(r)
     findings: dict[str, Counter] = defaultdict(Counter)
-    for d in (analysis.diagnostics if analysis else []):
+    for d in analysis.diagnostics if analysis else []:
         findings[d.urn][d.level] += 1
     lines = [f"pulumi:pulumi:Stack  {plan.project}-{plan.stack}  ({len(plan.resources)} resources)"]
 
@@ -112,8 +126,11 @@ def summary(analysis: Analysis) -> dict[str, int]:
 
 def render_text(plan: Plan, analysis: Analysis, timings: dict[str, Any]) -> str:
     out = tree_lines(plan, analysis)
-    out += ["", f"Policy pack {analysis.pack}@{analysis.version} ({len(analysis.policies)} rules, config "
-                f"{timings.get('pack_config', '?')}):"]
+    out += [
+        "",
+        f"Policy pack {analysis.pack}@{analysis.version} ({len(analysis.policies)} rules, config "
+        f"{timings.get('pack_config', '?')}):",
+    ]
     if not analysis.diagnostics:
         out.append("    no violations")
     for d in _sorted(analysis.diagnostics):
@@ -124,9 +141,12 @@ def render_text(plan: Plan, analysis: Analysis, timings: dict[str, Any]) -> str:
         if meta and meta.remediation:
             out.append(f"        remediation: {meta.remediation}")
     s = summary(analysis)
-    out += ["", f"{len(plan.resources)} resources; {s['mandatory']} mandatory, {s['advisory']} advisory "
-                f"violation(s); program {timings['program']:.2f} s, policy {timings['policy']:.2f} s, "
-                f"total {timings['total']:.2f} s"]
+    out += [
+        "",
+        f"{len(plan.resources)} resources; {s['mandatory']} mandatory, {s['advisory']} advisory "
+        f"violation(s); program {timings['program']:.2f} s, policy {timings['policy']:.2f} s, "
+        f"total {timings['total']:.2f} s",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -138,28 +158,52 @@ def render_markdown(plan: Plan, analysis: Analysis, timings: dict[str, Any]) -> 
     s = summary(analysis)
     verdict = "blocked" if s["mandatory"] else "passes"
     icon = ":x:" if s["mandatory"] else ":white_check_mark:"
-    out = [f"### {icon} pg-platform plan `{plan.stack}`: policy gate {verdict}", "",
-           f"{len(plan.resources)} resources · {s['mandatory']} mandatory · {s['advisory']} advisory · "
-           f"pack `{analysis.pack}@{analysis.version}` ({len(analysis.policies)} rules) · "
-           f"{timings['total']:.1f} s", ""]
+    out = [
+        f"### {icon} pg-platform plan `{plan.stack}`: policy gate {verdict}",
+        "",
+        f"{len(plan.resources)} resources · {s['mandatory']} mandatory · {s['advisory']} advisory · "
+        f"pack `{analysis.pack}@{analysis.version}` ({len(analysis.policies)} rules) · "
+        f"{timings['total']:.1f} s",
+        "",
+    ]
     if analysis.diagnostics:
         out += ["| level | rule | resource | finding | remediation |", "|---|---|---|---|---|"]
         for d in _sorted(analysis.diagnostics):
             meta = analysis.policies.get(d.policy)
-            out.append(f"| {d.level} | `{d.policy}` {_md(meta.title if meta else '')} | `{_md(short_urn(d.urn))}` | "
-                       f"{_md(d.detail)} | {_md(meta.remediation if meta else '')} |")
+            out.append(
+                f"| {d.level} | `{d.policy}` {_md(meta.title if meta else '')} | `{_md(short_urn(d.urn))}` | "
+                f"{_md(d.detail)} | {_md(meta.remediation if meta else '')} |"
+            )
         out.append("")
     counts = Counter(r.type for r in plan.resources)
-    out += ["<details><summary>resource tree</summary>", "", "```", *tree_lines(plan, analysis), "```", "",
-            "| count | type |", "|---:|---|", *[f"| {n} | `{t}` |" for t, n in sorted(counts.items())], "",
-            "</details>", ""]
+    out += [
+        "<details><summary>resource tree</summary>",
+        "",
+        "```",
+        *tree_lines(plan, analysis),
+        "```",
+        "",
+        "| count | type |",
+        "|---:|---|",
+        *[f"| {n} | `{t}` |" for t, n in sorted(counts.items())],
+        "",
+        "</details>",
+        "",
+    ]
     return "\n".join(out)
 
 
 # Outputs the providers mark secret although the program never passed them as secrets (the mock runtime does
 # not know that); saved plans end up in CI artifacts, so these are redacted too.
-PROVIDER_SECRET_OUTPUTS = ("result", "bcryptHash", "privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8",
-                           "secretString", "secretBinary")
+PROVIDER_SECRET_OUTPUTS = (
+    "result",
+    "bcryptHash",
+    "privateKeyPem",
+    "privateKeyOpenssh",
+    "privateKeyPemPkcs8",
+    "secretString",
+    "secretBinary",
+)
 
 
 def _redact_at(tree: Any, path: str) -> None:
@@ -192,8 +236,13 @@ def redacted(plan: Plan) -> dict[str, Any]:
 
 
 def to_document(plan: Plan, analysis: Analysis, timings: dict[str, Any]) -> dict[str, Any]:
-    return {"stack": plan.stack, "summary": summary(analysis), "timings": timings,
-            "plan": redacted(plan), "policy": analysis.to_json()}
+    return {
+        "stack": plan.stack,
+        "summary": summary(analysis),
+        "timings": timings,
+        "plan": redacted(plan),
+        "policy": analysis.to_json(),
+    }
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
@@ -217,14 +266,22 @@ def main(args: argparse.Namespace) -> int:
     from tools.stack_args import for_each_stack
 
     runs = []
-    status = for_each_stack("plan", [args.stack], lambda source: runs.append(
-        (source.name, *run(source.name, pack_config=args.pack_config, pack_dir=Path(args.pack_dir)))),
-        describe=rejected)
+    status = for_each_stack(
+        "plan",
+        [args.stack],
+        lambda source: runs.append(
+            (source.name, *run(source.name, pack_config=args.pack_config, pack_dir=Path(args.pack_dir)))
+        ),
+        describe=rejected,
+    )
     if status:
         return status
     ((stack, plan, analysis, timings),) = runs
-    rendered = {"text": render_text, "markdown": render_markdown,
-                "json": lambda p, a, t: json.dumps(to_document(p, a, t), indent=1, sort_keys=True) + "\n"}
+    rendered = {
+        "text": render_text,
+        "markdown": render_markdown,
+        "json": lambda p, a, t: json.dumps(to_document(p, a, t), indent=1, sort_keys=True) + "\n",
+    }
     text = rendered[args.format](plan, analysis, timings)
     if args.output:
         Path(args.output).write_text(text)
@@ -233,7 +290,10 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(to_document(plan, analysis, timings), indent=1, sort_keys=True) + "\n")
     s = summary(analysis)
-    print(f"plan {stack}: {len(plan.resources)} resources, {s['mandatory']} mandatory / {s['advisory']} "
-          f"advisory violation(s) in {timings['total']:.2f} s (program {timings['program']:.2f} s, policy "
-          f"{timings['policy']:.2f} s)", file=sys.stderr)
+    print(
+        f"plan {stack}: {len(plan.resources)} resources, {s['mandatory']} mandatory / {s['advisory']} "
+        f"advisory violation(s) in {timings['total']:.2f} s (program {timings['program']:.2f} s, policy "
+        f"{timings['policy']:.2f} s)",
+        file=sys.stderr,
+    )
     return 1 if s["mandatory"] else 0

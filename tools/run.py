@@ -1,4 +1,5 @@
 """`tools run`: run the program for each stack under the mock runtime and print its resource tree."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ def main(args: argparse.Namespace) -> int:
         if args.counts:
             for type_token, count in sorted(collections.Counter(r.type for r in plan.resources).items()):
                 print(f"    {count:4d}  {type_token}")
-        print(f"stack {source.name}: {len(plan.resources)} resources in {elapsed:.1f} s; outputs: "
-              f"{', '.join(sorted(plan.outputs))}\n")
+        print(
+            f"stack {source.name}: {len(plan.resources)} resources in {elapsed:.1f} s; outputs: "
+            f"{', '.join(sorted(plan.outputs))}\n"
+        )
         if args.json:
             with open(args.json, "w") as out:
                 json.dump(plan.to_json(), out, indent=1, sort_keys=True)

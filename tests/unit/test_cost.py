@@ -1,4 +1,5 @@
 """The monthly cost estimate: quantities as the graph has them, a total that is the sum of its priced lines."""
+
 from __future__ import annotations
 
 import copy
@@ -33,22 +34,25 @@ def _line(est, prefix):
 
 def test_prod_counts_match_the_graph(estimates, plans):
     est, plan = estimates["prod"], plans["prod"]
-    assert _line(est, "EC2 r7i.xlarge").quantity == 3 * H          # the members
-    assert _line(est, "EC2 m7i.large").quantity == 1 * H           # the monitoring node
+    assert _line(est, "EC2 r7i.xlarge").quantity == 3 * H  # the members
+    assert _line(est, "EC2 m7i.large").quantity == 1 * H  # the monitoring node
     assert sum(line.quantity for line in est.lines if line.item.startswith("EC2 ")) == 4 * H
     assert _line(est, "EBS gp3 postgres-data volumes x3").quantity == 3 * 500
     roots = [r.inputs["rootBlockDevice"]["volumeSize"] for r in plan.by_type("aws:ec2/instance:Instance")]
     assert _line(est, "EBS gp3 root volumes x4").quantity == sum(roots)
-    others = [r.inputs["size"] for r in plan.by_type("aws:ebs/volume:Volume") if r.inputs["tags"]["role"] != "postgres-data"]
-    assert sum(line.quantity for line in est.lines if line.item.startswith("EBS gp3 ") and line.unit == "GB-month") \
-        == 3 * 500 + sum(roots) + sum(others)
+    others = [
+        r.inputs["size"] for r in plan.by_type("aws:ebs/volume:Volume") if r.inputs["tags"]["role"] != "postgres-data"
+    ]
+    assert sum(
+        line.quantity for line in est.lines if line.item.startswith("EBS gp3 ") and line.unit == "GB-month"
+    ) == 3 * 500 + sum(roots) + sum(others)
     assert _line(est, "EBS gp3 IOPS").quantity == 3 * (6000 - 3000)
     assert _line(est, "EBS gp3 throughput").quantity == 3 * (250 - 125)
     assert _line(est, "NAT gateway x1").quantity == H
     endpoints = _line(est, "Interface endpoints x7 (21 endpoint-zones)")
     assert endpoints.quantity == 7 * 3 * H
     assert _line(est, "Network Load Balancer x1").quantity == H
-    assert _line(est, "Public IPv4 addresses x1").quantity == H    # the NAT gateway's address; nodes have none
+    assert _line(est, "Public IPv4 addresses x1").quantity == H  # the NAT gateway's address; nodes have none
     assert _line(est, "KMS customer keys").quantity == len(plan.by_type("aws:kms/key:Key"))
     assert _line(est, "Secrets Manager secrets").quantity == len(plan.by_type("aws:secretsmanager/secret:Secret"))
     assert _line(est, "CloudWatch alarms").quantity == len(plan.by_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
@@ -60,7 +64,7 @@ def test_dev_counts_match_the_graph(estimates):
     assert _line(est, "EC2 t3.large x1").quantity == H
     assert _line(est, "EC2 t3.medium x1").quantity == H
     assert _line(est, "EBS gp3 postgres-data volumes x1").quantity == 50
-    assert _line(est, "EBS gp3 IOPS").quantity == 0                 # 3,000 IOPS is the free baseline
+    assert _line(est, "EBS gp3 IOPS").quantity == 0  # 3,000 IOPS is the free baseline
     assert _line(est, "Interface endpoints x7 (14 endpoint-zones)").quantity == 7 * 2 * H
 
 
@@ -74,7 +78,9 @@ def test_total_is_the_sum_of_its_priced_lines(estimates, stack):
     assert est.total == round(sum(line.monthly for line in priced), 2)
     assert set(est.excluded) == {line.item for line in est.lines if line.unit_price is None and line.quantity}
     data = est.to_json()
-    assert data["total"] == est.total and data["label"] == f"estimate, on-demand list prices as of {cost.PRICES_READ_ON}"
+    assert (
+        data["total"] == est.total and data["label"] == f"estimate, on-demand list prices as of {cost.PRICES_READ_ON}"
+    )
     assert json.loads(json.dumps(data)) == data
 
 
@@ -105,9 +111,21 @@ def test_every_resource_type_is_classified(plans, stack):
 
 def test_an_unclassified_type_fails_loudly(plans):
     plan = copy.deepcopy(plans["dev"])
-    plan.resources.append(ResourceRecord(urn="urn:x", type="aws:rds/instance:Instance", name="pgp-dev-x", custom=True,
-                                         parent=None, inputs={}, secret_paths=[], dependencies=[],
-                                         property_dependencies={}, provider=None, protect=False))
+    plan.resources.append(
+        ResourceRecord(
+            urn="urn:x",
+            type="aws:rds/instance:Instance",
+            name="pgp-dev-x",
+            custom=True,
+            parent=None,
+            inputs={},
+            secret_paths=[],
+            dependencies=[],
+            property_dependencies={},
+            provider=None,
+            protect=False,
+        )
+    )
     with pytest.raises(ValueError, match="aws:rds/instance:Instance"):
         cost.estimate(plan, "eu-central-1")
 

@@ -1,4 +1,5 @@
 """The deployer's IAM policy, generated from the recorded graph: complete, within IAM's limits, scoped, current."""
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,7 @@ from tools.records import ResourceRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "prod")
-ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")   # one named action: no "*", no "svc:*", no "svc:Get*"
+ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")  # one named action: no "*", no "svc:*", no "svc:Get*"
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,21 @@ def test_every_resource_type_and_invoke_of_the_graph_is_mapped(runs, stack):
 def test_a_new_resource_type_fails_loudly(runs):
     plan, invokes, region = runs["dev"]
     plan = copy.deepcopy(plan)
-    plan.resources.append(ResourceRecord(urn="urn:x", type="aws:rds/instance:Instance", name="pgp-dev-x", custom=True,
-                                         parent=None, inputs={}, secret_paths=[], dependencies=[],
-                                         property_dependencies={}, provider=None, protect=False))
+    plan.resources.append(
+        ResourceRecord(
+            urn="urn:x",
+            type="aws:rds/instance:Instance",
+            name="pgp-dev-x",
+            custom=True,
+            parent=None,
+            inputs={},
+            secret_paths=[],
+            dependencies=[],
+            property_dependencies={},
+            provider=None,
+            protect=False,
+        )
+    )
     with pytest.raises(dp.UnmappedTypes, match="aws:rds/instance:Instance"):
         dp.deployer_policy(plan, region, invokes)
     with pytest.raises(dp.UnmappedTypes, match="aws:index/getFoo:getFoo"):
@@ -58,7 +71,7 @@ def test_a_new_resource_type_fails_loudly(runs):
 @pytest.mark.parametrize("stack", STACKS)
 def test_policies_are_valid_json_under_the_managed_policy_limit(policies, stack):
     documents = policies[stack]
-    assert 1 <= len(documents) <= 10        # a role takes 10 managed policies by default
+    assert 1 <= len(documents) <= 10  # a role takes 10 managed policies by default
     sids = [s["Sid"] for s in _statements(documents)]
     assert len(sids) == len(set(sids))
     for document in documents:
@@ -88,7 +101,9 @@ def test_resource_star_only_where_iam_offers_nothing_narrower(policies, stack):
             # Nothing that creates, changes or deletes runs on "*" unless a tag or region condition binds it.
             if any(not a.split(":")[1].startswith(("Describe", "Get", "List")) for a in statement["Action"]):
                 assert statement.get("Condition") or statement["Action"] in (
-                    ["route53:CreateHostedZone"], ["sts:GetCallerIdentity"]), statement["Sid"]
+                    ["route53:CreateHostedZone"],
+                    ["sts:GetCallerIdentity"],
+                ), statement["Sid"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -116,16 +131,29 @@ def test_scoped_to_the_stage(policies, runs, stack):
 def test_every_name_scoped_resource_is_named_inside_the_prefix(runs, stack):
     """ARN scoping by `pgp-<stage>-*` holds only while every such resource's physical name starts with it."""
     plan = runs[stack][0]
-    name_scoped = ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile", "aws:s3/bucket:Bucket",
-                   "aws:secretsmanager/secret:Secret", "aws:cloudwatch/logGroup:LogGroup", "aws:sns/topic:Topic",
-                   "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:lb/loadBalancer:LoadBalancer",
-                   "aws:lb/targetGroup:TargetGroup", "aws:kms/alias:Alias")
+    name_scoped = (
+        "aws:iam/role:Role",
+        "aws:iam/instanceProfile:InstanceProfile",
+        "aws:s3/bucket:Bucket",
+        "aws:secretsmanager/secret:Secret",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:lb/targetGroup:TargetGroup",
+        "aws:kms/alias:Alias",
+    )
     checked = 0
     for record in plan.resources:
         if record.type in name_scoped:
             # An explicit name or prefix, else Pulumi's auto-name: the logical name plus a random suffix.
-            name = record.inputs.get("name") or record.inputs.get("namePrefix") or record.inputs.get("bucket") \
-                or record.inputs.get("alarmName") or record.name
+            name = (
+                record.inputs.get("name")
+                or record.inputs.get("namePrefix")
+                or record.inputs.get("bucket")
+                or record.inputs.get("alarmName")
+                or record.name
+            )
             assert name.removeprefix("alias/").startswith(f"pgp-{stack}-"), (record.type, name)
             checked += 1
     assert checked > 20
@@ -135,13 +163,17 @@ def test_every_name_scoped_resource_is_named_inside_the_prefix(runs, stack):
 def test_graph_values_scope_their_statements(policies, runs, stack):
     plan = runs[stack][0]
     by_sid = {s["Sid"]: s for s in _statements(policies[stack])}
-    peers = {f"arn:aws:ec2:{r.inputs['peerRegion']}:{r.inputs['peerOwnerId']}:vpc/{r.inputs['peerVpcId']}"
-             for r in plan.by_type("aws:ec2/vpcPeeringConnection:VpcPeeringConnection")}
+    peers = {
+        f"arn:aws:ec2:{r.inputs['peerRegion']}:{r.inputs['peerOwnerId']}:vpc/{r.inputs['peerVpcId']}"
+        for r in plan.by_type("aws:ec2/vpcPeeringConnection:VpcPeeringConnection")
+    }
     assert set(by_sid["Ec2PeerWithDeclaredVpcs"]["Resource"]) == peers
     records = by_sid["Route53StageRecordsOnly"]["Condition"]["ForAllValues:StringEquals"]
     assert records["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == [f"{stack}.pg-platform.internal"]
     attach = by_sid["IamAttachListedPolicies"]["Condition"]["ArnEquals"]["iam:PolicyARN"]
-    assert attach == sorted({r.inputs["policyArn"] for r in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")})
+    assert attach == sorted(
+        {r.inputs["policyArn"] for r in plan.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    )
     assert by_sid["Ec2RunInstancesImage"]["Condition"]["StringEquals"]["ec2:Owner"] == ["136693071363"]
     services = sorted({r.inputs["serviceName"] for r in plan.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")})
     assert by_sid["Ec2CreateVpcEndpointTagged"]["Condition"]["StringEquals"]["ec2:VpceServiceName"] == services
@@ -193,7 +225,10 @@ def test_shipped_policy_files_are_current(policies, stack):
     base = dp.DOCS / f"{dp.OUTPUT_STEM}.json"
     paths = dp.output_paths(base, stack, len(expected))
     shipped = sorted(dp.DOCS.glob(f"{dp.OUTPUT_STEM}-{stack}-*.json"))
-    assert shipped == sorted(paths), "regenerate: python -m tools deployer-policy --output docs/aws-deployer-policy.json"
+    assert shipped == sorted(paths), (
+        "regenerate: python -m tools deployer-policy --output docs/aws-deployer-policy.json"
+    )
     for path, text in zip(paths, expected):
-        assert path.read_text() == text, f"{path.name} is stale: python -m tools deployer-policy --output " \
-                                         "docs/aws-deployer-policy.json"
+        assert path.read_text() == text, (
+            f"{path.name} is stale: python -m tools deployer-policy --output docs/aws-deployer-policy.json"
+        )

@@ -6,6 +6,7 @@ types no cloud sees (pulumi-random, pulumi-tls, pulumi-command). An Azure file w
 `_validation` maps, a GCP file the discovery documents, and add themselves here.
 `naming` emulates the names providers choose before any API call (used by the runner).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -32,5 +33,12 @@ def autoname_rule(type_token: str):
     return None
 
 
-__all__ = ["Registry", "TypeConstraints", "Violation", "format_violations", "registry", "autoname_rule",
-           "PLUGIN_MODULES"]
+__all__ = [
+    "Registry",
+    "TypeConstraints",
+    "Violation",
+    "format_violations",
+    "registry",
+    "autoname_rule",
+    "PLUGIN_MODULES",
+]

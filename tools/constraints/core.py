@@ -6,6 +6,7 @@ into the recorded inputs (camelCase, as the engine receives them) and the rules 
 becomes, each with its source. The core walks the recorded resources, applies the bindings and returns every
 violation; it knows nothing about any cloud.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,19 +24,28 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 class Violation:
     urn: str
     type: str
-    name: str           # the resource's logical name
-    path: str           # property path as recorded, e.g. "healthCheck.interval", "tags.owner", "name"
+    name: str  # the resource's logical name
+    path: str  # property path as recorded, e.g. "healthCheck.interval", "tags.owner", "name"
     value: Any
-    limit: str          # what the value must satisfy, e.g. "max length 32"
-    source: str         # where the limit comes from, e.g. "botocore elbv2 CreateTargetGroupInput.Name"
+    limit: str  # what the value must satisfy, e.g. "max length 32"
+    source: str  # where the limit comes from, e.g. "botocore elbv2 CreateTargetGroupInput.Name"
 
     def __str__(self) -> str:
-        return (f"{self.type} {self.name}: {self.path} = {self.value!r} ({_describe(self.value)}) violates "
-                f"{self.source}: {self.limit}")
+        return (
+            f"{self.type} {self.name}: {self.path} = {self.value!r} ({_describe(self.value)}) violates "
+            f"{self.source}: {self.limit}"
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "path": self.path, "value": self.value,
-                "limit": self.limit, "source": self.source}
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "path": self.path,
+            "value": self.value,
+            "limit": self.limit,
+            "source": self.source,
+        }
 
 
 def _describe(value: Any) -> str:
@@ -49,6 +59,7 @@ def _describe(value: Any) -> str:
 # --- rules ---------------------------------------------------------------------------------------------------
 # A rule returns None when the value passes, else the limit it broke (short, human-readable).
 
+
 class Rule(Protocol):
     def check(self, value: Any, context: Mapping[str, Any]) -> str | None: ...
 
@@ -58,6 +69,7 @@ class Rule(Protocol):
 @dataclass(frozen=True)
 class Length:
     """String length (or item count for lists and maps)."""
+
     min: int | None = None
     max: int | None = None
 
@@ -131,6 +143,7 @@ class OneOf:
 class Pattern:
     """The whole value must match (the services answer 'Member must satisfy regular expression pattern: ...'
     for a value that only contains a match). Java/Smithy classes \\p{L}, \\p{Z}, \\p{N} are translated."""
+
     pattern: str
 
     def check(self, value, context):
@@ -145,6 +158,7 @@ class Pattern:
 @dataclass(frozen=True)
 class Predicate:
     """A documented rule no model field expresses (e.g. 'must not begin or end with a hyphen')."""
+
     test: Callable[[Any], bool]
     text: str
     applies: Callable[[Any], bool] = lambda v: isinstance(v, str)
@@ -162,6 +176,7 @@ class Predicate:
 class When:
     """A rule that applies only when another input of the same resource has a value, e.g. EBS IOPS per volume
     type. `key` is a path relative to the resource's inputs (or to the enclosing object with `local=True`)."""
+
     key: str
     equals: tuple[Any, ...]
     rule: Any
@@ -200,8 +215,7 @@ def _category_ranges() -> dict[str, str]:
             runs[-1][1] = cp
         else:
             runs.append([cp, cp])
-    return {k: "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in v)
-            for k, v in spans.items()}
+    return {k: "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in v) for k, v in spans.items()}
 
 
 @lru_cache(maxsize=None)
@@ -213,12 +227,12 @@ def compile_pattern(pattern: str) -> re.Pattern:
         ch = pattern[i]
         if ch == "\\" and pattern.startswith("\\p{", i):
             close = pattern.index("}", i)
-            ranges = _category_ranges()[pattern[i + 3:close][0]]
+            ranges = _category_ranges()[pattern[i + 3 : close][0]]
             out.append(ranges if in_class else f"[{ranges}]")
             i = close + 1
             continue
         if ch == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if ch == "[" and not in_class:
@@ -232,6 +246,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
 
 # --- bindings ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Constraint:
     rule: Any
@@ -243,18 +258,19 @@ class Binding:
     """`path` selects values in the recorded inputs: dotted keys, `[]` for every list item, `{key}` / `{value}`
     for every key or value of a map (tags, dimensions). `when` limits the binding to resources whose inputs
     satisfy it (e.g. a rule's description goes to IpRanges or UserIdGroupPairs depending on the source)."""
+
     path: str
     constraints: tuple[Constraint, ...]
     when: Callable[[Mapping[str, Any]], bool] | None = None
-    member: str = ""     # the API member the value becomes, for the coverage listing
+    member: str = ""  # the API member the value becomes, for the coverage listing
 
 
 @dataclass
 class TypeConstraints:
     type: str
-    api: str                            # the API call(s) the type becomes, or why there is none
+    api: str  # the API call(s) the type becomes, or why there is none
     bindings: list[Binding] = field(default_factory=list)
-    no_cloud_api: str | None = None     # set for types that no cloud API sees (local generators, commands)
+    no_cloud_api: str | None = None  # set for types that no cloud API sees (local generators, commands)
 
     def properties(self) -> list[str]:
         return sorted({b.path for b in self.bindings})
@@ -287,7 +303,7 @@ def select(inputs: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
             if isinstance(child, list):
                 for i, item in enumerate(child):
                     yield from walk(item, idx + 1, f"{here}[{i}]", child)
-            elif isinstance(child, dict):      # a MaxItemsOne block recorded as an object
+            elif isinstance(child, dict):  # a MaxItemsOne block recorded as an object
                 yield from walk(child, idx + 1, here, node)
             return
         yield from walk(child, idx + 1, here, node)
@@ -324,15 +340,18 @@ def check_type(tc: TypeConstraints, record: ResourceLike, values: Mapping[str, A
             for constraint in binding.constraints:
                 broken = constraint.rule.check(value, context)
                 if broken:
-                    found.append(Violation(record.urn, record.type, record.name, where, value, broken,
-                                           constraint.source))
+                    found.append(
+                        Violation(record.urn, record.type, record.name, where, value, broken, constraint.source)
+                    )
     return found
 
 
 # --- registry ------------------------------------------------------------------------------------------------
 
+
 class CloudPlugin(Protocol):
     """What a cloud file provides. `packages` are the type-token packages it answers for ("aws", "random")."""
+
     name: str
     packages: Sequence[str]
 
@@ -388,6 +407,7 @@ class Registry:
 def format_violations(violations: Sequence[Violation]) -> str:
     lines = [f"{len(violations)} value(s) the cloud would refuse:"]
     for v in violations:
-        lines.append(f"  - {v.type} {v.name}\n      {v.path} = {v.value!r} ({_describe(v.value)})\n"
-                     f"      {v.source}: {v.limit}")
+        lines.append(
+            f"  - {v.type} {v.name}\n      {v.path} = {v.value!r} ({_describe(v.value)})\n      {v.source}: {v.limit}"
+        )
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Resource types no cloud API ever sees: the providers compute them locally (or run a local command), so there
 is no cloud-side limit to check. They are mapped explicitly, with the reason, so the coverage test can tell
 "nothing to check" from "forgotten"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,23 +10,15 @@ from typing import Any, Iterable, Mapping
 from tools.constraints.core import TypeConstraints
 
 NO_CLOUD_API: dict[str, str] = {
-    "random:index/randomPassword:RandomPassword":
-        "pulumi-random generates the value inside the provider process; no cloud API is called",
-    "random:index/randomString:RandomString":
-        "pulumi-random generates the value inside the provider process; no cloud API is called",
-    "random:index/randomId:RandomId":
-        "pulumi-random generates the value inside the provider process; no cloud API is called",
-    "tls:index/privateKey:PrivateKey":
-        "pulumi-tls generates the key locally (Go crypto); no cloud API is called",
-    "tls:index/selfSignedCert:SelfSignedCert":
-        "pulumi-tls signs the certificate locally; no cloud API is called",
-    "tls:index/certRequest:CertRequest":
-        "pulumi-tls builds the CSR locally; no cloud API is called",
-    "tls:index/locallySignedCert:LocallySignedCert":
-        "pulumi-tls signs the certificate locally with the given CA key; no cloud API is called",
-    "command:local:Command":
-        "pulumi-command runs a process on the machine running Pulumi; what it calls (here SSM through "
-        "scripts/ssm_run.py) is not a resource property the engine sees",
+    "random:index/randomPassword:RandomPassword": "pulumi-random generates the value inside the provider process; no cloud API is called",
+    "random:index/randomString:RandomString": "pulumi-random generates the value inside the provider process; no cloud API is called",
+    "random:index/randomId:RandomId": "pulumi-random generates the value inside the provider process; no cloud API is called",
+    "tls:index/privateKey:PrivateKey": "pulumi-tls generates the key locally (Go crypto); no cloud API is called",
+    "tls:index/selfSignedCert:SelfSignedCert": "pulumi-tls signs the certificate locally; no cloud API is called",
+    "tls:index/certRequest:CertRequest": "pulumi-tls builds the CSR locally; no cloud API is called",
+    "tls:index/locallySignedCert:LocallySignedCert": "pulumi-tls signs the certificate locally with the given CA key; no cloud API is called",
+    "command:local:Command": "pulumi-command runs a process on the machine running Pulumi; what it calls (here SSM through "
+    "scripts/ssm_run.py) is not a resource property the engine sees",
 }
 
 

@@ -15,6 +15,7 @@ Two mechanisms, both cloud-neutral; a cloud file says which resource property us
 
 The random parts come from a hash of the URN, so plans are identical between runs and diff cleanly.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,7 +41,7 @@ def prefixed_unique_id(prefix: str, seed: str) -> str:
     """Terraform `id.PrefixedUniqueId`: prefix + YYYYMMDDHHMMSS + 4 fractional digits + 8 hex counter digits,
     with a fixed date and hash-derived digits instead of the clock and process counter."""
     digits = deterministic_chars(seed, 10, "0123456789", "tf-time")
-    timestamp = "2026" + "0101" + digits[:6] + digits[6:10]      # 18 digits
+    timestamp = "2026" + "0101" + digits[:6] + digits[6:10]  # 18 digits
     counter = deterministic_chars(seed, 8, HEX, "tf-counter")
     return prefix + timestamp + counter
 
@@ -48,15 +49,16 @@ def prefixed_unique_id(prefix: str, seed: str) -> str:
 @dataclass(frozen=True)
 class AutoName:
     """One auto-named property, with the bridge's AutoNameOptions as the provider configures them."""
-    property: str                          # Pulumi input property, e.g. "name", "bucket"
-    maxlen: int | None                     # None: no maximum configured (Randlen only)
-    source: str                            # where the provider configures it
+
+    property: str  # Pulumi input property, e.g. "name", "bucket"
+    maxlen: int | None  # None: no maximum configured (Randlen only)
+    source: str  # where the provider configures it
     separator: str = "-"
     randlen: int = 7
     charset: str = HEX
-    transform: Callable[[str], str] | None = None          # applied to the URN name before the suffix
+    transform: Callable[[str], str] | None = None  # applied to the URN name before the suffix
     post_transform: Callable[[str, Mapping[str, Any]], str] | None = None
-    prefix_property: str | None = None     # Terraform's name_prefix (ConflictsWith the name): no auto-name
+    prefix_property: str | None = None  # Terraform's name_prefix (ConflictsWith the name): no auto-name
     prefix_source: str = ""
 
 
@@ -64,9 +66,9 @@ class AutoName:
 class Named:
     property: str
     value: str
-    in_inputs: bool          # True: the bridge's Check adds it to the inputs; False: known after create
-    how: str                 # one line saying which mechanism produced it
-    failure: str | None = None   # the provider's Check error, when it refuses to produce the name
+    in_inputs: bool  # True: the bridge's Check adds it to the inputs; False: known after create
+    how: str  # one line saying which mechanism produced it
+    failure: str | None = None  # the provider's Check error, when it refuses to produce the name
 
 
 def _given(inputs: Mapping[str, Any], key: str | None) -> bool:
@@ -79,18 +81,26 @@ def compute(rule: AutoName, urn: str, inputs: Mapping[str, Any]) -> Named | None
         return None
     if rule.prefix_property and _given(inputs, rule.prefix_property):
         prefix = str(inputs[rule.prefix_property])
-        return Named(rule.property, prefixed_unique_id(prefix, urn), False,
-                     f"{rule.prefix_property} {prefix!r} + {PREFIXED_UNIQUE_ID_LENGTH} characters "
-                     f"({rule.prefix_source or 'terraform id.PrefixedUniqueId'})")
+        return Named(
+            rule.property,
+            prefixed_unique_id(prefix, urn),
+            False,
+            f"{rule.prefix_property} {prefix!r} + {PREFIXED_UNIQUE_ID_LENGTH} characters "
+            f"({rule.prefix_source or 'terraform id.PrefixedUniqueId'})",
+        )
     logical = urn.rsplit("::", 1)[-1]
     base = rule.transform(logical) if rule.transform else logical
     prefix = base + rule.separator
     value = prefix + deterministic_chars(urn, rule.randlen, rule.charset, "autoname")
     failure = None
     if rule.maxlen and len(prefix) + rule.randlen > rule.maxlen:
-        failure = (f"name '{prefix}' plus {rule.randlen} random chars is longer than maximum length "
-                   f"{rule.maxlen}")
+        failure = f"name '{prefix}' plus {rule.randlen} random chars is longer than maximum length {rule.maxlen}"
     elif rule.post_transform:
         value = rule.post_transform(value, inputs)
-    return Named(rule.property, value, True,
-                 f"auto-named: URN name + {rule.separator!r} + {rule.randlen} random chars ({rule.source})", failure)
+    return Named(
+        rule.property,
+        value,
+        True,
+        f"auto-named: URN name + {rule.separator!r} + {rule.randlen} random chars ({rule.source})",
+        failure,
+    )
