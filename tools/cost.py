@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tools.records import Plan, ResourceRecord
 
@@ -421,7 +421,7 @@ def render_text(est: Estimate) -> str:
         )
         for line in est.lines
     ]
-    widths = [max(len(r[i]) for r in rows + [("item", "quantity", "unit price", "monthly")]) for i in range(4)]
+    widths = [max(len(r[i]) for r in [*rows, ("item", "quantity", "unit price", "monthly")]) for i in range(4)]
 
     def fmt(r: tuple[str, ...]) -> str:
         return f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"

@@ -29,11 +29,12 @@ import contextlib
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
-from tools.records import Plan, ResourceRecord
+from tools.records import Plan
 
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
 RECORDED_ACCOUNT = "111122223333"  # the fake account of the offline runner (tools.runner.FAKE_ACCOUNT)
@@ -1090,7 +1091,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
         texts = render(documents)
         if not args.output:
-            for n, (doc, text) in enumerate(zip(documents, texts), 1):
+            for n, (doc, text) in enumerate(zip(documents, texts, strict=True), 1):
                 print(
                     f"# stack {stack} ({region}): policy {n}/{len(documents)}, "
                     f"{compact_size(doc)} of {MANAGED_POLICY_LIMIT} characters"
@@ -1102,7 +1103,7 @@ def main(args: argparse.Namespace) -> int:
         for stale in args.output.parent.glob(f"{args.output.stem}-{stack}-*.json"):
             if stale not in paths:
                 stale.unlink()
-        for path, text, doc in zip(paths, texts, documents):
+        for path, text, doc in zip(paths, texts, documents, strict=True):
             path.write_text(text)
             print(
                 f"{path}: {len(doc['Statement'])} statements, {compact_size(doc)} of {MANAGED_POLICY_LIMIT} characters"

@@ -29,7 +29,7 @@ class ResourceRecord:
         return asdict(self)
 
     @staticmethod
-    def from_json(data: dict[str, Any]) -> "ResourceRecord":
+    def from_json(data: dict[str, Any]) -> ResourceRecord:
         return ResourceRecord(**data)
 
 
@@ -52,7 +52,7 @@ class Plan:
         }
 
     @staticmethod
-    def from_json(data: dict[str, Any]) -> "Plan":
+    def from_json(data: dict[str, Any]) -> Plan:
         return Plan(
             data["project"],
             data["stack"],

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from stacks.errors import UserError
-from tools.constraints import registry
-from tools.constraints import naming
+from tools.constraints import naming, registry
 from tools.constraints.aws import AUTONAMING
 from tools.records import ResourceRecord
 from tools.runner import ConstraintError, check_constraints, run_stack

@@ -228,7 +228,7 @@ def test_shipped_policy_files_are_current(policies, stack):
     assert shipped == sorted(paths), (
         "regenerate: python -m tools deployer-policy --output docs/aws-deployer-policy.json"
     )
-    for path, text in zip(paths, expected):
+    for path, text in zip(paths, expected, strict=True):
         assert path.read_text() == text, (
             f"{path.name} is stale: python -m tools deployer-policy --output docs/aws-deployer-policy.json"
         )

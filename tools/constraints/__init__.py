@@ -34,11 +34,11 @@ def autoname_rule(type_token: str):
 
 
 __all__ = [
+    "PLUGIN_MODULES",
     "Registry",
     "TypeConstraints",
     "Violation",
+    "autoname_rule",
     "format_violations",
     "registry",
-    "autoname_rule",
-    "PLUGIN_MODULES",
 ]

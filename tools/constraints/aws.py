@@ -20,9 +20,10 @@ import binascii
 import html
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from functools import cache
+from typing import Any
 
 from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 from tools.constraints.core import (
@@ -42,14 +43,14 @@ from tools.constraints.naming import AutoName
 # --- botocore models -------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _loader():
     from botocore.loaders import Loader
 
     return Loader()
 
 
-@lru_cache(maxsize=None)
+@cache
 def model(service: str) -> dict[str, Any]:
     return _loader().load_service_model(service, "service-2")
 
@@ -74,7 +75,7 @@ class Member:
         return f"botocore {self.service} {self.input_shape}" + (f".{self.path}" if self.path else "")
 
 
-@lru_cache(maxsize=None)
+@cache
 def member(ref: str) -> Member:
     """`service:Operation.Member[.Nested|[]...]` -> the model's member. Lists step into their element with `[]`;
     a bare `Shape.Member` after `service:` with no operation of that name names a shape directly."""
@@ -108,9 +109,8 @@ def model_rules(ref: str) -> tuple[Constraint, ...]:
     s, out = mm.shape, []
     kind = s["type"]
     if kind == "string":
-        if "min" in s or "max" in s:
-            if s.get("min", 0) > 0 or "max" in s:
-                out.append(Length(s.get("min") or None, s.get("max")))
+        if s.get("min", 0) > 0 or "max" in s:  # a min of 0 says nothing
+            out.append(Length(s.get("min") or None, s.get("max")))
         if "pattern" in s:
             out.append(Pattern(s["pattern"]))
         if "enum" in s:
@@ -118,9 +118,8 @@ def model_rules(ref: str) -> tuple[Constraint, ...]:
     elif kind in ("integer", "long", "double", "float"):
         if "min" in s or "max" in s:
             out.append(Range(s.get("min"), s.get("max")))
-    elif kind in ("list", "map"):
-        if s.get("max") is not None or s.get("min"):
-            out.append(Count(s.get("min") or None, s.get("max")))
+    elif kind in ("list", "map") and (s.get("max") is not None or s.get("min")):
+        out.append(Count(s.get("min") or None, s.get("max")))
     if not out:
         raise ValueError(
             f"{mm.label} ({mm.shape_name}) has no constraint in the model; bind its documentation or leave it unbound"
@@ -947,8 +946,9 @@ def _build() -> dict[str, TypeConstraints]:
             doc(
                 "sns:Subscribe.Protocol",
                 (
+                    # The documentation separates "protocol" from its description with an en dash (U+2013).
                     r"Supported protocols include:(.*)",
-                    lambda m: OneOf(tuple(re.findall(r"([a-z][a-z-]*)\s+–", m.group(1)))),
+                    lambda m: OneOf(tuple(re.findall(r"([a-z][a-z-]*)\s+\u2013", m.group(1)))),
                 ),
             ),
             api="sns:Subscribe.Protocol",

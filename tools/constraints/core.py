@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from functools import cache, lru_cache
+from typing import Any, Protocol
 
 # The engine's marker for a value not known during a preview (pulumi/runtime/rpc.py): nothing to check.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -218,7 +219,7 @@ def _category_ranges() -> dict[str, str]:
     return {k: "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in v) for k, v in spans.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_pattern(pattern: str) -> re.Pattern:
     if "\\p{" not in pattern:
         return re.compile(pattern)
@@ -314,9 +315,7 @@ def select(inputs: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
 def _checkable(value: Any) -> bool:
     if value is None or value == UNKNOWN:
         return False
-    if isinstance(value, str) and UNKNOWN in value:
-        return False
-    return True
+    return not (isinstance(value, str) and UNKNOWN in value)
 
 
 class ResourceLike(Protocol):

@@ -4,21 +4,25 @@ is no cloud-side limit to check. They are mapped explicitly, with the reason, so
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from tools.constraints.core import TypeConstraints
 
+_NO_API = "no cloud API is called"
+_RANDOM = f"pulumi-random generates the value inside the provider process; {_NO_API}"
 NO_CLOUD_API: dict[str, str] = {
-    "random:index/randomPassword:RandomPassword": "pulumi-random generates the value inside the provider process; no cloud API is called",
-    "random:index/randomString:RandomString": "pulumi-random generates the value inside the provider process; no cloud API is called",
-    "random:index/randomId:RandomId": "pulumi-random generates the value inside the provider process; no cloud API is called",
-    "tls:index/privateKey:PrivateKey": "pulumi-tls generates the key locally (Go crypto); no cloud API is called",
-    "tls:index/selfSignedCert:SelfSignedCert": "pulumi-tls signs the certificate locally; no cloud API is called",
-    "tls:index/certRequest:CertRequest": "pulumi-tls builds the CSR locally; no cloud API is called",
-    "tls:index/locallySignedCert:LocallySignedCert": "pulumi-tls signs the certificate locally with the given CA key; no cloud API is called",
-    "command:local:Command": "pulumi-command runs a process on the machine running Pulumi; what it calls (here SSM through "
-    "scripts/ssm_run.py) is not a resource property the engine sees",
+    "random:index/randomPassword:RandomPassword": _RANDOM,
+    "random:index/randomString:RandomString": _RANDOM,
+    "random:index/randomId:RandomId": _RANDOM,
+    "tls:index/privateKey:PrivateKey": f"pulumi-tls generates the key locally (Go crypto); {_NO_API}",
+    "tls:index/selfSignedCert:SelfSignedCert": f"pulumi-tls signs the certificate locally; {_NO_API}",
+    "tls:index/certRequest:CertRequest": f"pulumi-tls builds the CSR locally; {_NO_API}",
+    "tls:index/locallySignedCert:LocallySignedCert": f"pulumi-tls signs the certificate locally with the given CA key; "
+    f"{_NO_API}",
+    "command:local:Command": "pulumi-command runs a process on the machine running Pulumi; what it calls "
+    "(here SSM through scripts/ssm_run.py) is not a resource property the engine sees",
 }
 
 

@@ -19,8 +19,9 @@ The random parts come from a hash of the URN, so plans are identical between run
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 HEX = "0123456789abcdef"
 PREFIXED_UNIQUE_ID_LENGTH = 26
