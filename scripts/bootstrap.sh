@@ -29,7 +29,7 @@ for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # pgaudit is built per PostgreSQL major: resolve the major Debian's "postgresql" package brings.
-pg_major() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
+pg_major() { find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -n | tail -n 1; }
 
 install_apt() {
   export DEBIAN_FRONTEND=noninteractive
