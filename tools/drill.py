@@ -3,6 +3,7 @@
 Exits non-zero when any run misses its objective. Destructive drills put the cluster back to healthy
 before they return, so drills can run back to back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,16 @@ TIMED = ("write_outage_s", "restore_s", "alert_delivered_s")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sandbox.drills import DRILLS
+
     parser.add_argument("name", choices=sorted(DRILLS) + ["all"])
     parser.add_argument("--runs", type=int, default=1, help="repeat the drill N times (1-20)")
-    parser.add_argument("--repo", type=int, choices=(1, 2), default=1,
-                        help="restore: the pgBackRest repository to restore from (1 posix, 2 the S3 emulator)")
+    parser.add_argument(
+        "--repo",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="restore: the pgBackRest repository to restore from (1 posix, 2 the S3 emulator)",
+    )
     parser.add_argument("--profile", choices=PROFILES, default="prod")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
 
@@ -51,7 +58,9 @@ def main(args: argparse.Namespace) -> int:
             for key in TIMED:
                 values = [r.measurements[key] for r in results if isinstance(r.measurements.get(key), float)]
                 if values:
-                    print(f"{name} {key}: min {min(values):.2f}  median {statistics.median(values):.2f}  "
-                          f"max {max(values):.2f}  over {len(values)} run(s); "
-                          f"{sum(r.passed for r in results)}/{len(results)} passed")
+                    print(
+                        f"{name} {key}: min {min(values):.2f}  median {statistics.median(values):.2f}  "
+                        f"max {max(values):.2f}  over {len(values)} run(s); "
+                        f"{sum(r.passed for r in results)}/{len(results)} passed"
+                    )
     return 1 if failed else 0

@@ -1,4 +1,5 @@
 """`python -m tools sandbox up|status|down`: the local stage on loopback, built from the rendered files."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,10 +11,18 @@ from sandbox.layout import DEFAULT_ROOT, PROFILES
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("up", "status", "down"))
-    parser.add_argument("--profile", choices=PROFILES, default="prod",
-                        help="which stack file's topology to run (prod: 3 nodes, sync; dev: 1 node)")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                        help=f"sandbox directory (default {DEFAULT_ROOT}, or $PG_PLATFORM_SANDBOX_ROOT)")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="prod",
+        help="which stack file's topology to run (prod: 3 nodes, sync; dev: 1 node)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help=f"sandbox directory (default {DEFAULT_ROOT}, or $PG_PLATFORM_SANDBOX_ROOT)",
+    )
     parser.add_argument("--purge", action="store_true", help="with down: also delete data, backups and secrets")
 
 
