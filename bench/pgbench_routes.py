@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dataplane.model import APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER  # noqa: E402
 from dataplane.roles import APP_SCHEMA  # noqa: E402
-from sandbox import cluster  # noqa: E402
 from sandbox.client import Sandbox  # noqa: E402
 from sandbox.layout import DEFAULT_ROOT, LOOPBACK, build_layout  # noqa: E402
+from sandbox.processes import run_as_service_user  # noqa: E402
 
 # pgbench reports connect-per-transaction runs "including reconnection times".
 TPS = re.compile(r"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")
@@ -39,7 +39,7 @@ def pgbench(sandbox: Sandbox, args: list[str], user: str | None = None, port: in
                                                APP_READONLY_USER: "app-readonly"}[user]),
                "PGSSLMODE": "verify-full", "PGSSLROOTCERT": sandbox.ca_file}
         argv = [binary, "-h", LOOPBACK, "-p", str(port), "-U", user, *args, APP_DATABASE]
-    return cluster.run_as_service_user(argv, env=env, timeout=timeout).stdout
+    return run_as_service_user(argv, env=env, timeout=timeout).stdout
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The alert receiver Alertmanager posts to in the sandbox: every delivery appended as one JSON line.
 
 Standalone (no project imports) so it runs as the service user from any directory:
-    python webhook.py --port N --out deliveries.jsonl
+    python alert_receiver.py --port N --out deliveries.jsonl
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from dataplane.model import (APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
 from sandbox import secrets as sandbox_secrets
 from sandbox.layout import LOOPBACK, SandboxLayout
 from sandbox.supervisor import wait_until
+from sandbox.tls_client import tls_context
 
 CONNECT_TIMEOUT_SECONDS = 2
 REST_TIMEOUT_SECONDS = 2
@@ -48,7 +49,6 @@ class Sandbox:
     # --- Patroni REST ------------------------------------------------------------------------------
     def rest(self, member: Member, path: str, method: str = "GET", body: dict | None = None,
              auth: bool = False, timeout: float = REST_TIMEOUT_SECONDS) -> tuple[int, object]:
-        from sandbox.cluster import tls_context
         url = f"{patroni_render.rest_url(member)}{path}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)

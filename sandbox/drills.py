@@ -18,7 +18,8 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from dataplane.model import (APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER, SUPERUSER, Member)
-from sandbox import cluster
+from sandbox import environment, files, processes
+from sandbox.services import patroni, prometheus, webhook
 from sandbox.client import Sandbox
 from sandbox.layout import LOOPBACK
 from sandbox.supervisor import Service, ServiceError, postmaster_pid, stop_postmaster, wait_until
@@ -78,11 +79,11 @@ def kill_postmaster(sandbox: Sandbox, member: Member) -> int:
 def kill_node(sandbox: Sandbox, member: Member) -> None:
     """What losing the machine looks like to the rest of the cluster: Patroni and every PostgreSQL process
     gone at once, nothing shut down cleanly (etcd is left alone: losing a DCS voter is a separate failure)."""
-    sup = cluster.supervisor(sandbox.layout)
+    sup = processes.supervisor(sandbox.layout)
     data_dir = Path(sandbox.layout.member_paths(member.name).data_dir)
     postmaster = postmaster_pid(data_dir)
     victims = ([postmaster] + child_pids(postmaster)) if postmaster else []
-    sup.kill(cluster.patroni_name(member))
+    sup.kill(patroni.name(member))
     for victim in victims:
         try:
             os.kill(victim, signal.SIGKILL)
@@ -95,12 +96,12 @@ def recover_member(sandbox: Sandbox, member: Member, notes: list[str]) -> float:
     reinitialise it from the leader. Returns the seconds until the cluster is healthy again."""
     layout = sandbox.layout
     start = time.monotonic()
-    sup = cluster.supervisor(layout)
-    if sup.running(cluster.patroni_name(member)) is None:
+    sup = processes.supervisor(layout)
+    if sup.running(patroni.name(member)) is None:
         # Backends of a killed postmaster may still hold its shared memory for a moment.
         wait_until(lambda: postmaster_pid(Path(layout.member_paths(member.name).data_dir)) is None, 15,
                    f"{member.name}'s old postmaster to be gone")
-        sup.start(cluster.patroni_service(layout, member))
+        sup.start(patroni.service(layout, member))
     try:
         sandbox.wait_healthy(RECOVER_SECONDS)
     except ServiceError:
@@ -255,7 +256,7 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
     run = f"restore-{uuid.uuid4().hex[:8]}"
 
     def psql(sql: str) -> str:
-        return cluster.psql(layout, leader, sql)
+        return processes.psql(layout, leader, sql)
 
     psql("create table if not exists drill_restore (run text, phase text, n int, "
          "at timestamptz default clock_timestamp())")
@@ -271,19 +272,19 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
 
     scratch = layout.scratch_dir
     data_dir = scratch / "data"
-    sup = cluster.supervisor(layout)
+    sup = processes.supervisor(layout)
     sup.stop(SCRATCH_SERVICE)
     stop_postmaster(data_dir)
     shutil.rmtree(scratch, ignore_errors=True)
-    cluster.service_dir(scratch, 0o750)
-    cluster.service_dir(data_dir, 0o700)
-    run_dir = cluster.service_dir(scratch / "run")
+    files.service_dir(scratch, 0o750)
+    files.service_dir(data_dir, 0o700)
+    run_dir = files.service_dir(scratch / "run")
     hba_file = scratch / "pg_hba.conf"
     from dataplane.pg_hba import render_pg_hba
-    cluster.write_file(hba_file, render_pg_hba(layout.spec))
+    files.write_file(hba_file, render_pg_hba(layout.spec))
 
     started = time.monotonic()
-    cluster.pgbackrest(layout, leader, f"--pg1-path={data_dir}", f"--repo={repo}", "--type=time",
+    processes.pgbackrest(layout, leader, f"--pg1-path={data_dir}", f"--repo={repo}", "--type=time",
                        f"--target={target}", "--target-action=promote", "restore")
     restored_files = time.monotonic() - started
     paths = layout.member_paths(leader.name)
@@ -297,13 +298,13 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
         argv += ["-c", f"{key}={value}"]
 
     def scratch_sql(sql: str) -> str:
-        return cluster.run_as_service_user(
+        return processes.run_as_service_user(
             [f"{paths.postgres_bin_dir}/psql", "-X", "-q", "-A", "-t", "-h", str(run_dir), "-p",
              str(layout.scratch_port), "-d", "postgres", "-c", sql], timeout=30).stdout.strip()
 
     passed = False
     try:
-        sup.start(Service(SCRATCH_SERVICE, argv, env=cluster.node_environment(layout),
+        sup.start(Service(SCRATCH_SERVICE, argv, env=environment.node_environment(layout),
                           ready=lambda: scratch_sql("select pg_is_in_recovery()") == "f", ready_timeout=120))
         restore_seconds = time.monotonic() - started
         counts = dict(line.split("|") for line in scratch_sql(
@@ -314,7 +315,7 @@ def restore(sandbox: Sandbox, repo: int = 1) -> DrillResult:
         passed = passed and restore_seconds <= obj.rto_seconds
         measurements = {"restore_s": restore_seconds, "files_restored_s": restored_files,
                         "rows_before_target": f"{before}/{RESTORE_ROWS}", "rows_after_target": after,
-                        "repo": f"repo{repo} ({layout.spec.repositories[repo - 1].kind})", "target": target}
+                        "repo": f"repo{repo} ({layout.repository_kind(repo)})", "target": target}
     finally:
         sup.stop(SCRATCH_SERVICE, sig=signal.SIGINT)
         stop_postmaster(data_dir)
@@ -386,7 +387,7 @@ def roles(sandbox: Sandbox) -> DrillResult:
     notes: list[str] = []
     with sandbox.connect(write_port, user=APP_READWRITE_USER) as rw:
         schema = rw.execute("select current_schema()").fetchone()[0]
-    cluster.psql(layout, leader, f"set role {APP_OWNER_ROLE}; create table \"{schema}\".{table} (id int primary key, note text);",
+    processes.psql(layout, leader, f"set role {APP_OWNER_ROLE}; create table \"{schema}\".{table} (id int primary key, note text);",
                  dbname=APP_DATABASE)
     try:
         def as_user(user: str, sql: str) -> Callable[[], object]:
@@ -411,7 +412,7 @@ def roles(sandbox: Sandbox) -> DrillResult:
             checks[label] = refused == must_refuse
             notes.append(f"{label}: {'ok' if refused == must_refuse else 'WRONG'} ({said})")
     finally:
-        cluster.psql(layout, leader, f"drop table if exists \"{schema}\".{table}; "
+        processes.psql(layout, leader, f"drop table if exists \"{schema}\".{table}; "
                                      f"drop table if exists \"{schema}\".drill_rw_owned;", dbname=APP_DATABASE)
     failed = [k for k, ok in checks.items() if not ok]
     return DrillResult("roles", not failed, {"checks_passed": f"{len(checks) - len(failed)}/{len(checks)}"},
@@ -422,7 +423,7 @@ def roles(sandbox: Sandbox) -> DrillResult:
 def worm(sandbox: Sandbox) -> DrillResult:
     """On the locked bucket a backup object's version cannot be deleted, and a delete without a version only
     hides it behind a delete marker; removing the marker brings the object back, proving nothing was lost."""
-    from sandbox import s3
+    from sandbox.services import s3
     layout = sandbox.layout
     repo = layout.s3_repository
     client = s3.client(layout)
@@ -484,7 +485,7 @@ def alert_window_seconds(layout, alert: str) -> int:
     import yaml
     from dataplane import alertmanager as alertmanager_render
     from dataplane import prometheus as prometheus_render
-    rules = yaml.safe_load(cluster.rules_file(layout).read_text())
+    rules = yaml.safe_load(prometheus.rules_file(layout).read_text())
     rule = next(r for g in rules["groups"] for r in g["rules"] if r["alert"] == alert)
     return (_duration_seconds(rule["for"]) + 2 * prometheus_render.SCRAPE_INTERVAL_SECONDS
             + _duration_seconds(alertmanager_render.GROUP_WAIT))
@@ -492,7 +493,7 @@ def alert_window_seconds(layout, alert: str) -> int:
 
 def _deliveries(layout) -> list[dict]:
     import json
-    path = cluster.alert_deliveries_file(layout)
+    path = webhook.deliveries_file(layout)
     out = []
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
@@ -539,7 +540,7 @@ def alerts(sandbox: Sandbox) -> DrillResult:
                      f"may wait for that interval")
     seen_before = len(_deliveries(layout))
     stopped_at = time.time()
-    cluster.supervisor(layout).stop(cluster.patroni_name(replica), timeout=30)
+    processes.supervisor(layout).stop(patroni.name(replica), timeout=30)
     stop_postmaster(Path(layout.member_paths(replica.name).data_dir))
 
     def delivered() -> dict | None:

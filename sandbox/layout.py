@@ -127,13 +127,25 @@ class SandboxLayout:
     def s3_endpoint(self) -> str:
         return f"{LOOPBACK_DNS}:{self.service_port('s3_https')}"
 
+    # The only places besides build_layout that look inside a Repository: a change of its shape stays here.
     @property
-    def s3_repository(self) -> Repository | None:
-        return next((r for r in self.spec.repositories if r.kind == "s3"), None)
+    def s3_repository(self) -> Repository:
+        return next(r for r in self.spec.repositories if r.kind == "s3")
 
     @property
     def posix_repository(self) -> Repository:
         return next(r for r in self.spec.repositories if r.kind == "posix")
+
+    @property
+    def shared_key_repositories(self) -> tuple[int, ...]:
+        """pgBackRest's numbers (repo<n>) of the repositories whose S3 keys come from the environment."""
+        return tuple(
+            i for i, r in enumerate(self.spec.repositories, start=1) if r.kind == "s3" and r.key_type == "shared"
+        )
+
+    def repository_kind(self, index: int) -> str:
+        """What repo<index> is stored on, for people reading a drill's result."""
+        return self.spec.repositories[index - 1].kind
 
     def all_ports(self) -> list[int]:
         """Every port a running sandbox listens on: `down` proves none is left open."""
@@ -173,6 +185,17 @@ def member_path_template(root: Path) -> Paths:
     )
 
 
+def sandbox_repositories(root: Path, scope: str, region: str | None, https_port: int) -> tuple[Repository, ...]:
+    """repo1 a directory, repo2 the emulated object-locked bucket: every Repository the sandbox builds."""
+    return (
+        Repository(kind="posix", path=str(root / "repo1")),
+        # The emulator has no instance role to take credentials from: shared keys, passed as environment.
+        Repository(kind="s3", path="/pgbackrest", bucket=f"{scope}-backups", region=region,
+                   endpoint=f"{LOOPBACK_DNS}:{https_port}", uri_style="path",
+                   verify_tls=True, ca_file=str(root / "tls" / "ca.crt"), key_type="shared"),
+    )
+
+
 def build_layout(profile: str = "prod", root: Path | None = None, postgres_major: int | None = None) -> SandboxLayout:
     if profile not in PROFILES:
         raise ValueError(f"unknown sandbox profile {profile!r}; use one of {', '.join(PROFILES)}")
@@ -185,13 +208,7 @@ def build_layout(profile: str = "prod", root: Path | None = None, postgres_major
         for i, zone in enumerate(topology.node_zones.value)
     )
     https_port = PROFILE_PORT_BASE[profile] + SANDBOX_SERVICE_PORTS["s3_https"]
-    repositories = (
-        Repository(kind="posix", path=str(sandbox_root / "repo1")),
-        # The emulator has no instance role to take credentials from: shared keys, passed as environment.
-        Repository(kind="s3", path="/pgbackrest", bucket=f"{scope}-backups", region=settings.region,
-                   endpoint=f"{LOOPBACK_DNS}:{https_port}", uri_style="path",
-                   verify_tls=True, ca_file=str(sandbox_root / "tls" / "ca.crt"), key_type="shared"),
-    )
+    repositories = sandbox_repositories(sandbox_root, scope, settings.region, https_port)
     spec = ClusterSpec(scope=scope, topology=topology, members=members, repositories=repositories,
                        router=router_for(profile), paths=member_path_template(sandbox_root),
                        client_cidrs=(f"{LOOPBACK}/32",), monitoring_hosts=(LOOPBACK,))

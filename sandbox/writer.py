@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import psycopg
 
 from dataplane.model import APP_DATABASE, APP_READWRITE_USER
-from sandbox import cluster
 from sandbox.client import Sandbox
+from sandbox.processes import psql
 
 DRILL_TABLE = "drill_acknowledged_writes"
 # Paces the writer so it does not starve the cluster of CPU on a 2-core machine while still resolving
@@ -33,7 +33,7 @@ def ensure_table(sandbox: Sandbox) -> str:
         raise RuntimeError(f"{APP_READWRITE_USER} has no usable schema on its search_path")
     qualified = f'"{schema}".{DRILL_TABLE}'
     # The superuser has no network login (pg_hba): administration goes over the leader's socket.
-    cluster.psql(sandbox.layout, sandbox.leader_member(),
+    psql(sandbox.layout, sandbox.leader_member(),
                  f"create table if not exists {qualified} (run text not null, id bigint not null, "
                  f"written_at timestamptz not null default clock_timestamp(), primary key (run, id));"
                  f"grant select, insert on {qualified} to {APP_READWRITE_USER};", dbname=APP_DATABASE)

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from sandbox import cluster
+    from sandbox.status import status
     from sandbox.layout import build_layout
 
     if os.geteuid() != 0:
@@ -36,11 +37,11 @@ def main(args: argparse.Namespace) -> int:
     layout = build_layout(args.profile, root=args.root)
     if args.action == "up":
         cluster.up(layout)
-        report, healthy = cluster.status(layout)
+        report, healthy = status(layout)
         print(report)
         return 0 if healthy else 1
     if args.action == "status":
-        report, healthy = cluster.status(layout)
+        report, healthy = status(layout)
         print(report)
         return 0 if healthy else 1
     leftovers = cluster.down(layout, purge=args.purge)

@@ -12,18 +12,22 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from sandbox.certificates import S3_ENDPOINT_CERTIFICATE
+from sandbox.files import write_file
 from sandbox.layout import LOOPBACK, LOOPBACK_DNS, SandboxLayout
-from sandbox.supervisor import Service, port_open
+from sandbox.supervisor import Service, Supervisor, port_open
 
 # moto accepts any credentials; these exist only so boto3 and pgBackRest sign requests.
 EMULATOR_ACCESS_KEY = "sandbox-access-key"
 EMULATOR_SECRET_KEY = "sandbox-secret-key"
+# Both processes of the object store: taken down last, after PostgreSQL has archived its last WAL.
+NAME_PREFIX = "s3-"
 
 
 def emulator_service(layout: SandboxLayout) -> Service:
     port = layout.service_port("s3_emulator")
     return Service(
-        name="s3-emulator",
+        name=f"{NAME_PREFIX}emulator",
         argv=[sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
         ready=lambda: port_open(port),
         ready_timeout=30,
@@ -51,7 +55,7 @@ def tls_proxy_config(layout: SandboxLayout, bundle: Path) -> str:
 
 def tls_proxy_service(layout: SandboxLayout, config: Path) -> Service:
     port = layout.service_port("s3_https")
-    return Service(name="s3-tls-proxy", argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
+    return Service(name=f"{NAME_PREFIX}tls-proxy", argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
                    ready=lambda: port_open(port), ready_timeout=15)
 
 
@@ -90,3 +94,13 @@ def ensure_locked_bucket(layout: SandboxLayout) -> dict:
             "Rule": {"DefaultRetention": {"Mode": topology.lock_mode.value, "Days": topology.lock_days.value}},
         })
     return s3.get_object_lock_configuration(Bucket=repo.bucket)["ObjectLockConfiguration"]
+
+
+def start(layout: SandboxLayout, sup: Supervisor) -> dict:
+    """The emulator, its TLS proxy (with the certificate sandbox.certificates issued), then the locked bucket."""
+    sup.start(emulator_service(layout))
+    config = layout.shared_config_dir / "s3-tls-proxy.cfg"
+    bundle = layout.tls_dir / f"{S3_ENDPOINT_CERTIFICATE}.pem"
+    write_file(config, tls_proxy_config(layout, bundle))
+    sup.start(tls_proxy_service(layout, config))
+    return ensure_locked_bucket(layout)

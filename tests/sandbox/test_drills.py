@@ -4,6 +4,9 @@ from __future__ import annotations
 import pytest
 
 from sandbox import cluster
+from sandbox.processes import supervisor
+from sandbox.services.pgbackrest import backup_info
+from sandbox.status import status
 from sandbox.drills import run_drill
 from sandbox.supervisor import listening_ports, processes_mentioning
 
@@ -21,13 +24,13 @@ UP_SECONDS_BOUND = 90
 
 
 def test_up_brings_a_healthy_cluster_with_a_backup(sandbox):
-    report, healthy = cluster.status(sandbox.layout)
+    report, healthy = status(sandbox.layout)
     print(report)
     assert healthy
     assert sandbox.up_seconds < UP_SECONDS_BOUND, f"up took {sandbox.up_seconds:.1f} s"
     state = sandbox.cluster()
     assert len(state.sync_standbys) == sandbox.layout.spec.topology.synchronous_node_count.value
-    assert cluster.backup_info(sandbox.layout)["backup"], "up takes the first full backup"
+    assert backup_info(sandbox.layout)["backup"], "up takes the first full backup"
 
 
 def test_failover_loses_no_acknowledged_commit(sandbox):
@@ -82,4 +85,4 @@ def test_down_leaves_nothing_running(sandbox):
     assert leftovers == []
     assert processes_mentioning(str(layout.root)) == []
     assert listening_ports(layout.all_ports()) == []
-    assert cluster.supervisor(layout).names() == []
+    assert supervisor(layout).names() == []

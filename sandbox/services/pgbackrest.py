@@ -1,0 +1,48 @@
+"""The backup stanza and a first full backup into every repository, run from the leader's configuration."""
+from __future__ import annotations
+
+import json
+import time
+
+from sandbox.client import Sandbox
+from sandbox.layout import SandboxLayout
+from sandbox.processes import pgbackrest
+from sandbox.supervisor import ServiceError
+
+LOCK_ERROR = 50
+STANZA_LOCK_RETRIES = 15
+
+
+def start(layout: SandboxLayout) -> str:
+    """stanza-create (idempotent; also recreates repo2 after the in-memory emulator restarted), then a
+    full backup into every repository that has none. Run from the leader's configuration, where the
+    standbys are pg2..pgN, so backup-standby copies files from a standby."""
+    leader = Sandbox(layout).leader_member()
+    info = backup_info(layout)
+    if info.get("status", {}).get("code") != 0:
+        # archive-push (async) holds the stanza's archive lock for a moment after every segment.
+        for attempt in range(STANZA_LOCK_RETRIES):
+            result = pgbackrest(layout, leader, "stanza-create", check=False)
+            if result.returncode == 0:
+                break
+            if result.returncode != LOCK_ERROR or attempt == STANZA_LOCK_RETRIES - 1:
+                raise ServiceError(f"pgbackrest stanza-create failed ({result.returncode}): {result.stderr}")
+            time.sleep(1)
+        info = backup_info(layout)
+    done = []
+    for index, _ in enumerate(layout.spec.repositories, start=1):
+        if not any(b.get("database", {}).get("repo-key") == index for b in info.get("backup", [])):
+            pgbackrest(layout, leader, f"--repo={index}", "--type=full", "backup")
+            done.append(f"repo{index}")
+    return f"full backup into {', '.join(done)}" if done else "backups present"
+
+
+def backup_info(layout: SandboxLayout) -> dict:
+    """`pgbackrest info` of the cluster's stanza, {} when there is none (or no answer)."""
+    member = layout.spec.members[0]
+    out = pgbackrest(layout, member, "--output=json", "info", check=False)
+    try:
+        stanzas = json.loads(out.stdout or "[]")
+    except ValueError:
+        return {}
+    return next((s for s in stanzas if s.get("name") == layout.spec.stanza), {})
