@@ -31,12 +31,11 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from tools.protocol import SECRET_SIG, SIG_KEY
 from tools.records import Plan, ResourceRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK_DIR = ROOT / "policy"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 LEVELS = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
           analyzer_pb2.DISABLED: "disabled", analyzer_pb2.REMEDIATE: "remediate"}
 LEVEL_CODES = {v: k for k, v in LEVELS.items()}

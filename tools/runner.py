@@ -29,14 +29,8 @@ from stacks.files import ROOT, stack_config
 from stacks.errors import UserError
 from tools.constraints import autoname_rule, naming, registry
 from tools.constraints.core import Violation, format_violations
+from tools.protocol import OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
 from tools.records import Plan, ResourceRecord
-
-# Wire-format signatures of the engine's property encoding (pulumi/runtime/rpc.py).
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 FAKE_ACCOUNT = "111122223333"
 

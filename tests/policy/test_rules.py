@@ -10,8 +10,8 @@ import yaml
 
 from tests.policy.conftest import by_policy, dump
 from tests.policy.fixtures import ALERTS, Stack, monitoring_user_data, node_user_data, rec, tagged
+from tools.protocol import UNKNOWN
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_OUT = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 
