@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sandbox.layout import DEFAULT_ROOT, PROFILES
 
-# Measurements summarised as min/median/max over several runs.
-TIMED = ("write_outage_s", "restore_s", "alert_delivered_s")
+if TYPE_CHECKING:
+    from sandbox.harness.result import DrillResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sandbox.drills import DRILLS
+    from sandbox import drills
 
-    parser.add_argument("name", choices=sorted(DRILLS) + ["all"])
+    parser.add_argument("name", choices=[*drills.names(), "all"])
     parser.add_argument("--runs", type=int, default=1, help="repeat the drill N times (1-20)")
     parser.add_argument(
         "--repo",
@@ -32,9 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
 
 
+def spread(name: str, key: str, results: Sequence[DrillResult]) -> str | None:
+    """min/median/max of one timed measurement over several runs; None when no run measured it."""
+    values = [v for v in (r.measurements.get(key) for r in results) if isinstance(v, float)]
+    if not values:
+        return None
+    return (
+        f"{name} {key}: min {min(values):.2f}  median {statistics.median(values):.2f}  "
+        f"max {max(values):.2f}  over {len(values)} run(s); "
+        f"{sum(r.passed for r in results)}/{len(results)} passed"
+    )
+
+
 def main(args: argparse.Namespace) -> int:
+    from sandbox import drills
     from sandbox.client import Sandbox
-    from sandbox.drills import DRILLS, run_drill
+    from sandbox.harness.result import DrillOptions
     from sandbox.layout import build_layout
 
     if not 1 <= args.runs <= 20:
@@ -44,23 +59,20 @@ def main(args: argparse.Namespace) -> int:
     if not sandbox.secrets:
         print(f"no sandbox at {sandbox.layout.root}: run `python -m tools sandbox up --profile {args.profile}` first")
         return 2
-    names = sorted(DRILLS) if args.name == "all" else [args.name]
+    names = drills.names() if args.name == "all" else [args.name]
+    options = DrillOptions(repo=args.repo)
     failed = 0
     for name in names:
         results = []
         for run in range(1, args.runs + 1):
-            result = run_drill(sandbox, name, repo=args.repo)
+            result = drills.run_drill(sandbox, name, options)
             results.append(result)
             prefix = f"[{run}/{args.runs}] " if args.runs > 1 else ""
             print(prefix + result.summary(), flush=True)
             failed += 0 if result.passed else 1
         if args.runs > 1:
-            for key in TIMED:
-                values = [r.measurements[key] for r in results if isinstance(r.measurements.get(key), float)]
-                if values:
-                    print(
-                        f"{name} {key}: min {min(values):.2f}  median {statistics.median(values):.2f}  "
-                        f"max {max(values):.2f}  over {len(values)} run(s); "
-                        f"{sum(r.passed for r in results)}/{len(results)} passed"
-                    )
+            for key in drills.registry()[name].timed:
+                line = spread(name, key, results)
+                if line:
+                    print(line)
     return 1 if failed else 0

@@ -8,6 +8,7 @@ from sandbox.processes import supervisor
 from sandbox.services.pgbackrest import backup_info
 from sandbox.status import status
 from sandbox.drills import run_drill
+from sandbox.harness.result import DrillOptions
 from sandbox.supervisor import listening_ports, processes_mentioning
 
 pytestmark = pytest.mark.sandbox
@@ -56,8 +57,7 @@ def test_switchover_to_the_sync_standby(sandbox):
 
 @pytest.mark.parametrize("repo", [1, 2], ids=["posix", "s3"])
 def test_point_in_time_restore(sandbox, repo):
-    from sandbox.drills import restore
-    result = restore(sandbox, repo=repo)
+    result = run_drill(sandbox, "restore", DrillOptions(repo=repo))
     print(result.summary())
     assert result.measurements["rows_before_target"] == "100/100"
     assert result.measurements["rows_after_target"] == 0
