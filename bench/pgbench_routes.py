@@ -5,6 +5,7 @@ read port. What the routing and pooling layers cost is what this prints; the num
 
     python bench/pgbench_routes.py [--profile prod] [--seconds 10] [--clients 4] [--scale 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,9 @@ from sandbox.processes import run_as_service_user  # noqa: E402
 TPS = re.compile(r"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")
 
 
-def pgbench(sandbox: Sandbox, args: list[str], user: str | None = None, port: int | None = None,
-            timeout: float = 600) -> str:
+def pgbench(
+    sandbox: Sandbox, args: list[str], user: str | None = None, port: int | None = None, timeout: float = 600
+) -> str:
     leader = sandbox.leader_member()
     paths = sandbox.layout.member_paths(leader.name)
     binary = f"{paths.postgres_bin_dir}/pgbench"
@@ -35,9 +37,13 @@ def pgbench(sandbox: Sandbox, args: list[str], user: str | None = None, port: in
         env = {"PGOPTIONS": f"-c role={APP_OWNER_ROLE} -c search_path={APP_SCHEMA}"}
         argv = [binary, "-h", paths.run_dir, "-p", str(leader.ports.postgres), *args, APP_DATABASE]
     else:
-        env = {"PGPASSWORD": sandbox.password({APP_READWRITE_USER: "app-readwrite",
-                                               APP_READONLY_USER: "app-readonly"}[user]),
-               "PGSSLMODE": "verify-full", "PGSSLROOTCERT": sandbox.ca_file}
+        env = {
+            "PGPASSWORD": sandbox.password(
+                {APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}[user]
+            ),
+            "PGSSLMODE": "verify-full",
+            "PGSSLROOTCERT": sandbox.ca_file,
+        }
         argv = [binary, "-h", LOOPBACK, "-p", str(port), "-U", user, *args, APP_DATABASE]
     return run_as_service_user(argv, env=env, timeout=timeout).stdout
 

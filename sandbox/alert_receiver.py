@@ -3,6 +3,7 @@
 Standalone (no project imports) so it runs as the service user from any directory:
     python alert_receiver.py --port N --out deliveries.jsonl
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """The cluster's certificates from dataplane.tls's requests, signed by a CA kept in the sandbox root."""
+
 from __future__ import annotations
 
 from dataplane import tls as tls_render

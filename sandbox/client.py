@@ -1,4 +1,5 @@
 """How drills and `status` talk to a running sandbox: Patroni's REST API and PostgreSQL over verified TLS."""
+
 from __future__ import annotations
 
 import base64
@@ -10,8 +11,7 @@ from dataclasses import dataclass
 import psycopg
 
 from dataplane import patroni as patroni_render
-from dataplane.model import (APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, PATRONI_REST_USER,
-                             SUPERUSER, Member)
+from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, PATRONI_REST_USER, SUPERUSER, Member
 from sandbox import secrets as sandbox_secrets
 from sandbox.layout import LOOPBACK, SandboxLayout
 from sandbox.supervisor import wait_until
@@ -47,8 +47,15 @@ class Sandbox:
         return str(self.layout.tls_dir / "ca.crt")
 
     # --- Patroni REST ------------------------------------------------------------------------------
-    def rest(self, member: Member, path: str, method: str = "GET", body: dict | None = None,
-             auth: bool = False, timeout: float = REST_TIMEOUT_SECONDS) -> tuple[int, object]:
+    def rest(
+        self,
+        member: Member,
+        path: str,
+        method: str = "GET",
+        body: dict | None = None,
+        auth: bool = False,
+        timeout: float = REST_TIMEOUT_SECONDS,
+    ) -> tuple[int, object]:
         url = f"{patroni_render.rest_url(member)}{path}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
@@ -74,11 +81,20 @@ class Sandbox:
                 continue
             if status == 200 and isinstance(body, dict):
                 members = tuple(body.get("members", []))
-                leader = next((m["name"] for m in members if m.get("role") in ("leader", "standby_leader")
-                               and m.get("state") == "running"), None)
+                leader = next(
+                    (
+                        m["name"]
+                        for m in members
+                        if m.get("role") in ("leader", "standby_leader") and m.get("state") == "running"
+                    ),
+                    None,
+                )
                 sync = tuple(m["name"] for m in members if m.get("role") == "sync_standby")
-                streaming = tuple(m["name"] for m in members if m.get("role") in ("replica", "sync_standby")
-                                  and m.get("state") == "streaming")
+                streaming = tuple(
+                    m["name"]
+                    for m in members
+                    if m.get("role") in ("replica", "sync_standby") and m.get("state") == "streaming"
+                )
                 return ClusterState(leader, sync, streaming, members)
         return None
 
@@ -93,17 +109,35 @@ class Sandbox:
         return len(state.sync_standbys) >= min(others, self.layout.spec.topology.synchronous_node_count.value)
 
     def wait_healthy(self, timeout: float = 90) -> float:
-        return wait_until(self.healthy, timeout, "cluster healthy (leader, streaming replicas, sync standby)",
-                          interval=0.25)
+        return wait_until(
+            self.healthy, timeout, "cluster healthy (leader, streaming replicas, sync standby)", interval=0.25
+        )
 
     # --- PostgreSQL --------------------------------------------------------------------------------
-    def conninfo(self, port: int, user: str = SUPERUSER, dbname: str = APP_DATABASE, password: str | None = None,
-                 sslmode: str = "verify-full", host: str = LOOPBACK, **extra) -> dict:
+    def conninfo(
+        self,
+        port: int,
+        user: str = SUPERUSER,
+        dbname: str = APP_DATABASE,
+        password: str | None = None,
+        sslmode: str = "verify-full",
+        host: str = LOOPBACK,
+        **extra,
+    ) -> dict:
         if password is None:
-            password = self.password({SUPERUSER: "superuser", APP_READWRITE_USER: "app-readwrite",
-                                      APP_READONLY_USER: "app-readonly"}[user])
-        params = dict(host=host, port=port, user=user, dbname=dbname, password=password, sslmode=sslmode,
-                      connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="pg-platform-drill")
+            password = self.password(
+                {SUPERUSER: "superuser", APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}[user]
+            )
+        params = dict(
+            host=host,
+            port=port,
+            user=user,
+            dbname=dbname,
+            password=password,
+            sslmode=sslmode,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            application_name="pg-platform-drill",
+        )
         if sslmode in ("verify-ca", "verify-full"):
             params["sslrootcert"] = self.ca_file
         params.update(extra)
@@ -123,9 +157,11 @@ class Sandbox:
 
     def wait_router_write(self, timeout: float = 30) -> float:
         """Until the routed write port reaches the primary (HAProxy has seen Patroni's /primary)."""
+
         def primary_behind_router() -> bool:
             with self.connect_write(user=APP_READWRITE_USER) as conn:
                 return conn.execute("select not pg_is_in_recovery()").fetchone()[0]
+
         return wait_until(primary_behind_router, timeout, "routed write port reaching the primary", interval=0.2)
 
 

@@ -5,6 +5,7 @@ Each member's files come from the dataplane renderers, written under that member
 the DCS, the object store, Patroni (which initdb's or clones PostgreSQL), the backup stanza, roles, then
 the pooler, the router and monitoring.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """What a node's boot step takes from its secrets store, here from the sandbox's env file and the emulator."""
+
 from __future__ import annotations
 
 from dataplane import pgbackrest as pgbackrest_render

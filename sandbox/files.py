@@ -1,4 +1,5 @@
 """Files and directories the sandbox's services own: written atomically, owned by the service user."""
+
 from __future__ import annotations
 
 import os

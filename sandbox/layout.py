@@ -5,6 +5,7 @@ topology), shrunk to a sandbox node size and to the PostgreSQL major Debian ship
 platform's own (stacks/ports.py) shifted by a per-profile base and a per-member stride, so prod and dev
 sandboxes can run side by side and no number is invented twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,17 +33,20 @@ ROUTER_SLOT = 5
 SCRATCH_SLOT = 4
 # Services that exist only in the sandbox, standing in for cloud services; same base as the rest.
 SANDBOX_SERVICE_PORTS = {
-    "s3_emulator": 4566,      # moto, plain HTTP, never dialled by pgBackRest directly
-    "s3_https": 443,          # HAProxy terminating TLS for the emulator with the sandbox CA
-    "alert_webhook": 5001,    # the receiver Alertmanager posts to, so the alert drill can see delivery
+    "s3_emulator": 4566,  # moto, plain HTTP, never dialled by pgBackRest directly
+    "s3_https": 443,  # HAProxy terminating TLS for the emulator with the sandbox CA
+    "alert_webhook": 5001,  # the receiver Alertmanager posts to, so the alert drill can see delivery
 }
 DEFAULT_ROOT = Path(os.environ.get("PG_PLATFORM_SANDBOX_ROOT", "/var/lib/pg-platform-sandbox"))
 POSTGRES_LIB = Path("/usr/lib/postgresql")
 
 
 def installed_postgres_major(lib: Path = POSTGRES_LIB) -> int:
-    majors = sorted(int(p.name) for p in lib.iterdir() if p.name.isdigit() and (p / "bin" / "postgres").exists()) \
-        if lib.is_dir() else []
+    majors = (
+        sorted(int(p.name) for p in lib.iterdir() if p.name.isdigit() and (p / "bin" / "postgres").exists())
+        if lib.is_dir()
+        else []
+    )
     if not majors:
         raise RuntimeError(f"no PostgreSQL server under {lib}: run `bash scripts/bootstrap.sh`")
     return majors[-1]
@@ -50,13 +54,15 @@ def installed_postgres_major(lib: Path = POSTGRES_LIB) -> int:
 
 def sandbox_topology(profile: str, postgres_major: int | None = None) -> Topology:
     topology = derive_topology(settings_for_stack(profile))
-    return dataclasses.replace(topology, node_size=SANDBOX_SIZE,
-                               postgres_major=postgres_major or installed_postgres_major())
+    return dataclasses.replace(
+        topology, node_size=SANDBOX_SIZE, postgres_major=postgres_major or installed_postgres_major()
+    )
 
 
 @dataclass(frozen=True)
 class SandboxLayout:
     """One sandbox: its profile, root directory, spec, and the ports of the stand-in services."""
+
     profile: str
     root: Path
     spec: ClusterSpec
@@ -153,8 +159,15 @@ class SandboxLayout:
         for m in self.spec.members:
             ports += [getattr(m.ports, f.name) for f in dataclasses.fields(MemberPorts)]
         r = self.spec.router
-        ports += [r.write_port, r.read_port, r.pooled_port, r.stats_port, self.prometheus_port,
-                  self.alertmanager_port, self.scratch_port]
+        ports += [
+            r.write_port,
+            r.read_port,
+            r.pooled_port,
+            r.stats_port,
+            self.prometheus_port,
+            self.alertmanager_port,
+            self.scratch_port,
+        ]
         ports += [self.service_port(n) for n in SANDBOX_SERVICE_PORTS]
         return ports
 
@@ -167,8 +180,13 @@ def member_ports(profile: str, index: int) -> MemberPorts:
 
 def router_for(profile: str) -> Router:
     shift = PROFILE_PORT_BASE[profile] + ROUTER_SLOT * MEMBER_PORT_STRIDE
-    return Router(host=LOOPBACK, write_port=PORTS.write + shift, read_port=PORTS.read + shift,
-                  pooled_port=PORTS.pooled_write + shift, stats_port=PORTS.haproxy_stats + shift)
+    return Router(
+        host=LOOPBACK,
+        write_port=PORTS.write + shift,
+        read_port=PORTS.read + shift,
+        pooled_port=PORTS.pooled_write + shift,
+        stats_port=PORTS.haproxy_stats + shift,
+    )
 
 
 def member_path_template(root: Path) -> Paths:
@@ -190,9 +208,17 @@ def sandbox_repositories(root: Path, scope: str, region: str | None, https_port:
     return (
         Repository(kind="posix", path=str(root / "repo1")),
         # The emulator has no instance role to take credentials from: shared keys, passed as environment.
-        Repository(kind="s3", path="/pgbackrest", bucket=f"{scope}-backups", region=region,
-                   endpoint=f"{LOOPBACK_DNS}:{https_port}", uri_style="path",
-                   verify_tls=True, ca_file=str(root / "tls" / "ca.crt"), key_type="shared"),
+        Repository(
+            kind="s3",
+            path="/pgbackrest",
+            bucket=f"{scope}-backups",
+            region=region,
+            endpoint=f"{LOOPBACK_DNS}:{https_port}",
+            uri_style="path",
+            verify_tls=True,
+            ca_file=str(root / "tls" / "ca.crt"),
+            key_type="shared",
+        ),
     )
 
 
@@ -209,7 +235,14 @@ def build_layout(profile: str = "prod", root: Path | None = None, postgres_major
     )
     https_port = PROFILE_PORT_BASE[profile] + SANDBOX_SERVICE_PORTS["s3_https"]
     repositories = sandbox_repositories(sandbox_root, scope, settings.region, https_port)
-    spec = ClusterSpec(scope=scope, topology=topology, members=members, repositories=repositories,
-                       router=router_for(profile), paths=member_path_template(sandbox_root),
-                       client_cidrs=(f"{LOOPBACK}/32",), monitoring_hosts=(LOOPBACK,))
+    spec = ClusterSpec(
+        scope=scope,
+        topology=topology,
+        members=members,
+        repositories=repositories,
+        router=router_for(profile),
+        paths=member_path_template(sandbox_root),
+        client_cidrs=(f"{LOOPBACK}/32",),
+        monitoring_hosts=(LOOPBACK,),
+    )
     return SandboxLayout(profile=profile, root=sandbox_root, spec=spec, settings=settings)

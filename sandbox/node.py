@@ -1,4 +1,5 @@
 """A member's machine before its services start: directories, then the files cloud-init would write."""
+
 from __future__ import annotations
 
 from pathlib import Path

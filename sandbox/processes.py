@@ -1,4 +1,5 @@
 """The sandbox's supervisor, and one-off commands run as the service user (pgBackRest, psql)."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Services get them as the environment variables dataplane.model.SECRET_ENV names, exactly as a cloud
 node's boot script exports them from its secrets store.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """`sandbox status`: endpoints, roles, sync state, lag and the last backup of a running sandbox."""
+
 from __future__ import annotations
 
 import time

@@ -4,6 +4,7 @@ Services run as `postgres` through `setpriv`, which execs in place, so the PID w
 own (su/runuser would fork and leave us holding a wrapper). Each PID file also records the process start
 time from /proc, so a recycled PID is never mistaken for ours and never signalled.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ def process_start_time(pid: int) -> int | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # The command name (field 2) may contain spaces and parentheses: split after its closing one.
-    rest = stat[stat.rindex(")") + 2:].split()
+    rest = stat[stat.rindex(")") + 2 :].split()
     if rest[0] == "Z":
         return None
     return int(rest[19])
@@ -73,8 +74,13 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = POLL_SECONDS,
-               alive: Callable[[], bool] | None = None) -> float:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = POLL_SECONDS,
+    alive: Callable[[], bool] | None = None,
+) -> float:
     """Poll `check` until it holds; return the seconds it took. Raise naming `what` on timeout."""
     start = time.monotonic()
     deadline = start + timeout
@@ -127,8 +133,12 @@ class Supervisor:
         if service.ready is not None:
             rec = self.record(service.name)
             try:
-                wait_until(service.ready, service.ready_timeout, f"{service.name} (log {self.log_file(service.name)})",
-                           alive=lambda: is_alive(pid, rec and rec.get("start_time")))
+                wait_until(
+                    service.ready,
+                    service.ready_timeout,
+                    f"{service.name} (log {self.log_file(service.name)})",
+                    alive=lambda: is_alive(pid, rec and rec.get("start_time")),
+                )
             except ServiceError as exc:
                 raise ServiceError(f"{exc}\n--- last lines of its log ---\n{self.log_tail(service.name)}") from None
         return pid
@@ -145,8 +155,15 @@ class Supervisor:
         log = open(self.log_file(service.name), "ab")
         try:
             # A new session: the service outlives the CLI that started it and ignores its terminal's ^C.
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=env, cwd=service.cwd or str(self.state_dir), start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=service.cwd or str(self.state_dir),
+                start_new_session=True,
+            )
         finally:
             log.close()
         start_time = None
@@ -155,8 +172,9 @@ class Supervisor:
             if start_time is not None:
                 break
             time.sleep(0.01)
-        self.pid_file(service.name).write_text(json.dumps(
-            {"pid": proc.pid, "start_time": start_time, "argv": service.argv}))
+        self.pid_file(service.name).write_text(
+            json.dumps({"pid": proc.pid, "start_time": start_time, "argv": service.argv})
+        )
         # Popen keeps a handle to reap; detach it so a finished service does not linger as a zombie of ours.
         _REAPED.append(proc)
         return proc.pid

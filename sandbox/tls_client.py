@@ -1,4 +1,5 @@
 """Clients of the services' HTTPS endpoints (Patroni REST, etcd), trusting the cluster CA."""
+
 from __future__ import annotations
 
 import ssl

@@ -3,6 +3,7 @@
 A row id enters the log only after COMMIT has returned without error, so after a failover every logged id
 must be on the new leader: any missing one is an acknowledged commit the platform lost (RPO violated).
 """
+
 from __future__ import annotations
 
 import threading
@@ -33,18 +34,22 @@ def ensure_table(sandbox: Sandbox) -> str:
         raise RuntimeError(f"{APP_READWRITE_USER} has no usable schema on its search_path")
     qualified = f'"{schema}".{DRILL_TABLE}'
     # The superuser has no network login (pg_hba): administration goes over the leader's socket.
-    psql(sandbox.layout, sandbox.leader_member(),
-                 f"create table if not exists {qualified} (run text not null, id bigint not null, "
-                 f"written_at timestamptz not null default clock_timestamp(), primary key (run, id));"
-                 f"grant select, insert on {qualified} to {APP_READWRITE_USER};", dbname=APP_DATABASE)
+    psql(
+        sandbox.layout,
+        sandbox.leader_member(),
+        f"create table if not exists {qualified} (run text not null, id bigint not null, "
+        f"written_at timestamptz not null default clock_timestamp(), primary key (run, id));"
+        f"grant select, insert on {qualified} to {APP_READWRITE_USER};",
+        dbname=APP_DATABASE,
+    )
     return qualified
 
 
 @dataclass
 class WriterLog:
-    acked: list[tuple[int, float]] = field(default_factory=list)     # (id, monotonic time COMMIT returned)
+    acked: list[tuple[int, float]] = field(default_factory=list)  # (id, monotonic time COMMIT returned)
     errors: list[tuple[float, str]] = field(default_factory=list)
-    unconfirmed: list[int] = field(default_factory=list)             # ids whose outcome the client never learnt
+    unconfirmed: list[int] = field(default_factory=list)  # ids whose outcome the client never learnt
 
     def first_ack_after(self, moment: float) -> float | None:
         return next((t for _, t in self.acked if t > moment), None)
@@ -76,7 +81,7 @@ class AcknowledgedWriter(threading.Thread):
                     conn = self.sandbox.connect_write(user=APP_READWRITE_USER)
                     conn.add_notice_handler(lambda diag: self._notices.append(diag.message_primary or ""))
                 row_id = next_id
-                next_id += 1   # never reuse an id whose commit may have happened without our knowing
+                next_id += 1  # never reuse an id whose commit may have happened without our knowing
                 self._notices.clear()
                 # autocommit: execute returns only after the COMMIT is acknowledged (synchronously replicated).
                 conn.execute(f"insert into {self.table} (run, id) values (%s, %s)", (self.run_id, row_id))
@@ -88,8 +93,12 @@ class AcknowledgedWriter(threading.Thread):
             except (psycopg.Error, OSError) as exc:
                 if conn is not None:
                     self.log.unconfirmed.append(next_id - 1)
-                self.log.errors.append((time.monotonic(), type(exc).__name__ + ": " + str(exc).splitlines()[0]
-                                        if str(exc) else type(exc).__name__))
+                self.log.errors.append(
+                    (
+                        time.monotonic(),
+                        type(exc).__name__ + ": " + str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
+                )
                 try:
                     if conn is not None:
                         conn.close()

@@ -1,4 +1,5 @@
 """crash: only the leader's postmaster is SIGKILLed under writes; Patroni restarts it in place or fails over."""
+
 from __future__ import annotations
 
 from sandbox.client import Sandbox

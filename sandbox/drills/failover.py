@@ -1,4 +1,5 @@
 """failover: the leader's machine is lost (Patroni and every PostgreSQL process SIGKILLed) under writes."""
+
 from __future__ import annotations
 
 from sandbox.client import Sandbox

@@ -1,4 +1,5 @@
 """restore: point-in-time restore from a pgBackRest repository into a scratch instance on its own port."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,17 +32,27 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     def psql(sql: str) -> str:
         return processes.psql(layout, leader, sql)
 
-    psql("create table if not exists drill_restore (run text, phase text, n int, "
-         "at timestamptz default clock_timestamp())")
-    psql(f"insert into drill_restore (run, phase, n) select '{run}', 'before', g from generate_series(1, {RESTORE_ROWS}) g")
+    psql(
+        "create table if not exists drill_restore (run text, phase text, n int, "
+        "at timestamptz default clock_timestamp())"
+    )
+    psql(
+        f"insert into drill_restore (run, phase, n) select '{run}', 'before', g from generate_series(1, {RESTORE_ROWS}) g"
+    )
     # The target lies strictly between the two commits, so a correct restore has all of one and none of the other.
     time.sleep(0.2)
     target = psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
     time.sleep(0.2)
-    psql(f"insert into drill_restore (run, phase, n) select '{run}', 'after', g from generate_series(1, {RESTORE_ROWS}) g")
+    psql(
+        f"insert into drill_restore (run, phase, n) select '{run}', 'after', g from generate_series(1, {RESTORE_ROWS}) g"
+    )
     segment = psql("select pg_walfile_name(pg_switch_wal())")
-    wait_until(lambda: (psql("select coalesce(last_archived_wal, '') from pg_stat_archiver") or "")[-16:] >= segment[-16:],
-               60, f"WAL segment {segment} archived", interval=0.2)
+    wait_until(
+        lambda: (psql("select coalesce(last_archived_wal, '') from pg_stat_archiver") or "")[-16:] >= segment[-16:],
+        60,
+        f"WAL segment {segment} archived",
+        interval=0.2,
+    )
 
     scratch = layout.scratch_dir
     data_dir = scratch / "data"
@@ -56,47 +67,98 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     write_file(hba_file, render_pg_hba(layout.spec))
 
     started = time.monotonic()
-    processes.pgbackrest(layout, leader, f"--pg1-path={data_dir}", f"--repo={repo}", "--type=time",
-                       f"--target={target}", "--target-action=promote", "restore")
+    processes.pgbackrest(
+        layout,
+        leader,
+        f"--pg1-path={data_dir}",
+        f"--repo={repo}",
+        "--type=time",
+        f"--target={target}",
+        "--target-action=promote",
+        "restore",
+    )
     restored_files = time.monotonic() - started
     paths = layout.member_paths(leader.name)
     # The restored directory carries the cluster's postgresql.conf: a scratch instance must not take the
     # cluster's port, wait for its synchronous standbys or archive into the same stanza.
-    overrides = {"port": layout.scratch_port, "listen_addresses": LOOPBACK, "unix_socket_directories": str(run_dir),
-                 "hba_file": str(hba_file), "synchronous_standby_names": "", "archive_mode": "off",
-                 "logging_collector": "off", "cluster_name": f"{layout.spec.scope}-restore-drill"}
+    overrides = {
+        "port": layout.scratch_port,
+        "listen_addresses": LOOPBACK,
+        "unix_socket_directories": str(run_dir),
+        "hba_file": str(hba_file),
+        "synchronous_standby_names": "",
+        "archive_mode": "off",
+        "logging_collector": "off",
+        "cluster_name": f"{layout.spec.scope}-restore-drill",
+    }
     argv = [f"{paths.postgres_bin_dir}/postgres", "-D", str(data_dir)]
     for key, value in overrides.items():
         argv += ["-c", f"{key}={value}"]
 
     def scratch_sql(sql: str) -> str:
         return processes.run_as_service_user(
-            [f"{paths.postgres_bin_dir}/psql", "-X", "-q", "-A", "-t", "-h", str(run_dir), "-p",
-             str(layout.scratch_port), "-d", "postgres", "-c", sql], timeout=30).stdout.strip()
+            [
+                f"{paths.postgres_bin_dir}/psql",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-h",
+                str(run_dir),
+                "-p",
+                str(layout.scratch_port),
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ],
+            timeout=30,
+        ).stdout.strip()
 
     passed = False
     try:
-        sup.start(Service(SCRATCH_SERVICE, argv, env=node_environment(layout),
-                          ready=lambda: scratch_sql("select pg_is_in_recovery()") == "f", ready_timeout=120))
+        sup.start(
+            Service(
+                SCRATCH_SERVICE,
+                argv,
+                env=node_environment(layout),
+                ready=lambda: scratch_sql("select pg_is_in_recovery()") == "f",
+                ready_timeout=120,
+            )
+        )
         restore_seconds = time.monotonic() - started
-        counts = dict(line.split("|") for line in scratch_sql(
-            f"select phase, count(*) from drill_restore where run = '{run}' group by phase").splitlines() if line)
+        counts = dict(
+            line.split("|")
+            for line in scratch_sql(
+                f"select phase, count(*) from drill_restore where run = '{run}' group by phase"
+            ).splitlines()
+            if line
+        )
         before, after = int(counts.get("before", 0)), int(counts.get("after", 0))
         passed = before == RESTORE_ROWS and after == 0
         obj = objectives(sandbox)
         passed = passed and restore_seconds <= obj.rto_seconds
-        measurements = {"restore_s": restore_seconds, "files_restored_s": restored_files,
-                        "rows_before_target": f"{before}/{RESTORE_ROWS}", "rows_after_target": after,
-                        "repo": f"repo{repo} ({layout.repository_kind(repo)})", "target": target}
+        measurements = {
+            "restore_s": restore_seconds,
+            "files_restored_s": restored_files,
+            "rows_before_target": f"{before}/{RESTORE_ROWS}",
+            "rows_after_target": after,
+            "repo": f"repo{repo} ({layout.repository_kind(repo)})",
+            "target": target,
+        }
     finally:
         sup.stop(SCRATCH_SERVICE, sig=signal.SIGINT)
         stop_postmaster(data_dir)
         shutil.rmtree(scratch, ignore_errors=True)
         psql(f"delete from drill_restore where run = '{run}'")
-    return DrillResult(NAME, passed, measurements,
-                       f"all {RESTORE_ROWS} rows committed before the target and none after; restore within "
-                       f"RTO {objectives(sandbox).rto_seconds} s", notes)
-
+    return DrillResult(
+        NAME,
+        passed,
+        measurements,
+        f"all {RESTORE_ROWS} rows committed before the target and none after; restore within "
+        f"RTO {objectives(sandbox).rto_seconds} s",
+        notes,
+    )
 
 
 DRILL = Drill(NAME, restore, timed=("restore_s",))

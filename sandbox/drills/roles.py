@@ -1,4 +1,5 @@
 """roles: least privilege for the application roles, and default privileges on what app_owner creates later."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,19 +28,25 @@ def roles(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     notes: list[str] = []
     with sandbox.connect(write_port, user=APP_READWRITE_USER) as rw:
         schema = rw.execute("select current_schema()").fetchone()[0]
-    psql(layout, leader, f"set role {APP_OWNER_ROLE}; create table \"{schema}\".{table} (id int primary key, note text);",
-                 dbname=APP_DATABASE)
+    psql(
+        layout,
+        leader,
+        f'set role {APP_OWNER_ROLE}; create table "{schema}".{table} (id int primary key, note text);',
+        dbname=APP_DATABASE,
+    )
     try:
+
         def as_user(user: str, sql: str) -> Callable[[], object]:
             def attempt() -> object:
                 with sandbox.connect(write_port, user=user) as conn:
                     return conn.execute(sql)
+
             return attempt
 
         expectations = [
             (APP_READWRITE_USER, "create role drill_intruder login", True),
             (APP_READWRITE_USER, "create database drill_intruder", True),
-            (APP_READWRITE_USER, f"create table \"{schema}\".drill_rw_owned (id int)", True),
+            (APP_READWRITE_USER, f'create table "{schema}".drill_rw_owned (id int)', True),
             (APP_READWRITE_USER, f"insert into {table} values (1, 'app_rw writes')", False),
             (APP_READWRITE_USER, f"update {table} set note = 'app_rw updates' where id = 1", False),
             (APP_READONLY_USER, f"select count(*) from {table}", False),
@@ -52,13 +59,21 @@ def roles(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             checks[label] = refused == must_refuse
             notes.append(f"{label}: {'ok' if refused == must_refuse else 'WRONG'} ({said})")
     finally:
-        psql(layout, leader, f"drop table if exists \"{schema}\".{table}; "
-                                     f"drop table if exists \"{schema}\".drill_rw_owned;", dbname=APP_DATABASE)
+        psql(
+            layout,
+            leader,
+            f'drop table if exists "{schema}".{table}; drop table if exists "{schema}".drill_rw_owned;',
+            dbname=APP_DATABASE,
+        )
     failed = [k for k, ok in checks.items() if not ok]
-    return DrillResult(NAME, not failed, {"checks_passed": f"{len(checks) - len(failed)}/{len(checks)}"},
-                       "least privilege: no CREATEROLE/CREATEDB/DDL for applications, read-only stays read-only, "
-                       "default privileges cover new tables", notes)
-
+    return DrillResult(
+        NAME,
+        not failed,
+        {"checks_passed": f"{len(checks) - len(failed)}/{len(checks)}"},
+        "least privilege: no CREATEROLE/CREATEDB/DDL for applications, read-only stays read-only, "
+        "default privileges cover new tables",
+        notes,
+    )
 
 
 DRILL = Drill(NAME, roles)

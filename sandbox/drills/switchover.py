@@ -1,4 +1,5 @@
 """switchover: Patroni's REST API (password and client certificate) hands the leadership to the sync standby."""
+
 from __future__ import annotations
 
 from sandbox.client import Sandbox

@@ -1,4 +1,5 @@
 """Breaking and mending members: the faults drills inject, and putting the cluster back to healthy."""
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ def child_pids(parent: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == parent:
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
             children.append(int(entry.name))
     return children
 
@@ -60,8 +61,11 @@ def recover_member(sandbox: Sandbox, member: Member, notes: list[str]) -> float:
     sup = supervisor(layout)
     if sup.running(patroni.name(member)) is None:
         # Backends of a killed postmaster may still hold its shared memory for a moment.
-        wait_until(lambda: postmaster_pid(Path(layout.member_paths(member.name).data_dir)) is None, 15,
-                   f"{member.name}'s old postmaster to be gone")
+        wait_until(
+            lambda: postmaster_pid(Path(layout.member_paths(member.name).data_dir)) is None,
+            15,
+            f"{member.name}'s old postmaster to be gone",
+        )
         sup.start(patroni.service(layout, member))
     try:
         sandbox.wait_healthy(RECOVER_SECONDS)
@@ -72,4 +76,3 @@ def recover_member(sandbox: Sandbox, member: Member, notes: list[str]) -> float:
             raise RuntimeError(f"reinitialize {member.name}: HTTP {status} {body}")
         sandbox.wait_healthy(RECOVER_SECONDS * 2)
     return time.monotonic() - start
-

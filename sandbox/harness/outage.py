@@ -1,4 +1,5 @@
 """Write through the router while a drill disrupts the cluster, and measure the outage on the client's clock."""
+
 from __future__ import annotations
 
 import time
@@ -21,7 +22,7 @@ TIMED = ("write_outage_s",)
 
 @dataclass
 class Outage:
-    write_outage_seconds: float | None   # longest stretch without an acknowledged commit, None if never resumed
+    write_outage_seconds: float | None  # longest stretch without an acknowledged commit, None if never resumed
     acked: int
     lost: int
     unconfirmed: int
@@ -29,8 +30,14 @@ class Outage:
     new_leader: str | None
 
 
-def run_with_writer(sandbox: Sandbox, name: str, disrupt: Callable[[], None], max_seconds: float,
-                    notes: list[str], leader_settled: Callable[[str | None], bool]) -> Outage:
+def run_with_writer(
+    sandbox: Sandbox,
+    name: str,
+    disrupt: Callable[[], None],
+    max_seconds: float,
+    notes: list[str],
+    leader_settled: Callable[[str | None], bool],
+) -> Outage:
     """Write through the router, `disrupt`, wait until the cluster has settled and commits have been
     acknowledged without error for a while, then count acknowledged commits missing on the leader.
 
@@ -80,18 +87,31 @@ def run_with_writer(sandbox: Sandbox, name: str, disrupt: Callable[[], None], ma
     if lost:
         notes.append(f"acknowledged ids missing on the leader: {lost[:20]}")
     state = sandbox.cluster()
-    return Outage(outage, len(writer.log.acked), len(lost), len(writer.log.unconfirmed),
-                  len(writer.log.errors), state.leader if state else None)
+    return Outage(
+        outage,
+        len(writer.log.acked),
+        len(lost),
+        len(writer.log.unconfirmed),
+        len(writer.log.errors),
+        state.leader if state else None,
+    )
 
 
 def write_drill_result(name: str, sandbox: Sandbox, outage: Outage, old_leader: str, notes: list[str]) -> DrillResult:
     obj = objectives(sandbox)
     seconds = outage.write_outage_seconds
     passed = seconds is not None and seconds <= obj.rto_seconds and outage.lost == 0
-    measurements = {"write_outage_s": seconds if seconds is not None else "never resumed",
-                    "acknowledged": outage.acked, "acknowledged_lost": outage.lost,
-                    "unacknowledged_attempts": outage.unconfirmed,
-                    "leader": f"{old_leader} -> {outage.new_leader}"}
-    return DrillResult(name, passed, measurements,
-                       f"RTO {obj.rto_seconds} s, RPO {obj.rpo_seconds} s (0 acknowledged commits lost)", notes)
-
+    measurements = {
+        "write_outage_s": seconds if seconds is not None else "never resumed",
+        "acknowledged": outage.acked,
+        "acknowledged_lost": outage.lost,
+        "unacknowledged_attempts": outage.unconfirmed,
+        "leader": f"{old_leader} -> {outage.new_leader}",
+    }
+    return DrillResult(
+        name,
+        passed,
+        measurements,
+        f"RTO {obj.rto_seconds} s, RPO {obj.rpo_seconds} s (0 acknowledged commits lost)",
+        notes,
+    )

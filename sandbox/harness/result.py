@@ -1,4 +1,5 @@
 """A drill's definition and its result, whose `passed` is computed from measurements, never assumed."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Alertmanager from the rendered configuration, its receivers replaced by the sandbox's webhook."""
+
 from __future__ import annotations
 
 from dataplane import alertmanager as alertmanager_render

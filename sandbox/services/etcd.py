@@ -1,4 +1,5 @@
 """The DCS: one etcd per member, started from the etcd config file the node receives."""
+
 from __future__ import annotations
 
 from dataplane import etcd as etcd_render

@@ -1,4 +1,5 @@
 """The members' exporters: postgres_exporter, and node_exporter with the node metrics script's textfile."""
+
 from __future__ import annotations
 
 from dataplane import exporters as exporters_render

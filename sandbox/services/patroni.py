@@ -1,4 +1,5 @@
 """Patroni on every member (it initdb's or clones PostgreSQL), started with the node's secrets environment."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The backup stanza and a first full backup into every repository, run from the leader's configuration."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The pooler: one PgBouncer per member, from the node's pgbouncer.ini."""
+
 from __future__ import annotations
 
 from dataplane import pgbouncer as pgbouncer_render

@@ -1,4 +1,5 @@
 """Prometheus with the rendered alert rules, scraping every member and the router."""
+
 from __future__ import annotations
 
 from pathlib import Path

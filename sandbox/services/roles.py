@@ -1,4 +1,5 @@
 """The roles and the application database: the member's rendered roles.sql, run on the leader."""
+
 from __future__ import annotations
 
 from pathlib import Path

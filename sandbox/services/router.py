@@ -1,4 +1,5 @@
 """The router: HAProxy following Patroni's health checks, standing in for the cloud's load balancer."""
+
 from __future__ import annotations
 
 import urllib.request

@@ -4,6 +4,7 @@ pgBackRest's S3 client always speaks TLS and verifies DNS names only, and moto's
 work with it, so moto listens on plain HTTP on loopback and HAProxy presents a certificate for
 `localhost` signed by the sandbox CA.
 """
+
 from __future__ import annotations
 
 import sys
@@ -35,28 +36,34 @@ def emulator_service(layout: SandboxLayout) -> Service:
 
 
 def tls_proxy_config(layout: SandboxLayout, bundle: Path) -> str:
-    return "\n".join([
-        "# TLS in front of the S3 emulator: pgBackRest talks only HTTPS with verified DNS names.",
-        "global",
-        "  maxconn 256",
-        "defaults",
-        "  mode tcp",
-        "  timeout connect 5s",
-        "  timeout client 120s",
-        "  timeout server 120s",
-        "frontend s3_https",
-        f"  bind {LOOPBACK}:{layout.service_port('s3_https')} ssl crt {bundle}",
-        "  default_backend s3_emulator",
-        "backend s3_emulator",
-        f"  server moto {LOOPBACK}:{layout.service_port('s3_emulator')}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# TLS in front of the S3 emulator: pgBackRest talks only HTTPS with verified DNS names.",
+            "global",
+            "  maxconn 256",
+            "defaults",
+            "  mode tcp",
+            "  timeout connect 5s",
+            "  timeout client 120s",
+            "  timeout server 120s",
+            "frontend s3_https",
+            f"  bind {LOOPBACK}:{layout.service_port('s3_https')} ssl crt {bundle}",
+            "  default_backend s3_emulator",
+            "backend s3_emulator",
+            f"  server moto {LOOPBACK}:{layout.service_port('s3_emulator')}",
+            "",
+        ]
+    )
 
 
 def tls_proxy_service(layout: SandboxLayout, config: Path) -> Service:
     port = layout.service_port("s3_https")
-    return Service(name=f"{NAME_PREFIX}tls-proxy", argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
-                   ready=lambda: port_open(port), ready_timeout=15)
+    return Service(
+        name=f"{NAME_PREFIX}tls-proxy",
+        argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
+        ready=lambda: port_open(port),
+        ready_timeout=15,
+    )
 
 
 def client(layout: SandboxLayout, via_tls: bool = True):
@@ -68,9 +75,15 @@ def client(layout: SandboxLayout, via_tls: bool = True):
         url = f"http://{LOOPBACK}:{layout.service_port('s3_emulator')}"
         verify = False
     repo = layout.s3_repository
-    return boto3.client("s3", endpoint_url=url, region_name=repo.region, verify=verify,
-                        aws_access_key_id=EMULATOR_ACCESS_KEY, aws_secret_access_key=EMULATOR_SECRET_KEY,
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=repo.region,
+        verify=verify,
+        aws_access_key_id=EMULATOR_ACCESS_KEY,
+        aws_secret_access_key=EMULATOR_SECRET_KEY,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+    )
 
 
 def ensure_locked_bucket(layout: SandboxLayout) -> dict:
@@ -89,10 +102,13 @@ def ensure_locked_bucket(layout: SandboxLayout) -> dict:
     # Object Lock implies versioning; setting it explicitly mirrors the cloud resources one to one.
     s3.put_bucket_versioning(Bucket=repo.bucket, VersioningConfiguration={"Status": "Enabled"})
     if topology.lock_days.value:
-        s3.put_object_lock_configuration(Bucket=repo.bucket, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": topology.lock_mode.value, "Days": topology.lock_days.value}},
-        })
+        s3.put_object_lock_configuration(
+            Bucket=repo.bucket,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": topology.lock_mode.value, "Days": topology.lock_days.value}},
+            },
+        )
     return s3.get_object_lock_configuration(Bucket=repo.bucket)["ObjectLockConfiguration"]
 
 

@@ -1,5 +1,6 @@
 """The sandbox's alert receiver (sandbox/alert_receiver.py), replacing the stack's e-mail and webhook
 receivers: every delivery is a JSON line the alerts drill reads."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """One prod-profile sandbox for the whole session, in its own directory, taken down and purged at the end."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The drills against a real prod-profile sandbox: each asserts the measured result, not that it ran."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """The sandbox's own building blocks, without starting the cluster: layout, ports, secrets, certificates,
 and the supervisor's PID handling."""
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,11 @@ def test_supervisor_starts_once_stops_by_pid_and_ignores_a_recycled_pid(tmp_path
     assert is_alive(pid)
     record = sup.record("sleeper")
     # A PID file whose start time does not match belongs to some other, later process: never ours to signal.
-    sup.pid_file("sleeper").write_text(sup.pid_file("sleeper").read_text().replace(
-        f'"start_time": {record["start_time"]}', f'"start_time": {record["start_time"] + 1}'))
+    sup.pid_file("sleeper").write_text(
+        sup.pid_file("sleeper")
+        .read_text()
+        .replace(f'"start_time": {record["start_time"]}', f'"start_time": {record["start_time"] + 1}')
+    )
     assert sup.running("sleeper") is None
     assert sup.stop("sleeper") is False and is_alive(pid)
     sup.pid_file("sleeper").write_text(json.dumps(record))

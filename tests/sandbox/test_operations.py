@@ -1,6 +1,7 @@
 """The node commands the cloud's post-provision steps run through SSM, run for real on the sandbox members:
 exactly one member answers the leader test, and on it the backup check and the role SQL succeed (twice:
 pulumi-command re-runs them whenever their rendered input changes)."""
+
 from __future__ import annotations
 
 import subprocess

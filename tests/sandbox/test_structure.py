@@ -1,5 +1,6 @@
 """The sandbox's shape, without starting it: its modules import each other without a cycle (function-level
 imports included), and every module in sandbox/drills is one drill, registered under its CLI name."""
+
 from __future__ import annotations
 
 import ast
