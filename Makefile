@@ -1,9 +1,11 @@
 # Shorthands for the README's commands; the scripts are the source of truth.
-.PHONY: setup run test sandbox-up sandbox-status sandbox-down plan-prod
+.PHONY: setup run check test sandbox-up sandbox-status sandbox-down plan-prod
 setup:
 	bash scripts/bootstrap.sh
 run:
 	bash scripts/run.sh
+check:
+	bash scripts/check.sh
 test:
 	bash scripts/test.sh
 sandbox-up:

@@ -40,6 +40,11 @@ check() {
   summary+=("$(printf '%-12s %4d %s' "$name:" "$count" "$unit")")
 }
 
+# The shell scripts are found through git: refuse to pass quietly with none.
+if ! git ls-files --error-unmatch scripts/check.sh >/dev/null 2>&1; then
+  echo "scripts/check.sh: run it in a git checkout of pg-platform (git ls-files lists the shell scripts)" >&2
+  exit 2
+fi
 mapfile -t scripts < <(shell_scripts)
 
 location='^[^ ]+:[0-9]+:[0-9]+: ' # path:line:column: the start of one finding (ruff concise, shellcheck gcc)
