@@ -1,1 +1,5 @@
-"""Self-managed PostgreSQL on AWS: EC2 nodes with Patroni/etcd, S3 with Object Lock, an internal NLB."""
+"""AWS: the roles of components.contracts on EC2, S3, Secrets Manager, IAM and CloudWatch."""
+
+from components.aws.platform import build
+
+__all__ = ["build"]

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
-from dataplane import cloud_init
+from dataplane.boot import member as member_boot
 from dataplane.model import ClusterSpec
 from dataplane.routing import client_routes
 from stacks.ports import PORTS
@@ -48,7 +48,7 @@ class PostgresClusterArgs:
     disk_size_gb: int
     disk_type: str
     disk_iops: int
-    boot: pulumi.Input[cloud_init.NodeBoot]
+    boot: pulumi.Input[member_boot.NodeBoot]
     protect: bool
     tags: Mapping[str, str]
     private_zone_id: pulumi.Input[str]
@@ -69,7 +69,7 @@ class PostgresCluster(PlatformComponent):
         for member in args.spec.members:
             rolling = member.name in args.rolling
             user_data = pulumi.Output.from_input(args.boot).apply(
-                lambda boot, m=member: compress_user_data(cloud_init.render_node_user_data(args.spec, m, boot)))
+                lambda boot, m=member: compress_user_data(member_boot.render_node_user_data(args.spec, m, boot)))
             instance = aws.ec2.Instance(
                 self.child_name(member.name), ami=args.image_id, instance_type=args.instance_type,
                 subnet_id=args.subnet_ids[member.zone], private_ip=member.host,
@@ -134,6 +134,7 @@ class PostgresCluster(PlatformComponent):
                                name=self.load_balancer.dns_name, zone_id=self.load_balancer.zone_id,
                                evaluate_target_health=True)], opts=self.child_opts())
         self.endpoint = pulumi.Output.from_input(args.spec.router.host)
+        self.member_ids = [i.id for i in self.instances]
         self.register_outputs({
             "endpoint": self.endpoint,
             "instance_ids": [i.id for i in self.instances],

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import PlatformComponent
-from dataplane.cloud_init import CLOUDWATCH_NAMESPACE
+from dataplane.boot.aws import CLOUDWATCH_NAMESPACE
 
 # Lets the post-provision steps reach private nodes through Session Manager instead of SSH or a public IP.
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -124,6 +124,10 @@ class Identity(PlatformComponent):
         aws.iam.RolePolicy(self.child_name("restore-policy"), role=self.restore_role.id,
                            policy=pulumi.Output.all(args.bucket_arn, args.backup_key_arn).apply(
                                lambda v: restore_policy(v[0], v[1])), opts=self.child_opts())
+        # A node runs as its instance profile; the restore identity is assumed with MFA.
+        self.member_identities = {m: p.name for m, p in self.node_profiles.items()}
+        self.monitoring_identity = self.monitoring_profile.name
+        self.restore_identity = self.restore_role.arn
         self.register_outputs({"node_role_arns": {m: r.arn for m, r in self.node_roles.items()},
                                "monitoring_role_arn": self.monitoring_role.arn,
                                "restore_role_arn": self.restore_role.arn})

@@ -17,7 +17,9 @@ import pulumi_aws as aws
 from components.aws.cluster import DATA_DEVICE, ignored_until_rolled
 from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
-from dataplane import cloud_init
+from dataplane.boot import aws as aws_boot
+from dataplane.boot import monitoring as monitoring_boot
+from dataplane.boot.member import MEMBER_DATA_MOUNT
 from dataplane.model import ClusterSpec
 from stacks.ports import PORTS
 from stacks.settings import Receiver
@@ -41,7 +43,7 @@ class MonitoringArgs:
     instance_ids: Sequence[pulumi.Input[str]]
     write_target_group_arn_suffix: pulumi.Input[str]
     load_balancer_arn_suffix: pulumi.Input[str]
-    boot: pulumi.Input[cloud_init.MonitoringBoot]
+    boot: pulumi.Input[monitoring_boot.MonitoringBoot]
     account_id: pulumi.Input[str]
     protect: bool
     tags: Mapping[str, str]
@@ -62,7 +64,7 @@ class Monitoring(PlatformComponent):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "Monitoring", name, args.tags, opts)
         user_data = pulumi.Output.from_input(args.boot).apply(
-            lambda boot: compress_user_data(cloud_init.render_monitoring_user_data(args.spec, args.receivers, boot)))
+            lambda boot: compress_user_data(monitoring_boot.render_monitoring_user_data(args.spec, args.receivers, boot)))
         boot_after = list(args.boot_after)
         if args.webhook_secret_arns:
             # Exactly the webhook secrets, and their key only through Secrets Manager for those secrets.
@@ -119,8 +121,8 @@ class Monitoring(PlatformComponent):
         for member, instance_id in zip(args.spec.members, args.instance_ids):
             # Published by the CloudWatch agent that cloud-init installs on every database node, with
             # exactly these dimensions (render_cloudwatch_agent_config).
-            self._alarm(f"{member.name}-disk-free", cloud_init.CLOUDWATCH_NAMESPACE, cloud_init.CLOUDWATCH_DISK_METRIC,
-                        {"InstanceId": instance_id, "path": cloud_init.NodeBoot.data_mount}, "Maximum", ">",
+            self._alarm(f"{member.name}-disk-free", aws_boot.CLOUDWATCH_NAMESPACE, aws_boot.CLOUDWATCH_DISK_METRIC,
+                        {"InstanceId": instance_id, "path": MEMBER_DATA_MOUNT}, "Maximum", ">",
                         100 - DISK_FREE_ALARM_PERCENT, 2, f"{member.name}: less than {DISK_FREE_ALARM_PERCENT}% "
                         # No data is not a full disk: the agent reports only once cloud-init installed it
                         # (first boot, every replacement); a dead node is the status check's and Prometheus' case.

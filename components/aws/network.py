@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import PlatformComponent
+from components.contracts import NetworkIntent
 from stacks.ports import EXPORTER_PORTS, PORTS
 from stacks.settings import Peer, PeerGroup
 
@@ -19,18 +20,10 @@ INTERFACE_ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ssmmessages", "e
 
 @dataclass(frozen=True)
 class NetworkArgs:
-    cidr: str
-    zones: tuple[str, ...]
-    subnet_cidrs: tuple[str, ...]
-    node_addresses: tuple[str, ...]          # the members' fixed private addresses, reserved in their subnets
-    egress_subnet_cidr: str
-    allowlist_cidrs: tuple[str, ...]
-    allowlist_security_groups: tuple[PeerGroup, ...]    # groups in peer VPCs, by peer name
-    peers: tuple[Peer, ...]
+    intent: NetworkIntent                    # the cloud-neutral part (components.contracts)
     region: str
     account_id: pulumi.Input[str]
-    private_zone_name: str
-    backup_bucket: str
+    backup_bucket: str                       # the S3 endpoint admits this bucket only
     protect: bool
     tags: Mapping[str, str]
 
@@ -41,7 +34,7 @@ class Network(PlatformComponent):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "Network", name, args.tags, opts)
-        self.vpc = aws.ec2.Vpc(self.child_name("vpc"), cidr_block=args.cidr, enable_dns_hostnames=True,
+        self.vpc = aws.ec2.Vpc(self.child_name("vpc"), cidr_block=args.intent.cidr, enable_dns_hostnames=True,
                                enable_dns_support=True, tags=self.tags("vpc"), opts=self.child_opts())
         # The default group admits everything from itself; close it so nothing lands in it by accident.
         aws.ec2.DefaultSecurityGroup(self.child_name("default-sg"), vpc_id=self.vpc.id, ingress=[], egress=[],
@@ -50,7 +43,7 @@ class Network(PlatformComponent):
         self.private_route_table = aws.ec2.RouteTable(self.child_name("private-rt"), vpc_id=self.vpc.id,
                                                       tags=self.tags("private-rt"), opts=self.child_opts())
         self.subnets = []
-        for zone, cidr in zip(args.zones, args.subnet_cidrs):
+        for zone, cidr in zip(args.intent.zones, args.intent.subnet_cidrs):
             subnet = aws.ec2.Subnet(self.child_name(f"private-{zone}"), vpc_id=self.vpc.id, cidr_block=cidr,
                                     availability_zone=zone, map_public_ip_on_launch=False,
                                     tags=self.tags(f"private-{zone}", tier="database"), opts=self.child_opts())
@@ -63,18 +56,19 @@ class Network(PlatformComponent):
         self._flow_logs(args)
         # Clients resolve the load balancer by a stable name they can verify certificates against. Peer
         # VPCs (usually other accounts) associate themselves once authorised, so the zone ignores that drift.
-        self.private_zone = aws.route53.Zone(self.child_name("zone"), name=args.private_zone_name,
+        self.private_zone = aws.route53.Zone(self.child_name("zone"), name=args.intent.private_zone,
                                              comment="pg-platform endpoints", force_destroy=False,
                                              vpcs=[aws.route53.ZoneVpcArgs(vpc_id=self.vpc.id, vpc_region=args.region)],
                                              tags=self.tags("zone"), opts=self.child_opts(ignore_changes=["vpcs"]))
-        for peer in args.peers:
+        for peer in args.intent.peers:
             aws.route53.VpcAssociationAuthorization(self.child_name(f"zone-{peer.name}"),
                                                     zone_id=self.private_zone.zone_id, vpc_id=peer.vpc_id,
                                                     vpc_region=peer.region, opts=self.child_opts())
-        self.peering_connections = [self._peer(p) for p in args.peers]
+        self.peering_connections = [self._peer(p) for p in args.intent.peers]
         self._security_groups(args)
         self._endpoints(args)
 
+        self.peering_connection_ids = {p.name: c.id for p, c in zip(args.intent.peers, self.peering_connections)}
         self.register_outputs({
             "vpc_id": self.vpc.id,
             "subnet_ids": [s.id for s in self.subnets],
@@ -82,7 +76,7 @@ class Network(PlatformComponent):
             "lb_security_group_id": self.lb_sg.id,
             "monitoring_security_group_id": self.monitoring_sg.id,
             # A peer in another account or region accepts its request and adds the return route itself.
-            "peering_connection_ids": {p.name: c.id for p, c in zip(args.peers, self.peering_connections)},
+            "peering_connection_ids": self.peering_connection_ids,
         })
 
     def _reserve_member_addresses(self, args: NetworkArgs) -> list[pulumi.Output[str]]:
@@ -90,8 +84,8 @@ class Network(PlatformComponent):
         subnets; an explicit reservation keeps the members' fixed addresses out of that pool. Everything placed
         in a subnet uses the id returned here, which resolves only once the reservation exists."""
         ready = []
-        for zone, subnet, cidr in zip(args.zones, self.subnets, args.subnet_cidrs):
-            block = member_reservation(cidr, args.node_addresses)
+        for zone, subnet, cidr in zip(args.intent.zones, self.subnets, args.intent.subnet_cidrs):
+            block = member_reservation(cidr, args.intent.node_addresses)
             if block is None:
                 ready.append(subnet.id)
                 continue
@@ -107,7 +101,7 @@ class Network(PlatformComponent):
         igw = aws.ec2.InternetGateway(self.child_name("igw"), vpc_id=self.vpc.id, tags=self.tags("igw"),
                                       opts=self.child_opts())
         egress_subnet = aws.ec2.Subnet(self.child_name("egress"), vpc_id=self.vpc.id,
-                                       cidr_block=args.egress_subnet_cidr, availability_zone=args.zones[0],
+                                       cidr_block=args.intent.egress_subnet_cidr, availability_zone=args.intent.zones[0],
                                        map_public_ip_on_launch=False, tags=self.tags("egress", tier="egress"),
                                        opts=self.child_opts())
         egress_rt = aws.ec2.RouteTable(self.child_name("egress-rt"), vpc_id=self.vpc.id,
@@ -192,19 +186,19 @@ class Network(PlatformComponent):
                                                    description="Prometheus, Alertmanager and Grafana node",
                                                    tags=self.tags("monitoring-sg"), opts=self.child_opts())
         client_ports = {"write": PORTS.write, "read": PORTS.read, "pooled": PORTS.pooled_write}
-        peers = {p.name: p for p in args.peers}
+        peers = {p.name: p for p in args.intent.peers}
         # AWS refuses a rule naming a peer VPC's group until the peering is active, and this stack can only
         # request the peering: the peer accepts it, then the operator sets `accepted: true` (README, step 9).
-        for group in args.allowlist_security_groups:
+        for group in args.intent.allowlist_groups:
             if not peers[group.peer].accepted:
                 pulumi.log.warn(f"allowlisted security group {group.id} waits for peer {group.peer} to accept "
                                 f"the peering; set network.peers[{group.peer}].accepted: true afterwards and run "
                                 f"`pulumi up` again (the allowlisted CIDRs apply meanwhile)", resource=self)
         for label, port in client_ports.items():
-            for i, cidr in enumerate(args.allowlist_cidrs):
+            for i, cidr in enumerate(args.intent.allowlist_cidrs):
                 self._ingress(self.lb_sg, f"lb-{label}-cidr{i}", port, f"{label} clients from allowlisted {cidr}",
                               cidr=cidr)
-            for i, group in enumerate(args.allowlist_security_groups):
+            for i, group in enumerate(args.intent.allowlist_groups):
                 peer = peers[group.peer]
                 if not peer.accepted:
                     continue
@@ -227,13 +221,13 @@ class Network(PlatformComponent):
                           source=self.monitoring_sg.id)
 
         self._egress_rule(self.lb_sg, "lb-to-nodes", "tcp", PORTS.postgres, PORTS.patroni_rest,
-                          "load balancer to nodes (PostgreSQL, PgBouncer, Patroni health)", cidr=args.cidr)
+                          "load balancer to nodes (PostgreSQL, PgBouncer, Patroni health)", cidr=args.intent.cidr)
         self._egress_rule(self.node_sg, "node-in-vpc", "tcp", 0, 65535, "members, endpoints and monitoring in the VPC",
-                          cidr=args.cidr)
+                          cidr=args.intent.cidr)
         self._egress_rule(self.node_sg, "node-https", "tcp", 443, 443,
                           "package repositories and AWS APIs over HTTPS through the NAT", cidr="0.0.0.0/0")
         self._egress_rule(self.monitoring_sg, "monitoring-in-vpc", "tcp", 0, 65535, "scrapes inside the VPC",
-                          cidr=args.cidr)
+                          cidr=args.intent.cidr)
         self._egress_rule(self.monitoring_sg, "monitoring-https", "tcp", 443, 443,
                           "alert receivers, packages and AWS APIs over HTTPS", cidr="0.0.0.0/0")
         self._egress_rule(self.monitoring_sg, "monitoring-smtp", "tcp", 587, 587,

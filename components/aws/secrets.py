@@ -64,6 +64,7 @@ class Secrets(PlatformComponent):
         self.webhook_arns: dict[str, pulumi.Output[str]] = {
             receiver: self._store(f"webhook-{receiver}", pulumi.Output.secret(url), args.protect)
             for receiver, url in sorted(args.webhooks.items())}
+        self.secret_refs, self.member_tls_refs, self.webhook_refs = self.arns, self.tls_arns, self.webhook_arns
         self.register_outputs({"secret_arns": self.arns, "tls_secret_arns": self.tls_arns,
                                "webhook_secret_arns": self.webhook_arns, "key_arn": self.key.arn})
 
@@ -103,6 +104,7 @@ class Secrets(PlatformComponent):
             return cert.cert_pem, key.private_key_pem
 
         self.ca_cert_pem = ca.cert_pem  # public: the monitoring node verifies Patroni's /metrics with it
+        self.ca_certificate = self.ca_cert_pem
         client_cert, client_key = pair(client_req)
         arns = {}
         for req in member_reqs:

@@ -9,16 +9,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import PlatformComponent
+from components.contracts import VaultIntent
+from dataplane.model import S3Repository
 
 ABORT_MULTIPART_DAYS = 7
 
 
 @dataclass(frozen=True)
 class BackupVaultArgs:
-    bucket_name: str
-    lock_mode: str              # COMPLIANCE | GOVERNANCE
-    lock_days: int              # 0: no object lock (never in prod; the policy pack says so)
-    noncurrent_expiry_days: int
+    intent: VaultIntent         # lock mode and days, noncurrent expiry (components.contracts)
+    repository: S3Repository    # pgBackRest's view of the bucket; its name is the bucket's
     protect: bool
     account_id: pulumi.Input[str]
     tags: Mapping[str, str]
@@ -34,17 +34,17 @@ class BackupVault(PlatformComponent):
         # Under a COMPLIANCE lock neither the bucket nor its key can be deleted before the last version's lock
         # ends (AWS refuses; the key policy denies it). Destroying a prod stack therefore leaves them in the
         # account instead of failing halfway (README, "Destroying a stage").
-        retain = args.lock_mode == "COMPLIANCE" and args.lock_days > 0
+        retain = args.intent.lock_mode == "COMPLIANCE" and args.intent.lock_days > 0
         self.key = aws.kms.Key(self.child_name("key"), description=f"{name} backups",
                                enable_key_rotation=True, deletion_window_in_days=30,
                                policy=pulumi.Output.from_input(args.account_id).apply(
-                                   lambda account: backup_key_policy(account, args.lock_mode)),
+                                   lambda account: backup_key_policy(account, args.intent.lock_mode)),
                                tags=self.tags("key"), opts=self.child_opts(protect=args.protect,
                                                                           retain_on_delete=retain))
         aws.kms.Alias(self.child_name("key-alias"), name=f"alias/{name}", target_key_id=self.key.key_id,
                       opts=self.child_opts())
-        self.bucket = aws.s3.Bucket(self.child_name("bucket"), bucket=args.bucket_name,
-                                    object_lock_enabled=args.lock_days > 0, force_destroy=False,
+        self.bucket = aws.s3.Bucket(self.child_name("bucket"), bucket=args.repository.bucket,
+                                    object_lock_enabled=args.intent.lock_days > 0, force_destroy=False,
                                     tags=self.tags("bucket", purpose="pgbackrest"),
                                     opts=self.child_opts(protect=args.protect, retain_on_delete=retain))
         def settings_opts(depends_on: list | None = None) -> pulumi.ResourceOptions:
@@ -57,12 +57,12 @@ class BackupVault(PlatformComponent):
             self.child_name("versioning"), bucket=self.bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=settings_opts())
-        if args.lock_days > 0:
+        if args.intent.lock_days > 0:
             aws.s3.BucketObjectLockConfiguration(
                 self.child_name("object-lock"), bucket=self.bucket.id, object_lock_enabled="Enabled",
                 rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
                     default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
-                        mode=args.lock_mode, days=args.lock_days)),
+                        mode=args.intent.lock_mode, days=args.intent.lock_days)),
                 opts=settings_opts(depends_on=[versioning]))
         aws.s3.BucketPublicAccessBlock(self.child_name("public-access-block"), bucket=self.bucket.id,
                                        block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
@@ -86,7 +86,7 @@ class BackupVault(PlatformComponent):
                     id="expire-noncurrent-after-lock", status="Enabled",
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
                     noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=args.noncurrent_expiry_days),
+                        noncurrent_days=args.intent.noncurrent_expiry_days),
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True)),
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="abort-incomplete-multipart", status="Enabled",
@@ -95,6 +95,8 @@ class BackupVault(PlatformComponent):
                         days_after_initiation=ABORT_MULTIPART_DAYS)),
             ],
             opts=settings_opts(depends_on=[versioning]))
+        self.location = self.bucket.bucket
+        self.repository = args.repository
         self.register_outputs({"bucket": self.bucket.bucket, "bucket_arn": self.bucket.arn, "key_arn": self.key.arn})
 
 

@@ -1,0 +1,105 @@
+"""How the contract suite reads one cloud's recorded graph. A new cloud adds one reader here (or in a module it
+imports) and passes the same suite; nothing in test_contract.py names a cloud's resource types."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+
+from dataplane.model import ClusterSpec
+from stacks.settings import Settings
+from stacks.topology import Topology
+from tools.records import Plan, ResourceRecord
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class CloudReader(Protocol):
+    # Types whose loss loses data or keys: protected in prod, and only there.
+    stateful_types: tuple[str, ...]
+
+    def members(self, plan: Plan) -> list[ResourceRecord]: ...
+    def zone_of(self, plan: Plan, member: ResourceRecord) -> str: ...
+    def address_of(self, member: ResourceRecord) -> str: ...
+    def boot_files(self, member: ResourceRecord) -> dict[str, str]: ...
+    def boot_text(self, record: ResourceRecord) -> str | None: ...
+    def vault_lock(self, plan: Plan) -> tuple[str, int]: ...
+    def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]: ...
+    def spec(self, plan: Plan, settings: Settings, topology: Topology) -> ClusterSpec: ...
+    def tags_of(self, record: ResourceRecord) -> dict[str, str] | None: ...
+
+
+def _cloud_init_files(text: str) -> dict[str, str]:
+    return {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
+
+
+@dataclass(frozen=True)
+class AwsReader:
+    stateful_types: tuple[str, ...] = (
+        "aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
+        "aws:secretsmanager/secretVersion:SecretVersion", "random:index/randomPassword:RandomPassword",
+        "tls:index/selfSignedCert:SelfSignedCert",
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+    )
+
+    def members(self, plan: Plan) -> list[ResourceRecord]:
+        return [r for r in plan.by_type("aws:ec2/instance:Instance") if r.inputs["tags"].get("role") == "postgres"]
+
+    def zone_of(self, plan: Plan, member: ResourceRecord) -> str:
+        (subnet,) = [s for s in plan.by_type("aws:ec2/subnet:Subnet") if s.id == member.inputs["subnetId"]]
+        return subnet.inputs["availabilityZone"]
+
+    def address_of(self, member: ResourceRecord) -> str:
+        return member.inputs["privateIp"]
+
+    def boot_text(self, record: ResourceRecord) -> str | None:
+        data = record.inputs.get("userDataBase64")
+        return gzip.decompress(base64.b64decode(data)).decode() if data else None
+
+    def boot_files(self, member: ResourceRecord) -> dict[str, str]:
+        return _cloud_init_files(self.boot_text(member) or "")
+
+    def vault_lock(self, plan: Plan) -> tuple[str, int]:
+        (bucket,) = plan.by_type("aws:s3/bucket:Bucket")
+        if not bucket.inputs.get("objectLockEnabled"):
+            return ("", 0)
+        (lock,) = plan.by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+        retention = lock.inputs["rule"]["defaultRetention"]
+        return retention["mode"], retention["days"]
+
+    def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]:
+        groups = {g.outputs["arn"]: g for g in plan.by_type("aws:lb/targetGroup:TargetGroup")}
+        checks = {}
+        for listener in plan.by_type("aws:lb/listener:Listener"):
+            group = groups[listener.inputs["defaultActions"][0]["targetGroupArn"]]
+            check = group.inputs["healthCheck"]
+            checks[listener.inputs["port"]] = (int(check["port"]), check["path"])
+        return checks
+
+    def spec(self, plan: Plan, settings: Settings, topology: Topology) -> ClusterSpec:
+        from components.aws.spec import aws_cluster_spec
+        from dataplane.cloud_init import NodeBoot, with_boot_repositories
+        from tools.runner import FAKE_ACCOUNT
+
+        (key,) = [k for k in plan.by_type("aws:kms/key:Key") if k.name.endswith("vault-key")]
+        return with_boot_repositories(aws_cluster_spec(settings, topology, FAKE_ACCOUNT),
+                                      NodeBoot(region=settings.region, secret_arns={}, tls_secret_arns={},
+                                               kms_key_id=key.outputs["arn"]))
+
+    def tags_of(self, record: ResourceRecord) -> dict[str, str] | None:
+        return record.inputs.get("tags") if record.type in aws_taggable() else None
+
+
+def aws_taggable() -> frozenset[str]:
+    # Generated from pulumi-aws by the pack (policy/scripts/gen_aws_taggable.py): the provider's own list.
+    (path,) = ROOT.glob("policy/pgp_policy/**/*taggable.txt")
+    text = path.read_text()
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+READERS: dict[str, CloudReader] = {"aws": AwsReader()}
