@@ -634,7 +634,7 @@ def _account(value: str, account: str) -> str:
 def _context(plan: Plan, region: str, account: str, invokes: Sequence[Invoke]) -> Context:
     stage = stage_of(plan)
     ctx = Context(stage=stage, region=region, account=account, prefix=f"pgp-{stage}")
-    roles_in_profiles: set[str] = set()
+    roles_in_profiles: set[str | None] = set()  # only its emptiness is read: a profile without a role counts
     for record in plan.resources:
         inputs = record.inputs
         if record.type == "aws:iam/role:Role":
@@ -740,6 +740,11 @@ EC2_NEW_TYPES = (
 )
 
 
+def _ec2_of_type(resource_type: str) -> Callable[[Context], list[str]]:
+    """The stage's EC2 ARNs of one resource type (a function per type, for the scopes built in a loop)."""
+    return lambda ctx: [_ec2(ctx, f"{resource_type}/*")]
+
+
 def _camel(text: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text) if part)
 
@@ -749,7 +754,7 @@ SCOPES: dict[str, Scope] = {
         "Ec2Read", lambda c: "*", _region, star="EC2 Describe*/Get* calls support no resource-level permissions"
     ),
     **{
-        f"ec2:new/{t}": Scope(f"Ec2Create{_camel(t)}Tagged", lambda c, t=t: [_ec2(c, f"{t}/*")], _new)
+        f"ec2:new/{t}": Scope(f"Ec2Create{_camel(t)}Tagged", _ec2_of_type(t), _new)
         for t in EC2_NEW_TYPES
         if t != "vpc-endpoint"
     },
@@ -780,7 +785,7 @@ SCOPES: dict[str, Scope] = {
     **{
         f"ec2:tag-untagged/{t}": Scope(
             f"Ec2Tag{_camel(t)}IntoStage",
-            lambda c, t=t: [_ec2(c, f"{t}/*")],
+            _ec2_of_type(t),
             lambda c: {
                 "StringEquals": {f"aws:RequestTag/{STAGE_TAG}": c.stage},
                 "StringEqualsIfExists": {f"aws:ResourceTag/{STAGE_TAG}": c.stage},
@@ -982,7 +987,8 @@ def split_policy(statements: Sequence[dict], limit: int = MANAGED_POLICY_LIMIT) 
         if compact_size(document([statement])) <= limit:
             pieces.append(statement)
             continue
-        actions, part, chunk = statement["Action"], 1, []
+        actions, part = statement["Action"], 1
+        chunk: list[str] = []
         for action in actions:
             trial = {**statement, "Sid": f"{statement['Sid']}{part}", "Action": [*chunk, action]}
             if chunk and compact_size(document([trial])) > limit:
@@ -1030,11 +1036,12 @@ def recording_invokes() -> Iterator[list[Invoke]]:
         calls.append(Invoke(request.tok, args))
         return response
 
-    pulumi_mocks.MockMonitor.Invoke = invoke
+    # Patching the class for the duration of one run is the point; mypy refuses any assignment to a method.
+    pulumi_mocks.MockMonitor.Invoke = invoke  # type: ignore[method-assign]
     try:
         yield calls
     finally:
-        pulumi_mocks.MockMonitor.Invoke = original
+        pulumi_mocks.MockMonitor.Invoke = original  # type: ignore[method-assign]
 
 
 def run_with_invokes(stack: str) -> tuple[Plan, list[Invoke], str]:

@@ -35,6 +35,7 @@ from tools.constraints.core import (
     Pattern,
     Predicate,
     Range,
+    Rule,
     TypeConstraints,
     When,
 )
@@ -106,7 +107,8 @@ def member(ref: str) -> Member:
 def model_rules(ref: str) -> tuple[Constraint, ...]:
     """What the model's shape itself says: length or count, numeric range, pattern, enum."""
     mm = member(ref)
-    s, out = mm.shape, []
+    s = mm.shape
+    out: list[Rule] = []
     kind = s["type"]
     if kind == "string":
         if s.get("min", 0) > 0 or "max" in s:  # a min of 0 says nothing

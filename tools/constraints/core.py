@@ -394,7 +394,7 @@ class Registry:
                 continue
             plugin = self._plugin_for(record.type)
             tc = plugin.constraints(record.type) if plugin else None
-            if tc is None:
+            if plugin is None or tc is None:
                 unmapped.add(record.type)
                 continue
             if tc.no_cloud_api:

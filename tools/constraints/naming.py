@@ -73,7 +73,9 @@ class Named:
 
 
 def _given(inputs: Mapping[str, Any], key: str | None) -> bool:
-    return bool(key) and inputs.get(key) not in (None, "")
+    if not key:
+        return False
+    return inputs.get(key) not in (None, "")
 
 
 def compute(rule: AutoName, urn: str, inputs: Mapping[str, Any]) -> Named | None:
