@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dataplane.model import APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER  # noqa: E402
-from dataplane.roles import APP_SCHEMA  # noqa: E402
-from sandbox.client import Sandbox  # noqa: E402
-from sandbox.layout import DEFAULT_ROOT, LOOPBACK, build_layout  # noqa: E402
-from sandbox.processes import run_as_service_user  # noqa: E402
+from dataplane.model import APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER
+from dataplane.roles import APP_SCHEMA
+from sandbox.client import Sandbox
+from sandbox.layout import DEFAULT_ROOT, LOOPBACK, build_layout
+from sandbox.processes import run_as_service_user
 
 # pgbench reports connect-per-transaction runs "including reconnection times".
 TPS = re.compile(r"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")

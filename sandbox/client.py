@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -98,6 +99,13 @@ class Sandbox:
                 return ClusterState(leader, sync, streaming, members)
         return None
 
+    def state(self) -> ClusterState:
+        """As cluster(), for a caller that cannot go on without an answer."""
+        state = self.cluster()
+        if state is None:
+            raise RuntimeError("no Patroni member answers")
+        return state
+
     def healthy(self) -> bool:
         """Leader running, every other member streaming, the sync standbys the topology requires in place."""
         state = self.cluster()
@@ -160,9 +168,17 @@ class Sandbox:
 
         def primary_behind_router() -> bool:
             with self.connect_write(user=APP_READWRITE_USER) as conn:
-                return conn.execute("select not pg_is_in_recovery()").fetchone()[0]
+                return bool(one_row(conn, "select not pg_is_in_recovery()")[0])
 
         return wait_until(primary_behind_router, timeout, "routed write port reaching the primary", interval=0.2)
+
+
+def one_row(conn: psycopg.Connection, sql: str) -> tuple[Any, ...]:
+    """The single row a query that always returns one gave back."""
+    row = conn.execute(sql).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql!r}")
+    return tuple(row)
 
 
 def _decode(raw: bytes) -> object:

@@ -102,7 +102,7 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     say(f"sandbox {layout.profile} in {layout.root}")
     steps: list[tuple[str, Callable[[], object]]] = [
         ("directories, secrets, TLS", lambda: prepare(layout)),
-        ("rendered member files", lambda: [node.write_member_files(layout, m) for m in members]),
+        ("rendered member files", lambda: node.write_all_member_files(layout)),
         (f"etcd x{n}", lambda: etcd.start(layout, sup)),
         ("S3 emulator, TLS proxy, locked bucket", lambda: s3.start(layout, sup)),
         (f"Patroni x{n}: leader, replicas, sync", lambda: patroni.start(layout, sup)),

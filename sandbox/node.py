@@ -43,6 +43,11 @@ def prepare_directories(layout: SandboxLayout) -> None:
         service_dir(paths.data_dir, 0o700)
 
 
+def write_all_member_files(layout: SandboxLayout) -> None:
+    for member in layout.spec.members:
+        write_member_files(layout, member)
+
+
 def write_member_files(layout: SandboxLayout, member: Member) -> None:
     """The member's files exactly as cloud-init writes them (node_files), its secrets environment as the
     boot step writes it, then the templates filled by the same commands the node's secrets unit runs."""

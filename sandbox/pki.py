@@ -50,7 +50,7 @@ def _key_bytes(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class LocalCA:
@@ -61,7 +61,7 @@ class LocalCA:
         self.cert_path = directory / "ca.crt"
         self.key_path = directory / "ca.key"
 
-    def ensure(self) -> "LocalCA":
+    def ensure(self) -> LocalCA:
         if self.cert_path.exists() and self.key_path.exists():
             return self
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -118,6 +118,8 @@ class LocalCA:
             if existing.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == common_name:
                 return issued
         ca_key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{self.key_path} is not the EC key this CA generates: `sandbox down --purge` renews it")
         ca_cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
         key = ec.generate_private_key(ec.SECP256R1())
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]

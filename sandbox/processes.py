@@ -9,7 +9,7 @@ from dataplane import pgbackrest as pgbackrest_render
 from dataplane.model import Member
 from sandbox.environment import node_environment
 from sandbox.layout import SandboxLayout
-from sandbox.supervisor import SERVICE_USER, ServiceError, Supervisor
+from sandbox.supervisor import ServiceError, Supervisor, service_user_argv
 
 COMMAND_TIMEOUT_SECONDS = 300
 
@@ -25,11 +25,7 @@ def run_as_service_user(
     check: bool = True,
     input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    full = (
-        ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--", *argv]
-        if os.geteuid() == 0
-        else argv
-    )
+    full = service_user_argv(argv)
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": "/var/lib/postgresql"}
     result = subprocess.run(
         full,

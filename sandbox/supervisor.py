@@ -7,6 +7,7 @@ time from /proc, so a recycled PID is never mistaken for ours and never signalle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -14,9 +15,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 SERVICE_USER = "postgres"
 POLL_SECONDS = 0.1
@@ -66,6 +68,13 @@ def is_alive(pid: int, start_time: int | None = None) -> bool:
     return current is not None and (start_time is None or current == start_time)
 
 
+def service_user_argv(argv: list[str]) -> list[str]:
+    """`argv` run as the service user when we are root; setpriv execs in place, so the PID stays the command's."""
+    if os.geteuid() != 0:
+        return list(argv)
+    return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--", *argv]
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -108,7 +117,7 @@ class Supervisor:
     def log_file(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 
-    def record(self, name: str) -> dict | None:
+    def record(self, name: str) -> dict[str, Any] | None:
         try:
             return json.loads(self.pid_file(name).read_text())
         except (FileNotFoundError, ValueError):
@@ -137,7 +146,7 @@ class Supervisor:
                     service.ready,
                     service.ready_timeout,
                     f"{service.name} (log {self.log_file(service.name)})",
-                    alive=lambda: is_alive(pid, rec and rec.get("start_time")),
+                    alive=lambda: is_alive(pid, rec.get("start_time") if rec else None),
                 )
             except ServiceError as exc:
                 raise ServiceError(f"{exc}\n--- last lines of its log ---\n{self.log_tail(service.name)}") from None
@@ -146,14 +155,11 @@ class Supervisor:
     def _spawn(self, service: Service) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        argv = list(service.argv)
-        if service.as_service_user and os.geteuid() == 0:
-            argv = ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--"] + argv
+        argv = service_user_argv(service.argv) if service.as_service_user else list(service.argv)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **service.env}
         if service.as_service_user:
             env["HOME"] = pwd.getpwnam(SERVICE_USER).pw_dir
-        log = open(self.log_file(service.name), "ab")
-        try:
+        with open(self.log_file(service.name), "ab") as log:
             # A new session: the service outlives the CLI that started it and ignores its terminal's ^C.
             proc = subprocess.Popen(
                 argv,
@@ -164,8 +170,6 @@ class Supervisor:
                 cwd=service.cwd or str(self.state_dir),
                 start_new_session=True,
             )
-        finally:
-            log.close()
         start_time = None
         for _ in range(50):
             start_time = process_start_time(proc.pid)
@@ -192,18 +196,15 @@ class Supervisor:
         """SIGTERM all at once, then wait for each: peers shutting down one by one would fail over to
         each other on the way down. Returns the names that were running."""
         records = {n: self.record(n) for n in names}
-        running = [n for n, r in records.items() if r and is_alive(r["pid"], r.get("start_time"))]
-        for name in running:
-            try:
-                os.kill(records[name]["pid"], signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for name in running:
-            rec = records[name]
+        running = {n: r for n, r in records.items() if r and is_alive(r["pid"], r.get("start_time"))}
+        for rec in running.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rec["pid"], signal.SIGTERM)
+        for rec in running.values():
             terminate(rec["pid"], rec.get("start_time"), timeout, signal.SIGTERM)
         for name in names:
             self.pid_file(name).unlink(missing_ok=True)
-        return running
+        return list(running)
 
     def kill(self, name: str) -> int | None:
         """SIGKILL, no grace: what a crashed node looks like. Returns the PID that was killed."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from dataplane.model import APP_DATABASE, APP_READWRITE_USER
-from sandbox.client import Sandbox
+from sandbox.client import Sandbox, one_row
 from sandbox.processes import psql
 
 DRILL_TABLE = "drill_acknowledged_writes"
@@ -29,7 +29,7 @@ SYNC_CANCEL_MARKER = "synchronous replication"
 def ensure_table(sandbox: Sandbox) -> str:
     """Create the drill's table in the schema the application user writes to; return its qualified name."""
     with sandbox.connect_write(user=APP_READWRITE_USER) as app:
-        schema = app.execute("select current_schema()").fetchone()[0]
+        schema = one_row(app, "select current_schema()")[0]
     if schema is None:
         raise RuntimeError(f"{APP_READWRITE_USER} has no usable schema on its search_path")
     qualified = f'"{schema}".{DRILL_TABLE}'

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from sandbox import cluster
-    from sandbox.status import status
     from sandbox.layout import build_layout
+    from sandbox.status import status
 
     if os.geteuid() != 0:
         print("the sandbox starts services as the postgres user and needs root")

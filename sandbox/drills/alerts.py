@@ -58,7 +58,7 @@ def alerts(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     layout = sandbox.layout
     notes: list[str] = []
     sandbox.wait_healthy(RECOVER_SECONDS)
-    state = sandbox.cluster()
+    state = sandbox.state()
     if not state.streaming_replicas:
         return DrillResult(
             NAME,

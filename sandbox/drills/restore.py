@@ -36,16 +36,13 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         "create table if not exists drill_restore (run text, phase text, n int, "
         "at timestamptz default clock_timestamp())"
     )
-    psql(
-        f"insert into drill_restore (run, phase, n) select '{run}', 'before', g from generate_series(1, {RESTORE_ROWS}) g"
-    )
+    insert = "insert into drill_restore (run, phase, n) select '{run}', '{phase}', g from generate_series(1, {rows}) g"
+    psql(insert.format(run=run, phase="before", rows=RESTORE_ROWS))
     # The target lies strictly between the two commits, so a correct restore has all of one and none of the other.
     time.sleep(0.2)
     target = psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
     time.sleep(0.2)
-    psql(
-        f"insert into drill_restore (run, phase, n) select '{run}', 'after', g from generate_series(1, {RESTORE_ROWS}) g"
-    )
+    psql(insert.format(run=run, phase="after", rows=RESTORE_ROWS))
     segment = psql("select pg_walfile_name(pg_switch_wal())")
     wait_until(
         lambda: (psql("select coalesce(last_archived_wal, '') from pg_stat_archiver") or "")[-16:] >= segment[-16:],

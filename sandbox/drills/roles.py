@@ -8,7 +8,7 @@ from collections.abc import Callable
 from psycopg import errors as pg_errors
 
 from dataplane.model import APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER
-from sandbox.client import Sandbox
+from sandbox.client import Sandbox, one_row
 from sandbox.harness import refusals
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
 from sandbox.processes import psql
@@ -27,7 +27,7 @@ def roles(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     checks: dict[str, bool] = {}
     notes: list[str] = []
     with sandbox.connect(write_port, user=APP_READWRITE_USER) as rw:
-        schema = rw.execute("select current_schema()").fetchone()[0]
+        schema = one_row(rw, "select current_schema()")[0]
     psql(
         layout,
         leader,

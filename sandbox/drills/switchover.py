@@ -13,8 +13,8 @@ NAME = "switchover"
 def switchover(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     notes: list[str] = []
     sandbox.wait_healthy(RECOVER_SECONDS)
-    state = sandbox.cluster()
-    if state is None or state.leader is None:
+    state = sandbox.state()
+    if state.leader is None:
         raise RuntimeError("no leader")
     leader = sandbox.layout.spec.member(state.leader)
     # In synchronous mode only the sync standby may take over without risking acknowledged commits.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import psycopg
 
 from dataplane.model import APP_READWRITE_USER, SUPERUSER
-from sandbox.client import Sandbox
+from sandbox.client import Sandbox, one_row
 from sandbox.harness import refusals
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
 
@@ -50,7 +50,7 @@ def tls(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     checks["superuser over the network refused"] = refused
     notes.append(f"superuser over TLS: {said}")
     with sandbox.connect(router.write_port, user=APP_READWRITE_USER, sslmode="verify-full") as conn:
-        ssl_on, version = conn.execute("select ssl, version from pg_stat_ssl where pid = pg_backend_pid()").fetchone()
+        ssl_on, version = one_row(conn, "select ssl, version from pg_stat_ssl where pid = pg_backend_pid()")
     checks["verify-full accepted with TLS >= 1.2"] = bool(ssl_on) and version in ("TLSv1.2", "TLSv1.3")
     notes.append(f"verify-full through the router: ssl={ssl_on} {version}")
     failed = [k for k, ok in checks.items() if not ok]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -44,13 +45,11 @@ def kill_node(sandbox: Sandbox, member: Member) -> None:
     sup = supervisor(sandbox.layout)
     data_dir = Path(sandbox.layout.member_paths(member.name).data_dir)
     postmaster = postmaster_pid(data_dir)
-    victims = ([postmaster] + child_pids(postmaster)) if postmaster else []
+    victims = [postmaster, *child_pids(postmaster)] if postmaster else []
     sup.kill(patroni.name(member))
     for victim in victims:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(victim, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def recover_member(sandbox: Sandbox, member: Member, notes: list[str]) -> float:
@@ -69,10 +68,10 @@ def recover_member(sandbox: Sandbox, member: Member, notes: list[str]) -> float:
         sup.start(patroni.service(layout, member))
     try:
         sandbox.wait_healthy(RECOVER_SECONDS)
-    except ServiceError:
+    except ServiceError as not_rejoined:
         notes.append(f"{member.name} did not rejoin by itself; reinitialising it from the leader")
         status, body = sandbox.rest(member, "/reinitialize", "POST", {"force": True}, auth=True)
         if status != 200:
-            raise RuntimeError(f"reinitialize {member.name}: HTTP {status} {body}")
+            raise RuntimeError(f"reinitialize {member.name}: HTTP {status} {body}") from not_rejoined
         sandbox.wait_healthy(RECOVER_SECONDS * 2)
     return time.monotonic() - start

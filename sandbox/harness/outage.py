@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -81,7 +82,7 @@ def run_with_writer(
     before = [t for _, t in writer.log.acked if t < event_at]
     after = [t for _, t in writer.log.acked if event_at <= t <= stopped_at]
     timeline = before[-1:] + after + [stopped_at]
-    outage = max((b - a for a, b in zip(timeline, timeline[1:])), default=0.0) if resumed else None
+    outage = max((b - a for a, b in itertools.pairwise(timeline)), default=0.0) if resumed else None
     present = ids_present(sandbox, table, run)
     lost = sorted(writer.log.acked_ids() - present)
     if lost:
@@ -101,7 +102,7 @@ def write_drill_result(name: str, sandbox: Sandbox, outage: Outage, old_leader: 
     obj = objectives(sandbox)
     seconds = outage.write_outage_seconds
     passed = seconds is not None and seconds <= obj.rto_seconds and outage.lost == 0
-    measurements = {
+    measurements: dict[str, object] = {
         "write_outage_s": seconds if seconds is not None else "never resumed",
         "acknowledged": outage.acked,
         "acknowledged_lost": outage.lost,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataplane import etcd as etcd_render
-from dataplane.node_files import etcd_config_path
 from dataplane.model import Member
+from dataplane.node_files import etcd_config_path
 from sandbox.layout import SandboxLayout
 from sandbox.supervisor import Service, ServiceError, Supervisor, wait_until
 from sandbox.tls_client import https_ok, tls_context

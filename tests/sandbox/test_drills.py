@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sandbox import cluster
+from sandbox.drills import run_drill
+from sandbox.harness.result import DrillOptions
 from sandbox.processes import supervisor
 from sandbox.services.pgbackrest import backup_info
 from sandbox.status import status
-from sandbox.drills import run_drill
-from sandbox.harness.result import DrillOptions
 from sandbox.supervisor import listening_ports, processes_mentioning
 
 pytestmark = pytest.mark.sandbox
