@@ -10,9 +10,16 @@ venv="${PG_PLATFORM_VENV:-$here/.venv}"
 # Patroni runs as the postgres user, which cannot execute an interpreter under /root: its venv is
 # built from Debian's python3 in a world-readable place.
 patroni_venv="${PG_PLATFORM_PATRONI_VENV:-/opt/pg-platform/patroni}"
-# One version for the sandbox and the cloud nodes: dataplane/cloud_init.py pins it.
-patroni_version="$(sed -n 's/^PATRONI_VERSION = "\(.*\)"$/\1/p' dataplane/cloud_init.py)"
-[ -n "$patroni_version" ] || { echo "PATRONI_VERSION not found in dataplane/cloud_init.py" >&2; exit 1; }
+# One version for the sandbox and the cloud nodes: the data plane's boot script pins it (PATRONI_VERSION in
+# dataplane/), found by name so that moving the module does not break the install.
+patroni_version="$({ grep -rh --include='*.py' '^PATRONI_VERSION = ' dataplane || true; } |
+  sed -n 's/^PATRONI_VERSION = "\(.*\)"$/\1/p' | sort -u)"
+case "$patroni_version" in
+  "" | *[[:space:]]*)
+    echo "expected one PATRONI_VERSION = \"...\" in dataplane/, found: ${patroni_version:-none}" >&2
+    exit 1
+    ;;
+esac
 patroni_spec="patroni[etcd3,psycopg3]==$patroni_version"
 
 apt_packages=(
