@@ -1,8 +1,11 @@
 """Stage profiles: the defaults a stage starts from, defined once.
 
 A stack file states its objectives; the profile fills what it leaves out and decides how strictly the
-stage is governed (policy enforcement, protect, lock mode).
+stage is governed (policy enforcement, protect, lock mode). A stage is named freely (int, staging, qa) and
+inherits one profile (`pg-platform:profile`, by default the profile it is named after); the policy pack's
+config follows the profile (policy/config/<profile>.json).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,13 +33,36 @@ class StageProfile:
 
 PROFILES: dict[str, StageProfile] = {
     "dev": StageProfile(
-        name="dev", node_count=1, rpo_seconds=300, rto_seconds=3600, retention_days=7, worm_days=2,
-        lock_mode="GOVERNANCE", policy_enforcement="advisory", protect_stateful=False,
-        allow_world_allowlist=True, min_retention_days=1,
+        name="dev",
+        node_count=1,
+        rpo_seconds=300,
+        rto_seconds=3600,
+        retention_days=7,
+        worm_days=2,
+        lock_mode="GOVERNANCE",
+        policy_enforcement="advisory",
+        protect_stateful=False,
+        allow_world_allowlist=True,
+        min_retention_days=1,
     ),
     "prod": StageProfile(
-        name="prod", node_count=3, rpo_seconds=0, rto_seconds=35, retention_days=30, worm_days=14,
-        lock_mode="COMPLIANCE", policy_enforcement="mandatory", protect_stateful=True,
-        allow_world_allowlist=False, min_retention_days=14,
+        name="prod",
+        node_count=3,
+        rpo_seconds=0,
+        rto_seconds=35,
+        retention_days=30,
+        worm_days=14,
+        lock_mode="COMPLIANCE",
+        policy_enforcement="mandatory",
+        protect_stateful=True,
+        allow_world_allowlist=False,
+        min_retention_days=14,
     ),
 }
+
+
+def inherited_profile(stage: object, profile: object = None) -> str | None:
+    """The name of the profile a stage inherits: the one `pg-platform:profile` names, else the stage's own name
+    (whether a profile has that name is checked by the settings)."""
+    chosen = stage if profile is None else profile
+    return chosen if isinstance(chosen, str) else None

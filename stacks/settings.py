@@ -1,36 +1,45 @@
 """Typed, validated stack settings. `parse_settings` is pure: a dict of config values in, `Settings` out.
 
-Every problem is collected and reported together, each naming the config key, the value and the fix, so a
-bad stack file fails before any resource is created.
+The settings are cloud-neutral (objectives, network intent, cluster size intent, monitoring, tags); whatever the
+cloud decides (its regions and zones, instance types, disk limits, tag rules, peer networks) is checked by the
+stack's cloud (stacks/clouds/). Every problem is collected and reported together, each naming the config key,
+the value and the fix, so a bad stack file fails before any resource is created.
 """
+
 from __future__ import annotations
 
 import difflib
 import ipaddress
 import re
 import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from stacks.clouds import aws
+from stacks.clouds import CLOUDS, SUPPORTED_CLOUDS, Cloud, NetworkPeer, Peer, PeerGroup
 from stacks.errors import Problem, SettingsError
-from stacks.profiles import PROFILES, StageProfile
-from stacks.sizes import AWS_INSTANCE_SIZES, NodeSize
+from stacks.profiles import PROFILES, StageProfile, inherited_profile
+from stacks.reader import NAMESPACE, Reader
+from stacks.sizes import NodeSize
 
-NAMESPACE = "pg-platform"
-REGION_KEY = "aws:region"
+# Checked against when a stack names no cloud it supports, so its other problems are still found.
+DEFAULT_CLOUD = CLOUDS[SUPPORTED_CLOUDS[0]]
 # Provider config the program reads as plain values (a `secure:` value there is an error offline).
-PLAIN_PROVIDER_KEYS = (REGION_KEY,)
-# Config namespaces a stack file may use besides the program's own: the providers the program uses and the
-# engine's own. A key in any other namespace is never read, so it is reported, not ignored.
-PROVIDER_NAMESPACES = ("aws", "random", "tls", "command", "pulumi")
-SUPPORTED_CLOUDS = ("aws",)
+PLAIN_PROVIDER_KEYS = tuple(c.region_key for c in CLOUDS.values())
+# Config namespaces a stack file may use besides the program's own: the clouds' providers, the other providers
+# the program uses and the engine's own. A key in any other namespace is never read, so it is reported.
+PROVIDER_NAMESPACES = (*dict.fromkeys(c.region_key.partition(":")[0] for c in CLOUDS.values()), "random", "tls",
+                       "command", "pulumi")
 SUPPORTED_POSTGRES_MAJORS = (14, 15, 16, 17)
-DISK_TYPES = ("gp3", "io2")
-# EBS limits per type: (max IOPS per volume, max IOPS per provisioned GB)
-DISK_IOPS_LIMITS = {"gp3": (16_000, 500), "io2": (64_000, 500)}
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 REQUIRED_TAGS = ("owner", "cost-center", "data-classification")
+# Tag keys the program writes itself (`stage` here, the others on single resources: components/base.py `tags`),
+# so a stack's extra tag may not use them: it would be overwritten on some resources and not on others.
+PROGRAM_TAGS = ("stage", "Name", "role", "zone", "tier", "purpose")
+# The most tags the program adds to one resource (the stage, Name and two of the others above).
+PROGRAM_TAGS_PER_RESOURCE = 4
+# A stage names resources (pgp-<stage>-...), DNS names and buckets: lowercase letters and digits.
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9]*")
 
 # Settings that may be secret (a `secure:` value in the stack file, a secret config key for the engine), each
 # with the placeholder an offline run puts in its place: a value of the shape the setting checks, derived from
@@ -69,9 +78,6 @@ def is_world(networks: Iterable[ipaddress.IPv4Network]) -> bool:
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_INTEGER = re.compile(r"[-+]?[0-9]{1,18}")
-_DIGITS = re.compile(r"[-+]?[0-9]+")
-_PEER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _RECEIVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
@@ -107,28 +113,9 @@ class Objectives:
 
 
 @dataclass(frozen=True)
-class Peer:
-    name: str
-    vpc_id: str
-    cidr: str
-    account_id: str
-    region: str
-    # Set true by the operator once the peer has accepted the peering connection: until then it is not active,
-    # so nothing may reference the peer's security groups yet.
-    accepted: bool = False
-
-
-@dataclass(frozen=True)
-class PeerGroup:
-    """A security group in a peer VPC (the platform VPC is new: the only groups to admit are peers')."""
-    peer: str       # the name of a network.peers entry, in the stack's region
-    id: str         # sg-...
-
-
-@dataclass(frozen=True)
 class Allowlist:
     cidrs: tuple[str, ...]
-    security_groups: tuple[PeerGroup, ...]
+    security_groups: tuple[PeerGroup, ...]  # the cloud's firewall groups in peer networks
 
 
 @dataclass(frozen=True)
@@ -136,7 +123,7 @@ class Network:
     cidr: str
     zones: tuple[str, ...]
     allowlist: Allowlist
-    peers: tuple[Peer, ...]
+    peers: tuple[Peer, ...]  # the cloud's peer networks
 
 
 @dataclass(frozen=True)
@@ -152,6 +139,9 @@ class Cluster:
     # Nodes to roll onto the current image and user data on the next `up` ("db-<i>", "monitoring"); everything
     # else keeps what it booted with (README, "Changing nodes").
     roll: tuple[str, ...] = ()
+    # The processor architecture of each instance type, which decides the machine image it boots.
+    architecture: str = "x86_64"
+    monitoring_architecture: str = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -189,99 +179,40 @@ class Settings:
         """The prefix every physical resource name starts with."""
         return f"pgp-{self.stage}"
 
+    @property
+    def cloud_facts(self) -> Cloud:
+        """What the stack's cloud allows and how its load balancer checks health (stacks/clouds/)."""
+        return CLOUDS[self.cloud]
 
-# Keys of each structured setting; anything else is a typo the user should hear about.
-_PEER_KEYS = ("name", "vpc_id", "cidr", "account_id", "region", "accepted")
+
+# Keys of each structured setting; anything else is a typo the user should hear about. Tags are open: besides
+# the required ones, any key the cloud's tag rules allow.
 _SCHEMA: dict[str, tuple[str, ...]] = {
     "stage": (),
+    "profile": (),
     "cloud": (),
     "objectives": ("rpo_seconds", "rto_seconds", "retention_days", "worm_days"),
     "network": ("cidr", "zones", "allowlist", "peers"),
-    "cluster": ("postgres_major", "instance_type", "disk_size_gb", "disk_type", "disk_iops", "nodes",
-                "monitoring_instance_type", "roll"),
+    "cluster": (
+        "postgres_major",
+        "instance_type",
+        "disk_size_gb",
+        "disk_type",
+        "disk_iops",
+        "nodes",
+        "monitoring_instance_type",
+        "roll",
+    ),
     "monitoring": ("receivers", "smtp_smarthost", "smtp_from"),
     "tags": REQUIRED_TAGS,
 }
 _REQUIRED = ("stage", "cloud", "network", "cluster", "monitoring", "tags")
 
 
-class _Reader:
-    """Collects problems while reading, so one run reports all of them."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def fail(self, key: str, value: object, message: str, fix: str) -> None:
-        self.problems.append(Problem(f"{NAMESPACE}:{key}", value, message, fix))
-
-    def mapping(self, key: str, value: object, allowed: tuple[str, ...], entry: bool = False) -> dict[str, Any] | None:
-        """A mapping with only `allowed` keys; null is an empty mapping, except for a list `entry`, where it is
-        an error (None returned)."""
-        if value is None and not entry:
-            return {}
-        if not isinstance(value, Mapping) or (entry and not value):
-            self.fail(key, value, "must be a mapping", f"write {key} as a YAML mapping with keys {', '.join(allowed)}")
-            return None if entry else {}
-        for unknown in sorted(set(value) - set(allowed), key=str):
-            self.fail(f"{key}.{unknown}", value[unknown], "unknown key",
-                      f"remove it or use one of: {', '.join(allowed)}")
-        return dict(value)
-
-    def integer(self, key: str, value: object, minimum: int, maximum: int) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            text = value.strip() if isinstance(value, str) else None
-            if text is not None and _INTEGER.fullmatch(text):
-                value = int(text)
-            elif text is not None and _DIGITS.fullmatch(text):
-                self.fail(key, value, f"out of range {minimum}..{maximum}", f"set a value between {minimum} and {maximum}")
-                return None
-            else:
-                self.fail(key, value, "must be a whole number", f"set an integer between {minimum} and {maximum}")
-                return None
-        if not minimum <= value <= maximum:
-            self.fail(key, value, f"out of range {minimum}..{maximum}", f"set a value between {minimum} and {maximum}")
-            return None
-        return value
-
-    def boolean(self, key: str, value: object) -> bool | None:
-        if not isinstance(value, bool):
-            self.fail(key, value, "must be true or false", f"set {key} to true or false")
-            return None
-        return value
-
-    def string(self, key: str, value: object, check: Callable[[str], bool] | None = None,
-               expected: str = "a non-empty string") -> str | None:
-        if not isinstance(value, str) or not value.strip() or (check and not check(value)):
-            self.fail(key, value, f"must be {expected}", f"set {key} to {expected}")
-            return None
-        return value
-
-    def choice(self, key: str, value: object, options: tuple) -> Any:
-        if value not in options:
-            self.fail(key, value, "is not supported", f"use one of: {', '.join(map(str, options))}")
-            return None
-        return value
-
-    def cidr(self, key: str, value: object) -> str | None:
-        """An IPv4 network: the platform VPC, its routes and its security group rules are IPv4 only."""
-        try:
-            network = ipaddress.ip_network(str(value), strict=True)
-        except ValueError as exc:
-            self.fail(key, value, f"is not a valid CIDR ({exc})", "write a network address with prefix, e.g. 10.40.0.0/16")
-            return None
-        if network.version != 4:
-            self.fail(key, value, "is an IPv6 network, but the platform VPC, its routes and its security group rules "
-                                  "are IPv4 only", "list IPv4 networks, e.g. 10.50.0.0/16")
-            return None
-        return str(network)
-
-    def listing(self, key: str, value: object) -> list:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(key, value, "must be a list", f"write {key} as a YAML list")
-            return []
-        return value
+def cloud_of(raw: Mapping[str, Any]) -> Cloud:
+    """The cloud a stack's `pg-platform:*` values name (the default one to check against if it names none)."""
+    name = raw.get("cloud")
+    return CLOUDS[name] if isinstance(name, str) and name in CLOUDS else DEFAULT_CLOUD
 
 
 def config_key_problems(config: Mapping[str, Any]) -> list[Problem]:
@@ -294,7 +225,7 @@ def config_key_problems(config: Mapping[str, Any]) -> list[Problem]:
         if not (sep and namespace and name):
             bare = str(key).strip(":")
             fix = (f"write it as {NAMESPACE}:{bare}" if bare in _SCHEMA else
-                   f"name it <namespace>:<setting>, e.g. {NAMESPACE}:{sorted(_SCHEMA)[0]} or {REGION_KEY}")
+                   f"name it <namespace>:<setting>, e.g. {NAMESPACE}:{sorted(_SCHEMA)[0]} or {DEFAULT_CLOUD.region_key}")
             problems.append(Problem(str(key), value, "is not a namespaced config key, so the program never reads it",
                                     fix))
         elif namespace not in known:
@@ -320,101 +251,202 @@ def secret_key_problems(secret_keys: Iterable[str]) -> list[Problem]:
     return problems
 
 
-def parse_config(config: Mapping[str, Any], stack: str, project: str = NAMESPACE,
-                 secret_keys: Iterable[str] = ()) -> Settings:
+def parse_config(
+    config: Mapping[str, Any], stack: str, project: str = NAMESPACE, secret_keys: Iterable[str] = ()
+) -> Settings:
     """Settings from a whole engine config map (namespaced keys, structured values JSON-encoded), as the engine
     hands it to the program or the offline reader builds it from a stack file."""
     from stacks.files import namespace_values
 
     secret_keys = frozenset(secret_keys)
-    region = namespace_values(config, "aws").get("region")      # JSON-decoded like every value: null is missing
-    return parse_settings(namespace_values(config, NAMESPACE), stack=stack, region=region, project=project,
-                          secret_keys=secret_keys,
-                          problems=[*config_key_problems(config), *secret_key_problems(secret_keys)])
+    raw = namespace_values(config, NAMESPACE)
+    namespace, _, name = cloud_of(raw).region_key.partition(":")
+    region = namespace_values(config, namespace).get(name)  # JSON-decoded like every value: null is missing
+    return parse_settings(
+        raw,
+        stack=stack,
+        region=region,
+        project=project,
+        secret_keys=secret_keys,
+        problems=[*config_key_problems(config), *secret_key_problems(secret_keys)],
+    )
 
 
-def parse_settings(raw: Mapping[str, Any], stack: str, region: object, project: str = NAMESPACE, *,
-                   secret_keys: Iterable[str] = (), problems: Iterable[Problem] = ()) -> Settings:
+def parse_settings(
+    raw: Mapping[str, Any],
+    stack: str,
+    region: object,
+    project: str = NAMESPACE,
+    *,
+    secret_keys: Iterable[str] = (),
+    problems: Iterable[Problem] = (),
+) -> Settings:
     """Validate the `pg-platform:*` config values of one stack; raise SettingsError listing every problem."""
-    r = _Reader()
+    r = Reader()
     r.problems.extend(problems)
     for unknown in sorted(set(raw) - set(_SCHEMA), key=str):
         r.fail(unknown, raw[unknown], "unknown key", f"remove it or use one of: {', '.join(sorted(_SCHEMA))}")
     for key in _REQUIRED:
         if raw.get(key) in (None, "", {}):
             r.fail(key, None, "is required", f"add `{NAMESPACE}:{key}` to Pulumi.{stack}.yaml")
-    if region in (None, ""):
-        r.problems.append(Problem(REGION_KEY, None, "is required", f"add `{REGION_KEY}` to Pulumi.{stack}.yaml"))
-        region = None
-    elif not aws.is_region(region):
-        close = difflib.get_close_matches(str(region), aws.REGIONS, n=1)
-        r.problems.append(Problem(REGION_KEY, region, "is not an AWS region",
-                                  f"use {close[0]}" if close else f"use one of: {', '.join(aws.REGIONS)}"))
-        region = None
-    assert region is None or isinstance(region, str)
-
-    stage = r.choice("stage", raw.get("stage"), tuple(PROFILES)) if raw.get("stage") is not None else None
-    profile = PROFILES.get(stage or "", PROFILES["prod"])  # prod's rules are the safe ones to check against
     cloud = r.choice("cloud", raw.get("cloud"), SUPPORTED_CLOUDS) if raw.get("cloud") is not None else None
+    facts = cloud_of(raw)
+    checked_region = _region(r, region, facts, stack)
 
-    objectives = _objectives(r, raw.get("objectives"), profile)
-    network = _network(r, raw.get("network"), profile, region)
-    cluster = _cluster(r, raw.get("cluster"), profile)
+    stage = _stage(r, raw.get("stage"), facts)
+    profile = _profile(r, raw.get("profile"), raw.get("stage") if stage else None, stack)
+    # An unknown profile is checked against prod's rules: they are the safe ones.
+    rules = profile or PROFILES["prod"]
+
+    objectives = _objectives(r, raw.get("objectives"), rules)
+    network = _network(r, raw.get("network"), rules, checked_region, facts)
+    cluster = _cluster(r, raw.get("cluster"), rules, facts)
     monitoring = _monitoring(r, raw.get("monitoring"))
-    tags = _tags(r, raw.get("tags"))
+    tags = _tags(r, raw.get("tags"), facts)
 
     if r.problems:
         raise SettingsError(r.problems)
-    assert stage and cloud and region and network and cluster and monitoring and objectives
-    return Settings(project=project, stack=stack, stage=stage, cloud=cloud, region=region, profile=profile,
-                    objectives=objectives, network=network, cluster=cluster, monitoring=monitoring,
-                    tags={**tags, "stage": stage}, secret_keys=frozenset(secret_keys))
+    assert stage and cloud and checked_region and profile and network and cluster and monitoring and objectives
+    return Settings(
+        project=project,
+        stack=stack,
+        stage=stage,
+        cloud=cloud,
+        region=checked_region,
+        profile=profile,
+        objectives=objectives,
+        network=network,
+        cluster=cluster,
+        monitoring=monitoring,
+        tags={**tags, "stage": stage},
+        secret_keys=frozenset(secret_keys),
+    )
 
 
-def _objectives(r: _Reader, value: object, profile: StageProfile) -> Objectives | None:
+def _region(r: Reader, region: object, facts: Cloud, stack: str) -> str | None:
+    if region in (None, ""):
+        r.problems.append(
+            Problem(facts.region_key, None, "is required", f"add `{facts.region_key}` to Pulumi.{stack}.yaml")
+        )
+        return None
+    problem = facts.region_problem(region) if isinstance(region, str) else f"is not an {facts.label} region"
+    if problem:
+        close = difflib.get_close_matches(str(region), facts.regions, n=1)
+        fix = f"use {close[0]}" if close else f"use one of: {', '.join(facts.regions)}"
+        r.problems.append(Problem(facts.region_key, region, problem, fix))
+        return None
+    assert isinstance(region, str)
+    return region
+
+
+def _stage(r: Reader, value: object, facts: Cloud) -> str | None:
+    """The stage's name: it names every resource (pgp-<stage>-...), so the cloud's name limits bound it."""
+    if value is None:
+        return None  # reported as required
+    stage = r.string(
+        "stage",
+        value,
+        lambda s: _STAGE_NAME.fullmatch(s) is not None,
+        "a stage name of lowercase letters and digits, starting with a letter (e.g. staging)",
+    )
+    if stage and len(stage) > facts.stage_name_max:
+        r.fail(
+            "stage",
+            stage,
+            f"has {len(stage)} characters, but on {facts.label} a stage name has at most {facts.stage_name_max} "
+            f"({facts.stage_name_reason})",
+            f"use a stage name of at most {facts.stage_name_max} characters, e.g. {stage[: facts.stage_name_max]}",
+        )
+        return None
+    return stage
+
+
+def _profile(r: Reader, value: object, stage: object, stack: str) -> StageProfile | None:
+    """The profile a stage inherits: `pg-platform:profile`, or the profile the stage is named after."""
+    name = inherited_profile(stage, value)
+    if name in PROFILES:
+        return PROFILES[name]
+    known = ", ".join(PROFILES)
+    if value is None:
+        if isinstance(stage, str):
+            r.fail(
+                "profile",
+                None,
+                f"is required: stage {stage!r} is not a profile, so it must name the profile it inherits ({known})",
+                f"add `{NAMESPACE}:profile: prod` (or another of {known}) to Pulumi.{stack}.yaml",
+            )
+        return None
+    close = difflib.get_close_matches(str(value), PROFILES, n=1)
+    r.fail("profile", value, "is not a profile", f"use {close[0]}" if close else f"use one of: {known}")
+    return None
+
+
+def _objectives(r: Reader, value: object, profile: StageProfile) -> Objectives | None:
     o = r.mapping("objectives", value, _SCHEMA["objectives"])
     rpo = r.integer("objectives.rpo_seconds", o.get("rpo_seconds", profile.rpo_seconds), 0, 86_400)
     rto = r.integer("objectives.rto_seconds", o.get("rto_seconds", profile.rto_seconds), 1, 86_400)
-    retention = r.integer("objectives.retention_days", o.get("retention_days", profile.retention_days),
-                          profile.min_retention_days, 3650)
+    retention = r.integer(
+        "objectives.retention_days",
+        o.get("retention_days", profile.retention_days),
+        profile.min_retention_days,
+        3650,
+    )
     worm = r.integer("objectives.worm_days", o.get("worm_days", profile.worm_days), 0, 3650)
     if worm == 0 and profile.lock_mode == "COMPLIANCE":
-        r.fail("objectives.worm_days", worm, f"{profile.name} keeps its backups under a COMPLIANCE lock",
-               "set objectives.worm_days to the agreed WORM period (prod default 14)")
-    if None in (rpo, rto, retention, worm):
+        r.fail(
+            "objectives.worm_days",
+            worm,
+            f"{profile.name} keeps its backups under a COMPLIANCE lock",
+            f"set objectives.worm_days to the agreed WORM period ({profile.name} default {profile.worm_days})",
+        )
+    if rpo is None or rto is None or retention is None or worm is None:
         return None
     return Objectives(rpo_seconds=rpo, rto_seconds=rto, retention_days=retention, worm_days=worm)
 
 
-def _network(r: _Reader, value: object, profile: StageProfile, region: str | None) -> Network | None:
+# The platform carves one subnet per zone, plus the egress subnet, out of at most a /24.
+NETWORK_PREFIX_MAX = 24
+
+
+def _network(r: Reader, value: object, profile: StageProfile, region: str | None, facts: Cloud) -> Network | None:
     n = r.mapping("network", value, _SCHEMA["network"])
     if not n:
         return None
     cidr = r.cidr("network.cidr", n.get("cidr"))
-    if cidr and not 16 <= ipaddress.ip_network(cidr).prefixlen <= 24:
-        r.fail("network.cidr", cidr, "VPC prefix must be between /16 and /24", "choose a /16 to /24 private range")
+    if cidr and not facts.network_prefix_min <= ipaddress.ip_network(cidr).prefixlen <= NETWORK_PREFIX_MAX:
+        r.fail(
+            "network.cidr",
+            cidr,
+            f"VPC prefix must be between /{facts.network_prefix_min} and /{NETWORK_PREFIX_MAX}",
+            f"choose a /{facts.network_prefix_min} to /{NETWORK_PREFIX_MAX} private range",
+        )
         cidr = None
-    zones = _zones(r, n.get("zones"), region)
-    peers, declared = _peers(r, n.get("peers"), cidr, region)
-    allowlist = _allowlist(r, n.get("allowlist"), profile, region, peers, declared)
+    zones = _zones(r, n.get("zones"), region, facts)
+    peers, declared = facts.parse_peers(r, n.get("peers"), cidr, region)
+    allowlist = _allowlist(r, n.get("allowlist"), profile, region, peers, declared, facts)
     if cidr is None or not zones or allowlist is None:
         return None
     return Network(cidr=cidr, zones=zones, allowlist=allowlist, peers=peers)
 
 
-def _zones(r: _Reader, value: object, region: str | None) -> tuple[str, ...]:
+def _zones(r: Reader, value: object, region: str | None, facts: Cloud) -> tuple[str, ...]:
     listed = r.listing("network.zones", value)
+    example = region or facts.region_example
     if not listed:
-        r.fail("network.zones", value, "needs at least one availability zone",
-               f"list the AZs, e.g. [{region or 'eu-central-1'}a]")
+        r.fail("network.zones", value, "needs at least one availability zone", f"list the AZs, e.g. [{example}a]")
         return ()
     zones = []
     for i, zone in enumerate(listed):
-        problem = aws.zone_problem(zone, region)
+        problem = facts.zone_problem(zone, region)
         if problem:
-            r.fail(f"network.zones[{i}]", zone, problem,
-                   f"list availability zones of {region}, e.g. {region}a" if region else
-                   "list availability zones of the stack's aws:region")
+            r.fail(
+                f"network.zones[{i}]",
+                zone,
+                problem,
+                f"list availability zones of {region}, e.g. {region}a"
+                if region
+                else f"list availability zones of the stack's {facts.region_key}",
+            )
         else:
             zones.append(zone)
     if len(set(zones)) != len(zones):
@@ -423,72 +455,23 @@ def _zones(r: _Reader, value: object, region: str | None) -> tuple[str, ...]:
     return tuple(zones) if len(zones) == len(listed) else ()
 
 
-def _peers(r: _Reader, value: object, vpc_cidr: str | None, region: str | None) -> tuple[tuple[Peer, ...], set[str]]:
-    """The valid peers, and every name declared (valid or not), so references to a broken peer are not reported
-    a second time."""
-    peers: list[Peer] = []
-    declared: set[str] = set()
-    vpcs: dict[str, int] = {}
-    networks: dict[int, ipaddress.IPv4Network] = {}
-    for i, entry in enumerate(r.listing("network.peers", value)):
-        key = f"network.peers[{i}]"
-        p = r.mapping(key, entry, _PEER_KEYS, entry=True)
-        if p is None:
-            continue
-        name = r.string(f"{key}.name", p.get("name"), lambda s: _PEER_NAME.fullmatch(s) is not None,
-                        "a short lowercase name (letters, digits, '-')")
-        if name and name in declared:
-            r.fail(f"{key}.name", name, "is the name of an earlier peer too; it names the peering connection and its "
-                                        "route, so each peer needs its own", "give each peer a different name")
-            name = None
-        elif name:
-            declared.add(name)
-        vpc = r.string(f"{key}.vpc_id", p.get("vpc_id"), lambda s: aws.VPC_ID.fullmatch(s) is not None,
-                       "a VPC id (vpc- and 8 or 17 hex digits)")
-        if vpc and vpc in vpcs:
-            r.fail(f"{key}.vpc_id", vpc, f"is the VPC of network.peers[{vpcs[vpc]}] too",
-                   "declare each peer VPC once")
-            vpc = None
-        elif vpc:
-            vpcs[vpc] = i
-        peer_cidr = r.cidr(f"{key}.cidr", p.get("cidr"))
-        if peer_cidr and vpc_cidr and ipaddress.ip_network(peer_cidr).overlaps(ipaddress.ip_network(vpc_cidr)):
-            r.fail(f"{key}.cidr", peer_cidr, f"overlaps the platform VPC {vpc_cidr}; peering needs disjoint ranges",
-                   "choose a VPC CIDR that does not overlap any peer")
-            peer_cidr = None
-        if peer_cidr:
-            net = ipaddress.IPv4Network(peer_cidr)
-            clash = next((j for j, other in networks.items() if other.overlaps(net)), None)
-            if clash is not None:
-                r.fail(f"{key}.cidr", peer_cidr, f"overlaps network.peers[{clash}] ({networks[clash]}), so the "
-                                                 f"private route table cannot tell the peers apart",
-                       "peer only VPCs with disjoint ranges")
-                peer_cidr = None
-            else:
-                networks[i] = net
-        account_raw = p.get("account_id")
-        if isinstance(account_raw, int) and not isinstance(account_raw, bool):
-            account_raw = str(account_raw)
-        account = r.string(f"{key}.account_id", account_raw, lambda s: aws.ACCOUNT_ID.fullmatch(s) is not None,
-                           "a 12-digit AWS account id (quoted, so leading zeros survive)")
-        peer_region = r.string(f"{key}.region", p.get("region"), aws.is_region, "an AWS region name")
-        if peer_region and region and aws.partition_of(peer_region) != aws.partition_of(region):
-            r.fail(f"{key}.region", peer_region, f"is in partition {aws.partition_of(peer_region)}, the stack in "
-                                                 f"{aws.partition_of(region)}; VPC peering does not cross partitions",
-                   f"peer a VPC in the {aws.partition_of(region)} partition")
-            peer_region = None
-        accepted = r.boolean(f"{key}.accepted", p.get("accepted", False))
-        if name and vpc and peer_cidr and account and peer_region and accepted is not None:
-            peers.append(Peer(name, vpc, peer_cidr, account, peer_region, accepted))
-    return tuple(peers), declared
-
-
-def _allowlist(r: _Reader, value: object, profile: StageProfile, region: str | None, peers: tuple[Peer, ...],
-               declared: set[str]) -> Allowlist | None:
+def _allowlist(
+    r: Reader,
+    value: object,
+    profile: StageProfile,
+    region: str | None,
+    peers: tuple[NetworkPeer, ...],
+    declared: set[str],
+    facts: Cloud,
+) -> Allowlist | None:
     key = "network.allowlist"
     if value is None:
-        r.fail(key, value, "is required: without it no client network reaches PostgreSQL",
-               "add network.allowlist with the cidrs of the application networks (and their security groups)")
+        r.fail(
+            key,
+            value,
+            "is required: without it no client network reaches PostgreSQL",
+            "add network.allowlist with the cidrs of the application networks (and their security groups)",
+        )
         return None
     a = r.mapping(key, value, ("cidrs", "security_groups"))
     if not isinstance(value, Mapping):
@@ -502,58 +485,43 @@ def _allowlist(r: _Reader, value: object, profile: StageProfile, region: str | N
         net = ipaddress.IPv4Network(parsed)
         clash = next((j for j, other in enumerate(networks) if other.overlaps(net)), None)
         if clash is not None:
-            r.fail(f"{key}.cidrs[{i}]", c, f"overlaps network.allowlist.cidrs[{clash}] ({networks[clash]})",
-                   "list each network once")
+            r.fail(
+                f"{key}.cidrs[{i}]",
+                c,
+                f"overlaps network.allowlist.cidrs[{clash}] ({networks[clash]})",
+                "list each network once",
+            )
             continue
         if is_world([net]) and not profile.allow_world_allowlist:
-            r.fail(f"{key}.cidrs[{i}]", c, _world_message(net, profile),
-                   "list the application networks' CIDRs or security groups instead")
+            r.fail(
+                f"{key}.cidrs[{i}]",
+                c,
+                _world_message(net, profile),
+                "list the application networks' CIDRs or security groups instead",
+            )
             continue
         cidrs.append(parsed)
         networks.append(net)
     if is_world(networks) and not profile.allow_world_allowlist:
-        r.fail(f"{key}.cidrs", list(a.get("cidrs") or []), _world_message(networks, profile),
-               "list the application networks' CIDRs or security groups instead")
+        r.fail(
+            f"{key}.cidrs",
+            list(a.get("cidrs") or []),
+            _world_message(networks, profile),
+            "list the application networks' CIDRs or security groups instead",
+        )
         cidrs = []
     if not a.get("cidrs"):
         # Security groups filter at the network layer, but pg_hba matches addresses: without the CIDRs those
         # clients connect from, pg_hba would refuse them (or the allowlist admits nobody at all).
-        r.fail(f"{key}.cidrs", a.get("cidrs"), "lists no network, so pg_hba admits no client",
-               "list the CIDRs the application clients (including those in allowlisted security groups) connect from")
-
-    by_name = {p.name: p for p in peers}
-    groups: list[PeerGroup] = []
-    for i, g in enumerate(r.listing(f"{key}.security_groups", a.get("security_groups"))):
-        gkey = f"{key}.security_groups[{i}]"
-        if isinstance(g, str):
-            r.fail(gkey, g, "is a bare security group id, but an allowlisted group is always in a peer VPC",
-                   f"write it as {{peer: <name of a network.peers entry>, id: {g}}}")
-            continue
-        m = r.mapping(gkey, g, ("peer", "id"), entry=True)
-        if m is None:
-            continue
-        peer_name = r.string(f"{gkey}.peer", m.get("peer"), expected="the name of a network.peers entry")
-        sg = r.string(f"{gkey}.id", m.get("id"), lambda s: aws.SECURITY_GROUP_ID.fullmatch(s) is not None,
-                      "a security group id (sg- and 8 or 17 hex digits)")
-        peer = by_name.get(peer_name or "")
-        if peer_name and peer is None:
-            if peer_name not in declared:
-                r.fail(f"{gkey}.peer", peer_name, "names no network.peers entry",
-                       f"use one of: {', '.join(sorted(by_name))}" if by_name else
-                       "declare the peer VPC the group is in under network.peers")
-            continue
-        if peer and region and peer.region != region:
-            r.fail(f"{gkey}.peer", peer_name, f"peer {peer.name} is in {peer.region}, but AWS does not allow security "
-                                              f"group references across regions over VPC peering (the stack is in "
-                                              f"{region})", f"allowlist the peer's CIDR {peer.cidr} instead")
-            continue
-        if peer and sg:
-            group = PeerGroup(peer.name, sg)
-            if group in groups:
-                r.fail(gkey, {"peer": peer.name, "id": sg}, "is listed twice", "list each security group once")
-                continue
-            groups.append(group)
-    return Allowlist(tuple(cidrs), tuple(groups))
+        r.fail(
+            f"{key}.cidrs",
+            a.get("cidrs"),
+            "lists no network, so pg_hba admits no client",
+            "list the CIDRs the application clients (including those in allowlisted security groups) connect from",
+        )
+    listed = r.listing(f"{key}.security_groups", a.get("security_groups"))
+    groups = facts.parse_peer_groups(r, f"{key}.security_groups", listed, region, {p.name: p for p in peers}, declared)
+    return Allowlist(tuple(cidrs), groups)
 
 
 def _world_message(networks: ipaddress.IPv4Network | list[ipaddress.IPv4Network], profile: StageProfile) -> str:
@@ -565,28 +533,62 @@ def _world_message(networks: ipaddress.IPv4Network | list[ipaddress.IPv4Network]
             f"public IPv4 internet, the limit is {WORLD_PUBLIC_ADDRESSES:,}), not allowed in {profile.name}")
 
 
-def _cluster(r: _Reader, value: object, profile: StageProfile) -> Cluster | None:
+def _cluster(r: Reader, value: object, profile: StageProfile, facts: Cloud) -> Cluster | None:
     c = r.mapping("cluster", value, _SCHEMA["cluster"])
     if not c:
         return None
     major = r.choice("cluster.postgres_major", c.get("postgres_major", 17), SUPPORTED_POSTGRES_MAJORS)
-    itype = r.choice("cluster.instance_type", c.get("instance_type"), tuple(AWS_INSTANCE_SIZES))
-    mtype = r.choice("cluster.monitoring_instance_type", c.get("monitoring_instance_type", "t3.medium"),
-                     tuple(AWS_INSTANCE_SIZES))
-    disk = r.integer("cluster.disk_size_gb", c.get("disk_size_gb", 100), 20, 16_384)
-    dtype = r.choice("cluster.disk_type", c.get("disk_type", "gp3"), DISK_TYPES)
-    iops = r.integer("cluster.disk_iops", c.get("disk_iops", 3000), 3000, 64_000)
+    itype = _instance_type(r, "cluster.instance_type", c.get("instance_type"), facts)
+    mtype = _instance_type(
+        r, "cluster.monitoring_instance_type", c.get("monitoring_instance_type", facts.default_monitoring_instance_type),
+        facts,
+    )
+    disk = r.integer("cluster.disk_size_gb", c.get("disk_size_gb", 100), 20, facts.disk_size_gb_max)
+    dtype = r.choice("cluster.disk_type", c.get("disk_type", facts.default_disk_type), facts.disk_types)
+    iops = r.integer("cluster.disk_iops", c.get("disk_iops", facts.disk_iops_min), facts.disk_iops_min,
+                     facts.disk_iops_max)
     nodes = r.integer("cluster.nodes", c.get("nodes", profile.node_count), 1, 9)
-    if iops and dtype in DISK_IOPS_LIMITS and disk:
-        ceiling = min(DISK_IOPS_LIMITS[dtype][0], disk * DISK_IOPS_LIMITS[dtype][1])
+    if iops and dtype and disk:
+        ceiling = facts.disk_iops_ceiling(dtype, disk)
         if iops > ceiling:
-            r.fail("cluster.disk_iops", iops, f"{dtype} allows at most {ceiling} IOPS on {disk} GB",
-                   f"lower disk_iops to {ceiling} or raise disk_size_gb")
+            r.fail(
+                "cluster.disk_iops",
+                iops,
+                f"{dtype} allows at most {ceiling} IOPS on {disk} GB",
+                f"lower disk_iops to {ceiling} or raise disk_size_gb",
+            )
     roll = _roll(r, c.get("roll"), nodes)
-    if None in (major, itype, mtype, disk, dtype, iops, nodes, roll):
+    if major is None or itype is None or mtype is None or disk is None or dtype is None:
         return None
-    return Cluster(postgres_major=major, instance_type=itype, size=AWS_INSTANCE_SIZES[itype], disk_size_gb=disk,
-                   disk_type=dtype, disk_iops=iops, nodes=nodes, monitoring_instance_type=mtype, roll=roll)
+    if iops is None or nodes is None or roll is None:
+        return None
+    return Cluster(
+        postgres_major=major,
+        instance_type=itype,
+        size=facts.node_size(itype),
+        disk_size_gb=disk,
+        disk_type=dtype,
+        disk_iops=iops,
+        nodes=nodes,
+        monitoring_instance_type=mtype,
+        roll=roll,
+        architecture=facts.architecture(itype),
+        monitoring_architecture=facts.architecture(mtype),
+    )
+
+
+def _instance_type(r: Reader, key: str, value: object, facts: Cloud) -> str | None:
+    """An instance type the cloud offers and the platform can size its node on."""
+    if not isinstance(value, str) or not value.strip():
+        r.fail(key, value, f"must be an {facts.label} instance type", f"set {key}, e.g. to {facts.default_monitoring_instance_type}")
+        return None
+    problem = facts.instance_type_problem(value)
+    if problem:
+        close = [t for t in difflib.get_close_matches(value, sorted(facts.instance_types()), n=5) if not facts.instance_type_problem(t)]
+        r.fail(key, value, problem, f"use {' or '.join(close[:2])}" if close else
+               f"use a type such as {facts.default_monitoring_instance_type}")
+        return None
+    return value
 
 
 MONITORING_NODE = "monitoring"
@@ -597,7 +599,7 @@ def member_node(index: int) -> str:
     return f"db-{index}"
 
 
-def _roll(r: _Reader, value: object, nodes: int | None) -> tuple[str, ...] | None:
+def _roll(r: Reader, value: object, nodes: int | None) -> tuple[str, ...] | None:
     entries = r.listing("cluster.roll", value)
     members = [member_node(i) for i in range(nodes or 0)]
     allowed = (*members, MONITORING_NODE)
@@ -617,7 +619,7 @@ def _roll(r: _Reader, value: object, nodes: int | None) -> tuple[str, ...] | Non
     return tuple(rolled)
 
 
-def _monitoring(r: _Reader, value: object) -> Monitoring | None:
+def _monitoring(r: Reader, value: object) -> Monitoring | None:
     m = r.mapping("monitoring", value, _SCHEMA["monitoring"])
     if not m:
         return None
@@ -626,7 +628,7 @@ def _monitoring(r: _Reader, value: object) -> Monitoring | None:
     listed = r.listing("monitoring.receivers", m.get("receivers"))
     for i, entry in enumerate(listed):
         key = f"monitoring.receivers[{i}]"
-        item = r.mapping(key, entry, ("name", "email", "webhook_url"), entry=True)
+        item = r.entry(key, entry, ("name", "email", "webhook_url"))
         if item is None:
             continue
         name = r.string(f"{key}.name", item.get("name"), lambda s: _RECEIVER_NAME.fullmatch(s) is not None,
@@ -663,25 +665,56 @@ def _monitoring(r: _Reader, value: object) -> Monitoring | None:
     return Monitoring(tuple(receivers), smarthost, sender)
 
 
-def _tags(r: _Reader, value: object) -> dict[str, str]:
-    t = r.mapping("tags", value, REQUIRED_TAGS)
+def _tags(r: Reader, value: object, facts: Cloud) -> dict[str, str]:
+    t = r.mapping("tags", value, REQUIRED_TAGS) if not isinstance(value, Mapping) else dict(value)
     if not t:
         return {}
     out = {}
     for key in REQUIRED_TAGS:
         v = r.string(f"tags.{key}", t.get(key))
-        if v is None:
+        if v is not None and _tag_value(r, key, v, facts):
+            out[key] = v
+    extra = [k for k in t if k not in REQUIRED_TAGS]
+    for key in extra:
+        if not isinstance(key, str):
+            r.fail(f"tags.{key}", t[key], "is not a tag key", "write tag keys as strings")
             continue
-        if v != v.strip():
-            r.fail(f"tags.{key}", v, "starts or ends with a blank, which AWS keeps and every tag comparison then "
-                                     "misses", f"write {v.strip()!r}")
-            continue
-        problem = aws.tag_value_problem(v)
-        if problem:
-            r.fail(f"tags.{key}", v, problem, "write the tag value with allowed characters only")
-            continue
-        out[key] = v
+        problem = facts.tag_key_problem(key)
+        if key in PROGRAM_TAGS:
+            r.fail(f"tags.{key}", t[key], "is a tag the program sets itself", "remove it or use another key")
+        elif problem:
+            r.fail(f"tags.{key}", t[key], f"is not an {facts.label} tag key: {problem}", "rename the tag")
+        elif key != key.strip():
+            r.fail(f"tags.{key}", t[key], "the key starts or ends with a blank", f"write {key.strip()!r}")
+        elif not isinstance(t[key], str):
+            r.fail(f"tags.{key}", t[key], "must be a string", f"quote the value, e.g. tags.{key}: {str(t[key])!r}")
+        elif _tag_value(r, key, t[key], facts):
+            out[key] = t[key]
+    limit = facts.tags_per_resource - PROGRAM_TAGS_PER_RESOURCE
+    if len(t) > limit:
+        r.fail("tags", f"{len(t)} tags", f"a resource carries at most {facts.tags_per_resource} tags on "
+               f"{facts.label}, and the program adds up to {PROGRAM_TAGS_PER_RESOURCE}", f"keep at most {limit} tags")
     if out.get("data-classification") and out["data-classification"] not in DATA_CLASSIFICATIONS:
-        r.fail("tags.data-classification", out["data-classification"], "is not a known classification",
-               f"use one of: {', '.join(DATA_CLASSIFICATIONS)}")
+        r.fail(
+            "tags.data-classification",
+            out["data-classification"],
+            "is not a known classification",
+            f"use one of: {', '.join(DATA_CLASSIFICATIONS)}",
+        )
     return out
+
+
+def _tag_value(r: Reader, key: str, value: str, facts: Cloud) -> bool:
+    if value != value.strip():
+        r.fail(
+            f"tags.{key}",
+            value,
+            f"starts or ends with a blank, which {facts.label} keeps and every tag comparison then misses",
+            f"write {value.strip()!r}",
+        )
+        return False
+    problem = facts.tag_value_problem(value)
+    if problem:
+        r.fail(f"tags.{key}", value, problem, "write the tag value with allowed characters only")
+        return False
+    return True

@@ -27,7 +27,9 @@ DEFAULT_ENFORCEMENT = "mandatory"
 
 @dataclass(frozen=True)
 class Rule:
-    id: str                      # stable: PGP-<AREA>-<NNN>; never reused for another check
+    # Stable, never reused for another check: PGP-<AREA>-<NNN> for a rule every cloud shares (through its
+    # adapter), PGP-<CLOUD>-<FAMILY>-<NNN> for a rule of one cloud's own service (PGP-AWS-S3-001).
+    id: str
     title: str
     why: str                     # the risk it removes, for reviewers and docs/policy.md
     description: str
@@ -36,8 +38,8 @@ class Rule:
     remediation: str
     area: str                    # module / concern, also the docs grouping
     scope: str                   # "resource" or "stack"
+    clouds: tuple[str, ...]      # its cloud, or for a shared rule every cloud with an adapter (clouds.NAMES)
     config: dict[str, dict[str, Any]] = field(default_factory=dict)   # JSON schema per threshold, with default
-    clouds: tuple[str, ...] = ("aws",)
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config.items() if "default" in v}

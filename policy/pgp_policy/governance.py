@@ -1,17 +1,12 @@
-"""Ownership and lifecycle: required tags on everything taggable, `protect` on stateful resources."""
+"""Ownership and lifecycle: required tags on everything taggable, `protect` on stateful resources. Shared by
+every cloud: its adapter says which types take tags, how a resource's effective tags are found, and which types
+hold data."""
 from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Any
 
 from pulumi_policy import Severity
 
-from .core import Rule, plain, resource_policy, settings, short, stack_config, stack_policy
-
-TAGGABLE = frozenset(
-    line.strip() for line in (Path(__file__).parent / "aws_taggable.txt").read_text().splitlines()
-    if line.strip() and not line.startswith("#"))
+from .clouds import CLOUDS, NAMES, cloud_for
+from .core import Rule, resource_policy, settings, short, stack_config, stack_policy
 
 TAG_001 = Rule(
     id="PGP-TAG-001", title="Required tags",
@@ -19,7 +14,7 @@ TAG_001 = Rule(
     description="Every taggable resource carries the required tags (its own or the provider's default tags), "
                 "data-classification has an allowed value and stage matches the stack's stage.",
     severity=Severity.MEDIUM, control="seed: tags stage, owner, cost-center, data-classification", area="tagging",
-    scope="resource",
+    scope="resource", clouds=NAMES,
     remediation="Set pg-platform:tags in the stack file; components pass them to every child (or the provider's "
                 "default_tags).",
     config={"required_tags": {"type": "array", "items": {"type": "string"},
@@ -29,30 +24,12 @@ TAG_001 = Rule(
 )
 
 
-def _as_mapping(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    value = plain(value)
-    return value if isinstance(value, dict) else {}
-
-
-def effective_tags(props: Any, provider: Any) -> dict[str, Any]:
-    tags: dict[str, Any] = {}
-    if provider is not None:
-        # Provider inputs for object-typed settings arrive JSON-encoded, as the engine stores them.
-        tags.update(_as_mapping(_as_mapping(provider.props.get("defaultTags")).get("tags")))
-    tags.update(_as_mapping(props.get("tags")))
-    return tags
-
-
 def _tags(args, report) -> None:
-    if args.resource_type not in TAGGABLE:
+    cloud = cloud_for(args.resource_type)
+    if cloud is None or args.resource_type not in cloud.taggable:
         return
     cfg = settings(args, TAG_001)
-    tags = effective_tags(args.props, args.provider)
+    tags = cloud.tags(args.props, args.provider)
     missing = [t for t in cfg["required_tags"] if not str(tags.get(t) or "").strip()]
     if missing:
         report(f"{args.name}: missing tag(s) {', '.join(missing)}")
@@ -70,11 +47,10 @@ PRT_001 = Rule(
     description="Volumes, buckets, KMS keys, secrets and instances carrying data volumes have `protect` set, so "
                 "an accidental destroy or replacement cannot delete data.",
     severity=Severity.HIGH, control="CKV_AWS_293/139 (by analogy: deletion protection); seed: protect in prod",
-    area="protect", scope="stack",
+    area="protect", scope="stack", clouds=NAMES,
     remediation="Pass opts=ResourceOptions(protect=True) to stateful children (the profile's protect_stateful).",
     config={"stateful_types": {"type": "array", "items": {"type": "string"},
-                               "default": ["aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key",
-                                           "aws:secretsmanager/secret:Secret"]},
+                               "default": [t for cloud in CLOUDS for t in cloud.stateful_types]},
             "protect_instances_with_data_volumes": {"type": "boolean", "default": True}},
 )
 
@@ -84,9 +60,9 @@ def _protected(args, report) -> None:
     # instance carries data volumes, and it is what `pulumi up` ends with.
     cfg = settings(args, PRT_001)
     for r in args.resources:
+        cloud = cloud_for(r.resource_type)
         stateful = r.resource_type in cfg["stateful_types"] or (
-            cfg["protect_instances_with_data_volumes"] and r.resource_type == "aws:ec2/instance:Instance"
-            and bool(r.props.get("ebsBlockDevices")))
+            cfg["protect_instances_with_data_volumes"] and cloud is not None and cloud.holds_data(r))
         if stateful and not r.opts.protect:
             report(f"{short(r.urn)} is not protected", r.urn)
 

@@ -1,42 +1,35 @@
 """High availability as deployed: member count and zones, synchronous replication that never degrades
-silently when the RPO is 0, routing by Patroni health checks, and every cluster's companions."""
+silently when the RPO is 0, routing by Patroni health checks, and every cluster's companions. Shared by every
+cloud: each cloud's adapter says which resources are nodes, vaults, alarms and routing checks."""
 from __future__ import annotations
 
 from typing import Any
 
 from pulumi_policy import Severity
 
+from . import ports
+from .cloud import Cloud
+from .clouds import NAMES, cloud_for, is_machine, machine_node, machine_nodes, of_cloud_types
 from .core import Rule, resource_policy, settings, short, stack_config, stack_policy, truthy
-from .graph import of_type
-from .nodes import read_node
+from .nodes import NodeFiles
 
 AREA = "ha"
-INSTANCE = "aws:ec2/instance:Instance"
-SUBNET = "aws:ec2/subnet:Subnet"
-TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
-BUCKET = "aws:s3/bucket:Bucket"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CLUSTER_SUFFIX = ":PostgresCluster"
+Members = list[tuple[Any, NodeFiles]]
 
 
-def postgres_nodes(resources) -> dict[str, list[tuple[Any, Any]]]:
-    """Patroni scope -> [(instance, node files)] for every instance that boots a Patroni member."""
-    clusters: dict[str, list[tuple[Any, Any]]] = {}
-    for r in of_type(resources, INSTANCE):
-        node = read_node(r.props)
-        if node.is_postgres_node:
+def postgres_nodes(resources, cloud: Cloud | None = None) -> dict[str, Members]:
+    """Patroni scope -> [(machine, node files)] for every machine (of `cloud`, or of any) that boots a member."""
+    clusters: dict[str, Members] = {}
+    for c, r, node in machine_nodes(resources):
+        if node.patroni is not None and (cloud is None or c is cloud):
             clusters.setdefault(str(node.patroni.get("scope") or "?"), []).append((r, node))
     return clusters
 
 
-def zone_of(instance) -> str | None:
-    az = instance.props.get("availabilityZone")
-    if az:
-        return str(az)
-    for subnet in instance.property_dependencies.get("subnetId") or []:
-        if subnet.resource_type == SUBNET and subnet.props.get("availabilityZone"):
-            return str(subnet.props["availabilityZone"])
-    return None
+def zone_of(machine) -> str | None:
+    cloud = cloud_for(machine.resource_type)
+    return cloud.zone(machine) if cloud else None
 
 
 # --- PGP-HA-001 ------------------------------------------------------------------------------------------
@@ -46,7 +39,7 @@ HA_001 = Rule(
     description="Each Patroni cluster has at least the stage's minimum number of members, spread over at least "
                 "the minimum number of availability zones.",
     severity=Severity.CRITICAL, control="CKV_AWS_157 (by analogy: Multi-AZ); seed: prod 3 nodes in 3 AZs",
-    area=AREA, scope="stack",
+    area=AREA, scope="stack", clouds=NAMES,
     remediation="Set cluster.nodes and network.zones (prod: 3 nodes over 3 zones); nodes are placed "
                 "round-robin over the zones.",
     config={"min_nodes": {"type": "integer", "minimum": 1, "default": 3},
@@ -78,7 +71,7 @@ HA_002 = Rule(
                 "synchronous_mode_strict and at least one synchronous standby, so commits never fall back to "
                 "standalone silently.",
     severity=Severity.CRITICAL, control="seed: RPO 0 -> synchronous replication that never degrades silently",
-    area=AREA, scope="resource",
+    area=AREA, scope="resource", clouds=NAMES,
     remediation="Render bootstrap.dcs with synchronous_mode: true (or quorum), synchronous_mode_strict: true, "
                 "synchronous_node_count >= 1.",
     config={"require_synchronous": {"type": "boolean", "default": False,
@@ -92,12 +85,12 @@ def _rpo_zero() -> bool:
 
 
 def _synchronous(args, report) -> None:
-    if args.resource_type != INSTANCE:
+    if not is_machine(args.resource_type):
         return
     if not (_rpo_zero() or settings(args, HA_002)["require_synchronous"]):
         return
-    node = read_node(args.props)
-    if not node.is_postgres_node:
+    node = machine_node(args.resource_type, args.props)
+    if node is None or not node.is_postgres_node:
         return
     dcs = node.dcs()
     mode = dcs.get("synchronous_mode")
@@ -118,11 +111,11 @@ HA_003 = Rule(
     description="Target groups for PostgreSQL/PgBouncer ports are health-checked over HTTP on the Patroni REST "
                 "port at a role endpoint (/primary, /replica, ...), so traffic follows the leader.",
     severity=Severity.HIGH, control="seed: internal NLB routed by Patroni health checks", area=AREA,
-    scope="resource",
+    scope="resource", clouds=NAMES,
     remediation="health_check={'protocol': 'HTTP', 'port': '8008', 'path': '/primary'} for the write target "
                 "group ('/replica' for reads).",
-    config={"patroni_port": {"type": "integer", "default": 8008},
-            "database_ports": {"type": "array", "items": {"type": "integer"}, "default": [5432, 5433, 6432]},
+    config={"patroni_port": {"type": "integer", "default": ports.PATRONI_REST},
+            "database_ports": {"type": "array", "items": {"type": "integer"}, "default": list(ports.ROUTED_PORTS)},
             "role_paths": {"type": "array", "items": {"type": "string"},
                            "default": ["/primary", "/leader", "/replica", "/read-only", "/sync", "/async",
                                        "/standby-leader", "/read-write"]}},
@@ -130,24 +123,21 @@ HA_003 = Rule(
 
 
 def _routing(args, report) -> None:
-    if args.resource_type != TARGET_GROUP:
+    cloud = cloud_for(args.resource_type)
+    if cloud is None:
         return
     cfg = settings(args, HA_003)
-    port = args.props.get("port")
-    if port is None or int(port) not in cfg["database_ports"]:
-        return
-    hc = args.props.get("healthCheck") or {}
-    proto = str(hc.get("protocol") or "TCP").upper()
-    hc_port = str(hc.get("port") or "traffic-port")
-    path = str(hc.get("path") or "").split("?", 1)[0]
-    if proto not in ("HTTP", "HTTPS"):
-        report(f"{args.name}: health check protocol {proto} sees an open port, not the Patroni role")
-    if hc_port != str(cfg["patroni_port"]):
-        report(f"{args.name}: health check port {hc_port}, not the Patroni REST port {cfg['patroni_port']}")
-    if path not in cfg["role_paths"]:
-        report(f"{args.name}: health check path {path or 'unset'} is not a Patroni role endpoint")
-    if hc.get("enabled") is not None and not truthy(hc.get("enabled")):
-        report(f"{args.name}: health check disabled")
+    for check in cloud.routing_checks(args.resource_type, args.props):
+        if check.traffic_port is None or check.traffic_port not in cfg["database_ports"]:
+            continue
+        if check.protocol not in ("HTTP", "HTTPS"):
+            report(f"{args.name}: health check protocol {check.protocol} sees an open port, not the Patroni role")
+        if check.port != str(cfg["patroni_port"]):
+            report(f"{args.name}: health check port {check.port}, not the Patroni REST port {cfg['patroni_port']}")
+        if check.path not in cfg["role_paths"]:
+            report(f"{args.name}: health check path {check.path or 'unset'} is not a Patroni role endpoint")
+        if check.enabled is not None and not truthy(check.enabled):
+            report(f"{args.name}: health check disabled")
 
 
 # --- PGP-HA-004 ------------------------------------------------------------------------------------------
@@ -156,24 +146,18 @@ HA_004 = Rule(
     why="A cluster without backups, monitoring or alarms fails silently and cannot be restored.",
     description="Each PostgreSQL cluster (PostgresCluster component or Patroni scope) comes with a backup "
                 "bucket its pgBackRest repository points at, a monitoring node running Prometheus, and "
-                "CloudWatch alarms.",
+                "the cloud's own alarms (CloudWatch on AWS).",
     severity=Severity.HIGH, control="seed: every cluster has a vault, monitoring and alarms", area=AREA,
-    scope="stack",
+    scope="stack", clouds=NAMES,
     remediation="Deploy the cluster through PostgresPlatform, which wires BackupVault, Monitoring and the "
                 "alarms to it.",
     config={"min_alarms": {"type": "integer", "minimum": 1, "default": 1}},
 )
 
 
-def _monitoring_nodes(resources) -> list[Any]:
-    out = []
-    for r in of_type(resources, INSTANCE):
-        node = read_node(r.props)
-        if node.is_postgres_node:
-            continue
-        if node.prometheus() is not None:
-            out.append(r)
-    return out
+def _monitoring_nodes(resources, cloud: Cloud) -> list[Any]:
+    return [r for c, r, node in machine_nodes(resources)
+            if c is cloud and not node.is_postgres_node and node.prometheus() is not None]
 
 
 def _companions(args, report) -> None:
@@ -183,27 +167,34 @@ def _companions(args, report) -> None:
     if components and not clusters:
         for c in components:
             report(f"{short(c.urn)}: no member instance boots Patroni", c.urn)
-    buckets = of_type(args.resources, BUCKET)
-    names = {str(b.props.get("bucket")) for b in buckets if b.props.get("bucket")}
-    monitors = _monitoring_nodes(args.resources)
-    alarms = of_type(args.resources, ALARM)
-    for scope, members in clusters.items():
+    for cloud in dict.fromkeys(cloud_for(members[0][0].resource_type) for members in clusters.values()):
+        if cloud is not None:  # always: members are machines of a known cloud
+            _cloud_companions(args, report, cloud, cfg["min_alarms"])
+
+
+def _cloud_companions(args, report, cloud: Cloud, min_alarms: int) -> None:
+    vaults = of_cloud_types(args.resources, cloud, cloud.vault_types)
+    names = {name for name in map(cloud.vault_name, vaults) if name}
+    monitors = _monitoring_nodes(args.resources, cloud)
+    alarms = of_cloud_types(args.resources, cloud, cloud.alarm_types)
+    option = f"-{cloud.repo_store_option}"
+    for scope, members in postgres_nodes(args.resources, cloud).items():
         anchor = members[0][0].urn
         repos = {}
         for _, node in members:
             for section in node.pgbackrest().values():
-                repos.update({k: v for k, v in section.items() if k.endswith("-s3-bucket")})
-        if not buckets:
+                repos.update({k: v for k, v in section.items() if k.endswith(option)})
+        if not vaults:
             report(f"cluster {scope}: no backup bucket in the stack", anchor)
         elif not repos:
-            report(f"cluster {scope}: pgBackRest has no S3 repository", anchor)
+            report(f"cluster {scope}: pgBackRest has no {cloud.repo_kind} repository", anchor)
         elif names and not set(repos.values()) & names:
             report(f"cluster {scope}: pgBackRest writes to {', '.join(sorted(set(repos.values())))}, not to a "
                    f"bucket of this stack", anchor)
         if not monitors:
             report(f"cluster {scope}: no monitoring node (no Prometheus configuration in any user data)", anchor)
-        if len(alarms) < cfg["min_alarms"]:
-            report(f"cluster {scope}: {len(alarms)} CloudWatch alarm(s), minimum {cfg['min_alarms']}", anchor)
+        if len(alarms) < min_alarms:
+            report(f"cluster {scope}: {len(alarms)} {cloud.alarm_label}(s), minimum {min_alarms}", anchor)
 
 
 POLICIES = [

@@ -132,8 +132,9 @@ def _maybe_decode(data: str) -> str:
         return data
 
 
-def user_data_text(props: Mapping[str, Any]) -> str | None:
-    for key in ("userData", "userDataBase64"):
+def user_data_text(props: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of the cloud's user-data inputs that is set, decoded."""
+    for key in keys:
         value = props.get(key)
         if value:
             return _maybe_decode(str(value))
@@ -163,8 +164,8 @@ def _looks_like_patroni(doc: Any) -> bool:
         "scope" in doc or "bootstrap" in doc or "restapi" in doc)
 
 
-def read_node(props: Mapping[str, Any]) -> NodeFiles:
-    text = user_data_text(props)
+def read_node(props: Mapping[str, Any], keys: tuple[str, ...]) -> NodeFiles:
+    text = user_data_text(props, keys)
     return parse_user_data(text) if text else NodeFiles()
 
 

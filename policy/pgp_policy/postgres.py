@@ -1,5 +1,5 @@
 """PostgreSQL hardening, judged on the configuration each node receives in its user data (patroni.yml's
-parameters and pg_hba, conf fragments), not on what the program meant to render."""
+parameters and pg_hba, conf fragments), not on what the program meant to render. Shared by every cloud."""
 from __future__ import annotations
 
 import ipaddress
@@ -8,21 +8,19 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from .clouds import NAMES, machine_node
 from .core import Rule, resource_policy, settings, truthy
-from .nodes import NodeFiles, read_node
+from .nodes import NodeFiles
 
 AREA = "postgres"
-INSTANCE = "aws:ec2/instance:Instance"
 TLS_ORDER = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
 
 def _postgres_rule(check):
-    """Run `check(args, node, params, report)` for instances that boot a Patroni member."""
+    """Run `check(args, node, params, report)` for machines that boot a Patroni member."""
     def validate(args, report):
-        if args.resource_type != INSTANCE:
-            return
-        node = read_node(args.props)
-        if node.is_postgres_node:
+        node = machine_node(args.resource_type, args.props)
+        if node is not None and node.is_postgres_node:
             check(args, node, node.postgres_parameters(), report)
     return validate
 
@@ -42,7 +40,7 @@ PG_001 = Rule(
     why="trust/password/md5/ident logins can be bypassed or replayed, and lines without TLS expose credentials and data; a final reject keeps the list an allowlist.",
     description="Network lines are hostssl with scram-sha-256 or cert (host/hostnossl only to reject); no line "
                 "uses trust, password, md5 or ident; the last line rejects everything else.",
-    severity=Severity.CRITICAL, control="CIS PostgreSQL 5.3/5.4, 7.5", area=AREA, scope="resource",
+    severity=Severity.CRITICAL, control="CIS PostgreSQL 5.3/5.4, 7.5", area=AREA, scope="resource", clouds=NAMES,
     remediation="Render pg_hba as hostssl <db> <role> <cidr> scram-sha-256 (cert for replication if used), "
                 "local lines with peer/scram-sha-256, and end with 'host all all 0.0.0.0/0 reject' (and ::/0).",
     config={"forbidden_methods": {"type": "array", "items": {"type": "string"},
@@ -110,7 +108,7 @@ PG_002 = Rule(
     id="PGP-PG-002", title="SCRAM password hashing",
     why="MD5 verifiers are password equivalents; SCRAM verifiers are not.",
     description="password_encryption is scram-sha-256, so stored verifiers are not replayable MD5 hashes.",
-    severity=Severity.HIGH, control="CIS PostgreSQL 5.4 (scram-sha-256)", area=AREA, scope="resource",
+    severity=Severity.HIGH, control="CIS PostgreSQL 5.4 (scram-sha-256)", area=AREA, scope="resource", clouds=NAMES,
     remediation="Set postgresql.parameters.password_encryption: scram-sha-256.",
 )
 
@@ -126,7 +124,7 @@ PG_003 = Rule(
     id="PGP-PG-003", title="TLS on, TLS 1.2 or newer",
     why="Clients and replicas must not fall back to clear text or broken TLS versions.",
     description="ssl is on and ssl_min_protocol_version is at least the configured minimum.",
-    severity=Severity.HIGH, control="CIS PostgreSQL 6.8/6.9", area=AREA, scope="resource",
+    severity=Severity.HIGH, control="CIS PostgreSQL 6.8/6.9", area=AREA, scope="resource", clouds=NAMES,
     remediation="Set ssl: on, ssl_cert_file/ssl_key_file from the node's secrets, ssl_min_protocol_version: "
                 "TLSv1.2 (or TLSv1.3).",
     config={"min_tls": {"type": "string", "enum": TLS_ORDER, "default": "TLSv1.2"}},
@@ -147,7 +145,7 @@ PG_004 = Rule(
     id="PGP-PG-004", title="pgAudit loaded and logging",
     why="pgAudit records who changed schema, roles and data, which plain statement logging does not attribute reliably.",
     description="pgaudit is in shared_preload_libraries and pgaudit.log names at least one class.",
-    severity=Severity.HIGH, control="CIS PostgreSQL 3.2", area=AREA, scope="resource",
+    severity=Severity.HIGH, control="CIS PostgreSQL 3.2", area=AREA, scope="resource", clouds=NAMES,
     remediation="Add pgaudit to shared_preload_libraries and set pgaudit.log (e.g. 'ddl,role,write').",
 )
 
@@ -168,7 +166,7 @@ PG_005 = Rule(
     description="log_connections, log_disconnections, log_checkpoints and log_lock_waits are on, "
                 "log_temp_files is 0, log_line_prefix carries time, pid, database, user, application and host, "
                 "and log_statement is at least ddl.",
-    severity=Severity.MEDIUM, control="CIS PostgreSQL 3.1.x", area=AREA, scope="resource",
+    severity=Severity.MEDIUM, control="CIS PostgreSQL 3.1.x", area=AREA, scope="resource", clouds=NAMES,
     remediation="Set the logging parameters in the rendered PostgreSQL parameters.",
     config={"required_on": {"type": "array", "items": {"type": "string"},
                             "default": ["log_connections", "log_disconnections", "log_checkpoints",
@@ -206,7 +204,7 @@ PG_006 = Rule(
     why="Without archiving there is no point-in-time recovery and nothing reaches the WORM repository between backups.",
     description="archive_mode is on (or always) with an archive command or library, so point-in-time recovery "
                 "and the WORM repository receive every WAL segment.",
-    severity=Severity.CRITICAL, control="CIS PostgreSQL 7.4", area=AREA, scope="resource",
+    severity=Severity.CRITICAL, control="CIS PostgreSQL 7.4", area=AREA, scope="resource", clouds=NAMES,
     remediation="Set archive_mode: on and archive_command: 'pgbackrest --stanza=<scope> archive-push %p'.",
 )
 
@@ -225,7 +223,7 @@ PG_007 = Rule(
     why="Listening on every interface exposes PostgreSQL on networks nobody reviewed.",
     description="listen_addresses (and Patroni's postgresql.listen) name the node's address, never '*' or a "
                 "wildcard address.",
-    severity=Severity.MEDIUM, control="CIS PostgreSQL 5.2", area=AREA, scope="resource",
+    severity=Severity.MEDIUM, control="CIS PostgreSQL 5.2", area=AREA, scope="resource", clouds=NAMES,
     remediation="Set listen_addresses / postgresql.listen to the member's private address.",
 )
 _WILDCARDS = {"*", "0.0.0.0", "::", "[::]"}

@@ -1,8 +1,8 @@
-"""Regenerate pgp_policy/aws_taggable.txt from an installed pulumi_aws: every resource type whose inputs
+"""Regenerate pgp_policy/aws/taggable.txt from an installed pulumi_aws: every resource type whose inputs
 include `tags`. The pack cannot import pulumi_aws at run time (it runs in its own environment), so the list is
 shipped with it; tests/policy checks it against the project's pulumi_aws.
 
-    python policy/scripts/gen_aws_taggable.py > policy/pgp_policy/aws_taggable.txt
+    python policy/scripts/gen_aws_taggable.py > policy/pgp_policy/aws/taggable.txt
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 PACK = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PACK))
 
-from pgp_policy import DEFAULT_ENFORCEMENT, RULES  # noqa: E402  (importable only from the pack's directory)
+from pgp_policy import CLOUD_PAIRS, DEFAULT_ENFORCEMENT, RULES, SHARED_RULES  # noqa: E402  (importable only from the pack's directory)
 
 
 def stage_configs() -> dict[str, dict]:
@@ -77,8 +77,11 @@ def render() -> str:
         "user data (patroni.yml, pgbackrest.conf, cron, Prometheus rules). Thresholds are the rules' config "
         "schema defaults; stage files override them.",
         "",
-        f"{len(RULES)} rules, all for AWS. Levels per stage come from "
-        + ", ".join(f"`policy/config/{n}.json`" for n in names) + ".",
+        f"{len(RULES)} rules. {len(SHARED_RULES)} are shared by every cloud (ids `PGP-<AREA>-<NNN>`): they ask "
+        "each cloud's adapter (`pgp_policy/<cloud>/adapter.py`) which resources are its nodes, vault, alarms and "
+        "routing checks. The others belong to one cloud's own services (ids `PGP-<CLOUD>-<FAMILY>-<NNN>`): "
+        + ", ".join(f"{len(pairs)} for {cloud.upper()}" for cloud, pairs in CLOUD_PAIRS.items())
+        + ". Levels per stage come from " + ", ".join(f"`policy/config/{n}.json`" for n in names) + ".",
         "",
         *rule_table(),
     ]
@@ -113,9 +116,9 @@ def render() -> str:
             "`pr.yml`.",
             "- `protect` arrives in the analyzer's resource options with every Analyze and AnalyzeStack request; "
             "PGP-PRT-001 checks it at stack level.",
-            "- Declared peers (PGP-NET-006) and the RPO (PGP-HA-002) come from the stack's own configuration, "
+            "- Declared peers (PGP-AWS-NET-006) and the RPO (PGP-HA-002) come from the stack's own configuration, "
             "which the engine passes to the pack in `PULUMI_CONFIG`.",
-            "- `pgp_policy/aws_taggable.txt` lists the AWS types with a `tags` input; regenerate it with "
+            "- `pgp_policy/aws/taggable.txt` lists the AWS types with a `tags` input; regenerate it with "
             "`policy/scripts/gen_aws_taggable.py` when pulumi-aws changes (a test compares it).", ""]
     return "\n".join(out)
 

@@ -78,7 +78,7 @@ def test_diff_cli_on_saved_plans_reports_policy_delta(pack, tmp_path):
     md = out.read_text()
     assert rc == 0
     assert "`internal` | changed | `true` | `false`" in md
-    assert "new: [mandatory] PGP-NET-007 pg-cluster-nlb: pg-cluster-nlb: internal is not true" in md
+    assert "new: [mandatory] PGP-AWS-NET-007 pg-cluster-nlb: pg-cluster-nlb: internal is not true" in md
 
 
 def test_plan_report_formats(pack):
@@ -89,12 +89,12 @@ def test_plan_report_formats(pack):
     text = plan_tool.render_text(_plan(stack), analysis, timings)
     assert "+ aws:s3/bucket:Bucket  pg-vault-bucket [protect]" in text
     assert "+ aws:lb/loadBalancer:LoadBalancer  pg-cluster-nlb [1 mandatory]" in text
-    assert "[mandatory] PGP-NET-007 Load balancers are internal (critical)" in text
+    assert "[mandatory] PGP-AWS-NET-007 Load balancers are internal (critical)" in text
     assert "remediation: Create the load balancer with internal=True" in text
     assert "total" in text.splitlines()[-1]
     md = plan_tool.render_markdown(_plan(stack), analysis, timings)
     assert md.startswith("### :x: pg-platform plan `test`: policy gate blocked")
-    assert "| mandatory | `PGP-NET-007` Load balancers are internal | `aws:lb/loadBalancer:LoadBalancer::pg-cluster-nlb` |" in md
+    assert "| mandatory | `PGP-AWS-NET-007` Load balancers are internal | `aws:lb/loadBalancer:LoadBalancer::pg-cluster-nlb` |" in md
     doc = plan_tool.to_document(_plan(stack), analysis, timings)
     assert doc["summary"] == {"mandatory": 1, "advisory": 0, "remediate": 0}
     assert Plan.from_json(json.loads(json.dumps(doc))["plan"]).resources[0].urn == stack.records[0].urn

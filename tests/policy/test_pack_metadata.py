@@ -17,7 +17,7 @@ def test_every_rule_is_documented_to_the_engine(pack):
     policies = analysis.policies
     assert len(policies) >= 30
     for name, meta in policies.items():
-        assert re.fullmatch(r"PGP-[A-Z0-9]+-\d{3}", name), name
+        assert re.fullmatch(r"PGP-(?:AWS-)?[A-Z0-9]+-\d{3}", name), name
         assert meta.description and meta.title and meta.remediation, name
         assert meta.severity in ("low", "medium", "high", "critical"), name
         assert meta.framework and meta.reference, name
@@ -34,8 +34,8 @@ def test_stage_configs_reconcile_and_differ_where_intended(pack):
     dev = pack.analyzer.configure(pack.config("dev"))
     assert {c["enforcementLevel"] for c in prod.values()} == {"mandatory"}
     assert {c["enforcementLevel"] for c in dev.values()} == {"advisory", "disabled"}
-    assert prod["PGP-S3-001"]["allowed_modes"] == ["COMPLIANCE"] and prod["PGP-S3-001"]["min_lock_days"] == 14
-    assert dev["PGP-S3-001"]["allowed_modes"] == ["COMPLIANCE", "GOVERNANCE"]
+    assert prod["PGP-AWS-S3-001"]["allowed_modes"] == ["COMPLIANCE"] and prod["PGP-AWS-S3-001"]["min_lock_days"] == 14
+    assert dev["PGP-AWS-S3-001"]["allowed_modes"] == ["COMPLIANCE", "GOVERNANCE"]
     assert prod["PGP-BAK-001"]["min_retention_days"] == 30 and dev["PGP-BAK-001"]["min_retention_days"] == 7
 
 
@@ -54,7 +54,7 @@ def test_taggable_catalog_matches_installed_provider():
         sys.path.pop(0)
     import pulumi_aws
     expected = taggable_types(Path(pulumi_aws.__file__).parent)
-    shipped = [l for l in (PACK / "pgp_policy" / "aws_taggable.txt").read_text().splitlines()
+    shipped = [l for l in (PACK / "pgp_policy" / "aws" / "taggable.txt").read_text().splitlines()
                if l and not l.startswith("#")]
     assert shipped == expected
     assert "aws:ec2/instance:Instance" in shipped and "aws:iam/rolePolicy:RolePolicy" not in shipped
@@ -64,7 +64,7 @@ def test_pack_is_self_contained():
     """The pack runs in its own environment: it may import only the SDK, pyyaml, the stdlib and itself."""
     allowed = {"pulumi_policy", "pulumi", "yaml", "pgp_policy", "__future__"}
     stdlib = set(sys.stdlib_module_names)
-    for path in [PACK / "__main__.py", *(PACK / "pgp_policy").glob("*.py")]:
+    for path in [PACK / "__main__.py", *(PACK / "pgp_policy").rglob("*.py")]:
         for m in re.finditer(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.M):
             top = m.group(1).split(".")[0]
             assert top in allowed or top in stdlib or m.group(1).startswith("."), (path.name, m.group(1))

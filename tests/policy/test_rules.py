@@ -118,106 +118,106 @@ LOCK = "pg-vault-object-lock"
 
 # (rule id, case, mutation returning the URN-anchor resource name or None, expected text in the message)
 VIOLATIONS = [
-    ("PGP-NET-001", "public ip", _set("pg-cluster-pg-1", "associatePublicIpAddress", True),
+    ("PGP-AWS-NET-001", "public ip", _set("pg-cluster-pg-1", "associatePublicIpAddress", True),
      "associatePublicIpAddress is true"),
-    ("PGP-NET-001", "public subnet", _set("pg-network-private-eu-central-1b", "mapPublicIpOnLaunch", True),
+    ("PGP-AWS-NET-001", "public subnet", _set("pg-network-private-eu-central-1b", "mapPublicIpOnLaunch", True),
      "mapPublicIpOnLaunch is true"),
-    ("PGP-NET-002", "world on postgres", _add_rule(SG_IN, "open-5432", {"ipProtocol": "tcp", "fromPort": 5432,
+    ("PGP-AWS-NET-002", "world on postgres", _add_rule(SG_IN, "open-5432", {"ipProtocol": "tcp", "fromPort": 5432,
                                                    "toPort": 5432, "cidrIpv4": "0.0.0.0/0", "description": "x"}),
      "admits 0.0.0.0/0 on port(s) 5432"),
-    ("PGP-NET-002", "ipv6 all protocols", _add_rule(SG_IN, "open-all6", {"ipProtocol": "-1", "cidrIpv6": "::/0",
+    ("PGP-AWS-NET-002", "ipv6 all protocols", _add_rule(SG_IN, "open-all6", {"ipProtocol": "-1", "cidrIpv6": "::/0",
                                                                           "description": "x"}),
      "admits ::/0 on port(s) 5432, 5433, 6432, 8008, 2379, 2380"),
-    ("PGP-NET-002", "half the internet", _add_rule(SG_IN, "open-half", {"ipProtocol": "tcp", "fromPort": 5432,
+    ("PGP-AWS-NET-002", "half the internet", _add_rule(SG_IN, "open-half", {"ipProtocol": "tcp", "fromPort": 5432,
                                                    "toPort": 5432, "cidrIpv4": "128.0.0.0/1", "description": "x"}),
      "admits 128.0.0.0/1 on port(s) 5432"),
-    ("PGP-NET-002", "world spelt oddly", _add_rule(SG_IN, "open-odd", {"ipProtocol": "tcp", "fromPort": 8008,
+    ("PGP-AWS-NET-002", "world spelt oddly", _add_rule(SG_IN, "open-odd", {"ipProtocol": "tcp", "fromPort": 8008,
                                                    "toPort": 8008, "cidrIpv6": "::0/0", "description": "x"}),
      "admits ::0/0 on port(s) 8008"),
-    ("PGP-NET-003", "egress to a half", _add_rule(SG_OUT, "egress-half", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/1",
+    ("PGP-AWS-NET-003", "egress to a half", _add_rule(SG_OUT, "egress-half", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/1",
                                                                            "description": "x"}),
      "egress to 0.0.0.0/1 on all ports"),
-    ("PGP-NET-003", "all egress", _add_rule(SG_OUT, "egress-all", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0",
+    ("PGP-AWS-NET-003", "all egress", _add_rule(SG_OUT, "egress-all", {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0",
                                                                     "description": "x"}),
      "egress to 0.0.0.0/0 on all ports"),
-    ("PGP-NET-003", "egress range", _add_rule(SG_OUT, "egress-range", {"ipProtocol": "tcp", "fromPort": 0,
+    ("PGP-AWS-NET-003", "egress range", _add_rule(SG_OUT, "egress-range", {"ipProtocol": "tcp", "fromPort": 0,
                                               "toPort": 65535, "cidrIpv4": "0.0.0.0/0", "description": "x"}),
      "on ports 0-65535"),
-    ("PGP-NET-004", "default sg open", _set("pg-network-default-sg", "ingress",
+    ("PGP-AWS-NET-004", "default sg open", _set("pg-network-default-sg", "ingress",
                                             [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]),
      "keeps rules: ingress=1"),
-    ("PGP-NET-004", "default sg not adopted", _remove("pg-network-default-sg", "pg-network-vpc"),
+    ("PGP-AWS-NET-004", "default sg not adopted", _remove("pg-network-default-sg", "pg-network-vpc"),
      "has no DefaultSecurityGroup"),
-    ("PGP-NET-005", "no flow log", _remove("pg-network-flow-log", "pg-network-vpc"), "has no flow log"),
-    ("PGP-NET-005", "rejects only", _set("pg-network-flow-log", "trafficType", "REJECT"), "not ALL"),
-    ("PGP-NET-006", "undeclared peer", _set("pg-network-peer-app", "peerVpcId", "vpc-0rogue"),
+    ("PGP-AWS-NET-005", "no flow log", _remove("pg-network-flow-log", "pg-network-vpc"), "has no flow log"),
+    ("PGP-AWS-NET-005", "rejects only", _set("pg-network-flow-log", "trafficType", "REJECT"), "not ALL"),
+    ("PGP-AWS-NET-006", "undeclared peer", _set("pg-network-peer-app", "peerVpcId", "vpc-0rogue"),
      "peer VPC vpc-0rogue (account 123456789012, region eu-central-1) is not a declared peer"),
-    ("PGP-NET-006", "wrong account", _set("pg-network-peer-app", "peerOwnerId", "999999999999"),
+    ("PGP-AWS-NET-006", "wrong account", _set("pg-network-peer-app", "peerOwnerId", "999999999999"),
      "declared for account 123456789012, not 999999999999"),
-    ("PGP-NET-007", "public lb", _set("pg-cluster-nlb", "internal", False), "internal is not true"),
-    ("PGP-NET-008", "undescribed rule", _set("pg-network-lb-write-cidr0", "description", ""), "has no description"),
-    ("PGP-S3-001", "governance", _set(LOCK, "rule.defaultRetention.mode", "GOVERNANCE"),
+    ("PGP-AWS-NET-007", "public lb", _set("pg-cluster-nlb", "internal", False), "internal is not true"),
+    ("PGP-AWS-NET-008", "undescribed rule", _set("pg-network-lb-write-cidr0", "description", ""), "has no description"),
+    ("PGP-AWS-S3-001", "governance", _set(LOCK, "rule.defaultRetention.mode", "GOVERNANCE"),
      "lock mode GOVERNANCE is not one of COMPLIANCE"),
-    ("PGP-S3-001", "too short", _set(LOCK, "rule.defaultRetention.days", 3), "lock of 3 day(s) is outside 14-365"),
-    ("PGP-S3-001", "lock disabled", _set("pg-vault-bucket", "objectLockEnabled", False), "objectLockEnabled is not true"),
-    ("PGP-S3-001", "no lock config", _remove(LOCK, "pg-vault-bucket"), "no BucketObjectLockConfiguration"),
-    ("PGP-S3-002", "suspended", _set("pg-vault-versioning", "versioningConfiguration.status", "Suspended"),
+    ("PGP-AWS-S3-001", "too short", _set(LOCK, "rule.defaultRetention.days", 3), "lock of 3 day(s) is outside 14-365"),
+    ("PGP-AWS-S3-001", "lock disabled", _set("pg-vault-bucket", "objectLockEnabled", False), "objectLockEnabled is not true"),
+    ("PGP-AWS-S3-001", "no lock config", _remove(LOCK, "pg-vault-bucket"), "no BucketObjectLockConfiguration"),
+    ("PGP-AWS-S3-002", "suspended", _set("pg-vault-versioning", "versioningConfiguration.status", "Suspended"),
      "versioning is Suspended"),
-    ("PGP-S3-002", "missing", _remove("pg-vault-versioning", "pg-vault-bucket"), "versioning is not configured"),
-    ("PGP-S3-003", "one flag off", _set("pg-vault-public-access-block", "restrictPublicBuckets", False),
+    ("PGP-AWS-S3-002", "missing", _remove("pg-vault-versioning", "pg-vault-bucket"), "versioning is not configured"),
+    ("PGP-AWS-S3-003", "one flag off", _set("pg-vault-public-access-block", "restrictPublicBuckets", False),
      "leaves restrictPublicBuckets off"),
-    ("PGP-S3-003", "missing", _remove("pg-vault-public-access-block", "pg-vault-bucket"), "no BucketPublicAccessBlock"),
-    ("PGP-S3-004", "sse-s3", _set("pg-vault-encryption", "rules", [{"applyServerSideEncryptionByDefault":
+    ("PGP-AWS-S3-003", "missing", _remove("pg-vault-public-access-block", "pg-vault-bucket"), "no BucketPublicAccessBlock"),
+    ("PGP-AWS-S3-004", "sse-s3", _set("pg-vault-encryption", "rules", [{"applyServerSideEncryptionByDefault":
                                                                      {"sseAlgorithm": "AES256"}}]),
      "default encryption is AES256, not SSE-KMS"),
-    ("PGP-S3-004", "aws managed key", lambda s: (
+    ("PGP-AWS-S3-004", "aws managed key", lambda s: (
         s.find("pg-vault-encryption").property_dependencies.update(rules=[]),
         _set("pg-vault-encryption", "rules", [{"applyServerSideEncryptionByDefault": {
             "sseAlgorithm": "aws:kms", "kmsMasterKeyId": "alias/aws/s3"}}])(s))[1],
      "SSE-KMS without a customer-managed key"),
-    ("PGP-S3-005", "no tls condition", _bucket_policy({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+    ("PGP-AWS-S3-005", "no tls condition", _bucket_policy({"Effect": "Deny", "Principal": "*", "Action": "s3:*",
                                                        "Resource": "*"}),
      "no bucket policy statement denies requests without TLS"),
-    ("PGP-S3-006", "expires inside lock", _lifecycle([
+    ("PGP-AWS-S3-006", "expires inside lock", _lifecycle([
         {"status": "Enabled", "noncurrentVersionExpiration": {"noncurrentDays": 5}},
         {"status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]),
      "expire after 5 day(s), before the 14-day lock ends"),
-    ("PGP-S3-006", "no multipart abort", _lifecycle([
+    ("PGP-AWS-S3-006", "no multipart abort", _lifecycle([
         {"status": "Enabled", "noncurrentVersionExpiration": {"noncurrentDays": 15}}]),
      "no enabled rule aborts incomplete multipart uploads"),
-    ("PGP-KMS-001", "no rotation", _set("pg-vault-key", "enableKeyRotation", False), "enableKeyRotation is not true"),
+    ("PGP-AWS-KMS-001", "no rotation", _set("pg-vault-key", "enableKeyRotation", False), "enableKeyRotation is not true"),
     ("PGP-BAK-001", "short retention", _retention("time", "7"), "repo1 keeps full backups 7 day(s), minimum 30"),
     ("PGP-BAK-001", "count retention", _retention("count", "4"), "repo1-retention-full-type is count"),
-    ("PGP-EC2-001", "root unencrypted", _set("pg-cluster-pg-1", "rootBlockDevice.encrypted", False),
+    ("PGP-AWS-EC2-001", "root unencrypted", _set("pg-cluster-pg-1", "rootBlockDevice.encrypted", False),
      "rootBlockDevice is not encrypted"),
-    ("PGP-EC2-001", "volume unencrypted", _set("pg-cluster-pg-1-data", "encrypted", False), "volume is not encrypted"),
-    ("PGP-EC2-002", "imdsv1", _set("pg-cluster-pg-1", "metadataOptions.httpTokens", "optional"),
+    ("PGP-AWS-EC2-001", "volume unencrypted", _set("pg-cluster-pg-1-data", "encrypted", False), "volume is not encrypted"),
+    ("PGP-AWS-EC2-002", "imdsv1", _set("pg-cluster-pg-1", "metadataOptions.httpTokens", "optional"),
      "httpTokens is optional, not required"),
-    ("PGP-EC2-002", "hop limit", _set("pg-cluster-pg-1", "metadataOptions.httpPutResponseHopLimit", 2),
+    ("PGP-AWS-EC2-002", "hop limit", _set("pg-cluster-pg-1", "metadataOptions.httpPutResponseHopLimit", 2),
      "httpPutResponseHopLimit is 2, above 1"),
-    ("PGP-EC2-003", "password in patroni.yml", _patroni(_secret_in_patroni),
+    ("PGP-NODE-001", "password in patroni.yml", _patroni(_secret_in_patroni),
      "postgresql.authentication.superuser.password has a literal value"),
-    ("PGP-EC2-003", "password in env file", _node_files({"/etc/pg-platform/app.env": "PG_APP_RW_PASSWORD=s3cr3t\n"}),
+    ("PGP-NODE-001", "password in env file", _node_files({"/etc/pg-platform/app.env": "PG_APP_RW_PASSWORD=s3cr3t\n"}),
      "/etc/pg-platform/app.env: PG_APP_RW_PASSWORD has a literal value"),
-    ("PGP-EC2-003", "pgbouncer auth file", _node_files({"/etc/pgbouncer/userlist.txt":
+    ("PGP-NODE-001", "pgbouncer auth file", _node_files({"/etc/pgbouncer/userlist.txt":
                                                         '"app_rw" "SCRAM-SHA-256$4096:abc$def:ghi"\n'}),
      "/etc/pgbouncer/userlist.txt: a literal credential for app_rw"),
-    ("PGP-EC2-003", "private key", _node_files({"/etc/ssl/node.key": "-----BEGIN PRIVATE KEY-----\nMIIB\n"
+    ("PGP-NODE-001", "private key", _node_files({"/etc/ssl/node.key": "-----BEGIN PRIVATE KEY-----\nMIIB\n"
                                                                       "-----END PRIVATE KEY-----\n"}),
      "a PEM private key"),
-    ("PGP-EC2-003", "aws key", _node_files({"/root/.aws/credentials": "[default]\naws_access_key_id=AKIAABCDEFGHIJKLMNOP\n"}),
+    ("PGP-NODE-001", "aws key", _node_files({"/root/.aws/credentials": "[default]\naws_access_key_id=AKIAABCDEFGHIJKLMNOP\n"}),
      "an AWS access key id"),
-    ("PGP-IAM-001", "s3:* on *", _set("pg-identity-node-policy", "policy", json.dumps({"Statement": [
+    ("PGP-AWS-IAM-001", "s3:* on *", _set("pg-identity-node-policy", "policy", json.dumps({"Statement": [
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})), "Statement[0] allows s3:* on Resource '*'"),
-    ("PGP-IAM-001", "not action", _set("pg-identity-node-policy", "policy", json.dumps({"Statement": [
+    ("PGP-AWS-IAM-001", "not action", _set("pg-identity-node-policy", "policy", json.dumps({"Statement": [
         {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]})), "allows NotAction"),
-    ("PGP-SEC-001", "aws managed key", _set("pg-secrets-superuser", "kmsKeyId", "alias/aws/secretsmanager"),
+    ("PGP-AWS-SEC-001", "aws managed key", _set("pg-secrets-superuser", "kmsKeyId", "alias/aws/secretsmanager"),
      "kmsKeyId is alias/aws/secretsmanager (AWS-managed key)"),
-    ("PGP-SEC-001", "no recovery window", _set("pg-secrets-superuser", "recoveryWindowInDays", 0),
+    ("PGP-AWS-SEC-001", "no recovery window", _set("pg-secrets-superuser", "recoveryWindowInDays", 0),
      "recoveryWindowInDays is 0, minimum 7"),
-    ("PGP-LOG-001", "unencrypted", lambda s: (s.find("pg-network-flow-logs").inputs.pop("kmsKeyId"),
+    ("PGP-AWS-LOG-001", "unencrypted", lambda s: (s.find("pg-network-flow-logs").inputs.pop("kmsKeyId"),
                                               "pg-network-flow-logs")[1], "no kmsKeyId"),
-    ("PGP-LOG-001", "short retention", _set("pg-network-flow-logs", "retentionInDays", 30),
+    ("PGP-AWS-LOG-001", "short retention", _set("pg-network-flow-logs", "retentionInDays", 30),
      "retentionInDays is 30, minimum 365"),
     ("PGP-HA-001", "single node", _nodes(1), "1 member(s), minimum 3"),
     ("PGP-HA-001", "one zone", _same_zone, "members in 1 zone(s) (eu-central-1a), minimum 3"),
@@ -258,7 +258,7 @@ VIOLATIONS = [
     ("PGP-PG-007", "listen star", _param("listen_addresses", "*"), "PostgreSQL listens on *"),
     ("PGP-MON-001", "no cert alert", _alerts_without("CertificateExpiry"), "no alert for cert-expiry"),
     ("PGP-MON-001", "no archiving alert", _alerts_without("WalArchivingFailing"), "no alert for wal-archiving"),
-    ("PGP-MON-002", "silent alarm", _set("pg-cluster-pg-1-status-check", "alarmActions", []), "no alarmActions"),
+    ("PGP-AWS-MON-002", "silent alarm", _set("pg-cluster-pg-1-status-check", "alarmActions", []), "no alarmActions"),
     ("PGP-MON-003", "unwatched node", _remove("pg-cluster-pg-2-status-check", "pg-cluster-pg-2"),
      "aws:ec2/instance:Instance::pg-cluster-pg-2 has no CloudWatch alarm on its own metrics"),
     ("PGP-TAG-001", "missing owner", lambda s: (s.find("pg-vault-bucket").inputs["tags"].pop("owner"),
@@ -309,7 +309,7 @@ def test_dev_stage_is_advisory_and_relaxed(pack):
     _set("pg-cluster-pg-1", "associatePublicIpAddress", True)(stack)
     analysis = pack.run(stack.records, stage="dev")
     # One node, a GOVERNANCE lock and no protect are what dev is allowed; a public IP is not, but only advises.
-    assert {d.policy for d in analysis.diagnostics} == {"PGP-NET-001"}, dump(analysis)
+    assert {d.policy for d in analysis.diagnostics} == {"PGP-AWS-NET-001"}, dump(analysis)
     assert {d.level for d in analysis.diagnostics} == {"advisory"}
     assert analysis.config["PGP-PRT-001"]["enforcementLevel"] == "disabled"
     assert analysis.config["PGP-HA-001"]["min_nodes"] == 1
@@ -321,7 +321,7 @@ def test_lock_must_cover_the_full_backup_interval(pack):
     _lifecycle([{"status": "Enabled", "noncurrentVersionExpiration": {"noncurrentDays": 4}},
                 {"status": "Enabled", "abortIncompleteMultipartUpload": {"daysAfterInitiation": 1}}])(stack)
     analysis = pack.run(stack.records, stage="dev")
-    msgs = [d.message for d in by_policy(analysis, "PGP-S3-001")]
+    msgs = [d.message for d in by_policy(analysis, "PGP-AWS-S3-001")]
     assert any("shorter than the 7-day full-backup interval" in m for m in msgs), dump(analysis)
 
 
@@ -379,7 +379,7 @@ def test_user_data_scan_ignores_references_and_known_non_secrets(pack):
     stack = Stack()
     env = "PGBACKREST_REPO1_CIPHER_PASS=${PGBACKREST_REPO1_CIPHER_PASS}\nETCD_INITIAL_CLUSTER_TOKEN=pg\n"
     _node_files({"/etc/pg-platform/boot.env": env})(stack)
-    assert by_policy(pack.run(stack.records), "PGP-EC2-003") == []
+    assert by_policy(pack.run(stack.records), "PGP-NODE-001") == []
 
 
 def test_plain_user_data_is_read_too(pack):
@@ -400,9 +400,9 @@ def test_stack_rules_see_outputs_resource_rules_see_inputs(pack):
     lb = stack.find("pg-cluster-nlb")
     lb.outputs = {**lb.inputs, "internal": False}
     analysis = pack.run(stack.records)
-    assert [d.detail for d in by_policy(analysis, "PGP-S3-001")] == [
+    assert [d.detail for d in by_policy(analysis, "PGP-AWS-S3-001")] == [
         "aws:s3/bucket:Bucket::pg-vault-bucket: objectLockEnabled is not true"]
-    assert by_policy(analysis, "PGP-NET-007") == []
+    assert by_policy(analysis, "PGP-AWS-NET-007") == []
 
 
 def test_a_private_or_narrow_source_is_not_the_world(pack):
@@ -410,7 +410,7 @@ def test_a_private_or_narrow_source_is_not_the_world(pack):
     for i, cidr in enumerate(("10.0.0.0/8", "198.51.100.0/24", "100.64.0.0/10")):
         _add_rule(SG_IN, f"narrow-{i}", {"ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "cidrIpv4": cidr,
                                         "description": "x"})(stack)
-    assert by_policy(pack.run(stack.records), "PGP-NET-002") == []
+    assert by_policy(pack.run(stack.records), "PGP-AWS-NET-002") == []
 
 
 def test_the_world_is_one_fact_for_the_stage_model_and_the_pack():
@@ -422,7 +422,7 @@ def test_the_world_is_one_fact_for_the_stage_model_and_the_pack():
 
     sys.path.insert(0, str(PACK_DIR))
     try:
-        from pgp_policy import network as pack_network
+        from pgp_policy.aws import network as pack_network
     finally:
         sys.path.remove(str(PACK_DIR))
     assert pack_network.WORLD_PUBLIC_ADDRESSES == stage_model.WORLD_PUBLIC_ADDRESSES

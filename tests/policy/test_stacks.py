@@ -140,9 +140,9 @@ def on_state(mutate):
 
 
 MUTATIONS = [
-    ("public ip", _public_ip, "PGP-NET-001", "associatePublicIpAddress is true"),
-    ("world in allowlist", _world_allowlist, "PGP-NET-002", "admits 0.0.0.0/0 on port(s)"),
-    ("governance lock", _governance_lock, "PGP-S3-001", "lock mode GOVERNANCE is not one of COMPLIANCE"),
+    ("public ip", _public_ip, "PGP-AWS-NET-001", "associatePublicIpAddress is true"),
+    ("world in allowlist", _world_allowlist, "PGP-AWS-NET-002", "admits 0.0.0.0/0 on port(s)"),
+    ("governance lock", _governance_lock, "PGP-AWS-S3-001", "lock mode GOVERNANCE is not one of COMPLIANCE"),
     ("single node", _only_one_member, "PGP-HA-001", "1 member(s), minimum 3"),
     ("trust in pg_hba", _trust_in_hba, "PGP-PG-001", "uses trust"),
     ("missing tag", _untagged_bucket, "PGP-TAG-001", "missing tag(s) cost-center"),
@@ -263,7 +263,7 @@ RENDERED = [
      "synchronous_mode_strict is False"),
     ("PGP-BAK-001", _file_edit("pgbackrest.conf", lambda c: c.replace("retention-full=30", "retention-full=7")),
      "keeps full backups 7 day(s), minimum 30"),
-    ("PGP-EC2-003", _file_edit("pgbackrest.conf", lambda c: c + "repo1-cipher-pass=literal-passphrase\n"),
+    ("PGP-NODE-001", _file_edit("pgbackrest.conf", lambda c: c + "repo1-cipher-pass=literal-passphrase\n"),
      "repo1-cipher-pass has a literal value"),
     ("PGP-MON-001", _drop_alerts("Certificate"), "no alert for cert-expiry"),
 ]

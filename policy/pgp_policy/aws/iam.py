@@ -6,24 +6,19 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .core import Rule, as_list, plain, resource_policy, settings
+from ..core import Rule, as_list, plain, resource_policy
+from .types import CLOUD, GROUP_POLICY, POLICY, ROLE, ROLE_POLICY, USER_POLICY
 
 AREA = "iam"
-POLICY_DOCS = {
-    "aws:iam/rolePolicy:RolePolicy": ("policy",),
-    "aws:iam/policy:Policy": ("policy",),
-    "aws:iam/userPolicy:UserPolicy": ("policy",),
-    "aws:iam/groupPolicy:GroupPolicy": ("policy",),
-}
-ROLE = "aws:iam/role:Role"
+POLICY_DOCS = {ROLE_POLICY: ("policy",), POLICY: ("policy",), USER_POLICY: ("policy",), GROUP_POLICY: ("policy",)}
 
 IAM_001 = Rule(
-    id="PGP-IAM-001", title="No wildcard actions on wildcard resources",
+    id="PGP-AWS-IAM-001", title="No wildcard actions on wildcard resources",
     why="A node role with service-wide wildcards on all resources turns one compromised node into a compromised account.",
     description="No identity policy allows a whole service ('*' or 'svc:*') on Resource '*', and none uses "
                 "Allow with NotAction.",
     severity=Severity.HIGH, control="CKV_AWS_62, CKV_AWS_355; seed: node role limited to its bucket and key",
-    area=AREA, scope="resource",
+    area=AREA, scope="resource", clouds=(CLOUD,),
     remediation="List the actions the node needs (s3:GetObject, s3:PutObject, s3:ListBucket, kms:Decrypt, "
                 "kms:GenerateDataKey, secretsmanager:GetSecretValue) on the bucket, key and secret ARNs.",
 )
@@ -68,29 +63,4 @@ def _wildcards(args, report) -> None:
             report(f"{args.name}: {where} {p}")
 
 
-SECRET = "aws:secretsmanager/secret:Secret"
-SEC_001 = Rule(
-    id="PGP-SEC-001", title="Secrets encrypted with a customer key, recoverable",
-    why="With the AWS-managed key anyone allowed secretsmanager:GetSecretValue reads every secret; a customer key "
-        "adds a second, auditable grant. A recovery window undoes an accidental deletion.",
-    description="Secrets Manager secrets name a customer-managed KMS key and keep a recovery window of at least "
-                "the configured days.",
-    severity=Severity.MEDIUM, control="CKV_AWS_149; seed: secrets in Secrets Manager", area=AREA, scope="resource",
-    remediation="Pass kms_key_id=<the stack's secrets key arn> and recovery_window_in_days >= the minimum.",
-    config={"min_recovery_window_days": {"type": "integer", "minimum": 0, "maximum": 30, "default": 7}},
-)
-
-
-def _secret(args, report) -> None:
-    if args.resource_type != SECRET:
-        return
-    key = args.props.get("kmsKeyId")
-    if not key or str(key).startswith("alias/aws/"):
-        report(f"{args.name}: kmsKeyId is {key or 'unset'} (AWS-managed key)")
-    window = args.props.get("recoveryWindowInDays")
-    minimum = settings(args, SEC_001)["min_recovery_window_days"]
-    if window is not None and int(window) < minimum:
-        report(f"{args.name}: recoveryWindowInDays is {int(window)}, minimum {minimum}")
-
-
-POLICIES = [(IAM_001, resource_policy(IAM_001, _wildcards)), (SEC_001, resource_policy(SEC_001, _secret))]
+POLICIES = [(IAM_001, resource_policy(IAM_001, _wildcards))]

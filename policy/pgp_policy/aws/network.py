@@ -1,4 +1,5 @@
-"""Network exposure: public addresses, world-open ports, egress, default SG, flow logs, peering."""
+"""Network exposure on AWS: public addresses, world-open ports, egress, default security group, flow logs,
+peering, internal load balancers."""
 from __future__ import annotations
 
 import ipaddress
@@ -7,22 +8,26 @@ from typing import Any, Iterator
 
 from pulumi_policy import Severity
 
-from .core import Rule, as_list, plain, resource_policy, settings, short, stack_config, stack_policy, truthy
-from .graph import of_type, points_at
+from .. import ports
+from ..core import Rule, as_list, plain, resource_policy, settings, short, stack_config, stack_policy, truthy
+from ..graph import of_type, points_at
+from .types import (
+    CLOUD,
+    DEFAULT_SECURITY_GROUP,
+    EGRESS_RULE,
+    FLOW_LOG,
+    INGRESS_RULE,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    LOAD_BALANCER,
+    PEERING,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+    SUBNET,
+    VPC,
+)
 
 AREA = "network"
-INSTANCE = "aws:ec2/instance:Instance"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-VPC = "aws:ec2/vpc:Vpc"
-SUBNET = "aws:ec2/subnet:Subnet"
-FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-PEERING = "aws:ec2/vpcPeeringConnection:VpcPeeringConnection"
 ALL_PROTOCOLS = ("-1", "all")
 
 
@@ -92,19 +97,19 @@ def _port(v: Any, default: int) -> int:
 
 
 def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
-    if resource_type in (INGRESS, EGRESS):
+    if resource_type in (INGRESS_RULE, EGRESS_RULE):
         proto = str(props.get("ipProtocol") or "-1").lower()
-        yield SgRule("ingress" if resource_type == INGRESS else "egress", proto,
+        yield SgRule("ingress" if resource_type == INGRESS_RULE else "egress", proto,
                      _port(props.get("fromPort"), 0), _port(props.get("toPort"), 65535),
                      tuple(c for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c),
                      str(props.get("description") or ""), "rule")
-    elif resource_type == SG_RULE:
+    elif resource_type == SECURITY_GROUP_RULE:
         proto = str(props.get("protocol") or "-1").lower()
         yield SgRule(str(props.get("type") or "ingress"), proto, _port(props.get("fromPort"), 0),
                      _port(props.get("toPort"), 65535),
                      tuple(as_list(plain(props.get("cidrBlocks"))) + as_list(plain(props.get("ipv6CidrBlocks")))),
                      str(props.get("description") or ""), "rule")
-    elif resource_type in (SG, DEFAULT_SG):
+    elif resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
         for direction in ("ingress", "egress"):
             for i, block in enumerate(as_list(props.get(direction))):
                 proto = str(block.get("protocol") or "-1").lower()
@@ -114,14 +119,14 @@ def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
                              str(block.get("description") or ""), f"{direction}[{i}]")
 
 
-# --- PGP-NET-001 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-001 ----------------------------------------------------------------------------------------
 NET_001 = Rule(
-    id="PGP-NET-001", title="No public IP on instances",
+    id="PGP-AWS-NET-001", title="No public IP on instances",
     why="A public address makes the node reachable from the internet the moment a security group slips; private nodes need two mistakes.",
     description="EC2 instances and launch templates must not get a public IPv4 address, and no subnet hands "
                 "one out on launch; database and monitoring nodes are reached only through private subnets and "
                 "the internal load balancer.",
-    severity=Severity.CRITICAL, control="CKV_AWS_88", area=AREA, scope="resource",
+    severity=Severity.CRITICAL, control="CKV_AWS_88", area=AREA, scope="resource", clouds=(CLOUD,),
     remediation="Set associate_public_ip_address=False on instances and map_public_ip_on_launch=False on "
                 "subnets; reach nodes through SSM or the internal NLB.",
 )
@@ -141,14 +146,14 @@ def _no_public_ip(args, report) -> None:
                 report(f"{args.name}: networkInterfaces[{i}].associatePublicIpAddress is true")
 
 
-# --- PGP-NET-002 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-002 ----------------------------------------------------------------------------------------
 NET_002 = Rule(
-    id="PGP-NET-002", title="No world ingress to database ports",
+    id="PGP-AWS-NET-002", title="No world ingress to database ports",
     why="PostgreSQL, Patroni's REST API (which can trigger failover) and etcd (which holds the leader key) must never face the internet.",
     description="No security group rule may admit the world to PostgreSQL, PgBouncer, the Patroni REST API, etcd "
                 "or the exporters: any source covering at least world_public_addresses public addresses (0.0.0.0/0 "
                 "however written, 0.0.0.0/1, ::/0), not only /0.",
-    severity=Severity.CRITICAL, control="CKV_AWS_24/25/260/277", area=AREA, scope="resource",
+    severity=Severity.CRITICAL, control="CKV_AWS_24/25/260/277", area=AREA, scope="resource", clouds=(CLOUD,),
     remediation="Admit only the stack's allowlisted CIDRs or security groups (pg-platform:network.allowlist) "
                 "on the client ports; intra-cluster ports admit only the cluster's own security group.",
     config={"ports": {"type": "array", "items": {"type": "integer"},
@@ -169,14 +174,14 @@ def _no_world_ingress(args, report) -> None:
                    f"{', '.join(map(str, hit))} (protocol {r.protocol})")
 
 
-# --- PGP-NET-003 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-003 ----------------------------------------------------------------------------------------
 NET_003 = Rule(
-    id="PGP-NET-003", title="No unrestricted egress",
+    id="PGP-AWS-NET-003", title="No unrestricted egress",
     why="All-traffic egress lets a compromised node exfiltrate the database anywhere; named ports keep exfiltration paths reviewable.",
     description="Egress to the world (any destination covering at least world_public_addresses public "
                 "addresses, 0.0.0.0/0 or ::/0 included) is allowed only on single listed ports (HTTPS to AWS APIs "
                 "and package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
-    severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource",
+    severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource", clouds=(CLOUD,),
     remediation="Replace the all-traffic egress rule by rules for the ports nodes need (443 to AWS APIs, the "
                 "cluster's own ports to its security group, the S3 prefix list).",
     config={"world_egress_ports": {"type": "array", "items": {"type": "integer"}, "default": [443, 587],
@@ -196,20 +201,20 @@ def _no_open_egress(args, report) -> None:
             report(f"{args.name}: {r.where} allows egress to {', '.join(r.world(limit))} on {span}")
 
 
-# --- PGP-NET-004 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-004 ----------------------------------------------------------------------------------------
 NET_004 = Rule(
-    id="PGP-NET-004", title="Default security group closed",
+    id="PGP-AWS-NET-004", title="Default security group closed",
     why="The default group admits everything from itself; anything placed in it by accident would reach the nodes.",
     description="Every VPC adopts its default security group with no ingress and no egress rules, so nothing "
                 "placed in it by accident can talk.",
-    severity=Severity.MEDIUM, control="CKV2_AWS_12", area=AREA, scope="stack",
+    severity=Severity.MEDIUM, control="CKV2_AWS_12", area=AREA, scope="stack", clouds=(CLOUD,),
     remediation="Add aws.ec2.DefaultSecurityGroup(vpc_id=vpc.id, ingress=[], egress=[]) for each VPC.",
 )
 
 
 def _default_sg_closed(args, report) -> None:
     vpcs = of_type(args.resources, VPC)
-    defaults = of_type(args.resources, DEFAULT_SG)
+    defaults = of_type(args.resources, DEFAULT_SECURITY_GROUP)
     for d in defaults:
         if as_list(d.props.get("ingress")) or as_list(d.props.get("egress")):
             report(f"{short(d.urn)} keeps rules: ingress={len(as_list(d.props.get('ingress')))}, "
@@ -219,12 +224,12 @@ def _default_sg_closed(args, report) -> None:
             report(f"{short(v.urn)} has no DefaultSecurityGroup resource that empties its default group", v.urn)
 
 
-# --- PGP-NET-005 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-005 ----------------------------------------------------------------------------------------
 NET_005 = Rule(
-    id="PGP-NET-005", title="VPC flow logs on",
+    id="PGP-AWS-NET-005", title="VPC flow logs on",
     why="Without flow logs there is no record of who connected to the database network during an incident.",
     description="Every VPC has a flow log capturing ALL traffic.",
-    severity=Severity.MEDIUM, control="CKV2_AWS_11", area=AREA, scope="stack",
+    severity=Severity.MEDIUM, control="CKV2_AWS_11", area=AREA, scope="stack", clouds=(CLOUD,),
     remediation="Add aws.ec2.FlowLog(vpc_id=vpc.id, traffic_type='ALL', ...) to a log group or bucket.",
 )
 
@@ -241,14 +246,14 @@ def _flow_logs(args, report) -> None:
                        f.urn)
 
 
-# --- PGP-NET-006 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-006 ----------------------------------------------------------------------------------------
 NET_006 = Rule(
-    id="PGP-NET-006", title="Peering only to declared peers",
+    id="PGP-AWS-NET-006", title="Peering only to declared peers",
     why="A peering connection is a network path into the database VPC; only reviewed, declared peers may have one.",
     description="Each VPC peering connection targets a peer declared in the stack configuration "
                 "(pg-platform:network.peers: vpc_id, account_id, region) or in the pack's extra allowlist.",
     severity=Severity.HIGH, control="seed: peering connections to application VPCs only", area=AREA,
-    scope="resource",
+    scope="resource", clouds=(CLOUD,),
     remediation="Declare the peer in pg-platform:network.peers (reviewed with the stack file) or remove the "
                 "peering connection.",
     config={"extra_peers": {"type": "array", "default": [],
@@ -281,13 +286,13 @@ def _peering(args, report) -> None:
            f"declared peer")
 
 
-# --- PGP-NET-007 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-007 ----------------------------------------------------------------------------------------
 NET_007 = Rule(
-    id="PGP-NET-007", title="Load balancers are internal",
+    id="PGP-AWS-NET-007", title="Load balancers are internal",
     why="A public load balancer puts the database endpoint on the internet regardless of node placement.",
     description="The load balancer in front of PostgreSQL is internal: no public endpoint.",
     severity=Severity.CRITICAL, control="CKV_AWS_17 (by analogy: database not publicly accessible)", area=AREA,
-    scope="resource",
+    scope="resource", clouds=(CLOUD,),
     remediation="Create the load balancer with internal=True in the private subnets.",
 )
 
@@ -297,24 +302,24 @@ def _internal_lb(args, report) -> None:
         report(f"{args.name}: internal is not true, so the load balancer gets a public DNS name")
 
 
-# --- PGP-NET-008 -----------------------------------------------------------------------------------------
+# --- PGP-AWS-NET-008 ----------------------------------------------------------------------------------------
 NET_008 = Rule(
-    id="PGP-NET-008", title="Security group rules are described",
+    id="PGP-AWS-NET-008", title="Security group rules are described",
     why="Reviewers and auditors must be able to tell why each opening exists.",
     description="Every security group rule carries a description saying who it admits and why.",
-    severity=Severity.LOW, control="CKV_AWS_23", area=AREA, scope="resource",
+    severity=Severity.LOW, control="CKV_AWS_23", area=AREA, scope="resource", clouds=(CLOUD,),
     remediation="Set description on each rule, e.g. 'app-prod VPC to PostgreSQL via NLB'.",
 )
 
 
 def _described(args, report) -> None:
-    if args.resource_type == DEFAULT_SG:
+    if args.resource_type == DEFAULT_SECURITY_GROUP:
         return
     for r in sg_rules(args.resource_type, args.props):
         if not r.description.strip():
             report(f"{args.name}: {r.where} ({r.direction} {r.protocol} {r.from_port}-{r.to_port}) has no "
                    f"description")
-    if args.resource_type == SG and not str(args.props.get("description") or "").strip():
+    if args.resource_type == SECURITY_GROUP and not str(args.props.get("description") or "").strip():
         report(f"{args.name}: the security group has no description")
 
 
@@ -325,7 +330,7 @@ def _only(types: tuple[str, ...], fn):
     return validate
 
 
-_SG_TYPES = (SG, SG_RULE, INGRESS, EGRESS, DEFAULT_SG)
+_SG_TYPES = (SECURITY_GROUP, SECURITY_GROUP_RULE, INGRESS_RULE, EGRESS_RULE, DEFAULT_SECURITY_GROUP)
 
 POLICIES = [
     (NET_001, resource_policy(NET_001, _only((INSTANCE, LAUNCH_TEMPLATE, SUBNET), _no_public_ip))),
@@ -335,5 +340,5 @@ POLICIES = [
     (NET_005, stack_policy(NET_005, _flow_logs)),
     (NET_006, resource_policy(NET_006, _only((PEERING,), _peering))),
     (NET_007, resource_policy(NET_007, _only((LOAD_BALANCER,), _internal_lb))),
-    (NET_008, resource_policy(NET_008, _only((SG, SG_RULE, INGRESS, EGRESS), _described))),
+    (NET_008, resource_policy(NET_008, _only((SECURITY_GROUP, SECURITY_GROUP_RULE, INGRESS_RULE, EGRESS_RULE), _described))),
 ]

@@ -1,0 +1,77 @@
+"""Backups as the nodes run them: pgBackRest's retention and the full-backup schedule in each node's files.
+Shared by every cloud; the vault itself (the store and its lock) is each cloud's own family (aws/s3.py)."""
+from __future__ import annotations
+
+import re
+
+from pulumi_policy import Severity
+
+from .clouds import NAMES, machine_node, machine_nodes
+from .core import Rule, resource_policy, settings
+
+AREA = "backup"
+
+_CRON = re.compile(r"^\s*([\d*/,-]+)\s+([\d*/,-]+)\s+([\d*/,-]+)\s+([\w*/,-]+)\s+([\w*/,-]+)\s+(.*)$")
+
+
+def _interval_days(dom: str, dow: str) -> int:
+    if dow != "*":
+        if "-" in dow or "/" in dow:
+            return 1
+        return max(1, 7 // len(dow.split(",")))
+    if dom != "*":
+        return max(1, 28 // len(dom.split(",")))
+    return 1
+
+
+def full_backup_interval_days(resources) -> int | None:
+    """Days between full backups as scheduled on the nodes (crontab lines running `pgbackrest ... --type=full`).
+    The lock must cover this much, or some backup chain has an unlocked full."""
+    intervals = []
+    for _, _, node in machine_nodes(resources):
+        for content in node.files.values():
+            for line in content.splitlines():
+                m = _CRON.match(line)
+                if m and "pgbackrest" in m.group(6) and "--type=full" in m.group(6):
+                    intervals.append(_interval_days(m.group(3), m.group(5)))
+    return max(intervals) if intervals else None
+
+
+# --- PGP-BAK-001 -----------------------------------------------------------------------------------------
+BAK_001 = Rule(
+    id="PGP-BAK-001", title="Backup retention meets the stage minimum",
+    why="Point-in-time recovery is only possible as far back as full backups are kept.",
+    description="Every PostgreSQL node's pgBackRest repository keeps full backups (time-based) for at least "
+                "the stage's minimum number of days.",
+    severity=Severity.HIGH, control="seed: prod keeps 30 days of point-in-time recovery", area=AREA,
+    scope="resource", clouds=NAMES,
+    remediation="Set objectives.retention_days; the rendered pgbackrest.conf must carry "
+                "repoN-retention-full-type=time and repoN-retention-full >= the minimum.",
+    config={"min_retention_days": {"type": "integer", "minimum": 1, "default": 30}},
+)
+
+
+def _retention(args, report) -> None:
+    node = machine_node(args.resource_type, args.props)
+    if node is None or not node.is_postgres_node:
+        return
+    minimum = settings(args, BAK_001)["min_retention_days"]
+    options: dict[str, str] = {}
+    for section in node.pgbackrest().values():
+        options.update(section)
+    repos = sorted({m.group(1) for k in options for m in [re.match(r"^(repo\d+)-", k)] if m})
+    if not repos:
+        report(f"{args.name}: no pgBackRest repository configured")
+        return
+    for repo in repos:
+        kind = options.get(f"{repo}-retention-full-type", "count")
+        value = options.get(f"{repo}-retention-full")
+        if kind != "time":
+            report(f"{args.name}: {repo}-retention-full-type is {kind}; use time so retention is in days")
+        elif value is None or int(value) < minimum:
+            report(f"{args.name}: {repo} keeps full backups {value or 'unset'} day(s), minimum {minimum}")
+
+
+POLICIES = [
+    (BAK_001, resource_policy(BAK_001, _retention)),
+]
