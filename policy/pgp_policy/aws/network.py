@@ -157,7 +157,7 @@ NET_002 = Rule(
     remediation="Admit only the stack's allowlisted CIDRs or security groups (pg-platform:network.allowlist) "
                 "on the client ports; intra-cluster ports admit only the cluster's own security group.",
     config={"ports": {"type": "array", "items": {"type": "integer"},
-                      "default": [5432, 5433, 6432, 8008, 2379, 2380, 9187, 9100, 9127, 9090, 9093, 3000],
+                      "default": list(ports.NODE_PORTS),
                       "description": "ports that must never be open to the world"}, **_WORLD_CONFIG},
 )
 
