@@ -6,7 +6,7 @@ environment variables below, which a node fills at boot from its secrets store (
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from stacks.ports import PORTS
 from stacks.topology import Topology
@@ -88,21 +88,76 @@ class Paths:
                                 for f in fields(self)})
 
 
+# pgBackRest's repository types (its repo-type option), one class each: a repository is exactly one of them, and
+# `kind` is the tag pgbackrest.repository_options renders from. Credentials never appear in the rendered file:
+# "auto" key types take the node's own identity (instance role, managed identity, service account); the others
+# read their key from the environment (pgbackrest.repo_environment names the variables).
+
+
 @dataclass(frozen=True)
-class Repository:
-    """A pgBackRest repository: the cloud's object-locked bucket, or a directory."""
-    kind: Literal["s3", "posix"]
-    path: str                        # repo path: the key prefix in a bucket, a directory for posix
-    bucket: str | None = None
-    region: str | None = None
-    endpoint: str | None = None      # s3.<region>.amazonaws.com, or localhost:<port> in the sandbox
+class PosixRepository:
+    """A directory on a POSIX file system (repo-type=posix)."""
+    path: str                        # repo-path: an absolute directory
+    kind: Literal["posix"] = field(default="posix", init=False)
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/"):
+            raise ValueError(f"posix repository path {self.path!r} is not absolute")
+
+
+@dataclass(frozen=True)
+class S3Repository:
+    """An S3 (or S3-compatible) bucket (repo-type=s3)."""
+    path: str                        # repo-path: the key prefix in the bucket
+    bucket: str
+    region: str
+    endpoint: str                    # s3.<region>.amazonaws.com, or localhost:<port> in the sandbox
     uri_style: Literal["host", "path"] = "host"
-    kms_key_id: str | None = None    # SSE-KMS key for uploads; None on posix
+    # "auto": the instance role's credentials (clouds); "web-id": a web identity token (Kubernetes service
+    # accounts); "shared": PGBACKREST_REPO<n>_S3_KEY/_KEY_SECRET from the environment (the sandbox's emulator).
+    key_type: Literal["auto", "web-id", "shared"] = "auto"
+    kms_key_id: str | None = None    # SSE-KMS key for uploads (repo-s3-kms-key-id)
     verify_tls: bool = True
     ca_file: str | None = None
-    # "auto": the instance role's credentials (clouds); "shared": PGBACKREST_REPO<n>_S3_KEY/_KEY_SECRET from
-    # the environment (the sandbox's S3 emulator). Keys never appear in the rendered file.
-    key_type: Literal["auto", "shared"] = "auto"
+    kind: Literal["s3"] = field(default="s3", init=False)
+
+
+@dataclass(frozen=True)
+class AzureRepository:
+    """An Azure Blob Storage container (repo-type=azure)."""
+    path: str
+    account: str
+    container: str
+    endpoint: str = "blob.core.windows.net"
+    uri_style: Literal["host", "path"] = "host"
+    # "auto": the VM's managed identity; "shared" (an account key) and "sas" (a shared access signature) read
+    # PGBACKREST_REPO<n>_AZURE_KEY from the environment.
+    key_type: Literal["auto", "shared", "sas"] = "auto"
+    verify_tls: bool = True
+    ca_file: str | None = None
+    kind: Literal["azure"] = field(default="azure", init=False)
+
+
+@dataclass(frozen=True)
+class GcsRepository:
+    """A Google Cloud Storage bucket (repo-type=gcs)."""
+    path: str
+    bucket: str
+    endpoint: str = "storage.googleapis.com"
+    # "auto": the instance's service account; "service": a service-account key file at `key_file`; "token":
+    # PGBACKREST_REPO<n>_GCS_KEY from the environment (a local GCS emulator).
+    key_type: Literal["auto", "service", "token"] = "auto"
+    key_file: str | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    kind: Literal["gcs"] = field(default="gcs", init=False)
+
+    def __post_init__(self) -> None:
+        if (self.key_type == "service") != (self.key_file is not None):
+            raise ValueError("a gcs repository names a key_file exactly when its key_type is 'service'")
+
+
+Repository: TypeAlias = PosixRepository | S3Repository | AzureRepository | GcsRepository
 
 
 @dataclass(frozen=True)

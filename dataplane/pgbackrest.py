@@ -11,8 +11,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TypeAlias, assert_never
 
-from dataplane.model import SECRET_ENV, ClusterSpec, Member, Repository
+from dataplane.model import (SECRET_ENV, AzureRepository, ClusterSpec, GcsRepository, Member, PosixRepository,
+                             Repository, S3Repository)
 from dataplane.tls import CLIENT_COMMON_NAME, tls_files
 
 CIPHER_TYPE = "aes-256-cbc"
@@ -78,46 +80,85 @@ def needs_tls_server(spec: ClusterSpec, member: Member) -> bool:
     return any(_remote(spec, member, p) for p in spec.members if p != member)
 
 
+def environment_options(repo: Repository) -> tuple[str, ...]:
+    """The repository's options whose values are credentials: never rendered, read by pgBackRest from
+    PGBACKREST_REPO<n>_<OPTION> (its environment form of repo<n>-<option>)."""
+    match repo:
+        case S3Repository(key_type="shared"):
+            return ("s3-key", "s3-key-secret")
+        case AzureRepository(key_type="shared" | "sas"):
+            return ("azure-key",)
+        case GcsRepository(key_type="token"):
+            return ("gcs-key",)
+        case _:
+            return ()
+
+
 def repo_environment(spec: ClusterSpec) -> dict[str, str]:
     """Environment variable -> secret name for what a node must export before running pgBackRest.
 
     Every repository is encrypted with the one backup-cipher secret; repo1's variable is SECRET_ENV's, the
-    others use the same value under their own index. Shared S3 keys (sandbox only) come from the secrets
-    "repo<n>-s3-key" / "repo<n>-s3-key-secret".
+    others use the same value under their own index. A repository's own credentials (shared keys: the sandbox's
+    emulator) come from the secrets "repo<n>-<option>", e.g. "repo2-s3-key".
     """
     env: dict[str, str] = {}
     for i, repo in enumerate(spec.repositories, start=1):
         env[f"PGBACKREST_REPO{i}_CIPHER_PASS"] = "backup-cipher"
-        if repo.kind == "s3" and repo.key_type == "shared":
-            env[f"PGBACKREST_REPO{i}_S3_KEY"] = f"repo{i}-s3-key"
-            env[f"PGBACKREST_REPO{i}_S3_KEY_SECRET"] = f"repo{i}-s3-key-secret"
+        for option in environment_options(repo):
+            env[f"PGBACKREST_REPO{i}_{option.upper().replace('-', '_')}"] = f"repo{i}-{option}"
     assert not spec.repositories or SECRET_ENV["backup-cipher"] == "PGBACKREST_REPO1_CIPHER_PASS"
     return env
 
 
-def _repo_options(index: int, repo: Repository) -> list[tuple[str, str]]:
-    p = f"repo{index}"
+ObjectStore: TypeAlias = S3Repository | AzureRepository | GcsRepository
+
+
+def _absolute(path: str) -> str:
+    # A key prefix in a bucket or container, which pgBackRest takes written as an absolute path.
+    return path if path.startswith("/") else "/" + path
+
+
+def _object_store_options(p: str, repo: ObjectStore) -> list[tuple[str, str]]:
     opts: list[tuple[str, str]] = []
-    if repo.kind == "posix":
-        opts += [(f"{p}-type", "posix"), (f"{p}-path", repo.path)]
-    elif repo.kind == "s3":
-        if not repo.bucket or not repo.region:
-            raise ValueError(f"s3 repository {index} needs a bucket and a region")
-        opts += [(f"{p}-type", "s3"), (f"{p}-path", repo.path if repo.path.startswith("/") else "/" + repo.path),
-                 (f"{p}-s3-bucket", repo.bucket), (f"{p}-s3-region", repo.region),
-                 (f"{p}-s3-endpoint", repo.endpoint or f"s3.{repo.region}.amazonaws.com"),
-                 (f"{p}-s3-uri-style", repo.uri_style), (f"{p}-s3-key-type", repo.key_type)]
-        if repo.kms_key_id:
-            opts.append((f"{p}-s3-kms-key-id", repo.kms_key_id))
-        if not repo.verify_tls:
-            opts.append((f"{p}-storage-verify-tls", "n"))
-        if repo.ca_file:
-            opts.append((f"{p}-storage-ca-file", repo.ca_file))
-        # Fewer, larger objects: cheaper under object lock, where every version is kept until its lock ends.
-        opts.append((f"{p}-bundle", "y"))
-    else:
-        raise ValueError(f"unknown repository kind {repo.kind!r}")
+    if not repo.verify_tls:
+        opts.append((f"{p}-storage-verify-tls", "n"))
+    if repo.ca_file:
+        opts.append((f"{p}-storage-ca-file", repo.ca_file))
+    # Fewer, larger objects: cheaper under object lock, where every version is kept until its lock ends.
+    opts.append((f"{p}-bundle", "y"))
     return opts
+
+
+def repository_options(index: int, repo: Repository) -> list[tuple[str, str]]:
+    """The repo<index>-* lines of pgbackrest.conf for one repository, whichever of pgBackRest's types it is."""
+    p = f"repo{index}"
+    match repo:
+        case PosixRepository():
+            return [(f"{p}-type", "posix"), (f"{p}-path", repo.path)]
+        case S3Repository():
+            if not repo.bucket or not repo.region or not repo.endpoint:
+                raise ValueError(f"s3 repository {index} needs a bucket, a region and an endpoint")
+            opts = [(f"{p}-s3-bucket", repo.bucket), (f"{p}-s3-region", repo.region),
+                    (f"{p}-s3-endpoint", repo.endpoint), (f"{p}-s3-uri-style", repo.uri_style),
+                    (f"{p}-s3-key-type", repo.key_type)]
+            if repo.kms_key_id:
+                opts.append((f"{p}-s3-kms-key-id", repo.kms_key_id))
+        case AzureRepository():
+            if not repo.account or not repo.container:
+                raise ValueError(f"azure repository {index} needs an account and a container")
+            opts = [(f"{p}-azure-account", repo.account), (f"{p}-azure-container", repo.container),
+                    (f"{p}-azure-endpoint", repo.endpoint), (f"{p}-azure-uri-style", repo.uri_style),
+                    (f"{p}-azure-key-type", repo.key_type)]
+        case GcsRepository():
+            if not repo.bucket:
+                raise ValueError(f"gcs repository {index} needs a bucket")
+            opts = [(f"{p}-gcs-bucket", repo.bucket), (f"{p}-gcs-endpoint", repo.endpoint),
+                    (f"{p}-gcs-key-type", repo.key_type)]
+            if repo.key_file:
+                opts.append((f"{p}-gcs-key", repo.key_file))
+        case _:
+            assert_never(repo)
+    return [(f"{p}-type", repo.kind), (f"{p}-path", _absolute(repo.path)), *opts, *_object_store_options(p, repo)]
 
 
 def _retention(index: int, spec: ClusterSpec) -> list[tuple[str, str]]:
@@ -135,7 +176,7 @@ def render_pgbackrest_conf(spec: ClusterSpec, member: Member) -> str:
     vcpus = spec.topology.node_size.vcpus
     glob: list[tuple[str, str]] = []
     for i, repo in enumerate(spec.repositories, start=1):
-        glob += _repo_options(i, repo) + _retention(i, spec)
+        glob += repository_options(i, repo) + _retention(i, spec)
     glob += [
         ("compress-type", COMPRESS_TYPE),
         ("process-max", str(max(1, vcpus // 2))),

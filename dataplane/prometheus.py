@@ -11,6 +11,7 @@ import yaml
 
 from dataplane.model import ClusterSpec
 from dataplane.routing import read_lag_bytes
+from stacks.topology import Topology
 
 SCRAPE_INTERVAL_SECONDS = 15
 CERT_WARNING_DAYS = 21
@@ -77,8 +78,8 @@ def _rule(name: str, expr: str, for_: str, severity: str, summary: str, descript
                             "runbook_url": f"{runbook_base}#{name.lower()}"}}
 
 
-def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> dict:
-    topo = spec.topology
+def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/runbooks.md") -> dict:
+    """The alert rules of a cluster: they depend on its name and its derived topology only."""
     sched = topo.backup_schedule.value
     # Any backup (full, diff or incr) runs at least daily on every stage; a full every full_interval_days.
     full_max = sched.full_interval_days * 86400 + BACKUP_SLACK_HOURS * 3600
@@ -99,13 +100,13 @@ def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> di
               "postgres_exporter is up but cannot query PostgreSQL on {{ $labels.member }}.",
               "patronictl list; journalctl -u pgp-patroni; check pg_hba and the monitor role's password.", rb),
         _rule("PatroniNoPrimary", "(sum(patroni_primary) or vector(0)) < 1", _duration(no_primary_for),
-              "critical", "no primary in cluster " + spec.scope,
+              "critical", "no primary in cluster " + scope,
               f"No Patroni member has reported the leader role for {no_primary_for} s (longer than ttl + "
               f"loop_wait): writes are failing.",
               "patronictl list; patronictl history; check etcd health (etcdctl endpoint health --cluster); in "
               "strict synchronous mode a failover needs a healthy sync standby.", rb),
         _rule("PatroniMultiplePrimaries", "sum(patroni_primary) > 1", "0s", "critical",
-              "more than one primary in cluster " + spec.scope,
+              "more than one primary in cluster " + scope,
               "{{ $value }} members report the leader role at once: a split brain risks divergent writes.",
               "Stop traffic to all but the DCS leader (patronictl list), then reinitialise the others "
               "(patronictl reinit).", rb),
@@ -122,18 +123,18 @@ def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> di
               "Read the pgBackRest log under the log directory; pgbackrest check --stanza; check bucket "
               "permissions, KMS access and the spool directory's free space.", rb),
         _rule("BackupMetricsMissing", "absent(pgp_backup_info_success) or max(pgp_backup_info_success) == 0",
-              "30m", "critical", "backup state of " + spec.scope + " is unknown or the stanza is unhealthy",
+              "30m", "critical", "backup state of " + scope + " is unknown or the stanza is unhealthy",
               "No member could read pgbackrest info for 30 minutes (or the stanza reports an error).",
               "Run the node metrics script by hand on a member; pgbackrest info --stanza.", rb),
         _rule("BackupTooOld", f"time() - max(pgp_backup_last_completion_timestamp_seconds) > {any_max}", "10m",
-              "critical", "no backup of " + spec.scope + " completed in {{ $value | humanizeDuration }}",
+              "critical", "no backup of " + scope + " completed in {{ $value | humanizeDuration }}",
               f"The newest backup of any type is older than a day plus {BACKUP_SLACK_HOURS} h: the schedule "
               f"is not running on the primary.",
               "Check the backup cron on the primary (it runs only where /primary answers 200); run "
               "pgbackrest backup --type=incr by hand and read its log.", rb),
         _rule("FullBackupTooOld",
               f'time() - max(pgp_backup_last_completion_timestamp_seconds{{type="full"}}) > {full_max}', "10m",
-              "warning", "no full backup of " + spec.scope + " in {{ $value | humanizeDuration }}",
+              "warning", "no full backup of " + scope + " in {{ $value | humanizeDuration }}",
               f"Full backups are due every {sched.full_interval_days} day(s); the retention and the object lock "
               f"assume complete chains.",
               "pgbackrest backup --type=full on the primary; check the full backup cron line.", rb),
@@ -175,12 +176,16 @@ def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> di
             "SynchronousStandbyMissing",
             f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
             f'< {topo.synchronous_node_count.value} and on() sum(patroni_primary) == 1', "1m", "critical",
-            "no synchronous standby streaming in " + spec.scope,
+            "no synchronous standby streaming in " + scope,
             "Strict synchronous mode: commits wait until a standby confirms, so writes are blocked now.",
             "patronictl list; bring a standby back (check its Patroni and replication logs).", rb))
     for r in rules:
-        r["labels"]["cluster"] = spec.scope
-    return {"groups": [{"name": f"{spec.scope}-postgres", "rules": rules}]}
+        r["labels"]["cluster"] = scope
+    return {"groups": [{"name": f"{scope}-postgres", "rules": rules}]}
+
+
+def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> dict:
+    return cluster_alert_rules(spec.scope, spec.topology, runbook_base)
 
 
 def render_alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> str:

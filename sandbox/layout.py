@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataplane.model import ClusterSpec, Member, MemberPorts, Paths, Repository, Router
+from dataplane.model import ClusterSpec, Member, MemberPorts, Paths, PosixRepository, Repository, Router, S3Repository
 from stacks.ports import PORTS
 from stacks.offline import settings_for_stack
 from stacks.settings import Settings
@@ -206,10 +206,9 @@ def member_path_template(root: Path) -> Paths:
 def sandbox_repositories(root: Path, scope: str, region: str | None, https_port: int) -> tuple[Repository, ...]:
     """repo1 a directory, repo2 the emulated object-locked bucket: every Repository the sandbox builds."""
     return (
-        Repository(kind="posix", path=str(root / "repo1")),
+        PosixRepository(path=str(root / "repo1")),
         # The emulator has no instance role to take credentials from: shared keys, passed as environment.
-        Repository(
-            kind="s3",
+        S3Repository(
             path="/pgbackrest",
             bucket=f"{scope}-backups",
             region=region,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths, Repository, Router
+from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths, PosixRepository, Router
 from dataplane.tls import member_tls_contents, tls_files
-from components.spec import cloud_cluster_spec
-from dataplane.cloud_init import NodeBoot, with_boot_repositories
+from components.aws.spec import aws_cluster_spec as cloud_cluster_spec
+from dataplane.boot.aws import AwsBoot
 from stacks.offline import settings_for_stack
 from stacks.sizes import SANDBOX_SIZE
 from stacks.topology import Topology, derive_topology
@@ -44,8 +44,9 @@ def cloud_spec(stack: str) -> ClusterSpec:
     """The spec the AWS component builds (components/spec.py), with the vault key the nodes receive at boot."""
     settings = settings_for(stack)
     spec = cloud_cluster_spec(settings, derive_topology(settings), TEST_ACCOUNT)
-    return with_boot_repositories(spec, NodeBoot(region=settings.region, secret_arns={}, tls_secret_arns={},
-                                                 kms_key_id=f"arn:aws:kms:{settings.region}:{TEST_ACCOUNT}:key/0000-1111"))
+    key = f"arn:aws:kms:{settings.region}:{TEST_ACCOUNT}:key/0000-1111"
+    return dataclasses.replace(spec, repositories=AwsBoot(region=settings.region, kms_key_id=key).repositories(
+        spec.repositories))
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -77,7 +78,7 @@ def local_spec(root: Path, stack: str, members: int, hosts: list[str] | None = N
     paths = Paths(config_dir=f"{base}/etc", data_dir=f"{base}/data", log_dir=f"{base}/log", run_dir=f"{base}/run",
                   etcd_data_dir=f"{base}/etcd", pgbackrest_spool_dir=f"{base}/spool",
                   pgbackrest_lock_dir=f"{base}/lock")
-    return ClusterSpec(scope="pgp-test", topology=topo, members=tuple(mems), repositories=(Repository(kind="posix", path=str(root / "repo")),),
+    return ClusterSpec(scope="pgp-test", topology=topo, members=tuple(mems), repositories=(PosixRepository(path=str(root / "repo")),),
                        router=Router(host="127.0.0.1", write_port=r[0], read_port=r[1], pooled_port=r[2],
                                      stats_port=r[3]),
                        paths=paths, client_cidrs=("127.0.0.1/32",))

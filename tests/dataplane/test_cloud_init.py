@@ -12,32 +12,37 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dataplane import cloud_init
+from dataplane.boot import apt as boot_apt
+from dataplane.boot import aws as boot_aws
+from dataplane.boot import data_volume as boot_data_volume
+from dataplane.boot import member as boot_member
+from dataplane.boot import monitoring as boot_monitoring
+from dataplane.boot import units as boot_units
 from dataplane.model import SECRET_ENV
 from dataplane.node_files import node_files
 from dataplane_support import cloud_spec, settings_for
+from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 
 pytestmark = pytest.mark.dataplane
 
-EC2_USER_DATA_LIMIT = cloud_init.EC2_USER_DATA_LIMIT
 HOOK_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:pgp/webhook-AbCdEf"
 
 
-def boot_for(spec) -> cloud_init.NodeBoot:
-    return cloud_init.NodeBoot(
-        region="eu-central-1",
-        secret_arns={n: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/{n}-AbCdEf"
+def boot_for(spec) -> boot_member.NodeBoot:
+    return boot_member.NodeBoot(
+        cloud=boot_aws.AwsBoot(region="eu-central-1"),
+        secret_refs={n: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/{n}-AbCdEf"
                      for n in SECRET_ENV},
-        tls_secret_arns={m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
+        tls_secret_refs={m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
                          for m in spec.members})
 
 
-def monitoring_boot(stack: str, **changes) -> cloud_init.MonitoringBoot:
+def monitoring_boot(stack: str, **changes) -> boot_monitoring.MonitoringBoot:
     mon = settings_for(stack).monitoring
     hooks = {r.name: f"{HOOK_ARN}-{r.name}" for r in mon.receivers if r.webhook_url}
-    return cloud_init.MonitoringBoot(**{"region": "eu-central-1", "smtp_smarthost": mon.smtp_smarthost,
+    return boot_monitoring.MonitoringBoot(**{"cloud": boot_aws.AwsBoot(region="eu-central-1"), "smtp_smarthost": mon.smtp_smarthost,
                                         "smtp_from": mon.smtp_from, "ca_cert_pem": "-----BEGIN CERTIFICATE-----\n",
-                                        "webhook_secret_arns": hooks, **changes})
+                                        "webhook_secret_refs": hooks, **changes})
 
 
 def _cloud_init_schema(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
@@ -55,7 +60,7 @@ needs_cloud_init = pytest.mark.skipif(shutil.which("cloud-init") is None,
 def test_node_user_data_is_valid_cloud_config(stack, tmp_path):
     spec = cloud_spec(stack)
     for member in spec.members:
-        text = cloud_init.render_node_user_data(spec, member, boot_for(spec))
+        text = boot_member.render_node_user_data(spec, member, boot_for(spec))
         result = _cloud_init_schema(tmp_path, text)
         assert result.returncode == 0, result.stdout + result.stderr
         assert len(gzip.compress(text.encode(), mtime=0)) < EC2_USER_DATA_LIMIT
@@ -66,55 +71,55 @@ def test_node_user_data_is_valid_cloud_config(stack, tmp_path):
 def test_monitoring_user_data_is_valid_cloud_config(stack, tmp_path):
     spec = cloud_spec(stack)
     mon = settings_for(stack).monitoring
-    text = cloud_init.render_monitoring_user_data(spec, mon.receivers, monitoring_boot(stack))
+    text = boot_monitoring.render_monitoring_user_data(spec, mon.receivers, monitoring_boot(stack))
     result = _cloud_init_schema(tmp_path, text)
     assert result.returncode == 0, result.stdout + result.stderr
     doc = yaml.safe_load(text)
     paths = {f["path"] for f in doc["write_files"]}
-    assert {"/etc/prometheus/prometheus.yml", cloud_init.ALERTMANAGER_TEMPLATE, cloud_init.ALERTMANAGER_FILL,
+    assert {"/etc/prometheus/prometheus.yml", boot_monitoring.ALERTMANAGER_TEMPLATE, boot_monitoring.ALERTMANAGER_FILL,
             "/etc/prometheus/pg-platform-ca.crt"} <= paths
     # Written at boot, with the webhook URLs: never in the user data.
-    assert cloud_init.ALERTMANAGER_CONFIG not in paths
+    assert boot_monitoring.ALERTMANAGER_CONFIG not in paths
 
 
 def test_user_data_carries_arns_never_secret_values():
     spec = cloud_spec("prod")
     boot = boot_for(spec)
     member = spec.members[1]
-    text = cloud_init.render_node_user_data(spec, member, boot)
-    for arn in boot.secret_arns.values():
+    text = boot_member.render_node_user_data(spec, member, boot)
+    for arn in boot.secret_refs.values():
         assert arn in text
-    assert boot.tls_secret_arns[member.name] in text
-    assert not any(arn in text for name, arn in boot.tls_secret_arns.items() if name != member.name)
+    assert boot.tls_secret_refs[member.name] in text
+    assert not any(arn in text for name, arn in boot.tls_secret_refs.items() if name != member.name)
     assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
     # Every place a secret variable is assigned, the value is a ${...} placeholder filled at boot.
     for var in SECRET_ENV.values():
         for match in re.finditer(rf"\b{var}=(\S*)", text):
             assert match.group(1).startswith("${"), match.group(0)
     # The boot script only ever writes values it fetched; its configuration maps variables to ARNs.
-    script = next(f["content"] for f in yaml.safe_load(text)["write_files"] if f["path"] == cloud_init.BOOT_SCRIPT)
+    script = next(f["content"] for f in yaml.safe_load(text)["write_files"] if f["path"] == boot_member.BOOT_SCRIPT)
     config = json.loads(re.search(r"^CONFIG_JSON = (.*)$", script, re.M).group(1).strip("'"))
     assert set(config["env_arns"]) >= set(SECRET_ENV.values())
-    assert set(config["env_arns"].values()) <= set(boot.secret_arns.values())
-    compile(script, cloud_init.BOOT_SCRIPT, "exec")
+    assert set(config["env_arns"].values()) <= set(boot.secret_refs.values())
+    compile(script, boot_member.BOOT_SCRIPT, "exec")
 
 
 def test_missing_secret_arn_is_an_error():
     spec = cloud_spec("dev")
     boot = boot_for(spec)
-    partial = cloud_init.NodeBoot(region=boot.region, tls_secret_arns=boot.tls_secret_arns,
-                                  secret_arns={k: v for k, v in boot.secret_arns.items() if k != "backup-cipher"})
+    partial = boot_member.NodeBoot(cloud=boot.cloud, tls_secret_refs=boot.tls_secret_refs,
+                                  secret_refs={k: v for k, v in boot.secret_refs.items() if k != "backup-cipher"})
     with pytest.raises(ValueError, match="backup-cipher"):
-        cloud_init.render_node_user_data(spec, spec.members[0], partial)
+        boot_member.render_node_user_data(spec, spec.members[0], partial)
     with pytest.raises(ValueError, match="TLS"):
-        cloud_init.render_node_user_data(spec, spec.members[0], cloud_init.NodeBoot(
-            region=boot.region, secret_arns=boot.secret_arns, tls_secret_arns={}))
+        boot_member.render_node_user_data(spec, spec.members[0], boot_member.NodeBoot(
+            cloud=boot.cloud, secret_refs=boot.secret_refs, tls_secret_refs={}))
 
 
 def test_user_data_writes_exactly_the_node_files():
     spec = cloud_spec("prod")
     member = spec.members[0]
-    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, member, boot_for(spec)))
+    doc = yaml.safe_load(boot_member.render_node_user_data(spec, member, boot_for(spec)))
     written = {f["path"]: f for f in doc["write_files"]}
     for path, content in node_files(spec, member).items():
         assert written[path]["content"] == content
@@ -122,13 +127,13 @@ def test_user_data_writes_exactly_the_node_files():
     assert not written["/usr/sbin/policy-rc.d"].get("defer")       # before packages, or services start
     assert f"postgresql-{spec.topology.postgres_major}" in doc["packages"]
     assert any("patroni[etcd3,psycopg3]==" in " ".join(cmd) for cmd in doc["runcmd"])
-    assert doc["runcmd"][-1] == [cloud_init.BOOT_SCRIPT]
+    assert doc["runcmd"][-1] == [boot_member.BOOT_SCRIPT]
 
 
 def test_systemd_units_verify(tmp_path):
     spec = cloud_spec("prod")
     member = spec.members[0]
-    units = cloud_init.system_units(spec, member)
+    units = boot_units.system_units(spec, member)
     assert "pgp-pgbackrest-server.service" in units     # members on separate hosts back up from standbys
     for name, text in units.items():
         (tmp_path / name).write_text(text)
@@ -145,12 +150,13 @@ def test_boot_kms_key_reaches_pgbackrest_and_bucket_is_checked():
     spec = dataclasses.replace(spec, repositories=tuple(dataclasses.replace(r, kms_key_id=None)
                                                         for r in spec.repositories))
     key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
-    boot = dataclasses.replace(boot_for(spec), kms_key_id=key, bucket=spec.repositories[0].bucket)
-    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, spec.members[0], boot))
+    boot = dataclasses.replace(boot_for(spec), cloud=boot_aws.AwsBoot(region="eu-central-1", kms_key_id=key,
+                                                                 bucket=spec.repositories[0].bucket))
+    doc = yaml.safe_load(boot_member.render_node_user_data(spec, spec.members[0], boot))
     conf = next(f["content"] for f in doc["write_files"] if f["path"].endswith("pgbackrest.conf"))
     assert f"repo1-s3-kms-key-id={key}" in conf
     with pytest.raises(ValueError, match="bucket"):
-        cloud_init.render_node_user_data(spec, spec.members[0], dataclasses.replace(boot, bucket="other"))
+        boot_member.render_node_user_data(spec, spec.members[0], dataclasses.replace(boot, cloud=dataclasses.replace(boot.cloud, bucket="other")))
 
 
 @pytest.fixture
@@ -193,10 +199,10 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
               "key": issued[member.name].key_pem.decode(), "client_cert": issued["client"].cert_pem.decode(),
               "client_key": issued["client"].key_pem.decode()}
     tls_arn = client.create_secret(Name=f"pgp/tls-{member.name}", SecretString=json.dumps(bundle))["ARN"]
-    boot = cloud_init.NodeBoot(region="eu-central-1", secret_arns=arns, tls_secret_arns={member.name: tls_arn},
+    boot = boot_member.NodeBoot(cloud=boot_aws.AwsBoot(region="eu-central-1"), secret_refs=arns, tls_secret_refs={member.name: tls_arn},
                                data_mount=str(root / member.name))
     script = tmp_path / "pgp-boot"
-    script.write_text(cloud_init.render_boot_script(spec, member, boot))
+    script.write_text(boot_member.render_boot_script(spec, member, boot))
     result = subprocess.run([sys.executable, str(script), "dirs", "secrets"], capture_output=True, text=True,
                             env=aws_env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -223,19 +229,19 @@ def test_node_user_data_carries_the_post_provision_commands_and_disk_metrics():
 
     spec = cloud_spec("prod")
     member = spec.members[0]
-    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, member, boot_for(spec)))
+    doc = yaml.safe_load(boot_member.render_node_user_data(spec, member, boot_for(spec)))
     written = {f["path"]: f for f in doc["write_files"]}
     for path in (operations.BACKUP_CHECK_COMMAND, operations.APPLY_ROLES_COMMAND):
         assert written[path]["permissions"] == "0700" and written[path]["owner"] == "root:root"
         syntax = subprocess.run(["bash", "-n"], input=written[path]["content"], capture_output=True, text=True)
         assert syntax.returncode == 0, syntax.stderr
-    agent = json.loads(written[cloud_init.CLOUDWATCH_AGENT_CONFIG]["content"])["metrics"]
-    assert agent["namespace"] == cloud_init.CLOUDWATCH_NAMESPACE
+    agent = json.loads(written[boot_aws.CLOUDWATCH_AGENT_CONFIG]["content"])["metrics"]
+    assert agent["namespace"] == boot_aws.CLOUDWATCH_NAMESPACE
     assert agent["aggregation_dimensions"] == [["InstanceId", "path"]]
-    assert agent["metrics_collected"]["disk"]["resources"] == [cloud_init.NodeBoot.data_mount]
+    assert agent["metrics_collected"]["disk"]["resources"] == [boot_member.MEMBER_DATA_MOUNT]
     runcmd = [" ".join(c) for c in doc["runcmd"]]
-    agents = cloud_init.aws_agent_commands("eu-central-1")
-    assert runcmd.index(" ".join(agents[-1])) < runcmd.index(cloud_init.BOOT_SCRIPT)
+    agents = boot_aws.aws_agent_commands("eu-central-1")
+    assert runcmd.index(" ".join(agents[-1])) < runcmd.index(boot_member.BOOT_SCRIPT)
     assert "systemctl enable --now amazon-ssm-agent" in runcmd
 
 
@@ -243,7 +249,7 @@ def test_every_package_source_is_https_and_the_pgdg_key_is_pinned(tmp_path):
     """Nodes may leave the VPC on 443 only: no http mirror, no hkp keyserver. PGDG's key is fetched over HTTPS
     before apt is configured and both PGDG sources trust only that keyring; the pin is PGDG's own key."""
     spec = cloud_spec("prod")
-    text = cloud_init.render_node_user_data(spec, spec.members[0], boot_for(spec))
+    text = boot_member.render_node_user_data(spec, spec.members[0], boot_for(spec))
     doc = yaml.safe_load(text)
     apt = doc["apt"]
     sources = [s["source"] for s in apt["sources"].values()]
@@ -253,13 +259,13 @@ def test_every_package_source_is_https_and_the_pgdg_key_is_pinned(tmp_path):
     uris.append(fetch[-3])
     assert all("https://" in u and "http://" not in u for u in uris), uris
     assert not any({"key", "keyid", "keyserver"} & set(s) for s in apt["sources"].values())
-    assert all(f"[signed-by={cloud_init.PGDG_KEYRING}]" in s for s in sources)
-    assert fetch[-3:] == [cloud_init.PGDG_KEY_URL, cloud_init.PGDG_KEY_FINGERPRINT, cloud_init.PGDG_KEYRING]
-    key_material = [l for l in cloud_init.PGDG_KEY_FILE.read_text().splitlines() if len(l) == 64]
+    assert all(f"[signed-by={boot_apt.PGDG_KEYRING}]" in s for s in sources)
+    assert fetch[-3:] == [boot_apt.PGDG_KEY_URL, boot_apt.PGDG_KEY_FINGERPRINT, boot_apt.PGDG_KEYRING]
+    key_material = [l for l in boot_apt.PGDG_KEY_FILE.read_text().splitlines() if len(l) == 64]
     assert key_material and not any(line in text for line in key_material)
-    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(cloud_init.PGDG_KEY_FILE)],
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(boot_apt.PGDG_KEY_FILE)],
                            capture_output=True, text=True, check=True).stdout
-    assert f"fpr:::::::::{cloud_init.PGDG_KEY_FINGERPRINT}:" in shown
+    assert f"fpr:::::::::{boot_apt.PGDG_KEY_FINGERPRINT}:" in shown
 
 
 @pytest.fixture
@@ -321,7 +327,7 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
     import sys
 
     root, base, ca = https_files
-    pinned = cloud_init.PGDG_KEY_FILE.read_text()
+    pinned = boot_apt.PGDG_KEY_FILE.read_text()
     other = _gpg_key(gnupg_homes("mallory"), "mallory")
     (root / "pinned.asc").write_text(pinned)
     (root / "other.asc").write_text(other)
@@ -330,13 +336,13 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
     subprocess.run(gpg + ["--import"], input=(pinned + other).encode(), check=True, capture_output=True)
     (root / "both.asc").write_text(subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True,
                                                   text=True).stdout)
-    command = cloud_init.pgdg_key_command()
+    command = boot_apt.pgdg_key_command()
     assert command[:3] == ["cloud-init-per", "instance", "pgdg-key"]
     script = command[command.index("-c") + 1]
     env = {**os.environ, "SSL_CERT_FILE": str(ca)}
 
     def fetch(url: str, dest: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", script, url, cloud_init.PGDG_KEY_FINGERPRINT, str(dest)],
+        return subprocess.run([sys.executable, "-c", script, url, boot_apt.PGDG_KEY_FINGERPRINT, str(dest)],
                               capture_output=True, text=True, env=env, timeout=60)
 
     good = tmp_path / "keyrings" / "pgdg.asc"
@@ -345,7 +351,7 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
     assert good.read_text() == pinned and oct(good.stat().st_mode & 0o777) == "0o644"
     shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(good)], capture_output=True, text=True,
                            check=True).stdout
-    assert [l.split(":")[9] for l in shown.splitlines() if l.startswith("fpr:")][0] == cloud_init.PGDG_KEY_FINGERPRINT
+    assert [l.split(":")[9] for l in shown.splitlines() if l.startswith("fpr:")][0] == boot_apt.PGDG_KEY_FINGERPRINT
     for name in ("other.asc", "both.asc"):
         dest = tmp_path / f"rejected-{name}"
         result = fetch(f"{base}/{name}", dest)
@@ -374,12 +380,12 @@ def test_pgbackrest_is_pinned_before_any_package_is_installed(tmp_path):
     reads the rendered preferences: against this machine's package lists (Debian's pgBackRest) the pin admits
     exactly the pinned version and refuses every other one."""
     spec = cloud_spec("prod")
-    doc = yaml.safe_load(cloud_init.render_node_user_data(spec, spec.members[0], boot_for(spec)))
+    doc = yaml.safe_load(boot_member.render_node_user_data(spec, spec.members[0], boot_for(spec)))
     written = {f["path"]: f for f in doc["write_files"]}
-    pin = written[cloud_init.APT_PIN_FILE]
+    pin = written[boot_apt.APT_PIN_FILE]
     assert not pin.get("defer")                 # before cloud-init installs the packages
-    assert pin["content"] == cloud_init.render_apt_pin("pgbackrest", cloud_init.PGBACKREST_VERSION)
-    assert cloud_init.PGBACKREST_VERSION not in cloud_init.PGBACKREST_BROKEN_VERSIONS
+    assert pin["content"] == boot_apt.render_apt_pin("pgbackrest", boot_apt.PGBACKREST_VERSION)
+    assert boot_apt.PGBACKREST_VERSION not in boot_apt.PGBACKREST_BROKEN_VERSIONS
     assert "pgbackrest" in doc["packages"]
 
     unpinned = subprocess.run(["apt-cache", "policy", "pgbackrest"], capture_output=True, text=True).stdout
@@ -387,9 +393,9 @@ def test_pgbackrest_is_pinned_before_any_package_is_installed(tmp_path):
         pytest.skip("no pgbackrest in this machine's apt lists (run apt-get update)")
     available = _candidate(unpinned)                 # Debian's, e.g. 2.45-1
     upstream = available.split("-")[0].split(":")[-1]
-    assert upstream != cloud_init.PGBACKREST_VERSION
+    assert upstream != boot_apt.PGBACKREST_VERSION
     assert _candidate(_apt_policy(pin["content"], tmp_path, "pgbackrest")) == "(none)"
-    admitted = _apt_policy(cloud_init.render_apt_pin("pgbackrest", upstream), tmp_path, "pgbackrest")
+    admitted = _apt_policy(boot_apt.render_apt_pin("pgbackrest", upstream), tmp_path, "pgbackrest")
     assert _candidate(admitted) == available and f"{available} 1001" in admitted
 
 
@@ -398,8 +404,8 @@ def test_monitoring_user_data_installs_grafana_with_a_pinned_key():
 
     spec = cloud_spec("prod")
     receivers = [type("R", (), {"name": "hook", "email": None, "webhook_url": "https://example.com/hook"})()]
-    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, receivers, cloud_init.MonitoringBoot(
-        "eu-central-1", webhook_secret_arns={"hook": HOOK_ARN})))
+    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(spec, receivers, boot_monitoring.MonitoringBoot(
+        boot_aws.AwsBoot(region="eu-central-1"), webhook_secret_refs={"hook": HOOK_ARN})))
     written = {f["path"]: f["content"] for f in doc["write_files"]}
     assert json.loads(written[f"{grafana.DASHBOARDS_DIR}/{spec.scope}.json"])["panels"]
     commands = [" ".join(c) for c in doc["runcmd"]]
@@ -416,10 +422,10 @@ def test_monitoring_node_installs_the_ssm_agent_through_the_s3_endpoint():
 
     spec = cloud_spec("prod")
     region = settings_for("prod").region
-    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(
-        spec, settings_for("prod").monitoring.receivers, monitoring_boot("prod", region=region)))
+    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(
+        spec, settings_for("prod").monitoring.receivers, monitoring_boot("prod", cloud=boot_aws.AwsBoot(region=region))))
     runcmd = [" ".join(c) for c in doc["runcmd"]]
-    agent = cloud_init.aws_agent_debs(region)["amazon-ssm-agent"]
+    agent = boot_aws.aws_agent_debs(region)["amazon-ssm-agent"]
     download = next(i for i, c in enumerate(runcmd) if c.startswith("curl") and c.endswith(agent))
     assert runcmd.index("apt-get install -y /var/cache/amazon-ssm-agent.deb") > download
     enable = runcmd.index("systemctl enable --now amazon-ssm-agent")
@@ -440,47 +446,47 @@ def test_monitoring_state_lives_on_the_data_volume(tmp_path):
     after that mount."""
     spec = cloud_spec("prod")
     boot = monitoring_boot("prod")
-    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, settings_for("prod").monitoring.receivers, boot))
+    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(spec, settings_for("prod").monitoring.receivers, boot))
     written = {f["path"]: f for f in doc["write_files"]}
     assert not written["/usr/sbin/policy-rc.d"].get("defer")
     runcmd = [" ".join(c) for c in doc["runcmd"]]
     assert runcmd[0] == "rm -f /usr/sbin/policy-rc.d"
     (start,) = [c for c in runcmd if "systemctl restart" in c]
-    assert start.startswith(f"sh -c {cloud_init.DATA_VOLUME_SCRIPT} {boot.data_mount} prometheus prometheus && ")
+    assert start.startswith(f"sh -c {boot_data_volume.DATA_VOLUME_SCRIPT} {boot.data_mount} prometheus prometheus && ")
     assert not any(c.startswith(("systemctl start", "systemctl restart")) for c in runcmd)
-    for service in cloud_init.MONITORING_SERVICES:
+    for service in boot_monitoring.MONITORING_SERVICES:
         dropin = written[f"/etc/systemd/system/{service}.service.d/pg-platform.conf"]["content"]
         assert f"RequiresMountsFor={boot.data_mount}" in dropin
-    script = written[cloud_init.DATA_VOLUME_SCRIPT]["content"]
-    compile(script, cloud_init.DATA_VOLUME_SCRIPT, "exec")
-    assert written[cloud_init.DATA_VOLUME_SCRIPT]["permissions"] == "0700"
+    script = written[boot_data_volume.DATA_VOLUME_SCRIPT]["content"]
+    compile(script, boot_data_volume.DATA_VOLUME_SCRIPT, "exec")
+    assert written[boot_data_volume.DATA_VOLUME_SCRIPT]["permissions"] == "0700"
     # The member's data volume is mounted by the same function, and Patroni waits for it on a reboot.
-    assert cloud_init._DATA_VOLUME in cloud_init.render_boot_script(spec, spec.members[0], boot_for(spec))
+    assert boot_data_volume.DATA_VOLUME_SOURCE in boot_member.render_boot_script(spec, spec.members[0], boot_for(spec))
     assert f"RequiresMountsFor={spec.paths_for(spec.members[0]).data_dir}" in \
-        cloud_init.system_units(spec, spec.members[0])["pgp-patroni.service"]
+        boot_units.system_units(spec, spec.members[0])["pgp-patroni.service"]
 
 
-def test_monitoring_user_data_carries_webhook_secret_arns_never_urls():
+def test_monitoring_user_data_carries_webhook_secret_refs_never_urls():
     spec = cloud_spec("prod")
     mon = settings_for("prod").monitoring
     hooks = [r for r in mon.receivers if r.webhook_url]
     assert hooks
     boot = monitoring_boot("prod")
-    text = cloud_init.render_monitoring_user_data(spec, mon.receivers, boot)
+    text = boot_monitoring.render_monitoring_user_data(spec, mon.receivers, boot)
     for r in hooks:
         assert r.webhook_url not in text
         # Not even the path, where the token usually is.
         assert r.webhook_url.split("://", 1)[1].split("/", 1)[1] not in text
-        assert boot.webhook_secret_arns[r.name] in text
+        assert boot.webhook_secret_refs[r.name] in text
     doc = yaml.safe_load(text)
     written = {f["path"]: f["content"] for f in doc["write_files"]}
-    template = yaml.safe_load(written[cloud_init.ALERTMANAGER_TEMPLATE])
+    template = yaml.safe_load(written[boot_monitoring.ALERTMANAGER_TEMPLATE])
     assert all("url" not in h for r in template["receivers"] for h in r.get("webhook_configs", []))
-    fill = json.loads(written[cloud_init.ALERTMANAGER_WEBHOOKS])
-    assert fill["webhooks"] == dict(boot.webhook_secret_arns)
-    for missing in ({}, {**boot.webhook_secret_arns, "stranger": HOOK_ARN}):
+    fill = json.loads(written[boot_monitoring.ALERTMANAGER_WEBHOOKS])
+    assert fill["webhooks"] == dict(boot.webhook_secret_refs)
+    for missing in ({}, {**boot.webhook_secret_refs, "stranger": HOOK_ARN}):
         with pytest.raises(ValueError, match="webhook"):
-            cloud_init.render_monitoring_user_data(spec, mon.receivers, monitoring_boot("prod", webhook_secret_arns=missing))
+            boot_monitoring.render_monitoring_user_data(spec, mon.receivers, monitoring_boot("prod", webhook_secret_refs=missing))
 
 
 def test_alertmanager_configuration_is_filled_at_boot_from_secrets_manager(secrets_manager, tmp_path):
@@ -498,21 +504,21 @@ def test_alertmanager_configuration_is_filled_at_boot_from_secrets_manager(secre
                           aws_access_key_id="test", aws_secret_access_key="test")
     urls = {r.name: f"https://hooks.example.com/{r.name}/T0K3N-{i}" for i, r in enumerate(mon.receivers) if r.webhook_url}
     arns = {name: client.create_secret(Name=f"pgp/webhook-{name}", SecretString=url)["ARN"] for name, url in urls.items()}
-    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(
-        spec, mon.receivers, monitoring_boot("prod", webhook_secret_arns=arns)))
+    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(
+        spec, mon.receivers, monitoring_boot("prod", webhook_secret_refs=arns)))
     written = {f["path"]: f["content"] for f in doc["write_files"]}
-    unit = written[f"/etc/systemd/system/{cloud_init.ALERTMANAGER_FILL_UNIT}"]
-    assert f"ExecStart={cloud_init.ALERTMANAGER_FILL} {cloud_init.ALERTMANAGER_WEBHOOKS}" in unit
-    assert f"Requires={cloud_init.ALERTMANAGER_FILL_UNIT}" in \
+    unit = written[f"/etc/systemd/system/{boot_monitoring.ALERTMANAGER_FILL_UNIT}"]
+    assert f"ExecStart={boot_monitoring.ALERTMANAGER_FILL} {boot_monitoring.ALERTMANAGER_WEBHOOKS}" in unit
+    assert f"Requires={boot_monitoring.ALERTMANAGER_FILL_UNIT}" in \
         written["/etc/systemd/system/prometheus-alertmanager.service.d/pg-platform.conf"]
     template = tmp_path / "alertmanager.yml.tmpl"
-    template.write_text(written[cloud_init.ALERTMANAGER_TEMPLATE])
+    template.write_text(written[boot_monitoring.ALERTMANAGER_TEMPLATE])
     config = tmp_path / "alertmanager.yml"
-    fill = {**json.loads(written[cloud_init.ALERTMANAGER_WEBHOOKS]), "template": str(template), "config": str(config)}
+    fill = {**json.loads(written[boot_monitoring.ALERTMANAGER_WEBHOOKS]), "template": str(template), "config": str(config)}
     boot_json = tmp_path / "webhooks.json"
     boot_json.write_text(json.dumps(fill))
     script = tmp_path / "pgp-alertmanager-config"
-    script.write_text(written[cloud_init.ALERTMANAGER_FILL])
+    script.write_text(written[boot_monitoring.ALERTMANAGER_FILL])
     env = {**os.environ, "AWS_ENDPOINT_URL": secrets_manager, "AWS_ACCESS_KEY_ID": "test",
            "AWS_SECRET_ACCESS_KEY": "test"}
     result = subprocess.run([sys.executable, str(script), str(boot_json)], capture_output=True, text=True, env=env)
@@ -537,12 +543,12 @@ def test_alertmanager_configuration_is_filled_at_boot_from_secrets_manager(secre
 
 def test_monitoring_units_verify(tmp_path):
     spec = cloud_spec("prod")
-    doc = yaml.safe_load(cloud_init.render_monitoring_user_data(spec, settings_for("prod").monitoring.receivers,
+    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(spec, settings_for("prod").monitoring.receivers,
                                                                  monitoring_boot("prod")))
     written = {f["path"]: f["content"] for f in doc["write_files"]}
-    unit = tmp_path / cloud_init.ALERTMANAGER_FILL_UNIT
-    unit.write_text(written[f"/etc/systemd/system/{cloud_init.ALERTMANAGER_FILL_UNIT}"].replace(
-        cloud_init.ALERTMANAGER_FILL, "/bin/true"))
+    unit = tmp_path / boot_monitoring.ALERTMANAGER_FILL_UNIT
+    unit.write_text(written[f"/etc/systemd/system/{boot_monitoring.ALERTMANAGER_FILL_UNIT}"].replace(
+        boot_monitoring.ALERTMANAGER_FILL, "/bin/true"))
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", unit.name], cwd=tmp_path, capture_output=True,
                             text=True)
     problems = [l for l in (result.stdout + result.stderr).splitlines()
@@ -563,7 +569,7 @@ def test_grafana_is_installed_only_from_exactly_its_pinned_key(tmp_path, gnupg_h
                                  capture_output=True, text=True).stdout
         keys[f"{name}-fpr"] = next(l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:"))
     monkeypatch.setattr(grafana, "APT_KEY_FINGERPRINT", keys["pinned-fpr"])
-    script = cloud_init.grafana_install_script(str(tmp_path / "key.asc"))
+    script = boot_monitoring.grafana_install_script(str(tmp_path / "key.asc"))
     reached = tmp_path / "reached"
     # Everything after the checks stands in for the commands they guard.
     guarded = script.split("\necho ", 1)[0] + f"\ntouch {reached}\n"

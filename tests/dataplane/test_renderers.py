@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dataplane import etcd, patroni, pg_hba, pgbackrest, postgresql, tls
-from dataplane.model import (APP_READONLY_USER, APP_READWRITE_USER, REPLICATION_USER, Repository)
+from dataplane.model import APP_READONLY_USER, APP_READWRITE_USER, REPLICATION_USER, PosixRepository, S3Repository
 from stacks.sizes import AWS_INSTANCE_SIZES, NodeSize
 
 from dataplane_support import cloud_spec, local_spec
@@ -262,9 +262,9 @@ def test_pgbackrest_colocated_members_are_local_paths(tmp_path):
 
 
 def test_shared_s3_keys_and_multiple_repositories(dev):
-    sandbox_s3 = Repository(kind="s3", path="/pgp", bucket="b", region="us-east-1", endpoint="localhost:9000",
-                            uri_style="path", key_type="shared", verify_tls=True, ca_file="/ca.crt")
-    spec = dataclasses.replace(dev, repositories=(Repository(kind="posix", path="/repo"), sandbox_s3))
+    sandbox_s3 = S3Repository(path="/pgp", bucket="b", region="us-east-1", endpoint="localhost:9000",
+                              uri_style="path", key_type="shared", verify_tls=True, ca_file="/ca.crt")
+    spec = dataclasses.replace(dev, repositories=(PosixRepository(path="/repo"), sandbox_s3))
     text = pgbackrest.render_pgbackrest_conf(spec, spec.members[0])
     g = pgbackrest_ini(text)["global"]
     assert g["repo2-s3-key-type"] == "shared" and g["repo2-s3-uri-style"] == "path"

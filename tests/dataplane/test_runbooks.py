@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from dataplane.cloud_init import system_units
+from dataplane.boot.units import system_units
 from dataplane.prometheus import alert_rules
 from dataplane.runbooks import render_runbooks
 from dataplane_support import cloud_spec
@@ -15,7 +15,7 @@ def prod_spec():
 
 
 def test_runbooks_doc_is_current():
-    assert (ROOT / "docs" / "runbooks.md").read_text() == render_runbooks(prod_spec()), \
+    assert (ROOT / "docs" / "runbooks.md").read_text() == render_runbooks(prod_spec().scope, prod_spec().topology), \
         "docs/runbooks.md is stale: run .venv/bin/python -m dataplane.runbooks > docs/runbooks.md"
 
 

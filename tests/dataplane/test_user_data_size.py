@@ -13,14 +13,18 @@ import uuid
 import pytest
 
 from components.aws.userdata import compress_user_data
-from dataplane import cloud_init
+from dataplane.boot.aws import AwsBoot
+from dataplane.boot.cloud_config import USER_DATA_BUDGET
+from dataplane.boot.member import NodeBoot, render_node_user_data
+from dataplane.boot.monitoring import MonitoringBoot, render_monitoring_user_data
 from dataplane.model import SECRET_ENV
 from dataplane_support import cloud_spec, settings_for
+from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 
 pytestmark = pytest.mark.dataplane
 
 ACCOUNT = "123456789012"
-BUDGET_BYTES = int(cloud_init.EC2_USER_DATA_LIMIT * cloud_init.USER_DATA_BUDGET)
+BUDGET_BYTES = int(EC2_USER_DATA_LIMIT * USER_DATA_BUDGET)
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -41,14 +45,14 @@ def kms_arn(region: str, seed: str) -> str:
     return f"arn:aws:kms:{region}:{ACCOUNT}:key/{uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16])}"
 
 
-def node_boot(stack: str, spec) -> cloud_init.NodeBoot:
+def node_boot(stack: str, spec) -> NodeBoot:
     region = settings_for(stack).region
     component = f"pgp-{stack}-secrets"
     labels = list(SECRET_ENV) + [f"tls-{m.name}" for m in spec.members]
     arns = {label: secret_arn(region, component, label, i) for i, label in enumerate(labels)}
-    return cloud_init.NodeBoot(region=region, secret_arns={n: arns[n] for n in SECRET_ENV},
-                               tls_secret_arns={m.name: arns[f"tls-{m.name}"] for m in spec.members},
-                               bucket=spec.repositories[0].bucket, kms_key_id=kms_arn(region, f"{stack}-vault"))
+    cloud = AwsBoot(region=region, bucket=spec.repositories[0].bucket, kms_key_id=kms_arn(region, f"{stack}-vault"))
+    return NodeBoot(cloud=cloud, secret_refs={n: arns[n] for n in SECRET_ENV},
+                    tls_secret_refs={m.name: arns[f"tls-{m.name}"] for m in spec.members})
 
 
 def _ca_pem(spec) -> str:
@@ -56,13 +60,13 @@ def _ca_pem(spec) -> str:
     return issue(spec)["ca"].cert_pem.decode()
 
 
-def monitoring_boot(stack: str, spec) -> cloud_init.MonitoringBoot:
+def monitoring_boot(stack: str, spec) -> MonitoringBoot:
     settings = settings_for(stack)
     mon = settings.monitoring
     hooks = {r.name: secret_arn(settings.region, f"pgp-{stack}-secrets", f"webhook-{r.name}", 50 + i)
              for i, r in enumerate(mon.receivers) if r.webhook_url}
-    return cloud_init.MonitoringBoot(region=settings.region, smtp_smarthost=mon.smtp_smarthost,
-                                     smtp_from=mon.smtp_from, ca_cert_pem=_ca_pem(spec), webhook_secret_arns=hooks)
+    return MonitoringBoot(cloud=AwsBoot(region=settings.region), smtp_smarthost=mon.smtp_smarthost,
+                          smtp_from=mon.smtp_from, ca_cert_pem=_ca_pem(spec), webhook_secret_refs=hooks)
 
 
 def ec2_bytes(text: str) -> int:
@@ -74,18 +78,18 @@ def ec2_bytes(text: str) -> int:
 def test_every_members_user_data_leaves_room_to_grow(stack):
     spec = cloud_spec(stack)
     boot = node_boot(stack, spec)
-    sizes = {m.name: ec2_bytes(cloud_init.render_node_user_data(spec, m, boot)) for m in spec.members}
-    print(f"{stack} members: {sizes} bytes of {cloud_init.EC2_USER_DATA_LIMIT} (budget {BUDGET_BYTES})")
+    sizes = {m.name: ec2_bytes(render_node_user_data(spec, m, boot)) for m in spec.members}
+    print(f"{stack} members: {sizes} bytes of {EC2_USER_DATA_LIMIT} (budget {BUDGET_BYTES})")
     assert all(n <= BUDGET_BYTES for n in sizes.values()), sizes
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_monitoring_user_data_leaves_room_to_grow(stack):
     spec = cloud_spec(stack)
-    text = cloud_init.render_monitoring_user_data(spec, settings_for(stack).monitoring.receivers,
+    text = render_monitoring_user_data(spec, settings_for(stack).monitoring.receivers,
                                                   monitoring_boot(stack, spec))
     size = ec2_bytes(text)
-    print(f"{stack} monitoring: {size} bytes of {cloud_init.EC2_USER_DATA_LIMIT} (budget {BUDGET_BYTES})")
+    print(f"{stack} monitoring: {size} bytes of {EC2_USER_DATA_LIMIT} (budget {BUDGET_BYTES})")
     assert size <= BUDGET_BYTES
 
 

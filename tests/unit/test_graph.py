@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import dataclasses
 import gzip
 
 import pytest
@@ -227,13 +228,13 @@ def test_user_data_is_the_rendered_data_plane(prod):
     from stacks.topology import derive_topology
     from tools.runner import FAKE_ACCOUNT
 
-    from dataplane.cloud_init import NodeBoot, with_boot_repositories
+    from dataplane.boot.aws import AwsBoot
 
     settings = settings_for_stack("prod")
     (key,) = [k for k in of(prod, "aws:kms/key:Key") if k.name.endswith("vault-key")]
-    spec = with_boot_repositories(cloud_cluster_spec(settings, derive_topology(settings), FAKE_ACCOUNT),
-                                  NodeBoot(region=settings.region, secret_arns={}, tls_secret_arns={},
-                                           kms_key_id=key.outputs["arn"]))
+    spec = cloud_cluster_spec(settings, derive_topology(settings), FAKE_ACCOUNT)
+    cloud = AwsBoot(region=settings.region, kms_key_id=key.outputs["arn"])
+    spec = dataclasses.replace(spec, repositories=cloud.repositories(spec.repositories))
     instances = {i.inputs["privateIp"]: i for i in db_instances(prod)}
     for member in spec.members:
         doc = yaml.safe_load(user_data(instances[member.host]))
@@ -297,7 +298,7 @@ def test_topology_and_reasons_are_exported(stack_name, prod, dev):
 def test_user_data_fits_ec2s_limit(stack):
     """EC2 refuses user data over 16 KiB before base64; the rendered files only fit compressed (the budget with
     real-length identifiers is tests/dataplane/test_user_data_size.py)."""
-    from dataplane.cloud_init import EC2_USER_DATA_LIMIT
+    from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 
     _, plan = stack
     for instance in of(plan, "aws:ec2/instance:Instance"):
@@ -483,7 +484,7 @@ def test_monitoring_node_can_install_and_reach_the_ssm_agent(prod):
     through the interface endpoints its security group reaches."""
     import json
 
-    from dataplane.cloud_init import aws_agent_debs
+    from dataplane.boot.aws import aws_agent_debs
 
     region = settings_for_stack("prod").region
     import yaml
@@ -540,9 +541,10 @@ def test_monitoring_node_keeps_its_image_and_history(prod, monkeypatch):
                      if a.inputs["instanceId"] == node.outputs.get("id", node.id)]
     assert attachment.inputs["volumeId"] == volume.outputs.get("id", volume.id)
     assert requests[attachment.name].deleteBeforeReplace is True
-    from dataplane.cloud_init import DATA_VOLUME_SCRIPT, MonitoringBoot
+    from dataplane.boot.data_volume import DATA_VOLUME_SCRIPT
+    from dataplane.boot.monitoring import MONITORING_DATA_MOUNT
 
-    assert f"{DATA_VOLUME_SCRIPT} {MonitoringBoot.data_mount} prometheus prometheus && " in user_data(node)
+    assert f"{DATA_VOLUME_SCRIPT} {MONITORING_DATA_MOUNT} prometheus prometheus && " in user_data(node)
 
 
 def test_alarms_do_not_page_while_nodes_boot(prod):
