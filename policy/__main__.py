@@ -1,5 +1,6 @@
 """Entry point the engine runs (`python -m pulumi.policy <engine> .` in this directory): build the pack and
 serve it. Rules live in pgp_policy/; stage enforcement comes from config/<stage>.json."""
+
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 from pgp_policy import DEFAULT_ENFORCEMENT, PACK_NAME, POLICIES
@@ -9,7 +10,7 @@ PolicyPack(
     policies=POLICIES,
     enforcement_level=EnforcementLevel(DEFAULT_ENFORCEMENT),
     description="pg-platform compliance gate: network, WORM backups, compute, IAM, HA, PostgreSQL hardening, "
-                "monitoring, tagging, protect.",
+    "monitoring, tagging, protect.",
     provider="aws",
     tags=["postgresql", "patroni", "aws"],
 )

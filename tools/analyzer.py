@@ -13,6 +13,7 @@ What the engine does (sdk/go/common/resource/plugin/analyzer_plugin.go, legacy p
     state), options, parents, dependencies and property dependencies.
 Here the engine address is never dialled by the Python policy runtime, so none is served.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,22 @@ from tools.records import Plan, ResourceRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK_DIR = ROOT / "policy"
-LEVELS = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-          analyzer_pb2.DISABLED: "disabled", analyzer_pb2.REMEDIATE: "remediate"}
+LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+    analyzer_pb2.REMEDIATE: "remediate",
+}
 LEVEL_CODES = {v: k for k, v in LEVELS.items()}
-SEVERITIES = {analyzer_pb2.POLICY_SEVERITY_UNSPECIFIED: "", analyzer_pb2.POLICY_SEVERITY_LOW: "low",
-              analyzer_pb2.POLICY_SEVERITY_MEDIUM: "medium", analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
-              analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical"}
+SEVERITIES = {
+    analyzer_pb2.POLICY_SEVERITY_UNSPECIFIED: "",
+    analyzer_pb2.POLICY_SEVERITY_LOW: "low",
+    analyzer_pb2.POLICY_SEVERITY_MEDIUM: "medium",
+    analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
+    analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
+}
 STARTUP_TIMEOUT_SECONDS = 60
-MAX_MESSAGE = 400 * 1024 * 1024   # the SDK's own limit
+MAX_MESSAGE = 400 * 1024 * 1024  # the SDK's own limit
 OFFLINE_ENGINE_ADDRESS = "127.0.0.1:0"
 
 
@@ -56,13 +65,13 @@ class PolicyMeta:
     name: str
     title: str
     description: str
-    enforcement_level: str          # the pack's default, before configuration
+    enforcement_level: str  # the pack's default, before configuration
     severity: str
     remediation: str
     framework: str
     reference: str
     tags: list[str]
-    scope: str                      # resource | stack
+    scope: str  # resource | stack
     config_schema: dict[str, Any]
     required: list[str]
 
@@ -75,7 +84,7 @@ class Diagnostic:
     message: str
     description: str
     urn: str
-    phase: str                      # analyze | analyze-stack
+    phase: str  # analyze | analyze-stack
     pack: str = ""
     pack_version: str = ""
 
@@ -83,7 +92,7 @@ class Diagnostic:
     def detail(self) -> str:
         """The violation without the repeated description the SDK prefixes."""
         if self.message.startswith(self.description):
-            return self.message[len(self.description):].strip() or self.description
+            return self.message[len(self.description) :].strip() or self.description
         return self.message
 
     def to_json(self) -> dict[str, Any]:
@@ -95,7 +104,7 @@ class Analysis:
     pack: str
     version: str
     policies: dict[str, PolicyMeta]
-    config: dict[str, dict[str, Any]]        # reconciled: {"enforcementLevel": ..., **properties}
+    config: dict[str, dict[str, Any]]  # reconciled: {"enforcementLevel": ..., **properties}
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_applicable: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -108,10 +117,15 @@ class Analysis:
         return self.by_level("mandatory")
 
     def to_json(self) -> dict[str, Any]:
-        return {"pack": self.pack, "version": self.version, "seconds": round(self.seconds, 3),
-                "policies": {k: asdict(v) for k, v in self.policies.items()},
-                "config": self.config, "diagnostics": [d.to_json() for d in self.diagnostics],
-                "not_applicable": self.not_applicable}
+        return {
+            "pack": self.pack,
+            "version": self.version,
+            "seconds": round(self.seconds, 3),
+            "policies": {k: asdict(v) for k, v in self.policies.items()},
+            "config": self.config,
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+            "not_applicable": self.not_applicable,
+        }
 
 
 # --- property encoding ------------------------------------------------------------------------------------
@@ -153,11 +167,14 @@ def to_struct(inputs: dict[str, Any], secret_paths: Iterable[str] = ()) -> struc
 
 def resource_options(record: ResourceRecord) -> analyzer_pb2.AnalyzerResourceOptions:
     return analyzer_pb2.AnalyzerResourceOptions(
-        protect=record.protect, parent=record.parent or "",
-        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts())
+        protect=record.protect,
+        parent=record.parent or "",
+        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),
+    )
 
 
 # --- policy config (the engine's ReconcilePolicyPackConfig) -----------------------------------------------
+
 
 def load_pack_config(path: Path | str | None) -> dict[str, Any]:
     if path is None:
@@ -175,8 +192,9 @@ def _split(value: Any) -> tuple[str | None, dict[str, Any]]:
     raise AnalyzerError(f"policy config value {value!r} must be a string or an object")
 
 
-def reconcile(policies: dict[str, PolicyMeta], initial: dict[str, Any],
-              given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def reconcile(
+    policies: dict[str, PolicyMeta], initial: dict[str, Any], given: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     result: dict[str, tuple[str, dict[str, Any]]] = {}
     for name, meta in policies.items():
         defaults = {k: v["default"] for k, v in meta.config_schema.items() if isinstance(v, dict) and "default" in v}
@@ -220,12 +238,21 @@ def reconcile(policies: dict[str, PolicyMeta], initial: dict[str, Any],
 
 # --- the client --------------------------------------------------------------------------------------------
 
+
 class PolicyAnalyzer:
     """One running policy pack. Use as a context manager; the subprocess is stopped on exit."""
 
-    def __init__(self, pack_dir: Path = PACK_DIR, *, project: str = "pg-platform", stack: str = "dev",
-                 stack_config: dict[str, str] | None = None, python: str | None = None, dry_run: bool = True,
-                 organization: str = "organization"):
+    def __init__(
+        self,
+        pack_dir: Path = PACK_DIR,
+        *,
+        project: str = "pg-platform",
+        stack: str = "dev",
+        stack_config: dict[str, str] | None = None,
+        python: str | None = None,
+        dry_run: bool = True,
+        organization: str = "organization",
+    ):
         self.pack_dir = Path(pack_dir)
         self.project, self.stack, self.dry_run, self.organization = project, stack, dry_run, organization
         self.stack_config = dict(stack_config or {})
@@ -254,25 +281,49 @@ class PolicyAnalyzer:
             env.pop(k, None)
         if self.stack_config:
             env["PULUMI_CONFIG"] = json.dumps(self.stack_config)
-        env.update({"PULUMI_PROJECT": self.project, "PULUMI_STACK": self.stack,
-                    "PULUMI_DRY_RUN": "true" if self.dry_run else "false",
-                    "PULUMI_ORGANIZATION": self.organization})
+        env.update(
+            {
+                "PULUMI_PROJECT": self.project,
+                "PULUMI_STACK": self.stack,
+                "PULUMI_DRY_RUN": "true" if self.dry_run else "false",
+                "PULUMI_ORGANIZATION": self.organization,
+            }
+        )
         # The pack must import nothing from the project: the program's directory is not on its path.
         env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen(
-            [self.python, "-u", "-m", "pulumi.policy", OFFLINE_ENGINE_ADDRESS, "."], cwd=self.pack_dir, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            [self.python, "-u", "-m", "pulumi.policy", OFFLINE_ENGINE_ADDRESS, "."],
+            cwd=self.pack_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         port = self._read_port()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)])
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{port}",
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)],
+        )
         grpc.channel_ready_future(self.channel).result(timeout=STARTUP_TIMEOUT_SECONDS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         d = str(self.pack_dir)
-        self._optional(self.stub.Handshake, analyzer_pb2.AnalyzerHandshakeRequest(
-            engine_address=OFFLINE_ENGINE_ADDRESS, root_directory=d, program_directory=d))
-        self._optional(self.stub.ConfigureStack, analyzer_pb2.AnalyzerStackConfigureRequest(
-            stack=self.stack, project=self.project, organization=self.organization, dry_run=self.dry_run,
-            config=self.stack_config))
+        self._optional(
+            self.stub.Handshake,
+            analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=OFFLINE_ENGINE_ADDRESS, root_directory=d, program_directory=d
+            ),
+        )
+        self._optional(
+            self.stub.ConfigureStack,
+            analyzer_pb2.AnalyzerStackConfigureRequest(
+                stack=self.stack,
+                project=self.project,
+                organization=self.organization,
+                dry_run=self.dry_run,
+                config=self.stack_config,
+            ),
+        )
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
         # As the engine does, PulumiPolicy.yaml's version wins over what the SDK reports (always 0.0.1).
         self.version = _pack_version(self.pack_dir) or self.info.version
@@ -337,42 +388,66 @@ class PolicyAnalyzer:
     # protocol ---------------------------------------------------------------------------------------------
     def configure(self, pack_config: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         assert self.stub and self.info
-        initial = {k: {"enforcementLevel": LEVELS[v.enforcementLevel], **json_format.MessageToDict(v.properties)}
-                   for k, v in self.info.initialConfig.items()}
+        initial = {
+            k: {"enforcementLevel": LEVELS[v.enforcementLevel], **json_format.MessageToDict(v.properties)}
+            for k, v in self.info.initialConfig.items()
+        }
         self.config = reconcile(self.policies, initial, pack_config or {})
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, cfg in self.config.items():
             props = struct_pb2.Struct()
             props.update({k: v for k, v in cfg.items() if k != "enforcementLevel"})
-            request.policyConfig[name].CopyFrom(analyzer_pb2.PolicyConfig(
-                enforcementLevel=LEVEL_CODES[cfg["enforcementLevel"]], properties=props))
+            request.policyConfig[name].CopyFrom(
+                analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_CODES[cfg["enforcementLevel"]], properties=props)
+            )
         self.stub.Configure(request)
         return self.config
 
-    def analyze(self, record: ResourceRecord, provider: analyzer_pb2.AnalyzerProviderResource | None = None,
-                ) -> tuple[list[Diagnostic], list[dict[str, str]]]:
+    def analyze(
+        self,
+        record: ResourceRecord,
+        provider: analyzer_pb2.AnalyzerProviderResource | None = None,
+    ) -> tuple[list[Diagnostic], list[dict[str, str]]]:
         assert self.stub
         request = analyzer_pb2.AnalyzeRequest(
-            type=record.type, properties=to_struct(record.inputs, record.secret_paths), urn=record.urn,
-            name=record.name, options=resource_options(record), provider=provider)
+            type=record.type,
+            properties=to_struct(record.inputs, record.secret_paths),
+            urn=record.urn,
+            name=record.name,
+            options=resource_options(record),
+            provider=provider,
+        )
         response = self.stub.Analyze(request)
         return self._diagnostics(response, "analyze", record.urn), _not_applicable(response)
 
-    def analyze_stack(self, records: list[ResourceRecord],
-                      providers: dict[str, analyzer_pb2.AnalyzerProviderResource] | None = None,
-                      ) -> tuple[list[Diagnostic], list[dict[str, str]]]:
+    def analyze_stack(
+        self,
+        records: list[ResourceRecord],
+        providers: dict[str, analyzer_pb2.AnalyzerProviderResource] | None = None,
+    ) -> tuple[list[Diagnostic], list[dict[str, str]]]:
         assert self.stub
         providers = providers or {}
         resources = []
         for r in records:
             # Unlike Analyze, the engine gives AnalyzeStack each resource's outputs (its final state).
             state = r.outputs or r.inputs
-            resources.append(analyzer_pb2.AnalyzerResource(
-                type=r.type, properties=to_struct(state, r.secret_paths), urn=r.urn, name=r.name,
-                options=resource_options(r), provider=providers.get(r.urn), parent=r.parent or "",
-                dependencies=r.dependencies,
-                propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                                      for k, v in r.property_dependencies.items() if v}))
+            resources.append(
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type,
+                    properties=to_struct(state, r.secret_paths),
+                    urn=r.urn,
+                    name=r.name,
+                    options=resource_options(r),
+                    provider=providers.get(r.urn),
+                    parent=r.parent or "",
+                    dependencies=r.dependencies,
+                    propertyDependencies={
+                        k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                        for k, v in r.property_dependencies.items()
+                        if v
+                    },
+                )
+            )
         response = self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources))
         return self._diagnostics(response, "analyze-stack", ""), _not_applicable(response)
 
@@ -395,10 +470,20 @@ class PolicyAnalyzer:
         return analysis
 
     def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse, phase: str, urn: str) -> list[Diagnostic]:
-        return [Diagnostic(policy=d.policyName, level=LEVELS[d.enforcementLevel], severity=SEVERITIES[d.severity],
-                           message=d.message, description=d.description, urn=d.urn or urn, phase=phase,
-                           pack=d.policyPackName, pack_version=self.version or d.policyPackVersion)
-                for d in response.diagnostics]
+        return [
+            Diagnostic(
+                policy=d.policyName,
+                level=LEVELS[d.enforcementLevel],
+                severity=SEVERITIES[d.severity],
+                message=d.message,
+                description=d.description,
+                urn=d.urn or urn,
+                phase=phase,
+                pack=d.policyPackName,
+                pack_version=self.version or d.policyPackVersion,
+            )
+            for d in response.diagnostics
+        ]
 
 
 def _not_applicable(response: analyzer_pb2.AnalyzeResponse) -> list[dict[str, str]]:
@@ -407,12 +492,21 @@ def _not_applicable(response: analyzer_pb2.AnalyzeResponse) -> list[dict[str, st
 
 def _meta(p: analyzer_pb2.PolicyInfo) -> PolicyMeta:
     return PolicyMeta(
-        name=p.name, title=p.displayName or p.name, description=p.description,
-        enforcement_level=LEVELS[p.enforcementLevel], severity=SEVERITIES[p.severity],
-        remediation=p.remediation_steps, framework=p.framework.name, reference=p.framework.reference,
-        tags=list(p.tags), scope={analyzer_pb2.POLICY_TYPE_RESOURCE: "resource",
-                                  analyzer_pb2.POLICY_TYPE_STACK: "stack"}.get(p.policy_type, "?"),
-        config_schema=json_format.MessageToDict(p.configSchema.properties), required=list(p.configSchema.required))
+        name=p.name,
+        title=p.displayName or p.name,
+        description=p.description,
+        enforcement_level=LEVELS[p.enforcementLevel],
+        severity=SEVERITIES[p.severity],
+        remediation=p.remediation_steps,
+        framework=p.framework.name,
+        reference=p.framework.reference,
+        tags=list(p.tags),
+        scope={analyzer_pb2.POLICY_TYPE_RESOURCE: "resource", analyzer_pb2.POLICY_TYPE_STACK: "stack"}.get(
+            p.policy_type, "?"
+        ),
+        config_schema=json_format.MessageToDict(p.configSchema.properties),
+        required=list(p.configSchema.required),
+    )
 
 
 def _pack_version(pack_dir: Path) -> str:
@@ -431,8 +525,9 @@ def _pack_python(pack_dir: Path) -> str:
     return sys.executable
 
 
-def provider_for(record: ResourceRecord, plan: Plan,
-                 stack_config: dict[str, str]) -> analyzer_pb2.AnalyzerProviderResource | None:
+def provider_for(
+    record: ResourceRecord, plan: Plan, stack_config: dict[str, str]
+) -> analyzer_pb2.AnalyzerProviderResource | None:
     """The provider the engine would report: the explicit provider resource, or the default provider whose
     inputs are the stack's `<package>:` config keys."""
     if record.type.startswith("pulumi:") or not record.custom:
@@ -441,15 +536,27 @@ def provider_for(record: ResourceRecord, plan: Plan,
         urn = record.provider.rsplit("::", 1)[0] if record.provider.count("::") > 3 else record.provider
         for r in plan.resources:
             if r.urn == urn:
-                return analyzer_pb2.AnalyzerProviderResource(type=r.type, urn=r.urn, name=r.name,
-                                                             properties=to_struct(r.inputs, r.secret_paths))
+                return analyzer_pb2.AnalyzerProviderResource(
+                    type=r.type, urn=r.urn, name=r.name, properties=to_struct(r.inputs, r.secret_paths)
+                )
     package = record.type.split(":", 1)[0]
     props = {k.split(":", 1)[1]: v for k, v in stack_config.items() if k.startswith(f"{package}:")}
     return analyzer_pb2.AnalyzerProviderResource(
-        type=f"pulumi:providers:{package}", name="default",
+        type=f"pulumi:providers:{package}",
+        name="default",
         urn=f"urn:pulumi:{plan.stack}::{plan.project}::pulumi:providers:{package}::default",
-        properties=to_struct(props))
+        properties=to_struct(props),
+    )
 
 
-__all__ = ["Analysis", "AnalyzerError", "Diagnostic", "PolicyAnalyzer", "PolicyMeta", "load_pack_config",
-           "provider_for", "reconcile", "to_struct"]
+__all__ = [
+    "Analysis",
+    "AnalyzerError",
+    "Diagnostic",
+    "PolicyAnalyzer",
+    "PolicyMeta",
+    "load_pack_config",
+    "provider_for",
+    "reconcile",
+    "to_struct",
+]

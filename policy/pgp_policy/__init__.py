@@ -1,6 +1,7 @@
 """The pg-platform policy pack's rules: those every cloud shares (they ask the cloud's adapter for its facts),
 then each cloud's own families. `__main__.py` only builds the PolicyPack from `POLICIES`; `RULES` is the same
 list's metadata (docs and tests read it)."""
+
 from __future__ import annotations
 
 from . import backup, boot, governance, ha, monitoring, postgres
@@ -22,7 +23,10 @@ assert len({r.id for r in RULES}) == len(RULES), "rule ids must be unique"
 assert set(CLOUD_PAIRS) == set(NAMES), "every cloud with an adapter has its rule families, and only those"
 _PREFIXES = tuple(f"PGP-{name.upper()}-" for name in NAMES)
 assert all(not r.id.startswith(_PREFIXES) and r.clouds == NAMES for r in SHARED_RULES), "shared ids name no cloud"
-assert all(r.id.startswith(f"PGP-{name.upper()}-") and r.clouds == (name,)
-           for name, pairs in CLOUD_PAIRS.items() for r, _ in pairs), "a cloud's rule ids start PGP-<CLOUD>-"
+assert all(
+    r.id.startswith(f"PGP-{name.upper()}-") and r.clouds == (name,)
+    for name, pairs in CLOUD_PAIRS.items()
+    for r, _ in pairs
+), "a cloud's rule ids start PGP-<CLOUD>-"
 
 __all__ = ["CLOUD_PAIRS", "DEFAULT_ENFORCEMENT", "PACK_NAME", "POLICIES", "RULES", "SHARED_RULES", "Rule"]

@@ -1,5 +1,6 @@
 """Backups as the nodes run them: pgBackRest's retention and the full-backup schedule in each node's files.
 Shared by every cloud; the vault itself (the store and its lock) is each cloud's own family (aws/s3.py)."""
+
 from __future__ import annotations
 
 import re
@@ -39,14 +40,18 @@ def full_backup_interval_days(resources) -> int | None:
 
 # --- PGP-BAK-001 -----------------------------------------------------------------------------------------
 BAK_001 = Rule(
-    id="PGP-BAK-001", title="Backup retention meets the stage minimum",
+    id="PGP-BAK-001",
+    title="Backup retention meets the stage minimum",
     why="Point-in-time recovery is only possible as far back as full backups are kept.",
     description="Every PostgreSQL node's pgBackRest repository keeps full backups (time-based) for at least "
-                "the stage's minimum number of days.",
-    severity=Severity.HIGH, control="seed: prod keeps 30 days of point-in-time recovery", area=AREA,
-    scope="resource", clouds=NAMES,
+    "the stage's minimum number of days.",
+    severity=Severity.HIGH,
+    control="seed: prod keeps 30 days of point-in-time recovery",
+    area=AREA,
+    scope="resource",
+    clouds=NAMES,
     remediation="Set objectives.retention_days; the rendered pgbackrest.conf must carry "
-                "repoN-retention-full-type=time and repoN-retention-full >= the minimum.",
+    "repoN-retention-full-type=time and repoN-retention-full >= the minimum.",
     config={"min_retention_days": {"type": "integer", "minimum": 1, "default": 30}},
 )
 

@@ -1,6 +1,7 @@
 """Nothing secret in what a node is told at boot: its user data is readable by anything on the node through the
 cloud's metadata service, stored in Pulumi state and shown in the console. Shared by every cloud; each adapter
 adds its own key formats and the way its secret store is referenced."""
+
 from __future__ import annotations
 
 import re
@@ -17,24 +18,34 @@ AREA = "compute"
 
 # --- PGP-NODE-001 ----------------------------------------------------------------------------------------
 NODE_001 = Rule(
-    id="PGP-NODE-001", title="No secrets in user data",
+    id="PGP-NODE-001",
+    title="No secrets in user data",
     why="User data is readable by every process on the node through the metadata service, stored in Pulumi state "
-        "and shown in the console.",
+    "and shown in the console.",
     description="User data (readable by anything on the node via the metadata service, and stored in state and "
-                "the console) carries no passwords, private keys, cloud keys or credentials in URLs; nodes fetch "
-                "those from the cloud's secret store (Secrets Manager on AWS) at boot.",
-    severity=Severity.CRITICAL, control="CKV_AWS_46", area=AREA, scope="resource", clouds=NAMES,
+    "the console) carries no passwords, private keys, cloud keys or credentials in URLs; nodes fetch "
+    "those from the cloud's secret store (Secrets Manager on AWS) at boot.",
+    severity=Severity.CRITICAL,
+    control="CKV_AWS_46",
+    area=AREA,
+    scope="resource",
+    clouds=NAMES,
     remediation="Reference secrets by environment variable or file filled at boot from the secret store; never "
-                "render their values into cloud-init.",
+    "render their values into cloud-init.",
     config={
-        "secret_key_pattern": {"type": "string",
-                               "default": r"(^|_)(password|passwd|pass|secret|secret_key|token|cipher_pass|api_key|"
-                                          r"private_key|access_key)$",
-                               "description": "regex for setting names whose values are secret (names are "
-                                              "lower-cased, '-' and '.' become '_')"},
-        "ignore_keys": {"type": "array", "items": {"type": "string"},
-                        "default": ["initial_cluster_token", "etcd_initial_cluster_token"],
-                        "description": "names matching the pattern that are not secret"},
+        "secret_key_pattern": {
+            "type": "string",
+            "default": r"(^|_)(password|passwd|pass|secret|secret_key|token|cipher_pass|api_key|"
+            r"private_key|access_key)$",
+            "description": "regex for setting names whose values are secret (names are "
+            "lower-cased, '-' and '.' become '_')",
+        },
+        "ignore_keys": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["initial_cluster_token", "etcd_initial_cluster_token"],
+            "description": "names matching the pattern that are not secret",
+        },
     },
 )
 

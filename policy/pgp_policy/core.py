@@ -4,6 +4,7 @@ A rule is declared once: its id becomes the CrossGuard policy name (what the eng
 live only in its config schema defaults (the engine fills them in before Configure; `settings` falls back to
 them for callers that do not), and the rule table in docs/policy.md is rendered from the same metadata.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,15 +32,15 @@ class Rule:
     # adapter), PGP-<CLOUD>-<FAMILY>-<NNN> for a rule of one cloud's own service (PGP-AWS-S3-001).
     id: str
     title: str
-    why: str                     # the risk it removes, for reviewers and docs/policy.md
+    why: str  # the risk it removes, for reviewers and docs/policy.md
     description: str
     severity: Severity
-    control: str                 # what it enforces: CIS PostgreSQL section, checkov id or seed requirement
+    control: str  # what it enforces: CIS PostgreSQL section, checkov id or seed requirement
     remediation: str
-    area: str                    # module / concern, also the docs grouping
-    scope: str                   # "resource" or "stack"
-    clouds: tuple[str, ...]      # its cloud, or for a shared rule every cloud with an adapter (clouds.NAMES)
-    config: dict[str, dict[str, Any]] = field(default_factory=dict)   # JSON schema per threshold, with default
+    area: str  # module / concern, also the docs grouping
+    scope: str  # "resource" or "stack"
+    clouds: tuple[str, ...]  # its cloud, or for a shared rule every cloud with an adapter (clouds.NAMES)
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON schema per threshold, with default
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config.items() if "default" in v}
@@ -94,6 +95,7 @@ def stack_policy(rule: Rule, validate: Callable[[Any, Callable[..., None]], None
 
 
 # --- reading properties -----------------------------------------------------------------------------------
+
 
 def plain(value: Any) -> Any:
     """Proxies from the SDK to plain dicts/lists. Touching an unknown raises UnknownValueError, which the SDK

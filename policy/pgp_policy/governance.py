@@ -1,6 +1,7 @@
 """Ownership and lifecycle: required tags on everything taggable, `protect` on stateful resources. Shared by
 every cloud: its adapter says which types take tags, how a resource's effective tags are found, and which types
 hold data."""
+
 from __future__ import annotations
 
 from pulumi_policy import Severity
@@ -9,18 +10,30 @@ from .clouds import CLOUDS, NAMES, cloud_for
 from .core import Rule, resource_policy, settings, short, stack_config, stack_policy
 
 TAG_001 = Rule(
-    id="PGP-TAG-001", title="Required tags",
+    id="PGP-TAG-001",
+    title="Required tags",
     why="Ownership, cost and data classification must be answerable for every resource, and stage tags drive access policies.",
     description="Every taggable resource carries the required tags (its own or the provider's default tags), "
-                "data-classification has an allowed value and stage matches the stack's stage.",
-    severity=Severity.MEDIUM, control="seed: tags stage, owner, cost-center, data-classification", area="tagging",
-    scope="resource", clouds=NAMES,
+    "data-classification has an allowed value and stage matches the stack's stage.",
+    severity=Severity.MEDIUM,
+    control="seed: tags stage, owner, cost-center, data-classification",
+    area="tagging",
+    scope="resource",
+    clouds=NAMES,
     remediation="Set pg-platform:tags in the stack file; components pass them to every child (or the provider's "
-                "default_tags).",
-    config={"required_tags": {"type": "array", "items": {"type": "string"},
-                              "default": ["stage", "owner", "cost-center", "data-classification"]},
-            "classifications": {"type": "array", "items": {"type": "string"},
-                                "default": ["public", "internal", "confidential", "restricted"]}},
+    "default_tags).",
+    config={
+        "required_tags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["stage", "owner", "cost-center", "data-classification"],
+        },
+        "classifications": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["public", "internal", "confidential", "restricted"],
+        },
+    },
 )
 
 
@@ -42,16 +55,25 @@ def _tags(args, report) -> None:
 
 
 PRT_001 = Rule(
-    id="PGP-PRT-001", title="Stateful resources protected",
+    id="PGP-PRT-001",
+    title="Stateful resources protected",
     why="`pulumi destroy` or an unintended replacement must not delete data volumes, backups, keys or secrets in prod.",
     description="Volumes, buckets, KMS keys, secrets and instances carrying data volumes have `protect` set, so "
-                "an accidental destroy or replacement cannot delete data.",
-    severity=Severity.HIGH, control="CKV_AWS_293/139 (by analogy: deletion protection); seed: protect in prod",
-    area="protect", scope="stack", clouds=NAMES,
+    "an accidental destroy or replacement cannot delete data.",
+    severity=Severity.HIGH,
+    control="CKV_AWS_293/139 (by analogy: deletion protection); seed: protect in prod",
+    area="protect",
+    scope="stack",
+    clouds=NAMES,
     remediation="Pass opts=ResourceOptions(protect=True) to stateful children (the profile's protect_stateful).",
-    config={"stateful_types": {"type": "array", "items": {"type": "string"},
-                               "default": [t for cloud in CLOUDS for t in cloud.stateful_types]},
-            "protect_instances_with_data_volumes": {"type": "boolean", "default": True}},
+    config={
+        "stateful_types": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [t for cloud in CLOUDS for t in cloud.stateful_types],
+        },
+        "protect_instances_with_data_volumes": {"type": "boolean", "default": True},
+    },
 )
 
 
@@ -62,7 +84,8 @@ def _protected(args, report) -> None:
     for r in args.resources:
         cloud = cloud_for(r.resource_type)
         stateful = r.resource_type in cfg["stateful_types"] or (
-            cfg["protect_instances_with_data_volumes"] and cloud is not None and cloud.holds_data(r))
+            cfg["protect_instances_with_data_volumes"] and cloud is not None and cloud.holds_data(r)
+        )
         if stateful and not r.opts.protect:
             report(f"{short(r.urn)} is not protected", r.urn)
 

@@ -4,6 +4,7 @@ The engine gives each resource its property dependencies (property -> URNs); tha
 fake with a matching string, so it comes first. A literal value equal to the target's physical name (a bucket
 passed by name) is accepted as well.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable

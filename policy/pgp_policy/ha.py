@@ -1,6 +1,7 @@
 """High availability as deployed: member count and zones, synchronous replication that never degrades
 silently when the RPO is 0, routing by Patroni health checks, and every cluster's companions. Shared by every
 cloud: each cloud's adapter says which resources are nodes, vaults, alarms and routing checks."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,16 +35,22 @@ def zone_of(machine) -> str | None:
 
 # --- PGP-HA-001 ------------------------------------------------------------------------------------------
 HA_001 = Rule(
-    id="PGP-HA-001", title="Enough members in enough zones",
+    id="PGP-HA-001",
+    title="Enough members in enough zones",
     why="Surviving the loss of a zone needs members in several zones; a quorum needs at least three.",
     description="Each Patroni cluster has at least the stage's minimum number of members, spread over at least "
-                "the minimum number of availability zones.",
-    severity=Severity.CRITICAL, control="CKV_AWS_157 (by analogy: Multi-AZ); seed: prod 3 nodes in 3 AZs",
-    area=AREA, scope="stack", clouds=NAMES,
+    "the minimum number of availability zones.",
+    severity=Severity.CRITICAL,
+    control="CKV_AWS_157 (by analogy: Multi-AZ); seed: prod 3 nodes in 3 AZs",
+    area=AREA,
+    scope="stack",
+    clouds=NAMES,
     remediation="Set cluster.nodes and network.zones (prod: 3 nodes over 3 zones); nodes are placed "
-                "round-robin over the zones.",
-    config={"min_nodes": {"type": "integer", "minimum": 1, "default": 3},
-            "min_zones": {"type": "integer", "minimum": 1, "default": 3}},
+    "round-robin over the zones.",
+    config={
+        "min_nodes": {"type": "integer", "minimum": 1, "default": 3},
+        "min_zones": {"type": "integer", "minimum": 1, "default": 3},
+    },
 )
 
 
@@ -58,24 +65,35 @@ def _members(args, report) -> None:
         if len(members) < cfg["min_nodes"]:
             report(f"cluster {scope}: {len(members)} member(s), minimum {cfg['min_nodes']}", members[0][0].urn)
         if len(zones) < cfg["min_zones"]:
-            report(f"cluster {scope}: members in {len(zones)} zone(s) ({', '.join(sorted(zones)) or 'none'}"
-                   f"{'; unplaced: ' + ', '.join(unknown) if unknown else ''}), minimum {cfg['min_zones']}",
-                   members[0][0].urn)
+            report(
+                f"cluster {scope}: members in {len(zones)} zone(s) ({', '.join(sorted(zones)) or 'none'}"
+                f"{'; unplaced: ' + ', '.join(unknown) if unknown else ''}), minimum {cfg['min_zones']}",
+                members[0][0].urn,
+            )
 
 
 # --- PGP-HA-002 ------------------------------------------------------------------------------------------
 HA_002 = Rule(
-    id="PGP-HA-002", title="RPO 0 means strict synchronous replication",
+    id="PGP-HA-002",
+    title="RPO 0 means strict synchronous replication",
     why="With RPO 0, a primary that silently drops to standalone loses acknowledged commits at the next failover.",
     description="When the stack's RPO is 0 (or the pack requires it), Patroni runs synchronous_mode with "
-                "synchronous_mode_strict and at least one synchronous standby, so commits never fall back to "
-                "standalone silently.",
-    severity=Severity.CRITICAL, control="seed: RPO 0 -> synchronous replication that never degrades silently",
-    area=AREA, scope="resource", clouds=NAMES,
+    "synchronous_mode_strict and at least one synchronous standby, so commits never fall back to "
+    "standalone silently.",
+    severity=Severity.CRITICAL,
+    control="seed: RPO 0 -> synchronous replication that never degrades silently",
+    area=AREA,
+    scope="resource",
+    clouds=NAMES,
     remediation="Render bootstrap.dcs with synchronous_mode: true (or quorum), synchronous_mode_strict: true, "
-                "synchronous_node_count >= 1.",
-    config={"require_synchronous": {"type": "boolean", "default": False,
-                                    "description": "require it even when the stack's RPO is above 0"}},
+    "synchronous_node_count >= 1.",
+    config={
+        "require_synchronous": {
+            "type": "boolean",
+            "default": False,
+            "description": "require it even when the stack's RPO is above 0",
+        }
+    },
 )
 
 
@@ -97,8 +115,10 @@ def _synchronous(args, report) -> None:
     if not (mode == "quorum" or truthy(mode)):
         report(f"{args.name}: synchronous_mode is {mode!r}: commits do not wait for a standby")
     if not truthy(dcs.get("synchronous_mode_strict")):
-        report(f"{args.name}: synchronous_mode_strict is {dcs.get('synchronous_mode_strict')!r}: Patroni may "
-               f"drop to standalone and lose acknowledged commits on failover")
+        report(
+            f"{args.name}: synchronous_mode_strict is {dcs.get('synchronous_mode_strict')!r}: Patroni may "
+            f"drop to standalone and lose acknowledged commits on failover"
+        )
     count = dcs.get("synchronous_node_count", 1)
     if int(count) < 1:
         report(f"{args.name}: synchronous_node_count is {count}")
@@ -106,19 +126,36 @@ def _synchronous(args, report) -> None:
 
 # --- PGP-HA-003 ------------------------------------------------------------------------------------------
 HA_003 = Rule(
-    id="PGP-HA-003", title="Routing follows Patroni",
+    id="PGP-HA-003",
+    title="Routing follows Patroni",
     why="A TCP check sees an open port on every member; only Patroni's role endpoints send writes to the leader alone.",
     description="Target groups for PostgreSQL/PgBouncer ports are health-checked over HTTP on the Patroni REST "
-                "port at a role endpoint (/primary, /replica, ...), so traffic follows the leader.",
-    severity=Severity.HIGH, control="seed: internal NLB routed by Patroni health checks", area=AREA,
-    scope="resource", clouds=NAMES,
+    "port at a role endpoint (/primary, /replica, ...), so traffic follows the leader.",
+    severity=Severity.HIGH,
+    control="seed: internal NLB routed by Patroni health checks",
+    area=AREA,
+    scope="resource",
+    clouds=NAMES,
     remediation="health_check={'protocol': 'HTTP', 'port': '8008', 'path': '/primary'} for the write target "
-                "group ('/replica' for reads).",
-    config={"patroni_port": {"type": "integer", "default": ports.PATRONI_REST},
-            "database_ports": {"type": "array", "items": {"type": "integer"}, "default": list(ports.ROUTED_PORTS)},
-            "role_paths": {"type": "array", "items": {"type": "string"},
-                           "default": ["/primary", "/leader", "/replica", "/read-only", "/sync", "/async",
-                                       "/standby-leader", "/read-write"]}},
+    "group ('/replica' for reads).",
+    config={
+        "patroni_port": {"type": "integer", "default": ports.PATRONI_REST},
+        "database_ports": {"type": "array", "items": {"type": "integer"}, "default": list(ports.ROUTED_PORTS)},
+        "role_paths": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [
+                "/primary",
+                "/leader",
+                "/replica",
+                "/read-only",
+                "/sync",
+                "/async",
+                "/standby-leader",
+                "/read-write",
+            ],
+        },
+    },
 )
 
 
@@ -142,22 +179,29 @@ def _routing(args, report) -> None:
 
 # --- PGP-HA-004 ------------------------------------------------------------------------------------------
 HA_004 = Rule(
-    id="PGP-HA-004", title="Every cluster has a vault, monitoring and alarms",
+    id="PGP-HA-004",
+    title="Every cluster has a vault, monitoring and alarms",
     why="A cluster without backups, monitoring or alarms fails silently and cannot be restored.",
     description="Each PostgreSQL cluster (PostgresCluster component or Patroni scope) comes with a backup "
-                "bucket its pgBackRest repository points at, a monitoring node running Prometheus, and "
-                "the cloud's own alarms (CloudWatch on AWS).",
-    severity=Severity.HIGH, control="seed: every cluster has a vault, monitoring and alarms", area=AREA,
-    scope="stack", clouds=NAMES,
+    "bucket its pgBackRest repository points at, a monitoring node running Prometheus, and "
+    "the cloud's own alarms (CloudWatch on AWS).",
+    severity=Severity.HIGH,
+    control="seed: every cluster has a vault, monitoring and alarms",
+    area=AREA,
+    scope="stack",
+    clouds=NAMES,
     remediation="Deploy the cluster through PostgresPlatform, which wires BackupVault, Monitoring and the "
-                "alarms to it.",
+    "alarms to it.",
     config={"min_alarms": {"type": "integer", "minimum": 1, "default": 1}},
 )
 
 
 def _monitoring_nodes(resources, cloud: Cloud) -> list[Any]:
-    return [r for c, r, node in machine_nodes(resources)
-            if c is cloud and not node.is_postgres_node and node.prometheus() is not None]
+    return [
+        r
+        for c, r, node in machine_nodes(resources)
+        if c is cloud and not node.is_postgres_node and node.prometheus() is not None
+    ]
 
 
 def _companions(args, report) -> None:
@@ -189,8 +233,11 @@ def _cloud_companions(args, report, cloud: Cloud, min_alarms: int) -> None:
         elif not repos:
             report(f"cluster {scope}: pgBackRest has no {cloud.repo_kind} repository", anchor)
         elif names and not set(repos.values()) & names:
-            report(f"cluster {scope}: pgBackRest writes to {', '.join(sorted(set(repos.values())))}, not to a "
-                   f"bucket of this stack", anchor)
+            report(
+                f"cluster {scope}: pgBackRest writes to {', '.join(sorted(set(repos.values())))}, not to a "
+                f"bucket of this stack",
+                anchor,
+            )
         if not monitors:
             report(f"cluster {scope}: no monitoring node (no Prometheus configuration in any user data)", anchor)
         if len(alarms) < min_alarms:

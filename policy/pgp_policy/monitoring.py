@@ -1,6 +1,7 @@
 """Monitoring: the alerts an on-call needs exist (as Prometheus rules shipped to the monitoring node or as the
 cloud's own alarms), and the cloud's alarms watch every machine, so losing the monitoring node still pages.
 Shared by every cloud; alarms that notify are each cloud's own family (aws/cloudwatch.py)."""
+
 from __future__ import annotations
 
 import re
@@ -13,30 +14,38 @@ from .core import Rule, settings, short, stack_policy
 AREA = "monitoring"
 
 MON_001 = Rule(
-    id="PGP-MON-001", title="Required alerts present",
+    id="PGP-MON-001",
+    title="Required alerts present",
     why="Each listed failure otherwise goes unnoticed until users or the restore drill find it.",
     description="The stack ships an alert for each failure an operator must hear about: instance down, no or "
-                "multiple primaries, replication lag, WAL archiving failing, last backup too old, disk almost "
-                "full, connection saturation, certificate expiry.",
-    severity=Severity.HIGH, control="seed: monitoring alerts for every failure mode of the cluster", area=AREA,
-    scope="stack", clouds=NAMES,
+    "multiple primaries, replication lag, WAL archiving failing, last backup too old, disk almost "
+    "full, connection saturation, certificate expiry.",
+    severity=Severity.HIGH,
+    control="seed: monitoring alerts for every failure mode of the cluster",
+    area=AREA,
+    scope="stack",
+    clouds=NAMES,
     remediation="Add the missing alert to the rendered Prometheus rules (dataplane) or as one of the cloud's "
-                "alarms (CloudWatch on AWS).",
-    config={"required_alerts": {
-        "type": "object", "additionalProperties": {"type": "string"},
-        "description": "concern -> regex matched (case-insensitive) against each alert's name, expression and "
-                       "summary, and each cloud alarm's name, description and metric",
-        "default": {
-            "instance-down": r"(instance|node|postgres|exporter|patroni|member|target)\w*\s*(is\s*)?down|\bup\b\s*==\s*0|StatusCheckFailed",
-            "no-primary": r"no.?(primary|leader)|(primary|leader).?(missing|absent|lost)",
-            "multiple-primaries": r"(multiple|split.?brain|more.?than.?one|several|two).?(primar|leader)",
-            "replication-lag": r"replication.?lag|replica.?lag|lag.?bytes|replay.?lag",
-            "wal-archiving": r"(wal|archiv)\w*.?(fail|error|stuck|behind|lag)|archive.?(fail|error)|pg_stat_archiver",
-            "backup-age": r"backup\w*.?(too.?old|old|stale|age|missing|overdue)|last.?backup",
-            "disk-space": r"disk|filesystem|volume.?(full|space)|free.?space",
-            "connection-saturation": r"connection\w*.?(satur|exhaust|limit|high|max|usage)|too.?many.?connections|max_connections",
-            "cert-expiry": r"cert\w*.?expir|tls.?expir|ssl.?expir|expir\w*.?cert",
-        }}},
+    "alarms (CloudWatch on AWS).",
+    config={
+        "required_alerts": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "concern -> regex matched (case-insensitive) against each alert's name, expression and "
+            "summary, and each cloud alarm's name, description and metric",
+            "default": {
+                "instance-down": r"(instance|node|postgres|exporter|patroni|member|target)\w*\s*(is\s*)?down|\bup\b\s*==\s*0|StatusCheckFailed",
+                "no-primary": r"no.?(primary|leader)|(primary|leader).?(missing|absent|lost)",
+                "multiple-primaries": r"(multiple|split.?brain|more.?than.?one|several|two).?(primar|leader)",
+                "replication-lag": r"replication.?lag|replica.?lag|lag.?bytes|replay.?lag",
+                "wal-archiving": r"(wal|archiv)\w*.?(fail|error|stuck|behind|lag)|archive.?(fail|error)|pg_stat_archiver",
+                "backup-age": r"backup\w*.?(too.?old|old|stale|age|missing|overdue)|last.?backup",
+                "disk-space": r"disk|filesystem|volume.?(full|space)|free.?space",
+                "connection-saturation": r"connection\w*.?(satur|exhaust|limit|high|max|usage)|too.?many.?connections|max_connections",
+                "cert-expiry": r"cert\w*.?expir|tls.?expir|ssl.?expir|expir\w*.?cert",
+            },
+        }
+    },
 )
 
 
@@ -46,9 +55,14 @@ def alert_texts(resources) -> list[tuple[str, str]]:
     for _, _, node in machine_nodes(resources):
         for a in node.alerts():
             ann = a.get("annotations") or {}
-            texts.append((f"alert {a.get('alert')}",
-                          " ".join(str(x) for x in (a.get("alert"), a.get("expr"), ann.get("summary"),
-                                                    ann.get("description")) if x)))
+            texts.append(
+                (
+                    f"alert {a.get('alert')}",
+                    " ".join(
+                        str(x) for x in (a.get("alert"), a.get("expr"), ann.get("summary"), ann.get("description")) if x
+                    ),
+                )
+            )
     for cloud in CLOUDS:
         texts += [cloud.alarm_text(a) for a in of_cloud_types(resources, cloud, cloud.alarm_types)]
     return texts
@@ -64,15 +78,19 @@ def _alerts(args, report) -> None:
 
 
 MON_003 = Rule(
-    id="PGP-MON-003", title="Every instance watched from outside",
+    id="PGP-MON-003",
+    title="Every instance watched from outside",
     why="Prometheus runs on one of the instances it watches; when that node or its zone is lost, only the cloud's "
-        "own alarms still notice, so every database and monitoring instance needs an alarm of its own.",
+    "own alarms still notice, so every database and monitoring instance needs an alarm of its own.",
     description="Each instance is the subject of at least one of the cloud's alarms (on AWS a CloudWatch alarm "
-                "whose dimensions depend on the instance), e.g. StatusCheckFailed.",
-    severity=Severity.HIGH, control="seed: alarms that still page when the monitoring node is gone", area=AREA,
-    scope="stack", clouds=NAMES,
+    "whose dimensions depend on the instance), e.g. StatusCheckFailed.",
+    severity=Severity.HIGH,
+    control="seed: alarms that still page when the monitoring node is gone",
+    area=AREA,
+    scope="stack",
+    clouds=NAMES,
     remediation="On AWS, add a MetricAlarm on AWS/EC2 StatusCheckFailed with dimensions={'InstanceId': "
-                "instance.id} for every instance.",
+    "instance.id} for every instance.",
 )
 
 

@@ -4,6 +4,7 @@ The hardening, HA, backup and monitoring rules judge the files a node actually r
 write_files), not the program's intent: patroni.yml (PostgreSQL parameters, pg_hba, synchronous mode),
 postgresql conf fragments, pgbackrest.conf, Prometheus rule files.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,7 @@ from .core import as_list, dig
 
 @dataclass
 class NodeFiles:
-    files: dict[str, str] = field(default_factory=dict)          # path -> decoded content
+    files: dict[str, str] = field(default_factory=dict)  # path -> decoded content
     cloud_config: dict[str, Any] | None = None
     patroni: dict[str, Any] | None = None
     patroni_path: str | None = None
@@ -144,8 +145,11 @@ def user_data_text(props: Mapping[str, Any], keys: tuple[str, ...]) -> str | Non
 def _cloud_config_parts(text: str) -> list[str]:
     if text.lstrip().startswith(("Content-Type", "MIME-Version")):
         msg = email.message_from_string(text)
-        return [part.get_payload(decode=True).decode() for part in msg.walk()
-                if not part.is_multipart() and part.get_content_type() == "text/cloud-config"]
+        return [
+            part.get_payload(decode=True).decode()
+            for part in msg.walk()
+            if not part.is_multipart() and part.get_content_type() == "text/cloud-config"
+        ]
     return [text] if text.lstrip().startswith("#cloud-config") else []
 
 
@@ -160,8 +164,11 @@ def file_content(entry: Mapping[str, Any]) -> str:
 
 
 def _looks_like_patroni(doc: Any) -> bool:
-    return isinstance(doc, dict) and isinstance(doc.get("postgresql"), dict) and (
-        "scope" in doc or "bootstrap" in doc or "restapi" in doc)
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("postgresql"), dict)
+        and ("scope" in doc or "bootstrap" in doc or "restapi" in doc)
+    )
 
 
 def read_node(props: Mapping[str, Any], keys: tuple[str, ...]) -> NodeFiles:

@@ -3,6 +3,7 @@ the pack (tests/policy checks the committed file is current).
 
     .venv/bin/python policy/scripts/gen_docs.py > docs/policy.md
 """
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,15 @@ def rule_table() -> list[str]:
     """Each rule, what it checks, its control and its level per stage: docs/policy.md and the README share it."""
     stages = stage_configs()
     names = list(stages)
-    out = ["| id | what it checks | why | control | severity | scope | " + " | ".join(names) + " |",
-           "|---|---|---|---|---|---|" + "---|" * len(names)]
+    out = [
+        "| id | what it checks | why | control | severity | scope | " + " | ".join(names) + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(names),
+    ]
     for r in RULES:
-        out.append(f"| `{r.id}` | **{cell(r.title)}**: {cell(r.description)} | {cell(r.why)} | {cell(r.control)} | "
-                   f"{r.severity.value} | {r.scope} | " + " | ".join(level(stages[n], r.id) for n in names) + " |")
+        out.append(
+            f"| `{r.id}` | **{cell(r.title)}**: {cell(r.description)} | {cell(r.why)} | {cell(r.control)} | "
+            f"{r.severity.value} | {r.scope} | " + " | ".join(level(stages[n], r.id) for n in names) + " |"
+        )
     return out
 
 
@@ -81,12 +86,19 @@ def render() -> str:
         "each cloud's adapter (`pgp_policy/<cloud>/adapter.py`) which resources are its nodes, vault, alarms and "
         "routing checks. The others belong to one cloud's own services (ids `PGP-<CLOUD>-<FAMILY>-<NNN>`): "
         + ", ".join(f"{len(pairs)} for {cloud.upper()}" for cloud, pairs in CLOUD_PAIRS.items())
-        + ". Levels per stage come from " + ", ".join(f"`policy/config/{n}.json`" for n in names) + ".",
+        + ". Levels per stage come from "
+        + ", ".join(f"`policy/config/{n}.json`" for n in names)
+        + ".",
         "",
         *rule_table(),
     ]
-    out += ["", "## Thresholds", "",
-            "| id | setting | default | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    out += [
+        "",
+        "## Thresholds",
+        "",
+        "| id | setting | default | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
     for r in RULES:
         for key, schema in r.config.items():
             overrides = []
@@ -97,29 +109,37 @@ def render() -> str:
     out += ["", "## Remediation", ""]
     for r in RULES:
         out.append(f"- `{r.id}` {cell(r.title)}: {cell(r.remediation)}")
-    out += ["", "## Running it", "",
-            "```sh",
-            "python -m tools plan --stack prod                       # tree + report; exit 1 on a mandatory violation",
-            "python -m tools plan --stack prod --format markdown --json build/prod.json   # PR comment + saved plan",
-            "python -m tools diff --base base.json --head head.json --format markdown   # two saved plans",
-            "python -m tools diff --stacks dev prod                  # what differs between two stages",
-            "pulumi preview --policy-pack policy --policy-pack-config policy/config/prod.json   # with the CLI",
-            "```", "",
-            "CI: `.github/workflows/pr.yml` runs the test suite, plans dev and prod on the pull request and on the "
-            "base branch, and posts plan + diff as one comment; `.github/workflows/deploy.yml` previews (PR) and "
-            "deploys (main) with `pulumi/actions`, `policyPacks: policy` and the stage's `policyPackConfigs`.",
-            "", "## Notes", "",
-            "- Reading a value that is unknown during a preview makes the SDK report the rule as advisory "
-            "(\"can't run policy ... during preview\"), as the engine does. In a first real `pulumi preview`, node "
-            "user data embeds ARNs of secrets not yet created, so the rules that read node files are advisory there; "
-            "the offline plan (mock outputs, all values known) evaluates them and is the blocking gate for them in "
-            "`pr.yml`.",
-            "- `protect` arrives in the analyzer's resource options with every Analyze and AnalyzeStack request; "
-            "PGP-PRT-001 checks it at stack level.",
-            "- Declared peers (PGP-AWS-NET-006) and the RPO (PGP-HA-002) come from the stack's own configuration, "
-            "which the engine passes to the pack in `PULUMI_CONFIG`.",
-            "- `pgp_policy/aws/taggable.txt` lists the AWS types with a `tags` input; regenerate it with "
-            "`policy/scripts/gen_aws_taggable.py` when pulumi-aws changes (a test compares it).", ""]
+    out += [
+        "",
+        "## Running it",
+        "",
+        "```sh",
+        "python -m tools plan --stack prod                       # tree + report; exit 1 on a mandatory violation",
+        "python -m tools plan --stack prod --format markdown --json build/prod.json   # PR comment + saved plan",
+        "python -m tools diff --base base.json --head head.json --format markdown   # two saved plans",
+        "python -m tools diff --stacks dev prod                  # what differs between two stages",
+        "pulumi preview --policy-pack policy --policy-pack-config policy/config/prod.json   # with the CLI",
+        "```",
+        "",
+        "CI: `.github/workflows/pr.yml` runs the test suite, plans dev and prod on the pull request and on the "
+        "base branch, and posts plan + diff as one comment; `.github/workflows/deploy.yml` previews (PR) and "
+        "deploys (main) with `pulumi/actions`, `policyPacks: policy` and the stage's `policyPackConfigs`.",
+        "",
+        "## Notes",
+        "",
+        "- Reading a value that is unknown during a preview makes the SDK report the rule as advisory "
+        '("can\'t run policy ... during preview"), as the engine does. In a first real `pulumi preview`, node '
+        "user data embeds ARNs of secrets not yet created, so the rules that read node files are advisory there; "
+        "the offline plan (mock outputs, all values known) evaluates them and is the blocking gate for them in "
+        "`pr.yml`.",
+        "- `protect` arrives in the analyzer's resource options with every Analyze and AnalyzeStack request; "
+        "PGP-PRT-001 checks it at stack level.",
+        "- Declared peers (PGP-AWS-NET-006) and the RPO (PGP-HA-002) come from the stack's own configuration, "
+        "which the engine passes to the pack in `PULUMI_CONFIG`.",
+        "- `pgp_policy/aws/taggable.txt` lists the AWS types with a `tags` input; regenerate it with "
+        "`policy/scripts/gen_aws_taggable.py` when pulumi-aws changes (a test compares it).",
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -1,5 +1,6 @@
 """One policy-pack subprocess for the whole session; tests reconfigure it (Configure is cheap) instead of
 restarting it."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ class PackSession:
     def config(self, stage: str) -> dict[str, Any]:
         return load_pack_config(CONFIG_DIR / f"{stage}.json")
 
-    def run(self, records: list[ResourceRecord], stage: str = "prod",
-            config: dict[str, Any] | None = None) -> Analysis:
+    def run(self, records: list[ResourceRecord], stage: str = "prod", config: dict[str, Any] | None = None) -> Analysis:
         pack_config = config if config is not None else self.config(stage)
         return self.analyzer.analyze_plan(Plan("pg-platform", STACK, records, {}), pack_config)
 

@@ -1,4 +1,5 @@
 """What the pack tells the engine about itself (GetAnalyzerInfo), the generated docs and the taggable catalog."""
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,7 @@ def test_every_rule_is_documented_to_the_engine(pack):
         assert meta.severity in ("low", "medium", "high", "critical"), name
         assert meta.framework and meta.reference, name
         assert meta.scope in ("resource", "stack"), name
-        assert meta.enforcement_level == "mandatory", name    # fails closed without a stage config
+        assert meta.enforcement_level == "mandatory", name  # fails closed without a stage config
         # Each threshold's default satisfies its own schema, so the engine accepts an empty config.
         for key, schema in meta.config_schema.items():
             assert "default" in schema, (name, key)
@@ -40,10 +41,12 @@ def test_stage_configs_reconcile_and_differ_where_intended(pack):
 
 
 def test_docs_table_is_generated_from_the_pack():
-    rendered = subprocess.run([sys.executable, str(PACK / "scripts" / "gen_docs.py")], check=True,
-                              capture_output=True, text=True).stdout
-    assert (ROOT / "docs" / "policy.md").read_text() == rendered, \
+    rendered = subprocess.run(
+        [sys.executable, str(PACK / "scripts" / "gen_docs.py")], check=True, capture_output=True, text=True
+    ).stdout
+    assert (ROOT / "docs" / "policy.md").read_text() == rendered, (
         "docs/policy.md is stale: run .venv/bin/python policy/scripts/gen_docs.py > docs/policy.md"
+    )
 
 
 def test_taggable_catalog_matches_installed_provider():
@@ -53,9 +56,13 @@ def test_taggable_catalog_matches_installed_provider():
     finally:
         sys.path.pop(0)
     import pulumi_aws
+
     expected = taggable_types(Path(pulumi_aws.__file__).parent)
-    shipped = [l for l in (PACK / "pgp_policy" / "aws" / "taggable.txt").read_text().splitlines()
-               if l and not l.startswith("#")]
+    shipped = [
+        l
+        for l in (PACK / "pgp_policy" / "aws" / "taggable.txt").read_text().splitlines()
+        if l and not l.startswith("#")
+    ]
     assert shipped == expected
     assert "aws:ec2/instance:Instance" in shipped and "aws:iam/rolePolicy:RolePolicy" not in shipped
 
@@ -81,7 +88,7 @@ def test_analyzer_runs_the_pack_as_the_engine_does_and_stops_it():
     try:
         assert proc.args[1:5] == ["-u", "-m", "pulumi.policy", "127.0.0.1:0"] and proc.args[5] == "."
         assert analyzer.info.name == "pg-platform" and analyzer.info.supportsConfig
-        assert analyzer.plugin_version       # GetPluginInfo answered
+        assert analyzer.plugin_version  # GetPluginInfo answered
     finally:
         analyzer.close()
     assert proc.poll() is not None and analyzer.proc is None
@@ -94,5 +101,6 @@ def test_readme_rule_table_is_generated_from_the_pack():
     finally:
         sys.path.remove(str(PACK / "scripts"))
     readme = (ROOT / "README.md").read_text()
-    assert readme_with_table(readme) == readme, \
+    assert readme_with_table(readme) == readme, (
         "README's policy table is stale: run .venv/bin/python policy/scripts/gen_docs.py --readme"
+    )

@@ -1,5 +1,6 @@
 """The real program for each stack through the real pack: dev and prod pass their gate, and breaking prod in
 the ways that matter fails it with the expected rule."""
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,16 @@ def test_stack_passes_its_gate(stack):
 
 def test_plan_cli_prod(capsys, tmp_path):
     out = tmp_path / "prod.md"
-    rc = plan_tool.main(argparse.Namespace(stack="prod", format="markdown", output=str(out),
-                                           json=str(tmp_path / "prod.json"), pack_config=None,
-                                           pack_dir=str(plan_tool.PACK_DIR)))
+    rc = plan_tool.main(
+        argparse.Namespace(
+            stack="prod",
+            format="markdown",
+            output=str(out),
+            json=str(tmp_path / "prod.json"),
+            pack_config=None,
+            pack_dir=str(plan_tool.PACK_DIR),
+        )
+    )
     assert rc == 0, out.read_text()
     assert "policy gate passes" in out.read_text()
     err = capsys.readouterr().err
@@ -71,6 +79,7 @@ def test_plan_cli_prod(capsys, tmp_path):
 
 
 # --- mutations of prod -------------------------------------------------------------------------------------------
+
 
 def _db_nodes(record: ResourceRecord) -> bool:
     return record.type == INSTANCE and "monitoring" not in record.name
@@ -98,8 +107,11 @@ def _edit_cloud_config(record: ResourceRecord, edit) -> None:
 
 
 def _trust_in_hba(record: ResourceRecord) -> None:
-    _patroni_edit(lambda doc: doc["postgresql"].__setitem__(
-        "pg_hba", [line.replace("scram-sha-256", "trust") for line in doc["postgresql"]["pg_hba"]]))(record)
+    _patroni_edit(
+        lambda doc: doc["postgresql"].__setitem__(
+            "pg_hba", [line.replace("scram-sha-256", "trust") for line in doc["postgresql"]["pg_hba"]]
+        )
+    )(record)
 
 
 def _only_one_member(record: ResourceRecord) -> None:
@@ -132,10 +144,12 @@ def _untagged_bucket(record: ResourceRecord) -> None:
 def on_state(mutate):
     """Apply an input edit to the recorded outputs too: the runner derives outputs before `mutate` runs, and
     the engine hands stack rules the outputs, which a provider would have computed from the edited inputs."""
+
     def both(record: ResourceRecord) -> None:
         mutate(record)
         if record.outputs:
             mutate(dataclasses.replace(record, inputs=record.outputs))
+
     return both
 
 
@@ -159,12 +173,22 @@ def test_prod_mutation_fails_the_gate(prod_pack, case, mutate, rule, expected):
 PROD = yaml.safe_load(stack_file("prod").read_text())["config"]
 
 
-@pytest.mark.parametrize("override,key", [
-    ({"pg-platform:network": {**PROD["pg-platform:network"], "allowlist": {"cidrs": ["0.0.0.0/0"],
-                                                                         "security_groups": []}}},
-     "allowlist.cidrs"),
-    ({"pg-platform:cluster": {**PROD["pg-platform:cluster"], "nodes": 1}}, "rpo_seconds"),
-], ids=["world allowlist", "one node at RPO 0"])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        (
+            {
+                "pg-platform:network": {
+                    **PROD["pg-platform:network"],
+                    "allowlist": {"cidrs": ["0.0.0.0/0"], "security_groups": []},
+                }
+            },
+            "allowlist.cidrs",
+        ),
+        ({"pg-platform:cluster": {**PROD["pg-platform:cluster"], "nodes": 1}}, "rpo_seconds"),
+    ],
+    ids=["world allowlist", "one node at RPO 0"],
+)
 def test_prod_config_mutations_rejected_before_any_resource(override, key):
     """The stack's own settings refuse these before a resource exists: a pass for the configuration."""
     with pytest.raises(SettingsError, match=key):
@@ -173,10 +197,11 @@ def test_prod_config_mutations_rejected_before_any_resource(override, key):
 
 def test_prod_config_the_settings_accept_still_fails_the_gate():
     """One node in one zone with a relaxed RPO is a valid configuration, but not a valid prod."""
-    override = {"pg-platform:cluster": {**PROD["pg-platform:cluster"], "nodes": 1},
-                "pg-platform:objectives": {**PROD["pg-platform:objectives"], "rpo_seconds": 300,
-                                           "rto_seconds": 3600},
-                "pg-platform:network": {**PROD["pg-platform:network"], "zones": ["eu-central-1a"]}}
+    override = {
+        "pg-platform:cluster": {**PROD["pg-platform:cluster"], "nodes": 1},
+        "pg-platform:objectives": {**PROD["pg-platform:objectives"], "rpo_seconds": 300, "rto_seconds": 3600},
+        "pg-platform:network": {**PROD["pg-platform:network"], "zones": ["eu-central-1a"]},
+    }
     with PolicyAnalyzer(stack="prod", stack_config=engine_config("prod", overrides=override)) as analyzer:
         _, analysis = gate("prod", analyzer, overrides=override)
     assert any(d.detail.endswith("1 member(s), minimum 3") for d in fired(analysis, "PGP-HA-001")), _detail(analysis)
@@ -189,24 +214,30 @@ def test_diff_between_stages(tmp_path):
     from tools import diff as diff_tool
 
     out = tmp_path / "diff.json"
-    assert diff_tool.main(argparse.Namespace(stacks=["dev", "prod"], base=None, head=None, format="json",
-                                             output=str(out))) == 0
+    assert (
+        diff_tool.main(argparse.Namespace(stacks=["dev", "prod"], base=None, head=None, format="json", output=str(out)))
+        == 0
+    )
     doc = json.loads(out.read_text())
     by_name = {r["name"]: r for r in doc["resources"]}
     bucket = by_name["pgp-prod-vault-bucket"]
     assert {"path": "protect", "kind": "changed", "secret": False, "base": False, "head": True} in bucket["options"]
     lock = by_name["pgp-prod-vault-object-lock"]
     assert {(p["path"], p["base"], p["head"]) for p in lock["properties"]} >= {
-        ("rule.defaultRetention.mode", "GOVERNANCE", "COMPLIANCE")}
+        ("rule.defaultRetention.mode", "GOVERNANCE", "COMPLIANCE")
+    }
     # prod's extra members are additions; names that differ only by the stage are not changes.
     assert by_name["pgp-prod-cluster-pgp-prod-db-2"]["kind"] == "added"
-    assert not any(p["path"] == "tags.Name" for r in doc["resources"] if r["kind"] == "changed" for p in r["properties"])
+    assert not any(
+        p["path"] == "tags.Name" for r in doc["resources"] if r["kind"] == "changed" for p in r["properties"]
+    )
     assert doc["policy"] == {"introduced": [], "resolved": []}
 
 
 # --- the rules read the real rendered files ------------------------------------------------------------------
 # Edits of the recorded prod plan (what the runner's mutate hook does, without re-running the program), one per
 # rule that judges node files, so none of them can pass prod merely because it failed to find what it reads.
+
 
 @pytest.fixture(scope="module")
 def prod_plan():
@@ -224,7 +255,9 @@ def _patroni_edit(change):
             doc = yaml.safe_load(content)
             change(doc)
             return yaml.safe_dump(doc)
+
         _edit_cloud_config(record, edit)
+
     return mutate
 
 
@@ -236,6 +269,7 @@ def _file_edit(suffix: str, change, nodes=_first_db_node):
     def mutate(record: ResourceRecord) -> None:
         if nodes(record):
             _edit_cloud_config(record, lambda path, content: change(content) if path.endswith(suffix) else None)
+
     return mutate
 
 
@@ -249,6 +283,7 @@ def _drop_alerts(prefix: str):
         for group in doc["groups"]:
             group["rules"] = [r for r in group["rules"] if not r["alert"].startswith(prefix)]
         return yaml.safe_dump(doc)
+
     return _file_edit("rules/pg-platform.yml", change, nodes=_monitoring)
 
 
@@ -259,12 +294,21 @@ RENDERED = [
     ("PGP-PG-005", _pg_param("log_lock_waits", "off"), "log_lock_waits is off"),
     ("PGP-PG-006", _pg_param("archive_mode", "off"), "archive_mode is off"),
     ("PGP-PG-007", _pg_param("listen_addresses", "*"), "PostgreSQL listens on *"),
-    ("PGP-HA-002", _patroni_edit(lambda d: d["bootstrap"]["dcs"].update(synchronous_mode_strict=False)),
-     "synchronous_mode_strict is False"),
-    ("PGP-BAK-001", _file_edit("pgbackrest.conf", lambda c: c.replace("retention-full=30", "retention-full=7")),
-     "keeps full backups 7 day(s), minimum 30"),
-    ("PGP-NODE-001", _file_edit("pgbackrest.conf", lambda c: c + "repo1-cipher-pass=literal-passphrase\n"),
-     "repo1-cipher-pass has a literal value"),
+    (
+        "PGP-HA-002",
+        _patroni_edit(lambda d: d["bootstrap"]["dcs"].update(synchronous_mode_strict=False)),
+        "synchronous_mode_strict is False",
+    ),
+    (
+        "PGP-BAK-001",
+        _file_edit("pgbackrest.conf", lambda c: c.replace("retention-full=30", "retention-full=7")),
+        "keeps full backups 7 day(s), minimum 30",
+    ),
+    (
+        "PGP-NODE-001",
+        _file_edit("pgbackrest.conf", lambda c: c + "repo1-cipher-pass=literal-passphrase\n"),
+        "repo1-cipher-pass has a literal value",
+    ),
     ("PGP-MON-001", _drop_alerts("Certificate"), "no alert for cert-expiry"),
 ]
 
@@ -282,8 +326,13 @@ def test_rules_read_the_rendered_node_files(prod_pack, prod_plan, rule, mutate, 
 def test_unwatched_instance_in_prod(prod_pack, prod_plan):
     plan = copy.deepcopy(prod_plan)
     node = next(r for r in plan.resources if _first_db_node(r))
-    plan.resources = [r for r in plan.resources
-                      if not (r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"
-                              and node.urn in r.property_dependencies.get("dimensions", []))]
+    plan.resources = [
+        r
+        for r in plan.resources
+        if not (
+            r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+            and node.urn in r.property_dependencies.get("dimensions", [])
+        )
+    ]
     analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
     assert [(d.policy, d.urn) for d in analysis.mandatory] == [("PGP-MON-003", node.urn)], _detail(analysis)

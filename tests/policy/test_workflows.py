@@ -1,4 +1,5 @@
 """The CI workflows call what exists: tools subcommands with flags they accept, the pack and its stage configs."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """CloudWatch: alarms notify someone, log groups are encrypted and kept."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,10 +12,15 @@ from .types import ALARM, CLOUD, LOG_GROUP
 AREA = "monitoring"
 
 MON_002 = Rule(
-    id="PGP-AWS-MON-002", title="CloudWatch alarms notify",
+    id="PGP-AWS-MON-002",
+    title="CloudWatch alarms notify",
     why="An alarm without an action changes state in a console nobody watches.",
     description="Every CloudWatch alarm is enabled and has at least one alarm action (SNS topic).",
-    severity=Severity.MEDIUM, control="seed: alarms reach the on-call receivers", area=AREA, scope="resource", clouds=(CLOUD,),
+    severity=Severity.MEDIUM,
+    control="seed: alarms reach the on-call receivers",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Set alarm_actions (and ok_actions) to the stack's SNS topic; leave actions_enabled true.",
 )
 
@@ -30,14 +36,19 @@ def _notifies(args, report) -> None:
 
 
 LOG_001 = Rule(
-    id="PGP-AWS-LOG-001", title="Log groups encrypted and retained",
+    id="PGP-AWS-LOG-001",
+    title="Log groups encrypted and retained",
     why="Flow and database logs are evidence: they must outlive an incident's discovery and not be readable by "
-        "everyone with logs:GetLogEvents.",
+    "everyone with logs:GetLogEvents.",
     description="CloudWatch log groups are encrypted with a KMS key and keep events at least the configured "
-                "number of days (unset or 0 means never expire, which is accepted).",
-    severity=Severity.MEDIUM, control="CKV_AWS_158, CKV_AWS_338", area=AREA, scope="resource", clouds=(CLOUD,),
+    "number of days (unset or 0 means never expire, which is accepted).",
+    severity=Severity.MEDIUM,
+    control="CKV_AWS_158, CKV_AWS_338",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Set kms_key_id to a customer key whose policy admits logs.<region>.amazonaws.com and "
-                "retention_in_days >= the minimum.",
+    "retention_in_days >= the minimum.",
     config={"min_retention_days": {"type": "integer", "minimum": 1, "default": 365}},
 )
 

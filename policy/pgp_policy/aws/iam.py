@@ -1,4 +1,5 @@
 """Identity: the node role may touch its bucket, its key and its secrets, nothing account-wide."""
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,18 @@ AREA = "iam"
 POLICY_DOCS = {ROLE_POLICY: ("policy",), POLICY: ("policy",), USER_POLICY: ("policy",), GROUP_POLICY: ("policy",)}
 
 IAM_001 = Rule(
-    id="PGP-AWS-IAM-001", title="No wildcard actions on wildcard resources",
+    id="PGP-AWS-IAM-001",
+    title="No wildcard actions on wildcard resources",
     why="A node role with service-wide wildcards on all resources turns one compromised node into a compromised account.",
     description="No identity policy allows a whole service ('*' or 'svc:*') on Resource '*', and none uses "
-                "Allow with NotAction.",
-    severity=Severity.HIGH, control="CKV_AWS_62, CKV_AWS_355; seed: node role limited to its bucket and key",
-    area=AREA, scope="resource", clouds=(CLOUD,),
+    "Allow with NotAction.",
+    severity=Severity.HIGH,
+    control="CKV_AWS_62, CKV_AWS_355; seed: node role limited to its bucket and key",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="List the actions the node needs (s3:GetObject, s3:PutObject, s3:ListBucket, kms:Decrypt, "
-                "kms:GenerateDataKey, secretsmanager:GetSecretValue) on the bucket, key and secret ARNs.",
+    "kms:GenerateDataKey, secretsmanager:GetSecretValue) on the bucket, key and secret ARNs.",
 )
 
 
@@ -50,7 +55,9 @@ def _wildcards(args, report) -> None:
     if args.resource_type in POLICY_DOCS:
         docs = [(k, args.props.get(k)) for k in POLICY_DOCS[args.resource_type]]
     elif args.resource_type == ROLE:
-        docs = [(f"inlinePolicies[{i}]", p.get("policy")) for i, p in enumerate(as_list(args.props.get("inlinePolicies")))]
+        docs = [
+            (f"inlinePolicies[{i}]", p.get("policy")) for i, p in enumerate(as_list(args.props.get("inlinePolicies")))
+        ]
     for where, raw in docs:
         if raw is None:
             continue

@@ -1,4 +1,5 @@
 """KMS: customer keys (the vault's, the volumes', the secrets') rotate."""
+
 from __future__ import annotations
 
 from pulumi_policy import Severity
@@ -11,10 +12,15 @@ AREA = "backup"
 
 # --- PGP-AWS-KMS-001 ----------------------------------------------------------------------------------------
 KMS_001 = Rule(
-    id="PGP-AWS-KMS-001", title="KMS keys rotate",
+    id="PGP-AWS-KMS-001",
+    title="KMS keys rotate",
     why="Rotation limits how much data one compromised key version protects.",
     description="Customer-managed KMS keys have automatic rotation enabled.",
-    severity=Severity.MEDIUM, control="CKV_AWS_7", area=AREA, scope="resource", clouds=(CLOUD,),
+    severity=Severity.MEDIUM,
+    control="CKV_AWS_7",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Set enable_key_rotation=True on the aws.kms.Key.",
 )
 

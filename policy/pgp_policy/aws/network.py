@@ -1,5 +1,6 @@
 """Network exposure on AWS: public addresses, world-open ports, egress, default security group, flow logs,
 peering, internal load balancers."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -33,13 +34,13 @@ ALL_PROTOCOLS = ("-1", "all")
 
 @dataclass(frozen=True)
 class SgRule:
-    direction: str          # ingress | egress
+    direction: str  # ingress | egress
     protocol: str
     from_port: int
     to_port: int
     cidrs: tuple[str, ...]
     description: str
-    where: str              # which block, for messages
+    where: str  # which block, for messages
 
     def covers(self, port: int) -> bool:
         if self.protocol in ALL_PROTOCOLS:
@@ -62,10 +63,26 @@ class SgRule:
 
 # Not reachable from the internet (RFC 6890 special-purpose blocks); the stage model defines the same list
 # (stacks.settings.NON_PUBLIC_IPV4), and a test keeps the two equal: this pack imports nothing of the program.
-NON_PUBLIC_IPV4 = tuple(ipaddress.IPv4Network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
-    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-    "224.0.0.0/4", "240.0.0.0/4"))
+NON_PUBLIC_IPV4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
 GLOBAL_IPV6 = ipaddress.IPv6Network("2000::/3")
 # A source is "the world" from this many public addresses on: 2**24 IPv4 addresses, or an IPv6 block of /32 or
 # wider (a whole provider's allocation). Rules take it from their config (`world_public_addresses`).
@@ -79,14 +96,20 @@ def public_addresses(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int:
     if net.version == 6:
         wide = net.prefixlen <= WORLD_IPV6_PREFIX and net.overlaps(GLOBAL_IPV6)
         return WORLD_PUBLIC_ADDRESSES if wide else 0
-    hidden = sum(s.num_addresses if s.subnet_of(net) else net.num_addresses if net.subnet_of(s) else 0
-                 for s in NON_PUBLIC_IPV4)
+    hidden = sum(
+        s.num_addresses if s.subnet_of(net) else net.num_addresses if net.subnet_of(s) else 0 for s in NON_PUBLIC_IPV4
+    )
     return net.num_addresses - hidden
 
 
-_WORLD_CONFIG = {"world_public_addresses": {
-    "type": "integer", "default": WORLD_PUBLIC_ADDRESSES, "minimum": 1,
-    "description": "a source covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) is the world"}}
+_WORLD_CONFIG = {
+    "world_public_addresses": {
+        "type": "integer",
+        "default": WORLD_PUBLIC_ADDRESSES,
+        "minimum": 1,
+        "description": "a source covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) is the world",
+    }
+}
 
 
 def _port(v: Any, default: int) -> int:
@@ -99,36 +122,56 @@ def _port(v: Any, default: int) -> int:
 def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
     if resource_type in (INGRESS_RULE, EGRESS_RULE):
         proto = str(props.get("ipProtocol") or "-1").lower()
-        yield SgRule("ingress" if resource_type == INGRESS_RULE else "egress", proto,
-                     _port(props.get("fromPort"), 0), _port(props.get("toPort"), 65535),
-                     tuple(c for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c),
-                     str(props.get("description") or ""), "rule")
+        yield SgRule(
+            "ingress" if resource_type == INGRESS_RULE else "egress",
+            proto,
+            _port(props.get("fromPort"), 0),
+            _port(props.get("toPort"), 65535),
+            tuple(c for c in (props.get("cidrIpv4"), props.get("cidrIpv6")) if c),
+            str(props.get("description") or ""),
+            "rule",
+        )
     elif resource_type == SECURITY_GROUP_RULE:
         proto = str(props.get("protocol") or "-1").lower()
-        yield SgRule(str(props.get("type") or "ingress"), proto, _port(props.get("fromPort"), 0),
-                     _port(props.get("toPort"), 65535),
-                     tuple(as_list(plain(props.get("cidrBlocks"))) + as_list(plain(props.get("ipv6CidrBlocks")))),
-                     str(props.get("description") or ""), "rule")
+        yield SgRule(
+            str(props.get("type") or "ingress"),
+            proto,
+            _port(props.get("fromPort"), 0),
+            _port(props.get("toPort"), 65535),
+            tuple(as_list(plain(props.get("cidrBlocks"))) + as_list(plain(props.get("ipv6CidrBlocks")))),
+            str(props.get("description") or ""),
+            "rule",
+        )
     elif resource_type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
         for direction in ("ingress", "egress"):
             for i, block in enumerate(as_list(props.get(direction))):
                 proto = str(block.get("protocol") or "-1").lower()
-                yield SgRule(direction, proto, _port(block.get("fromPort"), 0), _port(block.get("toPort"), 65535),
-                             tuple(as_list(plain(block.get("cidrBlocks"))) +
-                                   as_list(plain(block.get("ipv6CidrBlocks")))),
-                             str(block.get("description") or ""), f"{direction}[{i}]")
+                yield SgRule(
+                    direction,
+                    proto,
+                    _port(block.get("fromPort"), 0),
+                    _port(block.get("toPort"), 65535),
+                    tuple(as_list(plain(block.get("cidrBlocks"))) + as_list(plain(block.get("ipv6CidrBlocks")))),
+                    str(block.get("description") or ""),
+                    f"{direction}[{i}]",
+                )
 
 
 # --- PGP-AWS-NET-001 ----------------------------------------------------------------------------------------
 NET_001 = Rule(
-    id="PGP-AWS-NET-001", title="No public IP on instances",
+    id="PGP-AWS-NET-001",
+    title="No public IP on instances",
     why="A public address makes the node reachable from the internet the moment a security group slips; private nodes need two mistakes.",
     description="EC2 instances and launch templates must not get a public IPv4 address, and no subnet hands "
-                "one out on launch; database and monitoring nodes are reached only through private subnets and "
-                "the internal load balancer.",
-    severity=Severity.CRITICAL, control="CKV_AWS_88", area=AREA, scope="resource", clouds=(CLOUD,),
+    "one out on launch; database and monitoring nodes are reached only through private subnets and "
+    "the internal load balancer.",
+    severity=Severity.CRITICAL,
+    control="CKV_AWS_88",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Set associate_public_ip_address=False on instances and map_public_ip_on_launch=False on "
-                "subnets; reach nodes through SSM or the internal NLB.",
+    "subnets; reach nodes through SSM or the internal NLB.",
 )
 
 
@@ -148,17 +191,28 @@ def _no_public_ip(args, report) -> None:
 
 # --- PGP-AWS-NET-002 ----------------------------------------------------------------------------------------
 NET_002 = Rule(
-    id="PGP-AWS-NET-002", title="No world ingress to database ports",
+    id="PGP-AWS-NET-002",
+    title="No world ingress to database ports",
     why="PostgreSQL, Patroni's REST API (which can trigger failover) and etcd (which holds the leader key) must never face the internet.",
     description="No security group rule may admit the world to PostgreSQL, PgBouncer, the Patroni REST API, etcd "
-                "or the exporters: any source covering at least world_public_addresses public addresses (0.0.0.0/0 "
-                "however written, 0.0.0.0/1, ::/0), not only /0.",
-    severity=Severity.CRITICAL, control="CKV_AWS_24/25/260/277", area=AREA, scope="resource", clouds=(CLOUD,),
+    "or the exporters: any source covering at least world_public_addresses public addresses (0.0.0.0/0 "
+    "however written, 0.0.0.0/1, ::/0), not only /0.",
+    severity=Severity.CRITICAL,
+    control="CKV_AWS_24/25/260/277",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Admit only the stack's allowlisted CIDRs or security groups (pg-platform:network.allowlist) "
-                "on the client ports; intra-cluster ports admit only the cluster's own security group.",
-    config={"ports": {"type": "array", "items": {"type": "integer"},
-                      "default": list(ports.NODE_PORTS),
-                      "description": "ports that must never be open to the world"}, **_WORLD_CONFIG},
+    "on the client ports; intra-cluster ports admit only the cluster's own security group.",
+    config={
+        "ports": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "default": list(ports.NODE_PORTS),
+            "description": "ports that must never be open to the world",
+        },
+        **_WORLD_CONFIG,
+    },
 )
 
 
@@ -170,23 +224,36 @@ def _no_world_ingress(args, report) -> None:
             continue
         hit = [p for p in ports if r.covers(p)]
         if hit:
-            report(f"{args.name}: {r.where} admits {', '.join(r.world(limit))} on port(s) "
-                   f"{', '.join(map(str, hit))} (protocol {r.protocol})")
+            report(
+                f"{args.name}: {r.where} admits {', '.join(r.world(limit))} on port(s) "
+                f"{', '.join(map(str, hit))} (protocol {r.protocol})"
+            )
 
 
 # --- PGP-AWS-NET-003 ----------------------------------------------------------------------------------------
 NET_003 = Rule(
-    id="PGP-AWS-NET-003", title="No unrestricted egress",
+    id="PGP-AWS-NET-003",
+    title="No unrestricted egress",
     why="All-traffic egress lets a compromised node exfiltrate the database anywhere; named ports keep exfiltration paths reviewable.",
     description="Egress to the world (any destination covering at least world_public_addresses public "
-                "addresses, 0.0.0.0/0 or ::/0 included) is allowed only on single listed ports (HTTPS to AWS APIs "
-                "and package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
-    severity=Severity.HIGH, control="CKV_AWS_382", area=AREA, scope="resource", clouds=(CLOUD,),
+    "addresses, 0.0.0.0/0 or ::/0 included) is allowed only on single listed ports (HTTPS to AWS APIs "
+    "and package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",
+    severity=Severity.HIGH,
+    control="CKV_AWS_382",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Replace the all-traffic egress rule by rules for the ports nodes need (443 to AWS APIs, the "
-                "cluster's own ports to its security group, the S3 prefix list).",
-    config={"world_egress_ports": {"type": "array", "items": {"type": "integer"}, "default": [443, 587],
-                                   "description": "ports on which egress to the world is acceptable"},
-            **_WORLD_CONFIG},
+    "cluster's own ports to its security group, the S3 prefix list).",
+    config={
+        "world_egress_ports": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "default": [443, 587],
+            "description": "ports on which egress to the world is acceptable",
+        },
+        **_WORLD_CONFIG,
+    },
 )
 
 
@@ -203,11 +270,16 @@ def _no_open_egress(args, report) -> None:
 
 # --- PGP-AWS-NET-004 ----------------------------------------------------------------------------------------
 NET_004 = Rule(
-    id="PGP-AWS-NET-004", title="Default security group closed",
+    id="PGP-AWS-NET-004",
+    title="Default security group closed",
     why="The default group admits everything from itself; anything placed in it by accident would reach the nodes.",
     description="Every VPC adopts its default security group with no ingress and no egress rules, so nothing "
-                "placed in it by accident can talk.",
-    severity=Severity.MEDIUM, control="CKV2_AWS_12", area=AREA, scope="stack", clouds=(CLOUD,),
+    "placed in it by accident can talk.",
+    severity=Severity.MEDIUM,
+    control="CKV2_AWS_12",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
     remediation="Add aws.ec2.DefaultSecurityGroup(vpc_id=vpc.id, ingress=[], egress=[]) for each VPC.",
 )
 
@@ -217,8 +289,11 @@ def _default_sg_closed(args, report) -> None:
     defaults = of_type(args.resources, DEFAULT_SECURITY_GROUP)
     for d in defaults:
         if as_list(d.props.get("ingress")) or as_list(d.props.get("egress")):
-            report(f"{short(d.urn)} keeps rules: ingress={len(as_list(d.props.get('ingress')))}, "
-                   f"egress={len(as_list(d.props.get('egress')))}", d.urn)
+            report(
+                f"{short(d.urn)} keeps rules: ingress={len(as_list(d.props.get('ingress')))}, "
+                f"egress={len(as_list(d.props.get('egress')))}",
+                d.urn,
+            )
     for v in vpcs:
         if not any(points_at(d, "vpcId", v) for d in defaults):
             report(f"{short(v.urn)} has no DefaultSecurityGroup resource that empties its default group", v.urn)
@@ -226,10 +301,15 @@ def _default_sg_closed(args, report) -> None:
 
 # --- PGP-AWS-NET-005 ----------------------------------------------------------------------------------------
 NET_005 = Rule(
-    id="PGP-AWS-NET-005", title="VPC flow logs on",
+    id="PGP-AWS-NET-005",
+    title="VPC flow logs on",
     why="Without flow logs there is no record of who connected to the database network during an incident.",
     description="Every VPC has a flow log capturing ALL traffic.",
-    severity=Severity.MEDIUM, control="CKV2_AWS_11", area=AREA, scope="stack", clouds=(CLOUD,),
+    severity=Severity.MEDIUM,
+    control="CKV2_AWS_11",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
     remediation="Add aws.ec2.FlowLog(vpc_id=vpc.id, traffic_type='ALL', ...) to a log group or bucket.",
 )
 
@@ -242,25 +322,39 @@ def _flow_logs(args, report) -> None:
             report(f"{short(v.urn)} has no flow log", v.urn)
         elif not any(str(f.props.get("trafficType") or "").upper() == "ALL" for f in mine):
             for f in mine:
-                report(f"{short(f.urn)} of {short(v.urn)} captures only {f.props.get('trafficType')}, not ALL",
-                       f.urn)
+                report(f"{short(f.urn)} of {short(v.urn)} captures only {f.props.get('trafficType')}, not ALL", f.urn)
 
 
 # --- PGP-AWS-NET-006 ----------------------------------------------------------------------------------------
 NET_006 = Rule(
-    id="PGP-AWS-NET-006", title="Peering only to declared peers",
+    id="PGP-AWS-NET-006",
+    title="Peering only to declared peers",
     why="A peering connection is a network path into the database VPC; only reviewed, declared peers may have one.",
     description="Each VPC peering connection targets a peer declared in the stack configuration "
-                "(pg-platform:network.peers: vpc_id, account_id, region) or in the pack's extra allowlist.",
-    severity=Severity.HIGH, control="seed: peering connections to application VPCs only", area=AREA,
-    scope="resource", clouds=(CLOUD,),
+    "(pg-platform:network.peers: vpc_id, account_id, region) or in the pack's extra allowlist.",
+    severity=Severity.HIGH,
+    control="seed: peering connections to application VPCs only",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Declare the peer in pg-platform:network.peers (reviewed with the stack file) or remove the "
-                "peering connection.",
-    config={"extra_peers": {"type": "array", "default": [],
-                            "items": {"type": "object", "properties": {
-                                "vpc_id": {"type": "string"}, "account_id": {"type": "string"},
-                                "region": {"type": "string"}}, "required": ["vpc_id"]},
-                            "description": "peers allowed in addition to the stack's declared peers"}},
+    "peering connection.",
+    config={
+        "extra_peers": {
+            "type": "array",
+            "default": [],
+            "items": {
+                "type": "object",
+                "properties": {
+                    "vpc_id": {"type": "string"},
+                    "account_id": {"type": "string"},
+                    "region": {"type": "string"},
+                },
+                "required": ["vpc_id"],
+            },
+            "description": "peers allowed in addition to the stack's declared peers",
+        }
+    },
 )
 
 
@@ -282,17 +376,22 @@ def _peering(args, report) -> None:
         if region and peer.get("region") and region != peer["region"]:
             report(f"{args.name}: peer {vpc_id} is declared in {peer['region']}, not {region}")
         return
-    report(f"{args.name}: peer VPC {vpc_id} (account {owner or 'same'}, region {region or 'same'}) is not a "
-           f"declared peer")
+    report(
+        f"{args.name}: peer VPC {vpc_id} (account {owner or 'same'}, region {region or 'same'}) is not a declared peer"
+    )
 
 
 # --- PGP-AWS-NET-007 ----------------------------------------------------------------------------------------
 NET_007 = Rule(
-    id="PGP-AWS-NET-007", title="Load balancers are internal",
+    id="PGP-AWS-NET-007",
+    title="Load balancers are internal",
     why="A public load balancer puts the database endpoint on the internet regardless of node placement.",
     description="The load balancer in front of PostgreSQL is internal: no public endpoint.",
-    severity=Severity.CRITICAL, control="CKV_AWS_17 (by analogy: database not publicly accessible)", area=AREA,
-    scope="resource", clouds=(CLOUD,),
+    severity=Severity.CRITICAL,
+    control="CKV_AWS_17 (by analogy: database not publicly accessible)",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Create the load balancer with internal=True in the private subnets.",
 )
 
@@ -304,10 +403,15 @@ def _internal_lb(args, report) -> None:
 
 # --- PGP-AWS-NET-008 ----------------------------------------------------------------------------------------
 NET_008 = Rule(
-    id="PGP-AWS-NET-008", title="Security group rules are described",
+    id="PGP-AWS-NET-008",
+    title="Security group rules are described",
     why="Reviewers and auditors must be able to tell why each opening exists.",
     description="Every security group rule carries a description saying who it admits and why.",
-    severity=Severity.LOW, control="CKV_AWS_23", area=AREA, scope="resource", clouds=(CLOUD,),
+    severity=Severity.LOW,
+    control="CKV_AWS_23",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Set description on each rule, e.g. 'app-prod VPC to PostgreSQL via NLB'.",
 )
 
@@ -317,8 +421,7 @@ def _described(args, report) -> None:
         return
     for r in sg_rules(args.resource_type, args.props):
         if not r.description.strip():
-            report(f"{args.name}: {r.where} ({r.direction} {r.protocol} {r.from_port}-{r.to_port}) has no "
-                   f"description")
+            report(f"{args.name}: {r.where} ({r.direction} {r.protocol} {r.from_port}-{r.to_port}) has no description")
     if args.resource_type == SECURITY_GROUP and not str(args.props.get("description") or "").strip():
         report(f"{args.name}: the security group has no description")
 
@@ -327,6 +430,7 @@ def _only(types: tuple[str, ...], fn):
     def validate(args, report):
         if args.resource_type in types:
             fn(args, report)
+
     return validate
 
 
@@ -340,5 +444,8 @@ POLICIES = [
     (NET_005, stack_policy(NET_005, _flow_logs)),
     (NET_006, resource_policy(NET_006, _only((PEERING,), _peering))),
     (NET_007, resource_policy(NET_007, _only((LOAD_BALANCER,), _internal_lb))),
-    (NET_008, resource_policy(NET_008, _only((SECURITY_GROUP, SECURITY_GROUP_RULE, INGRESS_RULE, EGRESS_RULE), _described))),
+    (
+        NET_008,
+        resource_policy(NET_008, _only((SECURITY_GROUP, SECURITY_GROUP_RULE, INGRESS_RULE, EGRESS_RULE), _described)),
+    ),
 ]

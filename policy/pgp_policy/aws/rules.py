@@ -1,4 +1,5 @@
 """AWS's own rule families, in the order the docs list them; every id is PGP-AWS-<FAMILY>-<NNN>."""
+
 from __future__ import annotations
 
 from . import cloudwatch, ec2, iam, kms, network, s3, secretsmanager

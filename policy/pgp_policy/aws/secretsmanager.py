@@ -1,4 +1,5 @@
 """Secrets Manager: the stack's secrets sit under a customer key and survive an accidental deletion."""
+
 from __future__ import annotations
 
 from pulumi_policy import Severity
@@ -9,12 +10,17 @@ from .types import CLOUD, SECRET
 AREA = "iam"
 
 SEC_001 = Rule(
-    id="PGP-AWS-SEC-001", title="Secrets encrypted with a customer key, recoverable",
+    id="PGP-AWS-SEC-001",
+    title="Secrets encrypted with a customer key, recoverable",
     why="With the AWS-managed key anyone allowed secretsmanager:GetSecretValue reads every secret; a customer key "
-        "adds a second, auditable grant. A recovery window undoes an accidental deletion.",
+    "adds a second, auditable grant. A recovery window undoes an accidental deletion.",
     description="Secrets Manager secrets name a customer-managed KMS key and keep a recovery window of at least "
-                "the configured days.",
-    severity=Severity.MEDIUM, control="CKV_AWS_149; seed: secrets in Secrets Manager", area=AREA, scope="resource", clouds=(CLOUD,),
+    "the configured days.",
+    severity=Severity.MEDIUM,
+    control="CKV_AWS_149; seed: secrets in Secrets Manager",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
     remediation="Pass kms_key_id=<the stack's secrets key arn> and recovery_window_in_days >= the minimum.",
     config={"min_recovery_window_days": {"type": "integer", "minimum": 0, "maximum": 30, "default": 7}},
 )
