@@ -2,7 +2,7 @@
 
 Runs the real program for the stack under the mock runtime (tools.runner), starts the real policy pack and
 asks it over the analyzer protocol what `pulumi preview --policy-pack policy --policy-pack-config
-policy/config/<stage>.json` would report, then prints the resource tree and the report. Exit status 1 on any
+policy/config/<profile>.json` would report, then prints the resource tree and the report. Exit status 1 on any
 mandatory violation (what makes `pulumi up` refuse), 2 when the stack's configuration is rejected before any
 resource exists.
 """
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--json", metavar="FILE", help="also save the plan and report as JSON (for `tools diff`)")
     parser.add_argument(
-        "--pack-config", metavar="FILE", help="policy pack config (default: policy/config/<stage>.json)"
+        "--pack-config", metavar="FILE", help="policy pack config (default: policy/config/<profile>.json)"
     )
     parser.add_argument("--pack-dir", metavar="DIR", default=str(PACK_DIR), help="policy pack directory")
 
@@ -40,17 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- running -------------------------------------------------------------------------------------------------
 
 
-def stage_of(stack_config: dict[str, str], stack: str) -> str:
-    raw = stack_config.get("pg-platform:stage", stack)
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return str(value)
+def profile_of(stack_config: dict[str, str], stack: str) -> str:
+    """The profile the stack's stage inherits (pg-platform:profile, else the stage's name): it picks the pack
+    config, so a staging stage inheriting prod is gated as prod is."""
+    from stacks.files import namespace_values
+    from stacks.profiles import inherited_profile
+
+    values = namespace_values(stack_config)
+    return inherited_profile(values.get("stage", stack), values.get("profile")) or stack
 
 
 def default_pack_config(stack_config: dict[str, str], stack: str, pack_dir: Path = PACK_DIR) -> Path:
-    return Path(pack_dir) / "config" / f"{stage_of(stack_config, stack)}.json"
+    return Path(pack_dir) / "config" / f"{profile_of(stack_config, stack)}.json"
 
 
 def evaluate(plan: Plan, analyzer: PolicyAnalyzer, pack_config: dict[str, Any]) -> Analysis:
