@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataplane.model import ClusterSpec, Member, MemberPorts, Paths, PosixRepository, Repository, Router, S3Repository
-from stacks.ports import PORTS
 from stacks.offline import settings_for_stack
+from stacks.ports import PORTS
 from stacks.settings import Settings
 from stacks.sizes import SANDBOX_SIZE
 from stacks.topology import Topology, derive_topology
@@ -135,18 +135,20 @@ class SandboxLayout:
 
     # The only places besides build_layout that look inside a Repository: a change of its shape stays here.
     @property
-    def s3_repository(self) -> Repository:
-        return next(r for r in self.spec.repositories if r.kind == "s3")
+    def s3_repository(self) -> S3Repository:
+        return next(r for r in self.spec.repositories if isinstance(r, S3Repository))
 
     @property
-    def posix_repository(self) -> Repository:
-        return next(r for r in self.spec.repositories if r.kind == "posix")
+    def posix_repository(self) -> PosixRepository:
+        return next(r for r in self.spec.repositories if isinstance(r, PosixRepository))
 
     @property
     def shared_key_repositories(self) -> tuple[int, ...]:
         """pgBackRest's numbers (repo<n>) of the repositories whose S3 keys come from the environment."""
         return tuple(
-            i for i, r in enumerate(self.spec.repositories, start=1) if r.kind == "s3" and r.key_type == "shared"
+            i
+            for i, r in enumerate(self.spec.repositories, start=1)
+            if isinstance(r, S3Repository) and r.key_type == "shared"
         )
 
     def repository_kind(self, index: int) -> str:
@@ -175,7 +177,8 @@ class SandboxLayout:
 def member_ports(profile: str, index: int) -> MemberPorts:
     # MemberPorts' defaults are the platform's ports (stacks/ports.py): shift every one of them.
     shift = PROFILE_PORT_BASE[profile] + index * MEMBER_PORT_STRIDE
-    return MemberPorts(**{f.name: f.default + shift for f in dataclasses.fields(MemberPorts)})
+    defaults = MemberPorts()
+    return MemberPorts(**{f.name: getattr(defaults, f.name) + shift for f in dataclasses.fields(MemberPorts)})
 
 
 def router_for(profile: str) -> Router:
@@ -203,7 +206,7 @@ def member_path_template(root: Path) -> Paths:
     )
 
 
-def sandbox_repositories(root: Path, scope: str, region: str | None, https_port: int) -> tuple[Repository, ...]:
+def sandbox_repositories(root: Path, scope: str, region: str, https_port: int) -> tuple[Repository, ...]:
     """repo1 a directory, repo2 the emulated object-locked bucket: every Repository the sandbox builds."""
     return (
         PosixRepository(path=str(root / "repo1")),
