@@ -1,9 +1,8 @@
 """Entry point the engine runs (`python -m pulumi.policy <engine> .` in this directory): build the pack and
 serve it. Rules live in pgp_policy/; stage enforcement comes from config/<stage>.json."""
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
 from pgp_policy import DEFAULT_ENFORCEMENT, PACK_NAME, POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(
     name=PACK_NAME,

@@ -24,9 +24,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -222,7 +223,7 @@ def reconcile(
         import jsonschema
     except ImportError:  # the engine always validates; without jsonschema we at least keep the types honest
         jsonschema = None
-    for name, (level, props) in result.items():
+    for name, (_level, props) in result.items():
         meta = policies[name]
         if jsonschema is None or not meta.config_schema:
             continue
@@ -268,7 +269,7 @@ class PolicyAnalyzer:
         self._stderr: list[str] = []
 
     # lifecycle ------------------------------------------------------------------------------------------
-    def __enter__(self) -> "PolicyAnalyzer":
+    def __enter__(self) -> PolicyAnalyzer:
         self.start()
         return self
 
@@ -423,7 +424,7 @@ class PolicyAnalyzer:
     def analyze_stack(
         self,
         records: list[ResourceRecord],
-        providers: dict[str, analyzer_pb2.AnalyzerProviderResource] | None = None,
+        providers: dict[str, analyzer_pb2.AnalyzerProviderResource | None] | None = None,
     ) -> tuple[list[Diagnostic], list[dict[str, str]]]:
         assert self.stub
         providers = providers or {}
@@ -455,6 +456,7 @@ class PolicyAnalyzer:
         """Configure, Analyze every resource in registration order, then AnalyzeStack, as a preview does."""
         started = time.perf_counter()
         self.configure(pack_config)
+        assert self.info is not None  # configure() needs the pack started, as this does
         providers = {r.urn: provider_for(r, plan, self.stack_config) for r in plan.resources}
         analysis = Analysis(self.info.name, self.version, self.policies, self.config)
         for r in plan.resources:

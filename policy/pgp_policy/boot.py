@@ -5,7 +5,8 @@ adds its own key formats and the way its secret store is referenced."""
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 from pulumi_policy import Severity
@@ -134,9 +135,9 @@ def find_secrets(text: str, key_pattern: str, ignore: set[str]) -> list[str]:
             if u and _is_literal_secret(u.group(2)):
                 found.append(f"{path}: a literal credential for {u.group(1)}")
                 continue
-            m = _LINE.match(line)
-            if m and secret_key(m.group(1)) and _is_literal_secret(m.group(2)):
-                found.append(f"{path}: {m.group(1)} has a literal value")
+            setting = _LINE.match(line)
+            if setting and secret_key(setting.group(1)) and _is_literal_secret(setting.group(2)):
+                found.append(f"{path}: {setting.group(1)} has a literal value")
     for where, doc in docs:
         for path, key, value in _walk(doc):
             if secret_key(key) and _is_literal_secret(value):

@@ -12,7 +12,8 @@ from .core import Rule, resource_policy, settings, short, stack_config, stack_po
 TAG_001 = Rule(
     id="PGP-TAG-001",
     title="Required tags",
-    why="Ownership, cost and data classification must be answerable for every resource, and stage tags drive access policies.",
+    why="Ownership, cost and data classification must be answerable for every resource, and stage tags drive access "
+    "policies.",
     description="Every taggable resource carries the required tags (its own or the provider's default tags), "
     "data-classification has an allowed value and stage matches the stack's stage.",
     severity=Severity.MEDIUM,

@@ -7,7 +7,8 @@ passed by name) is accepted as well.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 NAME_KEYS = ("bucket", "name", "id", "arn")
 

@@ -60,7 +60,7 @@ def _members(args, report) -> None:
     if not clusters:
         report("no instance boots a Patroni member (no patroni.yml in any user data)")
     for scope, members in clusters.items():
-        zones = {zone_of(r) for r, _ in members} - {None}
+        zones = {zone for r, _ in members if (zone := zone_of(r)) is not None}
         unknown = [short(r.urn) for r, _ in members if zone_of(r) is None]
         if len(members) < cfg["min_nodes"]:
             report(f"cluster {scope}: {len(members)} member(s), minimum {cfg['min_nodes']}", members[0][0].urn)

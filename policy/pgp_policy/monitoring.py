@@ -34,14 +34,17 @@ MON_001 = Rule(
             "description": "concern -> regex matched (case-insensitive) against each alert's name, expression and "
             "summary, and each cloud alarm's name, description and metric",
             "default": {
-                "instance-down": r"(instance|node|postgres|exporter|patroni|member|target)\w*\s*(is\s*)?down|\bup\b\s*==\s*0|StatusCheckFailed",
+                "instance-down": r"(instance|node|postgres|exporter|patroni|member|target)\w*\s*(is\s*)?down"
+                r"|\bup\b\s*==\s*0|StatusCheckFailed",
                 "no-primary": r"no.?(primary|leader)|(primary|leader).?(missing|absent|lost)",
                 "multiple-primaries": r"(multiple|split.?brain|more.?than.?one|several|two).?(primar|leader)",
                 "replication-lag": r"replication.?lag|replica.?lag|lag.?bytes|replay.?lag",
-                "wal-archiving": r"(wal|archiv)\w*.?(fail|error|stuck|behind|lag)|archive.?(fail|error)|pg_stat_archiver",
+                "wal-archiving": r"(wal|archiv)\w*.?(fail|error|stuck|behind|lag)|archive.?(fail|error)"
+                r"|pg_stat_archiver",
                 "backup-age": r"backup\w*.?(too.?old|old|stale|age|missing|overdue)|last.?backup",
                 "disk-space": r"disk|filesystem|volume.?(full|space)|free.?space",
-                "connection-saturation": r"connection\w*.?(satur|exhaust|limit|high|max|usage)|too.?many.?connections|max_connections",
+                "connection-saturation": r"connection\w*.?(satur|exhaust|limit|high|max|usage)"
+                r"|too.?many.?connections|max_connections",
                 "cert-expiry": r"cert\w*.?expir|tls.?expir|ssl.?expir|expir\w*.?cert",
             },
         }

@@ -49,10 +49,10 @@ class NodeFiles:
 
     def pg_hba(self) -> list[str] | None:
         if self.patroni:
-            for path in (("postgresql", "pg_hba"), ("bootstrap", "dcs", "postgresql", "pg_hba")):
-                lines = dig(self.patroni, *path)
+            for keys in (("postgresql", "pg_hba"), ("bootstrap", "dcs", "postgresql", "pg_hba")):
+                lines = dig(self.patroni, *keys)
                 if lines:
-                    return [str(l) for l in as_list(lines)]
+                    return [str(line) for line in as_list(lines)]
         for path, content in self.files.items():
             if path.endswith("pg_hba.conf"):
                 return content.splitlines()
@@ -145,11 +145,14 @@ def user_data_text(props: Mapping[str, Any], keys: tuple[str, ...]) -> str | Non
 def _cloud_config_parts(text: str) -> list[str]:
     if text.lstrip().startswith(("Content-Type", "MIME-Version")):
         msg = email.message_from_string(text)
-        return [
-            part.get_payload(decode=True).decode()
-            for part in msg.walk()
-            if not part.is_multipart() and part.get_content_type() == "text/cloud-config"
-        ]
+        parts = []
+        for part in msg.walk():
+            if part.is_multipart() or part.get_content_type() != "text/cloud-config":
+                continue
+            payload = part.get_payload(decode=True)  # a leaf part decodes to bytes
+            if isinstance(payload, bytes):
+                parts.append(payload.decode())
+        return parts
     return [text] if text.lstrip().startswith("#cloud-config") else []
 
 

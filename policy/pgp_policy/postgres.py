@@ -41,7 +41,8 @@ def _value(params: dict[str, Any], key: str) -> str | None:
 PG_001 = Rule(
     id="PGP-PG-001",
     title="pg_hba: TLS and strong authentication only, final reject",
-    why="trust/password/md5/ident logins can be bypassed or replayed, and lines without TLS expose credentials and data; a final reject keeps the list an allowlist.",
+    why="trust/password/md5/ident logins can be bypassed or replayed, and lines without TLS expose credentials and "
+    "data; a final reject keeps the list an allowlist.",
     description="Network lines are hostssl with scram-sha-256 or cert (host/hostnossl only to reject); no line "
     "uses trust, password, md5 or ident; the last line rejects everything else.",
     severity=Severity.CRITICAL,
@@ -185,7 +186,8 @@ def _tls(args, _node, params, report) -> None:
 PG_004 = Rule(
     id="PGP-PG-004",
     title="pgAudit loaded and logging",
-    why="pgAudit records who changed schema, roles and data, which plain statement logging does not attribute reliably.",
+    why="pgAudit records who changed schema, roles and data, which plain statement logging does not attribute "
+    "reliably.",
     description="pgaudit is in shared_preload_libraries and pgaudit.log names at least one class.",
     severity=Severity.HIGH,
     control="CIS PostgreSQL 3.2",
@@ -197,9 +199,11 @@ PG_004 = Rule(
 
 
 def _pgaudit(args, _node, params, report) -> None:
-    libs = [l.strip() for l in (_value(params, "shared_preload_libraries") or "").split(",")]
+    libs = [lib.strip() for lib in (_value(params, "shared_preload_libraries") or "").split(",")]
     if "pgaudit" not in libs:
-        report(f"{args.name}: shared_preload_libraries ({', '.join(l for l in libs if l) or 'empty'}) lacks pgaudit")
+        report(
+            f"{args.name}: shared_preload_libraries ({', '.join(lib for lib in libs if lib) or 'empty'}) lacks pgaudit"
+        )
     log = _value(params, "pgaudit.log")
     if not log or log.lower() == "none":
         report(f"{args.name}: pgaudit.log is {log or 'unset'}")
@@ -209,7 +213,8 @@ def _pgaudit(args, _node, params, report) -> None:
 PG_005 = Rule(
     id="PGP-PG-005",
     title="Connection, checkpoint, lock and statement logging",
-    why="Incident response needs who connected from where, when, and what DDL ran; lock waits and temp files explain outages.",
+    why="Incident response needs who connected from where, when, and what DDL ran; lock waits and temp files explain "
+    "outages.",
     description="log_connections, log_disconnections, log_checkpoints and log_lock_waits are on, "
     "log_temp_files is 0, log_line_prefix carries time, pid, database, user, application and host, "
     "and log_statement is at least ddl.",

@@ -8,7 +8,8 @@ import base64
 import copy
 import gzip
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
@@ -477,7 +478,7 @@ class Stack:
 
         self.cluster = r(rec("pg-platform:aws:PostgresCluster", "pg-cluster", {}, parent=self.platform, custom=False))
         self.nodes = []
-        for i, (zone, subnet) in enumerate(zip(ZONES, self.subnets)):
+        for i, (zone, subnet) in enumerate(zip(ZONES, self.subnets, strict=True)):
             host = f"10.40.{i * 16}.10"
             node = r(
                 rec(
@@ -586,5 +587,5 @@ class Stack:
             change(doc)
             node.inputs["userDataBase64"] = node_user_data(node.inputs["privateIp"], doc)
 
-    def copy(self) -> "Stack":
+    def copy(self) -> Stack:
         return copy.deepcopy(self)

@@ -103,8 +103,8 @@ def test_plan_report_formats(pack):
     md = plan_tool.render_markdown(_plan(stack), analysis, timings)
     assert md.startswith("### :x: pg-platform plan `test`: policy gate blocked")
     assert (
-        "| mandatory | `PGP-AWS-NET-007` Load balancers are internal | `aws:lb/loadBalancer:LoadBalancer::pg-cluster-nlb` |"
-        in md
+        "| mandatory | `PGP-AWS-NET-007` Load balancers are internal | "
+        "`aws:lb/loadBalancer:LoadBalancer::pg-cluster-nlb` |" in md
     )
     doc = plan_tool.to_document(_plan(stack), analysis, timings)
     assert doc["summary"] == {"mandatory": 1, "advisory": 0, "remediate": 0}

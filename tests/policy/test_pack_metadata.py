@@ -58,11 +58,8 @@ def test_taggable_catalog_matches_installed_provider():
     import pulumi_aws
 
     expected = taggable_types(Path(pulumi_aws.__file__).parent)
-    shipped = [
-        l
-        for l in (PACK / "pgp_policy" / "aws" / "taggable.txt").read_text().splitlines()
-        if l and not l.startswith("#")
-    ]
+    lines = (PACK / "pgp_policy" / "aws" / "taggable.txt").read_text().splitlines()
+    shipped = [line for line in lines if line and not line.startswith("#")]
     assert shipped == expected
     assert "aws:ec2/instance:Instance" in shipped and "aws:iam/rolePolicy:RolePolicy" not in shipped
 

@@ -31,9 +31,9 @@ def test_groups_are_the_programs(pack):
     assert ports.INTRA_CLUSTER_PORTS == program.INTRA_CLUSTER_PORTS
     assert ports.EXPORTER_PORTS == program.EXPORTER_PORTS
     p = program.PORTS
-    assert ports.ROUTED_PORTS == (p.write, p.read, p.pooled_write)
-    assert ports.MONITORING_PORTS == (p.prometheus, p.alertmanager, p.grafana)
-    assert ports.PATRONI_REST == p.patroni_rest
+    assert (p.write, p.read, p.pooled_write) == ports.ROUTED_PORTS
+    assert (p.prometheus, p.alertmanager, p.grafana) == ports.MONITORING_PORTS
+    assert p.patroni_rest == ports.PATRONI_REST
 
 
 def test_no_node_port_may_face_the_world(pack):

@@ -19,10 +19,10 @@ NOT_YET = {"tools/constraints/core.py"}
 
 
 def test_signatures_are_the_sdks():
-    assert protocol.SIG_KEY == rpc._special_sig_key
-    assert protocol.SECRET_SIG == rpc._special_secret_sig
-    assert protocol.RESOURCE_SIG == rpc._special_resource_sig
-    assert protocol.OUTPUT_SIG == rpc._special_output_value_sig
+    assert rpc._special_sig_key == protocol.SIG_KEY
+    assert rpc._special_secret_sig == protocol.SECRET_SIG
+    assert rpc._special_resource_sig == protocol.RESOURCE_SIG
+    assert rpc._special_output_value_sig == protocol.OUTPUT_SIG
     assert protocol.UNKNOWN == rpc.UNKNOWN
 
 

@@ -4,7 +4,7 @@ fails with the rule's id, the stage's enforcement level and a message naming wha
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import yaml

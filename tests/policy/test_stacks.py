@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from components.aws.userdata import compress_user_data
-
 from stacks.errors import SettingsError
 from stacks.files import engine_config, stack_file
 from tools import plan as plan_tool

@@ -16,7 +16,8 @@ POLICY_DOCS = {ROLE_POLICY: ("policy",), POLICY: ("policy",), USER_POLICY: ("pol
 IAM_001 = Rule(
     id="PGP-AWS-IAM-001",
     title="No wildcard actions on wildcard resources",
-    why="A node role with service-wide wildcards on all resources turns one compromised node into a compromised account.",
+    why="A node role with service-wide wildcards on all resources turns one compromised node into a compromised "
+    "account.",
     description="No identity policy allows a whole service ('*' or 'svc:*') on Resource '*', and none uses "
     "Allow with NotAction.",
     severity=Severity.HIGH,

@@ -4,8 +4,9 @@ peering, internal load balancers."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from pulumi_policy import Severity
 
@@ -107,7 +108,8 @@ _WORLD_CONFIG = {
         "type": "integer",
         "default": WORLD_PUBLIC_ADDRESSES,
         "minimum": 1,
-        "description": "a source covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) is the world",
+        "description": "a source covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) is the "
+        "world",
     }
 }
 
@@ -161,7 +163,8 @@ def sg_rules(resource_type: str, props: Any) -> Iterator[SgRule]:
 NET_001 = Rule(
     id="PGP-AWS-NET-001",
     title="No public IP on instances",
-    why="A public address makes the node reachable from the internet the moment a security group slips; private nodes need two mistakes.",
+    why="A public address makes the node reachable from the internet the moment a security group slips; private "
+    "nodes need two mistakes.",
     description="EC2 instances and launch templates must not get a public IPv4 address, and no subnet hands "
     "one out on launch; database and monitoring nodes are reached only through private subnets and "
     "the internal load balancer.",
@@ -193,7 +196,8 @@ def _no_public_ip(args, report) -> None:
 NET_002 = Rule(
     id="PGP-AWS-NET-002",
     title="No world ingress to database ports",
-    why="PostgreSQL, Patroni's REST API (which can trigger failover) and etcd (which holds the leader key) must never face the internet.",
+    why="PostgreSQL, Patroni's REST API (which can trigger failover) and etcd (which holds the leader key) must "
+    "never face the internet.",
     description="No security group rule may admit the world to PostgreSQL, PgBouncer, the Patroni REST API, etcd "
     "or the exporters: any source covering at least world_public_addresses public addresses (0.0.0.0/0 "
     "however written, 0.0.0.0/1, ::/0), not only /0.",
@@ -234,7 +238,8 @@ def _no_world_ingress(args, report) -> None:
 NET_003 = Rule(
     id="PGP-AWS-NET-003",
     title="No unrestricted egress",
-    why="All-traffic egress lets a compromised node exfiltrate the database anywhere; named ports keep exfiltration paths reviewable.",
+    why="All-traffic egress lets a compromised node exfiltrate the database anywhere; named ports keep exfiltration "
+    "paths reviewable.",
     description="Egress to the world (any destination covering at least world_public_addresses public "
     "addresses, 0.0.0.0/0 or ::/0 included) is allowed only on single listed ports (HTTPS to AWS APIs "
     "and package mirrors, SMTP submission to the mail relay); never all protocols or port ranges.",

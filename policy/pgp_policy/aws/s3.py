@@ -45,7 +45,8 @@ def _retention_days(lock) -> int | None:
 S3_001 = Rule(
     id="PGP-AWS-S3-001",
     title="Backup bucket locked (WORM)",
-    why="Backups that can be deleted can be deleted by ransomware or a stolen key; COMPLIANCE mode cannot be bypassed, not even by root.",
+    why="Backups that can be deleted can be deleted by ransomware or a stolen key; COMPLIANCE mode cannot be "
+    "bypassed, not even by root.",
     description="Each bucket has Object Lock enabled and a lock configuration whose default retention uses an "
     "allowed mode with a period within bounds that covers at least one complete backup chain.",
     severity=Severity.CRITICAL,
@@ -253,7 +254,8 @@ def _tls_only(args, report) -> None:
 S3_006 = Rule(
     id="PGP-AWS-S3-006",
     title="Backup bucket lifecycle cleans up after the lock",
-    why="pgBackRest's expiry only writes delete markers on a locked bucket; without lifecycle rules storage grows forever, and expiring before the lock ends is refused.",
+    why="pgBackRest's expiry only writes delete markers on a locked bucket; without lifecycle rules storage grows "
+    "forever, and expiring before the lock ends is refused.",
     description="Each bucket has an enabled lifecycle rule expiring noncurrent versions no sooner than the lock "
     "ends (pgBackRest expiry only writes delete markers) and one aborting incomplete multipart "
     "uploads.",
@@ -271,7 +273,7 @@ S3_006 = Rule(
 def _lifecycle(args, report) -> None:
     cfg = settings(args, S3_006)
     for b in of_type(args.resources, BUCKET):
-        lock_days = max([_retention_days(l) or 0 for l in _companions(args, BUCKET_LOCK, b)] or [0])
+        lock_days = max([_retention_days(lock) or 0 for lock in _companions(args, BUCKET_LOCK, b)] or [0])
         configs = _companions(args, BUCKET_LIFECYCLE, b)
         anchor = configs[0].urn if len(configs) == 1 else b.urn
         rules = [r for lc in configs for r in as_list(lc.props.get("rules")) if str(r.get("status")) == "Enabled"]
