@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -101,3 +102,26 @@ def test_readme_rule_table_is_generated_from_the_pack():
     assert readme_with_table(readme) == readme, (
         "README's policy table is stale: run .venv/bin/python policy/scripts/gen_docs.py --readme"
     )
+
+
+def _string_constants(path: Path) -> list[tuple[int, str]]:
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+
+
+def test_each_type_token_is_spelt_once_and_only_by_its_cloud():
+    """Shared rules reach a cloud only through its adapter; a cloud's tokens live in its types module alone."""
+    token = re.compile(r"^[a-z][\w-]*:[\w/.-]+:[A-Z]\w*$")  # package:module:Type
+    tokens: dict[str, list[str]] = {}
+    for path in sorted((PACK / "pgp_policy").rglob("*.py")):
+        where = str(path.relative_to(PACK / "pgp_policy"))
+        for line, value in _string_constants(path):
+            if token.match(value):
+                tokens.setdefault(value, []).append(f"{where}:{line}")
+    assert tokens, "no type token found: the pattern is wrong"
+    for value, places in tokens.items():
+        cloud = value.split(":", 1)[0]
+        assert [p.split(":")[0] for p in places] == [f"{cloud}/types.py"], (value, places)
