@@ -1,7 +1,7 @@
 """What every component shares: child options derived from the component, and the type-token scheme."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import pulumi
 

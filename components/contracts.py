@@ -105,9 +105,7 @@ def intents(settings: Settings, topology: Topology) -> Intents:
             lock_days=topology.lock_days.value,
             noncurrent_expiry_days=topology.noncurrent_version_expiry_days.value,
         ),
-        cluster=ClusterIntent(
-            members=members, rolling=frozenset(rolled), disk_size_gb=settings.cluster.disk_size_gb
-        ),
+        cluster=ClusterIntent(members=members, rolling=frozenset(rolled), disk_size_gb=settings.cluster.disk_size_gb),
         monitoring=MonitoringIntent(
             receivers=settings.monitoring.receivers,
             zone=settings.network.zones[0],
@@ -188,4 +186,3 @@ class CloudBuild(Protocol):
 def the_roles_keep_their_contracts(roles: Mapping[str, object]) -> list[str]:
     """Roles (by name) that lack an attribute their contract gives; a cloud's build checks this before wiring."""
     return [role for role, component in roles.items() if not isinstance(component, ROLE_CONTRACTS[role])]
-

@@ -31,8 +31,7 @@ class PostgresPlatform(pulumi.ComponentResource):
     app_role_secret_ids: Mapping[str, pulumi.Output[str]]
     restore_role_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, settings: Settings, topology: Topology,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, settings: Settings, topology: Topology, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{TYPE_PREFIX}:index:PostgresPlatform", name, None, opts)
         outputs: PlatformOutputs = cloud_build(settings.cloud)(self, name, settings, topology)
         self.endpoint = outputs.endpoint
@@ -44,8 +43,15 @@ class PostgresPlatform(pulumi.ComponentResource):
         self.app_role_secret_ids = outputs.app_role_secret_ids
         # The export keeps its first name: deployed stacks' consumers read `restore_role_arn`.
         self.restore_role_arn = outputs.restore_identity
-        self.register_outputs({"endpoint": self.endpoint, "bucket": self.bucket, "grafana_url": self.grafana_url,
-                               "peering_connection_ids": self.peering_connection_ids,
-                               "client_access": self.client_access, "ca_certificate": self.ca_certificate,
-                               "app_role_secret_ids": self.app_role_secret_ids,
-                               "restore_role_arn": self.restore_role_arn})
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "bucket": self.bucket,
+                "grafana_url": self.grafana_url,
+                "peering_connection_ids": self.peering_connection_ids,
+                "client_access": self.client_access,
+                "ca_certificate": self.ca_certificate,
+                "app_role_secret_ids": self.app_role_secret_ids,
+                "restore_role_arn": self.restore_role_arn,
+            }
+        )

@@ -2,8 +2,8 @@
 and an internal NLB that routes by Patroni's REST health checks."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws

@@ -16,10 +16,10 @@ from components.aws.vault import BackupVault, BackupVaultArgs
 from components.contracts import APP_ROLE_SECRETS, PlatformOutputs, intents
 from components.spec import cluster_spec
 from dataplane import pgbackrest, roles
+from dataplane.alertmanager import webhook_urls
 from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
-from dataplane.alertmanager import webhook_urls
 from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
 from dataplane.routing import client_access
 from stacks.settings import Settings
@@ -34,63 +34,142 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     child = pulumi.ResourceOptions(parent=parent)
     invoke = pulumi.InvokeOptions(parent=parent)
     account_id = aws.get_caller_identity(opts=invoke).account_id
-    image_id = aws.ec2.get_ami(most_recent=True, owners=[DEBIAN_AMI_OWNER], opts=invoke, filters=[
-        aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_AMI_NAME]),
-        aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
-    ]).id
+    image_id = aws.ec2.get_ami(
+        most_recent=True,
+        owners=[DEBIAN_AMI_OWNER],
+        opts=invoke,
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_AMI_NAME]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+        ],
+    ).id
     repository = s3_repository(settings, account_id)
     spec = cluster_spec(settings, topology, repository)
     intent = intents(settings, topology)
     protect, tags = intent.protect, intent.tags
 
-    network = Network(f"{name}-network", NetworkArgs(
-        intent=intent.network, region=settings.region, account_id=account_id, backup_bucket=repository.bucket,
-        protect=protect, tags=tags), child)
-    vault = BackupVault(f"{name}-vault", BackupVaultArgs(
-        intent=intent.vault, repository=repository, protect=protect, account_id=account_id, tags=tags), child)
-    secrets = Secrets(f"{name}-secrets", SecretsArgs(spec=spec, protect=protect, tags=tags,
-                                                     webhooks=webhook_urls(intent.monitoring.receivers)), child)
-    identity = Identity(f"{name}-identity", IdentityArgs(
-        bucket_arn=vault.bucket.arn, backup_key_arn=vault.key.arn, secrets_key_arn=secrets.key.arn,
-        shared_secret_arns=list(secrets.secret_refs.values()), member_tls_secret_arns=secrets.member_tls_refs,
-        account_id=account_id, tags=tags), child)
+    network = Network(
+        f"{name}-network",
+        NetworkArgs(
+            intent=intent.network,
+            region=settings.region,
+            account_id=account_id,
+            backup_bucket=repository.bucket,
+            protect=protect,
+            tags=tags,
+        ),
+        child,
+    )
+    vault = BackupVault(
+        f"{name}-vault",
+        BackupVaultArgs(intent=intent.vault, repository=repository, protect=protect, account_id=account_id, tags=tags),
+        child,
+    )
+    secrets = Secrets(
+        f"{name}-secrets",
+        SecretsArgs(spec=spec, protect=protect, tags=tags, webhooks=webhook_urls(intent.monitoring.receivers)),
+        child,
+    )
+    identity = Identity(
+        f"{name}-identity",
+        IdentityArgs(
+            bucket_arn=vault.bucket.arn,
+            backup_key_arn=vault.key.arn,
+            secrets_key_arn=secrets.key.arn,
+            shared_secret_arns=list(secrets.secret_refs.values()),
+            member_tls_secret_arns=secrets.member_tls_refs,
+            account_id=account_id,
+            tags=tags,
+        ),
+        child,
+    )
 
     # Uploads name the bucket's key explicitly, so a changed bucket default cannot silently weaken them.
     node_boot = pulumi.Output.all(secrets.secret_refs, secrets.member_tls_refs, vault.key.arn).apply(
-        lambda v: NodeBoot(cloud=AwsBoot(region=settings.region, bucket=repository.bucket, kms_key_id=v[2]),
-                           secret_refs=v[0], tls_secret_refs=v[1]))
+        lambda v: NodeBoot(
+            cloud=AwsBoot(region=settings.region, bucket=repository.bucket, kms_key_id=v[2]),
+            secret_refs=v[0],
+            tls_secret_refs=v[1],
+        )
+    )
     subnet_ids = dict(zip(intent.network.zones, network.subnet_ids, strict=True))
-    cluster = PostgresCluster(f"{name}-cluster", PostgresClusterArgs(
-        spec=spec, vpc_id=network.vpc.id, subnet_ids=subnet_ids,
-        node_security_group_id=network.node_sg.id, lb_security_group_id=network.lb_sg.id,
-        instance_profiles=identity.member_identities, image_id=image_id,
-        instance_type=settings.cluster.instance_type, disk_size_gb=intent.cluster.disk_size_gb,
-        disk_type=settings.cluster.disk_type, disk_iops=settings.cluster.disk_iops,
-        boot=node_boot, protect=protect, tags=tags, private_zone_id=network.private_zone.id,
-        # Nodes fetch secret values and use the bucket at boot: versions and bucket settings must exist first.
-        boot_after=[identity, secrets, vault, network.egress_ready], rolling=intent.cluster.rolling), child)
+    cluster = PostgresCluster(
+        f"{name}-cluster",
+        PostgresClusterArgs(
+            spec=spec,
+            vpc_id=network.vpc.id,
+            subnet_ids=subnet_ids,
+            node_security_group_id=network.node_sg.id,
+            lb_security_group_id=network.lb_sg.id,
+            instance_profiles=identity.member_identities,
+            image_id=image_id,
+            instance_type=settings.cluster.instance_type,
+            disk_size_gb=intent.cluster.disk_size_gb,
+            disk_type=settings.cluster.disk_type,
+            disk_iops=settings.cluster.disk_iops,
+            boot=node_boot,
+            protect=protect,
+            tags=tags,
+            private_zone_id=network.private_zone.id,
+            # Nodes fetch secret values and use the bucket at boot: versions and bucket settings must exist first.
+            boot_after=[identity, secrets, vault, network.egress_ready],
+            rolling=intent.cluster.rolling,
+        ),
+        child,
+    )
 
-    post_provision = PostProvision(f"{name}-post-provision", PostProvisionArgs(
-        region=settings.region, instance_ids=cluster.member_ids, disk_size_gb=intent.cluster.disk_size_gb,
-        role_sql=roles.render_role_sql(spec, variables_from_env=True),
-        pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
-        tags=tags, after=[vault]), child)
+    post_provision = PostProvision(
+        f"{name}-post-provision",
+        PostProvisionArgs(
+            region=settings.region,
+            instance_ids=cluster.member_ids,
+            disk_size_gb=intent.cluster.disk_size_gb,
+            role_sql=roles.render_role_sql(spec, variables_from_env=True),
+            pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+            tags=tags,
+            after=[vault],
+        ),
+        child,
+    )
 
     monitoring_zone = intent.monitoring.zone
-    monitoring = Monitoring(f"{name}-monitoring", MonitoringArgs(
-        spec=spec, receivers=intent.monitoring.receivers, subnet_id=subnet_ids[monitoring_zone],
-        security_group_id=network.monitoring_sg.id, instance_profile=identity.monitoring_identity,
-        image_id=image_id, instance_type=settings.cluster.monitoring_instance_type,
-        volume_key_arn=cluster.volume_key.arn, instance_ids=cluster.member_ids,
-        write_target_group_arn_suffix=cluster.target_groups["write"].arn_suffix,
-        load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
-        boot=pulumi.Output.all(secrets.ca_certificate, secrets.webhook_refs).apply(lambda v: MonitoringBoot(
-            cloud=AwsBoot(region=settings.region), smtp_smarthost=settings.monitoring.smtp_smarthost,
-            smtp_from=settings.monitoring.smtp_from, ca_cert_pem=v[0], webhook_secret_refs=v[1])),
-        account_id=account_id, protect=protect, tags=tags, zone=monitoring_zone, region=settings.region,
-        role_name=identity.monitoring_role.name, secrets_key_arn=secrets.key.arn,
-        webhook_secret_arns=secrets.webhook_refs, boot_after=[secrets, network.egress_ready],
-        rolling=intent.monitoring.rolling, no_primary_after=[post_provision.roles]), child)
+    monitoring = Monitoring(
+        f"{name}-monitoring",
+        MonitoringArgs(
+            spec=spec,
+            receivers=intent.monitoring.receivers,
+            subnet_id=subnet_ids[monitoring_zone],
+            security_group_id=network.monitoring_sg.id,
+            instance_profile=identity.monitoring_identity,
+            image_id=image_id,
+            instance_type=settings.cluster.monitoring_instance_type,
+            volume_key_arn=cluster.volume_key.arn,
+            instance_ids=cluster.member_ids,
+            write_target_group_arn_suffix=cluster.target_groups["write"].arn_suffix,
+            load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
+            boot=pulumi.Output.all(secrets.ca_certificate, secrets.webhook_refs).apply(
+                lambda v: MonitoringBoot(
+                    cloud=AwsBoot(region=settings.region),
+                    smtp_smarthost=settings.monitoring.smtp_smarthost,
+                    smtp_from=settings.monitoring.smtp_from,
+                    ca_cert_pem=v[0],
+                    webhook_secret_refs=v[1],
+                )
+            ),
+            account_id=account_id,
+            protect=protect,
+            tags=tags,
+            zone=monitoring_zone,
+            region=settings.region,
+            role_name=identity.monitoring_role.name,
+            secrets_key_arn=secrets.key.arn,
+            webhook_secret_arns=secrets.webhook_refs,
+            boot_after=[secrets, network.egress_ready],
+            rolling=intent.monitoring.rolling,
+            no_primary_after=[post_provision.roles],
+        ),
+        child,
+    )
 
     return PlatformOutputs(
         endpoint=cluster.endpoint,

@@ -7,10 +7,9 @@ Patroni reports the leader, so the result does not depend on which node currentl
 from __future__ import annotations
 
 import hashlib
-import json
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_command as command

@@ -10,8 +10,8 @@ read only by the monitoring node, which fills them into Alertmanager's configura
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pulumi
 import pulumi_aws as aws

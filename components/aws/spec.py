@@ -14,9 +14,14 @@ def backup_bucket_name(settings: Settings, account_id: str) -> str:
 
 
 def s3_repository(settings: Settings, account_id: str) -> S3Repository:
-    return S3Repository(path=f"/{settings.name}", bucket=backup_bucket_name(settings, account_id),
-                        region=settings.region, endpoint=f"s3.{settings.region}.amazonaws.com",
-                        uri_style="host", key_type="auto")
+    return S3Repository(
+        path=f"/{settings.name}",
+        bucket=backup_bucket_name(settings, account_id),
+        region=settings.region,
+        endpoint=f"s3.{settings.region}.amazonaws.com",
+        uri_style="host",
+        key_type="auto",
+    )
 
 
 def aws_cluster_spec(settings: Settings, topology: Topology, account_id: str) -> ClusterSpec:

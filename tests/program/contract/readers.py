@@ -4,6 +4,7 @@ imports) and passes the same suite; nothing in test_contract.py names a cloud's 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,12 @@ def _cloud_init_files(text: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class AwsReader:
     stateful_types: tuple[str, ...] = (
-        "aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:secretsmanager/secret:Secret",
-        "aws:secretsmanager/secretVersion:SecretVersion", "random:index/randomPassword:RandomPassword",
+        "aws:ebs/volume:Volume",
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:secretsmanager/secret:Secret",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "random:index/randomPassword:RandomPassword",
         "tls:index/selfSignedCert:SelfSignedCert",
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
     )
@@ -83,13 +88,14 @@ class AwsReader:
 
     def spec(self, plan: Plan, settings: Settings, topology: Topology) -> ClusterSpec:
         from components.aws.spec import aws_cluster_spec
-        from dataplane.cloud_init import NodeBoot, with_boot_repositories
+        from dataplane.boot.aws import AwsBoot
         from tools.runner import FAKE_ACCOUNT
 
+        # The vault's key exists only once the vault does, so the boot data completes the repository with it.
         (key,) = [k for k in plan.by_type("aws:kms/key:Key") if k.name.endswith("vault-key")]
-        return with_boot_repositories(aws_cluster_spec(settings, topology, FAKE_ACCOUNT),
-                                      NodeBoot(region=settings.region, secret_arns={}, tls_secret_arns={},
-                                               kms_key_id=key.outputs["arn"]))
+        spec = aws_cluster_spec(settings, topology, FAKE_ACCOUNT)
+        cloud = AwsBoot(region=settings.region, kms_key_id=key.outputs["arn"])
+        return dataclasses.replace(spec, repositories=cloud.repositories(spec.repositories))
 
     def tags_of(self, record: ResourceRecord) -> dict[str, str] | None:
         return record.inputs.get("tags") if record.type in aws_taggable() else None
