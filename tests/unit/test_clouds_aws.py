@@ -1,11 +1,13 @@
 """The AWS facts in stacks/clouds/aws.py: the vendored region list stays botocore's; zone and tag rules."""
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from stacks.clouds import aws
+from stacks.clouds import CLOUDS, SUPPORTED_CLOUDS, aws
 from stacks.settings import REQUIRED_TAGS
+from stacks.sizes import NodeSize
 
 
 def test_vendored_regions_equal_botocores():
@@ -78,3 +80,61 @@ def test_identifier_patterns():
     assert aws.SECURITY_GROUP_ID.fullmatch("sg-0a1b2c3d4e5f60718") and aws.SECURITY_GROUP_ID.fullmatch("sg-0a1b2c3d")
     assert not aws.SECURITY_GROUP_ID.fullmatch("sg-0a1b2c3d4e") and not aws.VPC_ID.fullmatch("vpc-XYZ12345")
     assert aws.ACCOUNT_ID.fullmatch("012345678901") and not aws.ACCOUNT_ID.fullmatch("12345678901")
+
+
+def test_vendored_instance_types_equal_botocores():
+    pytest.importorskip("botocore")
+    generated = aws.generated_instance_types()
+    assert aws.INSTANCE_TYPES_FILE.read_text() == aws.render_instance_types(generated), (
+        "botocore knows other instance types: run `.venv/bin/python -m stacks.clouds.aws instance-types`")
+    assert {"r7g.xlarge", "m7g.large", "r7i.xlarge", "t3.medium"} <= aws.instance_types()
+
+
+@pytest.mark.parametrize("itype,arch", [
+    ("r7g.xlarge", "arm64"), ("m7g.large", "arm64"), ("t4g.medium", "arm64"), ("c7gn.large", "arm64"),
+    ("x2gd.xlarge", "arm64"), ("im4gn.large", "arm64"), ("a1.large", "arm64"), ("m8gd.large", "arm64"),
+    ("r7i.xlarge", "x86_64"), ("m7i-flex.large", "x86_64"), ("t3.medium", "x86_64"), ("g5.xlarge", "x86_64"),
+    ("m7a.large", "x86_64"), ("r7iz.large", "x86_64"),
+])
+def test_architecture_of_an_instance_type(itype, arch):
+    assert itype in aws.instance_types()
+    assert aws.architecture(itype) == arch
+
+
+def test_sizes_of_the_former_closed_list_are_unchanged():
+    former = {"t3.medium": (2, 4096), "t3.large": (2, 8192), "m7i.large": (2, 8192), "m7i.xlarge": (4, 16384),
+              "m7i.2xlarge": (8, 32768), "r7i.large": (2, 16384), "r7i.xlarge": (4, 32768),
+              "r7i.2xlarge": (8, 65536), "r7i.4xlarge": (16, 131072)}
+    for itype, (vcpus, memory) in former.items():
+        assert aws.instance_type_problem(itype) is None
+        assert aws.node_size(itype) == NodeSize(vcpus, memory), itype
+    assert all(aws.instance_type_problem(t) is None for t in aws.REFERENCE_TYPES)
+
+
+def test_every_offered_type_is_sized_or_refused_with_a_reason():
+    sized = [t for t in aws.instance_types() if aws.instance_type_problem(t) is None]
+    assert len(sized) > 300
+    for itype in sized:
+        size = aws.node_size(itype)
+        assert size.vcpus >= 1 and size.memory_mib >= aws.NODE_MEMORY_MIB_MIN, itype
+    with pytest.raises(ValueError, match="i4i.large"):
+        aws.node_size("i4i.large")
+
+
+def test_the_registry_names_each_cloud_once():
+    assert SUPPORTED_CLOUDS == ("aws",) and CLOUDS["aws"] is aws.CLOUD
+    assert aws.CLOUD.region_key == "aws:region" and aws.CLOUD.router.check.admission_seconds == 10
+    assert aws.CLOUD.disk_iops_ceiling("gp3", 20) == 10_000 and aws.CLOUD.disk_iops_max == 64_000
+
+
+def test_the_stage_name_limit_is_the_one_the_constraint_check_enforces(monkeypatch):
+    """One character more than STAGE_NAME_MAX, let through the settings, is refused by the offline check of the
+    provider's auto-names; the limit itself is what the staging example (7 characters) runs with."""
+    from stacks.files import resolve_stack, using_stack_file
+    from tools.runner import ConstraintError, run_stack
+
+    staging = Path(__file__).parent / "stacks" / "Pulumi.staging.yaml"
+    assert len("staging") == aws.STAGE_NAME_MAX
+    monkeypatch.setitem(CLOUDS, "aws", dataclasses.replace(aws.CLOUD, stage_name_max=aws.STAGE_NAME_MAX + 1))
+    with using_stack_file(resolve_stack(staging)), pytest.raises(ConstraintError, match="stagings-cluster-pool"):
+        run_stack("staging", overrides={"pg-platform:stage": "stagings"})

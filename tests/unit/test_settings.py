@@ -1,10 +1,12 @@
 """Invalid or contradictory settings fail before any resource exists, naming key, value and fix."""
 import ipaddress
 import re
+from pathlib import Path
 
 import pytest
 
 from stacks.errors import SettingsError
+from stacks.offline import settings_for_stack
 from stacks.settings import (IPV4_PUBLIC_TOTAL, WORLD_PUBLIC_ADDRESSES, Peer, PeerGroup, parse_config,
                              parse_settings, public_addresses)
 from stacks.topology import derive_topology
@@ -352,3 +354,129 @@ def test_the_engine_may_mark_monitoring_secret_but_nothing_else():
     with pytest.raises(SettingsError) as caught:
         parse_config(config, "prod", secret_keys=["pg-platform:monitoring", "pg-platform:cluster"])
     assert caught.value.keys() == ["pg-platform:cluster"]
+
+
+# --- the stage model: stages inherit a profile, extra tags, the cloud's instance types -------------------------
+
+STAGING = Path(__file__).parent / "stacks" / "Pulumi.staging.yaml"
+
+
+def staging_with(tmp_path, old: str, new: str) -> SettingsError:
+    text = STAGING.read_text()
+    assert text.count(old) == 1, old
+    with pytest.raises(SettingsError) as caught:
+        settings_from_text(tmp_path, text.replace(old, new), stack="staging")
+    return caught.value
+
+
+def test_a_staging_stage_inherits_prod():
+    settings = settings_for_stack("staging", STAGING.parent)
+    assert (settings.stage, settings.profile.name, settings.name) == ("staging", "prod", "pgp-staging")
+    topology = derive_topology(settings)
+    assert topology.synchronous and topology.protect_stateful.value and topology.lock_mode.value == "COMPLIANCE"
+    assert topology.policy_enforcement.value == "mandatory"
+    assert topology.protect_stateful.reason.startswith("prod: ")
+    assert settings.tags["stage"] == "staging" and settings.tags["environment-tier"] == "pre-production"
+    prod = settings_for_stack("prod")
+    assert settings.objectives == prod.objectives  # the stack file states none: the profile's
+    assert settings.cluster.size.memory_mib < prod.cluster.size.memory_mib
+
+
+def test_a_stage_that_is_not_a_profile_must_name_one(tmp_path):
+    p = only(staging_with(tmp_path, "  pg-platform:profile: prod\n", ""), "pg-platform:profile")
+    assert "stage 'staging' is not a profile" in p.message
+    assert p.fix == "add `pg-platform:profile: prod` (or another of dev, prod) to Pulumi.staging.yaml"
+
+
+def test_an_unknown_profile(tmp_path):
+    p = only(staging_with(tmp_path, "pg-platform:profile: prod", "pg-platform:profile: prd"), "pg-platform:profile")
+    assert (p.value, p.message, p.fix) == ("prd", "is not a profile", "use prod")
+
+
+def test_the_profile_decides_the_rules_a_stage_is_checked_against(tmp_path):
+    # Inheriting dev, the same file may leave its backups unlocked; inheriting prod it may not.
+    text = STAGING.read_text().replace("  pg-platform:network:", "  pg-platform:objectives: {worm_days: 0}\n  pg-platform:network:")
+    with pytest.raises(SettingsError, match="COMPLIANCE lock"):
+        settings_from_text(tmp_path, text, stack="staging")
+    relaxed = settings_from_text(tmp_path, text.replace("profile: prod", "profile: dev"), stack="staging")
+    assert relaxed.profile.name == "dev" and relaxed.objectives.worm_days == 0
+
+
+@pytest.mark.parametrize("stage,message", [
+    ("integration", "has 11 characters, but on AWS a stage name has at most 7"),
+    ("Staging", "must be a stage name of lowercase letters and digits"),
+    ("qa-1", "must be a stage name of lowercase letters and digits"),
+])
+def test_stage_names_fit_the_resource_names(tmp_path, stage, message):
+    p = only(staging_with(tmp_path, "pg-platform:stage: staging", f"pg-platform:stage: {stage}"), "pg-platform:stage")
+    assert message in p.message
+    if "characters" in message:
+        assert "target group" in p.message and p.fix.endswith("e.g. integra")
+
+
+def test_the_pack_config_follows_the_profile():
+    from stacks.files import engine_config
+    from tools.plan import default_pack_config
+
+    staging = engine_config("staging", STAGING.parent)
+    assert default_pack_config(staging, "staging").name == "prod.json"
+    assert default_pack_config(engine_config("dev"), "dev").name == "dev.json"
+
+
+def test_extra_tags_are_kept():
+    tags = {"owner": "o", "cost-center": "c", "data-classification": "internal", "team:cost/unit": "A 1+2=3 @x"}
+    assert settings_with("dev", tags=tags).tags["team:cost/unit"] == "A 1+2=3 @x"
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("aws:project", "x", "is not an AWS tag key: tag keys starting with aws: are reserved for AWS"),
+    ("project#1", "x", "is not an AWS tag key: a tag key holds only letters"),
+    ("k" * 129, "x", "is not an AWS tag key: a tag key has 1 to 128 characters"),
+    ("project", "a;b", "only letters, numbers, spaces and"),
+    ("project", " padded", "starts or ends with a blank"),
+    ("project", 1234, "must be a string"),
+    ("Name", "mine", "is a tag the program sets itself"),
+    ("stage", "prod", "is a tag the program sets itself"),
+])
+def test_extra_tags_follow_the_clouds_rules(key, value, message):
+    tags = {"owner": "o", "cost-center": "c", "data-classification": "internal", key: value}
+    p = only(problems("dev", tags=tags), f"pg-platform:tags.{key}")
+    assert message in p.message
+
+
+def test_too_many_tags_for_one_resource():
+    tags = {"owner": "o", "cost-center": "c", "data-classification": "internal"}
+    tags |= {f"extra-{i}": "x" for i in range(44)}
+    p = only(problems("dev", tags=tags), "pg-platform:tags")
+    assert "at most 50 tags" in p.message and p.fix == "keep at most 46 tags"
+
+
+@pytest.mark.parametrize("itype,arch,vcpus,memory", [
+    ("r7g.xlarge", "arm64", 4, 32768),
+    ("m7g.large", "arm64", 2, 8192),
+    ("t4g.large", "arm64", 2, 8192),
+    ("r8g.2xlarge", "arm64", 8, 65536),
+    ("m6i.4xlarge", "x86_64", 16, 65536),
+    ("m7i-flex.large", "x86_64", 2, 8192),
+    ("r7a.medium", "x86_64", 1, 8192),
+])
+def test_instance_types_from_the_clouds_own_list(itype, arch, vcpus, memory):
+    cluster = settings_with("prod", cluster__instance_type=itype).cluster
+    assert (cluster.architecture, cluster.size.vcpus, cluster.size.memory_mib) == (arch, vcpus, memory)
+    assert settings_with("prod", cluster__monitoring_instance_type=itype).cluster.monitoring_architecture == arch
+
+
+@pytest.mark.parametrize("itype,message,fix", [
+    ("r7i.xxlarge", "is not an EC2 instance type", "use r7i.xlarge or r7iz.xlarge"),
+    ("r7g.metal", "bare metal", "use a type such as t3.medium"),
+    ("i4i.large", "is an EC2 type of family i4i, on which the platform does not size PostgreSQL", None),
+    ("t3.small", "has 2048 MiB of memory, less than the 4096 MiB a node needs", None),
+    ("t2.large", "family t2, on which the platform does not size PostgreSQL", "use t3.large or t4g.large"),
+    ("m4.large", "family m4", None),
+    (17, "must be an AWS instance type", None),
+])
+def test_instance_types_the_platform_refuses(itype, message, fix):
+    p = only(problems("prod", cluster__instance_type=itype), "pg-platform:cluster.instance_type")
+    assert message in p.message
+    if fix:
+        assert p.fix == fix

@@ -246,3 +246,19 @@ def test_the_command_line_catches_any_user_error(monkeypatch, capsys):
     monkeypatch.setattr(topology_cmd, "main", refuse)
     assert main(["topology"]) == 2
     assert "tools topology: the provider would refuse this" in capsys.readouterr().err
+
+
+def test_a_stage_beyond_dev_and_prod_passes_its_profiles_gate():
+    """The staging example inherits prod: the offline constraint check passes, and the pack runs with prod's
+    (mandatory) config and finds nothing."""
+    from pathlib import Path
+
+    from tools import plan as plan_tool
+
+    source = resolve_stack(Path(__file__).parent / "stacks" / "Pulumi.staging.yaml")
+    with using_stack_file(source):
+        plan, analysis, timings = plan_tool.run(source.name)
+    assert timings["pack_config"].endswith("policy/config/prod.json")
+    assert analysis.diagnostics == []
+    assert {c["enforcementLevel"] for c in analysis.config.values()} <= {"mandatory", "disabled"}
+    assert any(r.name == "pgp-staging-cluster" for r in plan.resources)
