@@ -137,3 +137,19 @@ def pgbouncer_proc(pg_roles):
         yield spec
     finally:
         stop(proc)
+
+
+@pytest.fixture
+def gnupg_homes(tmp_path):
+    """Throwaway GnuPG homes; gpg starts a gpg-agent daemon per home, stopped here so none outlives the test."""
+    homes: list[Path] = []
+
+    def make(name: str) -> Path:
+        home = tmp_path / f"gnupg-{name}"
+        home.mkdir(mode=0o700)
+        homes.append(home)
+        return home
+
+    yield make
+    for home in homes:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, timeout=30)

@@ -18,6 +18,8 @@ from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths,
 from dataplane.tls import member_tls_contents, tls_files
 from components.aws.spec import aws_cluster_spec as cloud_cluster_spec
 from dataplane.boot.aws import AwsBoot
+from dataplane.boot.member import NodeBoot
+from dataplane.boot.monitoring import MonitoringBoot
 from stacks.offline import settings_for_stack
 from stacks.sizes import SANDBOX_SIZE
 from stacks.topology import Topology, derive_topology
@@ -171,3 +173,41 @@ def etcdctl(spec: ClusterSpec, member: Member, *args: str, client_cert: bool = T
     return subprocess.run(["etcdctl", f"--endpoints=https://{member.host}:{member.ports.etcd_client}",
                            f"--cacert={t.ca}", "--dial-timeout=2s", "--command-timeout=3s", *auth, *args],
                           capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"})
+
+
+# The boot tests (test_boot_*.py): AWS references of the real shapes, cloud-init's validator, throwaway gpg keys.
+HOOK_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:pgp/webhook-AbCdEf"
+
+
+def boot_for(spec) -> NodeBoot:
+    return NodeBoot(
+        cloud=AwsBoot(region="eu-central-1"),
+        secret_refs={n: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/{n}-AbCdEf"
+                     for n in SECRET_ENV},
+        tls_secret_refs={m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
+                         for m in spec.members})
+
+
+def monitoring_boot(stack: str, **changes) -> MonitoringBoot:
+    mon = settings_for(stack).monitoring
+    hooks = {r.name: f"{HOOK_ARN}-{r.name}" for r in mon.receivers if r.webhook_url}
+    return MonitoringBoot(**{"cloud": AwsBoot(region="eu-central-1"), "smtp_smarthost": mon.smtp_smarthost,
+                                        "smtp_from": mon.smtp_from, "ca_cert_pem": "-----BEGIN CERTIFICATE-----\n",
+                                        "webhook_secret_refs": hooks, **changes})
+
+
+def cloud_init_schema(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "user-data.yml"
+    path.write_text(text)
+    return subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True)
+
+
+needs_cloud_init = pytest.mark.skipif(shutil.which("cloud-init") is None,
+                                      reason="cloud-init (Debian package) provides the schema validator")
+
+
+def gpg_key(home: Path, name: str) -> str:
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run(gpg + ["--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
+                   check=True, capture_output=True)
+    return subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True, text=True).stdout
