@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.policy.fixtures import STACK, STACK_CONFIG
+from tests.policy.fixtures import STACK, STACK_CONFIG, Stack
 from tools.analyzer import Analysis, PolicyAnalyzer, load_pack_config
 from tools.records import Plan, ResourceRecord
 
@@ -43,3 +43,26 @@ def by_policy(analysis: Analysis, policy: str):
 
 def dump(analysis: Analysis) -> str:
     return json.dumps([(d.policy, d.level, d.detail) for d in analysis.diagnostics], indent=1)
+
+
+def assert_violation(pack: PackSession, rule: str, case: str, mutate, expected: str) -> None:
+    """One row of a rule table: the mutated fixture stack fails `rule`, mandatory in prod, with `expected` in the
+    message, reported on the resource the mutation names."""
+    stack = Stack()
+    anchor = mutate(stack)
+    analysis = pack.run(stack.records)
+    hits = by_policy(analysis, rule)
+    assert hits, f"{rule} did not fire for {case}: {dump(analysis)}"
+    assert any(expected in d.message for d in hits), dump(analysis)
+    assert {d.level for d in hits} == {"mandatory"}
+    assert all(d.pack == "pg-platform" and d.severity for d in hits)
+    if anchor:
+        assert any(d.urn.endswith(f"::{anchor}") for d in hits if expected in d.message), dump(analysis)
+    # Remediation text reaches the report through GetAnalyzerInfo.
+    assert analysis.policies[rule].remediation
+
+
+def cloud_of(policy: str) -> str | None:
+    """The cloud a rule id names (PGP-AWS-S3-001 -> "aws"), None for a shared rule (PGP-HA-001)."""
+    parts = policy.split("-")
+    return parts[1].lower() if len(parts) == 4 else None
