@@ -28,12 +28,40 @@ REGION_KEY = "aws:region"
 # generated: start
 REGIONS_BY_PARTITION: dict[str, tuple[str, ...]] = {
     "aws": (
-        "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-        "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
-        "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1",
-        "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
-        "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2",
-        "us-west-1", "us-west-2",
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-central-1",
+        "ca-west-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
     ),
     "aws-cn": ("cn-north-1", "cn-northwest-1"),
     "aws-us-gov": ("us-gov-east-1", "us-gov-west-1"),
@@ -44,6 +72,7 @@ REGIONS_BY_PARTITION: dict[str, tuple[str, ...]] = {
     "aws-eusc": ("eusc-de-east-1",),
 }
 # generated: end
+LINE_LENGTH = 120  # pyproject.toml's, so the generated block is what `ruff format` leaves alone
 
 PARTITION_OF: dict[str, str] = {region: partition for partition, regions in REGIONS_BY_PARTITION.items()
                                 for region in regions}
@@ -459,19 +488,16 @@ def generated_regions() -> dict[str, tuple[str, ...]]:
 
 
 def render_regions(table: dict[str, tuple[str, ...]]) -> str:
-    """Source text for the block between the `generated` markers above."""
-    import textwrap
-
+    """Source text for the block between the `generated` markers above, as `ruff format` lays it out."""
     lines = ["REGIONS_BY_PARTITION: dict[str, tuple[str, ...]] = {"]
     for partition, regions in table.items():
         items = ", ".join(f'"{r}"' for r in regions) + ("," if len(regions) == 1 else "")
         one = f'    "{partition}": ({items}),'
-        if len(one) <= 116:
+        if len(one) <= LINE_LENGTH:
             lines.append(one)
             continue
         lines.append(f'    "{partition}": (')
-        lines += textwrap.wrap(", ".join(f'"{r}"' for r in regions) + ",", 108, initial_indent="        ",
-                               subsequent_indent="        ", break_on_hyphens=False)
+        lines += [f'        "{r}",' for r in regions]
         lines.append("    ),")
     lines.append("}")
     return "\n".join(lines)
@@ -487,7 +513,7 @@ def generated_instance_types() -> list[str]:
 
 def render_instance_types(types: list[str]) -> str:
     """The text of aws_instance_types.txt."""
-    header = "# EC2's InstanceType enum as botocore ships it (`python -m stacks.clouds.aws instance-types` regenerates it)."
+    header = "# EC2's InstanceType enum as botocore has it (`python -m stacks.clouds.aws instance-types` writes it)."
     return "\n".join([header, *types]) + "\n"
 
 
