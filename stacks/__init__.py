@@ -2,6 +2,7 @@
 
 Only `stacks.config.load_settings` reads Pulumi config; everything else here is pure.
 """
+
 from stacks.errors import SettingsError
 from stacks.settings import Settings, parse_settings
 from stacks.topology import Choice, Topology, derive_topology

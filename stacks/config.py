@@ -1,4 +1,5 @@
 """The one place that reads Pulumi config."""
+
 from __future__ import annotations
 
 import pulumi
@@ -18,5 +19,4 @@ def load_settings() -> Settings:
 
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
-    return parse_config(everything, stack=pulumi.get_stack(), project=pulumi.get_project(),
-                        secret_keys=secret_keys)
+    return parse_config(everything, stack=pulumi.get_stack(), project=pulumi.get_project(), secret_keys=secret_keys)

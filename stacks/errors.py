@@ -1,4 +1,5 @@
 """Settings errors that name the key, the bad value and the fix."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ MAX_SHOWN = 120
 
 def shown(value: object) -> str:
     text = repr(value)
-    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN - 20]}... ({len(text)} chars)"
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 20]}... ({len(text)} chars)"
 
 
 @dataclass(frozen=True)

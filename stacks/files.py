@@ -9,6 +9,7 @@ Where a secret belongs (`stacks.settings.SECRET_LEAVES`) the leaf gets a determi
 shape the setting checks, and its top-level key is reported as a secret config key, as the engine reports a key
 holding a secure value; a secure value anywhere else is an error naming the key.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,7 +36,7 @@ STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 # The top-level keys of a stack settings file (Pulumi's workspace.ProjectStack).
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 # Bounds that no real stack file comes near, so a malformed one fails fast instead of exhausting the machine.
-MAX_VALUES = 100_000            # after alias expansion ("billion laughs")
+MAX_VALUES = 100_000  # after alias expansion ("billion laughs")
 MAX_DEPTH = 48
 MAX_NUMBER_CHARS = 100
 
@@ -45,9 +46,11 @@ _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null")}
 
 # --- which file a stack is -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StackSource:
     """A stack and the file its config comes from."""
+
     name: str
     path: Path
 
@@ -80,8 +83,10 @@ def resolve_stack(arg: str | os.PathLike, root: Path = ROOT) -> StackSource:
         path = Path(text).expanduser()
         match = STACK_FILE_NAME.fullmatch(path.name)
         if not match:
-            raise UnknownStackError(f"{text}: not a stack file name; a stack file is named Pulumi.<stack>.yaml and "
-                                    f"the stack is named after it ({_found(root)})")
+            raise UnknownStackError(
+                f"{text}: not a stack file name; a stack file is named Pulumi.<stack>.yaml and "
+                f"the stack is named after it ({_found(root)})"
+            )
         if not path.is_file():
             raise UnknownStackError(f"no stack file {text} ({_found(root)})")
         return StackSource(match["stack"], path.resolve())
@@ -89,8 +94,9 @@ def resolve_stack(arg: str | os.PathLike, root: Path = ROOT) -> StackSource:
         raise UnknownStackError(f"{text!r} is not a stack name (letters, digits, '-', '_', '.'); {_found(root)}")
     path = stack_file(text, root)
     if not path.is_file():
-        raise UnknownStackError(f"no stack {text!r}: {path} does not exist; {_found(root)} "
-                                f"(or pass the path of a Pulumi.<stack>.yaml)")
+        raise UnknownStackError(
+            f"no stack {text!r}: {path} does not exist; {_found(root)} (or pass the path of a Pulumi.<stack>.yaml)"
+        )
     return StackSource(text, path)
 
 
@@ -106,17 +112,21 @@ def using_stack_file(source: StackSource) -> Iterator[StackSource]:
 
 # --- the engine's view of config -------------------------------------------------------------------------------
 
+
 class EngineConfig(NamedTuple):
-    values: dict[str, str]          # namespaced key -> value, structured values JSON-encoded
-    secret_keys: list[str]          # keys holding a secure value
+    values: dict[str, str]  # namespaced key -> value, structured values JSON-encoded
+    secret_keys: list[str]  # keys holding a secure value
 
 
 def namespace_values(config: Mapping[str, Any], namespace: str = NAMESPACE) -> dict[str, Any]:
     """`pg-platform:x` keys of an engine config map, prefix stripped and structured values decoded."""
     prefix = f"{namespace}:"
     # Keys written as `pg-platform:config:x` by older CLIs are normalised by the engine; accept both.
-    return {k[len(prefix):].removeprefix("config:"): _decode(v) for k, v in config.items()
-            if isinstance(k, str) and k.startswith(prefix)}
+    return {
+        k[len(prefix) :].removeprefix("config:"): _decode(v)
+        for k, v in config.items()
+        if isinstance(k, str) and k.startswith(prefix)
+    }
 
 
 def _decode(value: Any) -> Any:
@@ -154,15 +164,18 @@ def engine_config(stack: str, root: Path = ROOT, overrides: Mapping[str, Any] | 
 
 # --- secure values ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Secure:
     """A `{secure: <ciphertext>}` leaf of a stack file."""
+
     ciphertext: str
 
 
 def _is_secure(value: Any) -> bool:
-    return isinstance(value, Secure) or (isinstance(value, dict) and len(value) == 1
-                                         and isinstance(value.get("secure"), str))
+    return isinstance(value, Secure) or (
+        isinstance(value, dict) and len(value) == 1 and isinstance(value.get("secure"), str)
+    )
 
 
 def dotted(key: str, path: list[str | int]) -> str:
@@ -178,15 +191,26 @@ def _unseal(key: str, value: Any, path: list[str | int], secrets: list[str], pro
             leaf = re.sub(r"\[\d+\]", "[]", dotted(name.removeprefix("config:"), path))
             placeholder = SECRET_LEAVES.get(leaf)
             if placeholder is None:
-                problems.append(Problem(dotted(key, path), {"secure": ciphertext},
-                                        "is a secure (encrypted) value, but this setting is not a secret",
-                                        f"write it in plain text; only {', '.join(SECRET_LEAVES)} may be secure"))
+                problems.append(
+                    Problem(
+                        dotted(key, path),
+                        {"secure": ciphertext},
+                        "is a secure (encrypted) value, but this setting is not a secret",
+                        f"write it in plain text; only {', '.join(SECRET_LEAVES)} may be secure",
+                    )
+                )
                 return None
             secrets.append(dotted(key, path))
             return placeholder(digest)
         if key in PLAIN_PROVIDER_KEYS and not path:
-            problems.append(Problem(key, {"secure": ciphertext}, "is a secure (encrypted) value, but the program "
-                                    "needs it in plain text offline", "write it in plain text"))
+            problems.append(
+                Problem(
+                    key,
+                    {"secure": ciphertext},
+                    "is a secure (encrypted) value, but the program needs it in plain text offline",
+                    "write it in plain text",
+                )
+            )
             return None
         # A provider's own secret (credentials): the mock providers never use it.
         secrets.append(dotted(key, path))
@@ -199,6 +223,7 @@ def _unseal(key: str, value: Any, path: list[str | int], secrets: list[str], pro
 
 
 # --- reading the file ------------------------------------------------------------------------------------------
+
 
 class _PyLoader(yaml.SafeLoader):
     """SafeLoader without implicit timestamps: Pulumi hands `2025-01-01` to the program as the string."""
@@ -267,17 +292,19 @@ def _read_text(path: Path, root: Path) -> str:
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        text = data[:exc.start].decode("utf-8", "replace")
+        line = data[: exc.start].count(b"\n") + 1
+        text = data[: exc.start].decode("utf-8", "replace")
         key = _near_key(text, line - 1)
-        raise StackFileError(f"{label}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8"
-                             + (f" ({key})" if key else "")
-                             + ". Fix: save the file as UTF-8 (Pulumi reads stack files as UTF-8)") from None
+        raise StackFileError(
+            f"{label}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8"
+            + (f" ({key})" if key else "")
+            + ". Fix: save the file as UTF-8 (Pulumi reads stack files as UTF-8)"
+        ) from None
 
 
 def _yaml_error(exc: yaml.YAMLError, text: str, label: str) -> StackFileError:
     if isinstance(exc, yaml.reader.ReaderError):
-        line = text[:exc.position].count("\n")
+        line = text[: exc.position].count("\n")
         what = f"character {exc.character!r} is not allowed in YAML"
         mark_line, context = line, ""
     elif isinstance(exc, yaml.MarkedYAMLError) and (exc.problem_mark or exc.context_mark):
@@ -292,8 +319,9 @@ def _yaml_error(exc: yaml.YAMLError, text: str, label: str) -> StackFileError:
         line, mark_line, what, context = 0, 0, str(exc), ""
     key = _near_key(text, mark_line)
     where = f" ({key})" if key else ""
-    return StackFileError(f"{label}: line {line + 1}, {what}{context}{where}. Fix: correct the YAML near line "
-                          f"{line + 1}{where}")
+    return StackFileError(
+        f"{label}: line {line + 1}, {what}{context}{where}. Fix: correct the YAML near line {line + 1}{where}"
+    )
 
 
 class _Builder:
@@ -325,8 +353,10 @@ class _Builder:
     def build(self, node: Node, path: list[str | int]) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise StackFileError(f"{self.label}: expands to more than {MAX_VALUES} values (near {self.name(path)}, "
-                                 f"line {node.start_mark.line + 1}); YAML aliases multiply. Fix: write the values out")
+            raise StackFileError(
+                f"{self.label}: expands to more than {MAX_VALUES} values (near {self.name(path)}, "
+                f"line {node.start_mark.line + 1}); YAML aliases multiply. Fix: write the values out"
+            )
         if len(path) > MAX_DEPTH:
             self.fail(path, node, "...", f"nests deeper than {MAX_DEPTH} levels", "flatten the value")
             return None
@@ -348,23 +378,38 @@ class _Builder:
 
     def unsupported(self, node: Node, path: list[str | int]) -> None:
         tag = node.tag.replace(_TAG, "!!")
-        self.fail(path, node, node.value if isinstance(node, ScalarNode) else tag,
-                  f"YAML tag {tag} is not supported in a stack file", "write a plain value without a tag")
+        self.fail(
+            path,
+            node,
+            node.value if isinstance(node, ScalarNode) else tag,
+            f"YAML tag {tag} is not supported in a stack file",
+            "write a plain value without a tag",
+        )
         return None
 
     def scalar(self, node: ScalarNode, path: list[str | int]) -> Any:
         if node.tag not in _SCALAR_TAGS:
             return self.unsupported(node, path)
         if node.tag in (f"{_TAG}int", f"{_TAG}float") and len(node.value) > MAX_NUMBER_CHARS:
-            self.fail(path, node, node.value, f"is a number of {len(node.value)} characters, more than any setting "
-                                              f"takes", "write a value within the setting's range")
+            self.fail(
+                path,
+                node,
+                node.value,
+                f"is a number of {len(node.value)} characters, more than any setting takes",
+                "write a value within the setting's range",
+            )
             return None
         try:
             return self.loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, KeyError, ArithmeticError, TypeError) as exc:
             kind = node.tag.replace(_TAG, "")
-            self.fail(path, node, node.value, f"cannot be read as {kind} ({str(exc).splitlines()[0]})",
-                      f"write a plain {kind} or quote the text")
+            self.fail(
+                path,
+                node,
+                node.value,
+                f"cannot be read as {kind} ({str(exc).splitlines()[0]})",
+                f"write a plain {kind} or quote the text",
+            )
             return None
 
     def mapping(self, node: MappingNode, path: list[str | int]) -> Any:
@@ -377,25 +422,40 @@ class _Builder:
                 if key_node.tag == f"{_TAG}merge":
                     continue
                 if not isinstance(key_node, ScalarNode):
-                    self.fail(path, key_node, "?", "has a mapping key that is not plain text",
-                              "write each key as plain text")
+                    self.fail(
+                        path, key_node, "?", "has a mapping key that is not plain text", "write each key as plain text"
+                    )
                     continue
                 line = key_node.start_mark.line + 1
                 if key_node.value in seen:
-                    self.fail([*path, key_node.value], key_node, None,
-                              f"is given twice (lines {seen[key_node.value]} and {line}); YAML would silently keep "
-                              f"only the last", "keep one of them")
+                    self.fail(
+                        [*path, key_node.value],
+                        key_node,
+                        None,
+                        f"is given twice (lines {seen[key_node.value]} and {line}); YAML would silently keep "
+                        f"only the last",
+                        "keep one of them",
+                    )
                 else:
                     seen[key_node.value] = line
             try:
                 self.loader.flatten_mapping(node)
             except yaml.YAMLError as exc:
-                self.fail(path, node, "<<", f"has a merge key that cannot be merged ({getattr(exc, 'problem', exc)})",
-                          "merge only mappings, or write the keys out")
+                self.fail(
+                    path,
+                    node,
+                    "<<",
+                    f"has a merge key that cannot be merged ({getattr(exc, 'problem', exc)})",
+                    "merge only mappings, or write the keys out",
+                )
                 return None
         pairs = [(k, v) for k, v in node.value if isinstance(k, ScalarNode)]
-        if len(pairs) == 1 and pairs[0][0].value == "secure" and isinstance(pairs[0][1], ScalarNode) \
-                and pairs[0][1].tag == f"{_TAG}str":
+        if (
+            len(pairs) == 1
+            and pairs[0][0].value == "secure"
+            and isinstance(pairs[0][1], ScalarNode)
+            and pairs[0][1].tag == f"{_TAG}str"
+        ):
             return Secure(pairs[0][1].value)
         return {k.value: self.build(v, [*path, k.value]) for k, v in pairs}
 
@@ -450,9 +510,11 @@ def read_config(path: Path, root: Path = ROOT) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise StackFileError(f"{label}: is a YAML {type(doc).__name__}, not a mapping. Fix: write a mapping with a "
-                             f"`config:` mapping of `{NAMESPACE}:` and `aws:` keys, e.g. `config: {{aws:region: "
-                             f"eu-central-1, {NAMESPACE}:stage: dev}}`")
+        raise StackFileError(
+            f"{label}: is a YAML {type(doc).__name__}, not a mapping. Fix: write a mapping with a "
+            f"`config:` mapping of `{NAMESPACE}:` and `aws:` keys, e.g. `config: {{aws:region: "
+            f"eu-central-1, {NAMESPACE}:stage: dev}}`"
+        )
     unknown = [k for k in doc if k not in STACK_FILE_KEYS]
     if unknown:
         text = _read_text(path, root)
@@ -460,15 +522,27 @@ def read_config(path: Path, root: Path = ROOT) -> dict[str, Any]:
         for key in unknown:
             line = next((i for i, row in enumerate(text.splitlines()) if key in row), None)
             near = _near_key(text, line) if line is not None else None
-            where.append(f"{key!r}" + (f" (line {line + 1}, after the entry {near[3:]})" if near and near.startswith(
-                "in ") else f" (line {line + 1})" if line is not None else ""))
-        raise StackFileError(f"{label}: unknown top-level key(s) {', '.join(where)}. Fix: a stack file holds "
-                             f"{', '.join(STACK_FILE_KEYS)}; settings go under `config:`, indented, as "
-                             f"`{NAMESPACE}:<setting>`")
+            where.append(
+                f"{key!r}"
+                + (
+                    f" (line {line + 1}, after the entry {near[3:]})"
+                    if near and near.startswith("in ")
+                    else f" (line {line + 1})"
+                    if line is not None
+                    else ""
+                )
+            )
+        raise StackFileError(
+            f"{label}: unknown top-level key(s) {', '.join(where)}. Fix: a stack file holds "
+            f"{', '.join(STACK_FILE_KEYS)}; settings go under `config:`, indented, as "
+            f"`{NAMESPACE}:<setting>`"
+        )
     config = doc.get("config")
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise StackFileError(f"{label}: `config` is a YAML {type(config).__name__}, not a mapping. Fix: write "
-                             f"`config:` as a mapping of namespaced keys, e.g. `{NAMESPACE}:stage: dev`")
+        raise StackFileError(
+            f"{label}: `config` is a YAML {type(config).__name__}, not a mapping. Fix: write "
+            f"`config:` as a mapping of namespaced keys, e.g. `{NAMESPACE}:stage: dev`"
+        )
     return config

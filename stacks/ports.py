@@ -1,4 +1,5 @@
 """Port numbers, defined once. The cloud nodes use these; the sandbox offsets them per node."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

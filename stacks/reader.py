@@ -49,7 +49,9 @@ class Reader:
 
     def _unknown_keys(self, key: str, value: Mapping[Any, Any], allowed: Sequence[str]) -> None:
         for unknown in sorted(set(value) - set(allowed), key=str):
-            self.fail(f"{key}.{unknown}", value[unknown], "unknown key", f"remove it or use one of: {', '.join(allowed)}")
+            self.fail(
+                f"{key}.{unknown}", value[unknown], "unknown key", f"remove it or use one of: {', '.join(allowed)}"
+            )
 
     def integer(self, key: str, value: object, minimum: int, maximum: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -28,8 +28,13 @@ DEFAULT_CLOUD = CLOUDS[SUPPORTED_CLOUDS[0]]
 PLAIN_PROVIDER_KEYS = tuple(c.region_key for c in CLOUDS.values())
 # Config namespaces a stack file may use besides the program's own: the clouds' providers, the other providers
 # the program uses and the engine's own. A key in any other namespace is never read, so it is reported.
-PROVIDER_NAMESPACES = (*dict.fromkeys(c.region_key.partition(":")[0] for c in CLOUDS.values()), "random", "tls",
-                       "command", "pulumi")
+PROVIDER_NAMESPACES = (
+    *dict.fromkeys(c.region_key.partition(":")[0] for c in CLOUDS.values()),
+    "random",
+    "tls",
+    "command",
+    "pulumi",
+)
 SUPPORTED_POSTGRES_MAJORS = (14, 15, 16, 17)
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 REQUIRED_TAGS = ("owner", "cost-center", "data-classification")
@@ -56,10 +61,26 @@ SECRET_SETTINGS = frozenset(re.split(r"[.\[]", leaf, maxsplit=1)[0] for leaf in 
 # however it is written (0.0.0.0/0, 0.0.0.0/00, two /1 halves, ...). Private, shared and reserved ranges do not
 # count, so application VPCs never come near it.
 WORLD_PUBLIC_ADDRESSES = 1 << 24
-NON_PUBLIC_IPV4 = tuple(ipaddress.IPv4Network(n) for n in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
-    "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-    "224.0.0.0/4", "240.0.0.0/4"))
+NON_PUBLIC_IPV4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
 IPV4_PUBLIC_TOTAL = (1 << 32) - sum(n.num_addresses for n in NON_PUBLIC_IPV4)
 
 
@@ -67,8 +88,10 @@ def public_addresses(networks: Iterable[ipaddress.IPv4Network]) -> int:
     """Globally routable IPv4 addresses in the union of `networks`."""
     total = 0
     for net in ipaddress.collapse_addresses(networks):
-        hidden = sum(s.num_addresses if s.subnet_of(net) else net.num_addresses if net.subnet_of(s) else 0
-                     for s in NON_PUBLIC_IPV4)
+        hidden = sum(
+            s.num_addresses if s.subnet_of(net) else net.num_addresses if net.subnet_of(s) else 0
+            for s in NON_PUBLIC_IPV4
+        )
         total += net.num_addresses - hidden
     return total
 
@@ -79,15 +102,21 @@ def is_world(networks: Iterable[ipaddress.IPv4Network]) -> bool:
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _RECEIVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
 
 
 def _https_url(text: str) -> bool:
     try:
         url = urllib.parse.urlsplit(text)
-        return url.scheme == "https" and bool(url.hostname) and not any(c.isspace() for c in text) and (
-            url.port is None or 0 < url.port < 65536)
+        return (
+            url.scheme == "https"
+            and bool(url.hostname)
+            and not any(c.isspace() for c in text)
+            and (url.port is None or 0 < url.port < 65536)
+        )
     except ValueError:
         return False
 
@@ -224,17 +253,30 @@ def config_key_problems(config: Mapping[str, Any]) -> list[Problem]:
         namespace, sep, name = str(key).partition(":")
         if not (sep and namespace and name):
             bare = str(key).strip(":")
-            fix = (f"write it as {NAMESPACE}:{bare}" if bare in _SCHEMA else
-                   f"name it <namespace>:<setting>, e.g. {NAMESPACE}:{sorted(_SCHEMA)[0]} or {DEFAULT_CLOUD.region_key}")
-            problems.append(Problem(str(key), value, "is not a namespaced config key, so the program never reads it",
-                                    fix))
+            fix = (
+                f"write it as {NAMESPACE}:{bare}"
+                if bare in _SCHEMA
+                else f"name it <namespace>:<setting>, e.g. {NAMESPACE}:{sorted(_SCHEMA)[0]} or {DEFAULT_CLOUD.region_key}"
+            )
+            problems.append(
+                Problem(str(key), value, "is not a namespaced config key, so the program never reads it", fix)
+            )
         elif namespace not in known:
             close = difflib.get_close_matches(namespace.lower(), known, n=1, cutoff=0.6)
             setting = name if re.fullmatch(r"[A-Za-z0-9_.-]+", name) else sorted(_SCHEMA)[0]
-            fix = (f"rename it {close[0]}:{name}" if close else
-                   f"use {NAMESPACE}:{setting} for a platform setting (known namespaces: {', '.join(known)})")
-            problems.append(Problem(str(key), value, f"is in the unknown config namespace {namespace!r}, so the program "
-                                                     f"never reads it", fix))
+            fix = (
+                f"rename it {close[0]}:{name}"
+                if close
+                else f"use {NAMESPACE}:{setting} for a platform setting (known namespaces: {', '.join(known)})"
+            )
+            problems.append(
+                Problem(
+                    str(key),
+                    value,
+                    f"is in the unknown config namespace {namespace!r}, so the program never reads it",
+                    fix,
+                )
+            )
     return problems
 
 
@@ -245,9 +287,14 @@ def secret_key_problems(secret_keys: Iterable[str]) -> list[Problem]:
         namespace, _, name = key.partition(":")
         name = name.removeprefix("config:")
         if namespace == NAMESPACE and name not in SECRET_SETTINGS:
-            problems.append(Problem(key, "[secret]", f"is secret (it holds a secure value), but nothing in {name} "
-                                                     f"is a secret", f"write it in plain text; only "
-                                                                     f"{', '.join(SECRET_LEAVES)} may be secure"))
+            problems.append(
+                Problem(
+                    key,
+                    "[secret]",
+                    f"is secret (it holds a secure value), but nothing in {name} is a secret",
+                    f"write it in plain text; only {', '.join(SECRET_LEAVES)} may be secure",
+                )
+            )
     return problems
 
 
@@ -529,8 +576,10 @@ def _world_message(networks: ipaddress.IPv4Network | list[ipaddress.IPv4Network]
     count = public_addresses(nets)
     share = 100 * count / IPV4_PUBLIC_TOTAL
     what = "covers" if len(nets) == 1 else "together cover"
-    return (f"opens PostgreSQL to the whole internet: {what} {count:,} public addresses ({share:.1f} % of the "
-            f"public IPv4 internet, the limit is {WORLD_PUBLIC_ADDRESSES:,}), not allowed in {profile.name}")
+    return (
+        f"opens PostgreSQL to the whole internet: {what} {count:,} public addresses ({share:.1f} % of the "
+        f"public IPv4 internet, the limit is {WORLD_PUBLIC_ADDRESSES:,}), not allowed in {profile.name}"
+    )
 
 
 def _cluster(r: Reader, value: object, profile: StageProfile, facts: Cloud) -> Cluster | None:
@@ -540,13 +589,16 @@ def _cluster(r: Reader, value: object, profile: StageProfile, facts: Cloud) -> C
     major = r.choice("cluster.postgres_major", c.get("postgres_major", 17), SUPPORTED_POSTGRES_MAJORS)
     itype = _instance_type(r, "cluster.instance_type", c.get("instance_type"), facts)
     mtype = _instance_type(
-        r, "cluster.monitoring_instance_type", c.get("monitoring_instance_type", facts.default_monitoring_instance_type),
+        r,
+        "cluster.monitoring_instance_type",
+        c.get("monitoring_instance_type", facts.default_monitoring_instance_type),
         facts,
     )
     disk = r.integer("cluster.disk_size_gb", c.get("disk_size_gb", 100), 20, facts.disk_size_gb_max)
     dtype = r.choice("cluster.disk_type", c.get("disk_type", facts.default_disk_type), facts.disk_types)
-    iops = r.integer("cluster.disk_iops", c.get("disk_iops", facts.disk_iops_min), facts.disk_iops_min,
-                     facts.disk_iops_max)
+    iops = r.integer(
+        "cluster.disk_iops", c.get("disk_iops", facts.disk_iops_min), facts.disk_iops_min, facts.disk_iops_max
+    )
     nodes = r.integer("cluster.nodes", c.get("nodes", profile.node_count), 1, 9)
     if iops and dtype and disk:
         ceiling = facts.disk_iops_ceiling(dtype, disk)
@@ -580,13 +632,28 @@ def _cluster(r: Reader, value: object, profile: StageProfile, facts: Cloud) -> C
 def _instance_type(r: Reader, key: str, value: object, facts: Cloud) -> str | None:
     """An instance type the cloud offers and the platform can size its node on."""
     if not isinstance(value, str) or not value.strip():
-        r.fail(key, value, f"must be an {facts.label} instance type", f"set {key}, e.g. to {facts.default_monitoring_instance_type}")
+        r.fail(
+            key,
+            value,
+            f"must be an {facts.label} instance type",
+            f"set {key}, e.g. to {facts.default_monitoring_instance_type}",
+        )
         return None
     problem = facts.instance_type_problem(value)
     if problem:
-        close = [t for t in difflib.get_close_matches(value, sorted(facts.instance_types()), n=5) if not facts.instance_type_problem(t)]
-        r.fail(key, value, problem, f"use {' or '.join(close[:2])}" if close else
-               f"use a type such as {facts.default_monitoring_instance_type}")
+        close = [
+            t
+            for t in difflib.get_close_matches(value, sorted(facts.instance_types()), n=5)
+            if not facts.instance_type_problem(t)
+        ]
+        r.fail(
+            key,
+            value,
+            problem,
+            f"use {' or '.join(close[:2])}"
+            if close
+            else f"use a type such as {facts.default_monitoring_instance_type}",
+        )
         return None
     return value
 
@@ -613,8 +680,12 @@ def _roll(r: Reader, value: object, nodes: int | None) -> tuple[str, ...] | None
             return None
         rolled.append(entry)
     if sum(e != MONITORING_NODE for e in rolled) > 1:
-        r.fail("cluster.roll", entries, "replaces more than one member at once, which can lose etcd's quorum and "
-               "the synchronous standby", "roll one member at a time, replicas first; list the next after it rejoined")
+        r.fail(
+            "cluster.roll",
+            entries,
+            "replaces more than one member at once, which can lose etcd's quorum and the synchronous standby",
+            "roll one member at a time, replicas first; list the next after it rejoined",
+        )
         return None
     return tuple(rolled)
 
@@ -631,11 +702,19 @@ def _monitoring(r: Reader, value: object) -> Monitoring | None:
         item = r.entry(key, entry, ("name", "email", "webhook_url"))
         if item is None:
             continue
-        name = r.string(f"{key}.name", item.get("name"), lambda s: _RECEIVER_NAME.fullmatch(s) is not None,
-                        "a receiver name (letters, digits, '-', '_', '.')")
+        name = r.string(
+            f"{key}.name",
+            item.get("name"),
+            lambda s: _RECEIVER_NAME.fullmatch(s) is not None,
+            "a receiver name (letters, digits, '-', '_', '.')",
+        )
         if name and name in names:
-            r.fail(f"{key}.name", name, f"is the name of monitoring.receivers[{names[name]}] too; Alertmanager routes "
-                                        f"by receiver name", "give each receiver a different name")
+            r.fail(
+                f"{key}.name",
+                name,
+                f"is the name of monitoring.receivers[{names[name]}] too; Alertmanager routes by receiver name",
+                "give each receiver a different name",
+            )
             name = None
         elif name:
             names[name] = i
@@ -650,18 +729,31 @@ def _monitoring(r: Reader, value: object) -> Monitoring | None:
         elif name and (email or hook):
             receivers.append(Receiver(name, email, hook))
     if not listed:
-        r.fail("monitoring.receivers", m.get("receivers"), "no alert receiver configured",
-               "add at least one receiver with a name and an email or webhook_url")
+        r.fail(
+            "monitoring.receivers",
+            m.get("receivers"),
+            "no alert receiver configured",
+            "add at least one receiver with a name and an email or webhook_url",
+        )
     smarthost, sender = m.get("smtp_smarthost"), m.get("smtp_from")
     if smarthost is not None:
-        smarthost = r.string("monitoring.smtp_smarthost", smarthost, _host_port,
-                             "the SMTP relay as host:port (e.g. smtp-relay.example.com:587)")
+        smarthost = r.string(
+            "monitoring.smtp_smarthost",
+            smarthost,
+            _host_port,
+            "the SMTP relay as host:port (e.g. smtp-relay.example.com:587)",
+        )
     if sender is not None:
-        sender = r.string("monitoring.smtp_from", sender, lambda s: _EMAIL.fullmatch(s) is not None,
-                          "the sender's e-mail address")
+        sender = r.string(
+            "monitoring.smtp_from", sender, lambda s: _EMAIL.fullmatch(s) is not None, "the sender's e-mail address"
+        )
     if any(x.email for x in receivers) and not (m.get("smtp_smarthost") and m.get("smtp_from")):
-        r.fail("monitoring.smtp_smarthost", m.get("smtp_smarthost"), "e-mail receivers need an SMTP relay",
-               "set monitoring.smtp_smarthost (host:port) and monitoring.smtp_from")
+        r.fail(
+            "monitoring.smtp_smarthost",
+            m.get("smtp_smarthost"),
+            "e-mail receivers need an SMTP relay",
+            "set monitoring.smtp_smarthost (host:port) and monitoring.smtp_from",
+        )
     return Monitoring(tuple(receivers), smarthost, sender)
 
 
@@ -692,8 +784,13 @@ def _tags(r: Reader, value: object, facts: Cloud) -> dict[str, str]:
             out[key] = t[key]
     limit = facts.tags_per_resource - PROGRAM_TAGS_PER_RESOURCE
     if len(t) > limit:
-        r.fail("tags", f"{len(t)} tags", f"a resource carries at most {facts.tags_per_resource} tags on "
-               f"{facts.label}, and the program adds up to {PROGRAM_TAGS_PER_RESOURCE}", f"keep at most {limit} tags")
+        r.fail(
+            "tags",
+            f"{len(t)} tags",
+            f"a resource carries at most {facts.tags_per_resource} tags on "
+            f"{facts.label}, and the program adds up to {PROGRAM_TAGS_PER_RESOURCE}",
+            f"keep at most {limit} tags",
+        )
     if out.get("data-classification") and out["data-classification"] not in DATA_CLASSIFICATIONS:
         r.fail(
             "tags.data-classification",

@@ -2,6 +2,7 @@
 
 Impossible objectives raise SettingsError naming the objective to change, never a silent compromise.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -58,7 +59,7 @@ class Topology:
     subnet_cidrs: Choice[tuple[str, ...]]
     node_addresses: Choice[tuple[str, ...]]
     egress_subnet_cidr: Choice[str]
-    replication: Choice[str]            # "synchronous-strict" | "asynchronous"
+    replication: Choice[str]  # "synchronous-strict" | "asynchronous"
     synchronous_node_count: Choice[int]
     maximum_lag_on_failover: Choice[int]
     ttl: Choice[int]
@@ -272,7 +273,9 @@ def replication(obj: Objectives, problems: _Problems) -> Replication:
     )
 
 
-def failover_timing(obj: Objectives, nodes: int, synchronous: bool, router: Router, problems: _Problems) -> FailoverTiming:
+def failover_timing(
+    obj: Objectives, nodes: int, synchronous: bool, router: Router, problems: _Problems
+) -> FailoverTiming:
     """Patroni's timing for the RTO, given how fast the cloud's load balancer admits a new leader.
 
     The router is the cloud's load balancer; the sandbox's HAProxy copies its timing, so drills measure what the
@@ -361,9 +364,7 @@ def backups(obj: Objectives, profile: StageProfile, problems: _Problems) -> Back
             f"retention hold several full chains and a restore replays at most a few hours of WAL"
         )
     else:
-        schedule = BackupSchedule(
-            full_cron="0 1 * * *", diff_cron=None, incr_cron="0 */6 * * *", full_interval_days=1
-        )
+        schedule = BackupSchedule(full_cron="0 1 * * *", diff_cron=None, incr_cron="0 */6 * * *", full_interval_days=1)
         sched_reason = (
             f"daily full with incrementals: {obj.retention_days} days of retention are too short for weekly chains"
         )

@@ -4,6 +4,7 @@ A stack is a name (Pulumi.<name>.yaml in the repository) or the path of a Pulumi
 mistake (an unknown stack, a malformed file, a setting or a value the cloud would refuse) prints one line naming
 the stack and stops the tool with exit status 2; it never prints a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,12 @@ def add_stack_argument(parser: argparse.ArgumentParser, *, repeatable: bool = Tr
         parser.add_argument("--stack", required=True, help=STACK_HELP)
 
 
-def for_each_stack(tool: str, stacks: Sequence[str] | None, work: Callable[[StackSource], None],
-                   describe: Callable[[UserError], str] = str) -> int:
+def for_each_stack(
+    tool: str,
+    stacks: Sequence[str] | None,
+    work: Callable[[StackSource], None],
+    describe: Callable[[UserError], str] = str,
+) -> int:
     """Resolve every argument first (so a typo in the last one costs nothing), then run `work` for each stack
     with its file in effect. Returns the exit status."""
     try:

@@ -1,4 +1,5 @@
 """`tools topology`: the topology a stack's objectives derive, with the reason for every choice."""
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@ and vendored here, as EC2's instance types are in aws_instance_types.txt (`pytho
 instance-types` writes it), because the Pulumi program must import `stacks/` from a deploy-only virtualenv that
 may not have botocore; `tests/unit/test_clouds_aws.py` keeps both equal to the installed botocore's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,8 +75,9 @@ REGIONS_BY_PARTITION: dict[str, tuple[str, ...]] = {
 # generated: end
 LINE_LENGTH = 120  # pyproject.toml's, so the generated block is what `ruff format` leaves alone
 
-PARTITION_OF: dict[str, str] = {region: partition for partition, regions in REGIONS_BY_PARTITION.items()
-                                for region in regions}
+PARTITION_OF: dict[str, str] = {
+    region: partition for partition, regions in REGIONS_BY_PARTITION.items() for region in regions
+}
 REGIONS: tuple[str, ...] = tuple(sorted(PARTITION_OF))
 
 
@@ -114,10 +116,12 @@ def zone_problem(zone: object, region: str | None) -> str | None:
     owner = zone_region(zone)
     if owner is None:
         return "is not an availability zone name (<region><letter>, e.g. eu-central-1a)"
-    suffix = zone[len(owner):]
+    suffix = zone[len(owner) :]
     if _LOCAL_ZONE_SUFFIX.fullmatch(suffix) or _WAVELENGTH_SUFFIX.fullmatch(suffix):
-        return ("is a Local or Wavelength Zone, which offers neither the network load balancer nor the interface "
-                "endpoints the platform needs; use availability zones of the region")
+        return (
+            "is a Local or Wavelength Zone, which offers neither the network load balancer nor the interface "
+            "endpoints the platform needs; use availability zones of the region"
+        )
     if not _AZ_SUFFIX.fullmatch(suffix):
         return "is not an availability zone name (<region><letter>, e.g. eu-central-1a)"
     if region and owner != region:
@@ -484,7 +488,9 @@ def generated_regions() -> dict[str, tuple[str, ...]]:
     import botocore.session
 
     session = botocore.session.get_session()
-    return {p: tuple(session.get_available_regions("ec2", partition_name=p)) for p in session.get_available_partitions()}
+    return {
+        p: tuple(session.get_available_regions("ec2", partition_name=p)) for p in session.get_available_partitions()
+    }
 
 
 def render_regions(table: dict[str, tuple[str, ...]]) -> str:

@@ -1,4 +1,5 @@
 """Stack-file settings as the engine hands them to the program, for tests that vary one key."""
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """The AWS facts in stacks/clouds/aws.py: the vendored region list stays botocore's; zone and tag rules."""
+
 import dataclasses
 import re
 from pathlib import Path
@@ -17,33 +18,40 @@ def test_vendored_regions_equal_botocores():
     block = re.search(r"# generated: start\n(.*?)\n# generated: end", source, re.S).group(1)
     assert aws.REGIONS_BY_PARTITION == generated and block == aws.render_regions(generated), (
         "botocore knows other regions: replace the generated block of stacks/clouds/aws.py with the output of "
-        "`.venv/bin/python -m stacks.clouds.aws`")
+        "`.venv/bin/python -m stacks.clouds.aws`"
+    )
 
 
 def test_the_program_imports_stacks_without_botocore():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['botocore'] = None; sys.modules['boto3'] = None\n"
-            "import stacks.offline, stacks.clouds.aws as a; print(a.is_region('eu-central-1'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(aws.__file__).parents[2], check=True)
+    code = (
+        "import sys; sys.modules['botocore'] = None; sys.modules['boto3'] = None\n"
+        "import stacks.offline, stacks.clouds.aws as a; print(a.is_region('eu-central-1'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(aws.__file__).parents[2], check=True
+    )
     assert out.stdout.strip() == "True"
 
 
-@pytest.mark.parametrize("zone,region,problem", [
-    ("eu-central-1a", "eu-central-1", None),
-    ("us-gov-west-1b", "us-gov-west-1", None),
-    ("cn-north-1a", "cn-north-1", None),
-    ("eu-central-1a", "eu-west-1", "is a zone of eu-central-1, not of the stack's region eu-west-1"),
-    ("us-west-2-lax-1a", "us-west-2", "Local or Wavelength Zone"),
-    ("us-east-1-wl1-bos-wlz-1", "us-east-1", "Local or Wavelength Zone"),
-    ("use1-az4", "us-east-1", "zone ID"),
-    ("usw2-lax1-az1", "us-west-2", "zone ID"),
-    ("eu-central-1A", "eu-central-1", "not an availability zone name"),
-    ("", "eu-central-1", "not a zone name"),
-    (None, "eu-central-1", "not a zone name"),
-])
+@pytest.mark.parametrize(
+    "zone,region,problem",
+    [
+        ("eu-central-1a", "eu-central-1", None),
+        ("us-gov-west-1b", "us-gov-west-1", None),
+        ("cn-north-1a", "cn-north-1", None),
+        ("eu-central-1a", "eu-west-1", "is a zone of eu-central-1, not of the stack's region eu-west-1"),
+        ("us-west-2-lax-1a", "us-west-2", "Local or Wavelength Zone"),
+        ("us-east-1-wl1-bos-wlz-1", "us-east-1", "Local or Wavelength Zone"),
+        ("use1-az4", "us-east-1", "zone ID"),
+        ("usw2-lax1-az1", "us-west-2", "zone ID"),
+        ("eu-central-1A", "eu-central-1", "not an availability zone name"),
+        ("", "eu-central-1", "not a zone name"),
+        (None, "eu-central-1", "not a zone name"),
+    ],
+)
 def test_zone_names(zone, region, problem):
     found = aws.zone_problem(zone, region)
     assert (found is None) if problem is None else (problem in found)
@@ -54,19 +62,35 @@ def test_partitions():
     assert aws.partition_of("mars-1") is None and not aws.is_region(None)
 
 
-@pytest.mark.parametrize("key,problem", [
-    ("owner", None), ("cost-center", None), ("a" * 128, None), ("Ünïcode key_1 .:/=+-@", None),
-    ("", "1 to 128"), ("a" * 129, "1 to 128"), ("aws:owner", "reserved"), ("AWS:owner", "reserved"),
-    ("owner#1", "only letters"),
-])
+@pytest.mark.parametrize(
+    "key,problem",
+    [
+        ("owner", None),
+        ("cost-center", None),
+        ("a" * 128, None),
+        ("Ünïcode key_1 .:/=+-@", None),
+        ("", "1 to 128"),
+        ("a" * 129, "1 to 128"),
+        ("aws:owner", "reserved"),
+        ("AWS:owner", "reserved"),
+        ("owner#1", "only letters"),
+    ],
+)
 def test_tag_keys(key, problem):
     found = aws.tag_key_problem(key)
     assert (found is None) if problem is None else (problem in found)
 
 
-@pytest.mark.parametrize("value,problem", [
-    ("", None), ("x" * 256, None), ("aws:fine in a value", None), ("x" * 257, "at most 256"), ("a;b", "only letters"),
-])
+@pytest.mark.parametrize(
+    "value,problem",
+    [
+        ("", None),
+        ("x" * 256, None),
+        ("aws:fine in a value", None),
+        ("x" * 257, "at most 256"),
+        ("a;b", "only letters"),
+    ],
+)
 def test_tag_values(value, problem):
     found = aws.tag_value_problem(value)
     assert (found is None) if problem is None else (problem in found)
@@ -86,25 +110,47 @@ def test_vendored_instance_types_equal_botocores():
     pytest.importorskip("botocore")
     generated = aws.generated_instance_types()
     assert aws.INSTANCE_TYPES_FILE.read_text() == aws.render_instance_types(generated), (
-        "botocore knows other instance types: run `.venv/bin/python -m stacks.clouds.aws instance-types`")
+        "botocore knows other instance types: run `.venv/bin/python -m stacks.clouds.aws instance-types`"
+    )
     assert {"r7g.xlarge", "m7g.large", "r7i.xlarge", "t3.medium"} <= aws.instance_types()
 
 
-@pytest.mark.parametrize("itype,arch", [
-    ("r7g.xlarge", "arm64"), ("m7g.large", "arm64"), ("t4g.medium", "arm64"), ("c7gn.large", "arm64"),
-    ("x2gd.xlarge", "arm64"), ("im4gn.large", "arm64"), ("a1.large", "arm64"), ("m8gd.large", "arm64"),
-    ("r7i.xlarge", "x86_64"), ("m7i-flex.large", "x86_64"), ("t3.medium", "x86_64"), ("g5.xlarge", "x86_64"),
-    ("m7a.large", "x86_64"), ("r7iz.large", "x86_64"),
-])
+@pytest.mark.parametrize(
+    "itype,arch",
+    [
+        ("r7g.xlarge", "arm64"),
+        ("m7g.large", "arm64"),
+        ("t4g.medium", "arm64"),
+        ("c7gn.large", "arm64"),
+        ("x2gd.xlarge", "arm64"),
+        ("im4gn.large", "arm64"),
+        ("a1.large", "arm64"),
+        ("m8gd.large", "arm64"),
+        ("r7i.xlarge", "x86_64"),
+        ("m7i-flex.large", "x86_64"),
+        ("t3.medium", "x86_64"),
+        ("g5.xlarge", "x86_64"),
+        ("m7a.large", "x86_64"),
+        ("r7iz.large", "x86_64"),
+    ],
+)
 def test_architecture_of_an_instance_type(itype, arch):
     assert itype in aws.instance_types()
     assert aws.architecture(itype) == arch
 
 
 def test_sizes_of_the_former_closed_list_are_unchanged():
-    former = {"t3.medium": (2, 4096), "t3.large": (2, 8192), "m7i.large": (2, 8192), "m7i.xlarge": (4, 16384),
-              "m7i.2xlarge": (8, 32768), "r7i.large": (2, 16384), "r7i.xlarge": (4, 32768),
-              "r7i.2xlarge": (8, 65536), "r7i.4xlarge": (16, 131072)}
+    former = {
+        "t3.medium": (2, 4096),
+        "t3.large": (2, 8192),
+        "m7i.large": (2, 8192),
+        "m7i.xlarge": (4, 16384),
+        "m7i.2xlarge": (8, 32768),
+        "r7i.large": (2, 16384),
+        "r7i.xlarge": (4, 32768),
+        "r7i.2xlarge": (8, 65536),
+        "r7i.4xlarge": (16, 131072),
+    }
     for itype, (vcpus, memory) in former.items():
         assert aws.instance_type_problem(itype) is None
         assert aws.node_size(itype) == NodeSize(vcpus, memory), itype

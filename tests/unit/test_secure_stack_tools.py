@@ -1,5 +1,6 @@
 """A stack file with `secure:` values, outside the repository, through every offline tool as a user runs them:
 each exits 0, and neither the ciphertext nor the plain webhook URL reaches a plain input, user data or a saved plan."""
+
 from __future__ import annotations
 
 import base64
@@ -56,7 +57,10 @@ def test_every_offline_tool_runs_on_a_secure_stack_file(secure_stack, tmp_path):
                 text = gzip.decompress(base64.b64decode(raw)).decode() if key.endswith("64") else raw
                 assert CIPHERTEXT not in text and SECRET_PLACEHOLDER_HOST not in text, resource["name"]
     # The placeholder the offline reader stands in for the URL is stored only as a secret, which saved plans redact.
-    webhook_versions = [r for r in doc["resources"]
-                        if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion" and "webhook" in r["name"]]
+    webhook_versions = [
+        r
+        for r in doc["resources"]
+        if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion" and "webhook" in r["name"]
+    ]
     assert webhook_versions and all("secretString" in r["secret_paths"] for r in webhook_versions)
     assert all(r["inputs"]["secretString"].startswith("[secret sha256:") for r in webhook_versions)

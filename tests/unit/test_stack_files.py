@@ -1,5 +1,6 @@
 """Malformed stack files fail with an error naming the file, the line and the config key, never a traceback;
 secure values work offline as undecryptable secrets; every tool reports an unknown stack cleanly."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,20 @@ def problem(error: SettingsError, key: str):
 
 # --- numbers -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value,message", [
-    ("abc", "must be a whole number"),
-    ("'²'", "must be a whole number"),
-    ("'٣'", "must be a whole number"),
-    ("9" * 5000, "is a number of 5000 characters, more than any setting takes"),
-    ("'" + "9" * 5000 + "'", "out of range 1..9"),
-    ("2024-13-45", "must be a whole number"),
-    ("!!int abc", "cannot be read as int"),
-], ids=["word", "superscript", "arabic digit", "5000 digits", "5000 digits quoted", "bad date", "tagged word"])
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("abc", "must be a whole number"),
+        ("'²'", "must be a whole number"),
+        ("'٣'", "must be a whole number"),
+        ("9" * 5000, "is a number of 5000 characters, more than any setting takes"),
+        ("'" + "9" * 5000 + "'", "out of range 1..9"),
+        ("2024-13-45", "must be a whole number"),
+        ("!!int abc", "cannot be read as int"),
+    ],
+    ids=["word", "superscript", "arabic digit", "5000 digits", "5000 digits quoted", "bad date", "tagged word"],
+)
 def test_bad_integers_name_the_key(tmp_path, value, message):
     error = rejected(tmp_path, edited("prod", "nodes: 3", f"nodes: {value}"), SettingsError)
     p = problem(error, "pg-platform:cluster.nodes")
@@ -52,11 +58,16 @@ def test_bad_integers_name_the_key(tmp_path, value, message):
 
 # --- YAML --------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value,message", [
-    ("`3", "found character '`' that cannot start any token"),          # scanner
-    ("[3", "expected ',' or ']'"),                                      # parser
-    ("*nope", "found undefined alias 'nope'"),                         # composer
-], ids=["scanner", "parser", "composer"])
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("`3", "found character '`' that cannot start any token"),  # scanner
+        ("[3", "expected ',' or ']'"),  # parser
+        ("*nope", "found undefined alias 'nope'"),  # composer
+    ],
+    ids=["scanner", "parser", "composer"],
+)
 def test_yaml_syntax_errors_name_file_line_and_key(tmp_path, value, message):
     error = rejected(tmp_path, edited("prod", "nodes: 3", f"nodes: {value}"), StackFileError)
     line = next(i for i, row in enumerate(stack_text("prod").splitlines(), 1) if "nodes: 3" in row)
@@ -65,14 +76,18 @@ def test_yaml_syntax_errors_name_file_line_and_key(tmp_path, value, message):
     assert "(in pg-platform:cluster)" in text and f"line {line}" in text
 
 
-@pytest.mark.parametrize("value,message", [
-    ("!!python/object/apply:os.system [echo]", "YAML tag !!python/object/apply:os.system is not supported"),
-    ("!!binary aGVsbG8=", "YAML tag !!binary is not supported"),
-    ("!!set {a: null}", "YAML tag !!set is not supported"),
-    ("!Ref nodes", "YAML tag !Ref is not supported"),
-    ("!!bool maybe", "cannot be read as bool"),
-    ("&loop [*loop]", "refers to itself through a YAML alias"),
-], ids=["python object", "binary", "set", "local tag", "bad bool", "recursive alias"])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("!!python/object/apply:os.system [echo]", "YAML tag !!python/object/apply:os.system is not supported"),
+        ("!!binary aGVsbG8=", "YAML tag !!binary is not supported"),
+        ("!!set {a: null}", "YAML tag !!set is not supported"),
+        ("!Ref nodes", "YAML tag !Ref is not supported"),
+        ("!!bool maybe", "cannot be read as bool"),
+        ("&loop [*loop]", "refers to itself through a YAML alias"),
+    ],
+    ids=["python object", "binary", "set", "local tag", "bad bool", "recursive alias"],
+)
 def test_yaml_constructor_errors_name_the_key(tmp_path, value, message):
     error = rejected(tmp_path, edited("prod", "nodes: 3", f"nodes: {value}"), SettingsError)
     assert [p.key for p in error.problems][0].startswith("pg-platform:cluster.nodes")
@@ -86,13 +101,16 @@ def test_alias_bombs_stop_early(tmp_path):
     assert "expands to more than" in str(error) and "pg-platform:x" in str(error)
 
 
-@pytest.mark.parametrize("text,message", [
-    ("- a\n- b\n", "is a YAML list, not a mapping"),
-    ("just text\n", "is a YAML str, not a mapping"),
-    ("config: [1, 2]\n", "`config` is a YAML list, not a mapping"),
-    ("confg:\n  aws:region: eu-central-1\n", "unknown top-level key(s) 'confg'"),
-    ("config: {}\n---\nconfig: {}\n", "expected a single document"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("- a\n- b\n", "is a YAML list, not a mapping"),
+        ("just text\n", "is a YAML str, not a mapping"),
+        ("config: [1, 2]\n", "`config` is a YAML list, not a mapping"),
+        ("confg:\n  aws:region: eu-central-1\n", "unknown top-level key(s) 'confg'"),
+        ("config: {}\n---\nconfig: {}\n", "expected a single document"),
+    ],
+)
 def test_files_that_are_not_a_stack_mapping(tmp_path, text, message):
     assert message in str(rejected(tmp_path, text, StackFileError))
 
@@ -114,11 +132,18 @@ def test_a_missing_stack_file_lists_the_stacks(tmp_path):
         settings_for_stack("prod", tmp_path)
 
 
-@pytest.mark.parametrize("old,new,key", [
-    ("    worm_days: 14\n", "    worm_days: 14\n    rpo_seconds: 5\n", "pg-platform:objectives.rpo_seconds"),
-    ("  pg-platform:tags:\n", "  pg-platform:objectives: {rpo_seconds: 300}\n  pg-platform:tags:\n",
-     "pg-platform:objectives"),
-], ids=["nested", "top-level"])
+@pytest.mark.parametrize(
+    "old,new,key",
+    [
+        ("    worm_days: 14\n", "    worm_days: 14\n    rpo_seconds: 5\n", "pg-platform:objectives.rpo_seconds"),
+        (
+            "  pg-platform:tags:\n",
+            "  pg-platform:objectives: {rpo_seconds: 300}\n  pg-platform:tags:\n",
+            "pg-platform:objectives",
+        ),
+    ],
+    ids=["nested", "top-level"],
+)
 def test_duplicate_keys_are_errors(tmp_path, old, new, key):
     text = edited("prod", old, new)
     word = key.rsplit(".", 1)[-1] if "." in key else key
@@ -139,6 +164,7 @@ def test_dates_stay_text(tmp_path):
 
 # --- secure values -----------------------------------------------------------------------------------------------
 
+
 def test_a_secure_webhook_works_offline(tmp_path):
     write_stack(tmp_path, "prod", edited("prod", WEBHOOK, f"webhook_url: {{secure: {CIPHERTEXT}}}"))
     config = stack_config("prod", tmp_path)
@@ -154,7 +180,9 @@ def test_a_secure_webhook_works_offline(tmp_path):
 
 
 def test_the_program_gets_the_secret_key_and_no_ciphertext(tmp_path):
-    source = resolve_stack(write_stack(tmp_path, "prod", edited("prod", WEBHOOK, f"webhook_url: {{secure: {CIPHERTEXT}}}")))
+    source = resolve_stack(
+        write_stack(tmp_path, "prod", edited("prod", WEBHOOK, f"webhook_url: {{secure: {CIPHERTEXT}}}"))
+    )
     with using_stack_file(source):
         plan = run_stack("prod")
     assert runtime_config.is_config_secret("pg-platform:monitoring")
@@ -171,12 +199,20 @@ def test_secure_values_in_overrides_are_read_like_the_file():
     assert runtime_config.is_config_secret("pg-platform:monitoring") and plan.resources
 
 
-@pytest.mark.parametrize("old,new,key", [
-    ("nodes: 3", "nodes: {secure: v1:abc}", "pg-platform:cluster.nodes"),
-    ("  pg-platform:stage: prod\n", "  pg-platform:stage: prod\n  pg-platform:x: {secure: v1:abc}\n", "pg-platform:x"),
-    ("  aws:region: eu-central-1\n", "  aws:region: {secure: v1:abc}\n", "aws:region"),
-    ("email: dba-oncall@example.com", "email: {secure: v1:abc}", "pg-platform:monitoring.receivers[0].email"),
-], ids=["cluster.nodes", "top-level", "aws:region", "email"])
+@pytest.mark.parametrize(
+    "old,new,key",
+    [
+        ("nodes: 3", "nodes: {secure: v1:abc}", "pg-platform:cluster.nodes"),
+        (
+            "  pg-platform:stage: prod\n",
+            "  pg-platform:stage: prod\n  pg-platform:x: {secure: v1:abc}\n",
+            "pg-platform:x",
+        ),
+        ("  aws:region: eu-central-1\n", "  aws:region: {secure: v1:abc}\n", "aws:region"),
+        ("email: dba-oncall@example.com", "email: {secure: v1:abc}", "pg-platform:monitoring.receivers[0].email"),
+    ],
+    ids=["cluster.nodes", "top-level", "aws:region", "email"],
+)
 def test_secure_values_where_no_secret_belongs(tmp_path, old, new, key):
     error = rejected(tmp_path, edited("prod", old, new), SettingsError)
     assert "is a secure (encrypted) value" in problem(error, key).message
@@ -184,7 +220,9 @@ def test_secure_values_where_no_secret_belongs(tmp_path, old, new, key):
 
 
 def test_a_provider_secret_is_passed_on_as_a_secret(tmp_path):
-    text = edited("prod", "  aws:region: eu-central-1\n", "  aws:region: eu-central-1\n  aws:secretKey: {secure: v1:abc}\n")
+    text = edited(
+        "prod", "  aws:region: eu-central-1\n", "  aws:region: eu-central-1\n  aws:secretKey: {secure: v1:abc}\n"
+    )
     write_stack(tmp_path, "prod", text)
     config = stack_config("prod", tmp_path)
     assert config.secret_keys == ["aws:secretKey"] and config.values["aws:secretKey"].startswith("secure-value-")
@@ -192,16 +230,20 @@ def test_a_provider_secret_is_passed_on_as_a_secret(tmp_path):
 
 # --- tools ---------------------------------------------------------------------------------------------------------
 
+
 def _ns(**kwargs) -> argparse.Namespace:
     return argparse.Namespace(**kwargs)
 
 
-@pytest.mark.parametrize("command,args", [
-    ("topology", _ns(stack=["nope"], json=False)),
-    ("run", _ns(stack=["nope"], json=None, counts=False)),
-    ("plan", _ns(stack="nope", format="text", output=None, json=None, pack_config=None, pack_dir="policy")),
-    ("diff", _ns(stacks=["dev", "nope"], base=None, head=None, format="text", output=None)),
-])
+@pytest.mark.parametrize(
+    "command,args",
+    [
+        ("topology", _ns(stack=["nope"], json=False)),
+        ("run", _ns(stack=["nope"], json=None, counts=False)),
+        ("plan", _ns(stack="nope", format="text", output=None, json=None, pack_config=None, pack_dir="policy")),
+        ("diff", _ns(stacks=["dev", "nope"], base=None, head=None, format="text", output=None)),
+    ],
+)
 def test_every_tool_names_an_unknown_stack(command, args, capsys):
     import importlib
 

@@ -4,6 +4,7 @@ UserError whose message names a `pg-platform:` or `aws:` key, never any other ex
 Two generators: arbitrary YAML-ish values put in place of (or beside) any value of the real stack files, and
 character-level edits of the real files' config lines. Bounded and without deadlines so the suite stays fast.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,21 +27,83 @@ TEXTS = {s: stack_file(s, ROOT).read_text() for s in STACKS}
 CONFIGS = {s: yaml.safe_load(TEXTS[s])["config"] for s in STACKS}
 # A fixed, bounded run in the suite (a few seconds); PGP_PROPERTY_EXAMPLES=5000 explores with fresh randomness.
 EXPLORE = int(os.environ.get("PGP_PROPERTY_EXAMPLES", "0"))
-PROPERTY = settings(max_examples=EXPLORE or 120, deadline=None, derandomize=not EXPLORE, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=EXPLORE or 120,
+    deadline=None,
+    derandomize=not EXPLORE,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 # Values that sit on the edges of what the settings accept.
-EDGES = ["0.0.0.0/0", "0.0.0.0/00", "::0/0", "0.0.0.0/1", "10.40.0.0/16", "10.50.0.0/16", "eu-central-1a",
-         "eu-west-1a", "eu-central-1", "us-west-2-lax-1a", "sg-0a1b2c3d4e5f60718", "vpc-0f1e2d3c4b5a69788",
-         "app-prod", "https://hooks.example.com/x", "http://x", "smtp.example.com:587", "a@b.co", "9" * 5000,
-         "²", " padded ", "2024-13-45", "prod", "dev", "aws", "gp3", "r7i.xlarge", "", "\t", "secure",
-         {"secure": "v1:YWJj"}, {"peer": "app-prod", "id": "sg-0a1b2c3d4e5f60718"}, 10 ** 40, -1, 0, 3, 35, 2 ** 63]
-scalars = (st.none() | st.booleans() | st.integers(-10 ** 30, 10 ** 30) | st.floats(allow_nan=True)
-           | st.text(max_size=12) | st.sampled_from(EDGES))
-KEYS = st.sampled_from(["name", "cidr", "zones", "id", "peer", "secure", "receivers", "nodes", "accepted",
-                        "cidrs", "security_groups", "peers", "webhook_url", "email"]) | st.text(max_size=8)
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
-                      max_leaves=12)
+EDGES = [
+    "0.0.0.0/0",
+    "0.0.0.0/00",
+    "::0/0",
+    "0.0.0.0/1",
+    "10.40.0.0/16",
+    "10.50.0.0/16",
+    "eu-central-1a",
+    "eu-west-1a",
+    "eu-central-1",
+    "us-west-2-lax-1a",
+    "sg-0a1b2c3d4e5f60718",
+    "vpc-0f1e2d3c4b5a69788",
+    "app-prod",
+    "https://hooks.example.com/x",
+    "http://x",
+    "smtp.example.com:587",
+    "a@b.co",
+    "9" * 5000,
+    "²",
+    " padded ",
+    "2024-13-45",
+    "prod",
+    "dev",
+    "aws",
+    "gp3",
+    "r7i.xlarge",
+    "",
+    "\t",
+    "secure",
+    {"secure": "v1:YWJj"},
+    {"peer": "app-prod", "id": "sg-0a1b2c3d4e5f60718"},
+    10**40,
+    -1,
+    0,
+    3,
+    35,
+    2**63,
+]
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+    | st.sampled_from(EDGES)
+)
+KEYS = st.sampled_from(
+    [
+        "name",
+        "cidr",
+        "zones",
+        "id",
+        "peer",
+        "secure",
+        "receivers",
+        "nodes",
+        "accepted",
+        "cidrs",
+        "security_groups",
+        "peers",
+        "webhook_url",
+        "email",
+    ]
+) | st.text(max_size=8)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4), max_leaves=12
+)
 
 
 def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
