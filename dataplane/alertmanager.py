@@ -13,7 +13,8 @@ sandbox renders the same template and fills it through the same function with it
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import yaml
 
@@ -85,7 +86,8 @@ def alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike], 
              "equal": ["cluster", "member"]},
             # A member that is down explains its lag, connection and disk alerts.
             {"source_matchers": ['alertname=~"PostgresTargetDown|PostgresDown"'],
-             "target_matchers": ['alertname=~"PostgresReplicationLag|PostgresConnectionSaturation|WalArchivingFailing"'],
+             "target_matchers": [
+                 'alertname=~"PostgresReplicationLag|PostgresConnectionSaturation|WalArchivingFailing"'],
              "equal": ["cluster", "member"]},
             # Without a primary, the missing sync standby and stale backups are consequences, not causes.
             {"source_matchers": ['alertname="PatroniNoPrimary"'],
@@ -104,6 +106,9 @@ def webhook_receivers(receivers: Sequence[ReceiverLike]) -> list[str]:
     return list(webhook_urls(receivers))
 
 
+# Shipped as source (inspect.getsource) into the monitoring node's user data by boot/monitoring.py: the formatter
+# must not touch it, or the user data of every deployed stack changes.
+# fmt: off
 def fill_webhook_urls(template: dict, urls: Mapping[str, str]) -> dict:
     """The template with each webhook receiver's URL in place; refuses a missing, unknown or odd URL.
 
@@ -123,6 +128,7 @@ def fill_webhook_urls(template: dict, urls: Mapping[str, str]) -> dict:
         for hook in hooks[name]:
             hook["url"] = url
     return config
+# fmt: on
 
 
 HEADER = "# rendered by pg-platform dataplane for {scope}; do not edit\n"

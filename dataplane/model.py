@@ -78,7 +78,7 @@ class Paths:
         """The 0600 file of SECRET_ENV variables a node writes at boot; services load it, nothing else does."""
         return f"{self.config_dir}/secrets.env"
 
-    def for_member(self, member: "Member", major: int) -> "Paths":
+    def for_member(self, member: Member, major: int) -> Paths:
         """Paths with `{member}` and `{major}` filled in.
 
         A path may contain `{member}` so several members can share one host (the sandbox) while peers still

@@ -18,7 +18,10 @@ IS_LEADER_COMMAND = "/usr/local/sbin/pg-platform-is-leader"
 
 
 def render_is_leader(spec: ClusterSpec, member: Member) -> str:
-    return f"#!/bin/sh\n# rendered by pg-platform dataplane: exit 0 only on the Patroni leader\nexec {pgbackrest.primary_guard(spec, member)}\n"
+    return (
+        "#!/bin/sh\n# rendered by pg-platform dataplane: exit 0 only on the Patroni leader\n"
+        f"exec {pgbackrest.primary_guard(spec, member)}\n"
+    )
 
 
 def _prelude(spec: ClusterSpec, member: Member, user: str) -> list[str]:
@@ -39,7 +42,8 @@ def render_backup_check(spec: ClusterSpec, member: Member, user: str = "postgres
     has_backup = ("import json,sys; info=json.load(sys.stdin); "
                   "sys.exit(0 if info and all(s.get('backup') for s in info) else 1)")
     info_json = pgbackrest.command(spec, member, "--output=json", "info")
-    return "\n".join(_prelude(spec, member, user) + [
+    return "\n".join([
+        *_prelude(spec, member, user),
         f"as_service {pgbackrest.command(spec, member, 'stanza-create')}",
         f"as_service {pgbackrest.command(spec, member, 'check')}",
         f"if ! as_service {info_json} | python3 -c {shlex.quote(has_backup)}; then",
@@ -56,7 +60,7 @@ def render_apply_roles(spec: ClusterSpec, member: Member, user: str = "postgres"
     psql = shlex.join([f"{paths.postgres_bin_dir}/psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", paths.run_dir,
                        "-p", str(member.ports.postgres), "-U", SUPERUSER, "-d", "postgres",
                        "-f", roles_sql_path(spec, member)])
-    return "\n".join(_prelude(spec, member, user) + [f"as_service {psql}"]) + "\n"
+    return "\n".join([*_prelude(spec, member, user), f"as_service {psql}"]) + "\n"
 
 
 def operation_scripts(spec: ClusterSpec, member: Member) -> dict[str, str]:

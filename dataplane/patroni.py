@@ -12,8 +12,7 @@ from pathlib import PurePosixPath
 import yaml
 
 from dataplane.etcd import client_url
-from dataplane.model import (PATRONI_REST_USER, REPLICATION_USER, REWIND_USER, SECRET_ENV, SUPERUSER, ClusterSpec,
-                             Member)
+from dataplane.model import PATRONI_REST_USER, REPLICATION_USER, REWIND_USER, SECRET_ENV, SUPERUSER, ClusterSpec, Member
 from dataplane.pg_hba import hba_lines
 from dataplane.pgbackrest import archive_get_command, replica_restore_command
 from dataplane.postgresql import INITDB_OPTIONS, cluster_wide_parameters, postgresql_parameters

@@ -9,8 +9,17 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from dataplane.model import (APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, MONITORING_USER,
-                             POOLER_AUTH_USER, REPLICATION_USER, REWIND_USER, SUPERUSER, ClusterSpec)
+from dataplane.model import (
+    APP_DATABASE,
+    APP_READONLY_USER,
+    APP_READWRITE_USER,
+    MONITORING_USER,
+    POOLER_AUTH_USER,
+    REPLICATION_USER,
+    REWIND_USER,
+    SUPERUSER,
+    ClusterSpec,
+)
 
 AUTH = "scram-sha-256"
 REJECT_NETWORKS = ("0.0.0.0/0", "::/0")

@@ -13,8 +13,16 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TypeAlias, assert_never
 
-from dataplane.model import (SECRET_ENV, AzureRepository, ClusterSpec, GcsRepository, Member, PosixRepository,
-                             Repository, S3Repository)
+from dataplane.model import (
+    SECRET_ENV,
+    AzureRepository,
+    ClusterSpec,
+    GcsRepository,
+    Member,
+    PosixRepository,
+    Repository,
+    S3Repository,
+)
 from dataplane.tls import CLIENT_COMMON_NAME, tls_files
 
 CIPHER_TYPE = "aes-256-cbc"
@@ -48,22 +56,22 @@ def command(spec: ClusterSpec, member: Member, *args: str) -> str:
 
 
 def archive_push_command(spec: ClusterSpec, member: Member) -> str:
-    return shlex.join(_base(spec, member) + ["archive-push"]) + ' "%p"'
+    return shlex.join([*_base(spec, member), "archive-push"]) + ' "%p"'
 
 
 def archive_get_command(spec: ClusterSpec, member: Member) -> str:
-    return shlex.join(_base(spec, member) + ["archive-get"]) + ' %f "%p"'
+    return shlex.join([*_base(spec, member), "archive-get"]) + ' %f "%p"'
 
 
 def replica_restore_command(spec: ClusterSpec, member: Member) -> str:
     """Patroni's `pgbackrest` replica creation method: a delta restore of the latest backup as a standby."""
-    return shlex.join(_base(spec, member) + ["--delta", "--type=standby", "restore"])
+    return shlex.join([*_base(spec, member), "--delta", "--type=standby", "restore"])
 
 
 def backup_command(spec: ClusterSpec, member: Member, backup_type: str) -> str:
     if backup_type not in BACKUP_TYPES:
         raise ValueError(f"backup type {backup_type!r} is not one of {BACKUP_TYPES}")
-    return shlex.join(_base(spec, member) + [f"--type={backup_type}", "backup"])
+    return shlex.join([*_base(spec, member), f"--type={backup_type}", "backup"])
 
 
 def server_command(spec: ClusterSpec, member: Member) -> str:

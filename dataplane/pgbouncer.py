@@ -10,10 +10,10 @@ since PgBouncer uses it to log in to PostgreSQL (a SCRAM secret there cannot log
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Mapping
 
-from dataplane.model import (APP_DATABASE, MONITORING_USER, POOLER_AUTH_USER, SECRET_ENV, ClusterSpec, Member)
+from dataplane.model import APP_DATABASE, MONITORING_USER, POOLER_AUTH_USER, SECRET_ENV, ClusterSpec, Member
 from dataplane.postgresql import SUPERUSER_RESERVED_CONNECTIONS, max_connections
 from dataplane.tls import tls_files
 
@@ -111,6 +111,9 @@ def render_auth_file_template(spec: ClusterSpec) -> str:
     return "".join(f'"{user}" "${{{var}}}"\n' for user, var in entries)
 
 
+# Shipped as source (inspect.getsource) in the node's fill script (render_fill_script): the formatter must not
+# touch it, or the user data of every deployed stack changes.
+# fmt: off
 def _fill(template, env, allowed):
     # Runs both here and, as source, in the node's boot step (fill_command), so it uses only `re`.
     import re as _re
@@ -124,6 +127,7 @@ def _fill(template, env, allowed):
         return env[var].replace('"', '""')
 
     return _re.sub(r"\$\{([A-Z0-9_]+)\}", sub, template)
+# fmt: on
 
 
 def fill_template(template: str, env: Mapping[str, str]) -> str:
@@ -138,7 +142,8 @@ def render_fill_script() -> str:
     """The boot step behind `template_fill_command`: `fill_template` as a stdlib-only script for the node."""
     return "\n".join([
         "#!/usr/bin/python3",
-        "# rendered by pg-platform dataplane; do not edit. usage: TEMPLATE OUTPUT ALLOWED_VARS (comma-separated)",
+        ("# rendered by pg-platform dataplane; do not edit. "
+         "usage: TEMPLATE OUTPUT ALLOWED_VARS (comma-separated)"),
         "import os, sys",
         "",
         inspect.getsource(_fill),

@@ -93,7 +93,8 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
               "{{ $labels.job }} on {{ $labels.member }} is not answering scrapes",
               "Prometheus could not scrape {{ $labels.instance }} for 1 minute: the node, the service or the "
               "network path is down.",
-              "Check the instance state; on the node: systemctl status pgp-patroni pgp-postgres-exporter pgp-node-exporter; "
+              "Check the instance state; on the node: "
+              "systemctl status pgp-patroni pgp-postgres-exporter pgp-node-exporter; "
               "patronictl list shows whether the member is still in the cluster.", rb),
         _rule("PostgresDown", "pg_up == 0", "1m", "critical",
               "PostgreSQL on {{ $labels.member }} refuses the exporter",

@@ -9,8 +9,16 @@ in the server log. Replication and rewind users are created by Patroni from its 
 """
 from __future__ import annotations
 
-from dataplane.model import (APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER, MONITORING_USER,
-                             POOLER_AUTH_USER, SECRET_ENV, ClusterSpec)
+from dataplane.model import (
+    APP_DATABASE,
+    APP_OWNER_ROLE,
+    APP_READONLY_USER,
+    APP_READWRITE_USER,
+    MONITORING_USER,
+    POOLER_AUTH_USER,
+    SECRET_ENV,
+    ClusterSpec,
+)
 from dataplane.pgbouncer import AUTH_FUNCTION
 from dataplane.postgresql import max_connections
 

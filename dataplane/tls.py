@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
 from dataplane.model import ClusterSpec, Member
@@ -101,7 +101,7 @@ def issue(spec: ClusterSpec, now: datetime | None = None) -> dict[str, IssuedPai
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     requests = certificate_requests(spec)
     ca_req = requests[0]
 

@@ -8,6 +8,20 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from dataplane_support import (
+    PG_BIN,
+    as_postgres,
+    chown_postgres,
+    etcdctl,
+    local_spec,
+    port_open,
+    prepare_member_dirs,
+    run_checked,
+    secret_env,
+    stop,
+    wait_for,
+    write_file,
+)
 
 from dataplane import pgbouncer
 from dataplane.etcd import render_etcd_config
@@ -18,8 +32,6 @@ from dataplane.pgbackrest import render_pgbackrest_conf
 from dataplane.postgresql import initdb_arguments, render_postgresql_conf
 from dataplane.roles import render_role_sql
 from dataplane.tls import issue
-from dataplane_support import (PG_BIN, as_postgres, chown_postgres, etcdctl, local_spec, port_open,
-                               prepare_member_dirs, run_checked, secret_env, stop, wait_for, write_file)
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +80,9 @@ def etcd_cluster(cluster3):
             Path(spec.paths_for(m).etcd_data_dir).parent.mkdir(parents=True, exist_ok=True)
             log = Path(spec.paths_for(m).log_dir) / "etcd.log"
             with open(log, "w") as out:
-                procs.append((subprocess.Popen(as_postgres() + ["etcd", "--config-file", str(cfg)], stdout=out,
+                procs.append((subprocess.Popen([*as_postgres(), "etcd", "--config-file", str(cfg)], stdout=out,
                                                stderr=subprocess.STDOUT), log))
-        for (proc, log), m in zip(procs, spec.members):
+        for (proc, log), m in zip(procs, spec.members, strict=True):
             wait_for(lambda m=m: etcdctl(spec, m, "endpoint", "health").returncode == 0, 20,
                      f"etcd {m.name}", proc, log)
         yield spec
@@ -92,11 +104,10 @@ def pg_single(single):
     hba = write_file(etc / "pg_hba.conf", render_pg_hba(spec))
     conf = write_file(etc / "postgresql.conf", render_postgresql_conf(spec, m, hba_file=str(hba)))
     write_file(Path(pgbackrest_config_path(spec, m)), render_pgbackrest_conf(spec, m), 0o640)
-    run_checked(as_postgres() + [str(PG_BIN / "initdb"), "-D", paths.data_dir, *initdb_arguments()])
+    run_checked([*as_postgres(), str(PG_BIN / "initdb"), "-D", paths.data_dir, *initdb_arguments()])
     log = Path(paths.log_dir) / "postmaster.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(as_postgres() + [str(PG_BIN / "postgres"), "-D", paths.data_dir,
-                                                 "-c", f"config_file={conf}"],
+        proc = subprocess.Popen([*as_postgres(), str(PG_BIN / "postgres"), "-D", paths.data_dir, "-c", f"config_file={conf}"],
                                 stdout=out, stderr=subprocess.STDOUT, env=secret_env())
     try:
         wait_for(lambda: subprocess.run(["pg_isready", "-q", "-h", paths.run_dir, "-p", str(m.ports.postgres)]
@@ -114,8 +125,7 @@ def pg_roles(pg_single):
     sql = write_file(Path(spec.paths_for(m).config_dir) / "roles.sql", render_role_sql(spec, variables_from_env=True),
                      0o600)
     for _ in range(2):
-        run_checked(as_postgres() + ["psql", "-X", "-q", "-h", spec.paths_for(m).run_dir, "-p",
-                                     str(m.ports.postgres), "-d", "postgres", "-f", str(sql)], env=secret_env())
+        run_checked([*as_postgres(), "psql", "-X", "-q", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.postgres), "-d", "postgres", "-f", str(sql)], env=secret_env())
     return spec
 
 
@@ -130,7 +140,7 @@ def pgbouncer_proc(pg_roles):
     run_checked(as_postgres() + pgbouncer.fill_command(spec, m), env=secret_env())
     log = Path(spec.paths_for(m).log_dir) / "pgbouncer.stdout"
     with open(log, "w") as out:
-        proc = subprocess.Popen(as_postgres() + ["/usr/sbin/pgbouncer", str(ini)], stdout=out,
+        proc = subprocess.Popen([*as_postgres(), "/usr/sbin/pgbouncer", str(ini)], stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: port_open(m.host, m.ports.pgbouncer), 15, "pgbouncer", proc, log)

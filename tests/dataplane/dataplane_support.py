@@ -8,18 +8,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths, PosixRepository, Router
-from dataplane.tls import member_tls_contents, tls_files
 from components.aws.spec import aws_cluster_spec as cloud_cluster_spec
 from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
+from dataplane.model import SECRET_ENV, ClusterSpec, Member, MemberPorts, Paths, PosixRepository, Router
+from dataplane.tls import member_tls_contents, tls_files
 from stacks.offline import settings_for_stack
 from stacks.sizes import SANDBOX_SIZE
 from stacks.topology import Topology, derive_topology
@@ -208,6 +207,6 @@ needs_cloud_init = pytest.mark.skipif(shutil.which("cloud-init") is None,
 
 def gpg_key(home: Path, name: str) -> str:
     gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    subprocess.run(gpg + ["--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
+    subprocess.run([*gpg, "--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
                    check=True, capture_output=True)
-    return subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True, text=True).stdout
+    return subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout

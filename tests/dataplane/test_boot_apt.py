@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dataplane_support import boot_for, cloud_spec, gpg_key
 
 from dataplane.boot import apt as boot_apt
 from dataplane.boot import member as boot_member
-from dataplane_support import boot_for, cloud_spec, gpg_key
 
 pytestmark = pytest.mark.dataplane
 
@@ -31,7 +31,7 @@ def test_every_package_source_is_https_and_the_pgdg_key_is_pinned(tmp_path):
     assert not any({"key", "keyid", "keyserver"} & set(s) for s in apt["sources"].values())
     assert all(f"[signed-by={boot_apt.PGDG_KEYRING}]" in s for s in sources)
     assert fetch[-3:] == [boot_apt.PGDG_KEY_URL, boot_apt.PGDG_KEY_FINGERPRINT, boot_apt.PGDG_KEYRING]
-    key_material = [l for l in boot_apt.PGDG_KEY_FILE.read_text().splitlines() if len(l) == 64]
+    key_material = [line for line in boot_apt.PGDG_KEY_FILE.read_text().splitlines() if len(line) == 64]
     assert key_material and not any(line in text for line in key_material)
     shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(boot_apt.PGDG_KEY_FILE)],
                            capture_output=True, text=True, check=True).stdout
@@ -80,8 +80,8 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
     (root / "other.asc").write_text(other)
     both_home = gnupg_homes("both")
     gpg = ["gpg", "--homedir", str(both_home), "--batch"]
-    subprocess.run(gpg + ["--import"], input=(pinned + other).encode(), check=True, capture_output=True)
-    (root / "both.asc").write_text(subprocess.run(gpg + ["--armor", "--export"], check=True, capture_output=True,
+    subprocess.run([*gpg, "--import"], input=(pinned + other).encode(), check=True, capture_output=True)
+    (root / "both.asc").write_text(subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True,
                                                   text=True).stdout)
     command = boot_apt.pgdg_key_command()
     assert command[:3] == ["cloud-init-per", "instance", "pgdg-key"]
@@ -98,13 +98,13 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
     assert good.read_text() == pinned and oct(good.stat().st_mode & 0o777) == "0o644"
     shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(good)], capture_output=True, text=True,
                            check=True).stdout
-    assert [l.split(":")[9] for l in shown.splitlines() if l.startswith("fpr:")][0] == boot_apt.PGDG_KEY_FINGERPRINT
+    assert next(line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")) == boot_apt.PGDG_KEY_FINGERPRINT
     for name in ("other.asc", "both.asc"):
         dest = tmp_path / f"rejected-{name}"
         result = fetch(f"{base}/{name}", dest)
         assert result.returncode != 0 and "rejected" in result.stderr, (name, result.stderr)
         assert not dest.exists() and not Path(f"{dest}.tmp").exists()
-    plain = fetch(f"http://127.0.0.1:1/pinned.asc", tmp_path / "plain.asc")
+    plain = fetch("http://127.0.0.1:1/pinned.asc", tmp_path / "plain.asc")
     assert plain.returncode != 0 and "not https" in plain.stderr
     assert not (tmp_path / "plain.asc").exists()
 
@@ -119,7 +119,7 @@ def _apt_policy(pin_text: str, tmp_path: Path, package: str) -> str:
 
 
 def _candidate(policy: str) -> str:
-    return next(l.split(":", 1)[1].strip() for l in policy.splitlines() if l.strip().startswith("Candidate:"))
+    return next(line.split(":", 1)[1].strip() for line in policy.splitlines() if line.strip().startswith("Candidate:"))
 
 
 def test_pgbackrest_is_pinned_before_any_package_is_installed(tmp_path):

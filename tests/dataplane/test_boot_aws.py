@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dataplane_support import boot_for, cloud_spec, monitoring_boot, settings_for
 
 from dataplane.boot import aws as boot_aws
 from dataplane.boot import member as boot_member
 from dataplane.boot import monitoring as boot_monitoring
 from dataplane.model import SECRET_ENV
-from dataplane_support import boot_for, cloud_spec, monitoring_boot, settings_for
 
 pytestmark = pytest.mark.dataplane
 
@@ -37,6 +37,7 @@ def test_boot_kms_key_reaches_pgbackrest_and_bucket_is_checked():
 def secrets_manager(tmp_path):
     """moto's Secrets Manager on a free loopback port, standing in for the region's endpoint."""
     import sys
+
     from dataplane_support import free_ports, port_open, stop, wait_for
     port = free_ports(1)[0]
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -52,9 +53,11 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
     import dataclasses
     import os
     import sys
+
     import boto3
-    from dataplane.tls import issue, tls_files
     from dataplane_support import TEST_SECRETS, as_postgres, local_spec
+
+    from dataplane.tls import issue, tls_files
 
     root = tmp_path / "node"
     root.mkdir()
@@ -83,7 +86,7 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
     env_file = Path(spec.paths_for(member).secrets_env)
     assert oct(env_file.stat().st_mode & 0o777) == "0o600" and env_file.owner() == "postgres"
     # The file means the same to sh (cron) as to systemd: source it as the service user and compare.
-    shown = subprocess.run(as_postgres() + ["sh", "-c", f"set -a; . {env_file}; env"], capture_output=True,
+    shown = subprocess.run([*as_postgres(), "sh", "-c", f"set -a; . {env_file}; env"], capture_output=True,
                            text=True, env={"PATH": "/usr/bin:/bin"}).stdout
     for var, value in TEST_SECRETS.items():
         assert f"{var}={value}\n" in shown

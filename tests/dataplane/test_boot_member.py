@@ -10,12 +10,12 @@ import subprocess
 
 import pytest
 import yaml
+from dataplane_support import boot_for, cloud_init_schema, cloud_spec, needs_cloud_init
 
 from dataplane.boot import member as boot_member
 from dataplane.boot import units as boot_units
 from dataplane.model import SECRET_ENV
 from dataplane.node_files import node_files
-from dataplane_support import boot_for, cloud_init_schema, cloud_spec, needs_cloud_init
 from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 
 pytestmark = pytest.mark.dataplane
@@ -89,6 +89,6 @@ def test_systemd_units_verify(tmp_path):
         (tmp_path / name).write_text(text)
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(units)], cwd=tmp_path,
                             capture_output=True, text=True)
-    problems = [l for l in (result.stdout + result.stderr).splitlines()
-                if l.strip() and "network-online.target" not in l]
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.strip() and "network-online.target" not in line]
     assert result.returncode == 0 and not problems, "\n".join(problems)

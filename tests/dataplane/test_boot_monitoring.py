@@ -7,14 +7,22 @@ import subprocess
 
 import pytest
 import yaml
+from dataplane_support import (
+    HOOK_ARN,
+    boot_for,
+    cloud_init_schema,
+    cloud_spec,
+    gpg_key,
+    monitoring_boot,
+    needs_cloud_init,
+    settings_for,
+)
 
+from dataplane.boot import aws as boot_aws
 from dataplane.boot import data_volume as boot_data_volume
 from dataplane.boot import member as boot_member
 from dataplane.boot import monitoring as boot_monitoring
 from dataplane.boot import units as boot_units
-from dataplane.boot import aws as boot_aws
-from dataplane_support import (HOOK_ARN, boot_for, cloud_init_schema, cloud_spec, gpg_key, monitoring_boot,
-                               needs_cloud_init, settings_for)
 
 pytestmark = pytest.mark.dataplane
 
@@ -110,8 +118,8 @@ def test_monitoring_units_verify(tmp_path):
         boot_monitoring.ALERTMANAGER_FILL, "/bin/true"))
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", unit.name], cwd=tmp_path, capture_output=True,
                             text=True)
-    problems = [l for l in (result.stdout + result.stderr).splitlines()
-                if l.strip() and "network-online.target" not in l and "prometheus-alertmanager" not in l]
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.strip() and "network-online.target" not in line and "prometheus-alertmanager" not in line]
     assert result.returncode == 0 and not problems, "\n".join(problems)
 
 
@@ -126,7 +134,7 @@ def test_grafana_is_installed_only_from_exactly_its_pinned_key(tmp_path, gnupg_h
         keys[name] = gpg_key(home, name)
         listing = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "--list-keys"], check=True,
                                  capture_output=True, text=True).stdout
-        keys[f"{name}-fpr"] = next(l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:"))
+        keys[f"{name}-fpr"] = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
     monkeypatch.setattr(grafana, "APT_KEY_FINGERPRINT", keys["pinned-fpr"])
     script = boot_monitoring.grafana_install_script(str(tmp_path / "key.asc"))
     reached = tmp_path / "reached"

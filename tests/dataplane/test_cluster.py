@@ -14,14 +14,26 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from dataplane_support import (
+    PATRONI,
+    TEST_SECRETS,
+    as_postgres,
+    chown_postgres,
+    etcdctl,
+    local_spec,
+    prepare_member_dirs,
+    run_checked,
+    secret_env,
+    stop,
+    wait_for,
+    write_file,
+)
 
 from dataplane import pgbackrest
 from dataplane.model import PATRONI_REST_USER, SECRET_ENV
 from dataplane.node_files import etcd_config_path, node_file_mode, node_files
 from dataplane.patroni import config_path as patroni_config_path
 from dataplane.tls import issue, tls_files
-from dataplane_support import (PATRONI, TEST_SECRETS, as_postgres, chown_postgres, etcdctl, local_spec,
-                               prepare_member_dirs, run_checked, secret_env, stop, wait_for, write_file)
 
 pytestmark = pytest.mark.dataplane
 
@@ -111,9 +123,7 @@ def live(workroot):
 
 
 def psql_on(spec, member, sql: str) -> str:
-    return run_checked(as_postgres() + ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h",
-                                        spec.paths_for(member).run_dir, "-p", str(member.ports.postgres),
-                                        "-d", "postgres", "-c", sql], env=ENV).stdout
+    return run_checked([*as_postgres(), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", spec.paths_for(member).run_dir, "-p", str(member.ports.postgres), "-d", "postgres", "-c", sql], env=ENV).stdout
 
 
 def test_leader_streams_to_a_synchronous_standby_over_tls(live):
@@ -172,12 +182,11 @@ def test_unsafe_rest_calls_need_a_certificate_and_the_password(live):
 def test_pgbackrest_backs_up_from_the_standby_through_its_tls_server(live):
     spec, _ = live
     leader = spec.members[0]
-    base = as_postgres() + ["pgbackrest", f"--config={pgbackrest.config_path(spec, leader)}",
-                            f"--stanza={spec.stanza}"]
-    run_checked(base + ["stanza-create"], env=ENV, timeout=120)
-    run_checked(base + ["check"], env=ENV, timeout=120)
-    run_checked(base + ["--type=full", "backup"], env=ENV, timeout=180)
-    info = json.loads(run_checked(base + ["--output=json", "info"], env=ENV).stdout)
+    base = [*as_postgres(), "pgbackrest", f"--config={pgbackrest.config_path(spec, leader)}", f"--stanza={spec.stanza}"]
+    run_checked([*base, "stanza-create"], env=ENV, timeout=120)
+    run_checked([*base, "check"], env=ENV, timeout=120)
+    run_checked([*base, "--type=full", "backup"], env=ENV, timeout=180)
+    info = json.loads(run_checked([*base, "--output=json", "info"], env=ENV).stdout)
     assert [b["type"] for b in info[0]["backup"]] == ["full"]
     log = (Path(spec.paths_for(leader).log_dir) / "pgbackrest" / f"{spec.stanza}-backup.log").read_text()
     assert "replay on the standby reached" in log

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 import yaml
+from dataplane_support import cloud_spec
 
 from dataplane import exporters, grafana, prometheus
-from dataplane_support import cloud_spec
 
 
 @pytest.fixture(scope="module")

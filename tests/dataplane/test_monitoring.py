@@ -9,11 +9,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dataplane_support import (
+    as_postgres,
+    cloud_spec,
+    port_open,
+    run_checked,
+    secret_env,
+    settings_for,
+    stop,
+    wait_for,
+    write_file,
+)
 
 from dataplane import alertmanager, exporters, pgbouncer, prometheus
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
-from dataplane_support import (as_postgres, cloud_spec, port_open, run_checked, secret_env, settings_for, stop,
-                               wait_for, write_file)
 
 pytestmark = pytest.mark.dataplane
 
@@ -84,7 +93,7 @@ def test_alert_rules_fire_on_synthetic_series(tmp_path):
                 "interval": "15s",
                 "input_series": [primary(m1, "1x40"), primary(m2, "0x40"), primary(m3, "0x40"),
                                  {"series": f'pgp_archiver_failing{{member="{m1}"}}', "values": "0x40"},
-                                 {"series": 'pgp_backup_info_success{member="%s"}' % m1, "values": "1x40"},
+                                 {"series": f'pgp_backup_info_success{{member="{m1}"}}', "values": "1x40"},
                                  {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="sync"}}',
                                   "values": "0x40"}],
                 "alert_rule_test": [{"eval_time": "9m", "alertname": n, "exp_alerts": []}
@@ -170,8 +179,7 @@ def exporter(pg_roles):
     env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line)
     log = Path(spec.paths_for(m).log_dir) / "postgres_exporter.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(as_postgres() + ["prometheus-postgres-exporter",
-                                                 *exporters.postgres_exporter_args(spec, m)],
+        proc = subprocess.Popen([*as_postgres(), "prometheus-postgres-exporter", *exporters.postgres_exporter_args(spec, m)],
                                 stdout=out, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin", **env})
     try:
         wait_for(lambda: port_open(m.host, m.ports.postgres_exporter), 15, "postgres_exporter", proc, log)
@@ -209,9 +217,9 @@ def test_postgres_exporter_serves_custom_metrics(exporter):
 def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_path):
     spec = pg_roles
     m = spec.members[0]
-    base = as_postgres() + ["pgbackrest", f"--config={pgbackrest_config_path(spec, m)}", f"--stanza={spec.stanza}"]
-    run_checked(base + ["stanza-create"], env=secret_env())
-    run_checked(base + ["--type=full", "backup"], env=secret_env(), timeout=120)
+    base = [*as_postgres(), "pgbackrest", f"--config={pgbackrest_config_path(spec, m)}", f"--stanza={spec.stanza}"]
+    run_checked([*base, "stanza-create"], env=secret_env())
+    run_checked([*base, "--type=full", "backup"], env=secret_env(), timeout=120)
     write_file(Path(exporters.node_metrics_script_path(spec, m)), exporters.render_node_metrics_script(), 0o755)
     run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
     prom = Path(exporters.textfile_dir(spec, m)) / "pgp.prom"
@@ -220,7 +228,7 @@ def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_
     assert check.returncode == 0, check.stdout + check.stderr
     assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"} 1' in text
     assert 'type="full"' in text
-    stop_line = next(l for l in text.splitlines() if l.startswith("pgp_backup_last_completion_timestamp_seconds"))
+    stop_line = next(line for line in text.splitlines() if line.startswith("pgp_backup_last_completion_timestamp_seconds"))
     assert abs(int(stop_line.rsplit(" ", 1)[1]) - time.time()) < 600
     assert text.count("pgp_tls_certificate_expiry_timestamp_seconds{") == 3
 

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from dataplane_support import cloud_spec
 
 from dataplane import pgbackrest
 from dataplane.model import AzureRepository, ClusterSpec, GcsRepository, PosixRepository, Repository, S3Repository
-from dataplane_support import cloud_spec
 
 pytestmark = pytest.mark.dataplane
 

@@ -7,12 +7,11 @@ import ipaddress
 
 import pytest
 import yaml
+from dataplane_support import cloud_spec, local_spec
 
 from dataplane import etcd, patroni, pg_hba, pgbackrest, postgresql, tls
 from dataplane.model import APP_READONLY_USER, APP_READWRITE_USER, REPLICATION_USER, PosixRepository, S3Repository
 from stacks.sizes import AWS_INSTANCE_SIZES, NodeSize
-
-from dataplane_support import cloud_spec, local_spec
 
 pytestmark = pytest.mark.dataplane
 
@@ -172,7 +171,7 @@ def test_unsupported_major_is_refused(prod):
 # --- pg_hba ------------------------------------------------------------------------------------------
 
 def test_hba_ends_with_reject_and_only_uses_tls_and_scram(prod):
-    lines = [l for l in pg_hba.render_pg_hba(prod).splitlines() if l and not l.startswith("#")]
+    lines = [line for line in pg_hba.render_pg_hba(prod).splitlines() if line and not line.startswith("#")]
     assert lines[-2].split() == ["host", "all", "all", "0.0.0.0/0", "reject"]
     assert lines[-1].split() == ["host", "all", "all", "::/0", "reject"]
     for line in lines[:-2]:
@@ -181,7 +180,7 @@ def test_hba_ends_with_reject_and_only_uses_tls_and_scram(prod):
             assert cols[-1] == "peer" and cols[2] == "postgres"
         else:
             assert cols[0] == "hostssl" and cols[-1] == "scram-sha-256", line
-    assert not any(m in l.split() for l in lines for m in ("trust", "md5", "password", "ident"))
+    assert not any(m in line.split() for line in lines for m in ("trust", "md5", "password", "ident"))
 
 
 def test_hba_replication_only_for_replicator_from_members(prod):
@@ -371,6 +370,7 @@ def test_pgbouncer_auth_file_is_a_template_filled_at_boot(prod):
 
 def test_role_sql_takes_passwords_from_psql_variables(prod):
     import re
+
     from dataplane import roles
     sql = roles.render_role_sql(prod)
     passwords = re.findall(r"PASSWORD (\S+);", sql)
@@ -398,6 +398,7 @@ def test_member_placeholders_give_each_member_its_own_directories(tmp_path):
 
 def test_node_files_live_in_the_members_config_dir_and_reference_secrets_only_by_name(prod):
     import re
+
     from dataplane.model import SECRET_ENV
     from dataplane.node_files import node_files
     for member in prod.members:

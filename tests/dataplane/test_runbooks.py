@@ -2,10 +2,11 @@
 import re
 from pathlib import Path
 
+from dataplane_support import cloud_spec
+
 from dataplane.boot.units import system_units
 from dataplane.prometheus import alert_rules
 from dataplane.runbooks import render_runbooks
-from dataplane_support import cloud_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dataplane_support import PATRONI, TEST_SECRETS, as_postgres, etcdctl, run_checked, secret_env, write_file
 
+from dataplane.model import SECRET_ENV
 from dataplane.patroni import render_patroni_config
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
 from dataplane.postgresql import postgresql_parameters
-from dataplane.model import SECRET_ENV
 from dataplane.tls import tls_files
-from dataplane_support import PATRONI, TEST_SECRETS, as_postgres, etcdctl, run_checked, secret_env, write_file
 
 pytestmark = pytest.mark.dataplane
 
@@ -90,9 +90,7 @@ def test_patroni_validator_catches_a_broken_config(etcd_cluster, tmp_path):
 
 def psql_local(spec, sql: str, db: str = "postgres") -> str:
     m = spec.members[0]
-    return run_checked(as_postgres() + ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h",
-                                        spec.paths_for(m).run_dir, "-p", str(m.ports.postgres), "-d", db,
-                                        "-c", sql]).stdout
+    return run_checked([*as_postgres(), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.postgres), "-d", db, "-c", sql]).stdout
 
 
 def psql_tcp(spec, user: str, sslmode: str, password: str = "x", db: str = "app",
@@ -140,13 +138,13 @@ def test_pgbackrest_stanza_create_and_check(pg_single):
     # own --pg1-path) has stored the segment in the encrypted repository.
     spec = pg_single
     m = spec.members[0]
-    base = as_postgres() + ["pgbackrest", f"--config={pgbackrest_config_path(spec, m)}", f"--stanza={spec.stanza}"]
-    run_checked(base + ["stanza-create"], env=secret_env())
-    run_checked(base + ["check"], env=secret_env())
-    info = run_checked(base + ["--output=json", "info"], env=secret_env()).stdout
+    base = [*as_postgres(), "pgbackrest", f"--config={pgbackrest_config_path(spec, m)}", f"--stanza={spec.stanza}"]
+    run_checked([*base, "stanza-create"], env=secret_env())
+    run_checked([*base, "check"], env=secret_env())
+    info = run_checked([*base, "--output=json", "info"], env=secret_env()).stdout
     assert '"cipher":"aes-256-cbc"' in info.replace(" ", "")
     # pgBackRest echoes the undecryptable bytes in its error, hence errors="replace".
-    wrong = subprocess.run(base + ["check"], capture_output=True, text=True, errors="replace",
+    wrong = subprocess.run([*base, "check"], capture_output=True, text=True, errors="replace",
                            env=secret_env(PGBACKREST_REPO1_CIPHER_PASS="not-the-passphrase"))
     assert wrong.returncode != 0
     assert re.search(r"cipher|decrypt|unable", wrong.stdout + wrong.stderr, re.I)
@@ -230,9 +228,7 @@ def test_pgbouncer_pools_app_users_over_tls(pgbouncer_proc):
 def test_pgbouncer_admin_and_stats_consoles(pgbouncer_proc):
     spec = pgbouncer_proc
     m = spec.members[0]
-    admin = run_checked(as_postgres() + ["psql", "-X", "-At", "-h", spec.paths_for(m).run_dir, "-p",
-                                         str(m.ports.pgbouncer), "-U", "pgbouncer", "-d", "pgbouncer",
-                                         "-c", "SHOW CONFIG"]).stdout
+    admin = run_checked([*as_postgres(), "psql", "-X", "-At", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.pgbouncer), "-U", "pgbouncer", "-d", "pgbouncer", "-c", "SHOW CONFIG"]).stdout
     assert "pool_mode|transaction" in admin and "server_tls_sslmode|verify-full" in admin
     stats = psql_sql(spec, "monitor", TEST_SECRETS[SECRET_ENV["monitoring"]], "SHOW POOLS", db="pgbouncer",
                      port=m.ports.pgbouncer)
@@ -257,7 +253,7 @@ class _FakeMember:
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 path = self.path.split("?")[0]
                 ok = (path == "/primary" and fake.role == "primary") or (path == "/replica" and fake.role == "replica")
                 self.send_response(200 if ok else 503)
@@ -304,6 +300,7 @@ def _route(host: str, port: int) -> str:
 @pytest.fixture
 def haproxy_routing(cluster3, tmp_path):
     import dataclasses
+
     from dataplane.haproxy import render_haproxy_config
     from stacks.topology import RoutingCheck
     spec, _ = cluster3

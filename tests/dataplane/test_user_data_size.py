@@ -11,6 +11,7 @@ import hashlib
 import uuid
 
 import pytest
+from dataplane_support import cloud_spec, settings_for
 
 from components.aws.userdata import compress_user_data
 from dataplane.boot.aws import AwsBoot
@@ -18,7 +19,6 @@ from dataplane.boot.cloud_config import USER_DATA_BUDGET
 from dataplane.boot.member import NodeBoot, render_node_user_data
 from dataplane.boot.monitoring import MonitoringBoot, render_monitoring_user_data
 from dataplane.model import SECRET_ENV
-from dataplane_support import cloud_spec, settings_for
 from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 
 pytestmark = pytest.mark.dataplane
