@@ -11,6 +11,7 @@ Manager (`fill_webhook_urls`, run by cloud_init's alertmanager-config unit). Deb
 sandbox renders the same template and fills it through the same function with its local receiver's URL
 (`render_alertmanager_config`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -45,8 +46,12 @@ def _receiver(r: ReceiverLike) -> dict:
     return out
 
 
-def alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike], smtp_smarthost: str | None = None,
-                          smtp_from: str | None = None) -> dict:
+def alertmanager_template(
+    spec: ClusterSpec,
+    receivers: Sequence[ReceiverLike],
+    smtp_smarthost: str | None = None,
+    smtp_from: str | None = None,
+) -> dict:
     """The whole configuration except the webhook URLs (each webhook receiver's `webhook_configs` lack `url`)."""
     if not receivers:
         raise ValueError("at least one alert receiver is required")
@@ -54,16 +59,22 @@ def alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike], 
     if len(set(names)) != len(names):
         raise ValueError(f"receiver names must be unique: {names}")
     if any(r.email for r in receivers) and not (smtp_smarthost and smtp_from):
-        raise ValueError("e-mail receivers need an SMTP relay: pass smtp_smarthost and smtp_from (in the cloud, "
-                         "cloud_init.MonitoringBoot(smtp_smarthost=..., smtp_from=...) from settings.monitoring)")
+        raise ValueError(
+            "e-mail receivers need an SMTP relay: pass smtp_smarthost and smtp_from (in the cloud, "
+            "cloud_init.MonitoringBoot(smtp_smarthost=..., smtp_from=...) from settings.monitoring)"
+        )
     warn_to = [r.name for r in receivers if r.email] or names
     glob: dict = {"resolve_timeout": "5m"}
     if smtp_smarthost:
         glob.update(smtp_smarthost=smtp_smarthost, smtp_from=smtp_from, smtp_require_tls=True)
 
     def route(receiver: str, severity: str, repeat: str) -> dict:
-        return {"receiver": receiver, "matchers": [f'severity="{severity}"'], "repeat_interval": repeat,
-                "continue": True}
+        return {
+            "receiver": receiver,
+            "matchers": [f'severity="{severity}"'],
+            "repeat_interval": repeat,
+            "continue": True,
+        }
 
     routes = [route(n, "critical", CRITICAL_REPEAT) for n in names]
     routes += [route(n, "warning", WARNING_REPEAT) for n in warn_to]
@@ -82,16 +93,25 @@ def alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike], 
         },
         "inhibit_rules": [
             # A critical alert silences the warning of the same name on the same member (disk, certificates).
-            {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
-             "equal": ["cluster", "member"]},
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity="warning"'],
+                "equal": ["cluster", "member"],
+            },
             # A member that is down explains its lag, connection and disk alerts.
-            {"source_matchers": ['alertname=~"PostgresTargetDown|PostgresDown"'],
-             "target_matchers": [
-                 'alertname=~"PostgresReplicationLag|PostgresConnectionSaturation|WalArchivingFailing"'],
-             "equal": ["cluster", "member"]},
+            {
+                "source_matchers": ['alertname=~"PostgresTargetDown|PostgresDown"'],
+                "target_matchers": [
+                    'alertname=~"PostgresReplicationLag|PostgresConnectionSaturation|WalArchivingFailing"'
+                ],
+                "equal": ["cluster", "member"],
+            },
             # Without a primary, the missing sync standby and stale backups are consequences, not causes.
-            {"source_matchers": ['alertname="PatroniNoPrimary"'],
-             "target_matchers": ['alertname=~"SynchronousStandbyMissing|BackupTooOld"'], "equal": ["cluster"]},
+            {
+                "source_matchers": ['alertname="PatroniNoPrimary"'],
+                "target_matchers": ['alertname=~"SynchronousStandbyMissing|BackupTooOld"'],
+                "equal": ["cluster"],
+            },
         ],
         "receivers": [_receiver(r) for r in receivers],
     }
@@ -138,20 +158,32 @@ def _dump(spec: ClusterSpec, config: dict[str, Any]) -> str:
     return HEADER.format(scope=spec.scope) + yaml.safe_dump(config, sort_keys=False, width=1000)
 
 
-def render_alertmanager_template(spec: ClusterSpec, receivers: Sequence[ReceiverLike],
-                                 smtp_smarthost: str | None = None, smtp_from: str | None = None) -> str:
+def render_alertmanager_template(
+    spec: ClusterSpec,
+    receivers: Sequence[ReceiverLike],
+    smtp_smarthost: str | None = None,
+    smtp_from: str | None = None,
+) -> str:
     """What the cloud ships in user data: no webhook URL (the node fills them in at boot)."""
     return _dump(spec, alertmanager_template(spec, receivers, smtp_smarthost, smtp_from))
 
 
-def alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike], smtp_smarthost: str | None = None,
-                        smtp_from: str | None = None) -> dict:
+def alertmanager_config(
+    spec: ClusterSpec,
+    receivers: Sequence[ReceiverLike],
+    smtp_smarthost: str | None = None,
+    smtp_from: str | None = None,
+) -> dict:
     """The complete configuration with the receivers' own URLs, through the same fill the node runs (for the
     sandbox, whose receiver is a local, tokenless URL, and the tests)."""
     template = alertmanager_template(spec, receivers, smtp_smarthost, smtp_from)
     return fill_webhook_urls(template, webhook_urls(receivers))
 
 
-def render_alertmanager_config(spec: ClusterSpec, receivers: Sequence[ReceiverLike],
-                               smtp_smarthost: str | None = None, smtp_from: str | None = None) -> str:
+def render_alertmanager_config(
+    spec: ClusterSpec,
+    receivers: Sequence[ReceiverLike],
+    smtp_smarthost: str | None = None,
+    smtp_from: str | None = None,
+) -> str:
     return _dump(spec, alertmanager_config(spec, receivers, smtp_smarthost, smtp_from))

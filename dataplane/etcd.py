@@ -4,6 +4,7 @@ Every member runs one etcd node next to Patroni, so the DCS survives the loss of
 the cluster does. Client and peer traffic use TLS with client-certificate authentication: only holders of a
 certificate from the cluster CA (members, the Patroni client) can read or change the leader key.
 """
+
 from __future__ import annotations
 
 import yaml
@@ -36,8 +37,13 @@ def etcd_config(spec: ClusterSpec, member: Member, initial_state: str = "new") -
         raise ValueError("initial_state is 'new' or 'existing'")
     tls = tls_files(spec, member)
     paths = spec.paths_for(member)
-    security = {"cert-file": tls.cert, "key-file": tls.key, "trusted-ca-file": tls.ca,
-                "client-cert-auth": True, "auto-tls": False}
+    security = {
+        "cert-file": tls.cert,
+        "key-file": tls.key,
+        "trusted-ca-file": tls.ca,
+        "client-cert-auth": True,
+        "auto-tls": False,
+    }
     return {
         "name": member.name,
         "data-dir": paths.etcd_data_dir,

@@ -8,6 +8,7 @@
   exporter can see: the last pgBackRest backup of each type (from `pgbackrest info`) and the expiry of the
   member's TLS certificates. A timer runs it every few minutes.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -31,7 +32,8 @@ CUSTOM_QUERIES: dict[str, dict] = {
             # 1 while the most recent archive attempt failed: WAL is piling up and PITR coverage stops growing.
             "CASE WHEN last_failed_time IS NOT NULL AND (last_archived_time IS NULL "
             "OR last_failed_time > last_archived_time) THEN 1 ELSE 0 END AS failing "
-            "FROM pg_stat_archiver"),
+            "FROM pg_stat_archiver"
+        ),
         "metrics": [
             {"archived_count": {"usage": "COUNTER", "description": "WAL segments archived"}},
             {"failed_count": {"usage": "COUNTER", "description": "failed archive attempts"}},
@@ -46,7 +48,8 @@ CUSTOM_QUERIES: dict[str, dict] = {
             "CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), "
             "pg_last_wal_replay_lsn()), 0) ELSE 0 END AS replay_lag_bytes, "
             "CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-            "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS replay_lag_seconds"),
+            "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS replay_lag_seconds"
+        ),
         "metrics": [
             {"is_replica": {"usage": "GAUGE", "description": "1 on a standby"}},
             {"replay_lag_bytes": {"usage": "GAUGE", "description": "WAL received but not yet replayed"}},
@@ -57,7 +60,8 @@ CUSTOM_QUERIES: dict[str, dict] = {
         "query": (
             "SELECT application_name, sync_state, "
             "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0) AS lag_bytes "
-            "FROM pg_stat_replication WHERE NOT pg_is_in_recovery()"),
+            "FROM pg_stat_replication WHERE NOT pg_is_in_recovery()"
+        ),
         "metrics": [
             {"application_name": {"usage": "LABEL", "description": "standby name"}},
             {"sync_state": {"usage": "LABEL", "description": "sync, potential, quorum or async"}},
@@ -68,7 +72,8 @@ CUSTOM_QUERIES: dict[str, dict] = {
         "query": (
             "SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS used, "
             "current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int "
-            "AS available FROM pg_stat_activity"),
+            "AS available FROM pg_stat_activity"
+        ),
         "metrics": [
             {"used": {"usage": "GAUGE", "description": "client backends"}},
             {"available": {"usage": "GAUGE", "description": "max_connections minus the superuser reserve"}},
@@ -80,7 +85,8 @@ CUSTOM_QUERIES: dict[str, dict] = {
         "query": (
             "SELECT slot_name, slot_type, CASE WHEN active THEN 1 ELSE 0 END AS active, "
             "COALESCE(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "
-            "ELSE pg_current_wal_lsn() END, restart_lsn), 0) AS pg_wal_lsn_diff FROM pg_replication_slots"),
+            "ELSE pg_current_wal_lsn() END, restart_lsn), 0) AS pg_wal_lsn_diff FROM pg_replication_slots"
+        ),
         "metrics": [
             {"slot_name": {"usage": "LABEL", "description": "replication slot"}},
             {"slot_type": {"usage": "LABEL", "description": "physical or logical"}},
@@ -118,34 +124,43 @@ def render_postgres_exporter_queries() -> str:
 def render_postgres_exporter_env_template(spec: ClusterSpec, member: Member) -> str:
     """KEY=value lines for the exporter's EnvironmentFile; ${...} is filled at boot (pgbouncer.fill_command)."""
     tls = tls_files(spec, member)
-    uri = (f"{member.host}:{member.ports.postgres}/postgres?sslmode=verify-full&sslrootcert={tls.ca}"
-           f"&application_name=postgres_exporter")
-    return "".join(f"{k}={v}\n" for k, v in (
-        ("DATA_SOURCE_URI", uri),
-        ("DATA_SOURCE_USER", MONITORING_USER),
-        ("DATA_SOURCE_PASS", f"${{{SECRET_ENV['monitoring']}}}"),
-        ("PG_EXPORTER_EXTEND_QUERY_PATH", queries_path(spec, member)),
-    ))
+    uri = (
+        f"{member.host}:{member.ports.postgres}/postgres?sslmode=verify-full&sslrootcert={tls.ca}"
+        f"&application_name=postgres_exporter"
+    )
+    return "".join(
+        f"{k}={v}\n"
+        for k, v in (
+            ("DATA_SOURCE_URI", uri),
+            ("DATA_SOURCE_USER", MONITORING_USER),
+            ("DATA_SOURCE_PASS", f"${{{SECRET_ENV['monitoring']}}}"),
+            ("PG_EXPORTER_EXTEND_QUERY_PATH", queries_path(spec, member)),
+        )
+    )
 
 
 def postgres_exporter_args(spec: ClusterSpec, member: Member) -> list[str]:
-    return [f"--web.listen-address={member.host}:{member.ports.postgres_exporter}",
-            f"--extend.query-path={queries_path(spec, member)}",
-            f"--constantLabels=cluster={spec.scope},member={member.name}",
-            "--log.level=warn"]
+    return [
+        f"--web.listen-address={member.host}:{member.ports.postgres_exporter}",
+        f"--extend.query-path={queries_path(spec, member)}",
+        f"--constantLabels=cluster={spec.scope},member={member.name}",
+        "--log.level=warn",
+    ]
 
 
 def node_exporter_args(spec: ClusterSpec, member: Member) -> list[str]:
-    return [f"--web.listen-address={member.host}:{member.ports.node_exporter}",
-            f"--collector.textfile.directory={textfile_dir(spec, member)}",
-            "--collector.systemd",
-            # Pseudo and container file systems would drown the disk alert in noise.
-            "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|"
-            "devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|"
-            "selinuxfs|squashfs|sysfs|tracefs|tmpfs)$"]
+    return [
+        f"--web.listen-address={member.host}:{member.ports.node_exporter}",
+        f"--collector.textfile.directory={textfile_dir(spec, member)}",
+        "--collector.systemd",
+        # Pseudo and container file systems would drown the disk alert in noise.
+        "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|"
+        "devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|"
+        "selinuxfs|squashfs|sysfs|tracefs|tmpfs)$",
+    ]
 
 
-_METRICS_SCRIPT = r'''
+_METRICS_SCRIPT = r"""
 import json, os, subprocess, sys, time
 from datetime import datetime, timezone
 
@@ -191,7 +206,7 @@ tmp = os.path.join(outdir, ".pgp.prom.tmp")
 with open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
 os.replace(tmp, os.path.join(outdir, "pgp.prom"))
-'''
+"""
 
 
 def render_node_metrics_script() -> str:
@@ -207,13 +222,25 @@ def node_metrics_command(spec: ClusterSpec, member: Member) -> list[str]:
 
     Needs the backup cipher passphrase in its environment (pgBackRest decrypts backup.info)."""
     tls = tls_files(spec, member)
-    return ["/usr/bin/python3", node_metrics_script_path(spec, member), pgbackrest_config_path(spec, member),
-            spec.stanza, textfile_dir(spec, member), spec.scope, member.name, tls.cert, tls.client_cert, tls.ca]
+    return [
+        "/usr/bin/python3",
+        node_metrics_script_path(spec, member),
+        pgbackrest_config_path(spec, member),
+        spec.stanza,
+        textfile_dir(spec, member),
+        spec.scope,
+        member.name,
+        tls.cert,
+        tls.client_cert,
+        tls.ca,
+    ]
 
 
 def render_node_metrics_cron(spec: ClusterSpec, member: Member, user: str = "postgres") -> str:
     env_file = spec.paths_for(member).secrets_env
     cmd = shlex.join(node_metrics_command(spec, member))
-    return (f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit\n"
-            f"SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-            f"*/{METRICS_INTERVAL_MINUTES} * * * * {user} set -a && . {env_file} && {cmd}\n")
+    return (
+        f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit\n"
+        f"SHELL=/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"*/{METRICS_INTERVAL_MINUTES} * * * * {user} set -a && . {env_file} && {cmd}\n"
+    )

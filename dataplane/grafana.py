@@ -3,6 +3,7 @@
 Alerting is Prometheus + Alertmanager; the dashboard is for the trends behind those alerts (the seed's
 "monitoring informs decisions"), so its panels use the same metrics the rules do.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,15 +41,41 @@ def render_service_override() -> str:
 
 
 def render_datasource(prometheus_url: str = f"http://localhost:{PORTS.prometheus}") -> str:
-    return yaml.safe_dump({"apiVersion": 1, "datasources": [{
-        "name": "Prometheus", "uid": DATASOURCE_UID, "type": "prometheus", "access": "proxy",
-        "url": prometheus_url, "isDefault": True, "editable": False}]}, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": 1,
+            "datasources": [
+                {
+                    "name": "Prometheus",
+                    "uid": DATASOURCE_UID,
+                    "type": "prometheus",
+                    "access": "proxy",
+                    "url": prometheus_url,
+                    "isDefault": True,
+                    "editable": False,
+                }
+            ],
+        },
+        sort_keys=False,
+    )
 
 
 def render_dashboard_provider(path: str = DASHBOARDS_DIR) -> str:
-    return yaml.safe_dump({"apiVersion": 1, "providers": [{
-        "name": "pg-platform", "type": "file", "disableDeletion": True, "allowUiUpdates": False,
-        "options": {"path": path}}]}, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": 1,
+            "providers": [
+                {
+                    "name": "pg-platform",
+                    "type": "file",
+                    "disableDeletion": True,
+                    "allowUiUpdates": False,
+                    "options": {"path": path},
+                }
+            ],
+        },
+        sort_keys=False,
+    )
 
 
 def panels(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
@@ -56,21 +83,45 @@ def panels(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
     return [
         ("Primary per member", "max by (member) (patroni_primary)", "{{member}}", "none"),
         ("Standby replay lag", "max by (member) (pgp_replication_replay_lag_bytes)", "{{member}}", "bytes"),
-        ("Lag seen by the primary", "max by (application_name, sync_state) (pgp_senders_lag_bytes)",
-         "{{application_name}} ({{sync_state}})", "bytes"),
+        (
+            "Lag seen by the primary",
+            "max by (application_name, sync_state) (pgp_senders_lag_bytes)",
+            "{{application_name}} ({{sync_state}})",
+            "bytes",
+        ),
         ("Commits per second", "sum by (member) (rate(pg_stat_database_xact_commit[5m]))", "{{member}}", "ops"),
-        ("Connections used", "max by (member) (pgp_connections_used / pgp_connections_available)", "{{member}}",
-         "percentunit"),
-        ("WAL segments archived per minute", "sum by (member) (rate(pgp_archiver_archived_count[15m])) * 60",
-         "{{member}}", "none"),
+        (
+            "Connections used",
+            "max by (member) (pgp_connections_used / pgp_connections_available)",
+            "{{member}}",
+            "percentunit",
+        ),
+        (
+            "WAL segments archived per minute",
+            "sum by (member) (rate(pgp_archiver_archived_count[15m])) * 60",
+            "{{member}}",
+            "none",
+        ),
         ("WAL archiving failing", "max by (member) (pgp_archiver_failing)", "{{member}}", "none"),
-        ("Time since the last backup", "time() - max(pgp_backup_last_completion_timestamp_seconds)", "last backup",
-         "s"),
-        (f"Free data disk (alert below {DISK_FREE_CRITICAL:.0%})",
-         'min by (member) (node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} '
-         '/ node_filesystem_size_bytes{fstype!~"tmpfs|overlay"})', "{{member}}", "percentunit"),
-        (f"Certificate validity left (warning at {CERT_WARNING_DAYS} days)",
-         "min by (member, file) (pgp_tls_certificate_expiry_timestamp_seconds) - time()", "{{member}} {{file}}", "s"),
+        (
+            "Time since the last backup",
+            "time() - max(pgp_backup_last_completion_timestamp_seconds)",
+            "last backup",
+            "s",
+        ),
+        (
+            f"Free data disk (alert below {DISK_FREE_CRITICAL:.0%})",
+            'min by (member) (node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} '
+            '/ node_filesystem_size_bytes{fstype!~"tmpfs|overlay"})',
+            "{{member}}",
+            "percentunit",
+        ),
+        (
+            f"Certificate validity left (warning at {CERT_WARNING_DAYS} days)",
+            "min by (member, file) (pgp_tls_certificate_expiry_timestamp_seconds) - time()",
+            "{{member}} {{file}}",
+            "s",
+        ),
         ("Firing alerts", 'sum by (alertname, severity) (ALERTS{alertstate="firing"})', "{{alertname}}", "none"),
     ]
 
@@ -79,16 +130,36 @@ def render_dashboard(spec: ClusterSpec) -> str:
     width, height = 12, 8
     items = []
     for i, (title, expr, legend, unit) in enumerate(panels(spec)):
-        items.append({
-            "id": i + 1, "type": "timeseries", "title": title,
-            "gridPos": {"x": (i % 2) * width, "y": (i // 2) * height, "w": width, "h": height},
-            "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "targets": [{"refId": "A", "expr": expr, "legendFormat": legend,
-                         "datasource": {"type": "prometheus", "uid": DATASOURCE_UID}}],
-        })
-    return json.dumps({
-        "uid": f"pgp-{spec.scope}", "title": f"PostgreSQL {spec.scope}", "tags": ["pg-platform", spec.scope],
-        "timezone": "utc", "schemaVersion": 39, "refresh": "30s", "time": {"from": "now-6h", "to": "now"},
-        "editable": False, "panels": items,
-    }, indent=1, sort_keys=True)
+        items.append(
+            {
+                "id": i + 1,
+                "type": "timeseries",
+                "title": title,
+                "gridPos": {"x": (i % 2) * width, "y": (i // 2) * height, "w": width, "h": height},
+                "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                "targets": [
+                    {
+                        "refId": "A",
+                        "expr": expr,
+                        "legendFormat": legend,
+                        "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
+                    }
+                ],
+            }
+        )
+    return json.dumps(
+        {
+            "uid": f"pgp-{spec.scope}",
+            "title": f"PostgreSQL {spec.scope}",
+            "tags": ["pg-platform", spec.scope],
+            "timezone": "utc",
+            "schemaVersion": 39,
+            "refresh": "30s",
+            "time": {"from": "now-6h", "to": "now"},
+            "editable": False,
+            "panels": items,
+        },
+        indent=1,
+        sort_keys=True,
+    )

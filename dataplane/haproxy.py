@@ -5,6 +5,7 @@ against each member's Patroni REST API, verified against the cluster CA: the wri
 `/primary`, the read port follows `/replica?lag=...`. Check timing is the topology's routing check, and a
 server marked down has its sessions cut so clients reconnect to the new primary at once.
 """
+
 from __future__ import annotations
 
 from dataplane.model import ClusterSpec
@@ -16,13 +17,21 @@ MAX_CONNECTIONS = 4096
 
 
 def _checked_server(name: str, host: str, port: int, rest_port: int, ca_file: str, extra: str = "") -> str:
-    return (f"    server {name} {host}:{port} check port {rest_port} check-ssl verify required "
-            f"ca-file {ca_file}{(' ' + extra) if extra else ''}")
+    return (
+        f"    server {name} {host}:{port} check port {rest_port} check-ssl verify required "
+        f"ca-file {ca_file}{(' ' + extra) if extra else ''}"
+    )
 
 
 def _backend(name: str, path: str, servers: list[str]) -> list[str]:
-    return [f"backend {name}", "    option httpchk", f"    http-check send meth GET uri {path}",
-            "    http-check expect status 200", *servers, ""]
+    return [
+        f"backend {name}",
+        "    option httpchk",
+        f"    http-check send meth GET uri {path}",
+        "    http-check expect status 200",
+        *servers,
+        "",
+    ]
 
 
 def render_haproxy_config(spec: ClusterSpec, ca_file: str) -> str:
@@ -32,8 +41,10 @@ def render_haproxy_config(spec: ClusterSpec, ca_file: str) -> str:
     members = spec.members
 
     def servers(port_of, suffix: str = "", extra: str = "") -> list[str]:
-        return [_checked_server(f"{m.name}{suffix}", m.host, port_of(m), m.ports.patroni_rest, ca_file, extra)
-                for m in members]
+        return [
+            _checked_server(f"{m.name}{suffix}", m.host, port_of(m), m.ports.patroni_rest, ca_file, extra)
+            for m in members
+        ]
 
     out = [
         f"# rendered by pg-platform dataplane for {spec.scope}; do not edit",
@@ -81,13 +92,17 @@ def render_haproxy_config(spec: ClusterSpec, ca_file: str) -> str:
         "",
     ]
     out += _backend("primary", WRITE_CHECK_PATH, servers(lambda m: m.ports.postgres))
-    out += ["backend replicas", "    balance leastconn", "    option httpchk",
-            f"    http-check send meth GET uri {read_check_path(spec.topology)}", "    http-check expect status 200"]
+    out += [
+        "backend replicas",
+        "    balance leastconn",
+        "    option httpchk",
+        f"    http-check send meth GET uri {read_check_path(spec.topology)}",
+        "    http-check expect status 200",
+    ]
     out += servers(lambda m: m.ports.postgres)
     # When no replica qualifies (one node, or every standby lagging) the primary serves reads rather than the
     # read port refusing every connection. A backend has one check definition, so these backup servers
     # `track` the primary backend's servers instead of checking /primary themselves.
-    out += [f"    server {m.name}-primary {m.host}:{m.ports.postgres} backup track primary/{m.name}"
-            for m in members]
+    out += [f"    server {m.name}-primary {m.host}:{m.ports.postgres} backup track primary/{m.name}" for m in members]
     out += ["", *_backend("primary_pooled", WRITE_CHECK_PATH, servers(lambda m: m.ports.pgbouncer))]
     return "\n".join(out).rstrip() + "\n"

@@ -3,6 +3,7 @@
 Secrets are never rendered into files a cloud delivers in user data: renderers reference them by the
 environment variables below, which a node fills at boot from its secrets store (the sandbox from local files).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
@@ -18,7 +19,7 @@ REWIND_USER = "rewinder"
 POOLER_AUTH_USER = "pgbouncer_auth"
 MONITORING_USER = "monitor"
 APP_DATABASE = "app"
-APP_OWNER_ROLE = "app_owner"        # NOLOGIN, owns the schema
+APP_OWNER_ROLE = "app_owner"  # NOLOGIN, owns the schema
 APP_READWRITE_USER = "app_rw"
 APP_READONLY_USER = "app_ro"
 PATRONI_REST_USER = "patroni"
@@ -53,8 +54,8 @@ class MemberPorts:
 
 @dataclass(frozen=True)
 class Member:
-    name: str           # Patroni member and etcd member name
-    host: str           # address peers and clients connect to (a private IP, or 127.0.0.1 in the sandbox)
+    name: str  # Patroni member and etcd member name
+    host: str  # address peers and clients connect to (a private IP, or 127.0.0.1 in the sandbox)
     zone: str
     ports: MemberPorts = field(default_factory=MemberPorts)
 
@@ -62,6 +63,7 @@ class Member:
 @dataclass(frozen=True)
 class Paths:
     """Where things live on a node. The sandbox gives each member its own root under one directory."""
+
     config_dir: str = "/etc/pg-platform"
     data_dir: str = "/var/lib/postgresql/data"
     log_dir: str = "/var/log/pg-platform"
@@ -84,8 +86,9 @@ class Paths:
         A path may contain `{member}` so several members can share one host (the sandbox) while peers still
         know each other's directories (pgBackRest's pgN-path); cloud paths simply omit the placeholder.
         """
-        return replace(self, **{f.name: getattr(self, f.name).format(member=member.name, major=major)
-                                for f in fields(self)})
+        return replace(
+            self, **{f.name: getattr(self, f.name).format(member=member.name, major=major) for f in fields(self)}
+        )
 
 
 # pgBackRest's repository types (its repo-type option), one class each: a repository is exactly one of them, and
@@ -97,7 +100,8 @@ class Paths:
 @dataclass(frozen=True)
 class PosixRepository:
     """A directory on a POSIX file system (repo-type=posix)."""
-    path: str                        # repo-path: an absolute directory
+
+    path: str  # repo-path: an absolute directory
     kind: Literal["posix"] = field(default="posix", init=False)
 
     def __post_init__(self) -> None:
@@ -108,15 +112,16 @@ class PosixRepository:
 @dataclass(frozen=True)
 class S3Repository:
     """An S3 (or S3-compatible) bucket (repo-type=s3)."""
-    path: str                        # repo-path: the key prefix in the bucket
+
+    path: str  # repo-path: the key prefix in the bucket
     bucket: str
     region: str
-    endpoint: str                    # s3.<region>.amazonaws.com, or localhost:<port> in the sandbox
+    endpoint: str  # s3.<region>.amazonaws.com, or localhost:<port> in the sandbox
     uri_style: Literal["host", "path"] = "host"
     # "auto": the instance role's credentials (clouds); "web-id": a web identity token (Kubernetes service
     # accounts); "shared": PGBACKREST_REPO<n>_S3_KEY/_KEY_SECRET from the environment (the sandbox's emulator).
     key_type: Literal["auto", "web-id", "shared"] = "auto"
-    kms_key_id: str | None = None    # SSE-KMS key for uploads (repo-s3-kms-key-id)
+    kms_key_id: str | None = None  # SSE-KMS key for uploads (repo-s3-kms-key-id)
     verify_tls: bool = True
     ca_file: str | None = None
     kind: Literal["s3"] = field(default="s3", init=False)
@@ -125,6 +130,7 @@ class S3Repository:
 @dataclass(frozen=True)
 class AzureRepository:
     """An Azure Blob Storage container (repo-type=azure)."""
+
     path: str
     account: str
     container: str
@@ -141,6 +147,7 @@ class AzureRepository:
 @dataclass(frozen=True)
 class GcsRepository:
     """A Google Cloud Storage bucket (repo-type=gcs)."""
+
     path: str
     bucket: str
     endpoint: str = "storage.googleapis.com"
@@ -163,6 +170,7 @@ Repository: TypeAlias = PosixRepository | S3Repository | AzureRepository | GcsRe
 @dataclass(frozen=True)
 class Router:
     """The routed entry points (the cloud's internal load balancer, HAProxy in the sandbox)."""
+
     host: str
     write_port: int = PORTS.write
     read_port: int = PORTS.read
@@ -172,7 +180,7 @@ class Router:
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    scope: str                       # Patroni scope, etcd cluster token, pgBackRest stanza
+    scope: str  # Patroni scope, etcd cluster token, pgBackRest stanza
     topology: Topology
     members: tuple[Member, ...]
     repositories: tuple[Repository, ...]

@@ -5,6 +5,7 @@ Paths.secrets_env, 0600) and as TLS files (dataplane.tls.tls_files); the two fil
 environment (PgBouncer's auth file, the exporter's environment) are templates filled at boot by
 `render_secret_files_command`.
 """
+
 from __future__ import annotations
 
 from pathlib import PurePosixPath
@@ -54,6 +55,9 @@ def node_file_mode(spec: ClusterSpec, member: Member, path: str) -> int:
 
 def render_secret_files_commands(spec: ClusterSpec, member: Member) -> list[list[str]]:
     """Commands (run as the service user with the secrets environment) that fill the boot-time templates."""
-    return [pgbouncer.fill_command(spec, member),
-            pgbouncer.template_fill_command(spec, member, exporters.env_template_path(spec, member),
-                                            exporters.env_file_path(spec, member))]
+    return [
+        pgbouncer.fill_command(spec, member),
+        pgbouncer.template_fill_command(
+            spec, member, exporters.env_template_path(spec, member), exporters.env_file_path(spec, member)
+        ),
+    ]

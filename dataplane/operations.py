@@ -3,6 +3,7 @@
 Each runs as root on a member, drops to the service user for the work, and takes its passwords from the
 member's 0600 secrets environment; ssm_run.py runs them only on the current leader.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -26,11 +27,14 @@ def render_is_leader(spec: ClusterSpec, member: Member) -> str:
 
 def _prelude(spec: ClusterSpec, member: Member, user: str) -> list[str]:
     env = spec.paths_for(member).secrets_env
-    return ["#!/bin/bash", "# rendered by pg-platform dataplane; run by the post-provision step on the leader",
-            "set -euo pipefail",
-            # Exported for the service user's commands only; the file itself stays 0600.
-            f"set -a; . {shlex.quote(env)}; set +a",
-            f'as_service() {{ setpriv --reuid={user} --regid={user} --init-groups -- "$@"; }}']
+    return [
+        "#!/bin/bash",
+        "# rendered by pg-platform dataplane; run by the post-provision step on the leader",
+        "set -euo pipefail",
+        # Exported for the service user's commands only; the file itself stays 0600.
+        f"set -a; . {shlex.quote(env)}; set +a",
+        f'as_service() {{ setpriv --reuid={user} --regid={user} --init-groups -- "$@"; }}',
+    ]
 
 
 def render_backup_check(spec: ClusterSpec, member: Member, user: str = "postgres") -> str:
@@ -39,31 +43,54 @@ def render_backup_check(spec: ClusterSpec, member: Member, user: str = "postgres
     stanza-create is idempotent, `check` proves a WAL segment reaches each repository, and the info check
     makes `pulumi up` fail rather than report a platform without a restorable backup.
     """
-    has_backup = ("import json,sys; info=json.load(sys.stdin); "
-                  "sys.exit(0 if info and all(s.get('backup') for s in info) else 1)")
+    has_backup = (
+        "import json,sys; info=json.load(sys.stdin); sys.exit(0 if info and all(s.get('backup') for s in info) else 1)"
+    )
     info_json = pgbackrest.command(spec, member, "--output=json", "info")
-    return "\n".join([
-        *_prelude(spec, member, user),
-        f"as_service {pgbackrest.command(spec, member, 'stanza-create')}",
-        f"as_service {pgbackrest.command(spec, member, 'check')}",
-        f"if ! as_service {info_json} | python3 -c {shlex.quote(has_backup)}; then",
-        f"  as_service {pgbackrest.backup_command(spec, member, 'full')}",
-        "fi",
-        f"as_service {info_json} | python3 -c {shlex.quote(has_backup)}",
-        f"as_service {pgbackrest.command(spec, member, 'info')}",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                *_prelude(spec, member, user),
+                f"as_service {pgbackrest.command(spec, member, 'stanza-create')}",
+                f"as_service {pgbackrest.command(spec, member, 'check')}",
+                f"if ! as_service {info_json} | python3 -c {shlex.quote(has_backup)}; then",
+                f"  as_service {pgbackrest.backup_command(spec, member, 'full')}",
+                "fi",
+                f"as_service {info_json} | python3 -c {shlex.quote(has_backup)}",
+                f"as_service {pgbackrest.command(spec, member, 'info')}",
+            ]
+        )
+        + "\n"
+    )
 
 
 def render_apply_roles(spec: ClusterSpec, member: Member, user: str = "postgres") -> str:
     """The role SQL (idempotent; passwords from the environment as psql variables) on the local primary."""
     paths = spec.paths_for(member)
-    psql = shlex.join([f"{paths.postgres_bin_dir}/psql", "-X", "-v", "ON_ERROR_STOP=1", "-h", paths.run_dir,
-                       "-p", str(member.ports.postgres), "-U", SUPERUSER, "-d", "postgres",
-                       "-f", roles_sql_path(spec, member)])
+    psql = shlex.join(
+        [
+            f"{paths.postgres_bin_dir}/psql",
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            paths.run_dir,
+            "-p",
+            str(member.ports.postgres),
+            "-U",
+            SUPERUSER,
+            "-d",
+            "postgres",
+            "-f",
+            roles_sql_path(spec, member),
+        ]
+    )
     return "\n".join([*_prelude(spec, member, user), f"as_service {psql}"]) + "\n"
 
 
 def operation_scripts(spec: ClusterSpec, member: Member) -> dict[str, str]:
-    return {BACKUP_CHECK_COMMAND: render_backup_check(spec, member),
-            APPLY_ROLES_COMMAND: render_apply_roles(spec, member),
-            IS_LEADER_COMMAND: render_is_leader(spec, member)}
+    return {
+        BACKUP_CHECK_COMMAND: render_backup_check(spec, member),
+        APPLY_ROLES_COMMAND: render_apply_roles(spec, member),
+        IS_LEADER_COMMAND: render_is_leader(spec, member),
+    }

@@ -5,6 +5,7 @@ Passwords are not in the file. Patroni reads PATRONI_SUPERUSER_PASSWORD, PATRONI
 PATRONI_REWIND_PASSWORD and PATRONI_RESTAPI_PASSWORD (SECRET_ENV) from its environment and merges them over the
 file, which is how the node's boot step hands them over (EnvironmentFile= of the Patroni unit).
 """
+
 from __future__ import annotations
 
 from pathlib import PurePosixPath
@@ -47,8 +48,11 @@ def dcs_settings(spec: ClusterSpec) -> dict:
     if topo.replication.value == "synchronous-strict":
         # Strict: with no synchronous standby left, commits wait instead of the primary silently going
         # standalone, and only the synchronous standby may be promoted (RPO 0).
-        dcs.update(synchronous_mode=True, synchronous_mode_strict=True,
-                   synchronous_node_count=topo.synchronous_node_count.value)
+        dcs.update(
+            synchronous_mode=True,
+            synchronous_mode_strict=True,
+            synchronous_node_count=topo.synchronous_node_count.value,
+        )
     elif topo.replication.value == "asynchronous":
         dcs.update(synchronous_mode=False)
     else:
@@ -126,19 +130,19 @@ def patroni_config(spec: ClusterSpec, member: Member) -> dict:
             # A new or rebuilt standby restores the latest backup first (cheap for the primary), and streams a
             # base backup only when there is none yet.
             "create_replica_methods": ["pgbackrest", "basebackup"],
-            "pgbackrest": {"command": replica_restore_command(spec, member), "keep_data": True,
-                           "no_params": True},
+            "pgbackrest": {"command": replica_restore_command(spec, member), "keep_data": True, "no_params": True},
             "basebackup": [{"checkpoint": "fast"}],
             "pg_ctl_timeout": max(60, topo.primary_start_timeout.value),
         },
         # Only where the device exists and Patroni may open it; elsewhere Patroni logs and carries on.
         "watchdog": {"mode": "automatic", "safety_margin": 5},
-        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False,
-                 "zone": member.zone},
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False, "zone": member.zone},
     }
 
 
 def render_patroni_config(spec: ClusterSpec, member: Member) -> str:
-    header = (f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit\n"
-              f"# passwords come from the environment: {', '.join(PATRONI_ENV)}\n")
+    header = (
+        f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit\n"
+        f"# passwords come from the environment: {', '.join(PATRONI_ENV)}\n"
+    )
     return header + yaml.safe_dump(patroni_config(spec, member), sort_keys=False, width=1000)

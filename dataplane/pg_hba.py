@@ -4,6 +4,7 @@ CIS PostgreSQL 5.3/5.4 (no trust/password/md5/ident on host lines), 7.1 (a repli
 (replication over TLS). Order matters: PostgreSQL takes the first matching line, so the explicit rejects come
 last and catch everything the lines above did not admit.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -27,7 +28,7 @@ REJECT_NETWORKS = ("0.0.0.0/0", "::/0")
 
 @dataclass(frozen=True)
 class HbaRule:
-    kind: str                     # local | hostssl | host
+    kind: str  # local | hostssl | host
     database: str
     user: str
     address: str | None
@@ -85,8 +86,10 @@ def hba_lines(spec: ClusterSpec) -> list[str]:
 
 
 def render_pg_hba(spec: ClusterSpec) -> str:
-    out = [f"# rendered by pg-platform dataplane for {spec.scope}; do not edit",
-           "# TYPE  DATABASE  USER  ADDRESS  METHOD"]
+    out = [
+        f"# rendered by pg-platform dataplane for {spec.scope}; do not edit",
+        "# TYPE  DATABASE  USER  ADDRESS  METHOD",
+    ]
     for rule in hba_rules(spec):
         out += [f"# {rule.comment}", rule.line()] if rule.comment else [rule.line()]
     return "\n".join(out) + "\n"

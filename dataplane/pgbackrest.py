@@ -6,6 +6,7 @@ the cluster's client certificate; peers on the same host (the sandbox) are local
 and socket. With every member listed, a backup started on the primary copies files from a standby
 (backup-standby) and only asks the primary for start/stop.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -39,8 +40,12 @@ def _base(spec: ClusterSpec, member: Member) -> list[str]:
     paths = spec.paths_for(member)
     # --pg1-path on the command line: with one configuration shared by several local nodes, archive-push from
     # a node other than pg1 fails unless it names its own data directory (REFERENCES.md).
-    return [paths.pgbackrest_bin, f"--config={config_path(spec, member)}", f"--stanza={spec.stanza}",
-            f"--pg1-path={paths.data_dir}"]
+    return [
+        paths.pgbackrest_bin,
+        f"--config={config_path(spec, member)}",
+        f"--stanza={spec.stanza}",
+        f"--pg1-path={paths.data_dir}",
+    ]
 
 
 # Repository-only commands refuse pg options ("option 'pg-path' not valid for command 'info'").
@@ -146,22 +151,33 @@ def repository_options(index: int, repo: Repository) -> list[tuple[str, str]]:
         case S3Repository():
             if not repo.bucket or not repo.region or not repo.endpoint:
                 raise ValueError(f"s3 repository {index} needs a bucket, a region and an endpoint")
-            opts = [(f"{p}-s3-bucket", repo.bucket), (f"{p}-s3-region", repo.region),
-                    (f"{p}-s3-endpoint", repo.endpoint), (f"{p}-s3-uri-style", repo.uri_style),
-                    (f"{p}-s3-key-type", repo.key_type)]
+            opts = [
+                (f"{p}-s3-bucket", repo.bucket),
+                (f"{p}-s3-region", repo.region),
+                (f"{p}-s3-endpoint", repo.endpoint),
+                (f"{p}-s3-uri-style", repo.uri_style),
+                (f"{p}-s3-key-type", repo.key_type),
+            ]
             if repo.kms_key_id:
                 opts.append((f"{p}-s3-kms-key-id", repo.kms_key_id))
         case AzureRepository():
             if not repo.account or not repo.container:
                 raise ValueError(f"azure repository {index} needs an account and a container")
-            opts = [(f"{p}-azure-account", repo.account), (f"{p}-azure-container", repo.container),
-                    (f"{p}-azure-endpoint", repo.endpoint), (f"{p}-azure-uri-style", repo.uri_style),
-                    (f"{p}-azure-key-type", repo.key_type)]
+            opts = [
+                (f"{p}-azure-account", repo.account),
+                (f"{p}-azure-container", repo.container),
+                (f"{p}-azure-endpoint", repo.endpoint),
+                (f"{p}-azure-uri-style", repo.uri_style),
+                (f"{p}-azure-key-type", repo.key_type),
+            ]
         case GcsRepository():
             if not repo.bucket:
                 raise ValueError(f"gcs repository {index} needs a bucket")
-            opts = [(f"{p}-gcs-bucket", repo.bucket), (f"{p}-gcs-endpoint", repo.endpoint),
-                    (f"{p}-gcs-key-type", repo.key_type)]
+            opts = [
+                (f"{p}-gcs-bucket", repo.bucket),
+                (f"{p}-gcs-endpoint", repo.endpoint),
+                (f"{p}-gcs-key-type", repo.key_type),
+            ]
             if repo.key_file:
                 opts.append((f"{p}-gcs-key", repo.key_file))
         case _:
@@ -171,9 +187,11 @@ def repository_options(index: int, repo: Repository) -> list[tuple[str, str]]:
 
 def _retention(index: int, spec: ClusterSpec) -> list[tuple[str, str]]:
     # Time-based full retention matches the PITR objective directly: any moment in the last N days.
-    return [(f"repo{index}-retention-full-type", "time"),
-            (f"repo{index}-retention-full", str(spec.topology.retention_full_days.value)),
-            (f"repo{index}-cipher-type", CIPHER_TYPE)]
+    return [
+        (f"repo{index}-retention-full-type", "time"),
+        (f"repo{index}-retention-full", str(spec.topology.retention_full_days.value)),
+        (f"repo{index}-cipher-type", CIPHER_TYPE),
+    ]
 
 
 def render_pgbackrest_conf(spec: ClusterSpec, member: Member) -> str:
@@ -200,28 +218,51 @@ def render_pgbackrest_conf(spec: ClusterSpec, member: Member) -> str:
     if len(spec.members) > 1:
         glob.append(("backup-standby", "y"))
     if needs_tls_server(spec, member):
-        glob += [("tls-server-address", member.host), ("tls-server-port", str(member.ports.pgbackrest_server)),
-                 ("tls-server-cert-file", tls.cert), ("tls-server-key-file", tls.key),
-                 ("tls-server-ca-file", tls.ca), ("tls-server-auth", f"{CLIENT_COMMON_NAME}={spec.stanza}")]
+        glob += [
+            ("tls-server-address", member.host),
+            ("tls-server-port", str(member.ports.pgbackrest_server)),
+            ("tls-server-cert-file", tls.cert),
+            ("tls-server-key-file", tls.key),
+            ("tls-server-ca-file", tls.ca),
+            ("tls-server-auth", f"{CLIENT_COMMON_NAME}={spec.stanza}"),
+        ]
 
     stanza: list[tuple[str, str]] = []
     ordered = [member] + [m for m in spec.members if m != member]
     for n, peer in enumerate(ordered, start=1):
         pp = spec.paths_for(peer)
-        stanza += [(f"pg{n}-path", pp.data_dir), (f"pg{n}-port", str(peer.ports.postgres)),
-                   (f"pg{n}-socket-path", pp.run_dir)]
+        stanza += [
+            (f"pg{n}-path", pp.data_dir),
+            (f"pg{n}-port", str(peer.ports.postgres)),
+            (f"pg{n}-socket-path", pp.run_dir),
+        ]
         if n > 1 and _remote(spec, member, peer):
-            stanza += [(f"pg{n}-host", peer.host), (f"pg{n}-host-type", "tls"),
-                       (f"pg{n}-host-port", str(peer.ports.pgbackrest_server)),
-                       (f"pg{n}-host-cert-file", tls.client_cert), (f"pg{n}-host-key-file", tls.client_key),
-                       (f"pg{n}-host-ca-file", tls.ca), (f"pg{n}-host-config", config_path(spec, peer))]
+            stanza += [
+                (f"pg{n}-host", peer.host),
+                (f"pg{n}-host-type", "tls"),
+                (f"pg{n}-host-port", str(peer.ports.pgbackrest_server)),
+                (f"pg{n}-host-cert-file", tls.client_cert),
+                (f"pg{n}-host-key-file", tls.client_key),
+                (f"pg{n}-host-ca-file", tls.ca),
+                (f"pg{n}-host-config", config_path(spec, peer)),
+            ]
 
-    out = [f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
-           "# cipher passphrases and S3 keys arrive as PGBACKREST_REPO<n>_* environment variables", "[global]"]
+    out = [
+        f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
+        "# cipher passphrases and S3 keys arrive as PGBACKREST_REPO<n>_* environment variables",
+        "[global]",
+    ]
     out += [f"{k}={v}" for k, v in glob]
-    out += ["", "[global:archive-push]", f"process-max={max(2, vcpus // 2)}",
-            "", "[global:archive-get]", f"process-max={max(2, vcpus // 2)}", "",
-            f"[{spec.stanza}]"]
+    out += [
+        "",
+        "[global:archive-push]",
+        f"process-max={max(2, vcpus // 2)}",
+        "",
+        "[global:archive-get]",
+        f"process-max={max(2, vcpus // 2)}",
+        "",
+        f"[{spec.stanza}]",
+    ]
     out += [f"{k}={v}" for k, v in stanza]
     return "\n".join(out) + "\n"
 
@@ -245,8 +286,17 @@ def backup_schedule(spec: ClusterSpec) -> tuple[ScheduledBackup, ...]:
 def primary_guard(spec: ClusterSpec, member: Member) -> str:
     """A shell test true only on the current leader, so the same cron file on every member backs up once."""
     tls = tls_files(spec, member)
-    return shlex.join(["curl", "-sf", "-o", "/dev/null", "--cacert", tls.ca,
-                       f"https://{member.host}:{member.ports.patroni_rest}/primary"])
+    return shlex.join(
+        [
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "--cacert",
+            tls.ca,
+            f"https://{member.host}:{member.ports.patroni_rest}/primary",
+        ]
+    )
 
 
 def render_backup_cron(spec: ClusterSpec, member: Member, user: str = "postgres") -> str:
@@ -256,9 +306,14 @@ def render_backup_cron(spec: ClusterSpec, member: Member, user: str = "postgres"
     stanza, so the later one fails fast instead of running twice; expiry runs after every backup.
     """
     env_file = spec.paths_for(member).secrets_env
-    lines = [f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
-             "SHELL=/bin/sh", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    lines = [
+        f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
+        "SHELL=/bin/sh",
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+    ]
     for entry in backup_schedule(spec):
-        lines.append(f"{entry.cron} {user} {primary_guard(spec, member)} && set -a && . {env_file} && "
-                     f"{backup_command(spec, member, entry.backup_type)}")
+        lines.append(
+            f"{entry.cron} {user} {primary_guard(spec, member)} && set -a && . {env_file} && "
+            f"{backup_command(spec, member, entry.backup_type)}"
+        )
     return "\n".join(lines) + "\n"

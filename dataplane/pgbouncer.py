@@ -7,6 +7,7 @@ and the stats user, and because PgBouncer cannot read the environment it is rend
 node's boot step fills from SECRET_ENV (`fill_template`): the lookup user's entry must be its plain password,
 since PgBouncer uses it to log in to PostgreSQL (a SCRAM secret there cannot log in).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -99,8 +100,13 @@ def render_pgbouncer_ini(spec: ClusterSpec, member: Member) -> str:
         "tcp_keepcnt": 6,
     }
     db = f"host={member.host} port={member.ports.postgres} dbname={APP_DATABASE}"
-    out = [f"; rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
-           "[databases]", f"{APP_DATABASE} = {db}", "", "[pgbouncer]"]
+    out = [
+        f"; rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
+        "[databases]",
+        f"{APP_DATABASE} = {db}",
+        "",
+        "[pgbouncer]",
+    ]
     out += [f"{k} = {v}" for k, v in settings.items()]
     return "\n".join(out) + "\n"
 
@@ -140,19 +146,26 @@ def fill_template(template: str, env: Mapping[str, str]) -> str:
 
 def render_fill_script() -> str:
     """The boot step behind `template_fill_command`: `fill_template` as a stdlib-only script for the node."""
-    return "\n".join([
-        "#!/usr/bin/python3",
-        ("# rendered by pg-platform dataplane; do not edit. "
-         "usage: TEMPLATE OUTPUT ALLOWED_VARS (comma-separated)"),
-        "import os, sys",
-        "",
-        inspect.getsource(_fill),
-        "text = _fill(open(sys.argv[1]).read(), os.environ, set(sys.argv[3].split(',')))",
-        "fd = os.open(sys.argv[2] + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)",
-        "os.write(fd, text.encode())",
-        "os.close(fd)",
-        "os.replace(sys.argv[2] + '.tmp', sys.argv[2])",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "#!/usr/bin/python3",
+                (
+                    "# rendered by pg-platform dataplane; do not edit. "
+                    "usage: TEMPLATE OUTPUT ALLOWED_VARS (comma-separated)"
+                ),
+                "import os, sys",
+                "",
+                inspect.getsource(_fill),
+                "text = _fill(open(sys.argv[1]).read(), os.environ, set(sys.argv[3].split(',')))",
+                "fd = os.open(sys.argv[2] + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)",
+                "os.write(fd, text.encode())",
+                "os.close(fd)",
+                "os.replace(sys.argv[2] + '.tmp', sys.argv[2])",
+            ]
+        )
+        + "\n"
+    )
 
 
 def fill_script_path(spec: ClusterSpec, member: Member) -> str:
@@ -162,8 +175,13 @@ def fill_script_path(spec: ClusterSpec, member: Member) -> str:
 def template_fill_command(spec: ClusterSpec, member: Member, template_path: str, out_path: str) -> list[str]:
     """Fill `template_path` into `out_path` (0600), failing if a variable is missing. Run it as the service
     user with the secrets environment; the script is one of the node's files (node_files)."""
-    return ["/usr/bin/python3", fill_script_path(spec, member), template_path, out_path,
-            ",".join(sorted(SECRET_ENV.values()))]
+    return [
+        "/usr/bin/python3",
+        fill_script_path(spec, member),
+        template_path,
+        out_path,
+        ",".join(sorted(SECRET_ENV.values())),
+    ]
 
 
 def fill_command(spec: ClusterSpec, member: Member) -> list[str]:

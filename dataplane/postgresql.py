@@ -4,6 +4,7 @@ Patroni writes them into postgresql.conf (patroni.py); `render_postgresql_conf` 
 plain file for an instance started without Patroni (tests, scratch restores). Every CIS PostgreSQL control
 the policy pack checks is set here, in one place.
 """
+
 from __future__ import annotations
 
 from dataplane.model import ClusterSpec, Member
@@ -19,8 +20,11 @@ SUPERUSER_RESERVED_CONNECTIONS = 5
 EXTRA_WAL_SENDERS = 4
 # Initdb options; checksums can only be chosen at initdb time and protect pgBackRest's page verification.
 INITDB_OPTIONS: tuple[str | dict[str, str], ...] = (
-    "data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"},
-    {"auth-local": "peer"}, {"auth-host": "scram-sha-256"},
+    "data-checksums",
+    {"encoding": "UTF8"},
+    {"locale": "C.UTF-8"},
+    {"auth-local": "peer"},
+    {"auth-host": "scram-sha-256"},
 )
 
 
@@ -64,7 +68,7 @@ def cluster_wide_parameters(spec: ClusterSpec) -> dict[str, str | int]:
         "max_locks_per_transaction": 64,
         "track_commit_timestamp": "off",
         "wal_level": "replica",
-        "wal_log_hints": "on",          # pg_rewind needs it (checksums would suffice, but be explicit)
+        "wal_log_hints": "on",  # pg_rewind needs it (checksums would suffice, but be explicit)
         "hot_standby": "on",
         "wal_keep_size": "1GB",
     }
@@ -98,7 +102,7 @@ def logging_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int
         "pgaudit.log": "ddl,role,write",
         "pgaudit.log_catalog": "off",
         "pgaudit.log_relation": "on",
-        "pgaudit.log_parameter": "off",     # parameters may carry application secrets
+        "pgaudit.log_parameter": "off",  # parameters may carry application secrets
     }
 
 
@@ -138,7 +142,7 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | 
         "max_wal_size": "4GB" if topo.node_size.memory_mib >= 8192 else "1GB",
         "min_wal_size": "256MB",
         "checkpoint_completion_target": 0.9,
-        "random_page_cost": 1.1,            # EBS / SSD storage
+        "random_page_cost": 1.1,  # EBS / SSD storage
         "effective_io_concurrency": 200,
         "idle_in_transaction_session_timeout": "10min",
         "statement_timeout": 0,
@@ -161,8 +165,9 @@ def _quote(value: str | int | float) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def render_postgresql_conf(spec: ClusterSpec, member: Member, hba_file: str | None = None,
-                           overrides: dict[str, str | int] | None = None) -> str:
+def render_postgresql_conf(
+    spec: ClusterSpec, member: Member, hba_file: str | None = None, overrides: dict[str, str | int] | None = None
+) -> str:
     """The parameters as a postgresql.conf (an instance run without Patroni: tests, scratch restores)."""
     params = postgresql_parameters(spec, member)
     # recovery settings belong to a standby; on a plain primary restore_command is harmless but noisy.

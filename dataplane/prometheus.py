@@ -3,6 +3,7 @@
 Thresholds come from the topology where it has an opinion (lag bound, backup cadence, failover timing), so an
 alert fires when the stage's objective is at risk rather than at a generic number.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,56 +27,88 @@ BACKUP_SLACK_HOURS = 6
 @dataclass(frozen=True)
 class ScrapeTargets:
     """Where the monitoring node finds what is not a member: its own Prometheus/Alertmanager and the router."""
-    prometheus: str                     # host:port
-    alertmanagers: tuple[str, ...]      # host:port
-    router_metrics: str | None = None   # host:port of HAProxy's exporter (the sandbox); None behind a cloud LB
+
+    prometheus: str  # host:port
+    alertmanagers: tuple[str, ...]  # host:port
+    router_metrics: str | None = None  # host:port of HAProxy's exporter (the sandbox); None behind a cloud LB
 
 
-def render_prometheus_config(spec: ClusterSpec, targets: ScrapeTargets, rules_files: tuple[str, ...],
-                             ca_file: str | None) -> str:
+def render_prometheus_config(
+    spec: ClusterSpec, targets: ScrapeTargets, rules_files: tuple[str, ...], ca_file: str | None
+) -> str:
     """`ca_file` is the cluster CA on the monitoring node, to verify the members' Patroni REST certificates.
 
     Without it Patroni's /metrics is still scraped over TLS but unverified: a GET of public health metrics
     sends nothing secret, and losing the no-primary/split-brain alerts would be worse."""
     patroni_tls = {"ca_file": ca_file, "insecure_skip_verify": False} if ca_file else {"insecure_skip_verify": True}
+
     def static(port_of) -> list[dict]:
-        return [{"targets": [f"{m.host}:{port_of(m)}"], "labels": {"member": m.name, "zone": m.zone}}
-                for m in spec.members]
+        return [
+            {"targets": [f"{m.host}:{port_of(m)}"], "labels": {"member": m.name, "zone": m.zone}} for m in spec.members
+        ]
 
     scrape = [
         {"job_name": "prometheus", "static_configs": [{"targets": [targets.prometheus]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": list(targets.alertmanagers)}]},
         {"job_name": "postgres", "static_configs": static(lambda m: m.ports.postgres_exporter)},
         {"job_name": "node", "static_configs": static(lambda m: m.ports.node_exporter)},
-        {"job_name": "patroni", "scheme": "https", "metrics_path": "/metrics",
-         "tls_config": patroni_tls,
-         "static_configs": static(lambda m: m.ports.patroni_rest)},
+        {
+            "job_name": "patroni",
+            "scheme": "https",
+            "metrics_path": "/metrics",
+            "tls_config": patroni_tls,
+            "static_configs": static(lambda m: m.ports.patroni_rest),
+        },
     ]
     if targets.router_metrics:
-        scrape.append({"job_name": "haproxy", "metrics_path": "/metrics",
-                       "static_configs": [{"targets": [targets.router_metrics]}]})
+        scrape.append(
+            {
+                "job_name": "haproxy",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [targets.router_metrics]}],
+            }
+        )
     config = {
-        "global": {"scrape_interval": f"{SCRAPE_INTERVAL_SECONDS}s", "evaluation_interval":
-                   f"{SCRAPE_INTERVAL_SECONDS}s", "scrape_timeout": "10s",
-                   "external_labels": {"cluster": spec.scope, "stage": spec.topology.stage}},
+        "global": {
+            "scrape_interval": f"{SCRAPE_INTERVAL_SECONDS}s",
+            "evaluation_interval": f"{SCRAPE_INTERVAL_SECONDS}s",
+            "scrape_timeout": "10s",
+            "external_labels": {"cluster": spec.scope, "stage": spec.topology.stage},
+        },
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(targets.alertmanagers)}]}]},
         "rule_files": list(rules_files),
         "scrape_configs": scrape,
     }
     return f"# rendered by pg-platform dataplane for {spec.scope}; do not edit\n" + yaml.safe_dump(
-        config, sort_keys=False, width=1000)
+        config, sort_keys=False, width=1000
+    )
 
 
 def _duration(seconds: int) -> str:
-    return f"{seconds // 3600}h" if seconds % 3600 == 0 and seconds >= 3600 else \
-        f"{seconds // 60}m" if seconds % 60 == 0 and seconds >= 60 else f"{seconds}s"
+    return (
+        f"{seconds // 3600}h"
+        if seconds % 3600 == 0 and seconds >= 3600
+        else f"{seconds // 60}m"
+        if seconds % 60 == 0 and seconds >= 60
+        else f"{seconds}s"
+    )
 
 
-def _rule(name: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str,
-          runbook_base: str) -> dict:
-    return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity},
-            "annotations": {"summary": summary, "description": description, "runbook": runbook,
-                            "runbook_url": f"{runbook_base}#{name.lower()}"}}
+def _rule(
+    name: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str, runbook_base: str
+) -> dict:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook": runbook,
+            "runbook_url": f"{runbook_base}#{name.lower()}",
+        },
+    }
 
 
 def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/runbooks.md") -> dict:
@@ -89,97 +122,186 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
     lag = read_lag_bytes(topo) if not topo.synchronous else read_lag_bytes(topo) * 4
     rb = runbook_base
     rules = [
-        _rule("PostgresTargetDown", 'up{job=~"postgres|node|patroni"} == 0', "1m", "critical",
-              "{{ $labels.job }} on {{ $labels.member }} is not answering scrapes",
-              "Prometheus could not scrape {{ $labels.instance }} for 1 minute: the node, the service or the "
-              "network path is down.",
-              "Check the instance state; on the node: "
-              "systemctl status pgp-patroni pgp-postgres-exporter pgp-node-exporter; "
-              "patronictl list shows whether the member is still in the cluster.", rb),
-        _rule("PostgresDown", "pg_up == 0", "1m", "critical",
-              "PostgreSQL on {{ $labels.member }} refuses the exporter",
-              "postgres_exporter is up but cannot query PostgreSQL on {{ $labels.member }}.",
-              "patronictl list; journalctl -u pgp-patroni; check pg_hba and the monitor role's password.", rb),
-        _rule("PatroniNoPrimary", "(sum(patroni_primary) or vector(0)) < 1", _duration(no_primary_for),
-              "critical", "no primary in cluster " + scope,
-              f"No Patroni member has reported the leader role for {no_primary_for} s (longer than ttl + "
-              f"loop_wait): writes are failing.",
-              "patronictl list; patronictl history; check etcd health (etcdctl endpoint health --cluster); in "
-              "strict synchronous mode a failover needs a healthy sync standby.", rb),
-        _rule("PatroniMultiplePrimaries", "sum(patroni_primary) > 1", "0s", "critical",
-              "more than one primary in cluster " + scope,
-              "{{ $value }} members report the leader role at once: a split brain risks divergent writes.",
-              "Stop traffic to all but the DCS leader (patronictl list), then reinitialise the others "
-              "(patronictl reinit).", rb),
-        _rule("PostgresReplicationLag", f"max by (member) (pgp_replication_replay_lag_bytes) > {lag}", "2m",
-              "warning", "standby {{ $labels.member }} is {{ $value | humanize1024 }}B behind",
-              f"Replay lag above {lag} bytes for 2 minutes: reads from this standby are stale and it may not "
-              f"be promotable (maximum_lag_on_failover {topo.maximum_lag_on_failover.value}).",
-              "Check I/O and CPU on the standby, long queries holding replay (pg_stat_activity), network "
-              "throughput between zones.", rb),
-        _rule("WalArchivingFailing", "max by (member) (pgp_archiver_failing) == 1", "5m", "critical",
-              "WAL archiving is failing on {{ $labels.member }}",
-              "The newest archive_command attempt failed and none has succeeded since: point-in-time "
-              "recovery coverage has stopped and pg_wal is growing.",
-              "Read the pgBackRest log under the log directory; pgbackrest check --stanza; check bucket "
-              "permissions, KMS access and the spool directory's free space.", rb),
-        _rule("BackupMetricsMissing", "absent(pgp_backup_info_success) or max(pgp_backup_info_success) == 0",
-              "30m", "critical", "backup state of " + scope + " is unknown or the stanza is unhealthy",
-              "No member could read pgbackrest info for 30 minutes (or the stanza reports an error).",
-              "Run the node metrics script by hand on a member; pgbackrest info --stanza.", rb),
-        _rule("BackupTooOld", f"time() - max(pgp_backup_last_completion_timestamp_seconds) > {any_max}", "10m",
-              "critical", "no backup of " + scope + " completed in {{ $value | humanizeDuration }}",
-              f"The newest backup of any type is older than a day plus {BACKUP_SLACK_HOURS} h: the schedule "
-              f"is not running on the primary.",
-              "Check the backup cron on the primary (it runs only where /primary answers 200); run "
-              "pgbackrest backup --type=incr by hand and read its log.", rb),
-        _rule("FullBackupTooOld",
-              f'time() - max(pgp_backup_last_completion_timestamp_seconds{{type="full"}}) > {full_max}', "10m",
-              "warning", "no full backup of " + scope + " in {{ $value | humanizeDuration }}",
-              f"Full backups are due every {sched.full_interval_days} day(s); the retention and the object lock "
-              f"assume complete chains.",
-              "pgbackrest backup --type=full on the primary; check the full backup cron line.", rb),
-        _rule("DiskFreeCritical",
-              f'node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_CRITICAL} '
-              f'and node_filesystem_readonly == 0', "5m", "critical",
-              "{{ $labels.mountpoint }} on {{ $labels.member }} is below 5% free",
-              "PostgreSQL stops when pg_wal cannot grow; archiving failures fill the disk quickly.",
-              "Check pg_wal size and archiving; grow the volume (the data volume is gp3 and can be resized "
-              "online).", rb),
-        _rule("DiskFreeLow",
-              f'node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_WARNING} '
-              f'and node_filesystem_readonly == 0', "30m", "warning",
-              "{{ $labels.mountpoint }} on {{ $labels.member }} is below 15% free",
-              "Plan a volume resize before the critical threshold.", "Resize the data volume.", rb),
-        _rule("PostgresConnectionSaturation",
-              f"max by (member) (pgp_connections_used / pgp_connections_available) > {CONNECTION_SATURATION}",
-              "5m", "warning", "{{ $labels.member }} uses {{ $value | humanizePercentage }} of its connections",
-              "New sessions will be refused once max_connections is reached.",
-              "Route applications through PgBouncer (pooled port); look for idle sessions in pg_stat_activity.",
-              rb),
-        _rule("PostgresChecksumFailure", "increase(pgp_checksums_failures[1h]) > 0", "0s", "critical",
-              "data page checksum failures on {{ $labels.member }}",
-              "PostgreSQL read a corrupted page: the storage under this member is damaged.",
-              "Fail over away from the member (patronictl switchover), then reinitialise it from backup.", rb),
-        _rule("CertificateExpiresSoon",
-              f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_WARNING_DAYS} * 86400", "1h",
-              "warning", "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
-              "Cluster TLS certificates are renewed by the next deployment (`pulumi up`).",
-              "Run pulumi up for the stack; the nodes fetch renewed certificates from the secrets store.", rb),
-        _rule("CertificateExpiryCritical",
-              f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_CRITICAL_DAYS} * 86400", "10m",
-              "critical", "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
-              "Replication, etcd and client TLS stop working when the certificate expires.",
-              "Renew now: pulumi up, then restart patroni, etcd and pgbouncer on each member in turn.", rb),
+        _rule(
+            "PostgresTargetDown",
+            'up{job=~"postgres|node|patroni"} == 0',
+            "1m",
+            "critical",
+            "{{ $labels.job }} on {{ $labels.member }} is not answering scrapes",
+            "Prometheus could not scrape {{ $labels.instance }} for 1 minute: the node, the service or the "
+            "network path is down.",
+            "Check the instance state; on the node: "
+            "systemctl status pgp-patroni pgp-postgres-exporter pgp-node-exporter; "
+            "patronictl list shows whether the member is still in the cluster.",
+            rb,
+        ),
+        _rule(
+            "PostgresDown",
+            "pg_up == 0",
+            "1m",
+            "critical",
+            "PostgreSQL on {{ $labels.member }} refuses the exporter",
+            "postgres_exporter is up but cannot query PostgreSQL on {{ $labels.member }}.",
+            "patronictl list; journalctl -u pgp-patroni; check pg_hba and the monitor role's password.",
+            rb,
+        ),
+        _rule(
+            "PatroniNoPrimary",
+            "(sum(patroni_primary) or vector(0)) < 1",
+            _duration(no_primary_for),
+            "critical",
+            "no primary in cluster " + scope,
+            f"No Patroni member has reported the leader role for {no_primary_for} s (longer than ttl + "
+            f"loop_wait): writes are failing.",
+            "patronictl list; patronictl history; check etcd health (etcdctl endpoint health --cluster); in "
+            "strict synchronous mode a failover needs a healthy sync standby.",
+            rb,
+        ),
+        _rule(
+            "PatroniMultiplePrimaries",
+            "sum(patroni_primary) > 1",
+            "0s",
+            "critical",
+            "more than one primary in cluster " + scope,
+            "{{ $value }} members report the leader role at once: a split brain risks divergent writes.",
+            "Stop traffic to all but the DCS leader (patronictl list), then reinitialise the others "
+            "(patronictl reinit).",
+            rb,
+        ),
+        _rule(
+            "PostgresReplicationLag",
+            f"max by (member) (pgp_replication_replay_lag_bytes) > {lag}",
+            "2m",
+            "warning",
+            "standby {{ $labels.member }} is {{ $value | humanize1024 }}B behind",
+            f"Replay lag above {lag} bytes for 2 minutes: reads from this standby are stale and it may not "
+            f"be promotable (maximum_lag_on_failover {topo.maximum_lag_on_failover.value}).",
+            "Check I/O and CPU on the standby, long queries holding replay (pg_stat_activity), network "
+            "throughput between zones.",
+            rb,
+        ),
+        _rule(
+            "WalArchivingFailing",
+            "max by (member) (pgp_archiver_failing) == 1",
+            "5m",
+            "critical",
+            "WAL archiving is failing on {{ $labels.member }}",
+            "The newest archive_command attempt failed and none has succeeded since: point-in-time "
+            "recovery coverage has stopped and pg_wal is growing.",
+            "Read the pgBackRest log under the log directory; pgbackrest check --stanza; check bucket "
+            "permissions, KMS access and the spool directory's free space.",
+            rb,
+        ),
+        _rule(
+            "BackupMetricsMissing",
+            "absent(pgp_backup_info_success) or max(pgp_backup_info_success) == 0",
+            "30m",
+            "critical",
+            "backup state of " + scope + " is unknown or the stanza is unhealthy",
+            "No member could read pgbackrest info for 30 minutes (or the stanza reports an error).",
+            "Run the node metrics script by hand on a member; pgbackrest info --stanza.",
+            rb,
+        ),
+        _rule(
+            "BackupTooOld",
+            f"time() - max(pgp_backup_last_completion_timestamp_seconds) > {any_max}",
+            "10m",
+            "critical",
+            "no backup of " + scope + " completed in {{ $value | humanizeDuration }}",
+            f"The newest backup of any type is older than a day plus {BACKUP_SLACK_HOURS} h: the schedule "
+            f"is not running on the primary.",
+            "Check the backup cron on the primary (it runs only where /primary answers 200); run "
+            "pgbackrest backup --type=incr by hand and read its log.",
+            rb,
+        ),
+        _rule(
+            "FullBackupTooOld",
+            f'time() - max(pgp_backup_last_completion_timestamp_seconds{{type="full"}}) > {full_max}',
+            "10m",
+            "warning",
+            "no full backup of " + scope + " in {{ $value | humanizeDuration }}",
+            f"Full backups are due every {sched.full_interval_days} day(s); the retention and the object lock "
+            f"assume complete chains.",
+            "pgbackrest backup --type=full on the primary; check the full backup cron line.",
+            rb,
+        ),
+        _rule(
+            "DiskFreeCritical",
+            f"node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_CRITICAL} "
+            f"and node_filesystem_readonly == 0",
+            "5m",
+            "critical",
+            "{{ $labels.mountpoint }} on {{ $labels.member }} is below 5% free",
+            "PostgreSQL stops when pg_wal cannot grow; archiving failures fill the disk quickly.",
+            "Check pg_wal size and archiving; grow the volume (the data volume is gp3 and can be resized online).",
+            rb,
+        ),
+        _rule(
+            "DiskFreeLow",
+            f"node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_WARNING} "
+            f"and node_filesystem_readonly == 0",
+            "30m",
+            "warning",
+            "{{ $labels.mountpoint }} on {{ $labels.member }} is below 15% free",
+            "Plan a volume resize before the critical threshold.",
+            "Resize the data volume.",
+            rb,
+        ),
+        _rule(
+            "PostgresConnectionSaturation",
+            f"max by (member) (pgp_connections_used / pgp_connections_available) > {CONNECTION_SATURATION}",
+            "5m",
+            "warning",
+            "{{ $labels.member }} uses {{ $value | humanizePercentage }} of its connections",
+            "New sessions will be refused once max_connections is reached.",
+            "Route applications through PgBouncer (pooled port); look for idle sessions in pg_stat_activity.",
+            rb,
+        ),
+        _rule(
+            "PostgresChecksumFailure",
+            "increase(pgp_checksums_failures[1h]) > 0",
+            "0s",
+            "critical",
+            "data page checksum failures on {{ $labels.member }}",
+            "PostgreSQL read a corrupted page: the storage under this member is damaged.",
+            "Fail over away from the member (patronictl switchover), then reinitialise it from backup.",
+            rb,
+        ),
+        _rule(
+            "CertificateExpiresSoon",
+            f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_WARNING_DAYS} * 86400",
+            "1h",
+            "warning",
+            "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
+            "Cluster TLS certificates are renewed by the next deployment (`pulumi up`).",
+            "Run pulumi up for the stack; the nodes fetch renewed certificates from the secrets store.",
+            rb,
+        ),
+        _rule(
+            "CertificateExpiryCritical",
+            f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_CRITICAL_DAYS} * 86400",
+            "10m",
+            "critical",
+            "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
+            "Replication, etcd and client TLS stop working when the certificate expires.",
+            "Renew now: pulumi up, then restart patroni, etcd and pgbouncer on each member in turn.",
+            rb,
+        ),
     ]
     if topo.synchronous:
-        rules.append(_rule(
-            "SynchronousStandbyMissing",
-            f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
-            f'< {topo.synchronous_node_count.value} and on() sum(patroni_primary) == 1', "1m", "critical",
-            "no synchronous standby streaming in " + scope,
-            "Strict synchronous mode: commits wait until a standby confirms, so writes are blocked now.",
-            "patronictl list; bring a standby back (check its Patroni and replication logs).", rb))
+        rules.append(
+            _rule(
+                "SynchronousStandbyMissing",
+                f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
+                f"< {topo.synchronous_node_count.value} and on() sum(patroni_primary) == 1",
+                "1m",
+                "critical",
+                "no synchronous standby streaming in " + scope,
+                "Strict synchronous mode: commits wait until a standby confirms, so writes are blocked now.",
+                "patronictl list; bring a standby back (check its Patroni and replication logs).",
+                rb,
+            )
+        )
     for r in rules:
         r["labels"]["cluster"] = scope
     return {"groups": [{"name": f"{scope}-postgres", "rules": rules}]}
@@ -191,4 +313,5 @@ def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> di
 
 def render_alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> str:
     return f"# rendered by pg-platform dataplane for {spec.scope}; do not edit\n" + yaml.safe_dump(
-        alert_rules(spec, runbook_base), sort_keys=False, width=1000)
+        alert_rules(spec, runbook_base), sort_keys=False, width=1000
+    )

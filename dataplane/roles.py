@@ -7,6 +7,7 @@ Passwords are psql variables (`psql -v app_rw_password=...`, see PSQL_VARIABLES)
 script turns statement/audit logging off for its own session so the password-setting statements do not land
 in the server log. Replication and rewind users are created by Patroni from its authentication section.
 """
+
 from __future__ import annotations
 
 from dataplane.model import (
@@ -49,8 +50,10 @@ def connection_limits(spec: ClusterSpec) -> dict[str, int]:
 
 def _create_role(name: str, login: bool) -> str:
     kind = "LOGIN" if login else "NOLOGIN"
-    return (f"SELECT format('CREATE ROLE %I {kind}', '{name}') "
-            f"WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{name}')\n\\gexec")
+    return (
+        f"SELECT format('CREATE ROLE %I {kind}', '{name}') "
+        f"WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{name}')\n\\gexec"
+    )
 
 
 _SAFE = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
@@ -76,10 +79,12 @@ def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
     ]
     # An empty password would silently disable the login (PostgreSQL clears it): stop instead.
     for name in PSQL_VARIABLES:
-        out += [f"SELECT :'{name}' = '' AS pgp_empty \\gset",
-                "\\if :pgp_empty",
-                f"DO $$ BEGIN RAISE EXCEPTION 'psql variable {name} is empty'; END $$;",
-                "\\endif"]
+        out += [
+            f"SELECT :'{name}' = '' AS pgp_empty \\gset",
+            "\\if :pgp_empty",
+            f"DO $$ BEGIN RAISE EXCEPTION 'psql variable {name} is empty'; END $$;",
+            "\\endif",
+        ]
     out += [
         "",
         "-- roles",
@@ -87,9 +92,11 @@ def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
         f"ALTER ROLE {APP_OWNER_ROLE} WITH NOLOGIN {_SAFE};",
     ]
     for role, var, _ in _LOGIN_ROLES:
-        out += [_create_role(role, login=True),
-                f"ALTER ROLE {role} WITH LOGIN {_SAFE} CONNECTION LIMIT {limits[role]} PASSWORD :'{var}';",
-                f"ALTER ROLE {role} SET search_path = {APP_SCHEMA};"]
+        out += [
+            _create_role(role, login=True),
+            f"ALTER ROLE {role} WITH LOGIN {_SAFE} CONNECTION LIMIT {limits[role]} PASSWORD :'{var}';",
+            f"ALTER ROLE {role} SET search_path = {APP_SCHEMA};",
+        ]
     out += [
         _create_role(MONITORING_USER, login=True),
         f"ALTER ROLE {MONITORING_USER} WITH LOGIN {_SAFE} CONNECTION LIMIT {limits[MONITORING_USER]} "

@@ -1,5 +1,6 @@
 """How the router (the cloud's load balancer, HAProxy in the sandbox) tells members apart: Patroni's REST
 health endpoints, one definition for the NLB target groups and haproxy.cfg alike."""
+
 from __future__ import annotations
 
 from stacks.topology import Topology
@@ -22,8 +23,10 @@ def read_check_path(topology: Topology) -> str:
 # Route -> (router port, member port, health check) is decided by `client_routes`; the member port names a field
 # of MemberPorts. Applications use write and read; pooled is PgBouncer's transaction pool on the leader.
 def client_routes(spec) -> dict[str, tuple[int, str, str]]:
-    routes = {"write": (spec.router.write_port, "postgres", WRITE_CHECK_PATH),
-              "pooled": (spec.router.pooled_port, "pgbouncer", WRITE_CHECK_PATH)}
+    routes = {
+        "write": (spec.router.write_port, "postgres", WRITE_CHECK_PATH),
+        "pooled": (spec.router.pooled_port, "pgbouncer", WRITE_CHECK_PATH),
+    }
     # A cloud load balancer whose targets all fail their checks sends traffic to all of them ("fail open"):
     # with no replica to pass /replica, a read route would quietly serve from the primary. One member, no route.
     if len(spec.members) > 1:
@@ -38,6 +41,8 @@ def client_access(spec, database: str, users: dict[str, str]) -> dict:
     for route, (port, _, _) in client_routes(spec).items():
         endpoints[route] = {"host": spec.router.host, "port": port}
         user = users["read" if route == "read" else "write"]
-        uris[route] = (f"postgresql://{user}@{spec.router.host}:{port}/{database}"
-                       f"?sslmode=verify-full&sslrootcert=pg-platform-ca.crt")
+        uris[route] = (
+            f"postgresql://{user}@{spec.router.host}:{port}/{database}"
+            f"?sslmode=verify-full&sslrootcert=pg-platform-ca.crt"
+        )
     return {"endpoints": endpoints, "connection_uris": uris}

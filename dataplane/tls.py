@@ -6,6 +6,7 @@ pgBackRest between nodes). One separate client certificate identifies the Patron
 etcd and to pgBackRest's TLS server. The AWS component turns the same requests into pulumi_tls resources;
 `issue` does it with `cryptography` for the sandbox and the tests.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -24,12 +25,12 @@ CA_VALIDITY_DAYS = 3650
 
 @dataclass(frozen=True)
 class CertificateRequest:
-    name: str                               # key of the issued pair in `issue`'s result
+    name: str  # key of the issued pair in `issue`'s result
     common_name: str
     dns_names: tuple[str, ...] = ()
     ip_addresses: tuple[str, ...] = ()
-    server: bool = False                    # extendedKeyUsage serverAuth
-    client: bool = False                    # extendedKeyUsage clientAuth
+    server: bool = False  # extendedKeyUsage serverAuth
+    client: bool = False  # extendedKeyUsage clientAuth
     is_ca: bool = False
     validity_days: int = MEMBER_VALIDITY_DAYS
     organization: str = "pg-platform"
@@ -38,6 +39,7 @@ class CertificateRequest:
 @dataclass(frozen=True)
 class TlsFiles:
     """Where a member's TLS material lives (all PEM)."""
+
     ca: str
     cert: str
     key: str
@@ -47,8 +49,13 @@ class TlsFiles:
 
 def tls_files(spec: ClusterSpec, member: Member) -> TlsFiles:
     base = PurePosixPath(spec.paths_for(member).config_dir) / "tls"
-    return TlsFiles(ca=str(base / "ca.crt"), cert=str(base / "server.crt"), key=str(base / "server.key"),
-                    client_cert=str(base / "client.crt"), client_key=str(base / "client.key"))
+    return TlsFiles(
+        ca=str(base / "ca.crt"),
+        cert=str(base / "server.crt"),
+        key=str(base / "server.key"),
+        client_cert=str(base / "client.crt"),
+        client_key=str(base / "client.key"),
+    )
 
 
 def _is_ip(value: str) -> bool:
@@ -60,8 +67,9 @@ def _is_ip(value: str) -> bool:
 
 
 def ca_request(spec: ClusterSpec) -> CertificateRequest:
-    return CertificateRequest(name="ca", common_name=f"{spec.scope} cluster CA", is_ca=True,
-                              validity_days=CA_VALIDITY_DAYS)
+    return CertificateRequest(
+        name="ca", common_name=f"{spec.scope} cluster CA", is_ca=True, validity_days=CA_VALIDITY_DAYS
+    )
 
 
 def member_request(spec: ClusterSpec, member: Member) -> CertificateRequest:
@@ -74,9 +82,14 @@ def member_request(spec: ClusterSpec, member: Member) -> CertificateRequest:
         # pgBackRest's TLS client matches a host only against CN and DNS names, never IP SANs, and peers reach
         # each other's pgBackRest server by address: the address goes in as a DNS name too.
         names.append(member.host)
-    return CertificateRequest(name=member.name, common_name=member.name,
-                              dns_names=tuple(dict.fromkeys(names)), ip_addresses=tuple(dict.fromkeys(ips)),
-                              server=True, client=True)
+    return CertificateRequest(
+        name=member.name,
+        common_name=member.name,
+        dns_names=tuple(dict.fromkeys(names)),
+        ip_addresses=tuple(dict.fromkeys(ips)),
+        server=True,
+        client=True,
+    )
 
 
 def client_request(spec: ClusterSpec) -> CertificateRequest:
@@ -106,42 +119,73 @@ def issue(spec: ClusterSpec, now: datetime | None = None) -> dict[str, IssuedPai
     ca_req = requests[0]
 
     def name(req: CertificateRequest) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, req.organization),
-                          x509.NameAttribute(NameOID.COMMON_NAME, req.common_name)])
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, req.organization),
+                x509.NameAttribute(NameOID.COMMON_NAME, req.common_name),
+            ]
+        )
 
     def pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     out: dict[str, IssuedPair] = {}
     for req in requests:
         key = ca_key if req.is_ca else ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder()
-                   .subject_name(name(req)).issuer_name(name(ca_req))
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - timedelta(minutes=5))
-                   .not_valid_after(now + timedelta(days=req.validity_days))
-                   .add_extension(x509.BasicConstraints(ca=req.is_ca, path_length=0 if req.is_ca else None),
-                                  critical=True)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(req))
+            .issuer_name(name(ca_req))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=req.validity_days))
+            .add_extension(x509.BasicConstraints(ca=req.is_ca, path_length=0 if req.is_ca else None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        )
         if req.is_ca:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-                decipher_only=False), critical=True)
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         else:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, key_agreement=True, content_commitment=False,
-                data_encipherment=False, key_cert_sign=False, crl_sign=False, encipher_only=False,
-                decipher_only=False), critical=True)
-            usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if req.server else []) + \
-                     ([ExtendedKeyUsageOID.CLIENT_AUTH] if req.client else [])
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_encipherment=False,
+                    key_agreement=True,
+                    content_commitment=False,
+                    data_encipherment=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if req.server else []) + (
+                [ExtendedKeyUsageOID.CLIENT_AUTH] if req.client else []
+            )
             builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                                            critical=False)
-            sans = [x509.DNSName(d) for d in req.dns_names] + \
-                   [x509.IPAddress(ipaddress.ip_address(i)) for i in req.ip_addresses]
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+            sans = [x509.DNSName(d) for d in req.dns_names] + [
+                x509.IPAddress(ipaddress.ip_address(i)) for i in req.ip_addresses
+            ]
             if sans:
                 builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
@@ -155,6 +199,10 @@ def member_tls_contents(spec: ClusterSpec, member: Member, issued: dict[str, Iss
     Keys must end up 0600 and owned by the service user: PostgreSQL refuses a group/world-readable key.
     """
     files = tls_files(spec, member)
-    return {files.ca: issued["ca"].cert_pem, files.cert: issued[member.name].cert_pem,
-            files.key: issued[member.name].key_pem, files.client_cert: issued["client"].cert_pem,
-            files.client_key: issued["client"].key_pem}
+    return {
+        files.ca: issued["ca"].cert_pem,
+        files.cert: issued[member.name].cert_pem,
+        files.key: issued[member.name].key_pem,
+        files.client_cert: issued["client"].cert_pem,
+        files.client_key: issued["client"].key_pem,
+    }

@@ -54,16 +54,18 @@ def apt_config(cloud: BootCloud) -> dict[str, Any]:
 
 def render_apt_pin(package: str, version: str) -> str:
     """apt preferences: exactly `version` (any Debian revision of it) and nothing else, from any source."""
-    return (f"Explanation: pg-platform: every node runs {package} {version}\n"
-            f"Package: {package}\nPin: version {version}-*\nPin-Priority: 1001\n\n"
-            f"Explanation: pg-platform: no other {package} version, newer or older\n"
-            f"Package: {package}\nPin: version *\nPin-Priority: -1\n")
+    return (
+        f"Explanation: pg-platform: every node runs {package} {version}\n"
+        f"Package: {package}\nPin: version {version}-*\nPin-Priority: 1001\n\n"
+        f"Explanation: pg-platform: no other {package} version, newer or older\n"
+        f"Package: {package}\nPin: version *\nPin-Priority: -1\n"
+    )
 
 
 # Run by bootcmd (before apt is configured) with the key's URL, the pinned fingerprint and the keyring path. The
 # file is written only if it holds exactly one primary key, an OpenPGP v4 key whose fingerprint is the pinned
 # one (subkeys count only through that key's signatures); anything else stops before apt trusts it.
-_KEY_FETCH = r'''
+_KEY_FETCH = r"""
 import base64, hashlib, os, sys, time, urllib.request
 url, pinned, dest = sys.argv[1:4]
 def need(ok, why):
@@ -105,10 +107,19 @@ with open(dest + ".tmp", "w") as out:
     out.write(text)
 os.chmod(dest + ".tmp", 0o644)
 os.replace(dest + ".tmp", dest)
-'''
+"""
 
 
 def pgdg_key_command() -> list[str]:
     """bootcmd entry: once per instance, before cloud-init configures apt with the PGDG sources."""
-    return ["cloud-init-per", "instance", "pgdg-key", "/usr/bin/python3", "-c", _KEY_FETCH, PGDG_KEY_URL,
-            PGDG_KEY_FINGERPRINT, PGDG_KEYRING]
+    return [
+        "cloud-init-per",
+        "instance",
+        "pgdg-key",
+        "/usr/bin/python3",
+        "-c",
+        _KEY_FETCH,
+        PGDG_KEY_URL,
+        PGDG_KEY_FINGERPRINT,
+        PGDG_KEYRING,
+    ]

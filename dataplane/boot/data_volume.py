@@ -7,7 +7,7 @@ DATA_VOLUME_SCRIPT = "/usr/local/sbin/pgp-data-volume"
 
 # Python source of mount_data_volume(mount, label), shared by the member boot script and pgp-data-volume: the one
 # attached disk without partitions or a mount.
-DATA_VOLUME_SOURCE = r'''
+DATA_VOLUME_SOURCE = r"""
 def mount_data_volume(mount, label):
     os.makedirs(mount, exist_ok=True)
     if subprocess.run(["mountpoint", "-q", mount]).returncode == 0:
@@ -31,14 +31,18 @@ def mount_data_volume(mount, label):
     with open("/etc/fstab", "a") as fstab:
         fstab.write(f"UUID={uuid} {mount} ext4 defaults,noatime,nofail 0 2\n")
     subprocess.run(["mount", mount], check=True)
-'''
+"""
 
 
 def render_data_volume_script() -> str:
-    return ("#!/usr/bin/python3\n# rendered by pg-platform dataplane: pgp-data-volume MOUNT LABEL OWNER\n"
-            "import json, os, pwd, subprocess, sys, time\n" + DATA_VOLUME_SOURCE + r'''
+    return (
+        "#!/usr/bin/python3\n# rendered by pg-platform dataplane: pgp-data-volume MOUNT LABEL OWNER\n"
+        "import json, os, pwd, subprocess, sys, time\n"
+        + DATA_VOLUME_SOURCE
+        + r"""
 mount, label, owner = sys.argv[1:4]
 mount_data_volume(mount, label)
 user = pwd.getpwnam(owner)
 os.chown(mount, user.pw_uid, user.pw_gid)
-''')
+"""
+    )

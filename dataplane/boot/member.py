@@ -111,7 +111,7 @@ _SCRIPT_HEAD = (
 import json, os, pwd, re, subprocess, sys, time
 """
     + DATA_VOLUME_SOURCE
-    + r'''
+    + r"""
 
 CONFIG = json.loads(CONFIG_JSON)
 
@@ -153,7 +153,7 @@ def directories():
 
 def secrets():
     # Fetched with the instance role, written once to a 0600 file the units read; never printed.
-'''
+"""
 )
 _SCRIPT_ENV_LOOP = r"""    lines = []
     for var, arn in sorted(CONFIG["env_arns"].items()):

@@ -128,16 +128,18 @@ def render_alertmanager_fill_unit(cloud: BootCloud) -> str:
 
 def grafana_install_script(key: str) -> str:
     listing = f"deb [signed-by={key}] {grafana.APT_REPOSITORY}"
-    return "\n".join([
-        "set -eu",
-        f"keys=$(gpg --show-keys --with-colons {key})",
-        '[ "$(printf \'%s\\n\' "$keys" | grep -c \'^pub:\')" = 1 ]',
-        f"printf '%s\\n' \"$keys\" | grep -q '^fpr:*{grafana.APT_KEY_FINGERPRINT}:'",
-        f"echo '{listing}' > /etc/apt/sources.list.d/grafana.list",
-        "apt-get update",
-        "apt-get install -y grafana",
-        "systemctl enable --now grafana-server",
-    ])
+    return "\n".join(
+        [
+            "set -eu",
+            f"keys=$(gpg --show-keys --with-colons {key})",
+            "[ \"$(printf '%s\\n' \"$keys\" | grep -c '^pub:')\" = 1 ]",
+            f"printf '%s\\n' \"$keys\" | grep -q '^fpr:*{grafana.APT_KEY_FINGERPRINT}:'",
+            f"echo '{listing}' > /etc/apt/sources.list.d/grafana.list",
+            "apt-get update",
+            "apt-get install -y grafana",
+            "systemctl enable --now grafana-server",
+        ]
+    )
 
 
 def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverLike], boot: MonitoringBoot) -> str:
@@ -147,28 +149,48 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
     noun = cloud.secret_ref_noun
     hooks = alertmanager.webhook_receivers(receivers)
     if set(boot.webhook_secret_refs) != set(hooks):
-        raise ValueError(f"webhook secret {noun}s for {sorted(boot.webhook_secret_refs)}, but the webhook receivers "
-                         f"are {sorted(hooks)}")
+        raise ValueError(
+            f"webhook secret {noun}s for {sorted(boot.webhook_secret_refs)}, but the webhook receivers "
+            f"are {sorted(hooks)}"
+        )
     ca_path = "/etc/prometheus/pg-platform-ca.crt"
     rules_path = "/etc/prometheus/rules/pg-platform.yml"
-    targets = ScrapeTargets(prometheus=f"localhost:{PORTS.prometheus}", alertmanagers=(f"localhost:{PORTS.alertmanager}",))
-    fill = {**cloud.config(), "template": ALERTMANAGER_TEMPLATE, "config": ALERTMANAGER_CONFIG,
-            "group": "prometheus", "webhooks": dict(sorted(boot.webhook_secret_refs.items()))}
+    targets = ScrapeTargets(
+        prometheus=f"localhost:{PORTS.prometheus}", alertmanagers=(f"localhost:{PORTS.alertmanager}",)
+    )
+    fill = {
+        **cloud.config(),
+        "template": ALERTMANAGER_TEMPLATE,
+        "config": ALERTMANAGER_CONFIG,
+        "group": "prometheus",
+        "webhooks": dict(sorted(boot.webhook_secret_refs.items())),
+    }
     # Installed with their services held back: nothing may write to the state directory before the data
     # volume is mounted over it; on later boots they wait for that mount.
     mounted = [f"RequiresMountsFor={boot.data_mount}"]
     files = [
         policy_rc_entry(),
         file_entry(rules_path, render_alert_rules(spec), 0o644),
-        file_entry("/etc/prometheus/prometheus.yml", render_prometheus_config(
-            spec, targets, (rules_path,), ca_path if boot.ca_cert_pem else None), 0o644),
-        file_entry(ALERTMANAGER_TEMPLATE, alertmanager.render_alertmanager_template(
-            spec, receivers, boot.smtp_smarthost, boot.smtp_from), 0o644),
+        file_entry(
+            "/etc/prometheus/prometheus.yml",
+            render_prometheus_config(spec, targets, (rules_path,), ca_path if boot.ca_cert_pem else None),
+            0o644,
+        ),
+        file_entry(
+            ALERTMANAGER_TEMPLATE,
+            alertmanager.render_alertmanager_template(spec, receivers, boot.smtp_smarthost, boot.smtp_from),
+            0o644,
+        ),
         file_entry(ALERTMANAGER_WEBHOOKS, json.dumps(fill, indent=1) + "\n", 0o644),
         file_entry(ALERTMANAGER_FILL, render_alertmanager_fill_script(cloud), 0o700),
         file_entry(f"/etc/systemd/system/{ALERTMANAGER_FILL_UNIT}", render_alertmanager_fill_unit(cloud), 0o644),
-        file_entry(*service_dropin("prometheus-alertmanager", [
-            f"Requires={ALERTMANAGER_FILL_UNIT}", f"After={ALERTMANAGER_FILL_UNIT}", *mounted]), 0o644),
+        file_entry(
+            *service_dropin(
+                "prometheus-alertmanager",
+                [f"Requires={ALERTMANAGER_FILL_UNIT}", f"After={ALERTMANAGER_FILL_UNIT}", *mounted],
+            ),
+            0o644,
+        ),
         file_entry(*service_dropin("prometheus", mounted), 0o644),
         file_entry(DATA_VOLUME_SCRIPT, render_data_volume_script(), 0o700),
         *(file_entry(f.path, f.content, f.mode) for f in cloud.agent_files("monitoring", boot.data_mount)),
@@ -195,8 +217,12 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
             ["systemctl", "enable", ALERTMANAGER_FILL_UNIT, *MONITORING_SERVICES],
             # Without the data volume they stay stopped (cloud-init reports the failure) rather than keep their
             # history on the root disk, which a replacement deletes.
-            ["sh", "-c", f"{shlex.join([DATA_VOLUME_SCRIPT, boot.data_mount, 'prometheus', 'prometheus'])} && "
-                         f"systemctl restart {' '.join(MONITORING_SERVICES)}"],
+            [
+                "sh",
+                "-c",
+                f"{shlex.join([DATA_VOLUME_SCRIPT, boot.data_mount, 'prometheus', 'prometheus'])} && "
+                f"systemctl restart {' '.join(MONITORING_SERVICES)}",
+            ],
             # Grafana's repository, trusted only after its key matches the pinned fingerprint.
             ["install", "-d", "-m", "0755", "/etc/apt/keyrings"],
             ["curl", "-fsSL", "--proto", "=https", "-o", key, grafana.APT_KEY_URL],
@@ -205,5 +231,7 @@ def render_monitoring_user_data(spec: ClusterSpec, receivers: Sequence[ReceiverL
             ["sh", "-c", grafana_install_script(key)],
         ],
     }
-    return (f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane; webhook URLs arrive as "
-            f"secret {noun}s and are fetched at boot\n" + dump_cloud_config(doc))
+    return (
+        f"#cloud-config\n# pg-platform monitoring for {spec.scope}: rendered by dataplane; webhook URLs arrive as "
+        f"secret {noun}s and are fetched at boot\n" + dump_cloud_config(doc)
+    )

@@ -15,12 +15,25 @@ from dataplane.pgbackrest import needs_tls_server, server_command
 SERVICE_USER = "postgres"
 
 
-def _unit(description: str, exec_start: Sequence[str] | Sequence[Sequence[str]], *, user: str = SERVICE_USER,
-          after: Sequence[str] = (), requires: Sequence[str] = (), env_files: Sequence[str] = (),
-          kind: str = "simple", extra: Sequence[str] = (), unit_extra: Sequence[str] = ()) -> str:
+def _unit(
+    description: str,
+    exec_start: Sequence[str] | Sequence[Sequence[str]],
+    *,
+    user: str = SERVICE_USER,
+    after: Sequence[str] = (),
+    requires: Sequence[str] = (),
+    env_files: Sequence[str] = (),
+    kind: str = "simple",
+    extra: Sequence[str] = (),
+    unit_extra: Sequence[str] = (),
+) -> str:
     commands = [exec_start] if isinstance(exec_start[0], str) else exec_start
-    lines = ["[Unit]", f"Description={description}", "Wants=network-online.target",
-             f"After=network-online.target {' '.join(after)}".rstrip()]
+    lines = [
+        "[Unit]",
+        f"Description={description}",
+        "Wants=network-online.target",
+        f"After=network-online.target {' '.join(after)}".rstrip(),
+    ]
     lines += [f"Requires={' '.join(requires)}"] if requires else []
     lines += list(unit_extra)
     lines += ["", "[Service]", f"Type={kind}", f"User={user}", f"Group={user}"]
@@ -42,36 +55,51 @@ def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
     secrets = paths.secrets_env
     units = {
         f"{UNIT_PREFIX}etcd.service": _unit(
-            f"etcd member {member.name} of {spec.scope}", ["/usr/bin/etcd", "--config-file",
-                                                           etcd_config_path(spec, member)],
-            extra=["LimitNOFILE=65536"]),
+            f"etcd member {member.name} of {spec.scope}",
+            ["/usr/bin/etcd", "--config-file", etcd_config_path(spec, member)],
+            extra=["LimitNOFILE=65536"],
+        ),
         f"{UNIT_PREFIX}secrets.service": _unit(
-            "fill boot-time templates from the secrets environment", render_secret_files_commands(spec, member),
-            env_files=[secrets], kind="oneshot"),
+            "fill boot-time templates from the secrets environment",
+            render_secret_files_commands(spec, member),
+            env_files=[secrets],
+            kind="oneshot",
+        ),
         f"{UNIT_PREFIX}patroni.service": _unit(
-            f"Patroni member {member.name} of {spec.scope}", [paths.patroni_bin, patroni_config_path(spec, member)],
-            after=[f"{UNIT_PREFIX}etcd.service"], env_files=[secrets],
+            f"Patroni member {member.name} of {spec.scope}",
+            [paths.patroni_bin, patroni_config_path(spec, member)],
+            after=[f"{UNIT_PREFIX}etcd.service"],
+            env_files=[secrets],
             # fstab mounts the data volume `nofail`, which orders nothing: without this, a reboot could start
             # Patroni on an empty directory of the root disk before the volume is mounted over it.
             unit_extra=[f"RequiresMountsFor={paths.data_dir}"],
             # Patroni stops PostgreSQL itself; killing the whole cgroup would skip its clean shutdown.
-            extra=["KillMode=process", "TimeoutStopSec=120", "ExecReload=/bin/kill -HUP $MAINPID"]),
+            extra=["KillMode=process", "TimeoutStopSec=120", "ExecReload=/bin/kill -HUP $MAINPID"],
+        ),
         f"{UNIT_PREFIX}pgbouncer.service": _unit(
-            f"PgBouncer on {member.name}", ["/usr/sbin/pgbouncer", pgbouncer.config_path(spec, member)],
-            after=[f"{UNIT_PREFIX}secrets.service"], requires=[f"{UNIT_PREFIX}secrets.service"],
-            extra=["ExecReload=/bin/kill -HUP $MAINPID", "LimitNOFILE=65536"]),
+            f"PgBouncer on {member.name}",
+            ["/usr/sbin/pgbouncer", pgbouncer.config_path(spec, member)],
+            after=[f"{UNIT_PREFIX}secrets.service"],
+            requires=[f"{UNIT_PREFIX}secrets.service"],
+            extra=["ExecReload=/bin/kill -HUP $MAINPID", "LimitNOFILE=65536"],
+        ),
         f"{UNIT_PREFIX}postgres-exporter.service": _unit(
             f"postgres_exporter on {member.name}",
             ["/usr/bin/prometheus-postgres-exporter", *exporters.postgres_exporter_args(spec, member)],
-            after=[f"{UNIT_PREFIX}secrets.service"], requires=[f"{UNIT_PREFIX}secrets.service"],
-            env_files=[exporters.env_file_path(spec, member)]),
+            after=[f"{UNIT_PREFIX}secrets.service"],
+            requires=[f"{UNIT_PREFIX}secrets.service"],
+            env_files=[exporters.env_file_path(spec, member)],
+        ),
         f"{UNIT_PREFIX}node-exporter.service": _unit(
             f"node_exporter on {member.name}",
-            ["/usr/bin/prometheus-node-exporter", *exporters.node_exporter_args(spec, member)], user="prometheus"),
+            ["/usr/bin/prometheus-node-exporter", *exporters.node_exporter_args(spec, member)],
+            user="prometheus",
+        ),
     }
     if needs_tls_server(spec, member):
         units[f"{UNIT_PREFIX}pgbackrest-server.service"] = _unit(
-            f"pgBackRest TLS server on {member.name}", shlex.split(server_command(spec, member)))
+            f"pgBackRest TLS server on {member.name}", shlex.split(server_command(spec, member))
+        )
     return units
 
 
@@ -79,9 +107,13 @@ def render_tmpfiles(spec: ClusterSpec, member: Member) -> str:
     paths = spec.paths_for(member)
     # The run directory is traversable (0711) so node_exporter's user reaches its textfile directory; the
     # sockets inside keep their own 0770 permissions.
-    return "\n".join([
-        f"d {paths.run_dir} 0711 {SERVICE_USER} {SERVICE_USER} -",
-        f"d {exporters.textfile_dir(spec, member)} 0755 {SERVICE_USER} {SERVICE_USER} -",
-        f"d {paths.pgbackrest_lock_dir} 0750 {SERVICE_USER} {SERVICE_USER} -",
-    ]) + "\n"
-
+    return (
+        "\n".join(
+            [
+                f"d {paths.run_dir} 0711 {SERVICE_USER} {SERVICE_USER} -",
+                f"d {exporters.textfile_dir(spec, member)} 0755 {SERVICE_USER} {SERVICE_USER} -",
+                f"d {paths.pgbackrest_lock_dir} 0750 {SERVICE_USER} {SERVICE_USER} -",
+            ]
+        )
+        + "\n"
+    )

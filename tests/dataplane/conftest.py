@@ -1,4 +1,5 @@
 """Fixtures for the data-plane tests. Every process a fixture starts is stopped by its PID in its teardown."""
+
 from __future__ import annotations
 
 import shutil
@@ -37,7 +38,7 @@ from dataplane.tls import issue
 @pytest.fixture(scope="session")
 def workroot():
     root = Path(tempfile.mkdtemp(prefix="pgp-dataplane-"))
-    root.chmod(0o755)   # postgres must traverse into its directories
+    root.chmod(0o755)  # postgres must traverse into its directories
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -80,11 +81,18 @@ def etcd_cluster(cluster3):
             Path(spec.paths_for(m).etcd_data_dir).parent.mkdir(parents=True, exist_ok=True)
             log = Path(spec.paths_for(m).log_dir) / "etcd.log"
             with open(log, "w") as out:
-                procs.append((subprocess.Popen([*as_postgres(), "etcd", "--config-file", str(cfg)], stdout=out,
-                                               stderr=subprocess.STDOUT), log))
+                procs.append(
+                    (
+                        subprocess.Popen(
+                            [*as_postgres(), "etcd", "--config-file", str(cfg)], stdout=out, stderr=subprocess.STDOUT
+                        ),
+                        log,
+                    )
+                )
         for (proc, log), m in zip(procs, spec.members, strict=True):
-            wait_for(lambda m=m: etcdctl(spec, m, "endpoint", "health").returncode == 0, 20,
-                     f"etcd {m.name}", proc, log)
+            wait_for(
+                lambda m=m: etcdctl(spec, m, "endpoint", "health").returncode == 0, 20, f"etcd {m.name}", proc, log
+            )
         yield spec
     finally:
         for proc, _ in procs:
@@ -107,14 +115,25 @@ def pg_single(single):
     run_checked([*as_postgres(), str(PG_BIN / "initdb"), "-D", paths.data_dir, *initdb_arguments()])
     log = Path(paths.log_dir) / "postmaster.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*as_postgres(), str(PG_BIN / "postgres"), "-D", paths.data_dir, "-c", f"config_file={conf}"],
-                                stdout=out, stderr=subprocess.STDOUT, env=secret_env())
+        proc = subprocess.Popen(
+            [*as_postgres(), str(PG_BIN / "postgres"), "-D", paths.data_dir, "-c", f"config_file={conf}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=secret_env(),
+        )
     try:
-        wait_for(lambda: subprocess.run(["pg_isready", "-q", "-h", paths.run_dir, "-p", str(m.ports.postgres)]
-                                        ).returncode == 0, 30, "postgres", proc, log)
+        wait_for(
+            lambda: (
+                subprocess.run(["pg_isready", "-q", "-h", paths.run_dir, "-p", str(m.ports.postgres)]).returncode == 0
+            ),
+            30,
+            "postgres",
+            proc,
+            log,
+        )
         yield spec
     finally:
-        stop(proc, signal.SIGINT, 30)   # fast shutdown; archive-push of the last segment finishes first
+        stop(proc, signal.SIGINT, 30)  # fast shutdown; archive-push of the last segment finishes first
 
 
 @pytest.fixture(scope="session")
@@ -122,10 +141,27 @@ def pg_roles(pg_single):
     """The role SQL applied twice (it must be idempotent), reading the passwords from the environment."""
     spec = pg_single
     m = spec.members[0]
-    sql = write_file(Path(spec.paths_for(m).config_dir) / "roles.sql", render_role_sql(spec, variables_from_env=True),
-                     0o600)
+    sql = write_file(
+        Path(spec.paths_for(m).config_dir) / "roles.sql", render_role_sql(spec, variables_from_env=True), 0o600
+    )
     for _ in range(2):
-        run_checked([*as_postgres(), "psql", "-X", "-q", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.postgres), "-d", "postgres", "-f", str(sql)], env=secret_env())
+        run_checked(
+            [
+                *as_postgres(),
+                "psql",
+                "-X",
+                "-q",
+                "-h",
+                spec.paths_for(m).run_dir,
+                "-p",
+                str(m.ports.postgres),
+                "-d",
+                "postgres",
+                "-f",
+                str(sql),
+            ],
+            env=secret_env(),
+        )
     return spec
 
 
@@ -140,8 +176,7 @@ def pgbouncer_proc(pg_roles):
     run_checked(as_postgres() + pgbouncer.fill_command(spec, m), env=secret_env())
     log = Path(spec.paths_for(m).log_dir) / "pgbouncer.stdout"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*as_postgres(), "/usr/sbin/pgbouncer", str(ini)], stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*as_postgres(), "/usr/sbin/pgbouncer", str(ini)], stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: port_open(m.host, m.ports.pgbouncer), 15, "pgbouncer", proc, log)
         yield spec

@@ -1,4 +1,5 @@
 """Helpers for the data-plane tests: specs from the real stack files, real binaries run as postgres."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,9 @@ def cloud_spec(stack: str) -> ClusterSpec:
     settings = settings_for(stack)
     spec = cloud_cluster_spec(settings, derive_topology(settings), TEST_ACCOUNT)
     key = f"arn:aws:kms:{settings.region}:{TEST_ACCOUNT}:key/0000-1111"
-    return dataclasses.replace(spec, repositories=AwsBoot(region=settings.region, kms_key_id=key).repositories(
-        spec.repositories))
+    return dataclasses.replace(
+        spec, repositories=AwsBoot(region=settings.region, kms_key_id=key).repositories(spec.repositories)
+    )
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -69,20 +71,44 @@ def local_spec(root: Path, stack: str, members: int, hosts: list[str] | None = N
     ports = free_ports(members * 8)
     mems = []
     for i in range(members):
-        p = ports[i * 8:(i + 1) * 8]
-        mems.append(Member(name=f"node{i + 1}", host=hosts[i], zone=f"zone-{i + 1}",
-                           ports=MemberPorts(postgres=p[0], patroni_rest=p[1], etcd_client=p[2], etcd_peer=p[3],
-                                             pgbouncer=p[4], postgres_exporter=p[5], node_exporter=p[6],
-                                             pgbackrest_server=p[7])))
+        p = ports[i * 8 : (i + 1) * 8]
+        mems.append(
+            Member(
+                name=f"node{i + 1}",
+                host=hosts[i],
+                zone=f"zone-{i + 1}",
+                ports=MemberPorts(
+                    postgres=p[0],
+                    patroni_rest=p[1],
+                    etcd_client=p[2],
+                    etcd_peer=p[3],
+                    pgbouncer=p[4],
+                    postgres_exporter=p[5],
+                    node_exporter=p[6],
+                    pgbackrest_server=p[7],
+                ),
+            )
+        )
     r = free_ports(4)
     base = str(root / "{member}")
-    paths = Paths(config_dir=f"{base}/etc", data_dir=f"{base}/data", log_dir=f"{base}/log", run_dir=f"{base}/run",
-                  etcd_data_dir=f"{base}/etcd", pgbackrest_spool_dir=f"{base}/spool",
-                  pgbackrest_lock_dir=f"{base}/lock")
-    return ClusterSpec(scope="pgp-test", topology=topo, members=tuple(mems), repositories=(PosixRepository(path=str(root / "repo")),),
-                       router=Router(host="127.0.0.1", write_port=r[0], read_port=r[1], pooled_port=r[2],
-                                     stats_port=r[3]),
-                       paths=paths, client_cidrs=("127.0.0.1/32",))
+    paths = Paths(
+        config_dir=f"{base}/etc",
+        data_dir=f"{base}/data",
+        log_dir=f"{base}/log",
+        run_dir=f"{base}/run",
+        etcd_data_dir=f"{base}/etcd",
+        pgbackrest_spool_dir=f"{base}/spool",
+        pgbackrest_lock_dir=f"{base}/lock",
+    )
+    return ClusterSpec(
+        scope="pgp-test",
+        topology=topo,
+        members=tuple(mems),
+        repositories=(PosixRepository(path=str(root / "repo")),),
+        router=Router(host="127.0.0.1", write_port=r[0], read_port=r[1], pooled_port=r[2], stats_port=r[3]),
+        paths=paths,
+        client_cidrs=("127.0.0.1/32",),
+    )
 
 
 POSTGRES = pwd.getpwnam("postgres")
@@ -106,8 +132,15 @@ def prepare_member_dirs(spec: ClusterSpec, issued) -> None:
     """Directories and TLS files a node's boot step creates, owned by postgres."""
     for m in spec.members:
         paths = spec.paths_for(m)
-        for d in (paths.config_dir, paths.log_dir, paths.run_dir, paths.pgbackrest_spool_dir,
-                  paths.pgbackrest_lock_dir, f"{paths.log_dir}/pgbackrest", f"{paths.log_dir}/patroni"):
+        for d in (
+            paths.config_dir,
+            paths.log_dir,
+            paths.run_dir,
+            paths.pgbackrest_spool_dir,
+            paths.pgbackrest_lock_dir,
+            f"{paths.log_dir}/pgbackrest",
+            f"{paths.log_dir}/patroni",
+        ):
             Path(d).mkdir(parents=True, exist_ok=True)
             chown_postgres(Path(d))
         for d in (Path(paths.config_dir).parent, Path(paths.config_dir) / "tls"):
@@ -150,8 +183,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15)
             proc.wait(5)
 
 
-
-
 # Throwaway values for every secret a node's environment carries; tests assert none of them leaks into files.
 TEST_SECRETS = {var: f"test-{name}-{i:02d}-S3cr3t" for i, (name, var) in enumerate(SECRET_ENV.items())}
 
@@ -169,9 +200,20 @@ def run_checked(cmd: list[str], env: dict | None = None, timeout: float = 60) ->
 def etcdctl(spec: ClusterSpec, member: Member, *args: str, client_cert: bool = True) -> subprocess.CompletedProcess:
     t = tls_files(spec, member)
     auth = [f"--cert={t.client_cert}", f"--key={t.client_key}"] if client_cert else []
-    return subprocess.run(["etcdctl", f"--endpoints=https://{member.host}:{member.ports.etcd_client}",
-                           f"--cacert={t.ca}", "--dial-timeout=2s", "--command-timeout=3s", *auth, *args],
-                          capture_output=True, text=True, env={**os.environ, "ETCDCTL_API": "3"})
+    return subprocess.run(
+        [
+            "etcdctl",
+            f"--endpoints=https://{member.host}:{member.ports.etcd_client}",
+            f"--cacert={t.ca}",
+            "--dial-timeout=2s",
+            "--command-timeout=3s",
+            *auth,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ETCDCTL_API": "3"},
+    )
 
 
 # The boot tests (test_boot_*.py): AWS references of the real shapes, cloud-init's validator, throwaway gpg keys.
@@ -181,18 +223,29 @@ HOOK_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:pgp/webhook-
 def boot_for(spec) -> NodeBoot:
     return NodeBoot(
         cloud=AwsBoot(region="eu-central-1"),
-        secret_refs={n: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/{n}-AbCdEf"
-                     for n in SECRET_ENV},
-        tls_secret_refs={m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
-                         for m in spec.members})
+        secret_refs={
+            n: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/{n}-AbCdEf" for n in SECRET_ENV
+        },
+        tls_secret_refs={
+            m.name: f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:{spec.scope}/tls-{m.name}"
+            for m in spec.members
+        },
+    )
 
 
 def monitoring_boot(stack: str, **changes) -> MonitoringBoot:
     mon = settings_for(stack).monitoring
     hooks = {r.name: f"{HOOK_ARN}-{r.name}" for r in mon.receivers if r.webhook_url}
-    return MonitoringBoot(**{"cloud": AwsBoot(region="eu-central-1"), "smtp_smarthost": mon.smtp_smarthost,
-                                        "smtp_from": mon.smtp_from, "ca_cert_pem": "-----BEGIN CERTIFICATE-----\n",
-                                        "webhook_secret_refs": hooks, **changes})
+    return MonitoringBoot(
+        **{
+            "cloud": AwsBoot(region="eu-central-1"),
+            "smtp_smarthost": mon.smtp_smarthost,
+            "smtp_from": mon.smtp_from,
+            "ca_cert_pem": "-----BEGIN CERTIFICATE-----\n",
+            "webhook_secret_refs": hooks,
+            **changes,
+        }
+    )
 
 
 def cloud_init_schema(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
@@ -201,12 +254,16 @@ def cloud_init_schema(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
     return subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True)
 
 
-needs_cloud_init = pytest.mark.skipif(shutil.which("cloud-init") is None,
-                                      reason="cloud-init (Debian package) provides the schema validator")
+needs_cloud_init = pytest.mark.skipif(
+    shutil.which("cloud-init") is None, reason="cloud-init (Debian package) provides the schema validator"
+)
 
 
 def gpg_key(home: Path, name: str) -> str:
     gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    subprocess.run([*gpg, "--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*gpg, "--quick-gen-key", f"{name} <{name}@example.com>", "ed25519", "sign", "never"],
+        check=True,
+        capture_output=True,
+    )
     return subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout

@@ -1,5 +1,6 @@
 """Package sources (boot/apt.py): https only, PGDG's key pinned and checked for real with gpg against a loopback
 HTTPS server, and pgBackRest pinned before any package is installed (read back by apt itself)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -33,8 +34,9 @@ def test_every_package_source_is_https_and_the_pgdg_key_is_pinned(tmp_path):
     assert fetch[-3:] == [boot_apt.PGDG_KEY_URL, boot_apt.PGDG_KEY_FINGERPRINT, boot_apt.PGDG_KEYRING]
     key_material = [line for line in boot_apt.PGDG_KEY_FILE.read_text().splitlines() if len(line) == 64]
     assert key_material and not any(line in text for line in key_material)
-    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(boot_apt.PGDG_KEY_FILE)],
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["gpg", "--show-keys", "--with-colons", str(boot_apt.PGDG_KEY_FILE)], capture_output=True, text=True, check=True
+    ).stdout
     assert f"fpr:::::::::{boot_apt.PGDG_KEY_FINGERPRINT}:" in shown
 
 
@@ -49,9 +51,30 @@ def https_files(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     cert, key = tmp_path / "server.crt", tmp_path / "server.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -81,24 +104,34 @@ def test_pgdg_key_is_trusted_only_if_it_is_exactly_the_pinned_key(https_files, t
     both_home = gnupg_homes("both")
     gpg = ["gpg", "--homedir", str(both_home), "--batch"]
     subprocess.run([*gpg, "--import"], input=(pinned + other).encode(), check=True, capture_output=True)
-    (root / "both.asc").write_text(subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True,
-                                                  text=True).stdout)
+    (root / "both.asc").write_text(
+        subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout
+    )
     command = boot_apt.pgdg_key_command()
     assert command[:3] == ["cloud-init-per", "instance", "pgdg-key"]
     script = command[command.index("-c") + 1]
     env = {**os.environ, "SSL_CERT_FILE": str(ca)}
 
     def fetch(url: str, dest: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", script, url, boot_apt.PGDG_KEY_FINGERPRINT, str(dest)],
-                              capture_output=True, text=True, env=env, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-c", script, url, boot_apt.PGDG_KEY_FINGERPRINT, str(dest)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
 
     good = tmp_path / "keyrings" / "pgdg.asc"
     result = fetch(f"{base}/pinned.asc", good)
     assert result.returncode == 0, result.stderr
     assert good.read_text() == pinned and oct(good.stat().st_mode & 0o777) == "0o644"
-    shown = subprocess.run(["gpg", "--show-keys", "--with-colons", str(good)], capture_output=True, text=True,
-                           check=True).stdout
-    assert next(line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:")) == boot_apt.PGDG_KEY_FINGERPRINT
+    shown = subprocess.run(
+        ["gpg", "--show-keys", "--with-colons", str(good)], capture_output=True, text=True, check=True
+    ).stdout
+    assert (
+        next(line.split(":")[9] for line in shown.splitlines() if line.startswith("fpr:"))
+        == boot_apt.PGDG_KEY_FINGERPRINT
+    )
     for name in ("other.asc", "both.asc"):
         dest = tmp_path / f"rejected-{name}"
         result = fetch(f"{base}/{name}", dest)
@@ -113,9 +146,20 @@ def _apt_policy(pin_text: str, tmp_path: Path, package: str) -> str:
     parts = tmp_path / "preferences.d"
     parts.mkdir(exist_ok=True)
     (parts / "pg-platform.pref").write_text(pin_text)
-    return subprocess.run(["apt-cache", "-o", f"Dir::Etc::PreferencesParts={parts}", "-o",
-                           "Dir::Etc::Preferences=/dev/null", "policy", package],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [
+            "apt-cache",
+            "-o",
+            f"Dir::Etc::PreferencesParts={parts}",
+            "-o",
+            "Dir::Etc::Preferences=/dev/null",
+            "policy",
+            package,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def _candidate(policy: str) -> str:
@@ -130,7 +174,7 @@ def test_pgbackrest_is_pinned_before_any_package_is_installed(tmp_path):
     doc = yaml.safe_load(boot_member.render_node_user_data(spec, spec.members[0], boot_for(spec)))
     written = {f["path"]: f for f in doc["write_files"]}
     pin = written[boot_apt.APT_PIN_FILE]
-    assert not pin.get("defer")                 # before cloud-init installs the packages
+    assert not pin.get("defer")  # before cloud-init installs the packages
     assert pin["content"] == boot_apt.render_apt_pin("pgbackrest", boot_apt.PGBACKREST_VERSION)
     assert boot_apt.PGBACKREST_VERSION not in boot_apt.PGBACKREST_BROKEN_VERSIONS
     assert "pgbackrest" in doc["packages"]
@@ -138,7 +182,7 @@ def test_pgbackrest_is_pinned_before_any_package_is_installed(tmp_path):
     unpinned = subprocess.run(["apt-cache", "policy", "pgbackrest"], capture_output=True, text=True).stdout
     if "Candidate: (none)" in unpinned or "Candidate:" not in unpinned:
         pytest.skip("no pgbackrest in this machine's apt lists (run apt-get update)")
-    available = _candidate(unpinned)                 # Debian's, e.g. 2.45-1
+    available = _candidate(unpinned)  # Debian's, e.g. 2.45-1
     upstream = available.split("-")[0].split(":")[-1]
     assert upstream != boot_apt.PGBACKREST_VERSION
     assert _candidate(_apt_policy(pin["content"], tmp_path, "pgbackrest")) == "(none)"

@@ -1,5 +1,6 @@
 """AWS's boot (boot/aws.py, `AwsBoot`): the vault's KMS key and bucket reach pgBackRest, the boot script and the
 Alertmanager fill read Secrets Manager for real (moto), and the SSM and CloudWatch agents are installed."""
+
 from __future__ import annotations
 
 import json
@@ -20,17 +21,23 @@ pytestmark = pytest.mark.dataplane
 
 def test_boot_kms_key_reaches_pgbackrest_and_bucket_is_checked():
     import dataclasses
+
     spec = cloud_spec("prod")
-    spec = dataclasses.replace(spec, repositories=tuple(dataclasses.replace(r, kms_key_id=None)
-                                                        for r in spec.repositories))
+    spec = dataclasses.replace(
+        spec, repositories=tuple(dataclasses.replace(r, kms_key_id=None) for r in spec.repositories)
+    )
     key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
-    boot = dataclasses.replace(boot_for(spec), cloud=boot_aws.AwsBoot(region="eu-central-1", kms_key_id=key,
-                                                                 bucket=spec.repositories[0].bucket))
+    boot = dataclasses.replace(
+        boot_for(spec),
+        cloud=boot_aws.AwsBoot(region="eu-central-1", kms_key_id=key, bucket=spec.repositories[0].bucket),
+    )
     doc = yaml.safe_load(boot_member.render_node_user_data(spec, spec.members[0], boot))
     conf = next(f["content"] for f in doc["write_files"] if f["path"].endswith("pgbackrest.conf"))
     assert f"repo1-s3-kms-key-id={key}" in conf
     with pytest.raises(ValueError, match="bucket"):
-        boot_member.render_node_user_data(spec, spec.members[0], dataclasses.replace(boot, cloud=dataclasses.replace(boot.cloud, bucket="other")))
+        boot_member.render_node_user_data(
+            spec, spec.members[0], dataclasses.replace(boot, cloud=dataclasses.replace(boot.cloud, bucket="other"))
+        )
 
 
 @pytest.fixture
@@ -39,9 +46,13 @@ def secrets_manager(tmp_path):
     import sys
 
     from dataplane_support import free_ports, port_open, stop, wait_for
+
     port = free_ports(1)[0]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: port_open("127.0.0.1", port), 20, "moto server", proc)
         yield f"http://127.0.0.1:{port}"
@@ -64,30 +75,54 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
     root.chmod(0o755)
     spec = local_spec(root, "prod", 3)
     member = spec.members[0]
-    aws_env = {**os.environ, "AWS_ENDPOINT_URL": secrets_manager, "AWS_ACCESS_KEY_ID": "test",
-               "AWS_SECRET_ACCESS_KEY": "test"}
-    client = boto3.client("secretsmanager", region_name="eu-central-1", endpoint_url=secrets_manager,
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    arns = {name: client.create_secret(Name=f"pgp/{name}", SecretString=TEST_SECRETS[var])["ARN"]
-            for name, var in SECRET_ENV.items()}
+    aws_env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": secrets_manager,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    client = boto3.client(
+        "secretsmanager",
+        region_name="eu-central-1",
+        endpoint_url=secrets_manager,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    arns = {
+        name: client.create_secret(Name=f"pgp/{name}", SecretString=TEST_SECRETS[var])["ARN"]
+        for name, var in SECRET_ENV.items()
+    }
     issued = issue(spec)
     files = tls_files(spec, member)
-    bundle = {"ca": issued["ca"].cert_pem.decode(), "cert": issued[member.name].cert_pem.decode(),
-              "key": issued[member.name].key_pem.decode(), "client_cert": issued["client"].cert_pem.decode(),
-              "client_key": issued["client"].key_pem.decode()}
+    bundle = {
+        "ca": issued["ca"].cert_pem.decode(),
+        "cert": issued[member.name].cert_pem.decode(),
+        "key": issued[member.name].key_pem.decode(),
+        "client_cert": issued["client"].cert_pem.decode(),
+        "client_key": issued["client"].key_pem.decode(),
+    }
     tls_arn = client.create_secret(Name=f"pgp/tls-{member.name}", SecretString=json.dumps(bundle))["ARN"]
-    boot = boot_member.NodeBoot(cloud=boot_aws.AwsBoot(region="eu-central-1"), secret_refs=arns, tls_secret_refs={member.name: tls_arn},
-                               data_mount=str(root / member.name))
+    boot = boot_member.NodeBoot(
+        cloud=boot_aws.AwsBoot(region="eu-central-1"),
+        secret_refs=arns,
+        tls_secret_refs={member.name: tls_arn},
+        data_mount=str(root / member.name),
+    )
     script = tmp_path / "pgp-boot"
     script.write_text(boot_member.render_boot_script(spec, member, boot))
-    result = subprocess.run([sys.executable, str(script), "dirs", "secrets"], capture_output=True, text=True,
-                            env=aws_env)
+    result = subprocess.run(
+        [sys.executable, str(script), "dirs", "secrets"], capture_output=True, text=True, env=aws_env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     env_file = Path(spec.paths_for(member).secrets_env)
     assert oct(env_file.stat().st_mode & 0o777) == "0o600" and env_file.owner() == "postgres"
     # The file means the same to sh (cron) as to systemd: source it as the service user and compare.
-    shown = subprocess.run([*as_postgres(), "sh", "-c", f"set -a; . {env_file}; env"], capture_output=True,
-                           text=True, env={"PATH": "/usr/bin:/bin"}).stdout
+    shown = subprocess.run(
+        [*as_postgres(), "sh", "-c", f"set -a; . {env_file}; env"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
     for var, value in TEST_SECRETS.items():
         assert f"{var}={value}\n" in shown
     for field, path in dataclasses.asdict(files).items():
@@ -129,21 +164,30 @@ def test_monitoring_node_installs_the_ssm_agent_through_the_s3_endpoint():
 
     spec = cloud_spec("prod")
     region = settings_for("prod").region
-    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(
-        spec, settings_for("prod").monitoring.receivers, monitoring_boot("prod", cloud=boot_aws.AwsBoot(region=region))))
+    doc = yaml.safe_load(
+        boot_monitoring.render_monitoring_user_data(
+            spec,
+            settings_for("prod").monitoring.receivers,
+            monitoring_boot("prod", cloud=boot_aws.AwsBoot(region=region)),
+        )
+    )
     runcmd = [" ".join(c) for c in doc["runcmd"]]
     agent = boot_aws.aws_agent_debs(region)["amazon-ssm-agent"]
     download = next(i for i, c in enumerate(runcmd) if c.startswith("curl") and c.endswith(agent))
     assert runcmd.index("apt-get install -y /var/cache/amazon-ssm-agent.deb") > download
     enable = runcmd.index("systemctl enable --now amazon-ssm-agent")
     assert enable < next(i for i, c in enumerate(runcmd) if "prometheus" in c)
-    assert "amazon-cloudwatch-agent" not in " ".join(runcmd)     # no disk alarm watches this node's agent
+    assert "amazon-cloudwatch-agent" not in " ".join(runcmd)  # no disk alarm watches this node's agent
     assert "curl" in doc["packages"]
     # The download is an s3:GetObject on the agent's bucket, which the endpoint policy allows.
     bucket = agent.split("/")[3]
-    allowed = [s for s in _s3_endpoint_policy("pgp-prod-backups", region)["Statement"]
-               if s["Effect"] == "Allow" and {"s3:GetObject", "s3:*"} & set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-               and f"arn:aws:s3:::{bucket}/*" in s["Resource"]]
+    allowed = [
+        s
+        for s in _s3_endpoint_policy("pgp-prod-backups", region)["Statement"]
+        if s["Effect"] == "Allow"
+        and {"s3:GetObject", "s3:*"} & set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        and f"arn:aws:s3:::{bucket}/*" in s["Resource"]
+    ]
     assert allowed, bucket
 
 
@@ -158,27 +202,49 @@ def test_alertmanager_configuration_is_filled_at_boot_from_secrets_manager(secre
 
     spec = cloud_spec("prod")
     mon = settings_for("prod").monitoring
-    client = boto3.client("secretsmanager", region_name="eu-central-1", endpoint_url=secrets_manager,
-                          aws_access_key_id="test", aws_secret_access_key="test")
-    urls = {r.name: f"https://hooks.example.com/{r.name}/T0K3N-{i}" for i, r in enumerate(mon.receivers) if r.webhook_url}
-    arns = {name: client.create_secret(Name=f"pgp/webhook-{name}", SecretString=url)["ARN"] for name, url in urls.items()}
-    doc = yaml.safe_load(boot_monitoring.render_monitoring_user_data(
-        spec, mon.receivers, monitoring_boot("prod", webhook_secret_refs=arns)))
+    client = boto3.client(
+        "secretsmanager",
+        region_name="eu-central-1",
+        endpoint_url=secrets_manager,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    urls = {
+        r.name: f"https://hooks.example.com/{r.name}/T0K3N-{i}" for i, r in enumerate(mon.receivers) if r.webhook_url
+    }
+    arns = {
+        name: client.create_secret(Name=f"pgp/webhook-{name}", SecretString=url)["ARN"] for name, url in urls.items()
+    }
+    doc = yaml.safe_load(
+        boot_monitoring.render_monitoring_user_data(
+            spec, mon.receivers, monitoring_boot("prod", webhook_secret_refs=arns)
+        )
+    )
     written = {f["path"]: f["content"] for f in doc["write_files"]}
     unit = written[f"/etc/systemd/system/{boot_monitoring.ALERTMANAGER_FILL_UNIT}"]
     assert f"ExecStart={boot_monitoring.ALERTMANAGER_FILL} {boot_monitoring.ALERTMANAGER_WEBHOOKS}" in unit
-    assert f"Requires={boot_monitoring.ALERTMANAGER_FILL_UNIT}" in \
-        written["/etc/systemd/system/prometheus-alertmanager.service.d/pg-platform.conf"]
+    assert (
+        f"Requires={boot_monitoring.ALERTMANAGER_FILL_UNIT}"
+        in written["/etc/systemd/system/prometheus-alertmanager.service.d/pg-platform.conf"]
+    )
     template = tmp_path / "alertmanager.yml.tmpl"
     template.write_text(written[boot_monitoring.ALERTMANAGER_TEMPLATE])
     config = tmp_path / "alertmanager.yml"
-    fill = {**json.loads(written[boot_monitoring.ALERTMANAGER_WEBHOOKS]), "template": str(template), "config": str(config)}
+    fill = {
+        **json.loads(written[boot_monitoring.ALERTMANAGER_WEBHOOKS]),
+        "template": str(template),
+        "config": str(config),
+    }
     boot_json = tmp_path / "webhooks.json"
     boot_json.write_text(json.dumps(fill))
     script = tmp_path / "pgp-alertmanager-config"
     script.write_text(written[boot_monitoring.ALERTMANAGER_FILL])
-    env = {**os.environ, "AWS_ENDPOINT_URL": secrets_manager, "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test"}
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": secrets_manager,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
     result = subprocess.run([sys.executable, str(script), str(boot_json)], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     subprocess.run(["amtool", "check-config", str(config)], check=True, capture_output=True)
@@ -187,9 +253,11 @@ def test_alertmanager_configuration_is_filled_at_boot_from_secrets_manager(secre
     assert got == urls
     assert oct(config.stat().st_mode & 0o777) == "0o640" and config.stat().st_gid == grp.getgrnam("prometheus").gr_gid
     # The node's result is the configuration the sandbox and amtool tests render from the same template.
-    receivers = [type("R", (), {"name": r.name, "email": r.email, "webhook_url": urls.get(r.name)})()
-                 for r in mon.receivers]
+    receivers = [
+        type("R", (), {"name": r.name, "email": r.email, "webhook_url": urls.get(r.name)})() for r in mon.receivers
+    ]
     from dataplane import alertmanager
+
     assert filled == alertmanager.alertmanager_config(spec, receivers, mon.smtp_smarthost, mon.smtp_from)
     # A value that is not one https URL stops the unit (Alertmanager requires it) and writes nothing.
     config.unlink()

@@ -1,6 +1,7 @@
 """The member's user data (boot/member.py): schema-valid (cloud-init's own validator), small enough for the cloud,
 secret-free, and carrying exactly the files the sandbox runs; its systemd units (boot/units.py) pass
 `systemd-analyze verify`."""
+
 from __future__ import annotations
 
 import gzip
@@ -57,13 +58,19 @@ def test_user_data_carries_arns_never_secret_values():
 def test_missing_secret_arn_is_an_error():
     spec = cloud_spec("dev")
     boot = boot_for(spec)
-    partial = boot_member.NodeBoot(cloud=boot.cloud, tls_secret_refs=boot.tls_secret_refs,
-                                  secret_refs={k: v for k, v in boot.secret_refs.items() if k != "backup-cipher"})
+    partial = boot_member.NodeBoot(
+        cloud=boot.cloud,
+        tls_secret_refs=boot.tls_secret_refs,
+        secret_refs={k: v for k, v in boot.secret_refs.items() if k != "backup-cipher"},
+    )
     with pytest.raises(ValueError, match="backup-cipher"):
         boot_member.render_node_user_data(spec, spec.members[0], partial)
     with pytest.raises(ValueError, match="TLS"):
-        boot_member.render_node_user_data(spec, spec.members[0], boot_member.NodeBoot(
-            cloud=boot.cloud, secret_refs=boot.secret_refs, tls_secret_refs={}))
+        boot_member.render_node_user_data(
+            spec,
+            spec.members[0],
+            boot_member.NodeBoot(cloud=boot.cloud, secret_refs=boot.secret_refs, tls_secret_refs={}),
+        )
 
 
 def test_user_data_writes_exactly_the_node_files():
@@ -74,7 +81,7 @@ def test_user_data_writes_exactly_the_node_files():
     for path, content in node_files(spec, member).items():
         assert written[path]["content"] == content
         assert written[path]["owner"] == "postgres:postgres" and written[path]["defer"] is True
-    assert not written["/usr/sbin/policy-rc.d"].get("defer")       # before packages, or services start
+    assert not written["/usr/sbin/policy-rc.d"].get("defer")  # before packages, or services start
     assert f"postgresql-{spec.topology.postgres_major}" in doc["packages"]
     assert any("patroni[etcd3,psycopg3]==" in " ".join(cmd) for cmd in doc["runcmd"])
     assert doc["runcmd"][-1] == [boot_member.BOOT_SCRIPT]
@@ -84,11 +91,15 @@ def test_systemd_units_verify(tmp_path):
     spec = cloud_spec("prod")
     member = spec.members[0]
     units = boot_units.system_units(spec, member)
-    assert "pgp-pgbackrest-server.service" in units     # members on separate hosts back up from standbys
+    assert "pgp-pgbackrest-server.service" in units  # members on separate hosts back up from standbys
     for name, text in units.items():
         (tmp_path / name).write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(units)], cwd=tmp_path,
-                            capture_output=True, text=True)
-    problems = [line for line in (result.stdout + result.stderr).splitlines()
-                if line.strip() and "network-online.target" not in line]
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *sorted(units)], cwd=tmp_path, capture_output=True, text=True
+    )
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "network-online.target" not in line
+    ]
     assert result.returncode == 0 and not problems, "\n".join(problems)

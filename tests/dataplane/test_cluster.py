@@ -1,6 +1,7 @@
 """The rendered node files running together: etcd, two Patroni members (leader and synchronous standby),
 pgBackRest's TLS server on the standbys and a backup taken from the standby. Its own spec and ports, so it
 never collides with the single-file checks of the other modules."""
+
 from __future__ import annotations
 
 import json
@@ -42,10 +43,14 @@ ENV = secret_env(HOME="/var/lib/postgresql")
 
 
 def _rest(member, path: str, ctx: ssl.SSLContext, method: str = "GET", auth: str | None = None) -> int:
-    request = urllib.request.Request(f"https://{member.host}:{member.ports.patroni_rest}{path}", method=method,
-                                     data=b"{}" if method != "GET" else None)
+    request = urllib.request.Request(
+        f"https://{member.host}:{member.ports.patroni_rest}{path}",
+        method=method,
+        data=b"{}" if method != "GET" else None,
+    )
     if auth:
         import base64
+
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
         return urllib.request.urlopen(request, context=ctx, timeout=3).status
@@ -97,11 +102,21 @@ def live(workroot):
             start(m, "etcd", ["etcd", "--config-file", etcd_config_path(spec, m)])
         wait_for(lambda: etcdctl(spec, leader, "endpoint", "health", "--cluster").returncode == 0, 20, "etcd")
         p1 = start(leader, "patroni", [str(PATRONI), patroni_config_path(spec, leader)])
-        wait_for(lambda: _rest(leader, "/primary", ctx) == 200, 60, "Patroni leader", p1,
-                 Path(spec.paths_for(leader).log_dir) / "patroni" / "patroni.log")
+        wait_for(
+            lambda: _rest(leader, "/primary", ctx) == 200,
+            60,
+            "Patroni leader",
+            p1,
+            Path(spec.paths_for(leader).log_dir) / "patroni" / "patroni.log",
+        )
         p2 = start(standby, "patroni", [str(PATRONI), patroni_config_path(spec, standby)])
-        wait_for(lambda: _rest(standby, "/sync", ctx) == 200, 60, "Patroni sync standby", p2,
-                 Path(spec.paths_for(standby).log_dir) / "patroni" / "patroni.log")
+        wait_for(
+            lambda: _rest(standby, "/sync", ctx) == 200,
+            60,
+            "Patroni sync standby",
+            p2,
+            Path(spec.paths_for(standby).log_dir) / "patroni" / "patroni.log",
+        )
         # The third member runs only pgBackRest's server (no PostgreSQL): the backup must cope with it.
         for m in (standby, spare):
             start(m, "pgbackrest-server", pgbackrest.server_command(spec, m).split())
@@ -109,8 +124,8 @@ def live(workroot):
     finally:
         # Patroni and pgBackRest servers together (each Patroni stops its PostgreSQL), etcd last: Patroni
         # releases its leader key on the way out and would wait for a DCS that is already gone.
-        etcd = procs[:len(spec.members)]
-        others = procs[len(spec.members):]
+        etcd = procs[: len(spec.members)]
+        others = procs[len(spec.members) :]
         for proc in others:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -123,7 +138,25 @@ def live(workroot):
 
 
 def psql_on(spec, member, sql: str) -> str:
-    return run_checked([*as_postgres(), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", spec.paths_for(member).run_dir, "-p", str(member.ports.postgres), "-d", "postgres", "-c", sql], env=ENV).stdout
+    return run_checked(
+        [
+            *as_postgres(),
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            spec.paths_for(member).run_dir,
+            "-p",
+            str(member.ports.postgres),
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ],
+        env=ENV,
+    ).stdout
 
 
 def test_leader_streams_to_a_synchronous_standby_over_tls(live):
@@ -134,36 +167,56 @@ def test_leader_streams_to_a_synchronous_standby_over_tls(live):
     deadline = time.monotonic() + 20
     rows = ""
     while time.monotonic() < deadline:
-        rows = psql_on(spec, leader, "select application_name, sync_state, s.ssl from pg_stat_replication r "
-                                     "join pg_stat_ssl s using (pid)").strip()
+        rows = psql_on(
+            spec,
+            leader,
+            "select application_name, sync_state, s.ssl from pg_stat_replication r join pg_stat_ssl s using (pid)",
+        ).strip()
         if rows == f"{standby.name}|sync|t":
             break
         time.sleep(0.5)
     assert rows == f"{standby.name}|sync|t"
     # A commit in strict synchronous mode returns only once the standby has it.
     psql_on(spec, leader, "create table if not exists probe (id int); insert into probe values (1)")
-    assert psql_on(spec, leader, "show synchronous_standby_names").strip() in (standby.name, f'"{standby.name}"',
-                                                                              f"1 ({standby.name})",
-                                                                              f'1 ("{standby.name}")')
+    assert psql_on(spec, leader, "show synchronous_standby_names").strip() in (
+        standby.name,
+        f'"{standby.name}"',
+        f"1 ({standby.name})",
+        f'1 ("{standby.name}")',
+    )
 
 
 def test_dcs_holds_the_topologys_timing(live):
     spec, ctx = live
-    config = json.loads(urllib.request.urlopen(
-        f"https://{spec.members[0].host}:{spec.members[0].ports.patroni_rest}/config", context=ctx, timeout=3).read())
+    config = json.loads(
+        urllib.request.urlopen(
+            f"https://{spec.members[0].host}:{spec.members[0].ports.patroni_rest}/config", context=ctx, timeout=3
+        ).read()
+    )
     topo = spec.topology
     assert (config["ttl"], config["loop_wait"], config["retry_timeout"]) == (
-        topo.ttl.value, topo.loop_wait.value, topo.retry_timeout.value)
+        topo.ttl.value,
+        topo.loop_wait.value,
+        topo.retry_timeout.value,
+    )
     assert config["synchronous_mode"] is True and config["synchronous_mode_strict"] is True
     assert config["maximum_lag_on_failover"] == topo.maximum_lag_on_failover.value
 
 
 def test_patroni_wrote_the_rendered_hba(live):
     spec, _ = live
-    rules = psql_on(spec, spec.members[0], "select type, database[1], user_name[1], address, auth_method, error "
-                                           "from pg_hba_file_rules order by line_number").strip().splitlines()
+    rules = (
+        psql_on(
+            spec,
+            spec.members[0],
+            "select type, database[1], user_name[1], address, auth_method, error "
+            "from pg_hba_file_rules order by line_number",
+        )
+        .strip()
+        .splitlines()
+    )
     assert rules[-2:] == ["host|all|all|0.0.0.0|reject|", "host|all|all|::|reject|"]
-    assert all(r.endswith("|") for r in rules)        # no rule has an error
+    assert all(r.endswith("|") for r in rules)  # no rule has an error
 
 
 def test_unsafe_rest_calls_need_a_certificate_and_the_password(live):

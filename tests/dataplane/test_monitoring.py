@@ -1,5 +1,6 @@
 """Prometheus, Alertmanager and exporters: rendered files checked by promtool/amtool, alert rules unit-tested
 with `promtool test rules`, the exporter and the node metrics script run against a real instance."""
+
 from __future__ import annotations
 
 import subprocess
@@ -39,8 +40,10 @@ def test_promtool_accepts_config_and_rules(stack, tmp_path):
     spec = cloud_spec(stack)
     rules = _write(tmp_path / "rules.yml", prometheus.render_alert_rules(spec))
     _write(tmp_path / "ca.crt", "")
-    config = _write(tmp_path / "prometheus.yml", prometheus.render_prometheus_config(
-        spec, TARGETS, (str(rules),), str(tmp_path / "ca.crt")))
+    config = _write(
+        tmp_path / "prometheus.yml",
+        prometheus.render_prometheus_config(spec, TARGETS, (str(rules),), str(tmp_path / "ca.crt")),
+    )
     run_checked(["promtool", "check", "rules", str(rules)])
     result = run_checked(["promtool", "check", "config", str(config)])
     assert "SUCCESS" in result.stdout
@@ -55,14 +58,24 @@ def test_rules_cover_the_required_alerts():
     spec = cloud_spec("prod")
     rules = prometheus.alert_rules(spec)["groups"][0]["rules"]
     names = {r["alert"] for r in rules}
-    assert {"PostgresTargetDown", "PatroniNoPrimary", "PatroniMultiplePrimaries", "PostgresReplicationLag",
-            "WalArchivingFailing", "BackupTooOld", "DiskFreeCritical", "PostgresConnectionSaturation",
-            "CertificateExpiresSoon", "SynchronousStandbyMissing"} <= names
+    assert {
+        "PostgresTargetDown",
+        "PatroniNoPrimary",
+        "PatroniMultiplePrimaries",
+        "PostgresReplicationLag",
+        "WalArchivingFailing",
+        "BackupTooOld",
+        "DiskFreeCritical",
+        "PostgresConnectionSaturation",
+        "CertificateExpiresSoon",
+        "SynchronousStandbyMissing",
+    } <= names
     for r in rules:
         assert r["for"] and r["labels"]["severity"] in ("critical", "warning")
         assert {"summary", "description", "runbook", "runbook_url"} <= r["annotations"].keys()
-    assert "SynchronousStandbyMissing" not in {r["alert"] for r in
-                                               prometheus.alert_rules(cloud_spec("dev"))["groups"][0]["rules"]}
+    assert "SynchronousStandbyMissing" not in {
+        r["alert"] for r in prometheus.alert_rules(cloud_spec("dev"))["groups"][0]["rules"]
+    }
 
 
 def _expand(text: str, member: str | None, value: str | None) -> str:
@@ -74,8 +87,10 @@ def _expand(text: str, member: str | None, value: str | None) -> str:
 
 
 def _expected(rule: dict, series_labels: dict, member: str | None = None, value: str | None = None) -> dict:
-    return {"exp_labels": {**series_labels, **rule["labels"]},
-            "exp_annotations": {k: _expand(v, member, value) for k, v in rule["annotations"].items()}}
+    return {
+        "exp_labels": {**series_labels, **rule["labels"]},
+        "exp_annotations": {k: _expand(v, member, value) for k, v in rule["annotations"].items()},
+    }
 
 
 def test_alert_rules_fire_on_synthetic_series(tmp_path):
@@ -89,45 +104,74 @@ def test_alert_rules_fire_on_synthetic_series(tmp_path):
         "rule_files": [str(rules)],
         "evaluation_interval": "15s",
         "tests": [
-            {   # a healthy cluster: one primary, archiving fine, fresh backups: nothing fires
+            {  # a healthy cluster: one primary, archiving fine, fresh backups: nothing fires
                 "interval": "15s",
-                "input_series": [primary(m1, "1x40"), primary(m2, "0x40"), primary(m3, "0x40"),
-                                 {"series": f'pgp_archiver_failing{{member="{m1}"}}', "values": "0x40"},
-                                 {"series": f'pgp_backup_info_success{{member="{m1}"}}', "values": "1x40"},
-                                 {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="sync"}}',
-                                  "values": "0x40"}],
-                "alert_rule_test": [{"eval_time": "9m", "alertname": n, "exp_alerts": []}
-                                    for n in ("PatroniNoPrimary", "PatroniMultiplePrimaries", "WalArchivingFailing",
-                                              "BackupMetricsMissing", "SynchronousStandbyMissing")],
+                "input_series": [
+                    primary(m1, "1x40"),
+                    primary(m2, "0x40"),
+                    primary(m3, "0x40"),
+                    {"series": f'pgp_archiver_failing{{member="{m1}"}}', "values": "0x40"},
+                    {"series": f'pgp_backup_info_success{{member="{m1}"}}', "values": "1x40"},
+                    {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="sync"}}', "values": "0x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "9m", "alertname": n, "exp_alerts": []}
+                    for n in (
+                        "PatroniNoPrimary",
+                        "PatroniMultiplePrimaries",
+                        "WalArchivingFailing",
+                        "BackupMetricsMissing",
+                        "SynchronousStandbyMissing",
+                    )
+                ],
             },
-            {   # leader lost and no member took over
+            {  # leader lost and no member took over
                 "interval": "15s",
                 "input_series": [primary(m1, "0x40"), primary(m2, "0x40"), primary(m3, "0x40")],
-                "alert_rule_test": [{"eval_time": "5m", "alertname": "PatroniNoPrimary",
-                                     "exp_alerts": [_expected(by_name["PatroniNoPrimary"], {})]}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "5m",
+                        "alertname": "PatroniNoPrimary",
+                        "exp_alerts": [_expected(by_name["PatroniNoPrimary"], {})],
+                    }
+                ],
             },
-            {   # split brain
+            {  # split brain
                 "interval": "15s",
                 "input_series": [primary(m1, "1x40"), primary(m2, "1x40"), primary(m3, "0x40")],
-                "alert_rule_test": [{"eval_time": "1m", "alertname": "PatroniMultiplePrimaries",
-                                     "exp_alerts": [_expected(by_name["PatroniMultiplePrimaries"], {},
-                                                              value="2")]}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "1m",
+                        "alertname": "PatroniMultiplePrimaries",
+                        "exp_alerts": [_expected(by_name["PatroniMultiplePrimaries"], {}, value="2")],
+                    }
+                ],
             },
-            {   # archive_command keeps failing on the primary
+            {  # archive_command keeps failing on the primary
                 "interval": "15s",
                 "input_series": [{"series": f'pgp_archiver_failing{{member="{m2}"}}', "values": "1x40"}],
                 "alert_rule_test": [
                     {"eval_time": "3m", "alertname": "WalArchivingFailing", "exp_alerts": []},
-                    {"eval_time": "6m", "alertname": "WalArchivingFailing",
-                     "exp_alerts": [_expected(by_name["WalArchivingFailing"], {"member": m2}, member=m2)]}],
+                    {
+                        "eval_time": "6m",
+                        "alertname": "WalArchivingFailing",
+                        "exp_alerts": [_expected(by_name["WalArchivingFailing"], {"member": m2}, member=m2)],
+                    },
+                ],
             },
-            {   # primary up but no synchronous standby streaming: strict mode blocks commits
+            {  # primary up but no synchronous standby streaming: strict mode blocks commits
                 "interval": "15s",
-                "input_series": [primary(m1, "1x40"),
-                                 {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="async"}}',
-                                  "values": "0x40"}],
-                "alert_rule_test": [{"eval_time": "2m", "alertname": "SynchronousStandbyMissing",
-                                     "exp_alerts": [_expected(by_name["SynchronousStandbyMissing"], {})]}],
+                "input_series": [
+                    primary(m1, "1x40"),
+                    {"series": f'pgp_senders_lag_bytes{{member="{m1}",sync_state="async"}}', "values": "0x40"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "SynchronousStandbyMissing",
+                        "exp_alerts": [_expected(by_name["SynchronousStandbyMissing"], {})],
+                    }
+                ],
             },
         ],
     }
@@ -140,13 +184,25 @@ def test_alert_rules_fire_on_synthetic_series(tmp_path):
 def test_amtool_accepts_config_and_routes_by_severity(stack, tmp_path):
     spec = cloud_spec(stack)
     mon = settings_for(stack).monitoring
-    config = _write(tmp_path / "alertmanager.yml", alertmanager.render_alertmanager_config(
-        spec, mon.receivers, mon.smtp_smarthost, mon.smtp_from))
+    config = _write(
+        tmp_path / "alertmanager.yml",
+        alertmanager.render_alertmanager_config(spec, mon.receivers, mon.smtp_smarthost, mon.smtp_from),
+    )
     run_checked(["amtool", "check-config", str(config)])
 
     def receivers(severity: str) -> set[str]:
-        out = run_checked(["amtool", "config", "routes", "test", f"--config.file={config}", f"severity={severity}",
-                           "alertname=X", f"cluster={spec.scope}"]).stdout
+        out = run_checked(
+            [
+                "amtool",
+                "config",
+                "routes",
+                "test",
+                f"--config.file={config}",
+                f"severity={severity}",
+                "alertname=X",
+                f"cluster={spec.scope}",
+            ]
+        ).stdout
         return {r.strip() for r in out.strip().split(",") if r.strip()}
 
     everyone = {r.name for r in mon.receivers}
@@ -157,6 +213,7 @@ def test_amtool_accepts_config_and_routes_by_severity(stack, tmp_path):
 
 def test_alertmanager_refuses_receivers_without_a_target():
     from stacks.settings import Receiver
+
     spec = cloud_spec("dev")
     with pytest.raises(ValueError, match="neither"):
         alertmanager.alertmanager_config(spec, [Receiver("x", None, None)])
@@ -166,21 +223,29 @@ def test_alertmanager_refuses_receivers_without_a_target():
 
 # --- exporters against the real instance ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def exporter(pg_roles):
     spec = pg_roles
     m = spec.members[0]
     write_file(Path(exporters.queries_path(spec, m)), exporters.render_postgres_exporter_queries(), 0o644)
-    template = write_file(Path(exporters.env_template_path(spec, m)),
-                          exporters.render_postgres_exporter_env_template(spec, m), 0o600)
+    template = write_file(
+        Path(exporters.env_template_path(spec, m)), exporters.render_postgres_exporter_env_template(spec, m), 0o600
+    )
     env_file = Path(exporters.env_file_path(spec, m))
     # The same filling step the node runs for PgBouncer's auth file.
-    run_checked(as_postgres() + pgbouncer.template_fill_command(spec, m, str(template), str(env_file)), env=secret_env())
+    run_checked(
+        as_postgres() + pgbouncer.template_fill_command(spec, m, str(template), str(env_file)), env=secret_env()
+    )
     env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line)
     log = Path(spec.paths_for(m).log_dir) / "postgres_exporter.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*as_postgres(), "prometheus-postgres-exporter", *exporters.postgres_exporter_args(spec, m)],
-                                stdout=out, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin", **env})
+        proc = subprocess.Popen(
+            [*as_postgres(), "prometheus-postgres-exporter", *exporters.postgres_exporter_args(spec, m)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/bin:/bin", **env},
+        )
     try:
         wait_for(lambda: port_open(m.host, m.ports.postgres_exporter), 15, "postgres_exporter", proc, log)
         yield spec
@@ -190,6 +255,7 @@ def exporter(pg_roles):
 
 def test_postgres_exporter_serves_custom_metrics(exporter):
     from test_tools import psql_local
+
     spec = exporter
     m = spec.members[0]
     psql_local(spec, "select pg_create_physical_replication_slot('probe', true)")
@@ -197,19 +263,30 @@ def test_postgres_exporter_serves_custom_metrics(exporter):
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            body = urllib.request.urlopen(f"http://{m.host}:{m.ports.postgres_exporter}/metrics",
-                                          timeout=10).read().decode()
+            body = (
+                urllib.request.urlopen(f"http://{m.host}:{m.ports.postgres_exporter}/metrics", timeout=10)
+                .read()
+                .decode()
+            )
             if "pgp_connections_used" in body and 'slot_name="probe"' in body:
                 break
             time.sleep(0.5)
     finally:
         psql_local(spec, "select pg_drop_replication_slot('probe')")
-    assert 'pg_replication_slots_pg_wal_lsn_diff{' in body and 'slot_name="probe"' in body
-    samples = {line.split("{")[0].split(" ")[0]: line.rsplit(" ", 1)[1] for line in body.splitlines()
-               if line and not line.startswith("#")}
+    assert "pg_replication_slots_pg_wal_lsn_diff{" in body and 'slot_name="probe"' in body
+    samples = {
+        line.split("{")[0].split(" ")[0]: line.rsplit(" ", 1)[1]
+        for line in body.splitlines()
+        if line and not line.startswith("#")
+    }
     assert samples.get("pg_up") == "1", body[-2000:]
-    for name in ("pgp_archiver_failing", "pgp_replication_is_replica", "pgp_connections_used",
-                 "pgp_connections_available", "pgp_checksums_failures"):
+    for name in (
+        "pgp_archiver_failing",
+        "pgp_replication_is_replica",
+        "pgp_connections_used",
+        "pgp_connections_available",
+        "pgp_checksums_failures",
+    ):
         assert name in samples, name
     assert samples["pgp_archiver_failing"] == "0" and samples["pgp_replication_is_replica"] == "0"
 
@@ -228,7 +305,9 @@ def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_
     assert check.returncode == 0, check.stdout + check.stderr
     assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"} 1' in text
     assert 'type="full"' in text
-    stop_line = next(line for line in text.splitlines() if line.startswith("pgp_backup_last_completion_timestamp_seconds"))
+    stop_line = next(
+        line for line in text.splitlines() if line.startswith("pgp_backup_last_completion_timestamp_seconds")
+    )
     assert abs(int(stop_line.rsplit(" ", 1)[1]) - time.time()) < 600
     assert text.count("pgp_tls_certificate_expiry_timestamp_seconds{") == 3
 
@@ -241,9 +320,21 @@ def test_node_exporter_serves_the_textfile_metrics(pg_roles):
     log = Path(spec.paths_for(m).log_dir) / "node_exporter.log"
     with open(log, "w") as out:
         # As the prometheus user, like the node's unit.
-        proc = subprocess.Popen(["setpriv", "--reuid", "prometheus", "--regid", "prometheus", "--init-groups", "--",
-                                 "/usr/bin/prometheus-node-exporter", *exporters.node_exporter_args(spec, m)],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                "setpriv",
+                "--reuid",
+                "prometheus",
+                "--regid",
+                "prometheus",
+                "--init-groups",
+                "--",
+                "/usr/bin/prometheus-node-exporter",
+                *exporters.node_exporter_args(spec, m),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: port_open(m.host, m.ports.node_exporter), 15, "node_exporter", proc, log)
         body = urllib.request.urlopen(f"http://{m.host}:{m.ports.node_exporter}/metrics", timeout=10).read().decode()
@@ -251,5 +342,5 @@ def test_node_exporter_serves_the_textfile_metrics(pg_roles):
         stop(proc)
     assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"}' in body
     assert "pgp_tls_certificate_expiry_timestamp_seconds" in body
-    assert 'node_textfile_scrape_error 0' in body
+    assert "node_textfile_scrape_error 0" in body
     assert "node_filesystem_avail_bytes" in body

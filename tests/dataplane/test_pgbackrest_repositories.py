@@ -18,8 +18,13 @@ from dataplane.model import AzureRepository, ClusterSpec, GcsRepository, PosixRe
 
 pytestmark = pytest.mark.dataplane
 
-S3 = S3Repository(path="pgp", bucket="b", region="eu-central-1", endpoint="s3.eu-central-1.amazonaws.com",
-                  kms_key_id="arn:aws:kms:eu-central-1:123456789012:key/k")
+S3 = S3Repository(
+    path="pgp",
+    bucket="b",
+    region="eu-central-1",
+    endpoint="s3.eu-central-1.amazonaws.com",
+    kms_key_id="arn:aws:kms:eu-central-1:123456789012:key/k",
+)
 # The installed pgbackrest (Debian's 2.45) knows key types shared and sas for azure; the pinned release the nodes
 # run adds auto (managed identities), which is AzureRepository's default.
 AZURE = AzureRepository(path="/pgp", account="acct", container="backups", key_type="shared")
@@ -27,14 +32,44 @@ GCS = GcsRepository(path="/pgp", bucket="g")
 POSIX = PosixRepository(path="/var/lib/pgbackrest")
 
 EXPECTED: dict[str, tuple[Repository, dict[str, str]]] = {
-    "s3": (S3, {"type": "s3", "path": "/pgp", "s3-bucket": "b", "s3-region": "eu-central-1",
-                "s3-endpoint": "s3.eu-central-1.amazonaws.com", "s3-uri-style": "host", "s3-key-type": "auto",
-                "s3-kms-key-id": S3.kms_key_id or "", "bundle": "y"}),
-    "azure": (AZURE, {"type": "azure", "path": "/pgp", "azure-account": "acct", "azure-container": "backups",
-                      "azure-endpoint": "blob.core.windows.net", "azure-uri-style": "host",
-                      "azure-key-type": "shared", "bundle": "y"}),
-    "gcs": (GCS, {"type": "gcs", "path": "/pgp", "gcs-bucket": "g", "gcs-endpoint": "storage.googleapis.com",
-                  "gcs-key-type": "auto", "bundle": "y"}),
+    "s3": (
+        S3,
+        {
+            "type": "s3",
+            "path": "/pgp",
+            "s3-bucket": "b",
+            "s3-region": "eu-central-1",
+            "s3-endpoint": "s3.eu-central-1.amazonaws.com",
+            "s3-uri-style": "host",
+            "s3-key-type": "auto",
+            "s3-kms-key-id": S3.kms_key_id or "",
+            "bundle": "y",
+        },
+    ),
+    "azure": (
+        AZURE,
+        {
+            "type": "azure",
+            "path": "/pgp",
+            "azure-account": "acct",
+            "azure-container": "backups",
+            "azure-endpoint": "blob.core.windows.net",
+            "azure-uri-style": "host",
+            "azure-key-type": "shared",
+            "bundle": "y",
+        },
+    ),
+    "gcs": (
+        GCS,
+        {
+            "type": "gcs",
+            "path": "/pgp",
+            "gcs-bucket": "g",
+            "gcs-endpoint": "storage.googleapis.com",
+            "gcs-key-type": "auto",
+            "bundle": "y",
+        },
+    ),
     "posix": (POSIX, {"type": "posix", "path": "/var/lib/pgbackrest"}),
 }
 
@@ -51,7 +86,7 @@ def test_each_repository_type_renders_its_own_options(kind):
     repo, expected = EXPECTED[kind]
     assert repo.kind == kind
     assert _options(1, repo) == expected
-    assert _options(3, repo) == expected     # the index only names the repository
+    assert _options(3, repo) == expected  # the index only names the repository
 
 
 def test_object_store_tls_options_apply_to_every_object_store():
@@ -61,29 +96,41 @@ def test_object_store_tls_options_apply_to_every_object_store():
 
 
 def test_credentials_come_from_the_environment_never_the_file():
-    cases = [(dataclasses.replace(S3, key_type="shared"), ("s3-key", "s3-key-secret")),
-             (S3, ()),
-             (dataclasses.replace(S3, key_type="web-id"), ()),
-             (AZURE, ("azure-key",)),
-             (dataclasses.replace(AZURE, key_type="sas"), ("azure-key",)),
-             (dataclasses.replace(AZURE, key_type="auto"), ()),
-             (dataclasses.replace(GCS, key_type="token"), ("gcs-key",)),
-             (GCS, ()),
-             (POSIX, ())]
+    cases = [
+        (dataclasses.replace(S3, key_type="shared"), ("s3-key", "s3-key-secret")),
+        (S3, ()),
+        (dataclasses.replace(S3, key_type="web-id"), ()),
+        (AZURE, ("azure-key",)),
+        (dataclasses.replace(AZURE, key_type="sas"), ("azure-key",)),
+        (dataclasses.replace(AZURE, key_type="auto"), ()),
+        (dataclasses.replace(GCS, key_type="token"), ("gcs-key",)),
+        (GCS, ()),
+        (POSIX, ()),
+    ]
     for repo, options in cases:
         assert pgbackrest.environment_options(repo) == options, repo
         assert not set(options) & set(_options(1, repo)), repo
 
 
 def test_repository_environment_names_each_repositorys_own_variables():
-    spec = dataclasses.replace(cloud_spec("dev"), repositories=(
-        POSIX, dataclasses.replace(S3, key_type="shared"), AZURE, dataclasses.replace(GCS, key_type="token")))
+    spec = dataclasses.replace(
+        cloud_spec("dev"),
+        repositories=(
+            POSIX,
+            dataclasses.replace(S3, key_type="shared"),
+            AZURE,
+            dataclasses.replace(GCS, key_type="token"),
+        ),
+    )
     assert pgbackrest.repo_environment(spec) == {
         "PGBACKREST_REPO1_CIPHER_PASS": "backup-cipher",
         "PGBACKREST_REPO2_CIPHER_PASS": "backup-cipher",
-        "PGBACKREST_REPO2_S3_KEY": "repo2-s3-key", "PGBACKREST_REPO2_S3_KEY_SECRET": "repo2-s3-key-secret",
-        "PGBACKREST_REPO3_CIPHER_PASS": "backup-cipher", "PGBACKREST_REPO3_AZURE_KEY": "repo3-azure-key",
-        "PGBACKREST_REPO4_CIPHER_PASS": "backup-cipher", "PGBACKREST_REPO4_GCS_KEY": "repo4-gcs-key",
+        "PGBACKREST_REPO2_S3_KEY": "repo2-s3-key",
+        "PGBACKREST_REPO2_S3_KEY_SECRET": "repo2-s3-key-secret",
+        "PGBACKREST_REPO3_CIPHER_PASS": "backup-cipher",
+        "PGBACKREST_REPO3_AZURE_KEY": "repo3-azure-key",
+        "PGBACKREST_REPO4_CIPHER_PASS": "backup-cipher",
+        "PGBACKREST_REPO4_GCS_KEY": "repo4-gcs-key",
     }
 
 
@@ -113,8 +160,12 @@ def _write_conf(tmp_path: Path, spec: ClusterSpec) -> Path:
 
 
 def _help(conf: Path, spec: ClusterSpec, *option: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["pgbackrest", f"--config={conf}", f"--stanza={spec.stanza}", "help", "backup", *option],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["pgbackrest", f"--config={conf}", f"--stanza={spec.stanza}", "help", "backup", *option],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @needs_pgbackrest

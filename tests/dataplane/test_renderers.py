@@ -1,4 +1,5 @@
 """Pure checks of the renderers against specs built from the real stack files."""
+
 from __future__ import annotations
 
 import configparser
@@ -45,6 +46,7 @@ def _keys(node):
 
 # --- patroni -----------------------------------------------------------------------------------------
 
+
 def test_rpo_zero_renders_strict_synchronous_mode(prod):
     dcs = yaml.safe_load(patroni.render_patroni_config(prod, prod.members[0]))["bootstrap"]["dcs"]
     assert dcs["synchronous_mode"] is True
@@ -66,7 +68,11 @@ def test_patroni_timing_comes_from_topology_and_satisfies_patroni(stack):
     dcs = patroni.patroni_config(spec, spec.members[0])["bootstrap"]["dcs"]
     topo = spec.topology
     assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"], dcs["primary_start_timeout"]) == (
-        topo.ttl.value, topo.loop_wait.value, topo.retry_timeout.value, topo.primary_start_timeout.value)
+        topo.ttl.value,
+        topo.loop_wait.value,
+        topo.retry_timeout.value,
+        topo.primary_start_timeout.value,
+    )
     assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
     assert dcs["ttl"] >= 20
 
@@ -104,13 +110,15 @@ def test_patroni_splits_cluster_wide_parameters_into_dcs(prod):
 
 # --- postgresql --------------------------------------------------------------------------------------
 
+
 def test_listen_addresses_is_the_member_never_wildcard(prod):
     for member in prod.members:
         params = postgresql.postgresql_parameters(prod, member)
         assert params["listen_addresses"] == member.host
         assert "*" not in str(params["listen_addresses"]) and "0.0.0.0" not in str(params["listen_addresses"])
         assert yaml.safe_load(patroni.render_patroni_config(prod, member))["postgresql"]["listen"].startswith(
-            member.host + ":")
+            member.host + ":"
+        )
 
 
 def test_cis_parameters(prod):
@@ -118,9 +126,18 @@ def test_cis_parameters(prod):
     assert p["ssl"] == "on" and p["ssl_min_protocol_version"] == "TLSv1.2"
     assert p["password_encryption"] == "scram-sha-256"
     assert "pgaudit" in p["shared_preload_libraries"] and p["pgaudit.log"]
-    for flag in ("logging_collector", "log_connections", "log_disconnections", "log_checkpoints",
-                 "log_lock_waits", "log_replication_commands", "archive_mode", "autovacuum", "hot_standby",
-                 "wal_log_hints"):
+    for flag in (
+        "logging_collector",
+        "log_connections",
+        "log_disconnections",
+        "log_checkpoints",
+        "log_lock_waits",
+        "log_replication_commands",
+        "archive_mode",
+        "autovacuum",
+        "hot_standby",
+        "wal_log_hints",
+    ):
         assert p[flag] == "on", flag
     assert p["log_file_mode"] == "0600" and p["log_temp_files"] == 0
     for escape in ("%m", "%p", "%d", "%u", "%a", "%h"):
@@ -170,6 +187,7 @@ def test_unsupported_major_is_refused(prod):
 
 # --- pg_hba ------------------------------------------------------------------------------------------
 
+
 def test_hba_ends_with_reject_and_only_uses_tls_and_scram(prod):
     lines = [line for line in pg_hba.render_pg_hba(prod).splitlines() if line and not line.startswith("#")]
     assert lines[-2].split() == ["host", "all", "all", "0.0.0.0/0", "reject"]
@@ -207,6 +225,7 @@ def test_hba_refuses_world_client_network(prod):
 
 # --- etcd --------------------------------------------------------------------------------------------
 
+
 def test_etcd_tls_with_client_certificates_and_full_initial_cluster(prod):
     member = prod.members[2]
     cfg = yaml.safe_load(etcd.render_etcd_config(prod, member))
@@ -221,6 +240,7 @@ def test_etcd_tls_with_client_certificates_and_full_initial_cluster(prod):
 
 
 # --- pgbackrest --------------------------------------------------------------------------------------
+
 
 def test_pgbackrest_per_member_config_on_separate_hosts(prod):
     member = prod.members[1]
@@ -261,8 +281,16 @@ def test_pgbackrest_colocated_members_are_local_paths(tmp_path):
 
 
 def test_shared_s3_keys_and_multiple_repositories(dev):
-    sandbox_s3 = S3Repository(path="/pgp", bucket="b", region="us-east-1", endpoint="localhost:9000",
-                              uri_style="path", key_type="shared", verify_tls=True, ca_file="/ca.crt")
+    sandbox_s3 = S3Repository(
+        path="/pgp",
+        bucket="b",
+        region="us-east-1",
+        endpoint="localhost:9000",
+        uri_style="path",
+        key_type="shared",
+        verify_tls=True,
+        ca_file="/ca.crt",
+    )
     spec = dataclasses.replace(dev, repositories=(PosixRepository(path="/repo"), sandbox_s3))
     text = pgbackrest.render_pgbackrest_conf(spec, spec.members[0])
     g = pgbackrest_ini(text)["global"]
@@ -287,6 +315,7 @@ def test_backup_schedule_follows_topology(prod, dev):
 
 
 # --- tls ---------------------------------------------------------------------------------------------
+
 
 def test_member_certificate_names(prod):
     member = prod.members[0]
@@ -317,20 +346,26 @@ def test_issued_certificates_chain_to_the_ca(prod):
 
 # --- routing / haproxy -------------------------------------------------------------------------------
 
+
 def test_read_check_bounds_lag(prod, dev):
     from dataplane import routing
+
     assert routing.read_check_path(prod.topology) == f"/replica?lag={routing.READ_LAG_CAP_BYTES}"
-    small = dataclasses.replace(dev.topology, maximum_lag_on_failover=dataclasses.replace(
-        dev.topology.maximum_lag_on_failover, value=1 << 20))
+    small = dataclasses.replace(
+        dev.topology, maximum_lag_on_failover=dataclasses.replace(dev.topology.maximum_lag_on_failover, value=1 << 20)
+    )
     assert routing.read_check_path(small) == "/replica?lag=1048576"
 
 
 def test_haproxy_checks_every_member_over_verified_tls(prod):
     from dataplane.haproxy import render_haproxy_config
+
     text = render_haproxy_config(prod, "/etc/pg-platform/tls/ca.crt")
     for m in prod.members:
-        line = f"server {m.name} {m.host}:{m.ports.postgres} check port {m.ports.patroni_rest} check-ssl verify required"
-        assert text.count(line) == 2       # write and read backends
+        line = (
+            f"server {m.name} {m.host}:{m.ports.postgres} check port {m.ports.patroni_rest} check-ssl verify required"
+        )
+        assert text.count(line) == 2  # write and read backends
         assert f"server {m.name} {m.host}:{m.ports.pgbouncer} check port {m.ports.patroni_rest}" in text
     assert "uri /primary" in text and "uri /replica?lag=" in text
     assert f"bind {prod.router.host}:{prod.router.stats_port}" in text and "prometheus-exporter" in text
@@ -338,8 +373,10 @@ def test_haproxy_checks_every_member_over_verified_tls(prod):
 
 # --- pgbouncer ---------------------------------------------------------------------------------------
 
+
 def test_pgbouncer_ini(prod):
     from dataplane import pgbouncer
+
     member = prod.members[0]
     ini = configparser.ConfigParser(interpolation=None)
     ini.read_string(pgbouncer.render_pgbouncer_ini(prod, member))
@@ -356,8 +393,12 @@ def test_pgbouncer_ini(prod):
 def test_pgbouncer_auth_file_is_a_template_filled_at_boot(prod):
     from dataplane import pgbouncer
     from dataplane.model import SECRET_ENV
+
     template = pgbouncer.render_auth_file_template(prod)
-    assert template == f'"pgbouncer_auth" "${{{SECRET_ENV["pooler-auth"]}}}"\n"monitor" "${{{SECRET_ENV["monitoring"]}}}"\n'
+    assert (
+        template
+        == f'"pgbouncer_auth" "${{{SECRET_ENV["pooler-auth"]}}}"\n"monitor" "${{{SECRET_ENV["monitoring"]}}}"\n'
+    )
     filled = pgbouncer.fill_template(template, {SECRET_ENV["pooler-auth"]: 'p"w', SECRET_ENV["monitoring"]: "m"})
     assert filled == '"pgbouncer_auth" "p""w"\n"monitor" "m"\n'
     with pytest.raises(KeyError, match="not set"):
@@ -368,10 +409,12 @@ def test_pgbouncer_auth_file_is_a_template_filled_at_boot(prod):
 
 # --- roles -------------------------------------------------------------------------------------------
 
+
 def test_role_sql_takes_passwords_from_psql_variables(prod):
     import re
 
     from dataplane import roles
+
     sql = roles.render_role_sql(prod)
     passwords = re.findall(r"PASSWORD (\S+);", sql)
     assert sorted(passwords) == sorted(f":'{v}'" for v in roles.PSQL_VARIABLES)
@@ -388,6 +431,7 @@ def test_role_sql_takes_passwords_from_psql_variables(prod):
 
 # --- paths and node files ----------------------------------------------------------------------------
 
+
 def test_member_placeholders_give_each_member_its_own_directories(tmp_path):
     spec = local_spec(tmp_path, "prod", 3)
     dirs = [spec.paths_for(m) for m in spec.members]
@@ -401,6 +445,7 @@ def test_node_files_live_in_the_members_config_dir_and_reference_secrets_only_by
 
     from dataplane.model import SECRET_ENV
     from dataplane.node_files import node_files
+
     for member in prod.members:
         files = node_files(prod, member)
         base = prod.paths_for(member).config_dir + "/"

@@ -1,4 +1,5 @@
 """Every alert links to a runbook section that exists and says what the rule says."""
+
 import re
 from pathlib import Path
 
@@ -16,8 +17,9 @@ def prod_spec():
 
 
 def test_runbooks_doc_is_current():
-    assert (ROOT / "docs" / "runbooks.md").read_text() == render_runbooks(prod_spec().scope, prod_spec().topology), \
+    assert (ROOT / "docs" / "runbooks.md").read_text() == render_runbooks(prod_spec().scope, prod_spec().topology), (
         "docs/runbooks.md is stale: run .venv/bin/python -m dataplane.runbooks > docs/runbooks.md"
+    )
 
 
 def test_every_runbook_url_has_its_section():

@@ -1,4 +1,5 @@
 """Every rendered file checked by the real tool that consumes it (Debian binaries, Patroni 4 from PyPI)."""
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,13 @@ pytestmark = pytest.mark.dataplane
 
 # --- etcd --------------------------------------------------------------------------------------------
 
+
 def test_etcd_members_form_one_tls_cluster(etcd_cluster):
     spec = etcd_cluster
     listing = etcdctl(spec, spec.members[0], "member", "list", "-w", "json")
     assert listing.returncode == 0, listing.stderr
     import json
+
     members = json.loads(listing.stdout)["members"]
     assert sorted(m["name"] for m in members) == sorted(m.name for m in spec.members)
     assert all(url.startswith("https://") for m in members for url in m["clientURLs"] + m["peerURLs"])
@@ -39,13 +42,15 @@ def test_etcd_json_gateway_answers_patroni_style_requests(etcd_cluster):
     import json
     import ssl
     import urllib.request
+
     spec = etcd_cluster
     m = spec.members[0]
     t = tls_files(spec, m)
     ctx = ssl.create_default_context(cafile=t.ca)
     ctx.load_cert_chain(t.client_cert, t.client_key)
-    request = urllib.request.Request(f"https://{m.host}:{m.ports.etcd_client}/v3/cluster/member/list", data=b"{}",
-                                     method="POST")
+    request = urllib.request.Request(
+        f"https://{m.host}:{m.ports.etcd_client}/v3/cluster/member/list", data=b"{}", method="POST"
+    )
     members = json.loads(urllib.request.urlopen(request, context=ctx, timeout=5).read())["members"]
     assert sorted(x["name"] for x in members) == sorted(x.name for x in spec.members)
 
@@ -58,9 +63,11 @@ def test_etcd_refuses_clients_without_a_certificate(etcd_cluster):
 
 # --- patroni -----------------------------------------------------------------------------------------
 
+
 def _validate(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PATRONI), "--validate-config", str(path)], capture_output=True, text=True,
-                          env=secret_env(), timeout=60)
+    return subprocess.run(
+        [str(PATRONI), "--validate-config", str(path)], capture_output=True, text=True, env=secret_env(), timeout=60
+    )
 
 
 def test_patroni_validates_every_members_config(etcd_cluster):
@@ -88,34 +95,94 @@ def test_patroni_validator_catches_a_broken_config(etcd_cluster, tmp_path):
 
 # --- PostgreSQL with the rendered parameters and pg_hba ----------------------------------------------
 
+
 def psql_local(spec, sql: str, db: str = "postgres") -> str:
     m = spec.members[0]
-    return run_checked([*as_postgres(), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.postgres), "-d", db, "-c", sql]).stdout
+    return run_checked(
+        [
+            *as_postgres(),
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            spec.paths_for(m).run_dir,
+            "-p",
+            str(m.ports.postgres),
+            "-d",
+            db,
+            "-c",
+            sql,
+        ]
+    ).stdout
 
 
-def psql_tcp(spec, user: str, sslmode: str, password: str = "x", db: str = "app",
-             extra: str = "") -> subprocess.CompletedProcess:
-    return psql_sql(spec, user, password, "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()",
-                    db=db, sslmode=sslmode, extra=extra)
+def psql_tcp(
+    spec, user: str, sslmode: str, password: str = "x", db: str = "app", extra: str = ""
+) -> subprocess.CompletedProcess:
+    return psql_sql(
+        spec,
+        user,
+        password,
+        "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()",
+        db=db,
+        sslmode=sslmode,
+        extra=extra,
+    )
 
 
-def psql_sql(spec, user: str, password: str, sql: str, db: str = "app", port: int | None = None,
-             sslmode: str = "require", extra: str = "") -> subprocess.CompletedProcess:
+def psql_sql(
+    spec,
+    user: str,
+    password: str,
+    sql: str,
+    db: str = "app",
+    port: int | None = None,
+    sslmode: str = "require",
+    extra: str = "",
+) -> subprocess.CompletedProcess:
     """A network session as `user` (TLS per sslmode, SCRAM), as applications and PgBouncer clients connect."""
     m = spec.members[0]
-    return subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql,
-                           f"host={m.host} port={port or m.ports.postgres} dbname={db} user={user} "
-                           f"sslmode={sslmode} connect_timeout=5{extra}"],
-                          capture_output=True, text=True, env={**os.environ, "PGPASSWORD": password}, timeout=30)
+    return subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+            f"host={m.host} port={port or m.ports.postgres} dbname={db} user={user} "
+            f"sslmode={sslmode} connect_timeout=5{extra}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGPASSWORD": password},
+        timeout=30,
+    )
 
 
 def test_postgres_runs_with_the_rendered_parameters(pg_single):
     spec = pg_single
     m = spec.members[0]
     expected = postgresql_parameters(spec, m)
-    for name in ("listen_addresses", "ssl", "ssl_min_protocol_version", "password_encryption",
-                 "shared_preload_libraries", "pgaudit.log", "log_line_prefix", "log_statement", "archive_mode",
-                 "wal_level", "shared_buffers", "log_file_mode", "archive_timeout", "max_connections"):
+    for name in (
+        "listen_addresses",
+        "ssl",
+        "ssl_min_protocol_version",
+        "password_encryption",
+        "shared_preload_libraries",
+        "pgaudit.log",
+        "log_line_prefix",
+        "log_statement",
+        "archive_mode",
+        "wal_level",
+        "shared_buffers",
+        "log_file_mode",
+        "archive_timeout",
+        "max_connections",
+    ):
         shown = psql_local(spec, f"select current_setting('{name}')").rstrip("\n")
         want = str(expected[name])
         if name == "archive_timeout":
@@ -144,18 +211,29 @@ def test_pgbackrest_stanza_create_and_check(pg_single):
     info = run_checked([*base, "--output=json", "info"], env=secret_env()).stdout
     assert '"cipher":"aes-256-cbc"' in info.replace(" ", "")
     # pgBackRest echoes the undecryptable bytes in its error, hence errors="replace".
-    wrong = subprocess.run([*base, "check"], capture_output=True, text=True, errors="replace",
-                           env=secret_env(PGBACKREST_REPO1_CIPHER_PASS="not-the-passphrase"))
+    wrong = subprocess.run(
+        [*base, "check"],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=secret_env(PGBACKREST_REPO1_CIPHER_PASS="not-the-passphrase"),
+    )
     assert wrong.returncode != 0
     assert re.search(r"cipher|decrypt|unable", wrong.stdout + wrong.stderr, re.I)
 
 
 # --- roles -------------------------------------------------------------------------------------------
 
+
 def test_app_users_log_in_over_tls_only_with_scram(pg_roles):
     spec = pg_roles
-    ok = psql_tcp(spec, "app_rw", "verify-full", password=TEST_SECRETS[SECRET_ENV["app-readwrite"]],
-                  extra=f" sslrootcert={tls_files(spec, spec.members[0]).ca}")
+    ok = psql_tcp(
+        spec,
+        "app_rw",
+        "verify-full",
+        password=TEST_SECRETS[SECRET_ENV["app-readwrite"]],
+        extra=f" sslrootcert={tls_files(spec, spec.members[0]).ca}",
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "app_rw|t"
     wrong = psql_tcp(spec, "app_rw", "require", password="wrong")
@@ -166,9 +244,12 @@ def test_app_users_log_in_over_tls_only_with_scram(pg_roles):
 
 def test_role_attributes_and_privileges(pg_roles):
     spec = pg_roles
-    flags = psql_local(spec, "select rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolconnlimit "
-                             "from pg_roles where rolname in ('app_owner','app_rw','app_ro','monitor','pgbouncer_auth') "
-                             "order by 1").split()
+    flags = psql_local(
+        spec,
+        "select rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolconnlimit "
+        "from pg_roles where rolname in ('app_owner','app_rw','app_ro','monitor','pgbouncer_auth') "
+        "order by 1",
+    ).split()
     assert len(flags) == 5
     for row in flags:
         name, su, cr, cd, rep, limit = row.split("|")
@@ -183,8 +264,7 @@ def test_role_attributes_and_privileges(pg_roles):
     assert psql_sql(spec, "app_ro", ro, "select count(*) from app.t2").returncode == 0
     denied = psql_sql(spec, "app_ro", ro, "insert into app.t2 values (2)")
     assert denied.returncode != 0 and "permission denied" in denied.stderr
-    for sql in ("create table app.x (id int)", "create table public.x (id int)", "create role x",
-                "create database x"):
+    for sql in ("create table app.x (id int)", "create table public.x (id int)", "create role x", "create database x"):
         result = psql_sql(spec, "app_rw", rw, sql)
         assert result.returncode != 0 and "permission denied" in result.stderr, sql
     assert psql_local(spec, "select pg_has_role('monitor', 'pg_monitor', 'member')").strip() == "t"
@@ -205,13 +285,14 @@ def test_no_password_reaches_the_server_log(pg_roles):
     spec = pg_roles
     logs = Path(spec.paths_for(spec.members[0]).log_dir, "postgresql")
     text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
-    assert "connection authorized" in text      # the log is being written (log_connections), so absence means something
+    assert "connection authorized" in text  # the log is being written (log_connections), so absence means something
     assert "ALTER ROLE" not in text or "PASSWORD" not in text
     for value in TEST_SECRETS.values():
         assert value not in text
 
 
 # --- PgBouncer ---------------------------------------------------------------------------------------
+
 
 def test_pgbouncer_pools_app_users_over_tls(pgbouncer_proc):
     spec = pgbouncer_proc
@@ -228,14 +309,33 @@ def test_pgbouncer_pools_app_users_over_tls(pgbouncer_proc):
 def test_pgbouncer_admin_and_stats_consoles(pgbouncer_proc):
     spec = pgbouncer_proc
     m = spec.members[0]
-    admin = run_checked([*as_postgres(), "psql", "-X", "-At", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.pgbouncer), "-U", "pgbouncer", "-d", "pgbouncer", "-c", "SHOW CONFIG"]).stdout
+    admin = run_checked(
+        [
+            *as_postgres(),
+            "psql",
+            "-X",
+            "-At",
+            "-h",
+            spec.paths_for(m).run_dir,
+            "-p",
+            str(m.ports.pgbouncer),
+            "-U",
+            "pgbouncer",
+            "-d",
+            "pgbouncer",
+            "-c",
+            "SHOW CONFIG",
+        ]
+    ).stdout
     assert "pool_mode|transaction" in admin and "server_tls_sslmode|verify-full" in admin
-    stats = psql_sql(spec, "monitor", TEST_SECRETS[SECRET_ENV["monitoring"]], "SHOW POOLS", db="pgbouncer",
-                     port=m.ports.pgbouncer)
+    stats = psql_sql(
+        spec, "monitor", TEST_SECRETS[SECRET_ENV["monitoring"]], "SHOW POOLS", db="pgbouncer", port=m.ports.pgbouncer
+    )
     assert stats.returncode == 0 and "app" in stats.stdout, stats.stderr
 
 
 # --- HAProxy -----------------------------------------------------------------------------------------
+
 
 class _FakeMember:
     """A member's Patroni REST API (HTTPS with its real certificate) answering health checks for a given
@@ -277,8 +377,10 @@ class _FakeMember:
             server.label = label
             self.tcp.append(server)
         # A short poll interval: shutdown() waits for the loop to notice, once per server.
-        self.threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-                        for s in [self.rest, *self.tcp]]
+        self.threads = [
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            for s in [self.rest, *self.tcp]
+        ]
         for t in self.threads:
             t.start()
 
@@ -290,6 +392,7 @@ class _FakeMember:
 
 def _route(host: str, port: int) -> str:
     import socket
+
     try:
         with socket.create_connection((host, port), timeout=2) as s:
             return s.recv(64).decode()
@@ -303,21 +406,28 @@ def haproxy_routing(cluster3, tmp_path):
 
     from dataplane.haproxy import render_haproxy_config
     from stacks.topology import RoutingCheck
+
     spec, _ = cluster3
     # The prod topology's check timing, shortened so the test converges in seconds; the rendering is the same.
     topo = spec.topology
-    spec = dataclasses.replace(spec, topology=dataclasses.replace(
-        topo, routing_check=dataclasses.replace(topo.routing_check, value=RoutingCheck(1, 2, 1, 1))))
+    spec = dataclasses.replace(
+        spec,
+        topology=dataclasses.replace(
+            topo, routing_check=dataclasses.replace(topo.routing_check, value=RoutingCheck(1, 2, 1, 1))
+        ),
+    )
     ca = tls_files(spec, spec.members[0]).ca
     cfg = write_file(tmp_path / "haproxy.cfg", render_haproxy_config(spec, ca), 0o644, owner_postgres=False)
     roles = {spec.members[0].name: "replica", spec.members[1].name: "primary", spec.members[2].name: "replica"}
     fakes = [_FakeMember(spec, m, roles[m.name]) for m in spec.members]
-    proc = subprocess.Popen(["/usr/sbin/haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["/usr/sbin/haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         yield spec, cfg, fakes
     finally:
         from dataplane_support import stop
+
         stop(proc)
         for f in fakes:
             f.close()
@@ -325,20 +435,28 @@ def haproxy_routing(cluster3, tmp_path):
 
 def test_haproxy_config_is_valid(cluster3, tmp_path):
     from dataplane.haproxy import render_haproxy_config
+
     spec, _ = cluster3
-    cfg = write_file(tmp_path / "haproxy.cfg", render_haproxy_config(spec, tls_files(spec, spec.members[0]).ca),
-                     0o644, owner_postgres=False)
+    cfg = write_file(
+        tmp_path / "haproxy.cfg",
+        render_haproxy_config(spec, tls_files(spec, spec.members[0]).ca),
+        0o644,
+        owner_postgres=False,
+    )
     result = subprocess.run(["/usr/sbin/haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     text = cfg.read_text()
     check = spec.topology.routing_check.value
-    assert (f"default-server inter {check.interval_seconds}s fastinter 1s downinter {check.interval_seconds}s "
-            f"fall {check.fall} rise {check.rise} on-marked-down shutdown-sessions") in text
+    assert (
+        f"default-server inter {check.interval_seconds}s fastinter 1s downinter {check.interval_seconds}s "
+        f"fall {check.fall} rise {check.rise} on-marked-down shutdown-sessions"
+    ) in text
 
 
 def test_haproxy_routes_by_patroni_health(haproxy_routing):
     import time
     import urllib.request
+
     spec, _, fakes = haproxy_routing
     r = spec.router
     primary = spec.members[1].name
@@ -348,8 +466,7 @@ def test_haproxy_routes_by_patroni_health(haproxy_routing):
         writes = {_route(r.host, r.write_port) for _ in range(6)}
         reads = {_route(r.host, r.read_port) for _ in range(6)}
         pooled = {_route(r.host, r.pooled_port) for _ in range(6)}
-        if writes == {primary} and pooled == {f"{primary}-pool"} and reads and primary not in reads \
-                and "" not in reads:
+        if writes == {primary} and pooled == {f"{primary}-pool"} and reads and primary not in reads and "" not in reads:
             break
         time.sleep(0.3)
     assert writes == {primary}

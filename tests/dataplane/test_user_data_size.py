@@ -4,6 +4,7 @@ The offline plan's mock ARNs are shorter than real ones, and compressed sizes de
 are, so this renders every node's user data for each stack file with real-length, random-looking identifiers:
 Secrets Manager ARNs of name_prefix'ed secrets (26 unique characters after the prefix, then AWS's `-` and 6
 random characters), KMS key ARNs with UUIDs, a real CA certificate."""
+
 from __future__ import annotations
 
 import base64
@@ -51,22 +52,34 @@ def node_boot(stack: str, spec) -> NodeBoot:
     labels = list(SECRET_ENV) + [f"tls-{m.name}" for m in spec.members]
     arns = {label: secret_arn(region, component, label, i) for i, label in enumerate(labels)}
     cloud = AwsBoot(region=region, bucket=spec.repositories[0].bucket, kms_key_id=kms_arn(region, f"{stack}-vault"))
-    return NodeBoot(cloud=cloud, secret_refs={n: arns[n] for n in SECRET_ENV},
-                    tls_secret_refs={m.name: arns[f"tls-{m.name}"] for m in spec.members})
+    return NodeBoot(
+        cloud=cloud,
+        secret_refs={n: arns[n] for n in SECRET_ENV},
+        tls_secret_refs={m.name: arns[f"tls-{m.name}"] for m in spec.members},
+    )
 
 
 def _ca_pem(spec) -> str:
     from dataplane.tls import issue
+
     return issue(spec)["ca"].cert_pem.decode()
 
 
 def monitoring_boot(stack: str, spec) -> MonitoringBoot:
     settings = settings_for(stack)
     mon = settings.monitoring
-    hooks = {r.name: secret_arn(settings.region, f"pgp-{stack}-secrets", f"webhook-{r.name}", 50 + i)
-             for i, r in enumerate(mon.receivers) if r.webhook_url}
-    return MonitoringBoot(cloud=AwsBoot(region=settings.region), smtp_smarthost=mon.smtp_smarthost,
-                          smtp_from=mon.smtp_from, ca_cert_pem=_ca_pem(spec), webhook_secret_refs=hooks)
+    hooks = {
+        r.name: secret_arn(settings.region, f"pgp-{stack}-secrets", f"webhook-{r.name}", 50 + i)
+        for i, r in enumerate(mon.receivers)
+        if r.webhook_url
+    }
+    return MonitoringBoot(
+        cloud=AwsBoot(region=settings.region),
+        smtp_smarthost=mon.smtp_smarthost,
+        smtp_from=mon.smtp_from,
+        ca_cert_pem=_ca_pem(spec),
+        webhook_secret_refs=hooks,
+    )
 
 
 def ec2_bytes(text: str) -> int:
@@ -86,8 +99,7 @@ def test_every_members_user_data_leaves_room_to_grow(stack):
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_monitoring_user_data_leaves_room_to_grow(stack):
     spec = cloud_spec(stack)
-    text = render_monitoring_user_data(spec, settings_for(stack).monitoring.receivers,
-                                                  monitoring_boot(stack, spec))
+    text = render_monitoring_user_data(spec, settings_for(stack).monitoring.receivers, monitoring_boot(stack, spec))
     size = ec2_bytes(text)
     print(f"{stack} monitoring: {size} bytes of {EC2_USER_DATA_LIMIT} (budget {BUDGET_BYTES})")
     assert size <= BUDGET_BYTES
@@ -96,6 +108,6 @@ def test_monitoring_user_data_leaves_room_to_grow(stack):
 def test_the_identifiers_are_as_long_as_real_ones():
     arn = secret_arn("eu-central-1", "pgp-prod-secrets", "replication", 1)
     name = arn.split(":secret:", 1)[1]
-    prefix, unique, suffix = name[:len("pgp-prod-secrets/replication-")], name[-33:-7], name[-6:]
+    prefix, unique, suffix = name[: len("pgp-prod-secrets/replication-")], name[-33:-7], name[-6:]
     assert prefix == "pgp-prod-secrets/replication-" and len(unique) == 26 and unique.isdigit() and len(suffix) == 6
     assert len(kms_arn("eu-central-1", "x").rsplit("/", 1)[1]) == 36
