@@ -4,6 +4,7 @@ and routing, plus CloudWatch alarms that still page when that node or a whole in
 Like the members, the node is booted once by cloud-init and replaced deliberately (`cluster.roll: [monitoring]`) to
 take a new image or new user data; its history (Prometheus' TSDB, Alertmanager's silences and notification log)
 lives on a data volume that outlives the instance and is reattached to the replacement."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,14 +48,14 @@ class MonitoringArgs:
     account_id: pulumi.Input[str]
     protect: bool
     tags: Mapping[str, str]
-    zone: str                                            # the subnet's zone: the data volume must be there
+    zone: str  # the subnet's zone: the data volume must be there
     region: str
-    role_name: pulumi.Input[str]                         # the monitoring node's role (Identity)
-    secrets_key_arn: pulumi.Input[str]                   # the key the webhook secrets are encrypted with
+    role_name: pulumi.Input[str]  # the monitoring node's role (Identity)
+    secrets_key_arn: pulumi.Input[str]  # the key the webhook secrets are encrypted with
     webhook_secret_arns: Mapping[str, pulumi.Input[str]] = dataclasses.field(default_factory=dict)
     # What the node reads at boot (the webhook secrets' versions): the instance waits for it.
     boot_after: Sequence[pulumi.Resource] = ()
-    rolling: bool = False                        # replaced onto the current image and user data by this `up`
+    rolling: bool = False  # replaced onto the current image and user data by this `up`
     # The "no primary" alarm is created only after these (the post-provision steps, which wait for a leader),
     # so it does not page while the first cluster bootstraps.
     no_primary_after: Sequence[pulumi.Resource] = ()
@@ -64,121 +65,274 @@ class Monitoring(PlatformComponent):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "Monitoring", name, args.tags, opts)
         user_data = pulumi.Output.from_input(args.boot).apply(
-            lambda boot: compress_user_data(monitoring_boot.render_monitoring_user_data(args.spec, args.receivers, boot)))
+            lambda boot: compress_user_data(
+                monitoring_boot.render_monitoring_user_data(args.spec, args.receivers, boot)
+            )
+        )
         boot_after = list(args.boot_after)
         if args.webhook_secret_arns:
             # Exactly the webhook secrets, and their key only through Secrets Manager for those secrets.
-            boot_after.append(aws.iam.RolePolicy(
-                self.child_name("webhook-secrets-policy"), role=args.role_name,
-                policy=pulumi.Output.all(args.secrets_key_arn, *args.webhook_secret_arns.values()).apply(
-                    lambda v: webhook_secrets_policy(v[1:], v[0], args.region)), opts=self.child_opts()))
+            boot_after.append(
+                aws.iam.RolePolicy(
+                    self.child_name("webhook-secrets-policy"),
+                    role=args.role_name,
+                    policy=pulumi.Output.all(args.secrets_key_arn, *args.webhook_secret_arns.values()).apply(
+                        lambda v: webhook_secrets_policy(v[1:], v[0], args.region)
+                    ),
+                    opts=self.child_opts(),
+                )
+            )
         self.instance = aws.ec2.Instance(
-            self.child_name("node"), ami=args.image_id, instance_type=args.instance_type, subnet_id=args.subnet_id,
-            vpc_security_group_ids=[args.security_group_id], iam_instance_profile=args.instance_profile,
-            associate_public_ip_address=False, user_data_base64=user_data, user_data_replace_on_change=args.rolling,
-            ebs_optimized=True, monitoring=True,
-            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_endpoint="enabled", http_tokens="required",
-                                                                 http_put_response_hop_limit=1),
+            self.child_name("node"),
+            ami=args.image_id,
+            instance_type=args.instance_type,
+            subnet_id=args.subnet_id,
+            vpc_security_group_ids=[args.security_group_id],
+            iam_instance_profile=args.instance_profile,
+            associate_public_ip_address=False,
+            user_data_base64=user_data,
+            user_data_replace_on_change=args.rolling,
+            ebs_optimized=True,
+            monitoring=True,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
             # Root tags, not volume_tags: the provider reads volume_tags from every attached volume, so they would
             # fight the data volume's own tags on every update.
-            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=MONITORING_ROOT_GB, volume_type="gp3",
-                                                                  encrypted=True, kms_key_id=args.volume_key_arn,
-                                                                  tags=self.tags("node-root")),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_size=MONITORING_ROOT_GB,
+                volume_type="gp3",
+                encrypted=True,
+                kms_key_id=args.volume_key_arn,
+                tags=self.tags("node-root"),
+            ),
             tags=self.tags("node", role="monitoring"),
             # A new Debian image or changed user data would otherwise replace the node on the next `up`; it is
             # rolled deliberately instead, as the members are (README, "Changing nodes").
-            opts=self.child_opts(ignore_changes=ignored_until_rolled(args.rolling), depends_on=boot_after))
+            opts=self.child_opts(ignore_changes=ignored_until_rolled(args.rolling), depends_on=boot_after),
+        )
         self.data_volume = aws.ebs.Volume(
-            self.child_name("data"), availability_zone=args.zone, size=MONITORING_DATA_GB, type="gp3", encrypted=True,
-            kms_key_id=args.volume_key_arn, tags=self.tags("data", role="monitoring-data"),
-            opts=self.child_opts(protect=args.protect))
+            self.child_name("data"),
+            availability_zone=args.zone,
+            size=MONITORING_DATA_GB,
+            type="gp3",
+            encrypted=True,
+            kms_key_id=args.volume_key_arn,
+            tags=self.tags("data", role="monitoring-data"),
+            opts=self.child_opts(protect=args.protect),
+        )
         # Detached before a replacement attaches it (a volume has one instance at a time).
-        aws.ec2.VolumeAttachment(self.child_name("data-attachment"), device_name=DATA_DEVICE,
-                                 volume_id=self.data_volume.id, instance_id=self.instance.id,
-                                 stop_instance_before_detaching=True, opts=self.child_opts(delete_before_replace=True))
+        aws.ec2.VolumeAttachment(
+            self.child_name("data-attachment"),
+            device_name=DATA_DEVICE,
+            volume_id=self.data_volume.id,
+            instance_id=self.instance.id,
+            stop_instance_before_detaching=True,
+            opts=self.child_opts(delete_before_replace=True),
+        )
 
         # CloudWatch may publish to an encrypted topic only if the key lets it: the AWS-managed SNS key does not.
-        key = aws.kms.Key(self.child_name("alarms-key"), description=f"{name} alarm notifications",
-                          enable_key_rotation=True, deletion_window_in_days=30,
-                          policy=pulumi.Output.from_input(args.account_id).apply(_alarms_key_policy),
-                          tags=self.tags("alarms-key"), opts=self.child_opts(protect=args.protect))
-        self.topic = aws.sns.Topic(self.child_name("alarms"), kms_master_key_id=key.arn,
-                                   tags=self.tags("alarms"), opts=self.child_opts())
-        aws.sns.TopicPolicy(self.child_name("alarms-policy"), arn=self.topic.arn,
-                            policy=pulumi.Output.all(self.topic.arn, args.account_id).apply(
-                                lambda v: _alarms_topic_policy(v[0], v[1])), opts=self.child_opts())
+        key = aws.kms.Key(
+            self.child_name("alarms-key"),
+            description=f"{name} alarm notifications",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(_alarms_key_policy),
+            tags=self.tags("alarms-key"),
+            opts=self.child_opts(protect=args.protect),
+        )
+        self.topic = aws.sns.Topic(
+            self.child_name("alarms"), kms_master_key_id=key.arn, tags=self.tags("alarms"), opts=self.child_opts()
+        )
+        aws.sns.TopicPolicy(
+            self.child_name("alarms-policy"),
+            arn=self.topic.arn,
+            policy=pulumi.Output.all(self.topic.arn, args.account_id).apply(lambda v: _alarms_topic_policy(v[0], v[1])),
+            opts=self.child_opts(),
+        )
         # E-mail only: an SNS "https" subscription must be confirmed by the endpoint and posts SNS envelopes,
         # which a generic webhook neither does nor reads. Webhook receivers get alerts from Alertmanager.
         for receiver in args.receivers:
             if receiver.email:
-                aws.sns.TopicSubscription(self.child_name(f"alarms-{receiver.name}-email"), topic=self.topic.arn,
-                                          protocol="email", endpoint=receiver.email, opts=self.child_opts())
+                aws.sns.TopicSubscription(
+                    self.child_name(f"alarms-{receiver.name}-email"),
+                    topic=self.topic.arn,
+                    protocol="email",
+                    endpoint=receiver.email,
+                    opts=self.child_opts(),
+                )
 
-        nodes = [(m.name, i) for m, i in zip(args.spec.members, args.instance_ids)] + [("monitoring", self.instance.id)]
+        nodes = [(m.name, i) for m, i in zip(args.spec.members, args.instance_ids, strict=True)] + [
+            ("monitoring", self.instance.id)
+        ]
         for label, instance_id in nodes:
-            self._alarm(f"{label}-status-check", "AWS/EC2", "StatusCheckFailed", {"InstanceId": instance_id},
-                        "Maximum", ">=", 1, 2, f"{label}: instance or system status check failing")
-        for member, instance_id in zip(args.spec.members, args.instance_ids):
+            self._alarm(
+                f"{label}-status-check",
+                "AWS/EC2",
+                "StatusCheckFailed",
+                {"InstanceId": instance_id},
+                "Maximum",
+                ">=",
+                1,
+                2,
+                f"{label}: instance or system status check failing",
+            )
+        for member, instance_id in zip(args.spec.members, args.instance_ids, strict=True):
             # Published by the CloudWatch agent that cloud-init installs on every database node, with
             # exactly these dimensions (render_cloudwatch_agent_config).
-            self._alarm(f"{member.name}-disk-free", aws_boot.CLOUDWATCH_NAMESPACE, aws_boot.CLOUDWATCH_DISK_METRIC,
-                        {"InstanceId": instance_id, "path": MEMBER_DATA_MOUNT}, "Maximum", ">",
-                        100 - DISK_FREE_ALARM_PERCENT, 2, f"{member.name}: less than {DISK_FREE_ALARM_PERCENT}% "
-                        # No data is not a full disk: the agent reports only once cloud-init installed it
-                        # (first boot, every replacement); a dead node is the status check's and Prometheus' case.
-                        f"free on the data volume", missing="notBreaching")
+            self._alarm(
+                f"{member.name}-disk-free",
+                aws_boot.CLOUDWATCH_NAMESPACE,
+                aws_boot.CLOUDWATCH_DISK_METRIC,
+                {"InstanceId": instance_id, "path": MEMBER_DATA_MOUNT},
+                "Maximum",
+                ">",
+                100 - DISK_FREE_ALARM_PERCENT,
+                2,
+                f"{member.name}: less than {DISK_FREE_ALARM_PERCENT}% "
+                # No data is not a full disk: the agent reports only once cloud-init installed it
+                # (first boot, every replacement); a dead node is the status check's and Prometheus' case.
+                f"free on the data volume",
+                missing="notBreaching",
+            )
         # Missing data here means no metric from the load balancer at all: treated as no primary. Created only
         # after the post-provision steps, which run once a leader exists, so the first bootstrap (no node
         # answers /primary until Patroni elected one) does not page.
-        self._alarm("no-primary", "AWS/NetworkELB", "HealthyHostCount",
-                    {"TargetGroup": args.write_target_group_arn_suffix, "LoadBalancer": args.load_balancer_arn_suffix},
-                    "Maximum", "<", 1, 2, "no node answers /primary: writes are down", missing="breaching",
-                    depends_on=list(args.no_primary_after))
+        self._alarm(
+            "no-primary",
+            "AWS/NetworkELB",
+            "HealthyHostCount",
+            {"TargetGroup": args.write_target_group_arn_suffix, "LoadBalancer": args.load_balancer_arn_suffix},
+            "Maximum",
+            "<",
+            1,
+            2,
+            "no node answers /primary: writes are down",
+            missing="breaching",
+            depends_on=list(args.no_primary_after),
+        )
 
         # Grafana listens on the node's loopback only (dataplane/grafana.py): operators open it through SSM.
         self.grafana_url = pulumi.Output.concat(
-            "aws ssm start-session --target ", self.instance.id, " --document-name AWS-StartPortForwardingSession "
-            f"--parameters portNumber={PORTS.grafana},localPortNumber={PORTS.grafana}  # then http://localhost:{PORTS.grafana}")
-        self.register_outputs({"grafana_url": self.grafana_url, "alarm_topic_arn": self.topic.arn,
-                               "prometheus_url": self.instance.private_ip.apply(lambda ip: f"http://{ip}:{PORTS.prometheus}")})
+            "aws ssm start-session --target ",
+            self.instance.id,
+            " --document-name AWS-StartPortForwardingSession "
+            f"--parameters portNumber={PORTS.grafana},localPortNumber={PORTS.grafana}  # then http://localhost:{PORTS.grafana}",
+        )
+        self.register_outputs(
+            {
+                "grafana_url": self.grafana_url,
+                "alarm_topic_arn": self.topic.arn,
+                "prometheus_url": self.instance.private_ip.apply(lambda ip: f"http://{ip}:{PORTS.prometheus}"),
+            }
+        )
 
-    def _alarm(self, label: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]],
-               statistic: str, comparison: str, threshold: float, periods: int, description: str,
-               missing: str = "missing", depends_on: list[pulumi.Resource] | None = None) -> None:
-        operator = {">=": "GreaterThanOrEqualToThreshold", ">": "GreaterThanThreshold", "<": "LessThanThreshold"}[comparison]
+    def _alarm(
+        self,
+        label: str,
+        namespace: str,
+        metric: str,
+        dimensions: Mapping[str, pulumi.Input[str]],
+        statistic: str,
+        comparison: str,
+        threshold: float,
+        periods: int,
+        description: str,
+        missing: str = "missing",
+        depends_on: list[pulumi.Resource] | None = None,
+    ) -> None:
+        operator = {">=": "GreaterThanOrEqualToThreshold", ">": "GreaterThanThreshold", "<": "LessThanThreshold"}[
+            comparison
+        ]
         aws.cloudwatch.MetricAlarm(
-            self.child_name(label), namespace=namespace, metric_name=metric, dimensions=dict(dimensions),
-            statistic=statistic, comparison_operator=operator, threshold=threshold, period=60,
-            evaluation_periods=periods, datapoints_to_alarm=periods, treat_missing_data=missing,
-            alarm_description=description, alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn],
-            tags=self.tags(label), opts=self.child_opts(depends_on=depends_on))
+            self.child_name(label),
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dict(dimensions),
+            statistic=statistic,
+            comparison_operator=operator,
+            threshold=threshold,
+            period=60,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            treat_missing_data=missing,
+            alarm_description=description,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            tags=self.tags(label),
+            opts=self.child_opts(depends_on=depends_on),
+        )
 
 
 def webhook_secrets_policy(secret_arns: Sequence[str], key_arn: str, region: str) -> str:
     """The monitoring node reads its receivers' webhook URLs and nothing else: GetSecretValue on exactly those
     secrets, and the secrets key only as Secrets Manager uses it to decrypt one of them."""
     arns = sorted(secret_arns)
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "WebhookSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arns},
-        {"Sid": "WebhookSecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn],
-         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
-                                        "kms:EncryptionContext:SecretARN": arns}}},
-    ]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "WebhookSecrets",
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue"],
+                    "Resource": arns,
+                },
+                {
+                    "Sid": "WebhookSecretsKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": [key_arn],
+                    "Condition": {
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                            "kms:EncryptionContext:SecretARN": arns,
+                        }
+                    },
+                },
+            ],
+        }
+    )
 
 
 def _alarms_key_policy(account_id: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "CloudWatchPublishes", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
-    ]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchPublishes",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )
 
 
 def _alarms_topic_policy(topic_arn: str, account_id: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "CloudWatchAlarmsOfThisAccount", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": "sns:Publish", "Resource": topic_arn,
-         "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
-    ]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "CloudWatchAlarmsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )

@@ -4,6 +4,7 @@ They reach the private nodes through AWS Systems Manager (the instance role carr
 never through a public address or SSH. Each runs on every node; the node-side script acts only where
 Patroni reports the leader, so the result does not depend on which node currently leads.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,8 @@ def backup_timeout(disk_size_gb: int) -> int:
 class PostProvisionArgs:
     region: str
     instance_ids: Sequence[pulumi.Input[str]]
-    role_sql: str                    # rendered by dataplane.roles; passwords come from the node's env
-    pgbackrest_config: str          # the rendered pgbackrest.conf, so a change re-runs the check
+    role_sql: str  # rendered by dataplane.roles; passwords come from the node's env
+    pgbackrest_config: str  # the rendered pgbackrest.conf, so a change re-runs the check
     disk_size_gb: int
     tags: Mapping[str, str]
     # The first backup must land in a bucket whose lock, encryption and policy already exist.
@@ -51,21 +52,27 @@ class PostProvision(PlatformComponent):
     def __init__(self, name: str, args: PostProvisionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "PostProvision", name, args.tags, opts)
         instances = pulumi.Output.all(*args.instance_ids)
-        runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region,
-                             "--leader-check", IS_LEADER_COMMAND])
+        runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region, "--leader-check", IS_LEADER_COMMAND])
 
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
-            create=instances.apply(lambda ids: f"{runner} --instances {','.join(ids)} --on-leader "
-                                               f"--timeout {backup_timeout(args.disk_size_gb)} -- "
-                                               f"{BACKUP_CHECK_COMMAND}"),
+            create=instances.apply(
+                lambda ids: (
+                    f"{runner} --instances {','.join(ids)} --on-leader "
+                    f"--timeout {backup_timeout(args.disk_size_gb)} -- "
+                    f"{BACKUP_CHECK_COMMAND}"
+                )
+            ),
             triggers=[instances, _digest(args.pgbackrest_config)],
-            opts=self.child_opts(depends_on=list(args.after)))
+            opts=self.child_opts(depends_on=list(args.after)),
+        )
         self.roles = command.local.Command(
             self.child_name("roles"),
-            create=instances.apply(lambda ids: f"{runner} --instances {','.join(ids)} --on-leader -- "
-                                               f"{APPLY_ROLES_COMMAND}"),
+            create=instances.apply(
+                lambda ids: f"{runner} --instances {','.join(ids)} --on-leader -- {APPLY_ROLES_COMMAND}"
+            ),
             # The SQL itself travels in the node's rendered files; the digest re-runs it when it changes.
             triggers=[instances, _digest(args.role_sql)],
-            opts=self.child_opts(depends_on=[self.backup_check]))
+            opts=self.child_opts(depends_on=[self.backup_check]),
+        )
         self.register_outputs({"backup_check": self.backup_check.stdout, "roles": self.roles.stdout})

@@ -1,4 +1,5 @@
 """User data as EC2 takes it."""
+
 from __future__ import annotations
 
 import base64
