@@ -18,10 +18,12 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple
+from types import MappingProxyType
+from typing import Any, NamedTuple, cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -56,7 +58,8 @@ class StackSource:
 
 
 # Stack files given by path (`--stack /elsewhere/Pulumi.review.yaml`) for the stack names they define.
-_FILES: ContextVar[Mapping[str, Path]] = ContextVar("pg_platform_stack_files", default={})
+# The default is read-only: a ContextVar's default is shared by every context.
+_FILES: ContextVar[Mapping[str, Path]] = ContextVar("pg_platform_stack_files", default=MappingProxyType({}))
 
 
 def stack_file(stack: str, root: Path = ROOT) -> Path:
@@ -231,8 +234,9 @@ class _PyLoader(yaml.SafeLoader):
 
 # libyaml when PyYAML has it (ten times faster); its syntax errors say less, so a file it refuses is read again
 # with the pure-Python loader for the message.
-_Loader = type("_Loader", (getattr(yaml, "CSafeLoader", _PyLoader),), {})
-for _cls in {_PyLoader, _Loader}:
+# Typed as SafeLoader, whose interface libyaml's loader has too (the stubs declare it apart).
+_Loader = cast("type[yaml.SafeLoader]", type("_Loader", (getattr(yaml, "CSafeLoader", _PyLoader),), {}))
+for _cls in (_PyLoader, _Loader):
     _cls.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag != f"{_TAG}timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -307,8 +311,7 @@ def _yaml_error(exc: yaml.YAMLError, text: str, label: str) -> StackFileError:
         line = text[: exc.position].count("\n")
         what = f"character {exc.character!r} is not allowed in YAML"
         mark_line, context = line, ""
-    elif isinstance(exc, yaml.MarkedYAMLError) and (exc.problem_mark or exc.context_mark):
-        mark = exc.problem_mark or exc.context_mark
+    elif isinstance(exc, yaml.MarkedYAMLError) and (mark := exc.problem_mark or exc.context_mark) is not None:
         line = mark.line
         what = f"column {mark.column + 1}: {exc.problem or exc.context}"
         context = ""
@@ -328,7 +331,7 @@ class _Builder:
     """Builds Python values from the composed YAML nodes, collecting a problem for everything a stack file must
     not contain, each named by its config key."""
 
-    def __init__(self, loader: _Loader, label: str, text: str):
+    def __init__(self, loader: yaml.SafeLoader, label: str, text: str):
         self.loader = loader
         self.label = label
         self.text = text
@@ -521,17 +524,12 @@ def read_config(path: Path, root: Path = ROOT) -> dict[str, Any]:
         where = []
         for key in unknown:
             line = next((i for i, row in enumerate(text.splitlines()) if key in row), None)
-            near = _near_key(text, line) if line is not None else None
-            where.append(
-                f"{key!r}"
-                + (
-                    f" (line {line + 1}, after the entry {near[3:]})"
-                    if near and near.startswith("in ")
-                    else f" (line {line + 1})"
-                    if line is not None
-                    else ""
-                )
-            )
+            if line is None:
+                where.append(f"{key!r}")
+                continue
+            near = _near_key(text, line)
+            after = f", after the entry {near[3:]}" if near and near.startswith("in ") else ""
+            where.append(f"{key!r} (line {line + 1}{after})")
         raise StackFileError(
             f"{label}: unknown top-level key(s) {', '.join(where)}. Fix: a stack file holds "
             f"{', '.join(STACK_FILE_KEYS)}; settings go under `config:`, indented, as "

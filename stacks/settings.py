@@ -256,7 +256,8 @@ def config_key_problems(config: Mapping[str, Any]) -> list[Problem]:
             fix = (
                 f"write it as {NAMESPACE}:{bare}"
                 if bare in _SCHEMA
-                else f"name it <namespace>:<setting>, e.g. {NAMESPACE}:{sorted(_SCHEMA)[0]} or {DEFAULT_CLOUD.region_key}"
+                else f"name it <namespace>:<setting>, e.g. {NAMESPACE}:{sorted(_SCHEMA)[0]} or "
+                f"{DEFAULT_CLOUD.region_key}"
             )
             problems.append(
                 Problem(str(key), value, "is not a namespaced config key, so the program never reads it", fix)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from stacks.errors import UserError
 from stacks.files import StackSource, resolve_stack, stack_names, using_stack_file

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from stacks.files import ROOT, engine_config, namespace_values, stack_file
 from stacks.offline import settings_for_stack

@@ -16,7 +16,7 @@ def test_vendored_regions_equal_botocores():
     generated = aws.generated_regions()
     source = Path(aws.__file__).read_text()
     block = re.search(r"# generated: start\n(.*?)\n# generated: end", source, re.S).group(1)
-    assert aws.REGIONS_BY_PARTITION == generated and block == aws.render_regions(generated), (
+    assert generated == aws.REGIONS_BY_PARTITION and block == aws.render_regions(generated), (
         "botocore knows other regions: replace the generated block of stacks/clouds/aws.py with the output of "
         "`.venv/bin/python -m stacks.clouds.aws`"
     )
@@ -163,7 +163,7 @@ def test_every_offered_type_is_sized_or_refused_with_a_reason():
     for itype in sized:
         size = aws.node_size(itype)
         assert size.vcpus >= 1 and size.memory_mib >= aws.NODE_MEMORY_MIB_MIN, itype
-    with pytest.raises(ValueError, match="i4i.large"):
+    with pytest.raises(ValueError, match=r"i4i\.large"):
         aws.node_size("i4i.large")
 
 

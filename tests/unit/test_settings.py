@@ -140,7 +140,7 @@ def test_objective_conflicts_are_reported_together():
 
 def test_bad_stack_file_creates_no_resource():
     registered = []
-    with pytest.raises(SettingsError, match="pg-platform:objectives.worm_days"):
+    with pytest.raises(SettingsError, match=r"pg-platform:objectives\.worm_days"):
         run_stack(
             "prod",
             overrides={

@@ -90,7 +90,7 @@ def test_yaml_syntax_errors_name_file_line_and_key(tmp_path, value, message):
 )
 def test_yaml_constructor_errors_name_the_key(tmp_path, value, message):
     error = rejected(tmp_path, edited("prod", "nodes: 3", f"nodes: {value}"), SettingsError)
-    assert [p.key for p in error.problems][0].startswith("pg-platform:cluster.nodes")
+    assert next(p.key for p in error.problems).startswith("pg-platform:cluster.nodes")
     assert message in str(error) and "Pulumi.prod.yaml line" in str(error)
 
 

@@ -165,7 +165,7 @@ def test_any_value_anywhere_is_accepted_or_named(root, data):
     load(root, stack, yaml.safe_dump({"config": config}, sort_keys=False, allow_unicode=True, width=200))
 
 
-YAML_CHARS = st.sampled_from(list(":-[]{}&*!|>'\"%@`#,?~ \t\n\\") + ["\x07", "\ufeff", "é", "²", "  ", ": ", "- "])
+YAML_CHARS = st.sampled_from([*":-[]{}&*!|>'\"%@`#,?~ \t\n\\", "\x07", "\ufeff", "é", "²", "  ", ": ", "- "])
 edit_text = st.lists(YAML_CHARS | st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=4).map("".join)
 
 
