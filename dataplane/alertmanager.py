@@ -23,9 +23,15 @@ from dataplane.model import ClusterSpec
 
 
 class ReceiverLike(Protocol):
-    name: str
-    email: str | None
-    webhook_url: str | None
+    # Read-only, so that frozen dataclasses (stacks.settings.Receiver) satisfy it.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+    @property
+    def webhook_url(self) -> str | None: ...
 
 
 GROUP_WAIT = "30s"

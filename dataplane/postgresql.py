@@ -12,6 +12,9 @@ from dataplane.pgbackrest import archive_get_command, archive_push_command
 from dataplane.tls import tls_files
 from stacks.sizes import NodeSize
 
+# A parameter value as postgresql.conf takes it: a string, an integer or a real (checkpoint_completion_target).
+Parameter = str | int | float
+
 SUPPORTED_MAJORS = (14, 15, 16, 17)
 PRELOAD_LIBRARIES = ("pgaudit", "pg_stat_statements")
 # Connections kept for superuser maintenance (Patroni, pgBackRest) when applications exhaust the rest.
@@ -106,14 +109,14 @@ def logging_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int
     }
 
 
-def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int]:
+def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parameter]:
     """All parameters of one member. `listen_addresses` is the member's own address, never '*'."""
     topo = spec.topology
     if topo.postgres_major not in SUPPORTED_MAJORS:
         raise ValueError(f"PostgreSQL {topo.postgres_major} is not supported; use one of {SUPPORTED_MAJORS}")
     tls = tls_files(spec, member)
     paths = spec.paths_for(member)
-    params: dict[str, str | int] = {
+    params: dict[str, Parameter] = {
         "listen_addresses": member.host,
         "port": member.ports.postgres,
         "unix_socket_directories": paths.run_dir,
@@ -159,14 +162,14 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | 
     return params
 
 
-def _quote(value: str | int | float) -> str:
+def _quote(value: Parameter) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
 
 
 def render_postgresql_conf(
-    spec: ClusterSpec, member: Member, hba_file: str | None = None, overrides: dict[str, str | int] | None = None
+    spec: ClusterSpec, member: Member, hba_file: str | None = None, overrides: dict[str, Parameter] | None = None
 ) -> str:
     """The parameters as a postgresql.conf (an instance run without Patroni: tests, scratch restores)."""
     params = postgresql_parameters(spec, member)

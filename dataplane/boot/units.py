@@ -17,8 +17,7 @@ SERVICE_USER = "postgres"
 
 def _unit(
     description: str,
-    exec_start: Sequence[str] | Sequence[Sequence[str]],
-    *,
+    *commands: Sequence[str],
     user: str = SERVICE_USER,
     after: Sequence[str] = (),
     requires: Sequence[str] = (),
@@ -27,7 +26,9 @@ def _unit(
     extra: Sequence[str] = (),
     unit_extra: Sequence[str] = (),
 ) -> str:
-    commands = [exec_start] if isinstance(exec_start[0], str) else exec_start
+    """One unit; each of `commands` is an argv, one ExecStart= line each (a oneshot may run several)."""
+    if not commands:
+        raise ValueError(f"unit {description!r} has no command")
     lines = [
         "[Unit]",
         f"Description={description}",
@@ -61,7 +62,7 @@ def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
         ),
         f"{UNIT_PREFIX}secrets.service": _unit(
             "fill boot-time templates from the secrets environment",
-            render_secret_files_commands(spec, member),
+            *render_secret_files_commands(spec, member),
             env_files=[secrets],
             kind="oneshot",
         ),
