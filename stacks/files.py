@@ -29,7 +29,14 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from stacks.errors import Problem, SettingsError, StackFileError, UnknownStackError
-from stacks.settings import NAMESPACE, PLAIN_PROVIDER_KEYS, PROVIDER_NAMESPACES, SECRET_LEAVES, config_key_problems
+from stacks.settings import (
+    DEFAULT_CLOUD,
+    NAMESPACE,
+    PLAIN_PROVIDER_KEYS,
+    PROVIDER_NAMESPACES,
+    SECRET_LEAVES,
+    config_key_problems,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -515,8 +522,8 @@ def read_config(path: Path, root: Path = ROOT) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise StackFileError(
             f"{label}: is a YAML {type(doc).__name__}, not a mapping. Fix: write a mapping with a "
-            f"`config:` mapping of `{NAMESPACE}:` and `aws:` keys, e.g. `config: {{aws:region: "
-            f"eu-central-1, {NAMESPACE}:stage: dev}}`"
+            f"`config:` mapping of `{NAMESPACE}:` and provider keys, e.g. `config: {{{DEFAULT_CLOUD.region_key}: "
+            f"{DEFAULT_CLOUD.region_example}, {NAMESPACE}:stage: dev}}`"
         )
     unknown = [k for k in doc if k not in STACK_FILE_KEYS]
     if unknown:
