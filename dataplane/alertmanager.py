@@ -5,11 +5,11 @@ warnings go to the e-mail receivers (or, on a stage with none, to all of them), 
 for what needs a person now.
 
 Webhook URLs carry their service's token, so the cloud renders a *template* without them
-(`render_alertmanager_template`) and the monitoring node fills in each receiver's URL at boot from Secrets
-Manager (`fill_webhook_urls`, run by cloud_init's alertmanager-config unit). Debian bookworm's Alertmanager is
-0.25.0; `webhook_configs[].url_file` arrived in 0.26.0, so the URL has to be in the file Alertmanager reads. The
-sandbox renders the same template and fills it through the same function with its local receiver's URL
-(`render_alertmanager_config`).
+(`render_alertmanager_template`) and the monitoring node fills in each receiver's URL at boot from its cloud's
+secrets store (`fill_webhook_urls`, run by boot/monitoring.py's alertmanager-config unit). Debian bookworm's
+Alertmanager is 0.25.0; `webhook_configs[].url_file` arrived in 0.26.0, so the URL has to be in the file
+Alertmanager reads. The sandbox renders the same template and fills it through the same function with its local
+receiver's URL (`render_alertmanager_config`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def alertmanager_template(
     if any(r.email for r in receivers) and not (smtp_smarthost and smtp_from):
         raise ValueError(
             "e-mail receivers need an SMTP relay: pass smtp_smarthost and smtp_from (in the cloud, "
-            "cloud_init.MonitoringBoot(smtp_smarthost=..., smtp_from=...) from settings.monitoring)"
+            "boot.monitoring.MonitoringBoot(smtp_smarthost=..., smtp_from=...) from settings.monitoring)"
         )
     warn_to = [r.name for r in receivers if r.email] or names
     glob: dict = {"resolve_timeout": "5m"}
