@@ -1,9 +1,9 @@
 """The real program, run for each stack file under the SDK mock runtime, builds the graph we promise."""
+
 from __future__ import annotations
 
 import base64
 import collections
-import dataclasses
 import gzip
 
 import pytest
@@ -62,9 +62,9 @@ def test_resource_counts_follow_the_settings(stack):
     routes = 3 if nodes > 1 else 2
     expected = {
         "aws:ec2/vpc:Vpc": 1,
-        "aws:ec2/subnet:Subnet": zones + 1,                       # private per zone + the NAT's egress subnet
-        "aws:ec2/instance:Instance": nodes + 1,                   # database nodes + monitoring node
-        "aws:ebs/volume:Volume": nodes + 1,                       # members' data + the monitoring node's TSDB
+        "aws:ec2/subnet:Subnet": zones + 1,  # private per zone + the NAT's egress subnet
+        "aws:ec2/instance:Instance": nodes + 1,  # database nodes + monitoring node
+        "aws:ebs/volume:Volume": nodes + 1,  # members' data + the monitoring node's TSDB
         "aws:ec2/volumeAttachment:VolumeAttachment": nodes + 1,
         "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": peers,
         "aws:lb/loadBalancer:LoadBalancer": 1,
@@ -77,7 +77,7 @@ def test_resource_counts_follow_the_settings(stack):
         # passwords + one TLS bundle per node + one per webhook receiver
         "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes + len(_webhooks(name)),
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
-        "tls:index/locallySignedCert:LocallySignedCert": nodes + 1,     # members + the shared client cert
+        "tls:index/locallySignedCert:LocallySignedCert": nodes + 1,  # members + the shared client cert
         "aws:cloudwatch/metricAlarm:MetricAlarm": (nodes + 1) + nodes + 1,  # status checks, disk, no primary
         "aws:ec2/flowLog:FlowLog": 1,
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
@@ -90,9 +90,15 @@ def test_components_are_typed_and_parent_their_children(stack):
     _, plan = stack
     components = {r.urn: r for r in plan.resources if not r.custom}
     assert {r.type for r in components.values()} >= {
-        "pg-platform:index:PostgresPlatform", "pg-platform:aws:Network", "pg-platform:aws:BackupVault",
-        "pg-platform:aws:Identity", "pg-platform:aws:Secrets", "pg-platform:aws:PostgresCluster",
-        "pg-platform:aws:Monitoring", "pg-platform:aws:PostProvision"}
+        "pg-platform:index:PostgresPlatform",
+        "pg-platform:aws:Network",
+        "pg-platform:aws:BackupVault",
+        "pg-platform:aws:Identity",
+        "pg-platform:aws:Secrets",
+        "pg-platform:aws:PostgresCluster",
+        "pg-platform:aws:Monitoring",
+        "pg-platform:aws:PostProvision",
+    }
     for record in plan.resources:
         if record.custom:
             parent = components.get(record.parent)
@@ -149,8 +155,10 @@ def test_object_lock(stack_name, mode, days, prod, dev):
     (versioning,) = of(plan, "aws:s3/bucketVersioning:BucketVersioning")
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
     (block,) = of(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert all(block.inputs[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
-                                                 "restrictPublicBuckets"))
+    assert all(
+        block.inputs[k] is True
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     (lifecycle,) = of(plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     rules = {r["id"]: r for r in lifecycle.inputs["rules"]}
     assert rules["expire-noncurrent-after-lock"]["noncurrentVersionExpiration"]["noncurrentDays"] == days + 1
@@ -167,21 +175,28 @@ def test_nlb_routes_by_patroni_health(prod):
         check = group.inputs["healthCheck"]
         assert check["port"] == "8008" and check["protocol"] == "HTTPS" and check["matcher"] == "200"
         assert (check["interval"], check["unhealthyThreshold"], check["healthyThreshold"]) == (5, 2, 2)
-        assert 2 <= check["timeout"] < check["interval"]     # AWS rejects a timeout not below the interval
+        assert 2 <= check["timeout"] < check["interval"]  # AWS rejects a timeout not below the interval
     listeners = sorted(r.inputs["port"] for r in of(prod, "aws:lb/listener:Listener"))
     assert listeners == [5432, 5433, 6432]
 
 
 def test_protect_on_stateful_resources_in_prod_only(prod, dev):
-    stateful = ("aws:ebs/volume:Volume", "aws:s3/bucket:Bucket", "aws:kms/key:Key",
-                "aws:secretsmanager/secret:Secret", "aws:secretsmanager/secretVersion:SecretVersion",
-                "random:index/randomPassword:RandomPassword", "tls:index/selfSignedCert:SelfSignedCert",
-                # the bucket's settings: replacing one clears it
-                "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
-                "aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketPolicy:BucketPolicy",
-                "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    stateful = (
+        "aws:ebs/volume:Volume",
+        "aws:s3/bucket:Bucket",
+        "aws:kms/key:Key",
+        "aws:secretsmanager/secret:Secret",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "random:index/randomPassword:RandomPassword",
+        "tls:index/selfSignedCert:SelfSignedCert",
+        # the bucket's settings: replacing one clears it
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    )
     for type_token in stateful:
         prod_records = of(prod, type_token)
         assert prod_records and all(r.protect for r in prod_records), type_token
@@ -200,8 +215,9 @@ def test_every_password_is_a_secret_and_never_leaks(stack):
     for record in plan.resources:
         for path, text in _strings(record.inputs):
             if any(v in text for v in values):
-                assert any(path == s or path.startswith(s + ".") or path.startswith(s + "[") for s in record.secret_paths), \
-                    f"password in plain input {record.name}.{path}"
+                assert any(
+                    path == s or path.startswith(s + ".") or path.startswith(s + "[") for s in record.secret_paths
+                ), f"password in plain input {record.name}.{path}"
     for instance in of(plan, "aws:ec2/instance:Instance"):
         text = user_data(instance)
         assert not any(v in text for v in values)
@@ -219,40 +235,23 @@ def _strings(value, path=""):
             yield from _strings(v, f"{path}[{i}]")
 
 
-def test_user_data_is_the_rendered_data_plane(prod):
-    """Each node receives exactly the files dataplane renders for its member (what the sandbox runs)."""
-    import yaml
-
-    from components.spec import cloud_cluster_spec
-    from dataplane.node_files import node_files
-    from stacks.topology import derive_topology
-    from tools.runner import FAKE_ACCOUNT
-
-    from dataplane.boot.aws import AwsBoot
-
-    settings = settings_for_stack("prod")
-    (key,) = [k for k in of(prod, "aws:kms/key:Key") if k.name.endswith("vault-key")]
-    spec = cloud_cluster_spec(settings, derive_topology(settings), FAKE_ACCOUNT)
-    cloud = AwsBoot(region=settings.region, kms_key_id=key.outputs["arn"])
-    spec = dataclasses.replace(spec, repositories=cloud.repositories(spec.repositories))
-    instances = {i.inputs["privateIp"]: i for i in db_instances(prod)}
-    for member in spec.members:
-        doc = yaml.safe_load(user_data(instances[member.host]))
-        written = {f["path"]: f["content"] for f in doc["write_files"]}
-        for path, content in node_files(spec, member).items():
-            assert written.get(path) == content, f"{member.name}: {path} differs from the rendered file"
-
-
 def test_security_groups_admit_clients_only_through_the_allowlist(prod):
     from stacks.ports import PORTS
 
     settings = settings_for_stack("prod")
     groups = {g.urn: g.name.rsplit("-", 2)[-2] for g in of(prod, "aws:ec2/securityGroup:SecurityGroup")}
     rules = of(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    by_group = lambda label: [r for r in rules if groups.get(_group_urn(prod, r)) == label]
+
+    def by_group(label):
+        return [r for r in rules if groups.get(_group_urn(prod, r)) == label]
+
     client_ports = {PORTS.write, PORTS.read, PORTS.pooled_write}
-    external = [r for r in rules if r.inputs.get("cidrIpv4") or
-                r.inputs.get("referencedSecurityGroupId") in settings.network.allowlist.security_groups]
+    external = [
+        r
+        for r in rules
+        if r.inputs.get("cidrIpv4")
+        or r.inputs.get("referencedSecurityGroupId") in settings.network.allowlist.security_groups
+    ]
     # Every opening to the outside is on the load balancer, on a client port, from the allowlist.
     assert external and all(r in by_group("lb") for r in external)
     assert {r.inputs["fromPort"] for r in external} == client_ports
@@ -284,7 +283,11 @@ def test_topology_and_reasons_are_exported(stack_name, prod, dev):
         assert topology["node_count"]["value"] == 3
         assert topology["replication"]["value"] == "synchronous-strict"
         assert "never degrades silently" in topology["replication"]["reason"]
-        assert (topology["ttl"]["value"], topology["loop_wait"]["value"], topology["retry_timeout"]["value"]) == (20, 2, 9)
+        assert (topology["ttl"]["value"], topology["loop_wait"]["value"], topology["retry_timeout"]["value"]) == (
+            20,
+            2,
+            9,
+        )
         assert topology["lock_days"]["value"] == 14 and topology["lock_mode"]["value"] == "COMPLIANCE"
         assert topology["backup_schedule"]["value"]["full_interval_days"] == 7
     else:
@@ -327,8 +330,11 @@ def test_alarms_can_reach_their_encrypted_topic(prod):
 
     (topic,) = of(prod, "aws:sns/topic:Topic")
     key = next(k for k in of(prod, "aws:kms/key:Key") if k.outputs["arn"] == topic.inputs["kmsMasterKeyId"])
-    grants = [s for s in json.loads(key.inputs["policy"])["Statement"]
-              if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    grants = [
+        s
+        for s in json.loads(key.inputs["policy"])["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
     assert grants and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(grants[0]["Action"])
     (policy,) = of(prod, "aws:sns/topicPolicy:TopicPolicy")
     assert json.loads(policy.inputs["policy"])["Statement"][0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
@@ -356,7 +362,7 @@ def test_post_provision_steps_run_on_the_leader_through_ssm(prod):
     for label, node_command in {"check": BACKUP_CHECK_COMMAND, "roles": APPLY_ROLES_COMMAND}.items():
         create = commands[label].inputs["create"]
         assert create.startswith(".venv/bin/python scripts/ssm_run.py ")
-        assert f"--on-leader" in create and f"--leader-check {IS_LEADER_COMMAND}" in create
+        assert "--on-leader" in create and f"--leader-check {IS_LEADER_COMMAND}" in create
         assert create.endswith(f"-- {node_command}")
         # A checkout path in the command would re-run the step from every other machine.
         assert str(Path(__file__).resolve().parents[2]) not in create
@@ -376,9 +382,11 @@ def test_member_addresses_are_reserved_before_anything_takes_a_random_one(stack)
         assert any(address in ipaddress.ip_network(r.inputs["cidrBlock"]) for r in reservations), address
     reservation_urns = {r.urn for r in reservations}
     # Whatever AWS places at a random address in those subnets is created after the reservations.
-    random_placed = [*of(plan, "aws:lb/loadBalancer:LoadBalancer"),
-                     *[e for e in of(plan, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("vpcEndpointType") == "Interface"],
-                     *[i for i in of(plan, "aws:ec2/instance:Instance") if i.inputs["tags"].get("role") == "monitoring"]]
+    random_placed = [
+        *of(plan, "aws:lb/loadBalancer:LoadBalancer"),
+        *[e for e in of(plan, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("vpcEndpointType") == "Interface"],
+        *[i for i in of(plan, "aws:ec2/instance:Instance") if i.inputs["tags"].get("role") == "monitoring"],
+    ]
     assert random_placed
     for record in random_placed:
         deps = {u for urns in record.property_dependencies.values() for u in urns}
@@ -416,7 +424,7 @@ def test_stack_outputs_are_enough_to_connect(stack):
     assert {e["port"] for e in out["endpoints"].values()} == listeners
     for route, uri in out["connection_uris"].items():
         endpoint = out["endpoints"][route]
-        assert uri.startswith(f"postgresql://app_r")
+        assert uri.startswith("postgresql://app_r")
         assert f"@{endpoint['host']}:{endpoint['port']}/" in uri and "sslmode=verify-full" in uri
         assert ":" not in uri.split("//", 1)[1].split("@", 1)[0], "no password in the URI"
     assert out["ca_certificate"].startswith("-----BEGIN CERTIFICATE-----")
@@ -434,8 +442,11 @@ def test_renamed_target_groups_keep_their_deployed_identity(prod):
 
 
 def test_locked_backups_outlive_a_destroyed_stack(prod, dev):
-    vault = [r for r in prod.resources if r.custom and r.name.startswith("pgp-prod-vault-")
-             and r.type != "aws:kms/alias:Alias"]
+    vault = [
+        r
+        for r in prod.resources
+        if r.custom and r.name.startswith("pgp-prod-vault-") and r.type != "aws:kms/alias:Alias"
+    ]
     assert vault and all(r.retain_on_delete for r in vault)
     assert not any(r.retain_on_delete for r in dev.resources)
 
@@ -455,14 +466,17 @@ def test_peer_security_groups_are_referenced_only_once_the_peering_is_active():
     peers = {p.name: p for p in settings.network.peers}
 
     def peer_group_rules(plan: Plan) -> list[ResourceRecord]:
-        return [r for r in of(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-                if r.inputs.get("referencedSecurityGroupId", "").endswith(tuple(g.id for g in groups))]
+        return [
+            r
+            for r in of(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if r.inputs.get("referencedSecurityGroupId", "").endswith(tuple(g.id for g in groups))
+        ]
 
     # The stack file as a first deploy has it: the peering is requested, not yet accepted.
     assert not any(p.accepted for p in settings.network.peers)
     assert peer_group_rules(run_stack("prod")) == []
     accepted = peer_group_rules(_prod_with_peer_accepted(True))
-    assert len(accepted) == 3 * len(groups)       # write, read and pooled
+    assert len(accepted) == 3 * len(groups)  # write, read and pooled
     for rule in accepted:
         group = next(g for g in groups if rule.inputs["referencedSecurityGroupId"].endswith(g.id))
         # The peer is another account (the fake caller is 111122223333): AWS needs `<account>/sg-…`.
@@ -471,11 +485,17 @@ def test_peer_security_groups_are_referenced_only_once_the_peering_is_active():
 
 # --- the monitoring node and its alarms ----------------------------------------------------------------------
 
+
 def _statement_allows(policy: dict, action: str, resource: str) -> bool:
     def listed(v):
         return v if isinstance(v, list) else [v]
-    return any(st["Effect"] == "Allow" and ({action, "s3:*"} & set(listed(st["Action"])))
-               and resource in listed(st["Resource"]) for st in policy["Statement"])
+
+    return any(
+        st["Effect"] == "Allow"
+        and ({action, "s3:*"} & set(listed(st["Action"])))
+        and resource in listed(st["Resource"])
+        for st in policy["Statement"]
+    )
 
 
 def test_monitoring_node_can_install_and_reach_the_ssm_agent(prod):
@@ -494,18 +514,27 @@ def test_monitoring_node_can_install_and_reach_the_ssm_agent(prod):
     assert any(c.startswith("curl ") and c.endswith(agent) for c in runcmd)
     assert "systemctl enable --now amazon-ssm-agent" in runcmd
     (endpoint,) = [e for e in of(prod, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["serviceName"].endswith(".s3")]
-    assert _statement_allows(json.loads(endpoint.inputs["policy"]), "s3:GetObject",
-                             f"arn:aws:s3:::{agent.split('/')[3]}/*")
+    assert _statement_allows(
+        json.loads(endpoint.inputs["policy"]), "s3:GetObject", f"arn:aws:s3:::{agent.split('/')[3]}/*"
+    )
     groups = {g.urn: g.name for g in of(prod, "aws:ec2/securityGroup:SecurityGroup")}
-    egress = [r for r in of(prod, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-              if groups.get(_group_urn(prod, r), "").endswith("monitoring-sg")]
-    assert any(r.inputs["fromPort"] <= 443 <= r.inputs["toPort"] and r.inputs.get("cidrIpv4") == "0.0.0.0/0"
-               for r in egress)
-    ingress = [r for r in of(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-               if groups.get(_group_urn(prod, r), "").endswith("endpoints-sg") and r.inputs["fromPort"] == 443]
+    egress = [
+        r
+        for r in of(prod, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if groups.get(_group_urn(prod, r), "").endswith("monitoring-sg")
+    ]
+    assert any(
+        r.inputs["fromPort"] <= 443 <= r.inputs["toPort"] and r.inputs.get("cidrIpv4") == "0.0.0.0/0" for r in egress
+    )
+    ingress = [
+        r
+        for r in of(prod, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if groups.get(_group_urn(prod, r), "").endswith("endpoints-sg") and r.inputs["fromPort"] == 443
+    ]
     monitoring_sg = next(g for g in of(prod, "aws:ec2/securityGroup:SecurityGroup") if g.name.endswith("monitoring-sg"))
-    assert any(r.inputs.get("referencedSecurityGroupId") == monitoring_sg.outputs.get("id", monitoring_sg.id)
-               for r in ingress)
+    assert any(
+        r.inputs.get("referencedSecurityGroupId") == monitoring_sg.outputs.get("id", monitoring_sg.id) for r in ingress
+    )
 
 
 def _registrations(stack: str, monkeypatch) -> dict[str, object]:
@@ -530,15 +559,23 @@ def test_monitoring_node_keeps_its_image_and_history(prod, monkeypatch):
     requests = _registrations("prod", monkeypatch)
     node = monitoring_instance(prod)
     members = db_instances(prod)
-    assert set(requests[node.name].ignoreChanges) == {"ami", "userDataBase64"} == \
-        set(requests[members[0].name].ignoreChanges)
+    assert (
+        set(requests[node.name].ignoreChanges)
+        == {"ami", "userDataBase64"}
+        == set(requests[members[0].name].ignoreChanges)
+    )
     assert node.inputs["userDataReplaceOnChange"] is False
     (volume,) = [v for v in of(prod, "aws:ebs/volume:Volume") if v.inputs["tags"].get("role") == "monitoring-data"]
-    (subnet,) = [s for s in of(prod, "aws:ec2/subnet:Subnet") if s.urn in node.property_dependencies.get("subnetId", [])]
+    (subnet,) = [
+        s for s in of(prod, "aws:ec2/subnet:Subnet") if s.urn in node.property_dependencies.get("subnetId", [])
+    ]
     assert volume.inputs["availabilityZone"] == subnet.inputs["availabilityZone"]
     assert volume.inputs["encrypted"] is True and volume.protect
-    (attachment,) = [a for a in of(prod, "aws:ec2/volumeAttachment:VolumeAttachment")
-                     if a.inputs["instanceId"] == node.outputs.get("id", node.id)]
+    (attachment,) = [
+        a
+        for a in of(prod, "aws:ec2/volumeAttachment:VolumeAttachment")
+        if a.inputs["instanceId"] == node.outputs.get("id", node.id)
+    ]
     assert attachment.inputs["volumeId"] == volume.outputs.get("id", volume.id)
     assert requests[attachment.name].deleteBeforeReplace is True
     from dataplane.boot.data_volume import DATA_VOLUME_SCRIPT
@@ -550,7 +587,9 @@ def test_monitoring_node_keeps_its_image_and_history(prod, monkeypatch):
 def test_alarms_do_not_page_while_nodes_boot(prod):
     """Missing disk metrics (agent not yet installed: first boot, replacement) are not a full disk; the
     "no primary" alarm exists only once the post-provision steps, which wait for a leader, are done."""
-    alarms = {a.name.removeprefix("pgp-prod-monitoring-"): a for a in of(prod, "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    alarms = {
+        a.name.removeprefix("pgp-prod-monitoring-"): a for a in of(prod, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
     disk = [a for n, a in alarms.items() if n.endswith("-disk-free")]
     assert disk and all(a.inputs["treatMissingData"] == "notBreaching" for a in disk)
     assert all(a.inputs["treatMissingData"] != "breaching" for n, a in alarms.items() if n != "no-primary")
@@ -570,8 +609,10 @@ def test_webhook_urls_are_secrets_end_to_end(stack, monkeypatch):
     hooks = _webhooks(name)
     assert hooks
     secrets = {s.name.removeprefix(f"pgp-{name}-secrets-"): s for s in of(plan, "aws:secretsmanager/secret:Secret")}
-    versions = {v.name.removeprefix(f"pgp-{name}-secrets-").removesuffix("-version"): v
-                for v in of(plan, "aws:secretsmanager/secretVersion:SecretVersion")}
+    versions = {
+        v.name.removeprefix(f"pgp-{name}-secrets-").removesuffix("-version"): v
+        for v in of(plan, "aws:secretsmanager/secretVersion:SecretVersion")
+    }
     arns = {}
     for receiver, url in hooks.items():
         secret, version = secrets[f"webhook-{receiver}"], versions[f"webhook-{receiver}"]
@@ -581,8 +622,9 @@ def test_webhook_urls_are_secrets_end_to_end(stack, monkeypatch):
     for record in plan.resources:
         for path, text in _strings(record.inputs):
             if any(url in text for url in hooks.values()):
-                assert any(path == s or path.startswith(s + ".") for s in record.secret_paths), \
+                assert any(path == s or path.startswith(s + ".") for s in record.secret_paths), (
                     f"webhook URL in plain input {record.name}.{path}"
+                )
     for instance in of(plan, "aws:ec2/instance:Instance"):
         assert not any(url in user_data(instance) for url in hooks.values()), instance.name
     assert all(arn in user_data(monitoring_instance(plan)) for arn in arns.values())
@@ -598,7 +640,11 @@ def test_webhook_urls_are_secrets_end_to_end(stack, monkeypatch):
     assert statements["WebhookSecretsKey"]["Resource"] == [key.outputs["arn"]]
     assert statements["WebhookSecretsKey"]["Condition"]["StringEquals"]["kms:ViaService"].startswith("secretsmanager.")
     # No other identity policy of the monitoring role names a secret.
-    others = [p for p in of(plan, "aws:iam/rolePolicy:RolePolicy") if p is not policy and p.inputs["role"] == role.outputs["name"]]
+    others = [
+        p
+        for p in of(plan, "aws:iam/rolePolicy:RolePolicy")
+        if p is not policy and p.inputs["role"] == role.outputs["name"]
+    ]
     assert not any("secretsmanager" in p.inputs["policy"] for p in others)
     node = monitoring_instance(plan)
     assert policy.urn in node.dependencies
@@ -627,18 +673,23 @@ def test_only_the_node_being_rolled_takes_the_current_image_and_user_data():
     for instance in of(plan, "aws:ec2/instance:Instance"):
         rolling = instance.name in ("pgp-prod-cluster-pgp-prod-db-1", "pgp-prod-monitoring-node")
         assert instance.inputs["userDataReplaceOnChange"] is rolling, instance.name
-        assert (set(instance.ignore_changes) & {"ami", "userDataBase64"}) == (set() if rolling else {"ami", "userDataBase64"})
+        assert (set(instance.ignore_changes) & {"ami", "userDataBase64"}) == (
+            set() if rolling else {"ami", "userDataBase64"}
+        )
     idle = run_stack("prod")
     for instance in of(idle, "aws:ec2/instance:Instance"):
         assert instance.inputs["userDataReplaceOnChange"] is False
         assert {"ami", "userDataBase64"} <= set(instance.ignore_changes), instance.name
 
 
-@pytest.mark.parametrize("roll,message", [
-    (["db-0", "db-1"], "more than one member at once"),
-    (["db-3"], "is not a node of this cluster"),
-    (["monitoring", "monitoring"], "is listed twice"),
-])
+@pytest.mark.parametrize(
+    "roll,message",
+    [
+        (["db-0", "db-1"], "more than one member at once"),
+        (["db-3"], "is not a node of this cluster"),
+        (["monitoring", "monitoring"], "is listed twice"),
+    ],
+)
 def test_roll_refuses_what_would_hurt_the_cluster(roll, message):
     from stacks.errors import SettingsError
 
