@@ -75,6 +75,7 @@ class Topology:
     noncurrent_version_expiry_days: Choice[int]
     protect_stateful: Choice[bool]
     policy_enforcement: Choice[str]
+    profile: str = ""  # the profile the stage inherits, named when it is not the stage's own name
 
     @property
     def synchronous(self) -> bool:
@@ -86,7 +87,8 @@ class Topology:
     def explain(self) -> str:
         """The derivation as a person reads it: one line per decision with its reason."""
         width = max(len(n) for n in self.choices())
-        lines = [f"topology for stage {self.stage} (PostgreSQL {self.postgres_major}):"]
+        inherits = f"profile {self.profile}, " if self.profile and self.profile != self.stage else ""
+        lines = [f"topology for stage {self.stage} ({inherits}PostgreSQL {self.postgres_major}):"]
         for name, choice in self.choices().items():
             lines.append(f"  {name.ljust(width)}  {_show(choice.value)}  -- {choice.reason}")
         return "\n".join(lines)
@@ -440,6 +442,7 @@ def derive_topology(settings: Settings) -> Topology:
         policy_enforcement=Choice[str](
             profile.policy_enforcement, f"policy violations are {profile.policy_enforcement} in {settings.stage}"
         ),
+        profile=profile.name,
     )
 
 

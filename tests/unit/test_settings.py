@@ -445,6 +445,8 @@ def test_a_staging_stage_inherits_prod():
     assert topology.synchronous and topology.protect_stateful.value and topology.lock_mode.value == "COMPLIANCE"
     assert topology.policy_enforcement.value == "mandatory"
     assert topology.protect_stateful.reason.startswith("prod: ")
+    assert topology.explain().startswith("topology for stage staging (profile prod, PostgreSQL 17):")
+    assert derive_topology(settings_for_stack("prod")).explain().startswith("topology for stage prod (PostgreSQL 17):")
     assert settings.tags["stage"] == "staging" and settings.tags["environment-tier"] == "pre-production"
     prod = settings_for_stack("prod")
     assert settings.objectives == prod.objectives  # the stack file states none: the profile's
