@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import backup, boot, governance, ha, monitoring, postgres
 from .aws import rules as aws_rules
-from .clouds import NAMES
+from .clouds import NAMES as CLOUD_NAMES
 from .core import DEFAULT_ENFORCEMENT, PACK_NAME, Rule
 
 SHARED = (ha, postgres, backup, boot, monitoring, governance)
@@ -20,13 +20,22 @@ POLICIES = [policy for _, policy in _PAIRS]
 SHARED_RULES: list[Rule] = [rule for rule, _ in _SHARED_PAIRS]
 
 assert len({r.id for r in RULES}) == len(RULES), "rule ids must be unique"
-assert set(CLOUD_PAIRS) == set(NAMES), "every cloud with an adapter has its rule families, and only those"
-_PREFIXES = tuple(f"PGP-{name.upper()}-" for name in NAMES)
-assert all(not r.id.startswith(_PREFIXES) and r.clouds == NAMES for r in SHARED_RULES), "shared ids name no cloud"
+assert set(CLOUD_PAIRS) == set(CLOUD_NAMES), "every cloud with an adapter has its rule families, and only those"
+_PREFIXES = tuple(f"PGP-{name.upper()}-" for name in CLOUD_NAMES)
+assert all(not r.id.startswith(_PREFIXES) and r.clouds == CLOUD_NAMES for r in SHARED_RULES), "shared ids name no cloud"
 assert all(
     r.id.startswith(f"PGP-{name.upper()}-") and r.clouds == (name,)
     for name, pairs in CLOUD_PAIRS.items()
     for r, _ in pairs
 ), "a cloud's rule ids start PGP-<CLOUD>-"
 
-__all__ = ["CLOUD_PAIRS", "DEFAULT_ENFORCEMENT", "PACK_NAME", "POLICIES", "RULES", "SHARED_RULES", "Rule"]
+__all__ = [
+    "CLOUD_NAMES",
+    "CLOUD_PAIRS",
+    "DEFAULT_ENFORCEMENT",
+    "PACK_NAME",
+    "POLICIES",
+    "RULES",
+    "SHARED_RULES",
+    "Rule",
+]

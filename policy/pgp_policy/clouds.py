@@ -28,7 +28,7 @@ def is_machine(resource_type: str) -> bool:
 def machines(resources: Iterable[Any]) -> Iterator[tuple[Cloud, Any]]:
     for r in resources:
         cloud = cloud_for(r.resource_type)
-        if cloud and r.resource_type in cloud.machine_types:
+        if cloud is not None and is_machine(r.resource_type):
             yield cloud, r
 
 
@@ -41,7 +41,7 @@ def machine_nodes(resources: Iterable[Any]) -> Iterator[tuple[Cloud, Any, NodeFi
 def machine_node(resource_type: str, props: Any) -> NodeFiles | None:
     """The node files of one machine (a resource rule's subject); None when it is not a machine."""
     cloud = cloud_for(resource_type)
-    return cloud.node(props) if cloud and resource_type in cloud.machine_types else None
+    return cloud.node(props) if cloud is not None and is_machine(resource_type) else None
 
 
 def of_cloud_types(resources: Iterable[Any], cloud: Cloud, types: frozenset[str]) -> list[Any]:
