@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from stacks.files import stack_names
+from stacks.offline import settings_for_stack
 from tools.__main__ import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,16 +43,20 @@ def test_tools_invocations_parse():
     assert calls >= 3
 
 
-def test_deploy_uses_the_pack_with_each_stage_config():
+def test_deploy_uses_the_pack_with_each_stage_profiles_config():
     reusable = yaml.safe_load((WORKFLOWS / "pulumi-stack.yml").read_text())
-    action = next(s for s in reusable["jobs"]["pulumi"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions"))
+    steps = reusable["jobs"]["pulumi"]["steps"]
+    action = next(s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions"))
     assert action["with"]["policyPacks"] == "policy"
-    assert action["with"]["policyPackConfigs"] == "policy/config/${{ inputs.stack }}.json"
+    # The config is the stage's profile's (a staging stage inheriting prod is gated as prod).
+    assert action["with"]["policyPackConfigs"] == "policy/config/${{ steps.profile.outputs.name }}.json"
+    profile = next(s for s in steps if s.get("id") == "profile")
+    assert "-m stacks.offline profile" in profile["run"]
     deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
     stacks = {job["with"]["stack"] for job in deploy["jobs"].values()}
     assert stacks == set(stack_names())
     for stack in stacks:
-        assert (ROOT / "policy" / "config" / f"{stack}.json").exists()
+        assert (ROOT / "policy" / "config" / f"{settings_for_stack(stack).profile.name}.json").exists()
     assert deploy["jobs"]["prod"]["needs"] == "dev"
 
 
@@ -62,7 +67,6 @@ def test_pr_runs_the_readme_test_command():
 
 def test_deploy_session_outlasts_the_first_backup():
     from components.aws.post_provision import backup_timeout
-    from stacks.offline import settings_for_stack
 
     reusable = yaml.safe_load((WORKFLOWS / "pulumi-stack.yml").read_text())
     job = reusable["jobs"]["pulumi"]
