@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
-# The engine's marker for a value not known during a preview (pulumi/runtime/rpc.py): nothing to check.
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# The engine's marker for a value not known during a preview: nothing to check.
+from tools.protocol import UNKNOWN
 
 
 @dataclass(frozen=True)
