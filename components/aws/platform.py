@@ -22,27 +22,39 @@ from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
 from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
 from dataplane.routing import client_access
+from stacks.clouds.aws import architecture
+from stacks.clouds.model import Architecture
 from stacks.settings import Settings
 from stacks.topology import Topology
 
-# Debian's own account publishes the official Debian 12 AMIs.
+# Debian's own account publishes the official Debian 12 AMIs, named by Debian's architecture.
 DEBIAN_AMI_OWNER = "136693071363"
-DEBIAN_AMI_NAME = "debian-12-amd64-*"
+DEBIAN_AMI_NAME = {"x86_64": "debian-12-amd64-*", "arm64": "debian-12-arm64-*"}
+
+
+def debian_image(architecture: Architecture, invoke: pulumi.InvokeOptions) -> str:
+    return aws.ec2.get_ami(
+        most_recent=True,
+        owners=[DEBIAN_AMI_OWNER],
+        opts=invoke,
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_AMI_NAME[architecture]]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=[architecture]),
+        ],
+    ).id
 
 
 def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topology: Topology) -> PlatformOutputs:
     child = pulumi.ResourceOptions(parent=parent)
     invoke = pulumi.InvokeOptions(parent=parent)
     account_id = aws.get_caller_identity(opts=invoke).account_id
-    image_id = aws.ec2.get_ami(
-        most_recent=True,
-        owners=[DEBIAN_AMI_OWNER],
-        opts=invoke,
-        filters=[
-            aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_AMI_NAME]),
-            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
-        ],
-    ).id
+    # Graviton types boot the arm64 image; the members and the monitoring node may differ.
+    images = {
+        arch: debian_image(arch, invoke)
+        for arch in {
+            architecture(t) for t in (settings.cluster.instance_type, settings.cluster.monitoring_instance_type)
+        }
+    }
     repository = s3_repository(settings, account_id)
     spec = cluster_spec(settings, topology, repository)
     intent = intents(settings, topology)
@@ -102,7 +114,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             node_security_group_id=network.node_sg.id,
             lb_security_group_id=network.lb_sg.id,
             instance_profiles=identity.member_identities,
-            image_id=image_id,
+            image_id=images[architecture(settings.cluster.instance_type)],
             instance_type=settings.cluster.instance_type,
             disk_size_gb=intent.cluster.disk_size_gb,
             disk_type=settings.cluster.disk_type,
@@ -141,7 +153,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             subnet_id=subnet_ids[monitoring_zone],
             security_group_id=network.monitoring_sg.id,
             instance_profile=identity.monitoring_identity,
-            image_id=image_id,
+            image_id=images[architecture(settings.cluster.monitoring_instance_type)],
             instance_type=settings.cluster.monitoring_instance_type,
             volume_key_arn=cluster.volume_key.arn,
             instance_ids=cluster.member_ids,
