@@ -104,3 +104,44 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     assert sorted(imports(package / "mod.py")) == ["dataplane.sub", "dataplane.x", "pulumi_aws"]
     assert violations(Rule("dataplane", ("pulumi*",))) == {(str(Path("dataplane/sub/mod.py")), "pulumi_aws")}
+
+
+# A cloud's SDK, by the cloud's folder under components/. Only that folder imports it, and no cloud imports
+# another: a cloud is an addition (docs/adding-a-cloud.md), and the composition (components/*.py) knows none.
+CLOUD_SDKS = {
+    "aws": "pulumi_aws",
+    "azure": "pulumi_azure_native",
+    "gcp": "pulumi_gcp",
+    "kubernetes": "pulumi_kubernetes",
+}
+
+
+def cloud_sdk_crossings() -> set[tuple[str, str]]:
+    found = set()
+    for path in modules("components"):
+        parts = path.relative_to(ROOT / "components").parts
+        home = parts[0] if len(parts) > 1 else None
+        for module in imports(path):
+            for cloud, sdk in CLOUD_SDKS.items():
+                foreign = cloud != home
+                if foreign and (_matches(module, sdk) or _matches(module, f"components.{cloud}")):
+                    found.add((str(path.relative_to(ROOT)), module))
+    return found
+
+
+def test_only_a_clouds_own_components_import_its_sdk():
+    assert (ROOT / "components" / "aws").is_dir()
+    crossings = cloud_sdk_crossings()
+    assert not crossings, "\n".join(f"{path} imports {module}" for path, module in sorted(crossings))
+
+
+def test_the_cloud_check_sees_a_composition_importing_a_cloud(tmp_path, monkeypatch):
+    (tmp_path / "components" / "aws").mkdir(parents=True)
+    (tmp_path / "components" / "platform.py").write_text("import pulumi_aws\nfrom components.aws import build\n")
+    (tmp_path / "components" / "aws" / "network.py").write_text("import pulumi_aws\nimport pulumi_gcp\n")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    assert cloud_sdk_crossings() == {
+        ("components/platform.py", "pulumi_aws"),
+        ("components/platform.py", "components.aws"),
+        ("components/aws/network.py", "pulumi_gcp"),
+    }
