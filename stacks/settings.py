@@ -21,6 +21,41 @@ from stacks.errors import Problem, SettingsError
 from stacks.profiles import PROFILES, StageProfile, inherited_profile
 from stacks.reader import NAMESPACE, Reader
 from stacks.sizes import NodeSize
+from stacks.tags import REQUIRED_TAGS, parse_tags
+from stacks.world import (
+    IPV4_PUBLIC_TOTAL,
+    NON_PUBLIC_IPV4,
+    WORLD_PUBLIC_ADDRESSES,
+    is_world,
+    public_addresses,
+    world_message,
+)
+
+# Imported by name from here elsewhere (the pack's pinning test, the tools): the settings' public vocabulary.
+__all__ = [
+    "IPV4_PUBLIC_TOTAL",
+    "MONITORING_NODE",
+    "NAMESPACE",
+    "NON_PUBLIC_IPV4",
+    "REQUIRED_TAGS",
+    "SECRET_LEAVES",
+    "SECRET_PLACEHOLDER_HOST",
+    "WORLD_PUBLIC_ADDRESSES",
+    "Allowlist",
+    "Cluster",
+    "Monitoring",
+    "Network",
+    "Objectives",
+    "Peer",
+    "PeerGroup",
+    "Receiver",
+    "Settings",
+    "is_world",
+    "member_node",
+    "parse_config",
+    "parse_settings",
+    "public_addresses",
+]
 
 # Checked against when a stack names no cloud it supports, so its other problems are still found.
 DEFAULT_CLOUD = CLOUDS[SUPPORTED_CLOUDS[0]]
@@ -36,13 +71,6 @@ PROVIDER_NAMESPACES = (
     "pulumi",
 )
 SUPPORTED_POSTGRES_MAJORS = (14, 15, 16, 17)
-DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
-REQUIRED_TAGS = ("owner", "cost-center", "data-classification")
-# Tag keys the program writes itself (`stage` here, the others on single resources: components/base.py `tags`),
-# so a stack's extra tag may not use them: it would be overwritten on some resources and not on others.
-PROGRAM_TAGS = ("stage", "Name", "role", "zone", "tier", "purpose")
-# The most tags the program adds to one resource (the stage, Name and two of the others above).
-PROGRAM_TAGS_PER_RESOURCE = 4
 # A stage names resources (pgp-<stage>-...), DNS names and buckets: lowercase letters and digits.
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9]*")
 
@@ -55,50 +83,6 @@ SECRET_LEAVES: dict[str, Callable[[str], str]] = {
 }
 # Top-level settings the engine may report as secret keys (a key holding any secure leaf is secret as a whole).
 SECRET_SETTINGS = frozenset(re.split(r"[.\[]", leaf, maxsplit=1)[0] for leaf in SECRET_LEAVES)
-
-# "The world" is decided by address arithmetic, not by spelling: an allowlist whose networks together cover at
-# least this many globally routable IPv4 addresses (a /8's worth, 0.4 % of the internet) is open to the internet,
-# however it is written (0.0.0.0/0, 0.0.0.0/00, two /1 halves, ...). Private, shared and reserved ranges do not
-# count, so application VPCs never come near it.
-WORLD_PUBLIC_ADDRESSES = 1 << 24
-NON_PUBLIC_IPV4 = tuple(
-    ipaddress.IPv4Network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.0.2.0/24",
-        "192.88.99.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-    )
-)
-IPV4_PUBLIC_TOTAL = (1 << 32) - sum(n.num_addresses for n in NON_PUBLIC_IPV4)
-
-
-def public_addresses(networks: Iterable[ipaddress.IPv4Network]) -> int:
-    """Globally routable IPv4 addresses in the union of `networks`."""
-    total = 0
-    for net in ipaddress.collapse_addresses(networks):
-        hidden = sum(
-            s.num_addresses if s.subnet_of(net) else net.num_addresses if net.subnet_of(s) else 0
-            for s in NON_PUBLIC_IPV4
-        )
-        total += net.num_addresses - hidden
-    return total
-
-
-def is_world(networks: Iterable[ipaddress.IPv4Network]) -> bool:
-    return public_addresses(networks) >= WORLD_PUBLIC_ADDRESSES
-
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _RECEIVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -350,7 +334,7 @@ def parse_settings(
     network = _network(r, raw.get("network"), rules, checked_region, facts)
     cluster = _cluster(r, raw.get("cluster"), rules, facts)
     monitoring = _monitoring(r, raw.get("monitoring"))
-    tags = _tags(r, raw.get("tags"), facts)
+    tags = parse_tags(r, raw.get("tags"), facts)
 
     if r.problems:
         raise SettingsError(r.problems)
@@ -544,7 +528,7 @@ def _allowlist(
             r.fail(
                 f"{key}.cidrs[{i}]",
                 c,
-                _world_message(net, profile),
+                world_message(net, profile.name),
                 "list the application networks' CIDRs or security groups instead",
             )
             continue
@@ -554,7 +538,7 @@ def _allowlist(
         r.fail(
             f"{key}.cidrs",
             list(a.get("cidrs") or []),
-            _world_message(networks, profile),
+            world_message(networks, profile.name),
             "list the application networks' CIDRs or security groups instead",
         )
         cidrs = []
@@ -570,17 +554,6 @@ def _allowlist(
     listed = r.listing(f"{key}.security_groups", a.get("security_groups"))
     groups = facts.parse_peer_groups(r, f"{key}.security_groups", listed, region, {p.name: p for p in peers}, declared)
     return Allowlist(tuple(cidrs), groups)
-
-
-def _world_message(networks: ipaddress.IPv4Network | list[ipaddress.IPv4Network], profile: StageProfile) -> str:
-    nets = [networks] if isinstance(networks, ipaddress.IPv4Network) else networks
-    count = public_addresses(nets)
-    share = 100 * count / IPV4_PUBLIC_TOTAL
-    what = "covers" if len(nets) == 1 else "together cover"
-    return (
-        f"opens PostgreSQL to the whole internet: {what} {count:,} public addresses ({share:.1f} % of the "
-        f"public IPv4 internet, the limit is {WORLD_PUBLIC_ADDRESSES:,}), not allowed in {profile.name}"
-    )
 
 
 def _cluster(r: Reader, value: object, profile: StageProfile, facts: Cloud) -> Cluster | None:
@@ -756,63 +729,3 @@ def _monitoring(r: Reader, value: object) -> Monitoring | None:
             "set monitoring.smtp_smarthost (host:port) and monitoring.smtp_from",
         )
     return Monitoring(tuple(receivers), smarthost, sender)
-
-
-def _tags(r: Reader, value: object, facts: Cloud) -> dict[str, str]:
-    t = r.mapping("tags", value, REQUIRED_TAGS) if not isinstance(value, Mapping) else dict(value)
-    if not t:
-        return {}
-    out = {}
-    for key in REQUIRED_TAGS:
-        v = r.string(f"tags.{key}", t.get(key))
-        if v is not None and _tag_value(r, key, v, facts):
-            out[key] = v
-    extra = [k for k in t if k not in REQUIRED_TAGS]
-    for key in extra:
-        if not isinstance(key, str):
-            r.fail(f"tags.{key}", t[key], "is not a tag key", "write tag keys as strings")
-            continue
-        problem = facts.tag_key_problem(key)
-        if key in PROGRAM_TAGS:
-            r.fail(f"tags.{key}", t[key], "is a tag the program sets itself", "remove it or use another key")
-        elif problem:
-            r.fail(f"tags.{key}", t[key], f"is not an {facts.label} tag key: {problem}", "rename the tag")
-        elif key != key.strip():
-            r.fail(f"tags.{key}", t[key], "the key starts or ends with a blank", f"write {key.strip()!r}")
-        elif not isinstance(t[key], str):
-            r.fail(f"tags.{key}", t[key], "must be a string", f"quote the value, e.g. tags.{key}: {str(t[key])!r}")
-        elif _tag_value(r, key, t[key], facts):
-            out[key] = t[key]
-    limit = facts.tags_per_resource - PROGRAM_TAGS_PER_RESOURCE
-    if len(t) > limit:
-        r.fail(
-            "tags",
-            f"{len(t)} tags",
-            f"a resource carries at most {facts.tags_per_resource} tags on "
-            f"{facts.label}, and the program adds up to {PROGRAM_TAGS_PER_RESOURCE}",
-            f"keep at most {limit} tags",
-        )
-    if out.get("data-classification") and out["data-classification"] not in DATA_CLASSIFICATIONS:
-        r.fail(
-            "tags.data-classification",
-            out["data-classification"],
-            "is not a known classification",
-            f"use one of: {', '.join(DATA_CLASSIFICATIONS)}",
-        )
-    return out
-
-
-def _tag_value(r: Reader, key: str, value: str, facts: Cloud) -> bool:
-    if value != value.strip():
-        r.fail(
-            f"tags.{key}",
-            value,
-            f"starts or ends with a blank, which {facts.label} keeps and every tag comparison then misses",
-            f"write {value.strip()!r}",
-        )
-        return False
-    problem = facts.tag_value_problem(value)
-    if problem:
-        r.fail(f"tags.{key}", value, problem, "write the tag value with allowed characters only")
-        return False
-    return True
