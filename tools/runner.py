@@ -5,6 +5,7 @@ The recording monitor sees what plain `Mocks.new_resource` does not: parent, dep
 dependencies, provider, `protect`, and which inputs arrived as secrets. Tests, `tools run`, `tools plan`
 and `tools diff` all use this one runner.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,19 +15,19 @@ import os
 import runpy
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-from google.protobuf import json_format
+from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.files import ROOT, stack_config
 from stacks.errors import UserError
+from stacks.files import ROOT, stack_config
 from tools.constraints import autoname_rule, naming, registry
 from tools.constraints.core import Violation, format_violations
 from tools.protocol import OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN
@@ -69,7 +70,7 @@ class _FakeCloud(pulumi_mocks.Mocks):
         self._current = threading.local()
 
     @contextlib.contextmanager
-    def registering(self, urn: str | None, named: "naming.Named | None"):
+    def registering(self, urn: str | None, named: naming.Named | None):
         """The monitor's RegisterResource calls new_resource on the same thread: hand it the URN and the name
         the provider chose, which MockResourceArgs does not carry."""
         self._current.urn, self._current.named = urn, named
@@ -98,25 +99,30 @@ class _FakeCloud(pulumi_mocks.Mocks):
         urn = getattr(self._current, "urn", None) or f"{args.typ}::{args.name}"
         named = getattr(self._current, "named", None)
         if named is not None and not named.in_inputs:
-            state[named.property] = named.value       # chosen by Terraform at create, from the prefix
+            state[named.property] = named.value  # chosen by Terraform at create, from the prefix
         shaper = getattr(self, "_" + args.typ.replace(":", "_").replace("/", "_"), None)
         if shaper is not None:
             resource_id, computed = shaper(urn, state)
         else:
             service = args.typ.split(":")[1].split("/")[0] if args.typ.count(":") >= 2 else "x"
-            resource_id, computed = f"{args.name}-{self._chars(urn, 8)}", {
-                "arn": self._arn(service, f"{args.name}-{self._chars(urn, 8)}")}
+            resource_id, computed = (
+                f"{args.name}-{self._chars(urn, 8)}",
+                {"arn": self._arn(service, f"{args.name}-{self._chars(urn, 8)}")},
+            )
         state.update({k: v for k, v in computed.items() if state.get(k) is None})
         return resource_id, state
 
     # EC2 / VPC
     def _aws_ec2_vpc_Vpc(self, urn, s):
         vpc = self._ec2_id("vpc", urn)
-        return vpc, {"arn": self._arn("ec2", f"vpc/{vpc}"), "ownerId": FAKE_ACCOUNT,
-                     "defaultSecurityGroupId": self._ec2_id("sg", vpc, "default-sg"),
-                     "mainRouteTableId": self._ec2_id("rtb", vpc, "main-rtb"),
-                     "defaultRouteTableId": self._ec2_id("rtb", vpc, "main-rtb"),
-                     "defaultNetworkAclId": self._ec2_id("acl", vpc, "default-acl")}
+        return vpc, {
+            "arn": self._arn("ec2", f"vpc/{vpc}"),
+            "ownerId": FAKE_ACCOUNT,
+            "defaultSecurityGroupId": self._ec2_id("sg", vpc, "default-sg"),
+            "mainRouteTableId": self._ec2_id("rtb", vpc, "main-rtb"),
+            "defaultRouteTableId": self._ec2_id("rtb", vpc, "main-rtb"),
+            "defaultNetworkAclId": self._ec2_id("acl", vpc, "default-acl"),
+        }
 
     def _aws_ec2_defaultSecurityGroup_DefaultSecurityGroup(self, urn, s):
         sg = self._ec2_id("sg", s["vpcId"], "default-sg") if s.get("vpcId") else self._ec2_id("sg", urn)
@@ -152,27 +158,37 @@ class _FakeCloud(pulumi_mocks.Mocks):
     def _aws_ec2_eip_Eip(self, urn, s):
         alloc = self._ec2_id("eipalloc", urn)
         octets = [int(self._chars(urn, 2, salt=f"ip{i}"), 16) for i in range(2)]
-        return alloc, {"allocationId": alloc, "arn": self._arn("ec2", f"elastic-ip/{alloc}"),
-                       "publicIp": f"198.51.{octets[0]}.{octets[1]}", "domain": s.get("domain") or "vpc"}
+        return alloc, {
+            "allocationId": alloc,
+            "arn": self._arn("ec2", f"elastic-ip/{alloc}"),
+            "publicIp": f"198.51.{octets[0]}.{octets[1]}",
+            "domain": s.get("domain") or "vpc",
+        }
 
     def _aws_ec2_natGateway_NatGateway(self, urn, s):
-        return self._ec2_id("nat", urn), {"networkInterfaceId": self._ec2_id("eni", urn, "nat-eni"),
-                                          "connectivityType": s.get("connectivityType") or "public"}
+        return self._ec2_id("nat", urn), {
+            "networkInterfaceId": self._ec2_id("eni", urn, "nat-eni"),
+            "connectivityType": s.get("connectivityType") or "public",
+        }
 
     def _aws_ec2_vpcEndpoint_VpcEndpoint(self, urn, s):
         vpce = self._ec2_id("vpce", urn)
-        computed = {"arn": self._arn("ec2", f"vpc-endpoint/{vpce}"), "ownerId": FAKE_ACCOUNT, "state": "available"}
+        computed: dict[str, Any] = {
+            "arn": self._arn("ec2", f"vpc-endpoint/{vpce}"),
+            "ownerId": FAKE_ACCOUNT,
+            "state": "available",
+        }
         if s.get("vpcEndpointType") == "Gateway":
             computed["prefixListId"] = f"pl-{self._chars(urn, 8, salt='pl')}"
         else:
-            computed["networkInterfaceIds"] = [self._ec2_id("eni", urn, f"eni{i}")
-                                               for i in range(len(s.get("subnetIds") or []))]
+            computed["networkInterfaceIds"] = [
+                self._ec2_id("eni", urn, f"eni{i}") for i in range(len(s.get("subnetIds") or []))
+            ]
         return vpce, computed
 
     def _aws_ec2_vpcPeeringConnection_VpcPeeringConnection(self, urn, s):
         pcx = self._ec2_id("pcx", urn)
-        return pcx, {"arn": self._arn("ec2", f"vpc-peering-connection/{pcx}"),
-                     "acceptStatus": "pending-acceptance"}
+        return pcx, {"arn": self._arn("ec2", f"vpc-peering-connection/{pcx}"), "acceptStatus": "pending-acceptance"}
 
     def _aws_ec2_flowLog_FlowLog(self, urn, s):
         fl = self._ec2_id("fl", urn)
@@ -181,10 +197,13 @@ class _FakeCloud(pulumi_mocks.Mocks):
     def _aws_ec2_instance_Instance(self, urn, s):
         instance = self._ec2_id("i", urn)
         ip = s.get("privateIp") or "10.0.0.10"
-        return instance, {"arn": self._arn("ec2", f"instance/{instance}"),
-                          "primaryNetworkInterfaceId": self._ec2_id("eni", urn, "primary-eni"),
-                          "privateIp": ip, "privateDns": f"ip-{ip.replace('.', '-')}.{self.region}.compute.internal",
-                          "instanceState": "running"}
+        return instance, {
+            "arn": self._arn("ec2", f"instance/{instance}"),
+            "primaryNetworkInterfaceId": self._ec2_id("eni", urn, "primary-eni"),
+            "privateIp": ip,
+            "privateDns": f"ip-{ip.replace('.', '-')}.{self.region}.compute.internal",
+            "instanceState": "running",
+        }
 
     def _aws_ebs_volume_Volume(self, urn, s):
         vol = self._ec2_id("vol", urn)
@@ -203,13 +222,19 @@ class _FakeCloud(pulumi_mocks.Mocks):
     # IAM: a role's and a profile's id is their name
     def _aws_iam_role_Role(self, urn, s):
         name = s.get("name")
-        return name, {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role{s.get('path') or '/'}{name}",
-                      "uniqueId": "AROA" + self._chars(urn, 17, _ALNUM, "uid"), "name": name}
+        return name, {
+            "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role{s.get('path') or '/'}{name}",
+            "uniqueId": "AROA" + self._chars(urn, 17, _ALNUM, "uid"),
+            "name": name,
+        }
 
     def _aws_iam_instanceProfile_InstanceProfile(self, urn, s):
         name = s.get("name")
-        return name, {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:instance-profile{s.get('path') or '/'}{name}",
-                      "uniqueId": "AIPA" + self._chars(urn, 17, _ALNUM, "uid"), "name": name}
+        return name, {
+            "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:instance-profile{s.get('path') or '/'}{name}",
+            "uniqueId": "AIPA" + self._chars(urn, 17, _ALNUM, "uid"),
+            "name": name,
+        }
 
     def _aws_iam_rolePolicy_RolePolicy(self, urn, s):
         return f"{s.get('role')}:{s.get('name')}", {}
@@ -234,9 +259,11 @@ class _FakeCloud(pulumi_mocks.Mocks):
         suffix = f"{kind}/{name}/{tail}"
         internal = "internal-" if s.get("internal") and kind == "app" else ""
         return self._arn("elasticloadbalancing", f"loadbalancer/{suffix}"), {
-            "arn": self._arn("elasticloadbalancing", f"loadbalancer/{suffix}"), "arnSuffix": suffix,
+            "arn": self._arn("elasticloadbalancing", f"loadbalancer/{suffix}"),
+            "arnSuffix": suffix,
             "dnsName": f"{internal}{name}-{tail}.elb.{self.region}.amazonaws.com",
-            "zoneId": "Z" + self._chars(f"{self.region}:{kind}", 13, _ALNUM, "lb-zone")}
+            "zoneId": "Z" + self._chars(f"{self.region}:{kind}", 13, _ALNUM, "lb-zone"),
+        }
 
     def _aws_lb_targetGroup_TargetGroup(self, urn, s):
         suffix = f"targetgroup/{s.get('name')}/{self._chars(urn, 16, salt='tg')}"
@@ -255,10 +282,15 @@ class _FakeCloud(pulumi_mocks.Mocks):
     # Route 53
     def _aws_route53_zone_Zone(self, urn, s):
         zone = "Z0" + self._chars(urn, 19, _ALNUM, "zone")
-        return zone, {"zoneId": zone, "arn": f"arn:aws:route53:::hostedzone/{zone}",
-                      "nameServers": [f"ns-{int(self._chars(urn, 3, salt=f'ns{i}'), 16) % 2048}.awsdns-"
-                                      f"{int(self._chars(urn, 2, salt=f'nd{i}'), 16) % 64:02d}.{tld}"
-                                      for i, tld in enumerate(("com", "net", "org", "co.uk"))]}
+        return zone, {
+            "zoneId": zone,
+            "arn": f"arn:aws:route53:::hostedzone/{zone}",
+            "nameServers": [
+                f"ns-{int(self._chars(urn, 3, salt=f'ns{i}'), 16) % 2048}.awsdns-"
+                f"{int(self._chars(urn, 2, salt=f'nd{i}'), 16) % 64:02d}.{tld}"
+                for i, tld in enumerate(("com", "net", "org", "co.uk"))
+            ],
+        }
 
     def _aws_route53_record_Record(self, urn, s):
         return f"{s.get('zoneId')}_{s.get('name')}_{s.get('type')}", {"fqdn": s.get("name")}
@@ -269,9 +301,13 @@ class _FakeCloud(pulumi_mocks.Mocks):
     # S3: a bucket's id is its name; its settings are identified by the bucket
     def _aws_s3_bucket_Bucket(self, urn, s):
         bucket = s.get("bucket")
-        return bucket, {"arn": f"arn:aws:s3:::{bucket}", "bucketDomainName": f"{bucket}.s3.amazonaws.com",
-                        "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
-                        "region": self.region, "hostedZoneId": "Z" + self._chars(self.region, 13, _ALNUM, "s3")}
+        return bucket, {
+            "arn": f"arn:aws:s3:::{bucket}",
+            "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
+            "region": self.region,
+            "hostedZoneId": "Z" + self._chars(self.region, 13, _ALNUM, "s3"),
+        }
 
     def _bucket_setting(self, urn, s):
         return s.get("bucket"), {}
@@ -291,8 +327,11 @@ class _FakeCloud(pulumi_mocks.Mocks):
 
     def _aws_secretsmanager_secretVersion_SecretVersion(self, urn, s):
         version = self._uuid(urn, "version")
-        return f"{s.get('secretId')}|{version}", {"versionId": version, "arn": s.get("secretId"),
-                                                  "versionStages": ["AWSCURRENT"]}
+        return f"{s.get('secretId')}|{version}", {
+            "versionId": version,
+            "arn": s.get("secretId"),
+            "versionStages": ["AWSCURRENT"],
+        }
 
     # SNS, CloudWatch
     def _aws_sns_topic_Topic(self, urn, s):
@@ -304,8 +343,11 @@ class _FakeCloud(pulumi_mocks.Mocks):
 
     def _aws_sns_topicSubscription_TopicSubscription(self, urn, s):
         arn = f"{s.get('topic')}:{self._uuid(urn, 'subscription')}"
-        return arn, {"arn": arn, "ownerId": FAKE_ACCOUNT,
-                     "pendingConfirmation": s.get("protocol") in ("email", "email-json", "http", "https")}
+        return arn, {
+            "arn": arn,
+            "ownerId": FAKE_ACCOUNT,
+            "pendingConfirmation": s.get("protocol") in ("email", "email-json", "http", "https"),
+        }
 
     def _aws_cloudwatch_logGroup_LogGroup(self, urn, s):
         name = s.get("name")
@@ -327,7 +369,8 @@ class _FakeCloud(pulumi_mocks.Mocks):
         body = base64.b64encode(hashlib.sha256(urn.encode()).digest() * 2).decode()
         return self._chars(urn, 40, salt="sha1"), {
             "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n",
-            "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body[:44]}\n-----END PUBLIC KEY-----\n"}
+            "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body[:44]}\n-----END PUBLIC KEY-----\n",
+        }
 
     def _certificate(self, urn, s):
         body = base64.b64encode(hashlib.sha256(("cert" + urn).encode()).digest() * 3).decode()
@@ -340,19 +383,39 @@ class _FakeCloud(pulumi_mocks.Mocks):
     def _tls_index_certRequest_CertRequest(self, urn, s):
         body = base64.b64encode(hashlib.sha256(("csr" + urn).encode()).digest() * 2).decode()
         return self._chars(urn, 40, salt="csr"), {
-            "certRequestPem": f"-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n"}
+            "certRequestPem": f"-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n"
+        }
 
     def _command_local_Command(self, urn, s):
         return self._chars(urn, 8, _ALNUM.lower(), "cmd"), {"stdout": "", "stderr": ""}
 
+    def _debian_image(self, query: dict[str, Any]) -> dict[str, Any]:
+        """EC2's answer to an image lookup: an image of the architecture the filters ask for (x86_64 when they do
+        not say), named as Debian names its images of that architecture."""
+        filters = {f.get("name"): f.get("values", []) for f in query.get("filters") or []}
+        architecture = (filters.get("architecture") or ["x86_64"])[0]
+        debian_arch = {"x86_64": "amd64", "arm64": "arm64"}.get(architecture, architecture)
+        # x86_64 keeps the seed it always had, so recorded graphs keep their image ids.
+        seed = self.region + ":debian-12" + ("" if architecture == "x86_64" else f":{architecture}")
+        ami = f"ami-{self._chars(seed, 17, salt='ami')}"
+        return {
+            "id": ami,
+            "imageId": ami,
+            "architecture": architecture,
+            "name": f"debian-12-{debian_arch}-20261101-1000",
+            "ownerId": "136693071363",
+        }
+
     def call(self, args: pulumi_mocks.MockCallArgs):
         if args.token == "aws:ec2/getAmi:getAmi":
-            ami = f"ami-{self._chars(self.region + ':debian-12', 17, salt='ami')}"
-            return {"id": ami, "imageId": ami, "architecture": "x86_64", "name": "debian-12-amd64-20261101-1000",
-                    "ownerId": "136693071363"}
+            return self._debian_image(args.args)
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/ci",
-                    "userId": "AIDA" + self._chars("ci", 17, _ALNUM, "user"), "id": FAKE_ACCOUNT}
+            return {
+                "accountId": FAKE_ACCOUNT,
+                "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/ci",
+                "userId": "AIDA" + self._chars("ci", 17, _ALNUM, "user"),
+                "id": FAKE_ACCOUNT,
+            }
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
         if args.token == "aws:index/getRegion:getRegion":
@@ -361,8 +424,9 @@ class _FakeCloud(pulumi_mocks.Mocks):
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self, mocks: pulumi_mocks.Mocks, mutate: Callable[[ResourceRecord], None] | None = None):
+    def __init__(self, mocks: _FakeCloud, mutate: Callable[[ResourceRecord], None] | None = None):
         super().__init__(mocks)
+        self.mocks: _FakeCloud = mocks
         self.records: dict[str, ResourceRecord] = {}
         self.mutate = mutate
 
@@ -379,11 +443,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
         inputs = _plain(raw, "", secrets)
         record = ResourceRecord(
-            urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-            parent=request.parent or None, inputs=inputs, secret_paths=sorted(set(secrets)),
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            inputs=inputs,
+            secret_paths=sorted(set(secrets)),
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            provider=request.provider or None, protect=bool(request.protect), id=response.id or None,
+            provider=request.provider or None,
+            protect=bool(request.protect),
+            id=response.id or None,
             outputs=_plain(json_format.MessageToDict(response.object), "", []) if request.custom else {},
             retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=list(request.ignoreChanges),
@@ -396,7 +467,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     @staticmethod
-    def _autoname(request, urn: str) -> "naming.Named | None":
+    def _autoname(request, urn: str) -> naming.Named | None:
         """What the provider's Check adds before any API call: an auto-named property goes into the inputs the
         engine records (and so into the mock's outputs); a name Terraform picks at create from a prefix only into
         the outputs. A name the bridge refuses to make is recorded anyway, so check_constraints can report it."""
@@ -449,9 +520,11 @@ class ConstraintError(UserError):
 
         self.stack = stack
         self.violations = list(violations)
-        super().__init__(f"the plan has values AWS or pulumi-aws would refuse (checked offline against the botocore "
-                         f"{botocore.__version__} service models and pulumi-aws 7.x auto-naming)\n"
-                         + format_violations(self.violations))
+        super().__init__(
+            f"the plan has values AWS or pulumi-aws would refuse (checked offline against the botocore "
+            f"{botocore.__version__} service models and pulumi-aws 7.x auto-naming)\n"
+            + format_violations(self.violations)
+        )
 
 
 def check_constraints(plan: Plan) -> list[Violation]:
@@ -465,17 +538,30 @@ def check_constraints(plan: Plan) -> list[Violation]:
         if rule and rule.maxlen and isinstance(value, str):
             named = naming.compute(rule, record.urn, {k: v for k, v in record.inputs.items() if k != rule.property})
             if named is not None and named.failure and named.value == value:
-                found.append(Violation(
-                    record.urn, record.type, record.name, rule.property, value, f"max length {rule.maxlen}",
-                    f"{rule.source}; the bridge's Check fails before any API call with \"could not make instance of "
-                    f"'{record.type}': {named.failure}\""))
+                found.append(
+                    Violation(
+                        record.urn,
+                        record.type,
+                        record.name,
+                        rule.property,
+                        value,
+                        f"max length {rule.maxlen}",
+                        f"{rule.source}; the bridge's Check fails before any API call with "
+                        f"\"could not make instance of '{record.type}': {named.failure}\"",
+                    )
+                )
     violations, _unmapped = registry().check(plan.resources)
     return found + violations
 
 
-def run_stack(stack: str, overrides: dict[str, Any] | None = None,
-              mutate: Callable[[ResourceRecord], None] | None = None, root: Path = ROOT, *,
-              check: bool = True) -> Plan:
+def run_stack(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    mutate: Callable[[ResourceRecord], None] | None = None,
+    root: Path = ROOT,
+    *,
+    check: bool = True,
+) -> Plan:
     """Run `__main__.py` with `Pulumi.<stack>.yaml` as config; `overrides` replaces config keys
     (namespaced, e.g. "pg-platform:cluster"), `mutate` may edit each record as it is registered.
 
@@ -498,7 +584,9 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None,
     def program() -> None:
         with _program_dir(root):
             runpy.run_path(str(root / "__main__.py"), run_name="__main__")
-        exported.update(pulumi_settings.get_root_resource().outputs)
+        root_resource = pulumi_settings.get_root_resource()
+        assert root_resource is not None, "the mock runtime registers the stack before the program runs"
+        exported.update(getattr(root_resource, "outputs", {}))
 
     from pulumi.runtime.stack import run_pulumi_func
 
@@ -516,13 +604,19 @@ def resource_tree(plan: Plan) -> str:
     """The preview tree a person reads: children indented under their component."""
     children: dict[str | None, list[ResourceRecord]] = {}
     for record in plan.resources:
-        children.setdefault(record.parent if record.parent in {r.urn for r in plan.resources} else None, []).append(record)
+        children.setdefault(record.parent if record.parent in {r.urn for r in plan.resources} else None, []).append(
+            record
+        )
     lines = [f"pulumi:pulumi:Stack  {plan.project}-{plan.stack}  ({len(plan.resources)} resources)"]
 
     def walk(parent: str | None, depth: int) -> None:
         for record in children.get(parent, []):
             flags = " [protect]" if record.protect else ""
-            flags += " [secret: " + ", ".join(sorted({p.split('.')[0] for p in record.secret_paths})) + "]" if record.secret_paths else ""
+            flags += (
+                " [secret: " + ", ".join(sorted({p.split(".")[0] for p in record.secret_paths})) + "]"
+                if record.secret_paths
+                else ""
+            )
             lines.append(f"{'  ' * depth}+ {record.type}  {record.name}{flags}")
             walk(record.urn, depth + 1)
 

@@ -1,6 +1,7 @@
 """The program builds the recorded graph of every stack: a restructuring keeps each URN (or aliases it) and
 every input, so a deployed stack sees no replacement. After an intended change, re-record with
 `tools graph --stack <stack> --write tests/unit/graphs/<stack>.json` and review the diff in the pull request."""
+
 from __future__ import annotations
 
 import copy
@@ -41,7 +42,8 @@ def _rename(graph, urn, new_name, aliases):
 def test_a_rename_without_an_alias_is_a_replacement(recorded):
     urn = _one_custom(recorded)
     head, new_urn = _rename(recorded, urn, "renamed", [])
-    assert compare(recorded, head) == [f"deleted (no resource keeps this URN or aliases it): {urn}", f"added: {new_urn}"]
+    deleted = f"deleted (no resource keeps this URN or aliases it): {urn}"
+    assert compare(recorded, head) == [deleted, f"added: {new_urn}"]
 
 
 def test_a_rename_with_an_alias_keeps_the_resource(recorded):

@@ -696,3 +696,15 @@ def test_roll_refuses_what_would_hurt_the_cluster(roll, message):
     with pytest.raises(SettingsError) as caught:
         _with_roll("prod", roll)
     assert message in str(caught.value) and "pg-platform:cluster.roll" in str(caught.value)
+
+
+def test_graviton_members_boot_the_arm64_image(prod):
+    def graviton(cluster):
+        cluster["instance_type"] = "r7g.xlarge"
+
+    plan = run_stack("prod", overridden("prod", "cluster", graviton))
+    members = {i.inputs["ami"] for i in db_instances(plan)}
+    x86 = {i.inputs["ami"] for i in db_instances(prod)}
+    assert len(members) == 1 and members != x86
+    # The monitoring node keeps its x86_64 type, so it keeps the image it had.
+    assert monitoring_instance(plan).inputs["ami"] == monitoring_instance(prod).inputs["ami"] in x86
