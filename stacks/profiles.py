@@ -27,7 +27,8 @@ class StageProfile:
     policy_enforcement: Enforcement
     protect_stateful: bool
     allow_world_allowlist: bool
-    # Operators may purge a dev bucket; nobody may shorten prod's lock.
+    # The shortest retention the stage's policy pack config accepts (PGP-BAK-001, pinned by
+    # tests/policy/test_pack_metadata.py): refused here first, so the error names the setting.
     min_retention_days: int
 
 
@@ -43,7 +44,7 @@ PROFILES: dict[str, StageProfile] = {
         policy_enforcement="advisory",
         protect_stateful=False,
         allow_world_allowlist=True,
-        min_retention_days=1,
+        min_retention_days=7,
     ),
     "prod": StageProfile(
         name="prod",
@@ -56,7 +57,7 @@ PROFILES: dict[str, StageProfile] = {
         policy_enforcement="mandatory",
         protect_stateful=True,
         allow_world_allowlist=False,
-        min_retention_days=14,
+        min_retention_days=30,
     ),
 }
 

@@ -41,6 +41,15 @@ def test_stage_configs_reconcile_and_differ_where_intended(pack):
     assert prod["PGP-BAK-001"]["min_retention_days"] == 30 and dev["PGP-BAK-001"]["min_retention_days"] == 7
 
 
+def test_each_profile_refuses_what_its_pack_config_would(pack):
+    """A retention the pack refuses must already fail in the settings, where the error names the setting."""
+    from stacks.profiles import PROFILES
+
+    for name, profile in PROFILES.items():
+        configured = pack.analyzer.configure(pack.config(name))
+        assert profile.min_retention_days == configured["PGP-BAK-001"]["min_retention_days"], name
+
+
 def test_docs_table_is_generated_from_the_pack():
     rendered = subprocess.run(
         [sys.executable, str(PACK / "scripts" / "gen_docs.py")], check=True, capture_output=True, text=True
