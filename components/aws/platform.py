@@ -99,7 +99,12 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     # Uploads name the bucket's key explicitly, so a changed bucket default cannot silently weaken them.
     node_boot = pulumi.Output.all(secrets.secret_refs, secrets.member_tls_refs, vault.key.arn).apply(
         lambda v: NodeBoot(
-            cloud=AwsBoot(region=settings.region, bucket=repository.bucket, kms_key_id=v[2]),
+            cloud=AwsBoot(
+                region=settings.region,
+                bucket=repository.bucket,
+                kms_key_id=v[2],
+                architecture=architecture(settings.cluster.instance_type),
+            ),
             secret_refs=v[0],
             tls_secret_refs=v[1],
         )
@@ -161,7 +166,9 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             load_balancer_arn_suffix=cluster.load_balancer.arn_suffix,
             boot=pulumi.Output.all(secrets.ca_certificate, secrets.webhook_refs).apply(
                 lambda v: MonitoringBoot(
-                    cloud=AwsBoot(region=settings.region),
+                    cloud=AwsBoot(
+                        region=settings.region, architecture=architecture(settings.cluster.monitoring_instance_type)
+                    ),
                     smtp_smarthost=settings.monitoring.smtp_smarthost,
                     smtp_from=settings.monitoring.smtp_from,
                     ca_cert_pem=v[0],

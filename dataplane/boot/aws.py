@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from dataplane.boot.cloud import BootFile, NodeKind
 from dataplane.model import Repository, S3Repository
+from stacks.clouds.model import Architecture
 
 DEBIAN_MIRROR = "https://cdn-aws.deb.debian.org/debian"
 DEBIAN_SECURITY_MIRROR = "https://cdn-aws.deb.debian.org/debian-security"
@@ -20,11 +21,16 @@ CLOUDWATCH_DISK_METRIC = "disk_used_percent"
 # The SSM agent (post-provision steps, operator sessions) and the CloudWatch agent (the free-disk alarm, which
 # still pages when the monitoring node is down) are not in Debian; AWS ships both as .debs in regional S3
 # buckets, which the nodes reach through the S3 gateway endpoint.
-def aws_agent_debs(region: str) -> dict[str, str]:
+# AWS names the packages by Debian's architecture names.
+DEBIAN_ARCHITECTURE: dict[Architecture, str] = {"x86_64": "amd64", "arm64": "arm64"}
+
+
+def aws_agent_debs(region: str, architecture: Architecture = "x86_64") -> dict[str, str]:
+    arch = DEBIAN_ARCHITECTURE[architecture]
     return {
-        "amazon-ssm-agent": f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}/latest/debian_amd64/"
+        "amazon-ssm-agent": f"https://s3.{region}.amazonaws.com/amazon-ssm-{region}/latest/debian_{arch}/"
         "amazon-ssm-agent.deb",
-        "amazon-cloudwatch-agent": f"https://amazoncloudwatch-agent-{region}.s3.{region}.amazonaws.com/debian/amd64/"
+        "amazon-cloudwatch-agent": f"https://amazoncloudwatch-agent-{region}.s3.{region}.amazonaws.com/debian/{arch}/"
         "latest/amazon-cloudwatch-agent.deb",
     }
 
@@ -49,10 +55,10 @@ def render_cloudwatch_agent_config(data_mount: str) -> str:
     )
 
 
-def aws_agent_commands(region: str, cloudwatch: bool = True) -> list[list[str]]:
+def aws_agent_commands(region: str, cloudwatch: bool = True, architecture: Architecture = "x86_64") -> list[list[str]]:
     """Install the SSM agent (every node: post-provision, shell access, the `dashboards` port forward) and, on
     the database nodes, the CloudWatch agent, from AWS's regional buckets through the S3 gateway endpoint."""
-    debs = aws_agent_debs(region)
+    debs = aws_agent_debs(region, architecture)
     names = ["amazon-ssm-agent"] + (["amazon-cloudwatch-agent"] if cloudwatch else [])
     commands = []
     for name in names:
@@ -85,6 +91,7 @@ class AwsBoot:
     region: str
     bucket: str | None = None  # checked against the spec's S3 repository
     kms_key_id: str | None = None  # SSE-KMS key for pgBackRest uploads (repo-s3-kms-key-id)
+    architecture: Architecture = "x86_64"  # the instance type's: which agent packages the node installs
 
     @property
     def secrets_store(self) -> str:
@@ -111,7 +118,7 @@ class AwsBoot:
 
     def agent_commands(self, node: NodeKind) -> list[list[str]]:
         # The CloudWatch agent feeds the members' free-disk alarm; the monitoring node has none.
-        return aws_agent_commands(self.region, cloudwatch=node == "member")
+        return aws_agent_commands(self.region, cloudwatch=node == "member", architecture=self.architecture)
 
     def agent_files(self, node: NodeKind, data_mount: str) -> list[BootFile]:
         if node != "member":

@@ -708,3 +708,9 @@ def test_graviton_members_boot_the_arm64_image(prod):
     assert len(members) == 1 and members != x86
     # The monitoring node keeps its x86_64 type, so it keeps the image it had.
     assert monitoring_instance(plan).inputs["ami"] == monitoring_instance(prod).inputs["ami"] in x86
+    # And each node installs AWS's agent packages built for its own architecture.
+    for instance in db_instances(plan):
+        text = user_data(instance)
+        assert "/debian_arm64/amazon-ssm-agent.deb" in text and "/debian/arm64/latest/" in text
+        assert "amd64" not in text.replace("debian-12-amd64", "")
+    assert "/debian_amd64/amazon-ssm-agent.deb" in user_data(monitoring_instance(plan))
