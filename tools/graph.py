@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,29 @@ SNAPSHOT_KEYS = (
 SECRET = "[secret]"
 
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def path_parts(path: str) -> list[str | int]:
+    """A recorded input path (`a.b[0].c`, as the runner spells secret paths) as keys and list indexes."""
+    return [int(index) if index else key for key, index in _PATH_PART.findall(path)]
+
+
+def _holds(container: Any, key: str | int) -> bool:
+    if isinstance(container, list):
+        return isinstance(key, int) and key < len(container)
+    return isinstance(container, dict) and key in container
+
+
 def _masked(inputs: dict[str, Any], secret_paths: list[str]) -> dict[str, Any]:
     masked = json.loads(json.dumps(inputs))
     for path in secret_paths:
-        *parents, leaf = path.split(".")
+        *parents, leaf = path_parts(path)
         target: Any = masked
         for part in parents:
-            target = target[int(part)] if isinstance(target, list) else target.get(part)
-            if target is None:
-                break
-        else:
-            key: Any = int(leaf) if isinstance(target, list) else leaf
-            if isinstance(target, list) or key in target:
-                target[key] = SECRET
+            target = target[part] if _holds(target, part) else None
+        if _holds(target, leaf):
+            target[leaf] = SECRET
     return masked
 
 

@@ -61,3 +61,12 @@ def test_a_changed_input_or_option_is_reported(recorded):
     head["resources"][urn]["inputs"]["port"] = 1
     head["resources"][urn]["protect"] = not head["resources"][urn]["protect"]
     assert compare(recorded, head) == [f"inputs changed: {urn}", f"protect changed: {urn}"]
+
+
+def test_secrets_are_masked_wherever_they_sit():
+    from tools.graph import _masked, path_parts
+
+    assert path_parts("rules[1].password") == ["rules", 1, "password"]
+    inputs = {"secretString": "s3cr3t", "rules": [{"password": "a"}, {"password": "b"}], "plain": "x"}
+    masked = _masked(inputs, ["secretString", "rules[1].password"])
+    assert masked == {"secretString": "[secret]", "rules": [{"password": "a"}, {"password": "[secret]"}], "plain": "x"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +36,18 @@ class CloudReader(Protocol):
     def tags_of(self, record: ResourceRecord) -> dict[str, str] | None: ...
 
 
+def strings(value: object, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a resource's inputs with its path, spelt as the runner spells secret paths (`a.b[0]`)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from strings(v, f"{path}[{i}]")
+
+
 def _cloud_init_files(text: str) -> dict[str, str]:
     return {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
 
@@ -49,7 +62,13 @@ class AwsReader:
         "aws:secretsmanager/secretVersion:SecretVersion",
         "random:index/randomPassword:RandomPassword",
         "tls:index/selfSignedCert:SelfSignedCert",
+        # the bucket's settings: replacing one clears it
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     )
 
     def members(self, plan: Plan) -> list[ResourceRecord]:

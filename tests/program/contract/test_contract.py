@@ -12,7 +12,7 @@ from stacks.files import stack_names
 from stacks.offline import settings_for_stack
 from stacks.ports import PORTS
 from stacks.topology import derive_topology
-from tests.program.contract.readers import READERS, CloudReader
+from tests.program.contract.readers import READERS, CloudReader, strings
 from tools.records import Plan, ResourceRecord
 from tools.runner import run_stack
 
@@ -63,19 +63,8 @@ def test_node_files_are_the_data_planes(built):
         assert reader.boot_files(by_address[member.host]).items() >= node_files(spec, member).items(), member.name
 
 
-def _strings(value: object, path: str = ""):
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, f"{path}.{k}" if path else k)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{path}.{i}" if path else str(i))
-
-
 def _under_secret(record: ResourceRecord, path: str) -> bool:
-    return any(path == s or path.startswith(f"{s}.") for s in record.secret_paths)
+    return any(path == s or path.startswith((f"{s}.", f"{s}[")) for s in record.secret_paths)
 
 
 def test_generated_secrets_appear_only_as_secrets(built):
@@ -84,7 +73,7 @@ def test_generated_secrets_appear_only_as_secrets(built):
     private_keys = {r.outputs.get("privateKeyPem") for r in plan.by_type("tls:index/privateKey:PrivateKey")} - {None}
     assert generated
     for record in plan.resources:
-        for path, text in _strings(record.inputs):
+        for path, text in strings(record.inputs):
             if any(value in text for value in generated | private_keys):
                 assert _under_secret(record, path), f"a generated secret in plain input {record.name}.{path}"
         boot = reader.boot_text(record)
