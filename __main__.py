@@ -2,8 +2,8 @@
 
 import pulumi
 
+from components.engine_config import load_settings
 from components.platform import PostgresPlatform
-from stacks.config import load_settings
 from stacks.topology import derive_topology
 
 settings = load_settings()  # raises before any resource exists when the stack file is wrong

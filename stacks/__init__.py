@@ -1,6 +1,6 @@
 """Stage model: typed settings in, a derived topology (each value with its reason) out.
 
-Only `stacks.config.load_settings` reads Pulumi config; everything else here is pure.
+Pure: the program reads Pulumi config in `components.engine_config` and hands it to `parse_config` here.
 """
 
 from stacks.errors import SettingsError

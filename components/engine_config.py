@@ -1,4 +1,4 @@
-"""The one place that reads Pulumi config."""
+"""The one place that reads Pulumi config: the engine's keys, handed to the pure stage model (stacks/)."""
 
 from __future__ import annotations
 
