@@ -7,7 +7,7 @@ import time
 
 from sandbox.client import Sandbox
 from sandbox.layout import SandboxLayout
-from sandbox.processes import pgbackrest
+from sandbox.processes import pgbackrest, psql
 from sandbox.supervisor import ServiceError
 
 LOCK_ERROR = 50
@@ -29,6 +29,10 @@ def start(layout: SandboxLayout) -> str:
             if result.returncode != LOCK_ERROR or attempt == STANZA_LOCK_RETRIES - 1:
                 raise ServiceError(f"pgbackrest stanza-create failed ({result.returncode}): {result.stderr}")
             time.sleep(1)
+        # Until the stanza existed every archive-push failed, and after three failures PostgreSQL's archiver
+        # sleeps for a minute unless a new segment wakes it: the backup below would wait that minute for the
+        # segments written before it. A segment switch wakes the archiver now.
+        psql(layout, leader, "SELECT pg_switch_wal()")
         info = backup_info(layout)
     done = []
     for index, _ in enumerate(layout.spec.repositories, start=1):
