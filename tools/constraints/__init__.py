@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from tools.constraints.core import Registry, TypeConstraints, Violation, format_violations
 
-PLUGIN_MODULES = ("tools.constraints.aws", "tools.constraints.local")
+PLUGIN_MODULES = ("tools.constraints.aws", "tools.constraints.local", "tools.constraints.gcp")
 
 
 @lru_cache(maxsize=1)
