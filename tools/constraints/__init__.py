@@ -14,7 +14,12 @@ from functools import lru_cache
 
 from tools.constraints.core import Registry, TypeConstraints, Violation, format_violations
 
-PLUGIN_MODULES = ("tools.constraints.aws", "tools.constraints.local", "tools.constraints.gcp")
+PLUGIN_MODULES = (
+    "tools.constraints.aws",
+    "tools.constraints.local",
+    "tools.constraints.gcp",
+    "tools.constraints.azure",
+)
 
 
 @lru_cache(maxsize=1)
