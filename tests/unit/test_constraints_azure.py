@@ -294,6 +294,18 @@ def test_every_azure_type_the_issue_names_is_mapped():
             "deleteRetentionPolicy.days",
             "_validation['days']: between 1 and 365",
         ),
+        (
+            "azure-native:storage:BlobContainerImmutabilityPolicy",
+            {"accountName": "a1b", "containerName": "pgbackrest", "immutabilityPeriodSinceCreationInDays": 14},
+            "immutabilityPeriodSinceCreationInDays",
+            None,
+        ),
+        (
+            "azure-native:storage:BlobContainerImmutabilityPolicy",
+            {"accountName": "a1b", "containerName": "pgbackrest", "immutabilityPeriodSinceCreationInDays": 0},
+            "immutabilityPeriodSinceCreationInDays",
+            "between 1 and 146000",
+        ),
         ("azure-native:monitor:ActionGroup", {"groupShortName": "pgp-prod"}, "groupShortName", None),
         ("azure-native:monitor:ActionGroup", {"groupShortName": "pgp-production"}, "groupShortName", "max length 12"),
         # body models: documented limits

@@ -236,7 +236,7 @@ def _models(package: str) -> Any:
     return importlib.import_module(package)
 
 
-def model_class(model: Model) -> type:
+def model_class(model: Model) -> Any:
     cls = getattr(_models(model.package), model.name, None)
     if not inspect.isclass(cls):
         raise LookupError(f"{model.package} has no model {model.name}")
@@ -544,11 +544,10 @@ class ArmType:
     token: str
     builder: Builder
     model: Model
-    extra: tuple[Binding, ...] = ()
 
 
-def _t(token: str, package: str, module: str, function: str, models: str, model: str, *extra: Binding) -> ArmType:
-    return ArmType(token, Builder(package, module, function), Model(models, model), extra)
+def _t(token: str, package: str, module: str, function: str, models: str, model: str) -> ArmType:
+    return ArmType(token, Builder(package, module, function), Model(models, model))
 
 
 _ST, _NW, _KV, _CP, _MO = (
@@ -811,11 +810,27 @@ def _build_type(arm: ArmType) -> TypeConstraints:
     attributes = getattr(model_class(arm.model), "_attribute_map", {})
     if "tags" in attributes:
         bindings += tag_bindings(arm.model)
-    bindings += list(arm.extra)
+    bindings += EXTRA_BINDINGS.get(arm.token, lambda: [])()
     return TypeConstraints(arm.token, f"PUT {req.url} ({arm.builder.label}; body {arm.model.label})", bindings)
 
 
 BY_TOKEN: dict[str, ArmType] = {arm.token: arm for arm in TYPES}
+
+
+def _container_retention_days() -> list[Binding]:
+    """The container policy's model has no limit for its period; the account-level policy's model carries the one
+    Azure Storage documents for both (1 to 146,000 days)."""
+    account = Model(_S, "AccountImmutabilityPolicyProperties")
+    checks = model_class(account)._validation["immutability_period_since_creation_in_days"]
+    source = (
+        f"{account.label}._validation['immutability_period_since_creation_in_days'] (the account-level policy; "
+        "Microsoft Learn, Time-based retention policies for immutable blob data, gives containers the same range)"
+    )
+    rules = _validation_rules({k: v for k, v in checks.items() if k in _VALIDATION_RULES})
+    return [Binding("immutabilityPeriodSinceCreationInDays", tuple(Constraint(r, source) for r in rules))]
+
+
+EXTRA_BINDINGS = {"azure-native:storage:BlobContainerImmutabilityPolicy": _container_retention_days}
 
 
 @cache
