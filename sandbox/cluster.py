@@ -17,12 +17,15 @@ from pathlib import Path
 
 from sandbox import certificates, node
 from sandbox.environment import secret_values
+from sandbox.files import write_file
 from sandbox.layout import SandboxLayout
 from sandbox.processes import supervisor
 from sandbox.services import (
     alertmanager,
+    azurite,
     etcd,
     exporters,
+    gcs,
     patroni,
     pgbackrest,
     pgbouncer,
@@ -93,6 +96,21 @@ def start_monitoring(layout: SandboxLayout, sup: Supervisor) -> None:
     prometheus.start(layout, sup)
 
 
+def object_store_steps(layout: SandboxLayout, sup: Supervisor) -> list[tuple[str, Callable[[], object]]]:
+    """The Azure and GCS emulators, for the repositories this sandbox was brought up with."""
+    steps: list[tuple[str, Callable[[], object]]] = []
+    if layout.azure_repository is not None:
+        steps.append(("Azurite (Azure Blob), container", lambda: azurite.start(layout, sup)))
+    if layout.gcs_repository is not None:
+        steps.append(("fake-gcs-server (GCS), bucket", lambda: gcs.start(layout, sup)))
+    return steps
+
+
+def remember_repositories(layout: SandboxLayout) -> None:
+    """Kept in the root, so `status`, `drill` and `down` build the layout with the repositories `up` chose."""
+    write_file(layout.repository_kinds_file, ",".join(layout.repository_kinds) + "\n")
+
+
 def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     ensure_installed(say)
     timer = StepTimer(say)
@@ -102,9 +120,11 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     say(f"sandbox {layout.profile} in {layout.root}")
     steps: list[tuple[str, Callable[[], object]]] = [
         ("directories, secrets, TLS", lambda: prepare(layout)),
+        ("repositories " + ",".join(layout.repository_kinds), lambda: remember_repositories(layout)),
         ("rendered member files", lambda: node.write_all_member_files(layout)),
         (f"etcd x{n}", lambda: etcd.start(layout, sup)),
         ("S3 emulator, TLS proxy, locked bucket", lambda: s3.start(layout, sup)),
+        *object_store_steps(layout, sup),
         (f"Patroni x{n}: leader, replicas, sync", lambda: patroni.start(layout, sup)),
         ("pgBackRest stanza and first full backup", lambda: pgbackrest.start(layout)),
         ("roles and application database", lambda: roles.start(layout)),
@@ -133,7 +153,7 @@ def down(layout: SandboxLayout, purge: bool = False, say: Callable[[str], None] 
     members = layout.spec.members
     patronis = [patroni.name(m) for m in members]
     etcds = [etcd.name(m) for m in members]
-    last = (patroni.NAME_PREFIX, etcd.NAME_PREFIX, s3.NAME_PREFIX)
+    last = (patroni.NAME_PREFIX, etcd.NAME_PREFIX, s3.NAME_PREFIX, azurite.NAME_PREFIX, gcs.NAME_PREFIX)
     front = [n for n in sup.names() if not n.startswith(last)]
     for name in front:
         sup.stop(name)

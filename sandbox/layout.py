@@ -13,7 +13,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataplane.model import ClusterSpec, Member, MemberPorts, Paths, PosixRepository, Repository, Router, S3Repository
+from dataplane.model import (
+    AzureRepository,
+    ClusterSpec,
+    GcsRepository,
+    Member,
+    MemberPorts,
+    Paths,
+    PosixRepository,
+    Repository,
+    Router,
+    S3Repository,
+)
 from stacks.offline import settings_for_stack
 from stacks.ports import PORTS
 from stacks.settings import Settings
@@ -36,7 +47,19 @@ SANDBOX_SERVICE_PORTS = {
     "s3_emulator": 4566,  # moto, plain HTTP, never dialled by pgBackRest directly
     "s3_https": 443,  # HAProxy terminating TLS for the emulator with the sandbox CA
     "alert_webhook": 5001,  # the receiver Alertmanager posts to, so the alert drill can see delivery
+    "azure_blob": 10000,  # Azurite's blob service (its default port), HTTPS with the sandbox CA
+    "gcs": 4443,  # fake-gcs-server (its default port), HTTPS with the sandbox CA
 }
+# pgBackRest's repositories the sandbox can run, in the order they are numbered (repo1, repo2, ...). posix and s3
+# are always there (replicas are created from repo1, the worm drill reads the object-locked bucket); the Azure and
+# GCS emulators are brought up on request (`tools sandbox up --repos posix,s3,azure,gcs`): every WAL segment is
+# archived into every repository, so each one costs every sandbox some archiving and a full backup at `up`.
+REPOSITORY_KINDS = ("posix", "s3", "azure", "gcs")
+DEFAULT_REPOSITORY_KINDS = ("posix", "s3")
+# The kinds chosen at `up`, kept in the sandbox root so that `status`, `drill` and `down` see the same repositories.
+REPOSITORY_KINDS_FILE = "repositories"
+# Azurite's built-in development account and its published key (the same in every Azurite): not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
 DEFAULT_ROOT = Path(os.environ.get("PG_PLATFORM_SANDBOX_ROOT", "/var/lib/pg-platform-sandbox"))
 POSTGRES_LIB = Path("/usr/lib/postgresql")
 
@@ -133,6 +156,14 @@ class SandboxLayout:
     def s3_endpoint(self) -> str:
         return f"{LOOPBACK_DNS}:{self.service_port('s3_https')}"
 
+    @property
+    def repository_kinds_file(self) -> Path:
+        return self.root / REPOSITORY_KINDS_FILE
+
+    @property
+    def repository_kinds(self) -> tuple[str, ...]:
+        return tuple(r.kind for r in self.spec.repositories)
+
     # The only places besides build_layout that look inside a Repository: a change of its shape stays here.
     @property
     def s3_repository(self) -> S3Repository:
@@ -141,6 +172,21 @@ class SandboxLayout:
     @property
     def posix_repository(self) -> PosixRepository:
         return next(r for r in self.spec.repositories if isinstance(r, PosixRepository))
+
+    @property
+    def azure_repository(self) -> AzureRepository | None:
+        return next((r for r in self.spec.repositories if isinstance(r, AzureRepository)), None)
+
+    @property
+    def gcs_repository(self) -> GcsRepository | None:
+        return next((r for r in self.spec.repositories if isinstance(r, GcsRepository)), None)
+
+    def repository_index(self, kind: str) -> int:
+        """pgBackRest's number of the repository stored on `kind` (posix, s3, azure, gcs)."""
+        for index, repo in enumerate(self.spec.repositories, start=1):
+            if repo.kind == kind:
+                return index
+        raise ValueError(f"this sandbox has no {kind} repository (it has {', '.join(self.repository_kinds)})")
 
     @property
     def shared_key_repositories(self) -> tuple[int, ...]:
@@ -206,25 +252,75 @@ def member_path_template(root: Path) -> Paths:
     )
 
 
-def sandbox_repositories(root: Path, scope: str, region: str, https_port: int) -> tuple[Repository, ...]:
-    """repo1 a directory, repo2 the emulated object-locked bucket: every Repository the sandbox builds."""
-    return (
-        PosixRepository(path=str(root / "repo1")),
+def parse_repository_kinds(text: str) -> tuple[str, ...]:
+    """`posix,s3,azure` -> the kinds in pgBackRest's numbering order; posix and s3 are required."""
+    kinds = {k.strip() for k in text.split(",") if k.strip()}
+    unknown = sorted(kinds - set(REPOSITORY_KINDS))
+    if unknown:
+        raise ValueError(f"unknown repository kind(s) {', '.join(unknown)}; choose from {', '.join(REPOSITORY_KINDS)}")
+    missing = [k for k in DEFAULT_REPOSITORY_KINDS if k not in kinds]
+    if missing:
+        raise ValueError(f"the sandbox always has {', '.join(DEFAULT_REPOSITORY_KINDS)}: add {', '.join(missing)}")
+    return tuple(k for k in REPOSITORY_KINDS if k in kinds)
+
+
+def sandbox_repositories(
+    root: Path, scope: str, region: str, port_base: int, kinds: tuple[str, ...] = DEFAULT_REPOSITORY_KINDS
+) -> tuple[Repository, ...]:
+    """repo1 a directory, repo2 the emulated object-locked bucket, then the Azure and GCS emulators if chosen:
+    every Repository the sandbox builds. All object stores are dialled as `localhost` over verified TLS."""
+    ca_file = str(root / "tls" / "ca.crt")
+    built: dict[str, Repository] = {
+        "posix": PosixRepository(path=str(root / "repo1")),
         # The emulator has no instance role to take credentials from: shared keys, passed as environment.
-        S3Repository(
+        "s3": S3Repository(
             path="/pgbackrest",
             bucket=f"{scope}-backups",
             region=region,
-            endpoint=f"{LOOPBACK_DNS}:{https_port}",
+            endpoint=f"{LOOPBACK_DNS}:{port_base + SANDBOX_SERVICE_PORTS['s3_https']}",
             uri_style="path",
             verify_tls=True,
-            ca_file=str(root / "tls" / "ca.crt"),
+            ca_file=ca_file,
             key_type="shared",
         ),
-    )
+        # Azurite's well-known development account, addressed path-style (https://localhost:<port>/<account>/...)
+        # with its shared key from the environment; a cloud node uses its managed identity instead.
+        "azure": AzureRepository(
+            path="/pgbackrest",
+            account=AZURITE_ACCOUNT,
+            container=f"{scope}-backups",
+            endpoint=f"{LOOPBACK_DNS}:{port_base + SANDBOX_SERVICE_PORTS['azure_blob']}",
+            uri_style="path",
+            key_type="shared",
+            verify_tls=True,
+            ca_file=ca_file,
+        ),
+        # fake-gcs-server accepts any bearer token: key type "token" (pgBackRest's mode "for local testing").
+        "gcs": GcsRepository(
+            path="/pgbackrest",
+            bucket=f"{scope}-backups",
+            endpoint=f"{LOOPBACK_DNS}:{port_base + SANDBOX_SERVICE_PORTS['gcs']}",
+            key_type="token",
+            verify_tls=True,
+            ca_file=ca_file,
+        ),
+    }
+    return tuple(built[k] for k in REPOSITORY_KINDS if k in kinds)
 
 
-def build_layout(profile: str = "prod", root: Path | None = None, postgres_major: int | None = None) -> SandboxLayout:
+def chosen_repository_kinds(sandbox_root: Path) -> tuple[str, ...]:
+    """The kinds the last `up` of this sandbox chose, the defaults if it chose none."""
+    path = sandbox_root / REPOSITORY_KINDS_FILE
+    return parse_repository_kinds(path.read_text()) if path.exists() else DEFAULT_REPOSITORY_KINDS
+
+
+def build_layout(
+    profile: str = "prod",
+    root: Path | None = None,
+    postgres_major: int | None = None,
+    repositories: tuple[str, ...] | None = None,
+) -> SandboxLayout:
+    """The sandbox of `profile` under `root`; `repositories` (kinds) as `up` chose them unless given."""
     if profile not in PROFILES:
         raise ValueError(f"unknown sandbox profile {profile!r}; use one of {', '.join(PROFILES)}")
     sandbox_root = (root or DEFAULT_ROOT) / profile
@@ -235,13 +331,12 @@ def build_layout(profile: str = "prod", root: Path | None = None, postgres_major
         Member(name=f"{scope}-{i + 1}", host=LOOPBACK, zone=zone, ports=member_ports(profile, i))
         for i, zone in enumerate(topology.node_zones.value)
     )
-    https_port = PROFILE_PORT_BASE[profile] + SANDBOX_SERVICE_PORTS["s3_https"]
-    repositories = sandbox_repositories(sandbox_root, scope, settings.region, https_port)
+    kinds = chosen_repository_kinds(sandbox_root) if repositories is None else repositories
     spec = ClusterSpec(
         scope=scope,
         topology=topology,
         members=members,
-        repositories=repositories,
+        repositories=sandbox_repositories(sandbox_root, scope, settings.region, PROFILE_PORT_BASE[profile], kinds),
         router=router_for(profile),
         paths=member_path_template(sandbox_root),
         client_cidrs=(f"{LOOPBACK}/32",),

@@ -87,4 +87,20 @@ if ! stamp_ok "$patroni_venv" "$patroni_sha"; then
   chmod -R a+rX "$patroni_venv"
   echo "$patroni_sha" >"$patroni_venv/.requirements.sha"
 fi
-log "ready: venv=$venv patroni=$patroni_venv postgresql=$major"
+# Azurite (the sandbox's Azure Blob emulator, sandbox/services/azurite.py) from the npm registry, pinned, in a
+# world-readable prefix the postgres user runs it from. 3.35.0 is the newest that runs on Node 18/20 (Debian 12's
+# and this image's): 3.36.0 requires Node 21 and 3.37.0 Node 22.
+azurite_version="3.35.0"
+azurite_prefix="${PG_PLATFORM_AZURITE_PREFIX:-/opt/pg-platform/azurite}"
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing nodejs and npm for Azurite"
+  install_apt nodejs npm
+fi
+if ! stamp_ok "$azurite_prefix" "azurite@$azurite_version"; then
+  log "installing azurite@$azurite_version in $azurite_prefix"
+  mkdir -p "$azurite_prefix"
+  npm install --prefix "$azurite_prefix" --no-audit --no-fund --omit=dev --loglevel=error "azurite@$azurite_version" >/dev/null
+  chmod -R a+rX "$azurite_prefix"
+  echo "azurite@$azurite_version" >"$azurite_prefix/.requirements.sha"
+fi
+log "ready: venv=$venv patroni=$patroni_venv postgresql=$major azurite=$azurite_version"

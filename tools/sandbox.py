@@ -24,17 +24,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"sandbox directory (default {DEFAULT_ROOT}, or $PG_PLATFORM_SANDBOX_ROOT)",
     )
     parser.add_argument("--purge", action="store_true", help="with down: also delete data, backups and secrets")
+    parser.add_argument(
+        "--repos",
+        help="with up: the pgBackRest repositories, numbered in this order: posix,s3[,azure][,gcs] "
+        "(default: as the last up chose, else posix,s3); azure runs Azurite, gcs fake-gcs-server",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from sandbox import cluster
-    from sandbox.layout import build_layout
+    from sandbox.layout import build_layout, parse_repository_kinds
     from sandbox.status import status
 
     if os.geteuid() != 0:
         print("the sandbox starts services as the postgres user and needs root")
         return 2
-    layout = build_layout(args.profile, root=args.root)
+    if args.repos and args.action != "up":
+        print("--repos applies to up only: status and down use the repositories up chose")
+        return 2
+    try:
+        kinds = parse_repository_kinds(args.repos) if args.repos else None
+    except ValueError as error:
+        print(error)
+        return 2
+    layout = build_layout(args.profile, root=args.root, repositories=kinds)
     if args.action == "up":
         cluster.up(layout)
         report, healthy = status(layout)

@@ -20,7 +20,7 @@ def start(layout: SandboxLayout) -> str:
     standbys are pg2..pgN, so backup-standby copies files from a standby."""
     leader = Sandbox(layout).leader_member()
     info = backup_info(layout)
-    if info.get("status", {}).get("code") != 0:
+    if not stanza_in_every_repository(layout, info):
         # archive-push (async) holds the stanza's archive lock for a moment after every segment.
         for attempt in range(STANZA_LOCK_RETRIES):
             result = pgbackrest(layout, leader, "stanza-create", check=False)
@@ -40,6 +40,15 @@ def start(layout: SandboxLayout) -> str:
             pgbackrest(layout, leader, f"--repo={index}", "--type=full", "backup")
             done.append(f"repo{index}")
     return f"full backup into {', '.join(done)}" if done else "backups present"
+
+
+def stanza_in_every_repository(layout: SandboxLayout, info: dict) -> bool:
+    """True when `info` shows the stanza healthy in each configured repository (a repository added to a running
+    sandbox, or the in-memory S3 emulator restarted, needs a stanza-create, which keeps the existing ones)."""
+    repos = {r.get("key"): r.get("status", {}).get("code") for r in info.get("repo", [])}
+    return info.get("status", {}).get("code") == 0 and all(
+        repos.get(index) == 0 for index in range(1, len(layout.spec.repositories) + 1)
+    )
 
 
 def backup_info(layout: SandboxLayout) -> dict:
