@@ -16,6 +16,7 @@ from sandbox.layout import DEFAULT_ROOT, PROFILES
 
 if TYPE_CHECKING:
     from sandbox.harness.result import DrillResult
+    from sandbox.layout import SandboxLayout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,10 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=1, help="repeat the drill N times (1-20)")
     parser.add_argument(
         "--repo",
-        type=int,
-        choices=(1, 2),
-        default=1,
-        help="restore: the pgBackRest repository to restore from (1 posix, 2 the S3 emulator)",
+        default="1",
+        help="restore: the pgBackRest repository to back up into and restore from, by number or kind "
+        "(1 or posix, 2 or s3; azure and gcs when `sandbox up --repos` brought them up)",
     )
     parser.add_argument("--profile", choices=PROFILES, default="prod")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
@@ -46,6 +46,18 @@ def spread(name: str, key: str, results: Sequence[DrillResult]) -> str | None:
     )
 
 
+def repository_number(layout: SandboxLayout, repo: str) -> int:
+    """`--repo` as pgBackRest's repository number: a number this sandbox has, or a kind it runs."""
+    if repo.isdigit():
+        count = len(layout.spec.repositories)
+        if not 1 <= int(repo) <= count:
+            raise ValueError(
+                f"--repo {repo}: this sandbox has repositories 1-{count} ({', '.join(layout.repository_kinds)})"
+            )
+        return int(repo)
+    return layout.repository_index(repo)
+
+
 def main(args: argparse.Namespace) -> int:
     from sandbox import drills
     from sandbox.client import Sandbox
@@ -59,8 +71,13 @@ def main(args: argparse.Namespace) -> int:
     if not sandbox.secrets:
         print(f"no sandbox at {sandbox.layout.root}: run `python -m tools sandbox up --profile {args.profile}` first")
         return 2
+    try:
+        repo = repository_number(sandbox.layout, args.repo)
+    except ValueError as error:
+        print(error)
+        return 2
     names = drills.names() if args.name == "all" else [args.name]
-    options = DrillOptions(repo=args.repo)
+    options = DrillOptions(repo=repo)
     failed = 0
     for name in names:
         results = []
