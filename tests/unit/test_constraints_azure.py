@@ -433,3 +433,26 @@ def test_values_unknown_during_a_preview_are_not_checked():
     from tools.protocol import UNKNOWN
 
     assert not broken("azure-native:storage:StorageAccount", {"resourceGroupName": UNKNOWN, "accountName": UNKNOWN})
+
+
+def test_a_parse_that_fails_the_ast_depth_check_is_repeated_and_other_errors_are_raised(monkeypatch):
+    import ast
+
+    real, calls = ast.parse, []
+
+    def flaky(text, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=60, after=54)")
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(az.ast, "parse", flaky)
+    tree = az._module_ast.__wrapped__("azure.mgmt.storage", "operations._storage_accounts_operations")
+    assert len(calls) == 2 and any(isinstance(n, ast.FunctionDef) for n in tree.body)
+
+    def broken_parse(text, *args, **kwargs):
+        raise SystemError("something else")
+
+    monkeypatch.setattr(az.ast, "parse", broken_parse)
+    with pytest.raises(SystemError, match="something else"):
+        az._module_ast.__wrapped__("azure.mgmt.storage", "operations._storage_accounts_operations")

@@ -96,7 +96,17 @@ def _source(package: str, module: str) -> Path:
 
 @cache
 def _module_ast(package: str, module: str) -> ast.Module:
-    return ast.parse(_source(package, module).read_text())
+    """The parsed source. Debian 12's CPython 3.11.2 failed ast.parse once here, inside the offline run, with
+    "AST constructor recursion depth mismatch" (a check of the AST converter's own depth counter, which later 3.11
+    releases fixed); the parse is deterministic, so a failed one is repeated, and any other error is raised."""
+    text = _source(package, module).read_text()
+    for attempt in range(5):
+        try:
+            return ast.parse(text)
+        except SystemError as error:
+            if "recursion depth mismatch" not in str(error) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 @cache
