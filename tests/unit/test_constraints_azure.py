@@ -43,6 +43,7 @@ def broken(token: str, inputs: dict, path: str | None = None) -> list[str]:
 
 
 RG = {"resourceGroupName": "pgp-prod"}
+SUB = "/subscriptions/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/resourceGroups/pgp-prod/providers"
 
 
 # --- a whole offline run -------------------------------------------------------------------------------------
@@ -280,6 +281,19 @@ def test_every_azure_type_the_issue_names_is_mapped():
             {"privateZoneName": "pgp-prod-zone1a2b3c4d"},
             "privateZoneName",
             "2 to 34 labels",
+        ),
+        # retired: NSG flow logs
+        (
+            "azure-native:network:FlowLog",
+            {"networkWatcherName": "nw", "targetResourceId": f"{SUB}/Microsoft.Network/virtualNetworks/pgp-prod"},
+            "targetResourceId",
+            None,
+        ),
+        (
+            "azure-native:network:FlowLog",
+            {"networkWatcherName": "nw", "targetResourceId": f"{SUB}/Microsoft.Network/networkSecurityGroups/nsg"},
+            "targetResourceId",
+            "new NSG flow logs can no longer be created",
         ),
         # body models: _validation maps
         (

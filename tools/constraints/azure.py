@@ -840,7 +840,26 @@ def _container_retention_days() -> list[Binding]:
     return [Binding("immutabilityPeriodSinceCreationInDays", tuple(Constraint(r, source) for r in rules))]
 
 
-EXTRA_BINDINGS = {"azure-native:storage:BlobContainerImmutabilityPolicy": _container_retention_days}
+NSG_FLOW_LOGS_RETIRED = (
+    "Azure Updates, NSG flow logs retirement (https://azure.microsoft.com/updates?id=Azure-NSG-flow-logs-Retirement): "
+    "as of June 30, 2025 new NSG flow logs can no longer be created; Network Watcher takes flow logs of a virtual "
+    "network, subnet or network interface instead"
+)
+
+
+def _flow_log_target() -> list[Binding]:
+    """A new flow log may target a VNet, a subnet or a NIC, no longer a network security group."""
+    rule = Predicate(
+        lambda v: "/providers/microsoft.network/networksecuritygroups/" not in v.lower(),
+        "not a network security group (create a VNet flow log instead)",
+    )
+    return [Binding("targetResourceId", (Constraint(rule, NSG_FLOW_LOGS_RETIRED),), member="targetResourceId")]
+
+
+EXTRA_BINDINGS = {
+    "azure-native:storage:BlobContainerImmutabilityPolicy": _container_retention_days,
+    "azure-native:network:FlowLog": _flow_log_target,
+}
 
 
 @cache
