@@ -9,6 +9,11 @@ repository details exist only once the cloud's resources do (an encryption key's
 
 from __future__ import annotations
 
+import inspect
+import json
+import textwrap
+import time
+import urllib.request
 from typing import Literal, NamedTuple, Protocol
 
 from dataplane.model import Repository
@@ -71,3 +76,35 @@ class BootCloud(Protocol):
         """The cluster's repositories completed with what exists only once the cloud's resources do; refuses a
         repository that is not the one the cloud built."""
         ...
+
+
+# A cloud whose secrets store has a plain HTTPS API (Key Vault, Secret Manager) reads it with the standard library
+# on the node: its client class and this helper are shipped into the user data as source (`stdlib_client`), so
+# they stay between `# fmt: off` and `# fmt: on` and use nothing but the standard library.
+# fmt: off
+def http_json(url, headers, attempts=8):  # no annotations: the node runs this source as it is
+    """GET `url` and decode its JSON body. Every failure is retried with backoff (about 90 s in all): the
+    metadata service, the identity's role assignment and the network may all still be settling at first boot.
+    The error it gives up with names the URL and the status, never a body."""
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+                return json.load(response)
+        except OSError as exc:
+            if attempt == attempts - 1:
+                raise OSError(f"GET {url}: {exc}") from None
+            time.sleep(min(2 ** attempt, 30))
+# fmt: on
+
+
+def stdlib_client(client_class: type, config: str) -> str:
+    """`BootCloud.secret_client` lines for a standard-library client: the imports, `http_json` and the class,
+    indented by four spaces, binding `client = client_class(<config>)`."""
+    source = (
+        "import base64, json, re, time, urllib.request\n\n"
+        + inspect.getsource(http_json)
+        + "\n\n"
+        + inspect.getsource(client_class)
+        + f"\n\nclient = {client_class.__name__}({config})\n"
+    )
+    return textwrap.indent(source, "    ")
