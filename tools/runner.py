@@ -516,14 +516,12 @@ class ConstraintError(UserError):
     fails on them, so the offline run does too."""
 
     def __init__(self, stack: str, violations: list[Violation]):
-        import botocore
-
         self.stack = stack
         self.violations = list(violations)
+        # Each violation names its source (the cloud's API model or the provider's auto-naming), whatever the cloud.
         super().__init__(
-            f"the plan has values AWS or pulumi-aws would refuse (checked offline against the botocore "
-            f"{botocore.__version__} service models and pulumi-aws 7.x auto-naming)\n"
-            + format_violations(self.violations)
+            "the plan has values the cloud's API or its Pulumi provider would refuse (checked offline against "
+            "their own models and auto-naming)\n" + format_violations(self.violations)
         )
 
 
