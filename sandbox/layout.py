@@ -48,7 +48,8 @@ SANDBOX_SERVICE_PORTS = {
     "s3_https": 443,  # HAProxy terminating TLS for the emulator with the sandbox CA
     "alert_webhook": 5001,  # the receiver Alertmanager posts to, so the alert drill can see delivery
     "azure_blob": 10000,  # Azurite's blob service (its default port), HTTPS with the sandbox CA
-    "gcs": 4443,  # fake-gcs-server (its default port), HTTPS with the sandbox CA
+    "gcs_emulator": 4444,  # fake-gcs-server, plain HTTP, never dialled by pgBackRest directly
+    "gcs": 4443,  # HAProxy terminating TLS for fake-gcs-server (its default port) with the sandbox CA
 }
 # pgBackRest's repositories the sandbox can run, in the order they are numbered (repo1, repo2, ...). posix and s3
 # are always there (replicas are created from repo1, the worm drill reads the object-locked bucket); the Azure and

