@@ -6,21 +6,21 @@ from dataplane import pgbackrest as pgbackrest_render
 from dataplane.model import SECRET_ENV
 from sandbox import secrets as sandbox_secrets
 from sandbox.layout import SandboxLayout
-from sandbox.services.azurite import AZURITE_ACCOUNT_KEY
+from sandbox.services.azurite import account_sas
 from sandbox.services.gcs import EMULATOR_TOKEN
 from sandbox.services.s3 import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
 
 
 def secret_values(layout: SandboxLayout) -> dict[str, str]:
-    """secret name -> value: SECRET_ENV's generated passwords plus the emulators' credentials (S3 shared keys,
-    Azurite's account key, a bearer token for fake-gcs-server), under the names repo_environment asks for."""
+    """secret name -> value: SECRET_ENV's generated passwords plus the emulators' credentials (S3 shared keys, a
+    SAS for Azurite's account, a bearer token for fake-gcs-server), under the names repo_environment asks for."""
     env_values = sandbox_secrets.load_or_create(layout.secrets_file)
     by_name = {name: env_values[env] for name, env in SECRET_ENV.items()}
     for index in layout.shared_key_repositories:
         by_name[f"repo{index}-s3-key"] = EMULATOR_ACCESS_KEY
         by_name[f"repo{index}-s3-key-secret"] = EMULATOR_SECRET_KEY
     if layout.azure_repository is not None:
-        by_name[f"repo{layout.repository_index('azure')}-azure-key"] = AZURITE_ACCOUNT_KEY
+        by_name[f"repo{layout.repository_index('azure')}-azure-key"] = account_sas()
     if layout.gcs_repository is not None:
         by_name[f"repo{layout.repository_index('gcs')}-gcs-key"] = EMULATOR_TOKEN
     return by_name

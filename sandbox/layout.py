@@ -285,14 +285,15 @@ def sandbox_repositories(
             key_type="shared",
         ),
         # Azurite's well-known development account, addressed path-style (https://localhost:<port>/<account>/...)
-        # with its shared key from the environment; a cloud node uses its managed identity instead.
+        # with a SAS from the environment (pgBackRest 2.45 here offers Azure key types shared and sas only); a cloud
+        # node uses its managed identity instead.
         "azure": AzureRepository(
             path="/pgbackrest",
             account=AZURITE_ACCOUNT,
             container=f"{scope}-backups",
             endpoint=f"{LOOPBACK_DNS}:{port_base + SANDBOX_SERVICE_PORTS['azure_blob']}",
             uri_style="path",
-            key_type="shared",
+            key_type="sas",
             verify_tls=True,
             ca_file=ca_file,
         ),

@@ -3,7 +3,8 @@
 Azurite takes a certificate and key (--cert/--key): it presents the sandbox CA's `localhost` certificate, so
 pgBackRest's Azure client verifies it as it verifies the cloud's, and no TLS proxy is needed. Azurite has one
 built-in development account (`devstoreaccount1`) with a published key; pgBackRest addresses it path-style
-(https://localhost:<port>/devstoreaccount1/<container>/...) with that key as its shared key.
+(https://localhost:<port>/devstoreaccount1/<container>/...) with a shared access signature made from that key
+(`repo-azure-key-type=sas`), the sandbox itself signs its own requests (the container) with the shared key.
 
 What Azurite does not emulate: container immutability policies and legal holds (it accepts no WORM settings, so
 nothing here can prove the container refuses a delete), customer-managed keys, private endpoints and managed
@@ -30,6 +31,8 @@ from sandbox.supervisor import Service, ServiceError, Supervisor, port_open
 
 # The key Azurite documents for devstoreaccount1 (the same in every copy of Azurite; not a secret).
 AZURITE_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# The SAS pgBackRest gets is signed with the published key above, so a fixed far expiry hides nothing.
+SAS_EXPIRY = "2099-01-01T00:00:00Z"
 # scripts/bootstrap.sh installs the pinned Azurite here (npm --prefix), world-readable for the postgres user.
 AZURITE_PREFIX = Path("/opt/pg-platform/azurite")
 AZURITE_BLOB = AZURITE_PREFIX / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
@@ -102,6 +105,20 @@ def shared_key_authorization(
     to_sign = "\n".join([method, *values]) + "\n" + canonical_headers + resource
     digest = hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()
     return f"SharedKey {AZURITE_ACCOUNT}:{base64.b64encode(digest).decode()}"
+
+
+def account_sas(key: str = AZURITE_ACCOUNT_KEY, expiry: str = SAS_EXPIRY) -> str:
+    """An account shared access signature (Azure's "Create an account SAS", version 2019-12-12) for what pgBackRest
+    does in its container: read, write, delete, list, add, create on containers and objects of the blob service,
+    HTTPS only. pgBackRest appends it to every request (`repo-azure-key-type=sas`); the account key stays with
+    the sandbox, which creates the container itself, as a cloud hands a node a SAS and keeps the key."""
+    fields = {"sv": "2019-12-12", "ss": "b", "srt": "co", "sp": "rwdlac", "se": expiry, "spr": "https"}
+    # account, permissions, services, resource types, start, expiry, IP range, protocol, version, and a newline.
+    to_sign = "\n".join(
+        [AZURITE_ACCOUNT, fields["sp"], fields["ss"], fields["srt"], "", expiry, "", "https", "2019-12-12"]
+    )
+    digest = hmac.new(base64.b64decode(key), (to_sign + "\n").encode(), hashlib.sha256).digest()
+    return urllib.parse.urlencode(fields | {"sig": base64.b64encode(digest).decode()})
 
 
 def request(layout: SandboxLayout, method: str, path: str, query: dict[str, str]) -> tuple[int, bytes]:
