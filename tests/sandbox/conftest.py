@@ -1,4 +1,7 @@
-"""One prod-profile sandbox for the whole session, in its own directory, taken down and purged at the end."""
+"""One prod-profile sandbox for the whole session, in its own directory, taken down and purged at the end.
+
+It runs every repository kind (posix, S3, Azure and GCS emulators): the drills then run with every WAL segment
+archived into four repositories, and the restore drill is proven against each."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pytest
 
 from sandbox import cluster
 from sandbox.client import Sandbox
-from sandbox.layout import build_layout
+from sandbox.layout import REPOSITORY_KINDS, build_layout
 from sandbox.supervisor import listening_ports
 
 TEST_ROOT = Path(os.environ.get("PG_PLATFORM_SANDBOX_TEST_ROOT", "/var/lib/pg-platform-sandbox-test"))
@@ -30,7 +33,7 @@ def sandbox() -> Sandbox:
     reason = _unavailable()
     if reason:
         pytest.skip(reason)
-    layout = build_layout("prod", root=TEST_ROOT)
+    layout = build_layout("prod", root=TEST_ROOT, repositories=REPOSITORY_KINDS)
     # A leftover from an interrupted session would make `up` resume instead of bootstrap: start clean.
     cluster.down(layout, purge=True, say=lambda _: None)
     shutil.rmtree(layout.root, ignore_errors=True)
