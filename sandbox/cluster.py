@@ -18,7 +18,7 @@ from pathlib import Path
 from sandbox import certificates, node
 from sandbox.environment import secret_values
 from sandbox.files import write_file
-from sandbox.layout import SandboxLayout
+from sandbox.layout import SandboxLayout, chosen_repository_kinds
 from sandbox.processes import supervisor
 from sandbox.services import (
     alertmanager,
@@ -35,7 +35,7 @@ from sandbox.services import (
     s3,
     webhook,
 )
-from sandbox.supervisor import Supervisor, listening_ports, processes_mentioning, stop_postmaster
+from sandbox.supervisor import ServiceError, Supervisor, listening_ports, processes_mentioning, stop_postmaster
 
 REQUIRED_BINARIES = (
     "etcd",
@@ -106,8 +106,19 @@ def object_store_steps(layout: SandboxLayout, sup: Supervisor) -> list[tuple[str
     return steps
 
 
-def remember_repositories(layout: SandboxLayout) -> None:
-    """Kept in the root, so `status`, `drill` and `down` build the layout with the repositories `up` chose."""
+def remember_repositories(layout: SandboxLayout, sup: Supervisor) -> None:
+    """Kept in the root, so `status`, `drill` and `down` build the layout with the repositories `up` chose.
+
+    A running cluster keeps the repositories it started with: PostgreSQL's archive_command runs with the
+    environment Patroni started with, which holds no credentials for a repository added later, so archiving into
+    every repository would fail until a restart (as on a cloud node, whose units load the secrets at start)."""
+    before = chosen_repository_kinds(layout.root)
+    running = [n for n in sup.names() if n.startswith(patroni.NAME_PREFIX) and sup.running(n)]
+    if running and before != layout.repository_kinds:
+        raise ServiceError(
+            f"this sandbox runs with repositories {','.join(before)}; take it down first "
+            f"(`sandbox down`, then `sandbox up --repos {','.join(layout.repository_kinds)}`)"
+        )
     write_file(layout.repository_kinds_file, ",".join(layout.repository_kinds) + "\n")
 
 
@@ -120,7 +131,7 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     say(f"sandbox {layout.profile} in {layout.root}")
     steps: list[tuple[str, Callable[[], object]]] = [
         ("directories, secrets, TLS", lambda: prepare(layout)),
-        ("repositories " + ",".join(layout.repository_kinds), lambda: remember_repositories(layout)),
+        ("repositories " + ",".join(layout.repository_kinds), lambda: remember_repositories(layout, sup)),
         ("rendered member files", lambda: node.write_all_member_files(layout)),
         (f"etcd x{n}", lambda: etcd.start(layout, sup)),
         ("S3 emulator, TLS proxy, locked bucket", lambda: s3.start(layout, sup)),

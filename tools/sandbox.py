@@ -35,6 +35,7 @@ def main(args: argparse.Namespace) -> int:
     from sandbox import cluster
     from sandbox.layout import build_layout, parse_repository_kinds
     from sandbox.status import status
+    from sandbox.supervisor import ServiceError
 
     if os.geteuid() != 0:
         print("the sandbox starts services as the postgres user and needs root")
@@ -49,7 +50,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     layout = build_layout(args.profile, root=args.root, repositories=kinds)
     if args.action == "up":
-        cluster.up(layout)
+        try:
+            cluster.up(layout)
+        except ServiceError as error:
+            print(f"sandbox up failed: {error}")
+            return 1
         report, healthy = status(layout)
         print(report)
         return 0 if healthy else 1

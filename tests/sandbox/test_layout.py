@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from dataplane.model import SECRET_ENV
 from dataplane.pgbackrest import render_pgbackrest_conf
+from sandbox import cluster
 from sandbox import secrets as sandbox_secrets
 from sandbox.environment import node_environment
 from sandbox.layout import (
@@ -27,10 +28,11 @@ from sandbox.layout import (
     parse_repository_kinds,
 )
 from sandbox.pki import LocalCA
+from sandbox.services import patroni
 from sandbox.services.azurite import AZURITE_ACCOUNT_KEY, shared_key_authorization
 from sandbox.services.gcs import EMULATOR_TOKEN
 from sandbox.services.gcs import binary as gcs_binary
-from sandbox.supervisor import Service, Supervisor, is_alive
+from sandbox.supervisor import Service, ServiceError, Supervisor, is_alive
 from stacks.sizes import SANDBOX_SIZE
 from tools.drill import repository_number
 
@@ -189,3 +191,25 @@ def test_the_drill_takes_a_repository_by_number_or_kind(tmp_path):
 def test_the_gcs_emulator_binary_is_the_one_the_wheel_ships():
     path = gcs_binary()
     assert path.name.startswith("fake-gcs-server-") and os.access(path, os.X_OK)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kinds file is handed to the postgres user")
+def test_a_running_cluster_keeps_its_repositories_until_it_is_taken_down(tmp_path):
+    """PostgreSQL archives with the environment Patroni started with: a repository added while it runs would
+    have no credentials there, and archiving into every repository would fail until a restart."""
+    two = build_layout("prod", root=tmp_path, repositories=DEFAULT_REPOSITORY_KINDS)
+    four = build_layout("prod", root=tmp_path, repositories=REPOSITORY_KINDS)
+    sup = Supervisor(two.state_dir, two.log_dir)
+    cluster.remember_repositories(two, sup)
+    assert build_layout("prod", root=tmp_path).repository_kinds == DEFAULT_REPOSITORY_KINDS
+    name = patroni.NAME_PREFIX + two.spec.members[0].name
+    sup.start(Service(name, [sys.executable, "-c", "import time; time.sleep(60)"], as_service_user=False))
+    try:
+        with pytest.raises(ServiceError, match="take it down first"):
+            cluster.remember_repositories(four, sup)
+        assert build_layout("prod", root=tmp_path).repository_kinds == DEFAULT_REPOSITORY_KINDS
+        cluster.remember_repositories(two, sup)  # the same repositories again: `up` stays repeatable
+    finally:
+        sup.stop(name, timeout=5)
+    cluster.remember_repositories(four, sup)
+    assert build_layout("prod", root=tmp_path).repository_kinds == REPOSITORY_KINDS
