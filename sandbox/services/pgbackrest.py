@@ -6,12 +6,13 @@ import json
 import time
 
 from sandbox.client import Sandbox
-from sandbox.layout import SandboxLayout
+from sandbox.layout import Member, SandboxLayout
 from sandbox.processes import pgbackrest, psql
 from sandbox.supervisor import ServiceError
 
 LOCK_ERROR = 50
 STANZA_LOCK_RETRIES = 15
+ARCHIVER_TIMEOUT = 30.0
 
 
 def start(layout: SandboxLayout) -> str:
@@ -29,10 +30,7 @@ def start(layout: SandboxLayout) -> str:
             if result.returncode != LOCK_ERROR or attempt == STANZA_LOCK_RETRIES - 1:
                 raise ServiceError(f"pgbackrest stanza-create failed ({result.returncode}): {result.stderr}")
             time.sleep(1)
-        # Until the stanza existed every archive-push failed, and after three failures PostgreSQL's archiver
-        # sleeps for a minute unless a new segment wakes it: the backup below would wait that minute for the
-        # segments written before it. A segment switch wakes the archiver now.
-        psql(layout, leader, "SELECT pg_switch_wal()")
+        wait_for_archiver(layout, leader)
         info = backup_info(layout)
     done = []
     for index, _ in enumerate(layout.spec.repositories, start=1):
@@ -40,6 +38,28 @@ def start(layout: SandboxLayout) -> str:
             pgbackrest(layout, leader, f"--repo={index}", "--type=full", "backup")
             done.append(f"repo{index}")
     return f"full backup into {', '.join(done)}" if done else "backups present"
+
+
+def wait_for_archiver(layout: SandboxLayout, leader: Member, timeout: float = ARCHIVER_TIMEOUT) -> None:
+    """Until the stanza existed every archive-push failed, and after three failures PostgreSQL's archiver
+    sleeps for a minute unless woken: each backup below would wait that minute for the segments written
+    before it. A segment switch wakes it once, but a wake-up that lands while it is still failing (pgBackRest's
+    async push reports its last error once more) is spent, so until the switched segment is archived the
+    archiver is woken again every second by a configuration reload (its SIGHUP handler sets its latch)."""
+    segment = psql(layout, leader, "SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = time.monotonic() + timeout
+    while True:
+        archived = psql(layout, leader, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+        if archived >= segment:
+            return
+        if time.monotonic() > deadline:
+            failed = psql(layout, leader, "SELECT coalesce(last_failed_wal, '-') FROM pg_stat_archiver")
+            raise ServiceError(
+                f"the leader's archiver did not archive {segment} within {timeout:.0f} s after stanza-create "
+                f"(last archived {archived or '-'}, last failed {failed}); see the archive-push-async log"
+            )
+        time.sleep(1)
+        psql(layout, leader, "SELECT pg_reload_conf()")
 
 
 def stanza_in_every_repository(layout: SandboxLayout, info: dict) -> bool:
