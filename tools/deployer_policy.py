@@ -37,7 +37,7 @@ from typing import Any
 from tools.records import Plan
 
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
-RECORDED_ACCOUNT = "111122223333"  # the fake account of the offline runner (tools.runner.FAKE_ACCOUNT)
+RECORDED_ACCOUNT = "111122223333"  # the fake account of the offline runner (tools.fakecloud.FAKE_ACCOUNT)
 MANAGED_POLICY_LIMIT = 6144  # characters, whitespace excluded (IAM quota for a managed policy)
 STAGE_TAG = "stage"
 SSM_DOCUMENT = "AWS-RunShellScript"  # the document scripts/ssm_run.py sends

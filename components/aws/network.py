@@ -12,8 +12,8 @@ import pulumi_aws as aws
 
 from components.base import PlatformComponent
 from components.contracts import NetworkIntent
+from stacks.clouds.aws import Peer, PeerGroup
 from stacks.ports import EXPORTER_PORTS, PORTS
-from stacks.settings import Peer, PeerGroup
 
 FLOW_LOG_RETENTION_DAYS = 365
 INTERFACE_ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ssmmessages", "ec2messages", "logs", "monitoring")
@@ -89,7 +89,8 @@ class Network(PlatformComponent):
             tags=self.tags("zone"),
             opts=self.child_opts(ignore_changes=["vpcs"]),
         )
-        for peer in args.intent.peers:
+        self.peers = aws_peers(args.intent.peers)
+        for peer in self.peers:
             aws.route53.VpcAssociationAuthorization(
                 self.child_name(f"zone-{peer.name}"),
                 zone_id=self.private_zone.zone_id,
@@ -97,13 +98,11 @@ class Network(PlatformComponent):
                 vpc_region=peer.region,
                 opts=self.child_opts(),
             )
-        self.peering_connections = [self._peer(p) for p in args.intent.peers]
+        self.peering_connections = [self._peer(p) for p in self.peers]
         self._security_groups(args)
         self._endpoints(args)
 
-        self.peering_connection_ids = {
-            p.name: c.id for p, c in zip(args.intent.peers, self.peering_connections, strict=True)
-        }
+        self.peering_connection_ids = {p.name: c.id for p, c in zip(self.peers, self.peering_connections, strict=True)}
         self.register_outputs(
             {
                 "vpc_id": self.vpc.id,
@@ -337,10 +336,12 @@ class Network(PlatformComponent):
             opts=self.child_opts(),
         )
         client_ports = {"write": PORTS.write, "read": PORTS.read, "pooled": PORTS.pooled_write}
-        peers = {p.name: p for p in args.intent.peers}
+        peers = {p.name: p for p in self.peers}
+        groups = [g for g in args.intent.allowlist_groups if isinstance(g, PeerGroup)]
+        assert len(groups) == len(args.intent.allowlist_groups), "an AWS stack's groups parse as AWS groups"
         # AWS refuses a rule naming a peer VPC's group until the peering is active, and this stack can only
         # request the peering: the peer accepts it, then the operator sets `accepted: true` (README, step 9).
-        for group in args.intent.allowlist_groups:
+        for group in groups:
             if not peers[group.peer].accepted:
                 pulumi.log.warn(
                     f"allowlisted security group {group.id} waits for peer {group.peer} to accept "
@@ -353,7 +354,7 @@ class Network(PlatformComponent):
                 self._ingress(
                     self.lb_sg, f"lb-{label}-cidr{i}", port, f"{label} clients from allowlisted {cidr}", cidr=cidr
                 )
-            for i, group in enumerate(args.intent.allowlist_groups):
+            for i, group in enumerate(groups):
                 peer = peers[group.peer]
                 if not peer.accepted:
                     continue
@@ -519,6 +520,13 @@ def member_reservation(subnet_cidr: str, node_addresses: tuple[str, ...]) -> str
         if inside[-1] in block:
             return str(block)
     return str(subnet)
+
+
+def aws_peers(peers: tuple[object, ...]) -> tuple[Peer, ...]:
+    """The intent's peers as AWS's shape (stacks/clouds/aws.py parses an AWS stack's peers)."""
+    narrowed = tuple(p for p in peers if isinstance(p, Peer))
+    assert len(narrowed) == len(peers), "an AWS stack's peers parse as AWS peers"
+    return narrowed
 
 
 def peer_group_reference(group: PeerGroup, peer: Peer, own_account: pulumi.Input[str]) -> pulumi.Output[str]:

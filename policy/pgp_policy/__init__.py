@@ -4,15 +4,18 @@ list's metadata (docs and tests read it)."""
 
 from __future__ import annotations
 
+import importlib
+
 from . import backup, boot, governance, ha, monitoring, postgres
-from .aws import rules as aws_rules
+from .clouds import CLOUD_PACKAGES
 from .clouds import NAMES as CLOUD_NAMES
 from .core import DEFAULT_ENFORCEMENT, PACK_NAME, Rule
 
 SHARED = (ha, postgres, backup, boot, monitoring, governance)
 _SHARED_PAIRS = [pair for module in SHARED for pair in module.POLICIES]
-# cloud name -> its families' rules; a new cloud adds its `rules` module here.
-CLOUD_PAIRS = {aws_rules.CLOUD: aws_rules.POLICIES}
+# cloud name -> its families' rules, from each cloud package's `rules` module.
+_CLOUD_RULES = [importlib.import_module(f".{name}.rules", __package__) for name in CLOUD_PACKAGES]
+CLOUD_PAIRS = {module.CLOUD: module.POLICIES for module in _CLOUD_RULES}
 _PAIRS = _SHARED_PAIRS + [pair for pairs in CLOUD_PAIRS.values() for pair in pairs]
 
 RULES: list[Rule] = [rule for rule, _ in _PAIRS]

@@ -1,16 +1,23 @@
-"""The clouds the pack knows, and the questions shared rules ask across them. A new cloud adds its adapter
-here; the shared rules stay as they are."""
+"""The clouds the pack knows, and the questions shared rules ask across them. A cloud is a subpackage with an
+`adapter` module (its `ADAPTER`) and a `rules` module (its families): adding the folder adds the cloud, and the
+shared rules stay as they are."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from .aws.adapter import AWS
 from .cloud import Cloud
 from .nodes import NodeFiles
 
-CLOUDS: tuple[Cloud, ...] = (AWS,)
+# In name order, so rule lists and docs keep one order whatever the file system lists first.
+CLOUD_PACKAGES = tuple(sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg))
+CLOUDS: tuple[Cloud, ...] = tuple(
+    importlib.import_module(f".{name}.adapter", __package__).ADAPTER for name in CLOUD_PACKAGES
+)
 NAMES = tuple(c.name for c in CLOUDS)
 _BY_PACKAGE = {package: c for c in CLOUDS for package in c.packages}
 

@@ -2,20 +2,21 @@
 tag rules, instance types, disk limits, the load balancer's timing), one module per cloud, found by name here.
 
 Pure data and checks: importable without the cloud's SDK. A new cloud adds stacks/clouds/<cloud>.py with its
-`CLOUD` and an entry in `CLOUDS`; the settings and the topology read only the `Cloud` interface.
+`CLOUD` and an entry in `CLOUDS` (and components/<cloud>/ its build); the settings and the topology read only
+the `Cloud` interface.
 """
 
 from __future__ import annotations
 
-from stacks.clouds import aws
+from stacks.clouds import aws, azure, gcp
 from stacks.clouds.model import Architecture, Cloud, NetworkPeer, Router, RoutingCheck
 
-CLOUDS: dict[str, Cloud] = {cloud.name: cloud for cloud in (aws.CLOUD,)}
+CLOUDS: dict[str, Cloud] = {cloud.name: cloud for cloud in (aws.CLOUD, azure.CLOUD, gcp.CLOUD)}
 SUPPORTED_CLOUDS: tuple[str, ...] = tuple(CLOUDS)
 
-# The peer shapes of the supported clouds (a union once there are several).
-Peer = aws.Peer
-PeerGroup = aws.PeerGroup
+# The peer shapes of the supported clouds: each cloud's parse_peers gives its own.
+Peer = aws.Peer | azure.Peer | gcp.Peer
+PeerGroup = aws.PeerGroup | azure.PeerGroup  # GCP admits peers by CIDR only: it has none
 
 
 def cloud(name: str) -> Cloud:

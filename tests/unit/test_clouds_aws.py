@@ -168,7 +168,7 @@ def test_every_offered_type_is_sized_or_refused_with_a_reason():
 
 
 def test_the_registry_names_each_cloud_once():
-    assert SUPPORTED_CLOUDS == ("aws",) and CLOUDS["aws"] is aws.CLOUD
+    assert SUPPORTED_CLOUDS == ("aws", "azure", "gcp") and CLOUDS["aws"] is aws.CLOUD
     assert aws.CLOUD.region_key == "aws:region" and aws.CLOUD.router.check.admission_seconds == 10
     assert aws.CLOUD.disk_iops_ceiling("gp3", 20) == 10_000 and aws.CLOUD.disk_iops_max == 64_000
 

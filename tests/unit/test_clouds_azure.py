@@ -19,8 +19,8 @@ from stacks.topology import derive_topology
 from tests.unit.stack_helpers import raw_settings
 
 
-def test_the_cloud_is_not_selectable_until_its_components_exist():
-    assert "azure" not in CLOUDS and azure.CLOUD.name == "azure"
+def test_the_cloud_is_registered_by_its_name():
+    assert CLOUDS["azure"] is azure.CLOUD
     assert azure.CLOUD.region_key == "azure-native:location"
 
 

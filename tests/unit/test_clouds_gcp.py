@@ -10,8 +10,8 @@ from stacks.reader import Reader
 from stacks.sizes import NodeSize
 
 
-def test_not_registered_before_its_components_exist():
-    assert "gcp" not in CLOUDS and gcp.CLOUD.name == "gcp" and gcp.CLOUD.region_key == "gcp:region"
+def test_the_cloud_is_registered_by_its_name():
+    assert CLOUDS["gcp"] is gcp.CLOUD and gcp.CLOUD.region_key == "gcp:region"
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from stacks.clouds.aws import Peer, PeerGroup
 from stacks.errors import SettingsError
 from stacks.offline import settings_for_stack
 from stacks.settings import (
     IPV4_PUBLIC_TOTAL,
     WORLD_PUBLIC_ADDRESSES,
-    Peer,
-    PeerGroup,
     parse_config,
     parse_settings,
     public_addresses,

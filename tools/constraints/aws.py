@@ -10,7 +10,7 @@ that rewords a limit is noticed instead of silently dropping the check. S3 bucke
 model at all; their rules come from the Amazon S3 User Guide, and say so.
 
 Patterns are matched against the whole value. Values unknown offline (the engine's unknown marker, ids and ARNs
-the fake cloud computes) are only as checkable as their offline stand-ins: see the runner's _FakeCloud.
+the fake cloud computes) are only as checkable as their offline stand-ins: see tools/fakecloud/aws.py.
 """
 
 from __future__ import annotations

@@ -114,3 +114,5 @@ AWS = Cloud(
     stateful_types=(t.VOLUME, t.BUCKET, t.KMS_KEY, t.SECRET),
     holds_data=holds_data,
 )
+
+ADAPTER = AWS

@@ -1,19 +1,18 @@
-"""How the contract suite reads one cloud's recorded graph. A new cloud adds one reader here (or in a module it
-imports) and passes the same suite; nothing in test_contract.py names a cloud's resource types."""
+"""How the contract suite reads one cloud's recorded graph: the interface, and what readers share. A cloud adds
+`tests/program/<cloud>/reader.py` with its `READER` and passes the same suite; nothing in test_contract.py names a
+cloud's resource types."""
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import gzip
+import importlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import yaml
 
 from dataplane.model import ClusterSpec
+from stacks.clouds import CLOUDS
 from stacks.settings import Settings
 from stacks.topology import Topology
 from tools.records import Plan, ResourceRecord
@@ -48,83 +47,21 @@ def strings(value: object, path: str = "") -> Iterator[tuple[str, str]]:
             yield from strings(v, f"{path}[{i}]")
 
 
-def _cloud_init_files(text: str) -> dict[str, str]:
+def cloud_init_files(text: str) -> dict[str, str]:
     return {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
 
 
-@dataclass(frozen=True)
-class AwsReader:
-    stateful_types: tuple[str, ...] = (
-        "aws:ebs/volume:Volume",
-        "aws:s3/bucket:Bucket",
-        "aws:kms/key:Key",
-        "aws:secretsmanager/secret:Secret",
-        "aws:secretsmanager/secretVersion:SecretVersion",
-        "random:index/randomPassword:RandomPassword",
-        "tls:index/selfSignedCert:SelfSignedCert",
-        # the bucket's settings: replacing one clears it
-        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
-        "aws:s3/bucketVersioning:BucketVersioning",
-        "aws:s3/bucketPolicy:BucketPolicy",
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-    )
-
-    def members(self, plan: Plan) -> list[ResourceRecord]:
-        return [r for r in plan.by_type("aws:ec2/instance:Instance") if r.inputs["tags"].get("role") == "postgres"]
-
-    def zone_of(self, plan: Plan, member: ResourceRecord) -> str:
-        (subnet,) = [s for s in plan.by_type("aws:ec2/subnet:Subnet") if s.id == member.inputs["subnetId"]]
-        return subnet.inputs["availabilityZone"]
-
-    def address_of(self, member: ResourceRecord) -> str:
-        return member.inputs["privateIp"]
-
-    def boot_text(self, record: ResourceRecord) -> str | None:
-        data = record.inputs.get("userDataBase64")
-        return gzip.decompress(base64.b64decode(data)).decode() if data else None
-
-    def boot_files(self, member: ResourceRecord) -> dict[str, str]:
-        return _cloud_init_files(self.boot_text(member) or "")
-
-    def vault_lock(self, plan: Plan) -> tuple[str, int]:
-        (bucket,) = plan.by_type("aws:s3/bucket:Bucket")
-        if not bucket.inputs.get("objectLockEnabled"):
-            return ("", 0)
-        (lock,) = plan.by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-        retention = lock.inputs["rule"]["defaultRetention"]
-        return retention["mode"], retention["days"]
-
-    def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]:
-        groups = {g.outputs["arn"]: g for g in plan.by_type("aws:lb/targetGroup:TargetGroup")}
-        checks = {}
-        for listener in plan.by_type("aws:lb/listener:Listener"):
-            group = groups[listener.inputs["defaultActions"][0]["targetGroupArn"]]
-            check = group.inputs["healthCheck"]
-            checks[listener.inputs["port"]] = (int(check["port"]), check["path"])
-        return checks
-
-    def spec(self, plan: Plan, settings: Settings, topology: Topology) -> ClusterSpec:
-        from components.aws.spec import aws_cluster_spec
-        from dataplane.boot.aws import AwsBoot
-        from tools.runner import FAKE_ACCOUNT
-
-        # The vault's key exists only once the vault does, so the boot data completes the repository with it.
-        (key,) = [k for k in plan.by_type("aws:kms/key:Key") if k.name.endswith("vault-key")]
-        spec = aws_cluster_spec(settings, topology, FAKE_ACCOUNT)
-        cloud = AwsBoot(region=settings.region, kms_key_id=key.outputs["arn"])
-        return dataclasses.replace(spec, repositories=cloud.repositories(spec.repositories))
-
-    def tags_of(self, record: ResourceRecord) -> dict[str, str] | None:
-        return record.inputs.get("tags") if record.type in aws_taggable() else None
+def _readers() -> dict[str, CloudReader]:
+    found = {}
+    for cloud in CLOUDS:
+        try:
+            module = importlib.import_module(f"tests.program.{cloud}.reader")
+        except ModuleNotFoundError as missing:
+            if missing.name not in (f"tests.program.{cloud}", f"tests.program.{cloud}.reader"):
+                raise
+            continue  # test_every_stack_has_a_cloud_reader fails for a stack of this cloud
+        found[cloud] = module.READER
+    return found
 
 
-def aws_taggable() -> frozenset[str]:
-    # Generated from pulumi-aws by the pack (policy/scripts/gen_aws_taggable.py): the provider's own list.
-    (path,) = ROOT.glob("policy/pgp_policy/**/*taggable.txt")
-    text = path.read_text()
-    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
-
-
-READERS: dict[str, CloudReader] = {"aws": AwsReader()}
+READERS: dict[str, CloudReader] = _readers()
