@@ -9,7 +9,6 @@ may not have botocore; `tests/unit/test_clouds_aws.py` keeps both equal to the i
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.clouds.model import Architecture, Cloud, Router, RoutingCheck
+from stacks.clouds.peers import PeerList, PeerWording
 from stacks.reader import Reader
 from stacks.sizes import NodeSize
 
@@ -184,7 +184,15 @@ class PeerGroup:
 
 
 PEER_KEYS = ("name", "vpc_id", "cidr", "account_id", "region", "accepted")
-_PEER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+
+
+_PEER_WORDING = PeerWording(
+    network="VPC",
+    name_use="the peering connection and its route",
+    platform_overlap="peering needs disjoint ranges",
+    peer_overlap="so the private route table cannot tell the peers apart",
+    peer_overlap_fix="peer only VPCs with disjoint ranges",
+)
 
 
 def parse_peers(
@@ -192,89 +200,39 @@ def parse_peers(
 ) -> tuple[tuple[Peer, ...], set[str]]:
     """The valid peers, and every name declared (valid or not), so references to a broken peer are not reported
     a second time."""
+    listed = PeerList(r, value, vpc_cidr, PEER_KEYS, _PEER_WORDING)
     peers: list[Peer] = []
-    declared: set[str] = set()
-    vpcs: dict[str, int] = {}
-    networks: dict[int, ipaddress.IPv4Network] = {}
-    for i, entry in enumerate(r.listing("network.peers", value)):
-        key = f"network.peers[{i}]"
-        p = r.entry(key, entry, PEER_KEYS)
-        if p is None:
-            continue
-        name = r.string(
-            f"{key}.name",
-            p.get("name"),
-            lambda s: _PEER_NAME.fullmatch(s) is not None,
-            "a short lowercase name (letters, digits, '-')",
-        )
-        if name and name in declared:
-            r.fail(
-                f"{key}.name",
-                name,
-                "is the name of an earlier peer too; it names the peering connection and its route, so each peer "
-                "needs its own",
-                "give each peer a different name",
-            )
-            name = None
-        elif name:
-            declared.add(name)
+    for e in listed.entries():
         vpc = r.string(
-            f"{key}.vpc_id",
-            p.get("vpc_id"),
+            f"{e.key}.vpc_id",
+            e.fields.get("vpc_id"),
             lambda s: VPC_ID.fullmatch(s) is not None,
             "a VPC id (vpc- and 8 or 17 hex digits)",
         )
-        if vpc and vpc in vpcs:
-            r.fail(f"{key}.vpc_id", vpc, f"is the VPC of network.peers[{vpcs[vpc]}] too", "declare each peer VPC once")
-            vpc = None
-        elif vpc:
-            vpcs[vpc] = i
-        peer_cidr = r.cidr(f"{key}.cidr", p.get("cidr"))
-        if peer_cidr and vpc_cidr and ipaddress.ip_network(peer_cidr).overlaps(ipaddress.ip_network(vpc_cidr)):
-            r.fail(
-                f"{key}.cidr",
-                peer_cidr,
-                f"overlaps the platform VPC {vpc_cidr}; peering needs disjoint ranges",
-                "choose a VPC CIDR that does not overlap any peer",
-            )
-            peer_cidr = None
-        if peer_cidr:
-            net = ipaddress.IPv4Network(peer_cidr)
-            clash = next((j for j, other in networks.items() if other.overlaps(net)), None)
-            if clash is not None:
-                r.fail(
-                    f"{key}.cidr",
-                    peer_cidr,
-                    f"overlaps network.peers[{clash}] ({networks[clash]}), so the private route table cannot tell "
-                    f"the peers apart",
-                    "peer only VPCs with disjoint ranges",
-                )
-                peer_cidr = None
-            else:
-                networks[i] = net
-        account_raw = p.get("account_id")
+        vpc = listed.once(f"{e.key}.vpc_id", vpc, vpc or "", "VPC")
+        account_raw = e.fields.get("account_id")
         if isinstance(account_raw, int) and not isinstance(account_raw, bool):
             account_raw = str(account_raw)
         account = r.string(
-            f"{key}.account_id",
+            f"{e.key}.account_id",
             account_raw,
             lambda s: ACCOUNT_ID.fullmatch(s) is not None,
             "a 12-digit AWS account id (quoted, so leading zeros survive)",
         )
-        peer_region = r.string(f"{key}.region", p.get("region"), is_region, "an AWS region name")
+        peer_region = r.string(f"{e.key}.region", e.fields.get("region"), is_region, "an AWS region name")
         if peer_region and region and partition_of(peer_region) != partition_of(region):
             r.fail(
-                f"{key}.region",
+                f"{e.key}.region",
                 peer_region,
                 f"is in partition {partition_of(peer_region)}, the stack in {partition_of(region)}; VPC peering "
                 f"does not cross partitions",
                 f"peer a VPC in the {partition_of(region)} partition",
             )
             peer_region = None
-        accepted = r.boolean(f"{key}.accepted", p.get("accepted", False))
-        if name and vpc and peer_cidr and account and peer_region and accepted is not None:
-            peers.append(Peer(name, vpc, peer_cidr, account, peer_region, accepted))
-    return tuple(peers), declared
+        accepted = r.boolean(f"{e.key}.accepted", e.fields.get("accepted", False))
+        if e.name and vpc and e.cidr and account and peer_region and accepted is not None:
+            peers.append(Peer(e.name, vpc, e.cidr, account, peer_region, accepted))
+    return tuple(peers), listed.declared
 
 
 def parse_peer_groups(

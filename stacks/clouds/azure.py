@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacks.clouds.model import Architecture, Cloud, Router, RoutingCheck
+from stacks.clouds.peers import PeerList, PeerWording
 from stacks.reader import Reader
 from stacks.sizes import NodeSize
 
@@ -248,7 +249,6 @@ class PeerGroup:
 
 
 PEER_KEYS = ("name", "vnet_id", "cidr")
-_PEER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 
 
 def vnet_id_problem(value: str) -> str | None:
@@ -271,80 +271,33 @@ def vnet_id_problem(value: str) -> str | None:
     return None
 
 
+_PEER_WORDING = PeerWording(
+    network="VNet",
+    name_use="both peerings",
+    platform_overlap="Azure refuses to peer overlapping address spaces",
+    peer_overlap="so the platform VNet could not route to both",
+    peer_overlap_fix="peer only VNets with disjoint ranges",
+)
+
+
 def parse_peers(
     r: Reader, value: object, vnet_cidr: str | None, region: str | None
 ) -> tuple[tuple[Peer, ...], set[str]]:
     """The valid peers, and every name declared (valid or not), so references to a broken peer are not reported
     a second time."""
+    listed = PeerList(r, value, vnet_cidr, PEER_KEYS, _PEER_WORDING)
     peers: list[Peer] = []
-    declared: set[str] = set()
-    vnets: dict[str, int] = {}
-    networks: dict[int, ipaddress.IPv4Network] = {}
-    for i, entry in enumerate(r.listing("network.peers", value)):
-        key = f"network.peers[{i}]"
-        p = r.entry(key, entry, PEER_KEYS)
-        if p is None:
-            continue
-        name = r.string(
-            f"{key}.name",
-            p.get("name"),
-            lambda s: _PEER_NAME.fullmatch(s) is not None,
-            "a short lowercase name (letters, digits, '-')",
-        )
-        if name and name in declared:
-            r.fail(
-                f"{key}.name",
-                name,
-                "is the name of an earlier peer too; it names both peerings, so each peer needs its own",
-                "give each peer a different name",
-            )
-            name = None
-        elif name:
-            declared.add(name)
-        vnet = r.string(f"{key}.vnet_id", p.get("vnet_id"), expected="a virtual network resource id")
-        if vnet:
-            problem = vnet_id_problem(vnet)
-            if problem:
-                r.fail(f"{key}.vnet_id", vnet, problem, "copy the peer VNet's id from its Properties (Resource ID)")
-                vnet = None
-        if vnet:
-            folded = vnet.lower()  # ARM resource ids compare case-insensitively
-            if folded in vnets:
-                r.fail(
-                    f"{key}.vnet_id",
-                    vnet,
-                    f"is the VNet of network.peers[{vnets[folded]}] too",
-                    "declare each peer once",
-                )
-                vnet = None
-            else:
-                vnets[folded] = i
-        peer_cidr = r.cidr(f"{key}.cidr", p.get("cidr"))
-        if peer_cidr and vnet_cidr and ipaddress.ip_network(peer_cidr).overlaps(ipaddress.ip_network(vnet_cidr)):
-            r.fail(
-                f"{key}.cidr",
-                peer_cidr,
-                f"overlaps the platform VNet {vnet_cidr}; Azure refuses to peer overlapping address spaces",
-                "choose a network CIDR that does not overlap any peer",
-            )
-            peer_cidr = None
-        if peer_cidr:
-            net = ipaddress.IPv4Network(peer_cidr)
-            clash = next((j for j, other in networks.items() if other.overlaps(net)), None)
-            if clash is not None:
-                r.fail(
-                    f"{key}.cidr",
-                    peer_cidr,
-                    f"overlaps network.peers[{clash}] ({networks[clash]}), so the platform VNet could not route to "
-                    f"both",
-                    "peer only VNets with disjoint ranges",
-                )
-                peer_cidr = None
-            else:
-                networks[i] = net
-        if name and vnet and peer_cidr:
-            peers.append(Peer(name, vnet, peer_cidr))
-    return tuple(peers), declared
+    for e in listed.entries():
+        vnet = r.string(f"{e.key}.vnet_id", e.fields.get("vnet_id"), expected="a virtual network resource id")
+        problem = vnet_id_problem(vnet) if vnet else None
+        if vnet and problem:
+            r.fail(f"{e.key}.vnet_id", vnet, problem, "copy the peer VNet's id from its Properties (Resource ID)")
+            vnet = None
+        # ARM resource ids compare case-insensitively.
+        vnet = listed.once(f"{e.key}.vnet_id", vnet, (vnet or "").lower(), "VNet")
+        if e.name and vnet and e.cidr:
+            peers.append(Peer(e.name, vnet, e.cidr))
+    return tuple(peers), listed.declared
 
 
 def parse_peer_groups(

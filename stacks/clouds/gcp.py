@@ -9,7 +9,6 @@ these facts against.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacks.clouds.model import Architecture, Cloud, Router, RoutingCheck
+from stacks.clouds.peers import PeerList, PeerWording
 from stacks.reader import Reader
 from stacks.sizes import NodeSize
 
@@ -139,6 +139,14 @@ INTERNAL_NLB = Router(
     check=RoutingCheck(interval_seconds=2, fall=2, rise=2, timeout_seconds=1),
 )
 
+# Where Google's health checkers for internal passthrough Network Load Balancers probe from: firewall rules must
+# admit them to the checked port ("Health checks overview", Probe IP ranges and firewall rules:
+# https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
+HEALTH_CHECK_SOURCE_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
+# Where Identity-Aware Proxy's TCP forwarding connects from, for operators' SSH without an external address
+# ("Using IAP for TCP forwarding", Create a firewall rule: https://cloud.google.com/iap/docs/using-tcp-forwarding).
+IAP_TCP_SOURCE_RANGE = "35.235.240.0/20"
+
 # --- names and the stage -------------------------------------------------------------------------------------
 # Compute resource names are RFC 1035 labels of 1-63 characters (the compute discovery document's name pattern).
 # The tightest name the platform builds is a service account id: 6-30 characters (iam v1 discovery document,
@@ -178,89 +186,43 @@ class Peer:
 
 
 PEER_KEYS = ("name", "project", "network", "cidr", "accepted")
-_PEER_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+
+
+_PEER_WORDING = PeerWording(
+    network="network",
+    name_use="the peering",
+    platform_overlap="GCP refuses a peering whose subnet routes overlap",
+    peer_overlap="GCP refuses overlapping subnet routes from two peerings",
+    peer_overlap_fix="peer only networks with disjoint ranges",
+)
 
 
 def parse_peers(
     r: Reader, value: object, network_cidr: str | None, region: str | None
 ) -> tuple[tuple[Peer, ...], set[str]]:
     """The valid peers, and every name declared. A VPC network is global, so a peer has no region."""
+    listed = PeerList(r, value, network_cidr, PEER_KEYS, _PEER_WORDING)
     peers: list[Peer] = []
-    declared: set[str] = set()
-    links: dict[str, int] = {}
-    networks: dict[int, ipaddress.IPv4Network] = {}
-    for i, entry in enumerate(r.listing("network.peers", value)):
-        key = f"network.peers[{i}]"
-        p = r.entry(key, entry, PEER_KEYS)
-        if p is None:
-            continue
-        name = r.string(
-            f"{key}.name",
-            p.get("name"),
-            lambda s: _PEER_NAME.fullmatch(s) is not None,
-            "a short lowercase name (letters, digits, '-')",
-        )
-        if name and name in declared:
-            r.fail(
-                f"{key}.name",
-                name,
-                "is the name of an earlier peer too; it names the peering, so each peer needs its own",
-                "give each peer a different name",
-            )
-            name = None
-        elif name:
-            declared.add(name)
+    for e in listed.entries():
         project = r.string(
-            f"{key}.project",
-            p.get("project"),
+            f"{e.key}.project",
+            e.fields.get("project"),
             lambda s: PROJECT_ID.fullmatch(s) is not None,
             "a GCP project id (6-30 lowercase letters, digits and '-', starting with a letter)",
         )
         network = r.string(
-            f"{key}.network",
-            p.get("network"),
+            f"{e.key}.network",
+            e.fields.get("network"),
             lambda s: RFC1035_NAME.fullmatch(s) is not None,
             "a VPC network name (RFC 1035: 1-63 lowercase letters, digits and '-')",
         )
         if project and network:
             link = f"projects/{project}/global/networks/{network}"
-            if link in links:
-                r.fail(
-                    f"{key}.network",
-                    network,
-                    f"is the network of network.peers[{links[link]}] too",
-                    "declare each peer network once",
-                )
-                network = None
-            else:
-                links[link] = i
-        peer_cidr = r.cidr(f"{key}.cidr", p.get("cidr"))
-        if peer_cidr and network_cidr and ipaddress.ip_network(peer_cidr).overlaps(ipaddress.ip_network(network_cidr)):
-            r.fail(
-                f"{key}.cidr",
-                peer_cidr,
-                f"overlaps the platform network {network_cidr}; GCP refuses a peering whose subnet routes overlap",
-                "choose a network CIDR that does not overlap any peer",
-            )
-            peer_cidr = None
-        if peer_cidr:
-            net = ipaddress.IPv4Network(peer_cidr)
-            clash = next((j for j, other in networks.items() if other.overlaps(net)), None)
-            if clash is not None:
-                r.fail(
-                    f"{key}.cidr",
-                    peer_cidr,
-                    f"overlaps network.peers[{clash}] ({networks[clash]}); GCP refuses overlapping subnet routes "
-                    f"from two peerings",
-                    "peer only networks with disjoint ranges",
-                )
-                peer_cidr = None
-            else:
-                networks[i] = net
-        accepted = r.boolean(f"{key}.accepted", p.get("accepted", False))
-        if name and project and network and peer_cidr and accepted is not None:
-            peers.append(Peer(name, project, network, peer_cidr, accepted))
-    return tuple(peers), declared
+            network = listed.once(f"{e.key}.network", network, link, "network")
+        accepted = r.boolean(f"{e.key}.accepted", e.fields.get("accepted", False))
+        if e.name and project and network and e.cidr and accepted is not None:
+            peers.append(Peer(e.name, project, network, e.cidr, accepted))
+    return tuple(peers), listed.declared
 
 
 def parse_peer_groups(
