@@ -21,13 +21,14 @@ import html
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from stacks.clouds.aws import EC2_USER_DATA_LIMIT
 from tools.constraints.core import (
     Binding,
+    BuiltPlugin,
     Constraint,
     Count,
     Length,
@@ -1075,26 +1076,7 @@ NOT_AUTONAMED = {
 # --- the plugin --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class AwsPlugin:
-    name: str = "aws"
-    packages: tuple[str, ...] = ("aws",)
-    _types: dict[str, TypeConstraints] | None = field(default=None, repr=False)
-
-    def _all(self) -> dict[str, TypeConstraints]:
-        if self._types is None:
-            self._types = _build()
-        return self._types
-
-    def constraints(self, type_token: str) -> TypeConstraints | None:
-        return self._all().get(type_token)
-
-    def known_types(self) -> Iterable[str]:
-        return self._all().keys()
-
-    def autoname(self, type_token: str) -> AutoName | None:
-        return AUTONAMING.get(type_token)
-
+class AwsPlugin(BuiltPlugin):
     def values(self, record) -> Mapping[str, Any]:
         """Inputs as the API receives them: a name chosen at create from a prefix is checked too."""
         rule = AUTONAMING.get(record.type)
@@ -1110,4 +1092,4 @@ class AwsPlugin:
         return values
 
 
-PLUGIN = AwsPlugin()
+PLUGIN = AwsPlugin("aws", ("aws",), _build, AUTONAMING)

@@ -18,6 +18,7 @@ from functools import cache, lru_cache
 from typing import Any, Protocol
 
 # The engine's marker for a value not known during a preview: nothing to check.
+from tools.constraints.naming import AutoName
 from tools.protocol import UNKNOWN
 
 
@@ -361,6 +362,35 @@ class CloudPlugin(Protocol):
     def values(self, record: ResourceLike) -> Mapping[str, Any]:
         """The values the API would receive, from the recorded inputs (and provider-computed names)."""
         ...
+
+
+@dataclass
+class BuiltPlugin:
+    """A cloud file whose limits are built once, on first use, from the cloud's own models (`build`), with the
+    provider's auto-naming rules beside them. `values` is the request as the provider's Check leaves it."""
+
+    name: str
+    packages: tuple[str, ...]
+    build: Callable[[], dict[str, TypeConstraints]] = field(repr=False)
+    autonaming: Mapping[str, AutoName] = field(default_factory=dict, repr=False)
+    _types: dict[str, TypeConstraints] | None = field(default=None, repr=False)
+
+    def _all(self) -> dict[str, TypeConstraints]:
+        if self._types is None:
+            self._types = self.build()
+        return self._types
+
+    def constraints(self, type_token: str) -> TypeConstraints | None:
+        return self._all().get(type_token)
+
+    def known_types(self) -> Iterable[str]:
+        return self._all().keys()
+
+    def autoname(self, type_token: str) -> AutoName | None:
+        return self.autonaming.get(type_token)
+
+    def values(self, record: ResourceLike) -> Mapping[str, Any]:
+        return record.inputs
 
 
 class Registry:

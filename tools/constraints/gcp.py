@@ -17,8 +17,8 @@ import binascii
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 from stacks.clouds import gcp as facts
 from tools.constraints.core import (
     Binding,
+    BuiltPlugin,
     Constraint,
     Count,
     Length,
@@ -823,29 +824,5 @@ AUTONAMING: dict[str, AutoName] = {
 }
 
 
-@dataclass
-class GcpPlugin:
-    name: str = "gcp"
-    packages: tuple[str, ...] = ("gcp",)
-    _types: dict[str, TypeConstraints] | None = field(default=None, repr=False)
-
-    def _all(self) -> dict[str, TypeConstraints]:
-        if self._types is None:
-            self._types = _build()
-        return self._types
-
-    def constraints(self, type_token: str) -> TypeConstraints | None:
-        return self._all().get(type_token)
-
-    def known_types(self) -> Iterable[str]:
-        return self._all().keys()
-
-    def autoname(self, type_token: str) -> AutoName | None:
-        return AUTONAMING.get(type_token)
-
-    def values(self, record) -> Mapping[str, Any]:
-        """The bridge's Check puts every auto-name into the inputs, so the inputs are what the API receives."""
-        return record.inputs
-
-
-PLUGIN = GcpPlugin()
+# The bridge's Check puts every auto-name into the inputs, so the inputs are what the API receives.
+PLUGIN = BuiltPlugin("gcp", ("gcp",), _build, AUTONAMING)
