@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stacks.errors import UserError
+from tests.unit.constraint_helpers import violations
 from tools.constraints import naming, registry
 from tools.constraints.aws import AUTONAMING
 from tools.records import ResourceRecord
@@ -22,29 +23,6 @@ STACKS = ("dev", "prod")
 @pytest.fixture(scope="module")
 def plans():
     return {stack: run_stack(stack) for stack in STACKS}
-
-
-def record(type_token: str, name: str, inputs: dict, outputs: dict | None = None) -> ResourceRecord:
-    return ResourceRecord(
-        urn=f"urn:pulumi:test::pg-platform::{type_token}::{name}",
-        type=type_token,
-        name=name,
-        custom=True,
-        parent=None,
-        inputs=inputs,
-        secret_paths=[],
-        dependencies=[],
-        property_dependencies={},
-        provider=None,
-        protect=False,
-        outputs=outputs or {},
-    )
-
-
-def violations(type_token: str, inputs: dict, outputs: dict | None = None):
-    found, unmapped = registry().check([record(type_token, "r", inputs, outputs)])
-    assert not unmapped
-    return found
 
 
 def broken(type_token: str, path: str, inputs: dict) -> list[str]:

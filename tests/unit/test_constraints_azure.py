@@ -11,35 +11,16 @@ from pathlib import Path
 import pytest
 
 from stacks.clouds import azure as facts
+from tests.unit.constraint_helpers import violations
 from tools.constraints import autoname_rule, naming, registry
 from tools.constraints import azure as az
-from tools.records import ResourceRecord
 from tools.runner import ConstraintError, run_stack
 
 SDK = Path(__import__("pulumi_azure_native").__file__).parent
 
 
-def record(token: str, name: str, inputs: dict) -> ResourceRecord:
-    return ResourceRecord(
-        urn=f"urn:pulumi:test::pg-platform::{token}::{name}",
-        type=token,
-        name=name,
-        custom=True,
-        parent=None,
-        inputs=inputs,
-        secret_paths=[],
-        dependencies=[],
-        property_dependencies={},
-        provider=None,
-        protect=False,
-        outputs={},
-    )
-
-
 def broken(token: str, inputs: dict, path: str | None = None) -> list[str]:
-    found, unmapped = registry().check([record(token, "r", inputs)])
-    assert not unmapped
-    return [f"{v.path}: {v.source}: {v.limit}" for v in found if path is None or v.path == path]
+    return [f"{v.path}: {v.source}: {v.limit}" for v in violations(token, inputs) if path is None or v.path == path]
 
 
 RG = {"resourceGroupName": "pgp-prod"}

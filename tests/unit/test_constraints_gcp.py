@@ -9,9 +9,9 @@ import base64
 import pytest
 
 from stacks.clouds import gcp as facts
+from tests.unit.constraint_helpers import violations
 from tools.constraints import naming, registry
 from tools.constraints.gcp import AUTONAMING, PLUGIN, field_
-from tools.records import ResourceRecord
 
 TYPES = (
     "gcp:compute/network:Network",
@@ -43,28 +43,9 @@ TYPES = (
 )
 
 
-def record(type_token: str, inputs: dict, name: str = "r") -> ResourceRecord:
-    return ResourceRecord(
-        urn=f"urn:pulumi:test::pg-platform::{type_token}::{name}",
-        type=type_token,
-        name=name,
-        custom=True,
-        parent=None,
-        inputs=inputs,
-        secret_paths=[],
-        dependencies=[],
-        property_dependencies={},
-        provider=None,
-        protect=False,
-        outputs={},
-    )
-
-
 def broken(type_token: str, inputs: dict) -> dict[str, list[str]]:
-    found, unmapped = registry().check([record(type_token, inputs)])
-    assert not unmapped
     out: dict[str, list[str]] = {}
-    for v in found:
+    for v in violations(type_token, inputs):
         out.setdefault(v.path, []).append(f"{v.source}: {v.limit}")
     return out
 
