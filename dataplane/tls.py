@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
+from typing import Any
 
 from dataplane.model import ClusterSpec, Member
 
@@ -107,6 +108,30 @@ class IssuedPair:
     key_pem: bytes
 
 
+# What a certificate's key may do (X.509 KeyUsage): the CA signs certificates and CRLs; an ECDSA leaf signs its
+# handshakes and agrees keys. Everything else stays off.
+CA_KEY_USAGES = ("digital_signature", "key_cert_sign", "crl_sign")
+LEAF_KEY_USAGES = ("digital_signature", "key_agreement")
+_KEY_USAGE_FLAGS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def key_usage(allowed: tuple[str, ...]) -> Any:
+    """The KeyUsage extension (`cryptography`) allowing exactly `allowed`."""
+    from cryptography import x509
+
+    return x509.KeyUsage(**{flag: flag in allowed for flag in _KEY_USAGE_FLAGS})
+
+
 def issue(spec: ClusterSpec, now: datetime | None = None) -> dict[str, IssuedPair]:
     """Issue every request with `cryptography` (ECDSA P-256, signed by a fresh CA). Keys are random."""
     from cryptography import x509
@@ -147,35 +172,9 @@ def issue(spec: ClusterSpec, now: datetime | None = None) -> dict[str, IssuedPai
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         )
         if req.is_ca:
-            builder = builder.add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            builder = builder.add_extension(key_usage(CA_KEY_USAGES), critical=True)
         else:
-            builder = builder.add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_encipherment=False,
-                    key_agreement=True,
-                    content_commitment=False,
-                    data_encipherment=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            builder = builder.add_extension(key_usage(LEAF_KEY_USAGES), critical=True)
             usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if req.server else []) + (
                 [ExtendedKeyUsageOID.CLIENT_AUTH] if req.client else []
             )

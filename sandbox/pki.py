@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from dataplane.tls import CA_KEY_USAGES, key_usage
 from sandbox.supervisor import chown_service_user
 
 # Defaults when a request does not say; dataplane.tls's requests carry the platform's own validity.
@@ -77,20 +78,7 @@ class LocalCA:
             .not_valid_before(_now() - dt.timedelta(minutes=5))
             .not_valid_after(_now() + dt.timedelta(days=self.validity_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(key_usage(CA_KEY_USAGES), critical=True)
             .sign(key, hashes.SHA256())
         )
         _write_private(self.key_path, _key_bytes(key), service_owned=False)
