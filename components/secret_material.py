@@ -108,7 +108,7 @@ def tls_material(owner: PlatformComponent, spec: ClusterSpec, protect: bool) -> 
         return cert.cert_pem, key.private_key_pem
 
     client_cert, client_key = pair(client_req)
-    bundles = {}
+    bundles: dict[str, pulumi.Output[str]] = {}
     for req in member_reqs:
         cert, key = pair(req)
         bundles[req.name] = pulumi.Output.secret(
