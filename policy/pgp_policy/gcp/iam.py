@@ -1,0 +1,118 @@
+"""Identity: nothing is granted to the public, the project-level grants are neither basic nor administrative
+roles, and service accounts have no user-managed keys."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from ..core import Rule, resource_policy, short, stack_policy
+from ..graph import of_type, points_at
+from .types import (
+    BUCKET_IAM_MEMBER,
+    CLOUD,
+    CRYPTO_KEY_IAM_MEMBER,
+    PROJECT_IAM_MEMBER,
+    SECRET_IAM_MEMBER,
+    SERVICE_ACCOUNT,
+    SERVICE_ACCOUNT_KEY,
+)
+
+AREA = "iam"
+IAM_MEMBERS = (BUCKET_IAM_MEMBER, CRYPTO_KEY_IAM_MEMBER, SECRET_IAM_MEMBER, PROJECT_IAM_MEMBER)
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
+# Project-wide grants that let the holder act as any service account (CIS GCP Foundations 1.6).
+IMPERSONATION_ROLES = ("roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator")
+# Services whose data the platform keeps in one resource each: grant on that resource, never project-wide.
+RESOURCE_SCOPED_SERVICES = ("roles/storage.", "roles/cloudkms.", "roles/secretmanager.")
+
+# --- PGP-GCP-IAM-001 ----------------------------------------------------------------------------------------
+IAM_001 = Rule(
+    id="PGP-GCP-IAM-001",
+    title="Nothing granted to the public",
+    why="allUsers is everyone on the internet and allAuthenticatedUsers everyone with a Google account: either on "
+    "the bucket, a key, a secret or the project publishes it.",
+    description="No IAM member (bucket, crypto key, secret or project) is allUsers or allAuthenticatedUsers.",
+    severity=Severity.CRITICAL,
+    control="CKV_GCP_28; CIS GCP Foundations 1.9, 5.1",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
+    remediation="Grant to the node's service account (serviceAccount:<email>) only.",
+)
+
+
+def _not_public(args, report) -> None:
+    if args.resource_type not in IAM_MEMBERS:
+        return
+    member = str(args.props.get("member") or "")
+    if member in PUBLIC_MEMBERS:
+        report(f"{args.name}: member {member} grants {args.props.get('role')} to the public")
+
+
+# --- PGP-GCP-IAM-002 ----------------------------------------------------------------------------------------
+IAM_002 = Rule(
+    id="PGP-GCP-IAM-002",
+    title="Project grants are narrow",
+    why="A basic or admin role on the project, or the right to act as any service account, turns one compromised "
+    "node into a compromised project; storage, key and secret roles belong on their one resource.",
+    description="Project IAM members hold no basic role (owner, editor, viewer), no administrative role, no "
+    "project-wide service account impersonation, and no Cloud Storage, Cloud KMS or Secret Manager role "
+    "(those are granted on the bucket, key or secret).",
+    severity=Severity.HIGH,
+    control="CKV_GCP_41, CKV_GCP_49; CIS GCP Foundations 1.5, 1.6",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
+    remediation="Grant project-wide only what has no resource to scope to (roles/logging.logWriter, "
+    "roles/monitoring.metricWriter); grant the rest on the bucket, key or secret.",
+)
+
+
+def _narrow_project_grants(args, report) -> None:
+    if args.resource_type != PROJECT_IAM_MEMBER:
+        return
+    role = str(args.props.get("role") or "")
+    if role in BASIC_ROLES:
+        report(f"{args.name}: {role} is a basic role")
+    elif role in IMPERSONATION_ROLES:
+        report(f"{args.name}: {role} on the project lets the member act as every service account")
+    elif role.lower().endswith("admin"):
+        report(f"{args.name}: {role} is an administrative role")
+    elif role.startswith(RESOURCE_SCOPED_SERVICES):
+        report(f"{args.name}: {role} on the project reaches every bucket, key or secret; grant it on the resource")
+
+
+# --- PGP-GCP-IAM-003 ----------------------------------------------------------------------------------------
+IAM_003 = Rule(
+    id="PGP-GCP-IAM-003",
+    title="No user-managed service account keys",
+    why="A key file is a long-lived credential that works from anywhere; nodes get short-lived tokens from the "
+    "metadata server instead.",
+    description="No service account of the stack has a user-managed key (gcp.serviceaccount.Key).",
+    severity=Severity.HIGH,
+    control="CIS GCP Foundations 1.4; seed: no long-lived credentials",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
+    remediation="Remove the gcp.serviceaccount.Key: attach the account to the instance and let pgBackRest "
+    "(repo-gcs-key-type=auto) and the boot take tokens from the metadata server.",
+)
+
+
+def _no_keys(args, report) -> None:
+    keys = of_type(args.resources, SERVICE_ACCOUNT_KEY)
+    accounts = of_type(args.resources, SERVICE_ACCOUNT)
+    for key in keys:
+        owners = [a for a in accounts if points_at(key, "serviceAccountId", a)]
+        for a in owners:
+            report(f"{short(a.urn)} has a user-managed key ({short(key.urn)})", a.urn)
+        if not owners:
+            report(f"{short(key.urn)} is a user-managed service account key", key.urn)
+
+
+POLICIES = [
+    (IAM_001, resource_policy(IAM_001, _not_public)),
+    (IAM_002, resource_policy(IAM_002, _narrow_project_grants)),
+    (IAM_003, stack_policy(IAM_003, _no_keys)),
+]

@@ -1,0 +1,10 @@
+"""GCP's own rule families, in the order the docs list them; every id is PGP-GCP-<FAMILY>-<NNN>."""
+
+from __future__ import annotations
+
+from . import compute, iam, kms, lb, monitoring, network, secretmanager, storage
+from .types import CLOUD
+
+FAMILIES = (network, lb, storage, kms, compute, iam, secretmanager, monitoring)
+POLICIES = [pair for module in FAMILIES for pair in module.POLICIES]
+__all__ = ["CLOUD", "FAMILIES", "POLICIES"]
