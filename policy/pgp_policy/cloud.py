@@ -30,7 +30,7 @@ class Cloud:
     packages: tuple[str, ...]  # provider packages whose type tokens are this cloud's ("aws" of "aws:s3/...")
     machine_types: frozenset[str]  # what runs a node: the members and the monitoring node
     boot_types: frozenset[str]  # what carries user data: machines and their templates
-    user_data_keys: tuple[str, ...]  # inputs holding it, plain or base64 (gzip allowed)
+    user_data_keys: tuple[str, ...]  # inputs holding it (dotted when nested), plain or base64 (gzip allowed)
     zone: Callable[[Any], str | None]  # a machine's zone, from its inputs or its subnet
     vault_types: frozenset[str]  # the backup store (the bucket pgBackRest writes to)
     vault_name: Callable[[Any], str | None]  # the store's physical name, as pgBackRest names it

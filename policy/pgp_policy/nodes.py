@@ -134,9 +134,10 @@ def _maybe_decode(data: str) -> str:
 
 
 def user_data_text(props: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
-    """The first of the cloud's user-data inputs that is set, decoded."""
+    """The first of the cloud's user-data inputs that is set, decoded; a dotted key names a nested input
+    (Azure's osProfile.customData)."""
     for key in keys:
-        value = props.get(key)
+        value = dig(props, *key.split("."))
         if value:
             return _maybe_decode(str(value))
     return None
