@@ -470,6 +470,8 @@ NAME_RULES: dict[str, tuple[Constraint, ...]] = {
     "privateDnsZoneGroupName": _network_name(1, 80),
     "networkInterfaceName": _network_name(1, 80),
     "loadBalancerName": _network_name(1, 80),
+    "natGatewayName": _network_name(1, 80),
+    "publicIpAddressName": _network_name(1, 80),
     "virtualNetworkLinkName": _network_name(1, 80),
     "privateZoneName": _dns_zone_name(),
     "containerName": tuple(
@@ -651,6 +653,22 @@ TYPES: tuple[ArmType, ...] = (
         "build_load_balancers_create_or_update_request",
         _N,
         "LoadBalancer",
+    ),
+    _t(
+        "azure-native:network:NatGateway",
+        _NW,
+        _NWOPS,
+        "build_nat_gateways_create_or_update_request",
+        _N,
+        "NatGateway",
+    ),
+    _t(
+        "azure-native:network:PublicIPAddress",
+        _NW,
+        _NWOPS,
+        "build_public_ip_addresses_create_or_update_request",
+        _N,
+        "PublicIPAddress",
     ),
     _t(
         "azure-native:privatedns:PrivateZone",

@@ -5,11 +5,13 @@ adds its module here."""
 from __future__ import annotations
 
 from tools.fakecloud.aws import FAKE_ACCOUNT, AwsShapes
+from tools.fakecloud.azure import AzureShapes
 from tools.fakecloud.core import FakeCloudBase
+from tools.fakecloud.gcp import GcpShapes
 from tools.fakecloud.local import LocalShapes
 
 
-class FakeCloud(AwsShapes, LocalShapes, FakeCloudBase):
+class FakeCloud(AwsShapes, AzureShapes, GcpShapes, LocalShapes, FakeCloudBase):
     pass
 
 

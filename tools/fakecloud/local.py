@@ -21,6 +21,7 @@ class LocalShapes(FakeCloudBase):
         return self._chars(urn, 40, salt="sha1"), {
             "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n",
             "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body[:44]}\n-----END PUBLIC KEY-----\n",
+            "publicKeyOpenssh": f"{'ssh-rsa' if s.get('algorithm') == 'RSA' else 'ecdsa-sha2-nistp256'} {body}\n",
         }
 
     def _certificate(self, urn, s):
