@@ -463,9 +463,9 @@ def _network(r: Reader, value: object, profile: StageProfile, region: str | None
 
 def _zones(r: Reader, value: object, region: str | None, facts: Cloud) -> tuple[str, ...]:
     listed = r.listing("network.zones", value)
-    example = region or facts.region_example
+    examples = ", ".join(facts.zone_examples(region or facts.region_example))
     if not listed:
-        r.fail("network.zones", value, "needs at least one availability zone", f"list the AZs, e.g. [{example}a]")
+        r.fail("network.zones", value, "needs at least one availability zone", f"list the zones, e.g. [{examples}]")
         return ()
     zones = []
     for i, zone in enumerate(listed):
@@ -475,7 +475,7 @@ def _zones(r: Reader, value: object, region: str | None, facts: Cloud) -> tuple[
                 f"network.zones[{i}]",
                 zone,
                 problem,
-                f"list availability zones of {region}, e.g. {region}a"
+                f"list availability zones of {region}, e.g. {examples}"
                 if region
                 else f"list availability zones of the stack's {facts.region_key}",
             )

@@ -107,6 +107,11 @@ def zone_region(zone: str) -> str | None:
     return None
 
 
+def zone_examples(region: str) -> tuple[str, ...]:
+    """Zone names as EC2 spells them: the region and a letter (every region has a, b and c)."""
+    return tuple(f"{region}{letter}" for letter in "abc")
+
+
 def zone_problem(zone: object, region: str | None) -> str | None:
     """Why `zone` is not an availability zone of `region` (None when it is one)."""
     if not isinstance(zone, str) or not zone:
@@ -489,6 +494,7 @@ CLOUD = Cloud(
     regions=REGIONS,
     region_problem=region_problem,
     zone_problem=zone_problem,
+    zone_examples=zone_examples,
     router=NLB,
     network_prefix_min=VPC_PREFIX_MIN,
     subnet_prefix_max=SUBNET_PREFIX_MAX,

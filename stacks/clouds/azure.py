@@ -115,6 +115,11 @@ def region_problem(region: str) -> str | None:
     return "is not an Azure location (its programmatic name, e.g. westeurope)"
 
 
+def zone_examples(region: str) -> tuple[str, ...]:
+    """Azure numbers the zones of a location with zones; the numbers are the same everywhere."""
+    return ZONES
+
+
 def zone_problem(zone: object, region: str | None) -> str | None:
     """Why `zone` is not an availability zone of `region` (None when it is one)."""
     if isinstance(zone, int) and not isinstance(zone, bool) and str(zone) in ZONES:
@@ -512,6 +517,7 @@ CLOUD = Cloud(
     regions=LOCATIONS,
     region_problem=region_problem,
     zone_problem=zone_problem,
+    zone_examples=zone_examples,
     router=STANDARD_LB,
     network_prefix_min=VNET_PREFIX_MIN,
     subnet_prefix_max=SUBNET_PREFIX_MAX,

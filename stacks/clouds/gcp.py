@@ -92,6 +92,10 @@ def region_problem(region: str) -> str | None:
     return "is not a GCP region"
 
 
+def zone_examples(region: str) -> tuple[str, ...]:
+    return zones_of(region)
+
+
 def zone_problem(zone: object, region: str | None) -> str | None:
     """Why `zone` is not a zone of `region` (None when it is one)."""
     if not isinstance(zone, str) or not zone:
@@ -429,6 +433,7 @@ CLOUD = Cloud(
     regions=REGIONS,
     region_problem=region_problem,
     zone_problem=zone_problem,
+    zone_examples=zone_examples,
     router=INTERNAL_NLB,
     network_prefix_min=NETWORK_PREFIX_MIN,
     subnet_prefix_max=SUBNET_PREFIX_MAX,

@@ -57,6 +57,7 @@ class Cloud:
     regions: Sequence[str]
     region_problem: Callable[[str], str | None]
     zone_problem: Callable[[object, str | None], str | None]
+    zone_examples: Callable[[str], tuple[str, ...]]  # zones of a region, as a stack file lists them (for messages)
     router: Router
     # Placement: the largest network the cloud allows, its smallest subnet, and the first host of a subnet the
     # platform gives a member (the cloud reserves the addresses below it, and the rest up to it stay spare).

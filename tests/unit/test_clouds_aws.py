@@ -184,3 +184,12 @@ def test_the_stage_name_limit_is_the_one_the_constraint_check_enforces(monkeypat
     monkeypatch.setitem(CLOUDS, "aws", dataclasses.replace(aws.CLOUD, stage_name_max=aws.STAGE_NAME_MAX + 1))
     with using_stack_file(resolve_stack(staging)), pytest.raises(ConstraintError, match="stagings-cluster-pool"):
         run_stack("staging", overrides={"pg-platform:stage": "stagings"})
+
+
+@pytest.mark.parametrize("name", sorted(CLOUDS))
+def test_the_zones_a_message_suggests_are_zones_of_the_region(name):
+    # A settings error's fix names them: each must pass the cloud's own zone check.
+    facts = CLOUDS[name]
+    examples = facts.zone_examples(facts.region_example)
+    assert len(examples) >= 3
+    assert all(facts.zone_problem(zone, facts.region_example) is None for zone in examples)
