@@ -49,6 +49,7 @@ DOCUMENTS = {
     "secretmanager": "secretmanager.v1",
     "cloudkms": "cloudkms.v1",
     "monitoring": "monitoring.v3",
+    "dns": "dns.v1",
 }
 
 
@@ -601,6 +602,15 @@ def _build() -> dict[str, TypeConstraints]:
                 "storage",
                 "Bucket.retentionPolicy.retentionPeriod",
                 rule(r"must be greater than zero and less than 100 years", Range(1, 100 * 365 * 86_400 - 1)),
+                # pulumi-gcp 10 takes the period as a string of seconds (the API's int64 in JSON), which Range skips.
+                rule(
+                    r"must be greater than zero and less than 100 years",
+                    Predicate(
+                        lambda v: v.isdigit() and 1 <= int(v) < 100 * 365 * 86_400,
+                        "whole seconds, between 1 and 100 years less a second",
+                        applies=lambda v: isinstance(v, str),
+                    ),
+                ),
             ),
         ),
         B(
@@ -739,6 +749,50 @@ def _build() -> dict[str, TypeConstraints]:
         "gcp:secretmanager/secretIamMember:SecretIamMember", "secretmanager secrets.setIamPolicy", iam_member_bindings()
     )
 
+    # Cloud DNS
+    add(
+        "gcp:dns/managedZone:ManagedZone",
+        "dns managedZones.create",
+        B(
+            "name",
+            doc(
+                "dns",
+                "ManagedZone.name",
+                between_chars(r"must be (\d+)-(\d+) characters long"),
+                rule(
+                    r"begin with a letter, end with a letter or digit, and only contain lowercase letters, digits or "
+                    r"dashes",
+                    Pattern(RFC1035),
+                ),
+            ),
+        ),
+        M("visibility", "dns", "ManagedZone.visibility"),
+        B("description", doc("dns", "ManagedZone.description", max_chars(r"at most (\d+) characters"))),
+        B(
+            "dnsName",
+            (
+                Constraint(
+                    Predicate(lambda v: v.endswith("."), "a fully qualified name, ending in '.'"),
+                    "dns v1 discovery document ManagedZone.dnsName (description: 'for instance \"example.com.\"')",
+                ),
+            ),
+        ),
+        label_bindings(),
+    )
+    add(
+        "gcp:dns/recordSet:RecordSet",
+        "dns resourceRecordSets.create",
+        B(
+            "name",
+            (
+                Constraint(
+                    Predicate(lambda v: v.endswith("."), "a fully qualified name, ending in '.'"),
+                    "dns v1 discovery document ResourceRecordSet.name (description: 'For example, www.example.com.')",
+                ),
+            ),
+        ),
+    )
+
     # Cloud Monitoring
     mo = "monitoring"
     display = doc(mo, "AlertPolicy.displayName", max_chars(r"limited to (\d+) Unicode characters"))
@@ -808,6 +862,7 @@ AUTONAMING: dict[str, AutoName] = {
     "gcp:compute/regionHealthCheck:RegionHealthCheck": _default(),
     "gcp:compute/regionBackendService:RegionBackendService": _default(),
     "gcp:compute/forwardingRule:ForwardingRule": _default(),
+    "gcp:dns/managedZone:ManagedZone": _default(),
     "gcp:kms/keyRing:KeyRing": _default(),
     "gcp:kms/cryptoKey:CryptoKey": _default(),
     "gcp:storage/bucket:Bucket": AutoName(
