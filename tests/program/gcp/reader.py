@@ -1,0 +1,100 @@
+"""How the contract suite reads GCP's recorded graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataplane.model import ClusterSpec
+from stacks.settings import Settings
+from stacks.topology import Topology
+from tests.program.contract.readers import ROOT, cloud_init_files
+from tools.records import Plan, ResourceRecord
+
+INSTANCE = "gcp:compute/instance:Instance"
+BUCKET = "gcp:storage/bucket:Bucket"
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class GcpReader:
+    stateful_types: tuple[str, ...] = (
+        "gcp:compute/disk:Disk",
+        BUCKET,
+        "gcp:kms/keyRing:KeyRing",
+        "gcp:kms/cryptoKey:CryptoKey",
+        "gcp:secretmanager/secret:Secret",
+        "gcp:secretmanager/secretVersion:SecretVersion",
+        "random:index/randomPassword:RandomPassword",
+        "tls:index/selfSignedCert:SelfSignedCert",
+    )
+
+    def members(self, plan: Plan) -> list[ResourceRecord]:
+        return [r for r in plan.by_type(INSTANCE) if r.inputs["labels"].get("role") == "postgres"]
+
+    def zone_of(self, plan: Plan, member: ResourceRecord) -> str:
+        # The instance's zone must be its subnet's region's, and the address inside the subnet of that zone.
+        (subnet,) = [
+            s
+            for s in plan.by_type("gcp:compute/subnetwork:Subnetwork")
+            if s.id == member.inputs["networkInterfaces"][0]["subnetwork"]
+        ]
+        assert member.inputs["zone"].startswith(subnet.inputs["region"] + "-")
+        return member.inputs["zone"]
+
+    def address_of(self, member: ResourceRecord) -> str:
+        return member.inputs["networkInterfaces"][0]["networkIp"]
+
+    def boot_text(self, record: ResourceRecord) -> str | None:
+        if record.type != INSTANCE:
+            return None
+        return record.inputs.get("metadata", {}).get("user-data")
+
+    def boot_files(self, member: ResourceRecord) -> dict[str, str]:
+        return cloud_init_files(self.boot_text(member) or "")
+
+    def vault_lock(self, plan: Plan) -> tuple[str, int]:
+        """A locked retention policy is COMPLIANCE (nobody can shorten or remove it), an unlocked one GOVERNANCE."""
+        (bucket,) = plan.by_type(BUCKET)
+        policy = bucket.inputs.get("retentionPolicy")
+        if not policy:
+            return ("", 0)
+        seconds = int(policy["retentionPeriod"])
+        assert seconds % DAY == 0, seconds
+        return ("COMPLIANCE" if policy.get("isLocked") else "GOVERNANCE", seconds // DAY)
+
+    def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]:
+        backends = {b.id: b for b in plan.by_type("gcp:compute/regionBackendService:RegionBackendService")}
+        checks = {c.id: c for c in plan.by_type("gcp:compute/regionHealthCheck:RegionHealthCheck")}
+        routes = {}
+        for rule in plan.by_type("gcp:compute/forwardingRule:ForwardingRule"):
+            check = checks[backends[rule.inputs["backendService"]].inputs["healthChecks"]].inputs["httpsHealthCheck"]
+            (port,) = rule.inputs["ports"]
+            routes[int(port)] = (int(check["port"]), check["requestPath"])
+        return routes
+
+    def spec(self, plan: Plan, settings: Settings, topology: Topology) -> ClusterSpec:
+        from components.gcp.spec import gcp_cluster_spec
+
+        return gcp_cluster_spec(settings, topology, settings_project(plan))
+
+    def tags_of(self, record: ResourceRecord) -> dict[str, str] | None:
+        if record.type not in gcp_labelled():
+            return None
+        prop = "userLabels" if record.type.startswith("gcp:monitoring/") else "labels"
+        return record.inputs.get(prop) or {}
+
+
+def settings_project(plan: Plan) -> str:
+    """The project the graph was built in, as its service accounts' emails name it."""
+    (account, *_) = plan.by_type("gcp:serviceaccount/account:Account")
+    return account.outputs["email"].split("@", 1)[1].removesuffix(".iam.gserviceaccount.com")
+
+
+def gcp_labelled() -> frozenset[str]:
+    # Generated from pulumi-gcp by the pack: the provider's own list of labelled types.
+    (path,) = ROOT.glob("policy/pgp_policy/gcp/taggable.txt")
+    text = path.read_text()
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+READER = GcpReader()
