@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import monitor, network
@@ -157,19 +158,20 @@ class Monitoring(PlatformComponent):
         description: str,
         *,
         severity: int,
-        dimensions: list[monitor.MetricDimensionArgsDict] | None = None,
+        dimensions: list[dict[str, Any]] | None = None,
     ) -> None:
-        criterion: monitor.MetricCriteriaArgsDict = {
-            "criterion_type": "StaticThresholdCriterion",
-            "name": metric,
-            "metric_name": metric,
-            "metric_namespace": namespace,
-            "operator": operator,
-            "threshold": threshold,
-            "time_aggregation": aggregation,
-        }
-        if dimensions:
-            criterion["dimensions"] = dimensions
+        # Args classes, not dicts: the criteria input is a union of types, and only a class tells the SDK which
+        # one it is (a dict would reach ARM with its Python keys).
+        criterion = monitor.MetricCriteriaArgs(
+            criterion_type="StaticThresholdCriterion",
+            name=metric,
+            metric_name=metric,
+            metric_namespace=namespace,
+            operator=operator,
+            threshold=threshold,
+            time_aggregation=aggregation,
+            dimensions=[monitor.MetricDimensionArgs(**d) for d in dimensions or []] or None,
+        )
         monitor.MetricAlert(
             self.child_name(label),
             resource_group_name=self._group,
@@ -181,10 +183,9 @@ class Monitoring(PlatformComponent):
             evaluation_frequency="PT1M",
             window_size="PT5M",
             auto_mitigate=True,
-            criteria={
-                "odata_type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                "all_of": [criterion],
-            },
+            criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria", all_of=[criterion]
+            ),
             actions=[{"action_group_id": self.action_group.id}],
             tags=self.tags(label),
             opts=self.child_opts(),
