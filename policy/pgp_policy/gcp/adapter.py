@@ -114,7 +114,9 @@ def routing_checks(resource_type: str, props: Mapping[str, Any]) -> list[Routing
         if block.get("portSpecification") == "USE_SERVING_PORT":
             port = "traffic-port"
         else:
-            port = str(block.get("port") or DEFAULT_CHECK_PORTS.get(protocol, ""))
+            # Numbers cross the wire as doubles: 8008 arrives as 8008.0.
+            value = block.get("port") or DEFAULT_CHECK_PORTS.get(protocol, "")
+            port = str(int(value)) if isinstance(value, (int, float)) else str(value)
         path = str(block.get("requestPath") or ("/" if protocol.startswith("HTTP") else ""))
         return [RoutingCheck(ports.WRITE, protocol, port, path.split("?", 1)[0], None)]
     return [RoutingCheck(ports.WRITE, "NONE", "unset", "", None)]
@@ -131,12 +133,15 @@ def _as_mapping(value: Any) -> dict[str, Any]:
 
 
 def effective_labels(props: Any, provider: Any) -> dict[str, Any]:
+    if props.get("userLabels") is not None:
+        # Cloud Monitoring's resources: `labels` of a notification channel configure it (an email address), and
+        # the provider's default labels reach only resources with a `labels` input.
+        return _as_mapping(props.get("userLabels"))
     labels: dict[str, Any] = {}
     if provider is not None:
         # Provider inputs for object-typed settings arrive JSON-encoded, as the engine stores them.
         labels.update(_as_mapping(provider.props.get("defaultLabels")))
     labels.update(_as_mapping(props.get("labels")))
-    labels.update(_as_mapping(props.get("userLabels")))  # Cloud Monitoring's name for them
     return labels
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..core import Rule, as_list, dig, resource_policy, truthy
+from ..core import Rule, as_list, dig, plain, resource_policy, truthy
 from .types import CLOUD, DISK, INSTANCE, INSTANCE_TEMPLATE, REGION_INSTANCE_TEMPLATE
 
 AREA = "compute"
@@ -71,6 +71,7 @@ RAW_KEYS = ("diskEncryptionKeyRaw", "diskEncryptionKeyRsa", "rawKey", "rsaEncryp
 
 
 def _raw(block: Any) -> list[str]:
+    block = plain(block)
     return [k for k in RAW_KEYS if isinstance(block, dict) and block.get(k)]
 
 
@@ -126,7 +127,7 @@ def _service_account(args, report) -> None:
 
 
 def _accounts(props: Any) -> list[tuple[str, Any]]:
-    value = props.get("serviceAccount")
+    value = plain(props.get("serviceAccount"))
     if isinstance(value, dict):
         return [("serviceAccount", value)]
     return [(f"serviceAccount[{i}]", a) for i, a in enumerate(as_list(value)) if isinstance(a, dict)]

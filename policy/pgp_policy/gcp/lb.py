@@ -57,8 +57,8 @@ LB_002 = Rule(
     why="A forwarding rule whose backend service has no health check sends writes to every member, replicas "
     "included; a member outside the instance groups never receives traffic after a failover.",
     description="Each forwarding rule names a backend service of the stack; each backend service has a health "
-    "check of the stack and instance groups of the stack as backends; every Patroni member is in one "
-    "of those instance groups.",
+    "check of the stack and instance groups of the stack as backends, each holding members; every "
+    "Patroni member is in one of those instance groups.",
     severity=Severity.HIGH,
     control="seed: internal NLB routed by Patroni health checks",
     area=AREA,
@@ -87,6 +87,10 @@ def _chain(args, report) -> None:
         used_groups += mine
     if not services:
         return
+    members = [m for _, m, node in machine_nodes(resources) if node.is_postgres_node]
+    for g in dict.fromkeys(used_groups):
+        if not any(points_at(g, "instances", m) for m in members):
+            report(f"{short(g.urn)} holds no member of the stack", g.urn)
     for _, member, node in machine_nodes(resources):
         gcp_member = member.resource_type.startswith(f"{CLOUD}:") and node.is_postgres_node
         if gcp_member and not any(points_at(g, "instances", member) for g in used_groups):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import compute, iam, kms, lb, monitoring, network, secretmanager, storage
+from . import compute, dns, iam, kms, lb, monitoring, network, secretmanager, storage
 from .types import CLOUD
 
-FAMILIES = (network, lb, storage, kms, compute, iam, secretmanager, monitoring)
+FAMILIES = (network, lb, dns, storage, kms, compute, iam, secretmanager, monitoring)
 POLICIES = [pair for module in FAMILIES for pair in module.POLICIES]
 __all__ = ["CLOUD", "FAMILIES", "POLICIES"]

@@ -48,3 +48,7 @@ PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 # Cloud Monitoring
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+
+# Cloud DNS
+MANAGED_ZONE = "gcp:dns/managedZone:ManagedZone"
+RECORD_SET = "gcp:dns/recordSet:RecordSet"
