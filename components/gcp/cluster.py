@@ -151,7 +151,9 @@ class PostgresCluster(GcpComponent):
                 metadata=user_data.apply(lambda text: node_metadata(text, startup)),
                 tags=[member_tag(prefix)],
                 labels=self.labels(role="postgres", zone=member.zone),
-                deletion_protection=args.protect,
+                # Replaceable even in prod (the data lives on its protected disk): Compute Engine refuses to delete
+                # a protected instance, so a rolled member could never be replaced.
+                deletion_protection=False,
                 allow_stopping_for_update=True,
                 # The fixed address and the data disk are held until the old instance is gone.
                 opts=self.child_opts(

@@ -331,9 +331,8 @@ def test_stateful_resources_protected_in_prod_only(prod, dev):
         for type_token in READER.stateful_types:
             assert all(r.protect is protect for r in of(plan, type_token)), type_token
         for instance in of(plan, INSTANCE):
-            if instance.inputs["labels"]["role"] == "postgres":
-                assert instance.inputs["deletionProtection"] is protect
-            assert instance.protect is False  # replaceable: the data lives on its own disk
+            # Replaceable, even in prod: the data lives on its own protected disk.
+            assert instance.protect is False and not instance.inputs.get("deletionProtection"), instance.name
 
 
 def test_every_labelled_resource_carries_the_stage_labels(stack):
