@@ -19,7 +19,7 @@ def test_every_rule_is_documented_to_the_engine(pack):
     policies = analysis.policies
     assert len(policies) >= 30
     for name, meta in policies.items():
-        assert re.fullmatch(r"PGP-(?:AWS-)?[A-Z0-9]+-\d{3}", name), name
+        assert re.fullmatch(r"PGP-(?:(?:AWS|AZURE|GCP)-)?[A-Z0-9]+-\d{3}", name), name
         assert meta.description and meta.title and meta.remediation, name
         assert meta.severity in ("low", "medium", "high", "critical"), name
         assert meta.framework and meta.reference, name
@@ -131,6 +131,13 @@ def test_each_type_token_is_spelt_once_and_only_by_its_cloud():
             if token.match(value):
                 tokens.setdefault(value, []).append(f"{where}:{line}")
     assert tokens, "no type token found: the pattern is wrong"
+    sys.path.insert(0, str(PACK))
+    try:
+        from pgp_policy.clouds import CLOUDS
+    finally:
+        sys.path.remove(str(PACK))
+    # A cloud's folder is its name; its tokens' package may differ (azure-native for azure).
+    folder = {package: cloud.name for cloud in CLOUDS for package in cloud.packages}
     for value, places in tokens.items():
-        cloud = value.split(":", 1)[0]
+        cloud = folder.get(value.split(":", 1)[0], value.split(":", 1)[0])
         assert [p.split(":")[0] for p in places] == [f"{cloud}/types.py"], (value, places)

@@ -77,7 +77,8 @@ def routing_checks(resource_type: str, props: Mapping[str, Any]) -> list[Routing
             RoutingCheck(
                 traffic_port=None if port is None else int(port),
                 protocol=str((probe or {}).get("protocol") or "none").upper(),
-                port=str((probe or {}).get("port") or "none"),
+                # Numbers cross the wire as doubles: 8008 arrives as 8008.0.
+                port=str(int((probe or {}).get("port") or 0) or "none"),
                 path=str((probe or {}).get("requestPath") or "").split("?", 1)[0],
                 enabled=None,
             )

@@ -1,6 +1,6 @@
-"""Network exposure on Azure: no public addresses, NSG rules that never admit the world and admit clients only
-from the allowlist, a final deny under Azure's permissive default rules, subnets behind NSGs, VNet flow logs,
-peering only to declared peers, internal load balancers."""
+"""Network exposure on Azure: no public addresses, NSG rules that never admit the world and admit clients
+only from the allowlist, a final deny under Azure's permissive default rules, subnets behind NSGs, VNet flow
+logs, peering only to declared peers, internal load balancers."""
 
 from __future__ import annotations
 
