@@ -146,7 +146,9 @@ def effective_labels(props: Any, provider: Any) -> dict[str, Any]:
 
 
 def holds_data(resource: Any) -> bool:
-    return resource.resource_type == t.INSTANCE and bool(resource.props.get("attachedDisks"))
+    """No GCE instance holds data of its own: persistent disks are attached by reference (attachedDisks[].source)
+    and outlive the instance, so the data is the Disk's, a stateful type; the boot disk holds only the image."""
+    return False
 
 
 GCP = Cloud(

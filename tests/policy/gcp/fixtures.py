@@ -575,7 +575,7 @@ class GcpStack:
         if disk is not None:
             inputs["attachedDisks"] = [{"source": f"{disk.name}-id", "deviceName": "data"}]
             refs["attachedDisks"] = [disk]
-        return rec(INSTANCE, name, inputs, parent=parent, refs=refs, protect=disk is not None)
+        return rec(INSTANCE, name, inputs, parent=parent, refs=refs)
 
     def _add(self, record: ResourceRecord) -> ResourceRecord:
         self.records.append(record)

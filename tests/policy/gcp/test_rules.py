@@ -624,12 +624,6 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
     ),
     ("PGP-PRT-001", "key unprotected", unprotect("pg-keys-vault"), "pg-keys-vault is not protected"),
     ("PGP-PRT-001", "disk unprotected", unprotect("pg-cluster-pg-3-data"), "pg-cluster-pg-3-data is not protected"),
-    (
-        "PGP-PRT-001",
-        "member with a data disk unprotected",
-        unprotect("pg-cluster-pg-1"),
-        "pg-cluster-pg-1 is not protected",
-    ),
     ("PGP-PRT-001", "secret unprotected", unprotect("pg-secrets-superuser"), "pg-secrets-superuser is not protected"),
 ]
 
@@ -772,3 +766,11 @@ def test_taggable_catalog_matches_installed_provider():
 def test_gcp_rule_ids_follow_the_scheme(gcp_pack):
     gcp = [p for p in gcp_pack.run([]).policies if cloud_of(p) == "gcp"]
     assert gcp and all(re.fullmatch(r"PGP-GCP-[A-Z0-9]+-\d{3}", p) for p in gcp)
+
+
+def test_an_instance_is_not_stateful_its_disks_are(gcp_pack):
+    """Attached disks outlive their instance: the Disk is protected, the instance need not be."""
+    stack = GcpStack()
+    for node in stack.nodes:
+        node.protect = False
+    assert by_policy(gcp_pack.run(stack.records), "PGP-PRT-001") == []
