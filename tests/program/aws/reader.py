@@ -84,7 +84,7 @@ class AwsReader:
 
 def aws_taggable() -> frozenset[str]:
     # Generated from pulumi-aws by the pack (policy/scripts/gen_aws_taggable.py): the provider's own list.
-    (path,) = ROOT.glob("policy/pgp_policy/**/*taggable.txt")
+    (path,) = ROOT.glob("policy/pgp_policy/aws/*taggable.txt")  # each cloud keeps its own list
     text = path.read_text()
     return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 
