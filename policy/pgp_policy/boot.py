@@ -61,6 +61,7 @@ _REFERENCE = re.compile(
 )
 _CLOUD_KEYS = tuple(pattern for cloud in CLOUDS for pattern in cloud.credential_patterns)
 _USERLIST = re.compile(r'^\s*"([^"]+)"\s+"([^"]*)"')
+_PY_STRING = re.compile(r"""[rRbBuU]?(['"]).*\1""")
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.\-]+)\s*[=:]\s*(.*?)\s*$")
 
 
@@ -127,6 +128,9 @@ def find_secrets(text: str, key_pattern: str, ignore: set[str]) -> list[str]:
         if isinstance(parsed, (dict, list)):
             docs.append((path, parsed))
             continue
+        # In a Python script an assignment's value is code (`self.token = fetch(...)`): only a string literal
+        # is a literal there.
+        python = content.startswith("#!") and "python" in content.split("\n", 1)[0]
         for line in content.splitlines():
             if line.lstrip().startswith(("#", ";")):
                 continue
@@ -137,6 +141,8 @@ def find_secrets(text: str, key_pattern: str, ignore: set[str]) -> list[str]:
                 continue
             setting = _LINE.match(line)
             if setting and secret_key(setting.group(1)) and _is_literal_secret(setting.group(2)):
+                if python and not _PY_STRING.fullmatch(setting.group(2)):
+                    continue
                 found.append(f"{path}: {setting.group(1)} has a literal value")
     for where, doc in docs:
         for path, key, value in _walk(doc):

@@ -98,7 +98,14 @@ def effective_tags(props: Any, provider: Any) -> dict[str, Any]:
 
 
 def holds_data(resource: Any) -> bool:
-    return resource.resource_type == t.VM and bool(as_list(dig(resource.props, "storageProfile", "dataDisks")))
+    """A VM whose data disk goes with it: created with the VM (not a Disk resource of its own, which is protected
+    by itself), or deleted with it. An attached disk that detaches on delete outlives any replacement."""
+    if resource.resource_type != t.VM:
+        return False
+    return any(
+        str(d.get("createOption") or "").lower() != "attach" or str(d.get("deleteOption") or "").lower() == "delete"
+        for d in as_list(dig(resource.props, "storageProfile", "dataDisks"))
+    )
 
 
 AZURE = Cloud(

@@ -599,7 +599,6 @@ class AzureStack:
                         self.vm_inputs(f"pg-{i + 1}", zone, "Standard_E4ds_v5", azure_user_data(host), data=True),
                         parent=self.cluster,
                         refs={"networkProfile": [nic], "storageProfile": [des, disk], "identity": [node_identity]},
-                        protect=True,
                     )
                 )
             )
@@ -761,7 +760,9 @@ class AzureStack:
             },
         }
         if data:
-            storage["dataDisks"] = [{"lun": 0, "createOption": "Attach", "managedDisk": {"id": f"{name}-data-id"}}]
+            storage["dataDisks"] = [
+                {"lun": 0, "createOption": "Attach", "deleteOption": "Detach", "managedDisk": {"id": f"{name}-data-id"}}
+            ]
         return {
             "vmName": name,
             "zones": [zone],

@@ -625,6 +625,12 @@ SHARED = [
         "an Entra ID client secret",
     ),
     (
+        "PGP-NODE-001",
+        "string literal in a python script",
+        node_files({"/usr/local/sbin/pgp-fetch": "#!/usr/bin/env python3\nADMIN_PASSWORD = 'hunter2'\n"}),
+        "/usr/local/sbin/pgp-fetch: ADMIN_PASSWORD has a literal value",
+    ),
+    (
         "PGP-TAG-001",
         "untagged resource group",
         set_input("pg-rg", "tags", {"owner": "team-data-platform"}),
@@ -637,7 +643,12 @@ SHARED = [
         "missing tag(s) owner",
     ),
     ("PGP-PRT-001", "container unprotected", unprotect("pg-vault-container"), "pg-vault-container is not protected"),
-    ("PGP-PRT-001", "data vm unprotected", unprotect("pg-cluster-pg-3"), "pg-cluster-pg-3 is not protected"),
+    (
+        "PGP-PRT-001",
+        "vm deleting its data disk",
+        set_input("pg-cluster-pg-3", "storageProfile.dataDisks.0.deleteOption", "Delete"),
+        "pg-cluster-pg-3 is not protected",
+    ),
 ]
 
 ROWS = VIOLATIONS + SHARED
@@ -753,6 +764,14 @@ def test_key_vault_references_are_not_secrets(azure_pack):
     stack = AzureStack()
     env = "PATRONI_SUPERUSER_PASSWORD=https://pg-secrets-kv.vault.azure.net/secrets/superuser\n"
     node_files({"/etc/pg-platform/boot.env": env})(stack)
+    assert by_policy(azure_pack.run(stack.records), "PGP-NODE-001") == []
+
+
+def test_python_assignments_are_code_not_literals(azure_pack):
+    """The Azure boot scripts fetch their token from the instance metadata service at run time."""
+    stack = AzureStack()
+    script = '#!/usr/bin/env python3\nself.token = http_json(IMDS, {"Metadata": "true"})["access_token"]\n'
+    node_files({"/usr/local/sbin/pgp-boot": script})(stack)
     assert by_policy(azure_pack.run(stack.records), "PGP-NODE-001") == []
 
 
