@@ -11,10 +11,12 @@ from components.gcp.cluster import PostgresCluster, PostgresClusterArgs
 from components.gcp.identity import Identity, IdentityArgs
 from components.gcp.monitoring import Monitoring, MonitoringArgs
 from components.gcp.network import Network, NetworkArgs
+from components.gcp.post_provision import PostProvision, PostProvisionArgs
 from components.gcp.secrets import Secrets, SecretsArgs
 from components.gcp.spec import DEBIAN_IMAGE, gcs_repository
 from components.gcp.vault import BackupVault, BackupVaultArgs
 from components.spec import cluster_spec
+from dataplane import pgbackrest, roles
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.gcp import GcpBoot
 from dataplane.boot.member import NodeBoot
@@ -112,6 +114,21 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         child,
     )
 
+    PostProvision(
+        f"{name}-post-provision",
+        PostProvisionArgs(
+            project=project_id,
+            instance_names=[i.name for i in cluster.instances],
+            zones=[m.zone for m in spec.members],
+            disk_size_gb=intent.cluster.disk_size_gb,
+            role_sql=roles.render_role_sql(spec, variables_from_env=True),
+            pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+            tags=tags,
+            after=[vault, identity],
+        ),
+        child,
+    )
+
     monitoring = Monitoring(
         f"{name}-monitoring",
         MonitoringArgs(
@@ -142,7 +159,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         child,
     )
 
-    roles = {
+    built = {
         "Network": network,
         "BackupVault": vault,
         "Secrets": secrets,
@@ -150,7 +167,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         "PostgresCluster": cluster,
         "Monitoring": monitoring,
     }
-    broken = the_roles_keep_their_contracts(roles)
+    broken = the_roles_keep_their_contracts(built)
     assert not broken, f"GCP roles missing what their contracts give: {broken}"
     return PlatformOutputs(
         endpoint=cluster.endpoint,

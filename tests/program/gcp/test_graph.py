@@ -96,6 +96,7 @@ def test_resource_counts_follow_the_settings(stack):
         "gcp:monitoring/notificationChannel:NotificationChannel": emails,
         "gcp:monitoring/alertPolicy:AlertPolicy": (nodes + 1) + nodes,  # uptime per node, disk per member
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
+        "command:local:Command": 2,  # the first backup check, then the roles, on the leader
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
 
@@ -107,7 +108,7 @@ def test_components_are_typed_and_parent_their_children(stack):
     assert {r.type for r in components.values()} >= {
         "pg-platform:index:PostgresPlatform",
         *(f"pg-platform:gcp:{role}" for role in ("Network", "BackupVault", "Identity", "Secrets")),
-        *(f"pg-platform:gcp:{role}" for role in ("PostgresCluster", "Monitoring")),
+        *(f"pg-platform:gcp:{role}" for role in ("PostgresCluster", "Monitoring", "PostProvision")),
     }
     for record in plan.resources:
         if not record.custom:
@@ -388,3 +389,20 @@ def test_outputs_are_enough_to_connect(stack):
     assert out["backup_bucket"].startswith("gs://pgp-")
     assert out["restore_role_arn"].endswith(".iam.gserviceaccount.com")
     assert "--tunnel-through-iap" in out["dashboards"]
+
+
+def test_post_provision_runs_on_the_leader_through_iap_after_the_bucket(prod):
+    steps = {r.name.rsplit("-", 1)[-1]: r for r in of(prod, "command:local:Command")}
+    assert set(steps) == {"check", "roles"}
+    members = [m.inputs["name"] for m in READER.members(prod)]
+    for step in steps.values():
+        script = step.inputs["create"]
+        assert step.inputs["interpreter"] == ["/bin/bash", "-c"]
+        assert "--tunnel-through-iap" in script and "--project acme-pgp-prod" in script
+        assert all(name in script for name in members)
+    assert "pg-platform-backup-check" in steps["check"].inputs["create"]
+    assert "pg-platform-apply-roles" in steps["roles"].inputs["create"]
+    assert steps["check"].urn in steps["roles"].dependencies
+    (bucket,) = of(prod, "gcp:storage/bucket:Bucket")
+    grants = {g.urn for g in of(prod, "gcp:storage/bucketIAMMember:BucketIAMMember")}
+    assert bucket.urn in steps["check"].dependencies and grants <= set(steps["check"].dependencies)
