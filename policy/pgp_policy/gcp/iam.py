@@ -91,7 +91,7 @@ IAM_003 = Rule(
     "metadata server instead.",
     description="No service account of the stack has a user-managed key (gcp.serviceaccount.Key).",
     severity=Severity.HIGH,
-    control="CIS GCP Foundations 1.4; seed: no long-lived credentials",
+    control="seed: no long-lived credentials; CIS GCP Foundations 1.4",
     area=AREA,
     scope="stack",
     clouds=(CLOUD,),
