@@ -134,6 +134,32 @@ class BackupVault(PlatformComponent):
             container_delete_retention_policy={"enabled": True, "days": CONTAINER_SOFT_DELETE_DAYS},
             opts=self.child_opts(protect=args.protect, retain_on_delete=retain),
         )
+        # Previous versions go once their immutability has passed (the noncurrent expiry is derived past the lock),
+        # as AWS's lifecycle rule expires noncurrent versions; a version still under its period is skipped.
+        storage.ManagementPolicy(
+            self.child_name("lifecycle"),
+            resource_group_name=args.resource_group_name,
+            account_name=self.account.name,
+            management_policy_name="default",
+            policy={
+                "rules": [
+                    {
+                        "name": "expire-versions-after-lock",
+                        "type": "Lifecycle",
+                        "enabled": True,
+                        "definition": {
+                            "filters": {"blob_types": ["blockBlob"]},
+                            "actions": {
+                                "version": {
+                                    "delete": {"days_after_creation_greater_than": intent.noncurrent_expiry_days}
+                                }
+                            },
+                        },
+                    }
+                ]
+            },
+            opts=self.child_opts(protect=args.protect, retain_on_delete=retain, depends_on=[services]),
+        )
         self.container = storage.BlobContainer(
             self.child_name("container"),
             resource_group_name=args.resource_group_name,
@@ -164,7 +190,14 @@ class BackupVault(PlatformComponent):
                         args.resource_group_name, self.account.name, self.container.name, self.policy.etag
                     ).apply(lambda v: lock_command(v[0], v[1], v[2], v[3])),
                     triggers=[self.policy.id],
-                    opts=self.child_opts(protect=args.protect, retain_on_delete=retain, depends_on=[self.policy]),
+                    # Locking changes the policy's ETag: a refreshed ETag must not re-run the lock (Azure refuses to
+                    # lock a locked policy), so only a new policy (its id) runs it again.
+                    opts=self.child_opts(
+                        protect=args.protect,
+                        retain_on_delete=retain,
+                        depends_on=[self.policy],
+                        ignore_changes=["create"],
+                    ),
                 )
                 self.locked = True
         # The nodes reach the account through this endpoint; the privatelink zone resolves the account's name.

@@ -473,6 +473,8 @@ NAME_RULES: dict[str, tuple[Constraint, ...]] = {
     "natGatewayName": _network_name(1, 80),
     "publicIpAddressName": _network_name(1, 80),
     "virtualNetworkLinkName": _network_name(1, 80),
+    # azure.mgmt.storage ManagementPolicyName: an account has one lifecycle policy, and its name is "default".
+    "managementPolicyName": (Constraint(OneOf(("default",)), "azure.mgmt.storage.models.ManagementPolicyName"),),
     "privateZoneName": _dns_zone_name(),
     "containerName": tuple(
         Constraint(rule, NAMING_PAGE)
@@ -709,6 +711,14 @@ TYPES: tuple[ArmType, ...] = (
         "build_set_service_properties_request",
         _S,
         "BlobServiceProperties",
+    ),
+    _t(
+        "azure-native:storage:ManagementPolicy",
+        _ST,
+        "operations._management_policies_operations",
+        "build_create_or_update_request",
+        _S,
+        "ManagementPolicy",
     ),
     _t(
         "azure-native:storage:BlobContainer",

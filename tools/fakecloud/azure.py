@@ -186,6 +186,14 @@ class AzureShapes(FakeCloudBase):
             s, "blobServicesName", "Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}"
         )
 
+    def _azure_native_storage_ManagementPolicy(self, urn, s):
+        return self._az_named(
+            s,
+            "managementPolicyName",
+            "Microsoft.Storage/storageAccounts/{accountName}/managementPolicies/{name}",
+            lastModifiedTime="2026-12-01T00:00:00Z",
+        )
+
     def _azure_native_storage_BlobContainer(self, urn, s):
         return self._az_named(
             s,

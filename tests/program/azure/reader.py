@@ -43,6 +43,7 @@ class AzureReader:
         "azure-native:compute:DiskEncryptionSet",
         "azure-native:storage:StorageAccount",
         "azure-native:storage:BlobServiceProperties",
+        "azure-native:storage:ManagementPolicy",
         "azure-native:storage:BlobContainer",
         POLICY,
         "azure-native:keyvault:Vault",

@@ -96,6 +96,7 @@ def test_resource_counts_follow_the_settings(stack):
         DES: 1,
         ACCOUNT: 2,  # backups + flow logs
         POLICY: 1,
+        "azure-native:storage:ManagementPolicy": 1,
         KEY: 2,  # backups, disks
         # passwords + one TLS bundle per node + one per webhook receiver
         SECRET: len(SECRET_ENV) + nodes + webhooks,
@@ -221,6 +222,11 @@ def test_the_container_is_immutable_for_worm_days_and_locked_in_prod(stack):
     assert container.inputs["immutableStorageWithVersioning"] == {"enabled": True}
     (service,) = of(plan, "azure-native:storage:BlobServiceProperties")
     assert service.inputs["isVersioningEnabled"] is True and service.inputs["blobServicesName"] == "default"
+    (lifecycle,) = of(plan, "azure-native:storage:ManagementPolicy")
+    assert lifecycle.inputs["managementPolicyName"] == "default"
+    (rule,) = lifecycle.inputs["policy"]["rules"]
+    expiry = rule["definition"]["actions"]["version"]["delete"]["daysAfterCreationGreaterThan"]
+    assert expiry == topology.noncurrent_version_expiry_days.value > topology.lock_days.value
     locks = of(plan, COMMAND)
     if topology.lock_mode.value == "COMPLIANCE":
         (lock,) = locks
@@ -229,6 +235,7 @@ def test_the_container_is_immutable_for_worm_days_and_locked_in_prod(stack):
         assert f"--container-name {container.inputs['containerName']}" in create
         assert f"--if-match {policy.outputs['etag']}" in create or "--if-match '" in create
         assert policy.urn in lock.dependencies and lock.protect and not lock.inputs.get("delete")
+        assert lock.ignore_changes == ["create"]  # the lock's new ETag must not run it again
     else:
         assert locks == []
 
