@@ -16,7 +16,10 @@ Two things follow from GCP alone, so they live here and not in the data plane:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
+
+from dataplane.boot.gcp import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR
 
 USER_DATA_KEY = "user-data"
 STARTUP_SCRIPT_KEY = "startup-script"
@@ -40,6 +43,13 @@ def port_redirects(routes: Mapping[str, tuple[int, int]]) -> dict[int, int]:
     return {client: member for client, member in routes.values() if client != member}
 
 
+def _https_sources() -> str:
+    return (
+        f"s#https?://(deb|security)\\.debian\\.org/debian-security#{DEBIAN_SECURITY_MIRROR}#g; "
+        f"s#https?://deb\\.debian\\.org/debian([ /]|$)#{DEBIAN_MIRROR}\\1#g"
+    )
+
+
 def render_startup_script(redirects: Mapping[int, int]) -> str:
     lines = [
         "#!/bin/bash",
@@ -47,6 +57,9 @@ def render_startup_script(redirects: Mapping[int, int]) -> str:
         "set -euo pipefail",
         "export DEBIAN_FRONTEND=noninteractive",
         "if ! command -v cloud-init >/dev/null; then",
+        # The network admits HTTPS only: the image's Debian sources may name plain HTTP.
+        f"  sed -i -E {shlex.quote(_https_sources())} /etc/apt/sources.list.d/*.sources /etc/apt/sources.list "
+        "2>/dev/null || true",
         "  apt-get update -q",
         "  apt-get install -y -q cloud-init nftables",
         # The image's own network configuration stays: cloud-init only delivers the node's files and commands.
