@@ -14,7 +14,7 @@ from pulumi_policy import Severity
 from ..backup import full_backup_interval_days
 from ..core import Rule, as_list, dig, resource_policy, settings, short, stack_policy, truthy
 from ..graph import of_type, points_at
-from .types import BLOB_SERVICE, CLOUD, CONTAINER, IMMUTABILITY, STORAGE_ACCOUNT
+from .types import BLOB_SERVICE, CLOUD, CONTAINER, IMMUTABILITY, MANAGEMENT_POLICY, STORAGE_ACCOUNT
 
 AREA = "backup"
 TLS_VERSIONS = ("TLS1_0", "TLS1_1", "TLS1_2", "TLS1_3")
@@ -297,6 +297,67 @@ def _private_container(args, report) -> None:
         report(f"{args.name}: publicAccess is {access}")
 
 
+# --- PGP-AZURE-STG-007 --------------------------------------------------------------------------------------
+STG_007 = Rule(
+    id="PGP-AZURE-STG-007",
+    title="Backup account lifecycle cleans up after the immutability period",
+    why="pgBackRest's expire and every rewrite of its info files leave previous versions behind: without a "
+    "lifecycle rule storage grows forever. A rule touching current blobs would delete or archive live backups "
+    "and WAL under pgBackRest, and archived blobs take hours to restore.",
+    description="Each storage account holding a blob container of the stack has a management policy with an "
+    "enabled rule deleting previous versions no sooner than the longest immutability period of its "
+    "containers, and no enabled rule deleting or archiving current blobs.",
+    severity=Severity.MEDIUM,
+    control="Azure Security Benchmark BR-2 (by analogy: CKV2_AWS_61); seed: retention is pgBackRest's",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
+    remediation="Add ManagementPolicy(account_name=account.name, management_policy_name='default', policy={'rules': "
+    "[{'name': ..., 'type': 'Lifecycle', 'enabled': True, 'definition': {'filters': {'blob_types': "
+    "['blockBlob']}, 'actions': {'version': {'delete': {'days_after_creation_greater_than': lock days + 1}}}}}]}).",
+)
+
+
+def _lifecycle(args, report) -> None:
+    containers = of_type(args.resources, CONTAINER)
+    for account in vault_accounts(args):
+        mine = [c for c in containers if refers(c, "accountName", account, "accountName")]
+        locks = [p for c in mine for p in companions(args, IMMUTABILITY, "containerName", c, "containerName")]
+        lock_days = max([int(p.props.get("immutabilityPeriodSinceCreationInDays") or 0) for p in locks] or [0])
+        policies = companions(args, MANAGEMENT_POLICY, "accountName", account, "accountName")
+        anchor = policies[0].urn if len(policies) == 1 else account.urn
+        rules = [
+            r
+            for p in policies
+            for r in as_list(dig(p.props, "policy", "rules"))
+            if r.get("enabled") is None or truthy(r.get("enabled"))
+        ]
+        expiry = [
+            int(d)
+            for d in (
+                dig(r, "definition", "actions", "version", "delete", "daysAfterCreationGreaterThan") for r in rules
+            )
+            if d is not None
+        ]
+        if not expiry:
+            report(f"{short(account.urn)}: no enabled lifecycle rule deletes previous versions", anchor)
+        elif min(expiry) < lock_days:
+            report(
+                f"{short(account.urn)}: previous versions are deleted after {min(expiry)} day(s), before the "
+                f"{lock_days}-day immutability period ends",
+                anchor,
+            )
+        for r in rules:
+            base = dig(r, "definition", "actions", "baseBlob") or {}
+            touched = [k for k in ("delete", "tierToArchive") if base.get(k)]
+            if touched:
+                report(
+                    f"{short(account.urn)}: lifecycle rule {r.get('name')} applies {', '.join(touched)} to current "
+                    f"blobs, under pgBackRest",
+                    anchor,
+                )
+
+
 def _only(type_token: str, fn):
     def validate(args, report):
         if args.resource_type == type_token:
@@ -312,4 +373,5 @@ POLICIES = [
     (STG_004, stack_policy(STG_004, _soft_delete)),
     (STG_005, stack_policy(STG_005, _immutable)),
     (STG_006, resource_policy(STG_006, _only(CONTAINER, _private_container))),
+    (STG_007, stack_policy(STG_007, _lifecycle)),
 ]

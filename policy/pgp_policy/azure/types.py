@@ -32,6 +32,7 @@ STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 BLOB_SERVICE = "azure-native:storage:BlobServiceProperties"
 CONTAINER = "azure-native:storage:BlobContainer"
 IMMUTABILITY = "azure-native:storage:BlobContainerImmutabilityPolicy"
+MANAGEMENT_POLICY = "azure-native:storage:ManagementPolicy"
 
 # Key Vault, identity, authorization
 KEY_VAULT = "azure-native:keyvault:Vault"

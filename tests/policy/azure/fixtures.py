@@ -411,6 +411,32 @@ class AzureStack:
                 refs=on_account,
             )
         )
+        r(
+            rec(
+                "azure-native:storage:ManagementPolicy",
+                "pg-vault-lifecycle",
+                {
+                    "accountName": ACCOUNT,
+                    "managementPolicyName": "default",
+                    "policy": {
+                        "rules": [
+                            {
+                                "name": "expire-versions-after-lock",
+                                "type": "Lifecycle",
+                                "enabled": True,
+                                "definition": {
+                                    "filters": {"blobTypes": ["blockBlob"]},
+                                    "actions": {"version": {"delete": {"daysAfterCreationGreaterThan": 15}}},
+                                },
+                            }
+                        ]
+                    },
+                },
+                parent=vault,
+                refs=on_account,
+                protect=True,
+            )
+        )
         container = r(
             rec(
                 "azure-native:storage:BlobContainer",

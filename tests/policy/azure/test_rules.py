@@ -406,6 +406,30 @@ VIOLATIONS = [
         set_input("pg-vault-container", "publicAccess", "Container"),
         "publicAccess is Container",
     ),
+    (
+        "PGP-AZURE-STG-007",
+        "versions expire inside the lock",
+        set_input(
+            "pg-vault-lifecycle", "policy.rules.0.definition.actions.version.delete.daysAfterCreationGreaterThan", 5
+        ),
+        "previous versions are deleted after 5 day(s), before the 14-day immutability period ends",
+    ),
+    (
+        "PGP-AZURE-STG-007",
+        "no lifecycle",
+        remove("pg-vault-lifecycle", ACCOUNT),
+        "no enabled lifecycle rule deletes previous versions",
+    ),
+    (
+        "PGP-AZURE-STG-007",
+        "current blobs archived",
+        set_input(
+            "pg-vault-lifecycle",
+            "policy.rules.0.definition.actions.baseBlob",
+            {"tierToArchive": {"daysAfterModificationGreaterThan": 30}},
+        ),
+        "applies tierToArchive to current blobs",
+    ),
     # Key Vault
     (
         "PGP-AZURE-KV-001",
