@@ -19,9 +19,14 @@ from stacks.settings import MONITORING_NODE
 
 # pgBackRest creates, reads, lists and deletes objects (its expiry removes what retention no longer needs) and
 # replaces backup.info on every backup: objectCreator cannot replace or delete, so it takes objectUser. The
-# retention policy is what keeps a backup: Cloud Storage refuses every delete or replacement of an object younger
-# than the retention period, whatever the caller's role.
+# objects' retention is what keeps a backup: Cloud Storage refuses deleting or replacing a generation before its
+# retain-until time, whatever the caller's role (a replacement only makes it noncurrent).
 BACKUP_WRITER_ROLE = "roles/storage.objectUser"
+# The members' lock timer (dataplane/boot/gcs_lock.py) gives new objects their Object Retention Lock: PATCHing an
+# object's retention takes storage.objects.update (objectUser has it) and storage.objects.setRetention, which no
+# object role but objectAdmin has, and objectAdmin also has overrideUnlockedRetention, which shortens or removes a
+# GOVERNANCE retention. So a project custom role holds exactly setRetention, granted on the bucket only.
+LOCK_PERMISSIONS = ("storage.objects.setRetention",)
 BACKUP_READER_ROLE = "roles/storage.objectViewer"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 # What the Ops Agent and the guest agent write about the node (project-wide roles: their APIs have no finer scope).
@@ -38,6 +43,13 @@ class IdentityArgs:
     member_tls_secret_ids: Mapping[str, pulumi.Input[str]]  # member name -> its own TLS bundle
     webhook_secret_ids: Mapping[str, pulumi.Input[str]]  # receiver -> its webhook URL: the monitoring node's
     tags: Mapping[str, str]
+    object_lock: bool = False  # the members set the bucket's objects' retention (the vault's lock)
+
+
+def lock_role_id(prefix: str) -> str:
+    """A custom role id allows letters, digits, `_` and `.` only; a deleted one is not reusable for 37 days, so
+    the id is the stage's, stable across updates."""
+    return prefix.replace("-", "_") + "_backupObjectLock"
 
 
 def member(email: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -48,6 +60,20 @@ class Identity(GcpComponent):
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gcp", "Identity", name, args.tags, opts)
         self.accounts: dict[str, gcp.serviceaccount.Account] = {}
+        self.lock_role = (
+            gcp.projects.IAMCustomRole(
+                self.child_name("backup-lock-role"),
+                project=args.project,
+                role_id=lock_role_id(args.prefix),
+                title=f"{args.prefix} backup object lock",
+                description="Set the Object Retention Lock of new backup objects; never shorten or remove one",
+                permissions=list(LOCK_PERMISSIONS),
+                stage="GA",
+                opts=self.child_opts(),
+            )
+            if args.object_lock
+            else None
+        )
         for member_name, tls_secret in args.member_tls_secret_ids.items():
             account = self._account(member_name, f"PostgreSQL member {member_name}")
             self._node_roles(member_name, account, args)
@@ -58,6 +84,14 @@ class Identity(GcpComponent):
                 member=member(account.email),
                 opts=self.child_opts(),
             )
+            if self.lock_role is not None:
+                gcp.storage.BucketIAMMember(
+                    self.child_name(f"{member_name}-backup-lock"),
+                    bucket=args.bucket,
+                    role=self.lock_role.name,
+                    member=member(account.email),
+                    opts=self.child_opts(),
+                )
             for i, secret in enumerate([*args.shared_secret_ids, tls_secret]):
                 gcp.secretmanager.SecretIamMember(
                     self.child_name(f"{member_name}-secret-{i}"),

@@ -80,12 +80,17 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             member_tls_secret_ids=secrets.member_tls_refs,
             webhook_secret_ids=secrets.webhook_refs,
             tags=tags,
+            object_lock=intent.vault.lock_days > 0,
         ),
         child,
     )
 
     node_boot = pulumi.Output.all(secrets.secret_refs, secrets.member_tls_refs).apply(
-        lambda v: NodeBoot(cloud=GcpBoot(bucket=repository.bucket), secret_refs=v[0], tls_secret_refs=v[1])
+        lambda v: NodeBoot(
+            cloud=GcpBoot(bucket=repository.bucket, lock_mode=intent.vault.lock_mode, lock_days=intent.vault.lock_days),
+            secret_refs=v[0],
+            tls_secret_refs=v[1],
+        )
     )
     subnet_ids = dict(zip(intent.network.zones, network.subnet_ids, strict=True))
     cluster = PostgresCluster(

@@ -7,9 +7,11 @@ through its metadata.
 Alert receivers' webhook URLs are credentials too (the token is in the URL): one secret per webhook receiver,
 read only by the monitoring node, which fills them into Alertmanager's configuration at boot.
 
-Each secret has one user-managed replica in the stage's region, so its payload never leaves it. Secret Manager
-encrypts with Google-managed keys; a customer-managed key per replica is optional and not taken: the nodes'
-grants are per secret, which is what decides who reads a value.
+Each secret has one user-managed replica in the stage's region, so its payload never leaves it, encrypted with
+the stage's own Cloud KMS key for secrets (in that region, as a replica's key must be): a second, auditable and
+revocable grant besides the nodes' per-secret ones. Secret Manager's service agent encrypts and decrypts on the
+reader's behalf; it exists only once asked for, so the component asks for it (ServiceIdentity) and grants it the
+key before any secret is created.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.gcp.base import GcpComponent
+from components.gcp.vault import ENCRYPTER_DECRYPTER, KEY_ROTATION
 from components.secret_material import passwords, tls_material
 from dataplane.model import ClusterSpec
 
@@ -39,6 +42,28 @@ class Secrets(GcpComponent):
     def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gcp", "Secrets", name, args.tags, opts)
         self._region = args.region
+        key_ring = gcp.kms.KeyRing(
+            self.child_name("keyring"), location=args.region, opts=self.child_opts(protect=args.protect)
+        )
+        self.key = gcp.kms.CryptoKey(
+            self.child_name("key"),
+            key_ring=key_ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            rotation_period=KEY_ROTATION,
+            labels=self.labels(purpose="secrets"),
+            opts=self.child_opts(protect=args.protect),
+        )
+        agent = gcp.projects.ServiceIdentity(
+            self.child_name("agent"), service="secretmanager.googleapis.com", opts=self.child_opts()
+        )
+        # Secret Manager refuses a replica key its agent cannot use: every secret waits for the grant.
+        self._grant = gcp.kms.CryptoKeyIAMMember(
+            self.child_name("key-secretmanager-agent"),
+            crypto_key_id=self.key.id,
+            role=ENCRYPTER_DECRYPTER,
+            member=agent.member,
+            opts=self.child_opts(),
+        )
         self.secret_refs: dict[str, pulumi.Output[str]] = {
             secret: self._store(secret, value, args.protect) for secret, value in passwords(self, args.protect).items()
         }
@@ -68,11 +93,20 @@ class Secrets(GcpComponent):
             self.child_name(label),
             replication=gcp.secretmanager.SecretReplicationArgs(
                 user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
-                    replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=self._region)]
+                    replicas=[
+                        gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
+                            location=self._region,
+                            customer_managed_encryption=(
+                                gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
+                                    kms_key_name=self.key.id
+                                )
+                            ),
+                        )
+                    ]
                 )
             ),
             labels=self.labels(secret=label),
-            opts=self.child_opts(protect=protect),
+            opts=self.child_opts(protect=protect, depends_on=[self._grant]),
         )
         gcp.secretmanager.SecretVersion(
             self.child_name(f"{label}-version"),

@@ -1,12 +1,19 @@
-"""BackupVault: the pgBackRest repository, a Cloud Storage bucket under a retention policy, encrypted with the
-platform's own Cloud KMS key.
+"""BackupVault: the pgBackRest repository, a versioned Cloud Storage bucket with Object Retention Lock, encrypted
+with the platform's own Cloud KMS key: S3 Object Lock's semantics on Cloud Storage.
 
-A bucket retention policy is GCP's write-once lock: no object can be deleted or replaced before it is older
-than the retention period, whoever asks. Locked (prod's COMPLIANCE mode), the policy can never be removed or
-shortened, and the bucket cannot be deleted before its newest object has aged out. Unlocked (GOVERNANCE), a
-storage admin may lift it. Cloud Storage refuses Object Versioning on a bucket with a retention policy (a
-retained object already cannot be replaced), so the bucket is not versioned and the noncurrent-version expiry
-of the other clouds has no object to act on here.
+Not Bucket Lock: a bucket retention policy refuses replacing or deleting any object younger than the period, and
+pgBackRest replaces backup.info, backup.info.copy and the manifest copies on every backup and expire, so it fails
+on such a bucket (pgBackRest issue #1439, "Support GCS retention policy"); Cloud Storage also refuses Object
+Versioning with a retention policy. Instead the bucket is versioned and enables Object Retention Lock (only
+possible at creation): an object whose retain-until time has not passed cannot be deleted or replaced, but it can
+still be made noncurrent, so pgBackRest's rewrite of backup.info leaves the locked generation behind, noncurrent,
+until its lock ends. Cloud Storage has no bucket default for per-object retention: the members' lock timer gives
+each new object its retention (dataplane/boot/gcs_lock.py), Locked for COMPLIANCE (nobody can shorten or remove
+it), Unlocked for GOVERNANCE (a storage admin with overrideUnlockedRetention can).
+
+Two nets besides the lock: soft delete keeps deleted or replaced generations for min(lock days, 90) days (the
+API's longest), which also covers an object in the minute before the timer locks it; and lifecycle deletes
+noncurrent generations only once they are past the lock (the topology's noncurrent expiry, derived past it).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ DAY_SECONDS = 86_400
 KEY_ROTATION = f"{90 * DAY_SECONDS}s"
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 ABORT_MULTIPART_DAYS = 7
+# Soft delete keeps a deleted object 7 to 90 days (0 turns it off): Cloud Storage's bounds.
+SOFT_DELETE_MIN_DAYS, SOFT_DELETE_MAX_DAYS = 7, 90
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,10 @@ class BackupVaultArgs:
     tags: Mapping[str, str]
 
 
-def retention_seconds(intent: VaultIntent) -> int:
-    return intent.lock_days * DAY_SECONDS
+def soft_delete_seconds(intent: VaultIntent) -> int:
+    """As long as the lock, within Cloud Storage's 7 to 90 days."""
+    days = min(max(intent.lock_days, SOFT_DELETE_MIN_DAYS), SOFT_DELETE_MAX_DAYS)
+    return days * DAY_SECONDS
 
 
 def is_locked(intent: VaultIntent) -> bool:
@@ -85,14 +96,24 @@ class BackupVault(GcpComponent):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=self.key.id),
-            retention_policy=gcp.storage.BucketRetentionPolicyArgs(
-                retention_period=str(retention_seconds(args.intent)), is_locked=locked
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            # Settable only when the bucket is created; the members' timer sets each object's retention.
+            enable_object_retention=args.intent.lock_days > 0,
+            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
+                retention_duration_seconds=soft_delete_seconds(args.intent)
             ),
             lifecycle_rules=[
                 gcp.storage.BucketLifecycleRuleArgs(
                     action=gcp.storage.BucketLifecycleRuleActionArgs(type="AbortIncompleteMultipartUpload"),
                     condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=ABORT_MULTIPART_DAYS),
-                )
+                ),
+                # pgBackRest's expiry and rewrites leave noncurrent generations: gone once past their lock.
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_noncurrent_time=args.intent.noncurrent_expiry_days, with_state="ARCHIVED"
+                    ),
+                ),
             ],
             force_destroy=False,
             labels=self.labels(purpose="pgbackrest"),

@@ -16,6 +16,8 @@ metadata server, standard library only), the guest agent the image ships, and De
   the GCE class), over HTTPS here.
 - Repository: the bucket is a name known before any resource exists and the service account needs no key in
   pgbackrest.conf, so nothing is completed at deploy time; the boot checks it is the bucket the components built.
+- Write-once: a member whose boot names a lock gets the timer that sets Object Retention Lock on the bucket's new
+  objects (`boot/gcs_lock.py`), since Cloud Storage has no bucket-wide default retention for objects.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from dataplane.boot.cloud import BootFile, NodeKind, http_json, stdlib_client
+from dataplane.boot.gcs_lock import STORAGE_URL, lock_commands, lock_config, lock_files
 from dataplane.model import AzureRepository, GcsRepository, Repository, S3Repository
 
 DEBIAN_MIRROR = "https://deb.debian.org/debian"
@@ -65,10 +68,22 @@ class GcpBoot:
     bucket: str | None = None  # checked against the spec's GCS repository
     metadata_url: str = METADATA_TOKEN_URL
     secret_manager_url: str = SECRET_MANAGER_URL
+    # The topology's write-once lock (VaultIntent): the members lock the bucket's new objects for lock_days.
+    lock_mode: str = ""
+    lock_days: int = 0
+    storage_url: str = STORAGE_URL
 
     def __post_init__(self) -> None:
         if not self.secret_manager_url.startswith("https://"):
             raise ValueError(f"Secret Manager URL {self.secret_manager_url!r} is not https: it gets a bearer token")
+        if self.lock_days:
+            self.lock()  # refuses a mode, days or URL the lock could not use
+
+    def lock(self) -> dict[str, object] | None:
+        """The members' lock timer configuration, or None without a bucket and a lock."""
+        if not (self.bucket and self.lock_days):
+            return None
+        return lock_config(self.bucket, self.lock_mode, self.lock_days, self.metadata_url, self.storage_url)
 
     @property
     def secrets_store(self) -> str:
@@ -98,10 +113,13 @@ class GcpBoot:
         return f"client.get({ref})"
 
     def agent_commands(self, node: NodeKind) -> list[list[str]]:
-        return [["systemctl", "enable", "--now", GUEST_AGENT_UNIT]]
+        guest = [["systemctl", "enable", "--now", GUEST_AGENT_UNIT]]
+        return guest + (lock_commands() if node == "member" and self.lock() else [])
 
     def agent_files(self, node: NodeKind, data_mount: str) -> list[BootFile]:
-        return []  # the Ops Agent's default configuration already reports every mounted file system
+        # The Ops Agent's default configuration already reports every mounted file system; members lock backups.
+        config = self.lock() if node == "member" else None
+        return lock_files(config) if config else []
 
     def repositories(self, repositories: tuple[Repository, ...]) -> tuple[Repository, ...]:
         for repo in repositories:

@@ -713,6 +713,33 @@ def _build() -> dict[str, TypeConstraints]:
         ),
     )
     add("gcp:projects/iAMMember:IAMMember", "cloudresourcemanager projects.setIamPolicy", iam_member_bindings())
+    add(
+        "gcp:projects/iAMCustomRole:IAMCustomRole",
+        "iam projects.roles.create",
+        B(
+            "roleId",
+            doc(
+                "iam",
+                "CreateRoleRequest.roleId",
+                rule(
+                    r"alphanumeric characters, underscores \(`_`\), and periods \(`\.`\)",
+                    Pattern(r"[A-Za-z0-9_.]+"),
+                ),
+                between_chars(r"minimum of (\d+) characters and a maximum of (\d+) characters"),
+            ),
+        ),
+        B(
+            "title",
+            doc(
+                "iam",
+                "Role.title",
+                rule(r"limited to 100 UTF-8 bytes", _utf8_at_most(100, "at most 100 UTF-8 bytes")),
+            ),
+        ),
+        M("stage", "iam", "Role.stage"),
+    )
+    # The service's agent is Google's: nothing of it is the caller's to choose but the service's name.
+    add("gcp:projects/serviceIdentity:ServiceIdentity", "serviceusage services.generateServiceIdentity")
 
     # Secret Manager
     add(

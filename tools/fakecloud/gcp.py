@@ -174,6 +174,19 @@ class GcpShapes(FakeCloudBase):
     def _gcp_projects_iAMMember_IAMMember(self, urn, s):
         return self._iam_member(s.get("project"), s)
 
+    def _gcp_projects_iAMCustomRole_IAMCustomRole(self, urn, s):
+        name = f"projects/{s.get('project') or self._project}/roles/{s.get('roleId')}"
+        return name, {"name": name, "deleted": False}
+
+    def _gcp_projects_serviceIdentity_ServiceIdentity(self, urn, s):
+        # The agent's address is the service's: service-<project number>@gcp-sa-<service's first label>.
+        service = str(s.get("service") or "").split(".", 1)[0]
+        email = f"service-{self._project_number}@gcp-sa-{service}.iam.gserviceaccount.com"
+        return f"projects/{self._project}/services/{s.get('service')}", {
+            "email": email,
+            "member": f"serviceAccount:{email}",
+        }
+
     # Secret Manager
     def _gcp_secretmanager_secret_Secret(self, urn, s):
         secret_id = s.get("secretId")
