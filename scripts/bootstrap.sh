@@ -24,6 +24,7 @@ patroni_spec="patroni[etcd3,psycopg3]==$patroni_version"
 
 apt_packages=(
   python3 python3-venv openssl ca-certificates util-linux procps iproute2 curl
+  nftables  # the members' port redirects (dataplane/boot/redirects.py), loaded for real in a test
   cloud-init  # only its schema validator: tests check the rendered user data with it
   postgresql postgresql-contrib etcd-server etcd-client pgbackrest pgbouncer haproxy
   prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-node-exporter

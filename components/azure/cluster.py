@@ -20,6 +20,7 @@ from components.azure.spec import (
 )
 from components.base import PlatformComponent
 from dataplane.boot import member as member_boot
+from dataplane.boot.redirects import port_redirects
 from dataplane.model import ClusterSpec, Member
 from dataplane.routing import client_routes
 from stacks.clouds.azure import ZONES
@@ -215,7 +216,7 @@ class PostgresCluster(PlatformComponent):
         pool_id = f"{self._lb_id}/backendAddressPools/{LB_POOL}"
         probes: list[network.ProbeArgsDict] = []
         rules: list[network.LoadBalancingRuleArgsDict] = []
-        for label, (port, member_port, path) in load_balancer_routes(args.spec).items():
+        for label, (port, backend_port, path) in load_balancer_routes(args.spec).items():
             probes.append(
                 {
                     "name": f"{label}-probe",
@@ -231,7 +232,7 @@ class PostgresCluster(PlatformComponent):
                     "name": label,
                     "protocol": "Tcp",
                     "frontend_port": port,
-                    "backend_port": getattr(PORTS, member_port),
+                    "backend_port": backend_port,
                     "frontend_ip_configuration": {"id": frontend_id},
                     "backend_address_pool": {"id": pool_id},
                     "probe": {"id": f"{self._lb_id}/probes/{label}-probe"},
@@ -397,18 +398,18 @@ class NodeFactory:
         )
 
 
-def load_balancer_routes(spec: ClusterSpec) -> dict[str, tuple[int, str, str]]:
-    """The data plane's client routes a Standard LB can carry. It refuses two rules that send to the same backend
-    port of the same IP configuration ("no backend port reuse" without floating IP, Microsoft Learn, Multiple
-    frontends for Azure Load Balancer); the read route (5433 -> PostgreSQL's 5432) shares the write route's
-    backend port, so it waits for a second address per member that PostgreSQL listens on (see
-    docs/deploy-azure.md, "Read route")."""
-    routes = client_routes(spec)
-    backends: dict[str, str] = {}
-    kept = {}
-    for label, (port, member_port, path) in routes.items():
-        if member_port in backends:
-            continue
-        backends[member_port] = label
-        kept[label] = (port, member_port, path)
-    return kept
+def load_balancer_routes(spec: ClusterSpec) -> dict[str, tuple[int, int, str]]:
+    """Every client route of the data plane as the Standard LB carries it: (frontend port, backend port, probe
+    path). The backend port is the client's port: Azure refuses two rules that send to the same backend port of
+    one IP configuration without floating IP ("Multiple frontends for Azure Load Balancer"), and the read route
+    (5433) is served by PostgreSQL's 5432 like the write route, so the member redirects it itself
+    (dataplane/boot/redirects.py; `member_redirects`)."""
+    return {label: (port, port, path) for label, (port, _, path) in client_routes(spec).items()}
+
+
+def member_redirects(spec: ClusterSpec) -> tuple[tuple[int, int], ...]:
+    """(client port, member port) for every route whose client port is not the port the member serves it on."""
+    routes = {
+        label: (port, getattr(PORTS, member_port)) for label, (port, member_port, _) in client_routes(spec).items()
+    }
+    return tuple(sorted(port_redirects(routes).items()))

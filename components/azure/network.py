@@ -65,6 +65,8 @@ class NetworkArgs:
     subscription_id: str
     resource_group_name: str
     flow_log_account_name: str  # the flow logs' storage account (3-24 lowercase letters and digits)
+    # The ports the load balancer hands to members, each a route's client port (cluster.load_balancer_routes).
+    client_ports: tuple[int, ...]
     protect: bool
     tags: Mapping[str, str]
 
@@ -178,7 +180,12 @@ class Network(PlatformComponent):
         db_in: list[Rule] = []
         if intent.allowlist_cidrs:
             db_in.append(
-                Rule("clients", list(intent.allowlist_cidrs), [PORTS.postgres, PORTS.pgbouncer], "allowlisted clients")
+                Rule(
+                    "clients",
+                    list(intent.allowlist_cidrs),
+                    list(args.client_ports),
+                    "allowlisted clients",
+                )
             )
         db_in += [
             Rule("lb-probes", ["AzureLoadBalancer"], [PORTS.patroni_rest], "Standard LB health probes"),

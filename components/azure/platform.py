@@ -10,7 +10,13 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization
 
-from components.azure.cluster import PostgresCluster, PostgresClusterArgs, debian_image, load_balancer_routes
+from components.azure.cluster import (
+    PostgresCluster,
+    PostgresClusterArgs,
+    debian_image,
+    load_balancer_routes,
+    member_redirects,
+)
 from components.azure.identity import Identity, IdentityArgs
 from components.azure.monitoring import Monitoring, MonitoringArgs
 from components.azure.network import Network, NetworkArgs
@@ -45,11 +51,8 @@ def flow_log_account_name(stage: str, subscription_id: str, location: str) -> st
 
 
 def routed_access(spec: ClusterSpec) -> dict[str, dict]:
-    """What applications connect to: the data plane's routes that the load balancer carries (the read route waits
-    for a second address per member: components/azure/cluster.py load_balancer_routes)."""
-    access = client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER})
-    routed = set(load_balancer_routes(spec))
-    return {key: {route: v for route, v in values.items() if route in routed} for key, values in access.items()}
+    """What applications connect to: every route of the data plane (the load balancer carries them all)."""
+    return client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER})
 
 
 def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topology: Topology) -> PlatformOutputs:
@@ -78,6 +81,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             subscription_id=subscription,
             resource_group_name=group,
             flow_log_account_name=flow_log_account_name(settings.stage, subscription, location),
+            client_ports=tuple(sorted({backend for _, backend, _ in load_balancer_routes(spec).values()})),
             protect=protect,
             tags=tags,
         ),
@@ -143,6 +147,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
                     vault_url=v[1],
                     account=repository.account,
                     container=repository.container,
+                    port_redirects=member_redirects(spec),
                 ),
                 secret_refs=v[2],
                 tls_secret_refs=v[3],

@@ -12,9 +12,10 @@ import pulumi_gcp as gcp
 
 from components.gcp.base import GcpComponent
 from components.gcp.spec import CLOUD_PLATFORM_SCOPE, member_tag
-from components.gcp.startup import node_metadata, port_redirects, render_startup_script
+from components.gcp.startup import node_metadata, render_startup_script
 from components.gcp.vault import ENCRYPTER_DECRYPTER
 from dataplane.boot import member as member_boot
+from dataplane.boot.redirects import port_redirects
 from dataplane.model import ClusterSpec, Member
 from dataplane.routing import client_routes
 from stacks.clouds.gcp import disk_type_problem

@@ -8,7 +8,8 @@ from Debian on the node's first boot and runs its stages once; on later boots cl
 
 Two things follow from GCP alone, so they live here and not in the data plane:
 - An internal passthrough Network Load Balancer does not translate ports: a packet for the read route's port
-  arrives with that port. Each boot redirects it locally to the port the member serves it on (nftables).
+  arrives with that port. Each boot redirects it locally to the port the member serves it on (the ruleset of
+  dataplane/boot/redirects.py, which Azure's members load through a unit instead).
 - The Cloud Monitoring disk alert reads the Ops Agent's metrics, which only Google's repository provides; the
   startup script installs the agent with Google's install script until it is present
   (https://cloud.google.com/stackdriver/docs/solutions/agents/ops-agent/installation).
@@ -20,11 +21,11 @@ import shlex
 from collections.abc import Mapping
 
 from dataplane.boot.gcp import DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR
+from dataplane.boot.redirects import nft_ruleset
 
 USER_DATA_KEY = "user-data"
 STARTUP_SCRIPT_KEY = "startup-script"
 OPS_AGENT_INSTALLER = "https://dl.google.com/cloudagents/add-google-cloud-ops-agent-repo.sh"
-NFT_TABLE = "pg_platform"
 NETWORK_CFG = "/etc/cloud/cloud.cfg.d/99-pg-platform-network.cfg"
 
 
@@ -36,11 +37,6 @@ def node_metadata(user_data: str, startup_script: str) -> dict[str, str]:
         "enable-oslogin": "TRUE",
         "block-project-ssh-keys": "TRUE",
     }
-
-
-def port_redirects(routes: Mapping[str, tuple[int, int]]) -> dict[int, int]:
-    """Client port -> the member's port, for every route whose ports differ."""
-    return {client: member for client, member in routes.values() if client != member}
 
 
 def _https_sources() -> str:
@@ -70,12 +66,7 @@ def render_startup_script(redirects: Mapping[int, int]) -> str:
         "fi",
     ]
     if redirects:
-        rules = "\n".join(f"    tcp dport {c} redirect to :{m}" for c, m in sorted(redirects.items()))
-        lines += [
-            f"nft -f - <<'NFT'\ntable ip {NFT_TABLE}\ndelete table ip {NFT_TABLE}\ntable ip {NFT_TABLE} {{",
-            "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;",
-            f"{rules}\n  }}\n}}\nNFT",
-        ]
+        lines.append(f"nft -f - <<'NFT'\n{nft_ruleset(redirects).rstrip()}\nNFT")
     lines += [
         "if ! systemctl is-enabled --quiet google-cloud-ops-agent 2>/dev/null; then",
         f"  curl -fsSL -o /tmp/add-ops-agent-repo.sh {OPS_AGENT_INSTALLER}",

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 
 from dataplane.boot.cloud import BootFile, NodeKind, http_json, stdlib_client
+from dataplane.boot.redirects import redirect_commands, redirect_files
 from dataplane.model import AzureRepository, GcsRepository, Repository, S3Repository
 
 DEBIAN_MIRROR = "https://deb.debian.org/debian"
@@ -66,6 +67,8 @@ class AzureBoot:
     account: str | None = None  # checked against the spec's Azure repository
     container: str | None = None
     imds_url: str = IMDS_TOKEN_URL
+    # (client port, member port) of the routes the load balancer sends to the client's port (boot/redirects.py)
+    port_redirects: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         uuid.UUID(self.identity_client_id)  # a managed identity's client id is a GUID; ValueError otherwise
@@ -84,7 +87,8 @@ class AzureBoot:
         return DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR
 
     def packages(self) -> list[str]:
-        return []  # the client is the standard library's urllib
+        # The secrets client is the standard library's urllib; nftables carries the redirected client ports.
+        return ["nftables"] if self.port_redirects else []
 
     def config(self) -> dict[str, str]:
         query = {"api-version": IMDS_API_VERSION, "resource": KEY_VAULT_RESOURCE, "client_id": self.identity_client_id}
@@ -102,10 +106,12 @@ class AzureBoot:
 
     def agent_commands(self, node: NodeKind) -> list[list[str]]:
         # Every node: Run Command and the monitoring extension both go through the VM agent.
-        return [["systemctl", "enable", "--now", VM_AGENT_UNIT]]
+        redirects = redirect_commands(self.port_redirects) if node == "member" else []
+        return [["systemctl", "enable", "--now", VM_AGENT_UNIT], *redirects]
 
     def agent_files(self, node: NodeKind, data_mount: str) -> list[BootFile]:
-        return []  # the Azure Monitor Agent's configuration is a data collection rule, not a file
+        # The Azure Monitor Agent's configuration is a data collection rule, not a file.
+        return redirect_files(dict(self.port_redirects)) if node == "member" else []
 
     def repositories(self, repositories: tuple[Repository, ...]) -> tuple[Repository, ...]:
         for repo in repositories:

@@ -197,7 +197,9 @@ def test_nsgs_admit_clients_from_the_allowlist_and_cluster_ports_inside_only(sta
         assert len({r["priority"] for r in rules if r["direction"] == "Inbound"}) == len(inbound)
     db = {r["name"]: r for r in _rules(plan, "db-nsg") if r["direction"] == "Inbound"}
     assert _sources(db["clients"]) == list(settings.network.allowlist.cidrs)
-    assert db["clients"]["destinationPortRanges"] == [str(PORTS.postgres), str(PORTS.pgbouncer)]
+    (lb,) = of(plan, f"{NET}:LoadBalancer")
+    backends = sorted(r["backendPort"] for r in lb.inputs["loadBalancingRules"])
+    assert db["clients"]["destinationPortRanges"] == [str(int(p)) for p in backends]
     assert _sources(db["members"]) == list(topology.subnet_cidrs.value)
     assert db["members"]["destinationPortRanges"] == [str(p) for p in INTRA_CLUSTER_PORTS]
     assert _sources(db["scrapes"]) == [topology.egress_subnet_cidr.value]
@@ -309,8 +311,17 @@ def test_routes_probe_patroni_and_follow_the_routing_check(stack):
     assert probes[rules["pooled"]["probe"]["id"].rsplit("/", 1)[-1]]["requestPath"] == "/primary"
     assert (rules["write"]["frontendPort"], rules["write"]["backendPort"]) == (PORTS.write, PORTS.postgres)
     assert (rules["pooled"]["frontendPort"], rules["pooled"]["backendPort"]) == (PORTS.pooled_write, PORTS.pgbouncer)
-    # A Standard LB refuses two rules to one backend port of the same IP configuration.
+    # A Standard LB refuses two rules to one backend port of the same IP configuration: the read route arrives
+    # on its own port, and every member redirects it to PostgreSQL's (nftables, reapplied at each boot).
     assert len({r["backendPort"] for r in rules.values()}) == len(rules)
+    members = vms(plan, "postgres")
+    if len(members) > 1:
+        assert probes[rules["read"]["probe"]["id"].rsplit("/", 1)[-1]]["requestPath"].startswith("/replica")
+        assert (rules["read"]["frontendPort"], rules["read"]["backendPort"]) == (PORTS.read, PORTS.read)
+    for vm in members:
+        redirected = f"tcp dport {PORTS.read} redirect to :{PORTS.postgres}" in custom_data(vm)
+        assert redirected == (len(members) > 1), vm.name
+    assert "redirect to" not in custom_data(vms(plan, "monitoring")[0])
     (frontend,) = lb.inputs["frontendIPConfigurations"]
     (record,) = of(plan, "azure-native:privatedns:PrivateRecordSet")
     assert record.inputs["aRecords"] == [{"ipv4Address": frontend["privateIPAddress"]}]

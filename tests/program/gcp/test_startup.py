@@ -7,7 +7,8 @@ import re
 import shlex
 import subprocess
 
-from components.gcp.startup import port_redirects, render_startup_script
+from components.gcp.startup import render_startup_script
+from dataplane.boot.redirects import port_redirects
 
 DEB822 = """Types: deb
 URIs: http://deb.debian.org/debian
