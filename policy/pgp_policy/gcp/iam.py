@@ -1,16 +1,18 @@
 """Identity: nothing is granted to the public, the project-level grants are neither basic nor administrative
-roles, and service accounts have no user-managed keys."""
+roles, service accounts have no user-managed keys, and the stack's custom roles hold object permissions only,
+never one that shortens or removes a retention."""
 
 from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from ..core import Rule, resource_policy, short, stack_policy
+from ..core import Rule, as_list, plain, resource_policy, settings, short, stack_policy
 from ..graph import of_type, points_at
 from .types import (
     BUCKET_IAM_MEMBER,
     CLOUD,
     CRYPTO_KEY_IAM_MEMBER,
+    CUSTOM_ROLE,
     PROJECT_IAM_MEMBER,
     SECRET_IAM_MEMBER,
     SERVICE_ACCOUNT,
@@ -111,8 +113,66 @@ def _no_keys(args, report) -> None:
             report(f"{short(key.urn)} is a user-managed service account key", key.urn)
 
 
+# --- PGP-GCP-IAM-004 ----------------------------------------------------------------------------------------
+# Shortens or removes an Unlocked (GOVERNANCE) retention: what a stolen node token must never be able to do.
+RETENTION_OVERRIDE = "storage.objects.overrideUnlockedRetention"
+
+IAM_004 = Rule(
+    id="PGP-GCP-IAM-004",
+    title="Custom roles hold object permissions only, never a retention override",
+    why="The nodes set their backups' Object Retention Lock through a custom role; with "
+    "storage.objects.overrideUnlockedRetention, or any bucket or IAM permission, the same stolen token could "
+    "shorten or lift the lock it set, or grant itself more.",
+    description="Every custom role of the stack holds only allowed_permissions (object permissions), never "
+    "storage.objects.overrideUnlockedRetention, and every bucket grant of a custom role names one of the stack's.",
+    severity=Severity.CRITICAL,
+    control="seed: node identity limited to its bucket, backups immutable; CIS GCP Foundations 1.x (least privilege)",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
+    remediation="gcp.projects.IAMCustomRole(permissions=['storage.objects.setRetention']) granted on the bucket "
+    "(role=custom_role.name); keep overrideUnlockedRetention with people, outside the stack.",
+    config={
+        "allowed_permissions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [
+                "storage.objects.setRetention",
+                "storage.objects.get",
+                "storage.objects.list",
+                "storage.objects.create",
+                "storage.objects.update",
+                "storage.objects.delete",
+                "storage.objects.restore",
+            ],
+        }
+    },
+)
+
+
+def _custom_roles(args, report) -> None:
+    allowed = set(settings(args, IAM_004)["allowed_permissions"]) - {RETENTION_OVERRIDE}
+    roles = of_type(args.resources, CUSTOM_ROLE)
+    for role in roles:
+        permissions = [str(p) for p in as_list(plain(role.props.get("permissions")))]
+        if RETENTION_OVERRIDE in permissions:
+            report(f"{short(role.urn)}: {RETENTION_OVERRIDE} shortens or removes the backups' retention", role.urn)
+        extra = sorted(set(permissions) - allowed - {RETENTION_OVERRIDE})
+        if extra:
+            report(
+                f"{short(role.urn)}: permissions {', '.join(extra)} are not object permissions it may hold", role.urn
+            )
+    for grant in of_type(args.resources, BUCKET_IAM_MEMBER):
+        role = str(grant.props.get("role") or "")
+        if role.startswith("roles/") or not (role or grant.property_dependencies.get("role")):
+            continue
+        if not any(points_at(grant, "role", r) for r in roles):
+            report(f"{short(grant.urn)}: role {role or '(unknown)'} is not a custom role of the stack", grant.urn)
+
+
 POLICIES = [
     (IAM_001, resource_policy(IAM_001, _not_public)),
     (IAM_002, resource_policy(IAM_002, _narrow_project_grants)),
     (IAM_003, stack_policy(IAM_003, _no_keys)),
+    (IAM_004, stack_policy(IAM_004, _custom_roles)),
 ]

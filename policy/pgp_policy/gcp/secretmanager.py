@@ -1,5 +1,6 @@
-"""Secret Manager: the stack's secrets sit under a customer key, every version belongs to a secret of the stack
-and is enabled (the boot reads `versions/latest`), and only service accounts may read them."""
+"""Secret Manager: the stack's secrets sit under a customer key Secret Manager's agent may use, every version
+belongs to a secret of the stack and is enabled (the boot reads `versions/latest`), and only service accounts may
+read them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pulumi_policy import Severity
 
 from ..core import Rule, as_list, dig, plain, resource_policy, settings, short, stack_policy, truthy
 from ..graph import of_type, points_at
-from .types import CLOUD, SECRET, SECRET_IAM_MEMBER, SECRET_VERSION
+from .kms import KMS_004
+from .types import CLOUD, CRYPTO_KEY, CRYPTO_KEY_IAM_MEMBER, SECRET, SECRET_IAM_MEMBER, SECRET_VERSION, SERVICE_IDENTITY
 
 AREA = "iam"
 
@@ -107,8 +109,69 @@ def _secret_grants(args, report) -> None:
         report(f"{args.name}: member {member or 'unset'} is not a service account")
 
 
+# --- PGP-GCP-SEC-004 ----------------------------------------------------------------------------------------
+SECRET_MANAGER = "secretmanager.googleapis.com"
+AGENT_DOMAIN = "@gcp-sa-secretmanager.iam.gserviceaccount.com"
+
+SEC_004 = Rule(
+    id="PGP-GCP-SEC-004",
+    title="Secret keys usable by Secret Manager's agent",
+    why="Secret Manager encrypts and decrypts a replica with its customer key as its own service agent: without "
+    "the agent's grant the secret cannot be created or read, and every node's boot fails.",
+    description="Each Cloud KMS key of the stack that a secret replica names is granted an encrypt/decrypt role "
+    "to Secret Manager's service agent (the stack's ServiceIdentity for secretmanager.googleapis.com, or its "
+    "service-<project number>@gcp-sa-secretmanager address).",
+    severity=Severity.HIGH,
+    control="seed: secrets in the cloud's secret store, encrypted with a customer key",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
+    remediation="agent = gcp.projects.ServiceIdentity(service='secretmanager.googleapis.com'); "
+    "gcp.kms.CryptoKeyIAMMember(crypto_key_id=key.id, role='roles/cloudkms.cryptoKeyEncrypterDecrypter', "
+    "member=agent.member), and the secrets depend on the grant.",
+)
+
+
+def _replica_keys(secret) -> list[str]:
+    replication = plain(secret.props.get("replication")) or {}
+    replicas = as_list(dig(replication, "userManaged", "replicas")) or [replication.get("auto") or {}]
+    return [str(k) for k in (dig(r, "customerManagedEncryption", "kmsKeyName") for r in replicas) if k]
+
+
+def _agent_grants(args, report) -> None:
+    identities = of_type(args.resources, SERVICE_IDENTITY)
+    agents = [a for a in identities if a.props.get("service") == SECRET_MANAGER]
+    roles = set(settings(args, KMS_004)["allowed_roles"])
+    grants = [g for g in of_type(args.resources, CRYPTO_KEY_IAM_MEMBER) if g.props.get("role") in roles]
+
+    def to_agent(grant) -> bool:
+        if grant.property_dependencies.get("member"):
+            return any(points_at(grant, "member", a) for a in agents)
+        return str(grant.props.get("member") or "").endswith(AGENT_DOMAIN)
+
+    secrets = of_type(args.resources, SECRET)
+    for key in of_type(args.resources, CRYPTO_KEY):
+        named = [s for s in secrets if points_at(s, "replication", key) or key.props.get("id") in _replica_keys(s)]
+        on_key = [g for g in grants if points_at(g, "cryptoKeyId", key)]
+        if not named or any(to_agent(g) for g in on_key):
+            continue
+        report(
+            f"{short(key.urn)}: {len(named)} secret(s) are encrypted with it, and Secret Manager's agent has no "
+            "encrypt/decrypt grant on it",
+            key.urn,
+        )
+        for other in identities:
+            if other not in agents and any(points_at(g, "member", other) for g in on_key):
+                report(
+                    f"{short(other.urn)}: the agent of {other.props.get('service')}, not Secret Manager's, holds "
+                    f"{short(key.urn)}: Secret Manager's agent has no encrypt/decrypt grant",
+                    other.urn,
+                )
+
+
 POLICIES = [
     (SEC_001, resource_policy(SEC_001, _secret_cmek)),
     (SEC_002, stack_policy(SEC_002, _versions)),
     (SEC_003, resource_policy(SEC_003, _secret_grants)),
+    (SEC_004, stack_policy(SEC_004, _agent_grants)),
 ]

@@ -44,6 +44,8 @@ SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+SERVICE_IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
 
 # Cloud Monitoring
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"

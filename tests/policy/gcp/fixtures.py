@@ -8,6 +8,7 @@ import copy
 import json
 from typing import Any
 
+from dataplane.boot.gcs_lock import LOCK_SCRIPT, lock_config, render_lock_script
 from tests.policy.fixtures import PGBACKREST, cloud_config, monitoring_user_data, node_user_data, rec
 from tools.records import ResourceRecord
 
@@ -15,7 +16,8 @@ REGION, PROJECT = "europe-west3", "acme-pgp-test"
 ZONES = tuple(f"{REGION}-{z}" for z in "abc")
 BUCKET = "pgp-backups-acme-pgp-test"
 PEER = {"name": "app", "project": "acme-app", "network": "app-vpc", "cidr": "10.90.0.0/16"}
-WORM_SECONDS = str(14 * 86_400)
+WORM_DAYS = 14
+METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
 # GCP label values are lower case.
 LABELS = {
     "stage": "prod",
@@ -48,12 +50,23 @@ def labels(**extra: str) -> dict[str, str]:
     return {**LABELS, **extra}
 
 
-def gcp_node_user_data(host: str, extra: dict[str, str] | None = None, **kwargs: Any) -> str:
-    """The AWS fixture's member files with a GCS repository, as plain text (GCE metadata takes 256 KiB)."""
+def lock_script(mode: str = "COMPLIANCE", days: int = WORM_DAYS, bucket: str = BUCKET) -> str:
+    """The members' Object Retention Lock timer's script, as the GCP boot renders it."""
+    return render_lock_script(
+        lock_config(bucket, mode, days, METADATA_URL, "https://storage.googleapis.com/storage/v1")
+    )
+
+
+def gcp_node_user_data(host: str, extra: dict[str, str] | None = None, lock: str | None = "", **kwargs: Any) -> str:
+    """The AWS fixture's member files with a GCS repository and the lock timer's script (`lock`, the compliant
+    one by default, None for none), as plain text (GCE metadata takes 256 KiB)."""
     import base64
     import gzip
 
-    packed = node_user_data(host, extra={"/etc/pgbackrest/pgbackrest.conf": GCS_PGBACKREST, **(extra or {})}, **kwargs)
+    files = {"/etc/pgbackrest/pgbackrest.conf": GCS_PGBACKREST, **(extra or {})}
+    if lock is not None:
+        files[LOCK_SCRIPT] = lock or lock_script()
+    packed = node_user_data(host, extra=files, **kwargs)
     return gzip.decompress(base64.b64decode(packed)).decode()
 
 
@@ -340,7 +353,16 @@ class GcpStack:
                     "uniformBucketLevelAccess": True,
                     "publicAccessPrevention": "enforced",
                     "encryption": {"defaultKmsKeyName": f"{KEY}/vault"},
-                    "retentionPolicy": {"retentionPeriod": WORM_SECONDS, "isLocked": True},
+                    "versioning": {"enabled": True},
+                    "enableObjectRetention": True,
+                    "softDeletePolicy": {"retentionDurationSeconds": WORM_DAYS * 86_400},
+                    "lifecycleRules": [
+                        {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": 7}},
+                        {
+                            "action": {"type": "Delete"},
+                            "condition": {"daysSinceNoncurrentTime": WORM_DAYS + 1, "withState": "ARCHIVED"},
+                        },
+                    ],
                     "labels": labels(),
                 },
                 parent=vault,
@@ -357,7 +379,51 @@ class GcpStack:
                 refs={"bucket": [bucket]},
             )
         )
+        lock_role = r(
+            rec(
+                "gcp:projects/iAMCustomRole:IAMCustomRole",
+                "pg-identity-backup-lock-role",
+                {
+                    "project": PROJECT,
+                    "roleId": "pgp_backupObjectLock",
+                    "title": "pgp backup object lock",
+                    "permissions": ["storage.objects.setRetention"],
+                    "stage": "GA",
+                },
+                parent=ident,
+            )
+        )
+        r(
+            rec(
+                "gcp:storage/bucketIAMMember:BucketIAMMember",
+                "pg-vault-node-lock",
+                {"bucket": BUCKET, "role": f"projects/{PROJECT}/roles/pgp_backupObjectLock", "member": member},
+                parent=vault,
+                refs={"bucket": [bucket], "role": [lock_role]},
+            )
+        )
         secrets = r(rec("pg-platform:gcp:Secrets", "pg-secrets", {}, parent=platform, custom=False))
+        agent = r(
+            rec(
+                "gcp:projects/serviceIdentity:ServiceIdentity",
+                "pg-secrets-agent",
+                {"project": PROJECT, "service": "secretmanager.googleapis.com"},
+                parent=secrets,
+            )
+        )
+        r(
+            rec(
+                "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+                "pg-keys-secrets-agent",
+                {
+                    "cryptoKeyId": f"{KEY}/secrets",
+                    "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                    "member": "serviceAccount:service-123456789012@gcp-sa-secretmanager.iam.gserviceaccount.com",
+                },
+                parent=secrets,
+                refs={"cryptoKeyId": [self.keys["secrets"]], "member": [agent]},
+            )
+        )
         secret = r(
             rec(
                 "gcp:secretmanager/secret:Secret",
@@ -374,6 +440,7 @@ class GcpStack:
                     "labels": labels(),
                 },
                 parent=secrets,
+                refs={"replication": [self.keys["secrets"]]},
                 protect=True,
             )
         )

@@ -20,6 +20,7 @@ from tests.policy.gcp.fixtures import (
     GcpStack,
     gcp_node_user_data,
     labels,
+    lock_script,
     rec,
 )
 from tests.policy.mutations import remove, set_input, unprotect
@@ -73,6 +74,13 @@ def add_firewall(name: str, **inputs) -> Mutation:
         return name
 
     return mutate
+
+
+def _lock(s: GcpStack, script: str | None) -> str:
+    """Every member's lock timer script replaced (None: not rendered); the anchor is the first member."""
+    for node in s.nodes:
+        s.set_user_data(node.name, gcp_node_user_data(node.inputs["networkInterfaces"][0]["networkIp"], lock=script))
+    return s.nodes[0].name
 
 
 def add_key(s: GcpStack) -> str:
@@ -303,18 +311,50 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
         set_input("pg-cluster-read-check", "timeoutSec", 5),
         "timeoutSec 5 exceeds checkIntervalSec 2",
     ),
-    ("PGP-GCP-GCS-001", "no retention", pop("pg-vault-bucket", "retentionPolicy"), "no retentionPolicy"),
     (
         "PGP-GCP-GCS-001",
-        "too short",
-        set_input("pg-vault-bucket", "retentionPolicy.retentionPeriod", str(3 * 86_400)),
-        "retention of 3 day(s) is outside 14-365",
+        "bucket retention policy",
+        set_input("pg-vault-bucket", "retentionPolicy", {"retentionPeriod": str(14 * 86_400), "isLocked": True}),
+        "pgBackRest issue #1439",
+    ),
+    ("PGP-GCP-GCS-001", "unversioned", pop("pg-vault-bucket", "versioning"), "versioning is not enabled"),
+    (
+        "PGP-GCP-GCS-001",
+        "no object retention",
+        set_input("pg-vault-bucket", "enableObjectRetention", False),
+        "enableObjectRetention is not true",
+    ),
+    ("PGP-GCP-GCS-001", "no lock timer", lambda s: _lock(s, None), "renders no lock timer"),
+    ("PGP-GCP-GCS-001", "too short", lambda s: _lock(s, lock_script(days=3)), "a lock of 3 day(s) is outside 14-365"),
+    (
+        "PGP-GCP-GCS-001",
+        "governance in prod",
+        lambda s: _lock(s, lock_script(mode="GOVERNANCE")),
+        "sets mode Unlocked, not Locked",
     ),
     (
         "PGP-GCP-GCS-001",
-        "not locked",
-        set_input("pg-vault-bucket", "retentionPolicy.isLocked", False),
-        "retentionPolicy.isLocked is not true",
+        "another bucket",
+        lambda s: _lock(s, lock_script(bucket="pgp-elsewhere")),
+        "locks pgp-elsewhere, not pgp-backups-acme-pgp-test",
+    ),
+    (
+        "PGP-GCP-GCS-001",
+        "short soft delete",
+        set_input("pg-vault-bucket", "softDeletePolicy.retentionDurationSeconds", 7 * 86_400),
+        "soft delete keeps 7 day(s), under the 14-day minimum",
+    ),
+    (
+        "PGP-GCP-GCS-001",
+        "noncurrent expiry inside the lock",
+        edit("pg-vault-bucket", lambda i: i["lifecycleRules"][1]["condition"].update(daysSinceNoncurrentTime=7)),
+        "deleted after 7 day(s), not past the 14-day lock",
+    ),
+    (
+        "PGP-GCP-GCS-001",
+        "no noncurrent expiry",
+        edit("pg-vault-bucket", lambda i: i["lifecycleRules"].pop(1)),
+        "no Delete lifecycle rule on noncurrent generations",
     ),
     (
         "PGP-GCP-GCS-002",
@@ -475,6 +515,33 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
         "reaches every bucket, key or secret",
     ),
     ("PGP-GCP-IAM-003", "user-managed key", add_key, "has a user-managed key"),
+    (
+        "PGP-GCP-IAM-004",
+        "retention override",
+        edit(
+            "pg-identity-backup-lock-role",
+            lambda i: i["permissions"].append("storage.objects.overrideUnlockedRetention"),
+        ),
+        "overrideUnlockedRetention shortens or removes",
+    ),
+    (
+        "PGP-GCP-IAM-004",
+        "bucket permission",
+        edit("pg-identity-backup-lock-role", lambda i: i["permissions"].append("storage.buckets.update")),
+        "permissions storage.buckets.update are not object permissions",
+    ),
+    (
+        "PGP-GCP-IAM-004",
+        "foreign custom role",
+        unlink("pg-vault-node-lock", "role", "projects/other/roles/objectAdminish"),
+        "is not a custom role of the stack",
+    ),
+    (
+        "PGP-GCP-SEC-004",
+        "another service's agent",
+        set_input("pg-secrets-agent", "service", "storage.googleapis.com"),
+        "Secret Manager's agent has no encrypt/decrypt grant",
+    ),
     (
         "PGP-GCP-SEC-001",
         "google-managed key",
@@ -670,19 +737,20 @@ def test_every_gcp_type_is_judged_with_a_passing_and_a_failing_case():
 
 def test_dev_relaxes_the_retention_lock(gcp_pack):
     stack = GcpStack()
-    set_input("pg-vault-bucket", "retentionPolicy", {"retentionPeriod": str(7 * 86_400), "isLocked": False})(stack)
+    _lock(stack, lock_script(mode="GOVERNANCE", days=7))
     analysis = gcp_pack.run(stack.records, stage="dev")
     assert by_policy(analysis, "PGP-GCP-GCS-001") == [], dump(analysis)
     prod = by_policy(gcp_pack.run(stack.records), "PGP-GCP-GCS-001")
-    assert {d.detail.split(": ", 1)[1] for d in prod} == {
-        "retention of 7 day(s) is outside 14-365",
-        "retentionPolicy.isLocked is not true",
-    }
-
-
-def test_retention_must_cover_the_full_backup_interval(gcp_pack):
+    assert {d.detail.split(": ", 1)[1] for d in prod} == {"a lock of 7 day(s) is outside 14-365"}
     stack = GcpStack()
-    set_input("pg-vault-bucket", "retentionPolicy.retentionPeriod", str(3 * 86_400))(stack)
+    _lock(stack, lock_script(mode="GOVERNANCE"))
+    prod = by_policy(gcp_pack.run(stack.records), "PGP-GCP-GCS-001")
+    assert {d.detail.split(": ", 1)[1] for d in prod} == {"its lock timer sets mode Unlocked, not Locked (COMPLIANCE)"}
+
+
+def test_the_lock_must_cover_the_full_backup_interval(gcp_pack):
+    stack = GcpStack()
+    _lock(stack, lock_script(days=3))
     msgs = [d.message for d in by_policy(gcp_pack.run(stack.records, stage="dev"), "PGP-GCP-GCS-001")]
     assert any("shorter than the 7-day full-backup interval" in m for m in msgs), msgs
 
