@@ -53,10 +53,17 @@ def test_deploy_uses_the_pack_with_each_stage_profiles_config():
     profile = next(s for s in steps if s.get("id") == "profile")
     assert "-m stacks.offline profile" in profile["run"]
     deploy = yaml.safe_load((WORKFLOWS / "deploy.yml").read_text())
-    stacks = {job["with"]["stack"] for job in deploy["jobs"].values()}
-    assert stacks == set(stack_names())
-    for stack in stacks:
-        assert (ROOT / "policy" / "config" / f"{settings_for_stack(stack).profile.name}.json").exists()
+    jobs = {job["with"]["stack"]: job for job in deploy["jobs"].values()}
+    assert set(jobs) == set(stack_names())
+    for stack, job in jobs.items():
+        settings = settings_for_stack(stack)
+        assert (ROOT / "policy" / "config" / f"{settings.profile.name}.json").exists()
+        # The cloud picks the SDKs and the sign-in: it must be the stack file's.
+        assert job["with"]["cloud"] == settings.cloud
+        if settings.profile.name == "prod":
+            # Each cloud's prod deploys only after that cloud's dev stage succeeded.
+            dev = settings_for_stack(job["needs"])
+            assert (dev.cloud, dev.profile.name) == (settings.cloud, "dev")
     assert deploy["jobs"]["prod"]["needs"] == "dev"
 
 
@@ -89,10 +96,13 @@ def test_a_deploy_installs_only_its_clouds_sdks():
                 lines.append(re.split(r"[<>=\[ ]", line, maxsplit=1)[0])
         return lines
 
-    aws = resolved(ROOT / "requirements" / "aws.txt")
-    assert "pulumi-aws" in aws
-    assert not [p for p in aws if re.match(r"pulumi-(azure|gcp|kubernetes)", p)]
+    providers = {"aws": "pulumi-aws", "azure": "pulumi-azure-native", "gcp": "pulumi-gcp"}
+    for cloud, provider in providers.items():
+        deploy_set = resolved(ROOT / "requirements" / f"{cloud}.txt")
+        assert provider in deploy_set
+        others = [p for p in deploy_set if re.match(r"pulumi-(aws|azure|gcp|kubernetes)", p) and p != provider]
+        assert not others, (cloud, others)
     # What Pulumi's pip toolchain installs (Pulumi.yaml) is the AWS deploy set, not the tools' extras.
-    assert resolved(ROOT / "requirements.txt") == aws
+    assert resolved(ROOT / "requirements.txt") == resolved(ROOT / "requirements" / "aws.txt")
     reusable = (WORKFLOWS / "pulumi-stack.yml").read_text()
-    assert "-r requirements/aws.txt" in reusable
+    assert '-r "requirements/$CLOUD.txt"' in reusable and "CLOUD: ${{ inputs.cloud }}" in reusable
