@@ -1,4 +1,4 @@
-"""`tools cost`: a monthly cost estimate per stage, from the recorded graph at on-demand list prices.
+"""AWS's part of `tools cost` (the seam is tools/cost/model.py's CloudCosts).
 
 Quantities come from the graph (instances by type, EBS gp3 GB and the IOPS/throughput above the free baseline,
 load balancer and NAT gateway hours, interface endpoints per zone, keys, secrets, alarms, public IPv4 addresses,
@@ -11,16 +11,13 @@ fails the test instead of vanishing from the estimate.
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from tools.records import Plan, ResourceRecord
+from stacks.clouds.aws import REGION_KEY
+from tools.cost.model import HOURS_PER_MONTH, LOCAL_TYPES, CloudCosts, Line, Price, not_found
+from tools.cost.model import count as _count
+from tools.records import Plan
 
-HOURS_PER_MONTH = 730
-CURRENCY = "USD"
 PRICES_READ_ON = "2026-12-01"  # when the sources below were read
 GP3_FREE_IOPS = 3000
 GP3_FREE_THROUGHPUT_MIBS = 125
@@ -30,15 +27,7 @@ S3_GB_PER_DATA_GB = 1.0
 MINIMAL_NLCU = 1  # NLCU-hours per hour for an idle internal NLB
 
 
-@dataclass(frozen=True)
-class Price:
-    usd: float | None  # None: not found, the line is excluded from the total
-    unit: str
-    source: str  # where the price was read (and the page's own date when it has one)
-    note: str = ""
-
-
-_NOT_FOUND = "not found in the sources searched on " + PRICES_READ_ON
+_NOT_FOUND = not_found(PRICES_READ_ON)
 
 PRICES: dict[str, dict[str, Price]] = {
     "eu-central-1": {
@@ -115,52 +104,6 @@ NOT_MODELLED = (
 )
 
 
-@dataclass
-class Line:
-    item: str
-    quantity: float
-    unit: str
-    price_key: str
-    unit_price: float | None = None
-    monthly: float | None = None
-    source: str = ""
-    note: str = ""
-
-
-@dataclass
-class Estimate:
-    stack: str
-    region: str
-    lines: list[Line]
-    assumptions: list[str] = field(default_factory=list)
-    prices_as_of: str = PRICES_READ_ON
-    hours_per_month: int = HOURS_PER_MONTH
-    currency: str = CURRENCY
-
-    @property
-    def total(self) -> float:
-        return round(sum(line.monthly for line in self.lines if line.monthly is not None), 2)
-
-    @property
-    def excluded(self) -> list[str]:
-        return [line.item for line in self.lines if line.monthly is None and line.quantity]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "stack": self.stack,
-            "region": self.region,
-            "currency": self.currency,
-            "label": f"estimate, on-demand list prices as of {self.prices_as_of}",
-            "prices_as_of": self.prices_as_of,
-            "hours_per_month": self.hours_per_month,
-            "lines": [asdict(line) for line in self.lines],
-            "total": self.total,
-            "excluded_unpriced": self.excluded,
-            "assumptions": self.assumptions,
-            "not_modelled": list(NOT_MODELLED),
-        }
-
-
 # -------------------------------------------------------------------------------------------- counting
 
 # Types with no charge of their own (their traffic or use may be billed: see NOT_MODELLED).
@@ -206,17 +149,7 @@ NOT_BILLED: dict[str, str] = {
     "aws:cloudwatch/logGroup:LogGroup": "charged by ingestion and storage (not modelled)",
     "aws:sns/topic:Topic": "charged per notification (not modelled)",
     "aws:secretsmanager/secretVersion:SecretVersion": "included in the secret's monthly price",
-    **{
-        t: "not an AWS resource"
-        for t in (
-            "random:index/randomPassword:RandomPassword",
-            "tls:index/privateKey:PrivateKey",
-            "tls:index/selfSignedCert:SelfSignedCert",
-            "tls:index/certRequest:CertRequest",
-            "tls:index/locallySignedCert:LocallySignedCert",
-            "command:local:Command",
-        )
-    },
+    **{t: "not an AWS resource" for t in LOCAL_TYPES},
 }
 
 BILLED = (
@@ -232,11 +165,6 @@ BILLED = (
     "aws:route53/zone:Zone",
     "aws:s3/bucket:Bucket",
 )
-
-
-def unclassified(plan: Plan) -> list[str]:
-    types = {r.type for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:")}
-    return sorted(t for t in types if t not in BILLED and t not in NOT_BILLED)
 
 
 @dataclass(frozen=True)
@@ -275,15 +203,8 @@ def volumes(plan: Plan) -> list[Volume]:
     return found
 
 
-def _count(plan: Plan, type_token: str, keep: Callable[[ResourceRecord], bool] = lambda r: True) -> int:
-    return sum(1 for r in plan.by_type(type_token) if keep(r))
-
-
 def quantities(plan: Plan, s3_gb: float | None = None) -> tuple[list[Line], list[str]]:
     """The billable quantities of a plan, as unpriced lines, and the assumptions made."""
-    missing = unclassified(plan)
-    if missing:
-        raise ValueError("no cost classification for: " + ", ".join(missing) + " (add them to tools/cost.py)")
     h = HOURS_PER_MONTH
     lines: list[Line] = []
     assumptions = [
@@ -364,7 +285,7 @@ def quantities(plan: Plan, s3_gb: float | None = None) -> tuple[list[Line], list
     alarms = _count(plan, "aws:cloudwatch/metricAlarm:MetricAlarm", lambda r: float(r.inputs.get("period") or 60) >= 60)
     high_res = _count(plan, "aws:cloudwatch/metricAlarm:MetricAlarm") - alarms
     if high_res:
-        raise ValueError(f"{high_res} high-resolution alarms: add their price to tools/cost.py")
+        raise ValueError(f"{high_res} high-resolution alarms: add their price to tools/cost/aws.py")
     if alarms:
         lines.append(
             Line(f"CloudWatch alarms x{alarms} (standard resolution)", alarms, "alarm-month", "cloudwatch:alarm")
@@ -386,88 +307,14 @@ def quantities(plan: Plan, s3_gb: float | None = None) -> tuple[list[Line], list
     return lines, assumptions
 
 
-def estimate(
-    plan: Plan, region: str, s3_gb: float | None = None, prices: dict[str, dict[str, Price]] = PRICES
-) -> Estimate:
-    """Price the plan's quantities with the region's table; lines without a price stay out of the total."""
-    lines, assumptions = quantities(plan, s3_gb)
-    table = prices.get(region, {})
-    for line in lines:
-        price = table.get(line.price_key)
-        if price is None:
-            line.source = f"no price table entry for {line.price_key} in {region or 'no region'}"
-            continue
-        line.source, line.note = price.source, price.note
-        if price.usd is not None:
-            line.unit_price = price.usd
-            line.monthly = round(line.quantity * price.usd, 2)
-    return Estimate(plan.stack, region, lines, assumptions)
-
-
-# ----------------------------------------------------------------------------------------------- output
-
-
-def _money(value: float | None) -> str:
-    return "excluded" if value is None else f"${value:,.2f}"
-
-
-def render_text(est: Estimate) -> str:
-    rows = [
-        (
-            line.item,
-            f"{line.quantity:,.0f} {line.unit}",
-            "not found" if line.unit_price is None else f"${line.unit_price:g}",
-            _money(line.monthly),
-        )
-        for line in est.lines
-    ]
-    widths = [max(len(r[i]) for r in [*rows, ("item", "quantity", "unit price", "monthly")]) for i in range(4)]
-
-    def fmt(r: tuple[str, ...]) -> str:
-        return f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}"
-
-    out = [
-        f"stack {est.stack} ({est.region}): monthly cost, {est.currency}",
-        f"  estimate, on-demand list prices as of {est.prices_as_of}",
-        "",
-        fmt(("item", "quantity", "unit price", "monthly")),
-    ]
-    out += [fmt(r) for r in rows]
-    out.append(fmt(("total of priced lines", "", "", _money(est.total))))
-    if est.excluded:
-        out += ["", "  NOT in the total (no price found): " + "; ".join(est.excluded)]
-    out += [
-        "",
-        "  assumptions: " + "; ".join(est.assumptions),
-        "  not modelled: " + "; ".join(NOT_MODELLED),
-        "  price sources:",
-    ]
-    seen = set()
-    for line in est.lines:
-        key = (line.price_key, line.source)
-        if key not in seen:
-            seen.add(key)
-            out.append(f"    {line.price_key}: {line.source}" + (f" ({line.note})" if line.note else ""))
-    return "\n".join(out)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", action="append", help="stack name (repeatable); default: every Pulumi.<stack>.yaml")
-    parser.add_argument("--json", action="store_true", help="print the estimates as JSON")
-    parser.add_argument("--s3-gb", type=float, help="backup storage in GB instead of the stated assumption")
-
-
-def main(args: argparse.Namespace) -> int:
-    from stacks.files import engine_config, stack_names
-    from tools.runner import run_stack
-
-    estimates = []
-    for stack in args.stack or stack_names():
-        plan = run_stack(stack)
-        region = engine_config(stack).get("aws:region") or ""
-        estimates.append(estimate(plan, region, args.s3_gb))
-    if args.json:
-        print(json.dumps([e.to_json() for e in estimates], indent=2))
-    else:
-        print("\n\n".join(render_text(e) for e in estimates))
-    return 0
+CLOUD = CloudCosts(
+    name="aws",
+    region_key=REGION_KEY,
+    source_file="tools/cost/aws.py",
+    prices_read_on=PRICES_READ_ON,
+    prices=PRICES,
+    billed=BILLED,
+    not_billed=NOT_BILLED,
+    not_modelled=NOT_MODELLED,
+    quantities=quantities,
+)
