@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 from dataclasses import dataclass
 
 from dataplane.model import ClusterSpec
@@ -12,7 +14,6 @@ from tools.records import Plan, ResourceRecord
 
 INSTANCE = "gcp:compute/instance:Instance"
 BUCKET = "gcp:storage/bucket:Bucket"
-DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,26 @@ class GcpReader:
         return cloud_init_files(self.boot_text(member) or "")
 
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
-        """A locked retention policy is COMPLIANCE (nobody can shorten or remove it), an unlocked one GOVERNANCE."""
+        """What every member's lock timer sets on the bucket's new objects: Locked is COMPLIANCE (nobody can
+        shorten or remove it), Unlocked GOVERNANCE. The bucket must allow object retention and keep versions."""
+        from dataplane.boot.gcs_lock import GCS_MODES, LOCK_SCRIPT
+
         (bucket,) = plan.by_type(BUCKET)
-        policy = bucket.inputs.get("retentionPolicy")
-        if not policy:
-            return ("", 0)
-        seconds = int(policy["retentionPeriod"])
-        assert seconds % DAY == 0, seconds
-        return ("COMPLIANCE" if policy.get("isLocked") else "GOVERNANCE", seconds // DAY)
+        locks = set()
+        for member in self.members(plan):
+            script = self.boot_files(member).get(LOCK_SCRIPT)
+            if script is None:
+                locks.add(("", 0))
+                continue
+            (line,) = [x for x in script.splitlines() if x.startswith("CONFIG = json.loads(")]
+            config = json.loads(ast.literal_eval(line.removeprefix("CONFIG = json.loads(").removesuffix(")")))
+            assert config["bucket"] == bucket.inputs["name"], config
+            mode = {gcs: s3 for s3, gcs in GCS_MODES.items()}[config["mode"]]
+            locks.add((mode, config["lock_days"]))
+        (lock,) = locks  # every member locks alike
+        if lock[1]:
+            assert bucket.inputs["enableObjectRetention"] is True and bucket.inputs["versioning"]["enabled"] is True
+        return lock
 
     def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]:
         backends = {b.id: b for b in plan.by_type("gcp:compute/regionBackendService:RegionBackendService")}

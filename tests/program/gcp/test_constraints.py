@@ -1,5 +1,5 @@
-"""The API checks the GCP build added to tools/constraints/gcp.py: Cloud DNS, and the bucket's retention period in
-the string form pulumi-gcp 10 sends."""
+"""The API checks the GCP build added to tools/constraints/gcp.py: Cloud DNS, the bucket's retention period in
+the string form pulumi-gcp 10 sends, and the members' lock role (a custom role's id and title)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ from tests.unit.test_constraints_gcp import broken
             "retentionPolicy.retentionPeriod",
             "whole seconds",
         ),
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"roleId": "pgp-prod-lock"}, "roleId", "pattern"),
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"roleId": "pg"}, "roleId", "length 3..64"),
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"title": "t" * 101}, "title", "at most 100 UTF-8 bytes"),
+        ("gcp:projects/iAMCustomRole:IAMCustomRole", {"stage": "STABLE"}, "stage", "one of"),
     ],
 )
 def test_invalid_values_are_refused(type_token, inputs, path, limit):
@@ -43,3 +47,7 @@ def test_valid_values_pass():
     )
     assert not broken("gcp:dns/recordSet:RecordSet", {"name": "prod.pg-platform.internal."})
     assert not broken("gcp:storage/bucket:Bucket", {"retentionPolicy": {"retentionPeriod": str(14 * 86_400)}})
+    assert not broken(
+        "gcp:projects/iAMCustomRole:IAMCustomRole",
+        {"roleId": "pgp_gcpprod_backupObjectLock", "title": "pgp-gcpprod backup object lock", "stage": "GA"},
+    )

@@ -6,6 +6,7 @@ import collections
 import ipaddress
 
 import pytest
+import yaml
 
 from components.gcp.startup import STARTUP_SCRIPT_KEY, USER_DATA_KEY
 from dataplane.model import SECRET_ENV
@@ -83,11 +84,13 @@ def test_resource_counts_follow_the_settings(stack):
         "gcp:dns/managedZone:ManagedZone": 1,
         "gcp:dns/recordSet:RecordSet": 1,
         "gcp:storage/bucket:Bucket": 1,
-        "gcp:kms/keyRing:KeyRing": 2,  # backups, volumes
-        "gcp:kms/cryptoKey:CryptoKey": 2,
-        "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": 2,  # the storage and compute service agents
+        "gcp:kms/keyRing:KeyRing": 3,  # backups, volumes, secrets
+        "gcp:kms/cryptoKey:CryptoKey": 3,
+        "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": 3,  # the storage, compute and Secret Manager agents
+        "gcp:projects/serviceIdentity:ServiceIdentity": 1,  # Secret Manager's agent
         "gcp:serviceaccount/account:Account": nodes + 2,  # members, monitoring, restore
-        "gcp:storage/bucketIAMMember:BucketIAMMember": nodes + 1,  # members write, restore reads
+        "gcp:projects/iAMCustomRole:IAMCustomRole": 1,  # the members' object lock
+        "gcp:storage/bucketIAMMember:BucketIAMMember": 2 * nodes + 1,  # members write and lock, restore reads
         "gcp:secretmanager/secret:Secret": secrets,
         "gcp:secretmanager/secretVersion:SecretVersion": secrets,
         # each member: the shared passwords and its own TLS bundle; the monitoring node: the webhooks
@@ -234,19 +237,40 @@ def test_the_boot_is_cloud_inits_user_data_and_the_startup_script_installs_it(st
         assert metadata["enable-oslogin"] == "TRUE" and metadata["block-project-ssh-keys"] == "TRUE"
 
 
-@pytest.mark.parametrize("stack_name,locked,days", [("gcp-prod", True, 14), ("gcp-dev", False, 2)])
-def test_retention_policy_is_worm_days_and_locked_in_prod_only(stack_name, locked, days, prod, dev):
+@pytest.mark.parametrize("stack_name,mode,days", [("gcp-prod", "Locked", 14), ("gcp-dev", "Unlocked", 2)])
+def test_objects_are_locked_for_worm_days_locked_in_prod_only(stack_name, mode, days, prod, dev):
+    """Object Retention Lock on a versioned bucket, never a bucket retention policy (pgBackRest #1439): each
+    member's timer locks new objects; soft delete and the noncurrent expiry reach past the lock."""
+    from dataplane.boot.gcs_lock import LOCK_SCRIPT, LOCK_UNIT
+
     plan = {"gcp-prod": prod, "gcp-dev": dev}[stack_name]
     (bucket,) = of(plan, "gcp:storage/bucket:Bucket")
     settings = settings_for_stack(stack_name)
-    assert days == settings.objectives.worm_days
-    policy = bucket.inputs["retentionPolicy"]
-    assert int(policy["retentionPeriod"]) == days * 86_400 and policy["isLocked"] is locked
+    topology = derive_topology(settings)
+    assert days == settings.objectives.worm_days == topology.lock_days.value
+    assert not bucket.inputs.get("retentionPolicy"), "a retention policy refuses pgBackRest's rewrites"
+    assert bucket.inputs["versioning"] == {"enabled": True}
+    assert bucket.inputs["enableObjectRetention"] is True
+    soft_days = bucket.inputs["softDeletePolicy"]["retentionDurationSeconds"] / 86_400
+    assert soft_days == min(max(days, 7), 90)
     assert bucket.inputs["uniformBucketLevelAccess"] is True
     assert bucket.inputs["publicAccessPrevention"] == "enforced"
-    assert not (bucket.inputs.get("versioning") or {}).get("enabled"), "GCS refuses versioning with retention"
     assert bucket.inputs["forceDestroy"] is False
-    assert [r["action"]["type"] for r in bucket.inputs["lifecycleRules"]] == ["AbortIncompleteMultipartUpload"]
+    rules = {r["action"]["type"]: r["condition"] for r in bucket.inputs["lifecycleRules"]}
+    assert rules["AbortIncompleteMultipartUpload"] == {"age": 7}
+    assert rules["Delete"] == {
+        "daysSinceNoncurrentTime": topology.noncurrent_version_expiry_days.value,
+        "withState": "ARCHIVED",
+    }
+    assert rules["Delete"]["daysSinceNoncurrentTime"] > days
+    assert READER.vault_lock(plan) == (topology.lock_mode.value, days)
+    for member in READER.members(plan):
+        files = READER.boot_files(member)
+        assert f'"mode": "{mode}"' in files[LOCK_SCRIPT] and f'"lock_days": {days}' in files[LOCK_SCRIPT]
+        assert "OnUnitActiveSec=60" in files[f"/etc/systemd/system/{LOCK_UNIT}.timer"]
+        runcmd = yaml.safe_load(READER.boot_text(member))["runcmd"]
+        assert ["systemctl", "enable", "--now", f"{LOCK_UNIT}.timer"] in runcmd
+    assert LOCK_SCRIPT not in READER.boot_files(monitoring_instance(plan))
 
 
 def test_cmek_on_the_bucket_and_every_disk(stack):
@@ -262,6 +286,7 @@ def test_cmek_on_the_bucket_and_every_disk(stack):
         assert instance.inputs["bootDisk"]["kmsKeySelfLink"] == volume_key, instance.name
     grants = {g.inputs["cryptoKeyId"]: g.inputs for g in of(plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")}
     assert grants[backup_key]["member"].endswith("@gs-project-accounts.iam.gserviceaccount.com")
+    # Secret Manager's key is test_secrets_stay_secret_and_in_the_region's.
     assert grants[volume_key]["member"].endswith("@compute-system.iam.gserviceaccount.com")
     assert {g["role"] for g in grants.values()} == {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}
     for key in of(plan, "gcp:kms/cryptoKey:CryptoKey"):
@@ -292,8 +317,14 @@ def test_identities_touch_only_their_own(stack):
         bucket_roles[grant.inputs["member"]].add(grant.inputs["role"])
     members = {m.inputs["serviceAccount"]["email"] for m in READER.members(plan)}
     restore = plan.outputs["restore_role_arn"]
+    (lock_role,) = of(plan, "gcp:projects/iAMCustomRole:IAMCustomRole")
+    # setRetention only: never overrideUnlockedRetention, which shortens or removes a GOVERNANCE lock.
+    assert lock_role.inputs["permissions"] == ["storage.objects.setRetention"]
+    assert {r.inputs["role"] for r in of(plan, "gcp:storage/bucketIAMMember:BucketIAMMember")} >= {
+        lock_role.outputs["name"]
+    }
     assert bucket_roles == {
-        **{f"serviceAccount:{m}": {"roles/storage.objectUser"} for m in members},
+        **{f"serviceAccount:{m}": {"roles/storage.objectUser", lock_role.outputs["name"]} for m in members},
         f"serviceAccount:{restore}": {"roles/storage.objectViewer"},
     }
     stored = {r.id: r for r in of(plan, "gcp:secretmanager/secret:Secret")}
@@ -317,9 +348,19 @@ def test_identities_touch_only_their_own(stack):
 def test_secrets_stay_secret_and_in_the_region(stack):
     name, plan = stack
     region = settings_for_stack(name).region
+    keys = {k.name: k for k in of(plan, "gcp:kms/cryptoKey:CryptoKey")}
+    secrets_key = next(k for name, k in keys.items() if name.endswith("secrets-key"))
+    (agent,) = of(plan, "gcp:projects/serviceIdentity:ServiceIdentity")
+    assert agent.inputs["service"] == "secretmanager.googleapis.com"
+    (grant,) = [g for g in of(plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember") if "secrets" in g.name]
+    assert grant.inputs["cryptoKeyId"] == secrets_key.id and grant.inputs["member"].endswith(
+        "@gcp-sa-secretmanager.iam.gserviceaccount.com"
+    )
     for secret in of(plan, "gcp:secretmanager/secret:Secret"):
         (replica,) = secret.inputs["replication"]["userManaged"]["replicas"]
         assert replica["location"] == region
+        assert replica["customerManagedEncryption"]["kmsKeyName"] == secrets_key.id
+        assert grant.urn in secret.dependencies  # Secret Manager refuses a key its agent cannot use
     for version in of(plan, "gcp:secretmanager/secretVersion:SecretVersion"):
         assert "secretData" in version.secret_paths, version.name
     for url in _webhooks(name).values():
