@@ -9,25 +9,18 @@ identity (dataplane/boot/azure.py), never through custom data. The vault and its
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_random as random
-import pulumi_tls as tls
 from pulumi_azure_native import keyvault
 
 from components.base import PlatformComponent
-from dataplane.model import SECRET_ENV, ClusterSpec
-from dataplane.tls import CertificateRequest, certificate_requests
+from components.secret_material import passwords, tls_material
+from dataplane.model import ClusterSpec
 from stacks.clouds.azure import key_vault_logical_name
 
-PASSWORD_LENGTH = 32
-CIPHER_LENGTH = 64  # pgBackRest's repository cipher protects every backup for the whole retention
 SOFT_DELETE_DAYS = 90  # the most Key Vault keeps a deleted vault, key or secret recoverable
-KEY_ALGORITHM = "ECDSA"
-KEY_CURVE = "P256"
 # Storage and disk encryption wrap their data keys with an RSA key of the vault (RSA-HSM needs the premium SKU).
 WRAPPING_KEY_SIZE = 3072
 
@@ -43,16 +36,6 @@ class SecretsArgs:
     protect: bool
     tags: Mapping[str, str]
     webhooks: Mapping[str, str] = field(default_factory=dict)  # receiver -> URL (stored, never passed on)
-
-
-def _uses(req: CertificateRequest) -> list[str]:
-    if req.is_ca:
-        return ["cert_signing", "crl_signing", "digital_signature"]
-    return (
-        ["digital_signature", "key_agreement"]
-        + (["server_auth"] if req.server else [])
-        + (["client_auth"] if req.client else [])
-    )
 
 
 class Secrets(PlatformComponent):
@@ -93,16 +76,13 @@ class Secrets(PlatformComponent):
 
         self.secret_refs: dict[str, pulumi.Output[str]] = {}
         self.secret_ids: dict[str, pulumi.Output[str]] = {}  # ARM ids: the scopes of role assignments
-        for secret in SECRET_ENV:
-            password = random.RandomPassword(
-                self.child_name(f"{secret}-value"),
-                length=CIPHER_LENGTH if secret == "backup-cipher" else PASSWORD_LENGTH,
-                special=False,
-                opts=self.child_opts(protect=args.protect),
-            )
-            self._store(secret, secret, pulumi.Output.secret(password.result), self.secret_refs)
+        for secret, value in passwords(self, args.protect).items():
+            self._store(secret, secret, value, self.secret_refs)
         self.member_tls_refs: dict[str, pulumi.Output[str]] = {}
-        self._tls(args)
+        material = tls_material(self, args.spec, args.protect)
+        self.ca_certificate = material.ca_cert_pem  # public: clients and the monitoring node verify against it
+        for member, bundle in material.member_bundles.items():
+            self._store(f"tls-{member}", member, bundle, self.member_tls_refs)
         # Settings arrive as plain strings (even `secure:` ones): wrapped here, before any resource sees them.
         self.webhook_refs: dict[str, pulumi.Output[str]] = {}
         for receiver, url in sorted(args.webhooks.items()):
@@ -159,60 +139,3 @@ class Secrets(PlatformComponent):
         # The id without a version: a node always reads the current value.
         refs[key] = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri))
         self.secret_ids[label] = secret.id
-
-    def _tls(self, args: SecretsArgs) -> None:
-        """One CA per cluster; each member's bundle (CA, its server/client pair, the shared client pair) is one
-        secret, so a node reads exactly its own."""
-        ca_req, client_req, *member_reqs = certificate_requests(args.spec)
-        ca_key = tls.PrivateKey(
-            self.child_name("tls-ca-key"),
-            algorithm=KEY_ALGORITHM,
-            ecdsa_curve=KEY_CURVE,
-            opts=self.child_opts(protect=args.protect),
-        )
-        ca = tls.SelfSignedCert(
-            self.child_name("tls-ca"),
-            private_key_pem=ca_key.private_key_pem,
-            is_ca_certificate=True,
-            allowed_uses=_uses(ca_req),
-            validity_period_hours=ca_req.validity_days * 24,
-            set_subject_key_id=True,
-            subject=tls.SelfSignedCertSubjectArgs(common_name=ca_req.common_name, organization=ca_req.organization),
-            opts=self.child_opts(protect=args.protect),
-        )
-
-        def pair(req: CertificateRequest) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-            key = tls.PrivateKey(
-                self.child_name(f"tls-{req.name}-key"),
-                algorithm=KEY_ALGORITHM,
-                ecdsa_curve=KEY_CURVE,
-                opts=self.child_opts(),
-            )
-            csr = tls.CertRequest(
-                self.child_name(f"tls-{req.name}-csr"),
-                private_key_pem=key.private_key_pem,
-                dns_names=list(req.dns_names),
-                ip_addresses=list(req.ip_addresses),
-                subject=tls.CertRequestSubjectArgs(common_name=req.common_name, organization=req.organization),
-                opts=self.child_opts(),
-            )
-            cert = tls.LocallySignedCert(
-                self.child_name(f"tls-{req.name}"),
-                cert_request_pem=csr.cert_request_pem,
-                ca_private_key_pem=ca_key.private_key_pem,
-                ca_cert_pem=ca.cert_pem,
-                allowed_uses=_uses(req),
-                validity_period_hours=req.validity_days * 24,
-                early_renewal_hours=30 * 24,
-                opts=self.child_opts(),
-            )
-            return cert.cert_pem, key.private_key_pem
-
-        self.ca_certificate = ca.cert_pem  # public: clients and the monitoring node verify against it
-        client_cert, client_key = pair(client_req)
-        for req in member_reqs:
-            cert, key = pair(req)
-            bundle = pulumi.Output.all(ca.cert_pem, cert, key, client_cert, client_key).apply(
-                lambda v: json.dumps({"ca": v[0], "cert": v[1], "key": v[2], "client_cert": v[3], "client_key": v[4]})
-            )
-            self._store(f"tls-{req.name}", req.name, pulumi.Output.secret(bundle), self.member_tls_refs)
