@@ -7,6 +7,8 @@
   compared byte for byte with what the AWS path writes from moto's Secrets Manager.
 - The node files of one topology are identical on the three clouds except the pgbackrest.conf lines of the
   repository, and the user data differs only in the cloud's part.
+- GCP's backup lock timer (boot/gcs_lock.py) runs for real against a fake of Cloud Storage's JSON API (HTTPS,
+  same CA): it patches exactly the live objects without a retention, page by page, by URL-encoded name.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from dataplane.boot.aws import AwsBoot
 from dataplane.boot.azure import IMDS_API_VERSION, KEY_VAULT_API_VERSION, KEY_VAULT_RESOURCE, AzureBoot
 from dataplane.boot.cloud import BootCloud
 from dataplane.boot.gcp import GcpBoot
+from dataplane.boot.gcs_lock import LOCK_SCRIPT, LOCK_UNIT
 from dataplane.model import SECRET_ENV, AzureRepository, ClusterSpec, GcsRepository, S3Repository
 from dataplane.node_files import node_files
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
@@ -75,6 +78,12 @@ class FakeCloud:
     metadata_url: str = ""
     store_url: str = ""
     ca_file: str = ""
+    # Cloud Storage: (bucket, name, generation) -> object resource; only `live` ones are listed.
+    objects: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
+    live: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
+    patches: list[tuple[str, str, dict[str, Any]]] = dataclasses.field(default_factory=list)  # name, generation, body
+    forbidden: set[str] = dataclasses.field(default_factory=set)  # names whose PATCH is refused (403)
+    page_size: int = 2
 
     def tokens_requested(self) -> int:
         return sum(1 for server, path, _ in self.requests if server == "metadata" and "token" in path)
@@ -99,8 +108,61 @@ def _handler(fake: FakeCloud, server: str) -> type[BaseHTTPRequestHandler]:
             fake.requests.append((server, url.path, dict(self.headers)))
             if server == "metadata":
                 self.metadata(url.path, query)
+            elif url.path.startswith("/storage/v1/"):
+                self.storage_list(url.path, query)
             else:
                 self.store(url.path, query)
+
+        def do_PATCH(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(url.query))
+            fake.requests.append((server, url.path, dict(self.headers)))
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"null")
+            if server != "store" or self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self.reply(401, {"error": {"code": 401}})
+            # PATCH /storage/v1/b/<bucket>/o/<object, URL-encoded: one path segment>?generation=<g>
+            parts = url.path.strip("/").split("/")
+            if (
+                len(parts) != 6
+                or parts[:3] != ["storage", "v1", "b"]
+                or parts[4] != "o"
+                or set(query) != {"generation"}
+            ):
+                return self.reply(400, {"error": {"code": 400, "message": "malformed"}})
+            key = (urllib.parse.unquote(parts[3]), urllib.parse.unquote(parts[5]), query["generation"])
+            if self.headers.get("Content-Type") != "application/json" or set(body) != {"retention"}:
+                return self.reply(400, {"error": {"code": 400, "message": "not a retention patch"}})
+            if key not in fake.objects:
+                return self.reply(404, {"error": {"code": 404}})
+            if key[1] in fake.forbidden:
+                return self.reply(403, {"error": {"code": 403, "message": "storage.objects.setRetention denied"}})
+            fake.patches.append((key[1], key[2], body))
+            fake.objects[key]["retention"] = body["retention"]
+            self.reply(200, fake.objects[key])
+
+        def storage_list(self, path: str, query: dict[str, str]) -> None:
+            """GET /storage/v1/b/<bucket>/o: the live objects, page_size a page, only the fields asked for."""
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self.reply(401, {"error": {"code": 401}})
+            parts = path.strip("/").split("/")
+            if (
+                len(parts) != 5
+                or parts[4] != "o"
+                or query.get("fields") != ("items(name,generation,retention),nextPageToken")
+            ):
+                return self.reply(400, {"error": {"code": 400}})
+            bucket = urllib.parse.unquote(parts[3])
+            names = sorted(k for k in fake.live if k[0] == bucket)
+            start = int(query.get("pageToken", "0"))
+            page = names[start : start + fake.page_size]
+            items = [
+                {f: fake.objects[k][f] for f in ("name", "generation", "retention") if f in fake.objects[k]}
+                for k in page
+            ]
+            body: dict[str, Any] = {"items": items} if items else {}
+            if start + fake.page_size < len(names):
+                body["nextPageToken"] = str(start + fake.page_size)
+            self.reply(200, body)
 
         def metadata(self, path: str, query: dict[str, str]) -> None:
             if path == "/metadata/identity/oauth2/token":  # Azure IMDS
@@ -460,7 +522,10 @@ def _specs() -> dict[str, tuple[ClusterSpec, BootCloud]]:
                 identity_client_id=CLIENT_ID, vault_url=VAULT_URL, account="pgpprodbackups", container="pgbackrest"
             ),
         ),
-        "gcp": (dataclasses.replace(aws, repositories=(gcs_repo,)), GcpBoot(bucket=gcs_repo.bucket)),
+        "gcp": (
+            dataclasses.replace(aws, repositories=(gcs_repo,)),
+            GcpBoot(bucket=gcs_repo.bucket, lock_mode="COMPLIANCE", lock_days=14),
+        ),
     }
 
 
@@ -581,6 +646,14 @@ def test_user_data_differs_across_the_clouds_only_in_the_cloud_part():
     assert len({c.secret_client("CONFIG") for c in (aws, azure, gcp)}) == 3
     assert azure.agent_commands("member") == [["systemctl", "enable", "--now", "walinuxagent"]]
     assert gcp.agent_commands("monitoring") == [["systemctl", "enable", "--now", "google-guest-agent"]]
+    # GCP's agent part of a member: the guest agent and the backup lock timer, its script and units.
+    assert gcp.agent_commands("member")[-1] == ["systemctl", "enable", "--now", f"{LOCK_UNIT}.timer"]
+    assert {f.path for f in gcp.agent_files("member", "/var/lib/postgresql")} == {
+        LOCK_SCRIPT,
+        f"/etc/systemd/system/{LOCK_UNIT}.service",
+        f"/etc/systemd/system/{LOCK_UNIT}.timer",
+    }
+    assert gcp.agent_files("monitoring", "/var/lib/prometheus") == []
 
 
 @needs_cloud_init
@@ -593,6 +666,9 @@ def test_azure_and_gcp_user_data_is_valid_cloud_config(cloud_name, tmp_path):
         assert result.returncode == 0, result.stdout + result.stderr
         script = next(f for f in yaml.safe_load(text)["write_files"] if f["path"] == boot_member.BOOT_SCRIPT)
         compile(script["content"], boot_member.BOOT_SCRIPT, "exec")
+        for entry in yaml.safe_load(text)["write_files"]:
+            if entry["path"] == LOCK_SCRIPT:
+                compile(entry["content"], LOCK_SCRIPT, "exec")
     mon = settings_for("prod").monitoring
     hooks = _refs(cloud_name, [f"webhook-{r.name}" for r in mon.receivers if r.webhook_url])
     text = boot_monitoring.render_monitoring_user_data(
@@ -638,3 +714,88 @@ def test_each_cloud_refuses_a_repository_it_did_not_build():
         AzureBoot(identity_client_id="pgp-prod-identity", vault_url=VAULT_URL)
     with pytest.raises(ValueError, match="https"):
         GcpBoot(secret_manager_url="http://secretmanager.googleapis.com/v1")
+
+
+# --- GCP's backup lock, for real -------------------------------------------------------------------------------
+
+LOCK_BUCKET = f"pgp-prod-backups-{PROJECT}"
+
+
+def _stored(fake: FakeCloud, name: str, generation: str, *, live: bool = True, retention: dict | None = None) -> None:
+    key = (LOCK_BUCKET, name, generation)
+    fake.objects[key] = {"name": name, "generation": generation, "bucket": LOCK_BUCKET}
+    if retention:
+        fake.objects[key]["retention"] = retention
+    if live:
+        fake.live.add(key)
+
+
+def _run_lock(fake: FakeCloud, tmp_path: Path, mode: str = "COMPLIANCE", days: int = 14):
+    cloud = GcpBoot(
+        bucket=LOCK_BUCKET,
+        lock_mode=mode,
+        lock_days=days,
+        metadata_url=f"{fake.metadata_url}/computeMetadata/v1/instance/service-accounts/default/token",
+        storage_url=f"{fake.store_url}/storage/v1",
+    )
+    (script,) = [f for f in cloud.agent_files("member", "/var/lib/postgresql") if f.path == LOCK_SCRIPT]
+    path = tmp_path / "pgp-gcs-lock"
+    path.write_text(script.content)
+    before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    result = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, env=_child_env(SSL_CERT_FILE=fake.ca_file)
+    )
+    after = datetime.datetime.now(datetime.UTC)
+    return result, before, after
+
+
+def test_the_gcs_lock_locks_exactly_the_live_objects_without_a_retention(fake_cloud, tmp_path):
+    earlier = {"mode": "Locked", "retainUntilTime": "2030-01-01T00:00:00Z"}
+    unlocked = [
+        "pgp-prod/backup/db/backup.info",
+        "pgp-prod/backup/db/backup.info.copy",
+        "pgp-prod/backup/db/20260101-000000F/backup.manifest",
+        "pgp-prod/archive/db/17-1/000000010000000000000001-abc.gz",
+        "pgp-prod/archive/db/name with space+plus.txt",
+    ]
+    for i, name in enumerate(unlocked):
+        _stored(fake_cloud, name, str(1700000000000000 + i))
+    _stored(fake_cloud, "pgp-prod/backup/db/backup.info", "1600000000000000", live=False)  # noncurrent
+    _stored(fake_cloud, "pgp-prod/archive/db/archive.info", "1650000000000000", retention=earlier)  # locked before
+    result, before, after = _run_lock(fake_cloud, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"locked {len(unlocked)} object(s) of {LOCK_BUCKET}"
+    # Exactly the live objects without a retention, each by its generation; slashes reached the API encoded.
+    assert sorted((n, g) for n, g, _ in fake_cloud.patches) == sorted(
+        (n, str(1700000000000000 + i)) for i, n in enumerate(unlocked)
+    )
+    for _, _, body in fake_cloud.patches:
+        retention = body["retention"]
+        assert retention["mode"] == "Locked"
+        until = datetime.datetime.strptime(retention["retainUntilTime"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.UTC
+        )
+        assert before + datetime.timedelta(days=14) <= until <= after + datetime.timedelta(days=14)
+    assert fake_cloud.objects[(LOCK_BUCKET, "pgp-prod/archive/db/archive.info", "1650000000000000")]["retention"] == (
+        earlier
+    )
+    listed = [p for s, p, _ in fake_cloud.requests if s == "store" and p.endswith("/o")]
+    assert len(listed) == 3  # 6 live objects, 2 a page: every page followed
+    assert fake_cloud.tokens_requested() == 1
+    # Nothing left to lock: the next run patches nothing.
+    fake_cloud.patches.clear()
+    result, _, _ = _run_lock(fake_cloud, tmp_path)
+    assert result.returncode == 0 and fake_cloud.patches == [], result.stderr
+    assert result.stdout.strip() == f"locked 0 object(s) of {LOCK_BUCKET}"
+
+
+def test_the_gcs_lock_governance_mode_and_a_refused_object(fake_cloud, tmp_path):
+    for i, name in enumerate(["a/refused", "b/kept", "c/kept"]):
+        _stored(fake_cloud, name, str(10 + i))
+    fake_cloud.forbidden.add("a/refused")
+    result, _, _ = _run_lock(fake_cloud, tmp_path, mode="GOVERNANCE", days=2)
+    # One object refused: the others are still locked, and the run fails so systemd shows it.
+    assert result.returncode != 0 and "1 object(s) left unlocked" in result.stderr, result.stderr
+    assert "HTTP 403" in result.stderr and "denied" not in result.stderr  # the status, never a body
+    assert sorted(n for n, _, _ in fake_cloud.patches) == ["b/kept", "c/kept"]
+    assert {b["retention"]["mode"] for _, _, b in fake_cloud.patches} == {"Unlocked"}
