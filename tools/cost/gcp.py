@@ -1,11 +1,11 @@
 """GCP's part of `tools cost` (the seam is tools/cost/model.py's CloudCosts): on-demand list prices in USD.
 
-Quantities come from the graph: instances as vCPU-hours and memory GiB-hours of their series (the way Compute
-Engine bills predefined types), persistent disks and Hyperdisk by GB and provisioned IOPS/throughput, internal
-forwarding rules, Cloud NAT (per VM it serves) and its auto-allocated address, external addresses, KMS key
-versions, Secret Manager versions per replica location, Cloud DNS zones and alerting conditions. The backup
-bucket's storage is a stated assumption; usage (data processed and transferred, operations, flow log and log
-volume) is not modelled. A machine series with no entry in PRICES is refused with the file to add it to.
+Quantities come from the graph: instances by machine type and hours, persistent disks and Hyperdisk by GB and
+provisioned IOPS/throughput, internal forwarding rules, Cloud NAT (per VM it serves) and its auto-allocated address,
+external addresses, KMS key versions, Secret Manager versions per replica location, Cloud DNS zones and alerting
+conditions. The backup bucket's storage is a stated assumption; usage (data processed and transferred, operations,
+flow log and log volume) is not modelled. A machine type with no entry in PRICES is refused with the file to add it
+to.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from stacks.clouds.gcp import REGION_KEY, node_size
+from stacks.clouds.gcp import REGION_KEY
 from tools.cost.model import (
     HOURS_PER_MONTH,
     LOCAL_TYPES,
@@ -34,17 +34,15 @@ NAT_VM_PRICED_UP_TO = 32  # Cloud NAT bills per VM served up to 32 VMs, a flat g
 HYPERDISK_BALANCED_FREE_IOPS = 3000
 HYPERDISK_BALANCED_FREE_MIBS = 140
 _NOT_FOUND = not_found(PRICES_READ_ON)
-_VM_NOTE = (
-    "cloud.google.com/compute/vm-instance-pricing renders regional rates dynamically; no stored copy had europe-west3's"
-)
+# Compute Engine's regional rates render dynamically on cloud.google.com/compute/vm-instance-pricing; this file
+# sums each type's vCPU and memory SKUs from the Cloud Billing Catalog per region (the stored copy: 2025-03-06).
+_CYCLENERD = "github.com/Cyclenerd/google-cloud-pricing-cost-calculator pricing.yml (Billing Catalog, 2025-03-06)"
 
 PRICES: dict[str, dict[str, Price]] = {
     "europe-west3": {
-        # Predefined types bill their series' vCPU and memory rates; add a series before a stack selects it.
-        "gce:n2:vcpu": Price(None, "vCPU-hour", _NOT_FOUND, _VM_NOTE),
-        "gce:n2:ram": Price(None, "GiB-hour", _NOT_FOUND, _VM_NOTE),
-        "gce:e2:vcpu": Price(None, "vCPU-hour", _NOT_FOUND, _VM_NOTE),
-        "gce:e2:ram": Price(None, "GiB-hour", _NOT_FOUND, _VM_NOTE),
+        # The machine types the stacks use (Pulumi.gcp-*.yaml); add a type here before a stack selects it.
+        "gce:n2-highmem-4": Price(0.337576, "instance-hour", _CYCLENERD, "Linux, on-demand; 4 vCPUs, 32 GiB"),
+        "gce:e2-standard-2": Price(0.08633556, "instance-hour", _CYCLENERD, "Linux, on-demand; 2 vCPUs, 8 GiB"),
         "pd:pd-ssd:gb": Price(
             None,
             "GB-month",
@@ -72,11 +70,7 @@ PRICES: dict[str, dict[str, Price]] = {
             "the quote is for us-central1",
         ),
         "ip:external:hour": Price(
-            0.005,
-            "address-hour",
-            "cloud.google.com/vpc/network-pricing, as quoted in github.com/ChiefGyk3D/Clouds-Against-Humanity/wiki/"
-            "Provider-GCP-Cost-Lesson (read 2026-10-16)",
-            "in use by a standard VM or Cloud NAT; the quote is for us-central1",
+            0.005, "address-hour", _CYCLENERD, "in use by a standard VM or a Cloud NAT gateway, europe-west3"
         ),
         "gcs:standard:gb": Price(
             0.023, "GB-month", "cloud.google.com/storage/pricing (Frankfurt europe-west3, Standard storage)"
@@ -159,8 +153,8 @@ BILLED = (
 )
 
 
-def priced_series() -> set[str]:
-    return {key.split(":")[1] for table in PRICES.values() for key in table if key.startswith("gce:")}
+def priced_types() -> set[str]:
+    return {key.removeprefix("gce:") for table in PRICES.values() for key in table if key.startswith("gce:")}
 
 
 def _disks(plan: Plan) -> list[tuple[str, str, dict[str, Any]]]:
@@ -206,25 +200,18 @@ def quantities(plan: Plan, storage_gb: float | None = None) -> tuple[list[Line],
     lines: list[Line] = []
     assumptions = [
         f"{h} hours per month, every resource running all month",
-        "instances at the list rate, before the sustained-use discount N2 earns over a whole month",
+        "instances at the hourly list rate, before the sustained-use discount N2 earns over a whole month (about 20%)",
     ]
     instances = plan.by_type("gcp:compute/instance:Instance")
     types = Counter(vm.inputs["machineType"] for vm in instances)
-    unpriced = sorted(t for t in types if t.split("-")[0] not in priced_series())
+    unpriced = sorted(set(types) - priced_types())
     if unpriced:
         raise CostError(
-            f"no price for machine type {', '.join(unpriced)}: add its series' 'gce:<series>:vcpu' and "
-            f"'gce:<series>:ram' to PRICES in {SOURCE_FILE} (on-demand rates for the stack's region, with source)"
+            f"no price for machine type {', '.join(unpriced)}: add 'gce:<type>' to PRICES in {SOURCE_FILE} "
+            "(on-demand Linux rate for the stack's region, with its source and date)"
         )
     for machine_type, n in sorted(types.items()):
-        try:
-            size = node_size(machine_type)
-        except ValueError as error:
-            raise CostError(f"{error} (the estimate prices the sizes stacks/clouds/gcp.py knows)") from error
-        series = machine_type.split("-")[0]
-        gib = size.memory_mib / 1024
-        lines.append(Line(f"{machine_type} x{n}: vCPUs", n * size.vcpus * h, "vCPU-hour", f"gce:{series}:vcpu"))
-        lines.append(Line(f"{machine_type} x{n}: memory", n * gib * h, "GiB-hour", f"gce:{series}:ram"))
+        lines.append(Line(f"{machine_type} x{n} (Linux, on-demand)", n * h, "instance-hour", f"gce:{machine_type}"))
     disk_lines, data_gb = _disk_lines(plan)
     lines += disk_lines
     rules = count(plan, "gcp:compute/forwardingRule:ForwardingRule")
