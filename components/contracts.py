@@ -28,7 +28,8 @@ from typing import Any, Protocol, runtime_checkable
 import pulumi
 
 from components.spec import PRIVATE_ZONE
-from dataplane.model import APP_READONLY_USER, APP_READWRITE_USER, Repository
+from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, ClusterSpec, Repository
+from dataplane.routing import client_access
 from stacks.settings import MONITORING_NODE, Peer, PeerGroup, Receiver, Settings, member_node
 from stacks.topology import Topology
 
@@ -186,3 +187,23 @@ class CloudBuild(Protocol):
 def the_roles_keep_their_contracts(roles: Mapping[str, object]) -> list[str]:
     """Roles (by name) that lack an attribute their contract gives; a cloud's build checks this before wiring."""
     return [role for role, component in roles.items() if not isinstance(component, ROLE_CONTRACTS[role])]
+
+
+def platform_outputs(spec: ClusterSpec, roles: Mapping[str, Any]) -> PlatformOutputs:
+    """What a cloud's build returns, read from its six roles only through their contracts (checked first, so a
+    role that lost an attribute fails here, naming it, rather than deep inside the wiring)."""
+    broken = the_roles_keep_their_contracts(roles)
+    assert not broken, f"roles missing what their contracts give: {broken}"
+    assert set(roles) == set(ROLES), f"a build has exactly the roles {ROLES}"
+    network, vault, secrets = roles["Network"], roles["BackupVault"], roles["Secrets"]
+    identity, cluster, monitoring = roles["Identity"], roles["PostgresCluster"], roles["Monitoring"]
+    return PlatformOutputs(
+        endpoint=cluster.endpoint,
+        backup_location=vault.location,
+        grafana_url=monitoring.grafana_url,
+        peering_connection_ids=network.peering_connection_ids,
+        client_access=client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER}),
+        ca_certificate=secrets.ca_certificate,
+        app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
+        restore_identity=identity.restore_identity,
+    )

@@ -13,15 +13,13 @@ from components.aws.post_provision import PostProvision, PostProvisionArgs
 from components.aws.secrets import Secrets, SecretsArgs
 from components.aws.spec import s3_repository
 from components.aws.vault import BackupVault, BackupVaultArgs
-from components.contracts import APP_ROLE_SECRETS, PlatformOutputs, intents
+from components.contracts import PlatformOutputs, intents, platform_outputs
 from components.spec import cluster_spec
 from dataplane import pgbackrest, roles
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
-from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
-from dataplane.routing import client_access
 from stacks.clouds.aws import architecture
 from stacks.clouds.model import Architecture
 from stacks.settings import Settings
@@ -190,13 +188,14 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         child,
     )
 
-    return PlatformOutputs(
-        endpoint=cluster.endpoint,
-        backup_location=vault.location,
-        grafana_url=monitoring.grafana_url,
-        peering_connection_ids=network.peering_connection_ids,
-        client_access=client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER}),
-        ca_certificate=secrets.ca_certificate,
-        app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
-        restore_identity=identity.restore_identity,
+    return platform_outputs(
+        spec,
+        {
+            "Network": network,
+            "BackupVault": vault,
+            "Secrets": secrets,
+            "Identity": identity,
+            "PostgresCluster": cluster,
+            "Monitoring": monitoring,
+        },
     )

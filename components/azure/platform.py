@@ -27,14 +27,12 @@ from components.azure.spec import (
     resource_group_name,
 )
 from components.azure.vault import BackupVault, BackupVaultArgs
-from components.contracts import APP_ROLE_SECRETS, PlatformOutputs, intents, the_roles_keep_their_contracts
+from components.contracts import PlatformOutputs, intents, platform_outputs
 from components.spec import cluster_spec
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.azure import AzureBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
-from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, ClusterSpec
-from dataplane.routing import client_access
 from stacks.clouds.azure import architecture
 from stacks.settings import Settings
 from stacks.topology import Topology
@@ -48,11 +46,6 @@ def flow_log_account_name(stage: str, subscription_id: str, location: str) -> st
 
     digest = hashlib.sha256(f"{subscription_id.lower()}/{location}/flow".encode()).hexdigest()
     return f"pgp{stage}{FLOW_LOG_ACCOUNT_SUFFIX}{digest[:8]}"
-
-
-def routed_access(spec: ClusterSpec) -> dict[str, dict]:
-    """What applications connect to: every route of the data plane (the load balancer carries them all)."""
-    return client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER})
 
 
 def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topology: Topology) -> PlatformOutputs:
@@ -220,24 +213,14 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         child,
     )
 
-    roles = {
-        "Network": network,
-        "BackupVault": vault,
-        "Secrets": secrets,
-        "Identity": identity,
-        "PostgresCluster": cluster,
-        "Monitoring": monitoring,
-    }
-    broken = the_roles_keep_their_contracts(roles)
-    assert not broken, f"Azure roles missing their contract: {broken}"
-
-    return PlatformOutputs(
-        endpoint=cluster.endpoint,
-        backup_location=vault.location,
-        grafana_url=monitoring.grafana_url,
-        peering_connection_ids=network.peering_connection_ids,
-        client_access=routed_access(spec),
-        ca_certificate=secrets.ca_certificate,
-        app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
-        restore_identity=identity.restore_identity,
+    return platform_outputs(
+        spec,
+        {
+            "Network": network,
+            "BackupVault": vault,
+            "Secrets": secrets,
+            "Identity": identity,
+            "PostgresCluster": cluster,
+            "Monitoring": monitoring,
+        },
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-from components.contracts import APP_ROLE_SECRETS, PlatformOutputs, intents, the_roles_keep_their_contracts
+from components.contracts import PlatformOutputs, intents, platform_outputs
 from components.gcp.cluster import PostgresCluster, PostgresClusterArgs
 from components.gcp.identity import Identity, IdentityArgs
 from components.gcp.monitoring import Monitoring, MonitoringArgs
@@ -21,8 +21,6 @@ from dataplane.alertmanager import webhook_urls
 from dataplane.boot.gcp import GcpBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
-from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER
-from dataplane.routing import client_access
 from stacks.clouds.gcp import architecture
 from stacks.settings import Settings
 from stacks.topology import Topology
@@ -164,23 +162,14 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         child,
     )
 
-    built = {
-        "Network": network,
-        "BackupVault": vault,
-        "Secrets": secrets,
-        "Identity": identity,
-        "PostgresCluster": cluster,
-        "Monitoring": monitoring,
-    }
-    broken = the_roles_keep_their_contracts(built)
-    assert not broken, f"GCP roles missing what their contracts give: {broken}"
-    return PlatformOutputs(
-        endpoint=cluster.endpoint,
-        backup_location=vault.location,
-        grafana_url=monitoring.grafana_url,
-        peering_connection_ids=network.peering_connection_ids,
-        client_access=client_access(spec, APP_DATABASE, {"write": APP_READWRITE_USER, "read": APP_READONLY_USER}),
-        ca_certificate=secrets.ca_certificate,
-        app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
-        restore_identity=identity.restore_identity,
+    return platform_outputs(
+        spec,
+        {
+            "Network": network,
+            "BackupVault": vault,
+            "Secrets": secrets,
+            "Identity": identity,
+            "PostgresCluster": cluster,
+            "Monitoring": monitoring,
+        },
     )
