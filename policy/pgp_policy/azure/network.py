@@ -12,9 +12,9 @@ from typing import Any
 from pulumi_policy import Severity
 
 from .. import ports
-from ..aws.network import WORLD_PUBLIC_ADDRESSES, public_addresses
 from ..core import Rule, as_list, dig, plain, resource_policy, settings, short, stack_config, stack_policy, truthy
 from ..graph import of_type, points_at
+from ..world import WORLD_CONFIG, public_addresses
 from .types import (
     CLOUD,
     FLOW_LOG,
@@ -167,16 +167,8 @@ NET_002 = Rule(
     scope="resource",
     clouds=(CLOUD,),
     remediation="Admit only the allowlisted CIDRs (pg-platform:network.allowlist) and the VNet's own range.",
-    # What counts as the internet is one fact for every cloud; it lives with the first cloud that needed it.
-    config={
-        "world_public_addresses": {
-            "type": "integer",
-            "default": WORLD_PUBLIC_ADDRESSES,
-            "minimum": 1,
-            "description": "a source covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) "
-            "is the world",
-        }
-    },
+    # What counts as the internet is one fact for every cloud (pgp_policy/world.py).
+    config=WORLD_CONFIG,
 )
 
 

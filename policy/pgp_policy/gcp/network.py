@@ -10,10 +10,11 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-# The world is one fact for every cloud: AWS's network family holds the address arithmetic and its threshold.
-from ..aws.network import WORLD_PUBLIC_ADDRESSES, public_addresses
 from ..core import Rule, as_list, dig, plain, resource_policy, settings, short, stack_config, stack_policy, truthy
 from ..graph import of_type, points_at
+
+# The world is one fact for every cloud: AWS's network family holds the address arithmetic and its threshold.
+from ..world import WORLD_CONFIG, public_addresses
 from .types import (
     ADDRESS,
     CLOUD,
@@ -110,17 +111,6 @@ def firewall_rule(props: Any) -> FirewallRule:
     )
 
 
-_WORLD_CONFIG = {
-    "world_public_addresses": {
-        "type": "integer",
-        "default": WORLD_PUBLIC_ADDRESSES,
-        "minimum": 1,
-        "description": "a range covering at least this many public IPv4 addresses (or an IPv6 /32 or wider) is the "
-        "world",
-    }
-}
-
-
 def _only(types: tuple[str, ...], fn):
     def validate(args, report):
         if args.resource_type in types:
@@ -178,7 +168,7 @@ NET_002 = Rule(
     clouds=(CLOUD,),
     remediation="Admit only the stack's allowlisted CIDRs (pg-platform:network.allowlist), the members' network "
     "tag, Google's health-check ranges and IAP's 35.235.240.0/20.",
-    config=_WORLD_CONFIG,
+    config=WORLD_CONFIG,
 )
 
 
@@ -215,7 +205,7 @@ NET_003 = Rule(
             "default": [443, 587],
             "description": "ports on which egress to the world is acceptable",
         },
-        **_WORLD_CONFIG,
+        **WORLD_CONFIG,
     },
 )
 

@@ -359,10 +359,11 @@ def test_the_world_is_one_fact_for_the_stage_model_and_the_pack():
 
     sys.path.insert(0, str(PACK_DIR))
     try:
+        from pgp_policy import world as pack_world
         from pgp_policy.aws import network as pack_network
     finally:
         sys.path.remove(str(PACK_DIR))
-    assert pack_network.WORLD_PUBLIC_ADDRESSES == stage_model.WORLD_PUBLIC_ADDRESSES
-    assert pack_network.NON_PUBLIC_IPV4 == stage_model.NON_PUBLIC_IPV4
+    assert pack_world.WORLD_PUBLIC_ADDRESSES == stage_model.WORLD_PUBLIC_ADDRESSES
+    assert pack_world.NON_PUBLIC_IPV4 == stage_model.NON_PUBLIC_IPV4
     for rule in (pack_network.NET_002, pack_network.NET_003):
         assert rule.defaults()["world_public_addresses"] == stage_model.WORLD_PUBLIC_ADDRESSES
