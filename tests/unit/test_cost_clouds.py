@@ -112,7 +112,8 @@ def test_gcp_prod_counts_and_hand_computed_lines(estimates, plans):
     members = _line(est, "n2-highmem-4 x3 (Linux, on-demand)")
     assert (members.quantity, members.monthly) == (3 * H, 739.29)  # 2,190 h x $0.337576
     assert _line(est, "e2-standard-2 x1 (Linux, on-demand)").monthly == 63.02  # 730 h x $0.08633556
-    assert _line(est, "pd-ssd postgres-data disks x3").quantity == 3 * 500
+    data = _line(est, "pd-ssd postgres-data disks x3")
+    assert (data.quantity, data.monthly) == (3 * 500, 306.00)  # 1,500 GB x $0.204
     assert _line(est, "pd-balanced postgres-boot disks x3").quantity == 3 * 20
     assert _line(est, "Forwarding rules x3").quantity == 3 * H
     nat = _line(est, "Cloud NAT x1 serving 4 VMs")

@@ -43,18 +43,8 @@ PRICES: dict[str, dict[str, Price]] = {
         # The machine types the stacks use (Pulumi.gcp-*.yaml); add a type here before a stack selects it.
         "gce:n2-highmem-4": Price(0.337576, "instance-hour", _CYCLENERD, "Linux, on-demand; 4 vCPUs, 32 GiB"),
         "gce:e2-standard-2": Price(0.08633556, "instance-hour", _CYCLENERD, "Linux, on-demand; 2 vCPUs, 8 GiB"),
-        "pd:pd-ssd:gb": Price(
-            None,
-            "GB-month",
-            _NOT_FOUND,
-            "only an unregioned ~$0.17 (c3x.dev/blog/gcp-persistent-disk-types-cost) was found",
-        ),
-        "pd:pd-balanced:gb": Price(
-            None,
-            "GB-month",
-            _NOT_FOUND,
-            "only an unregioned ~$0.10 (c3x.dev/blog/gcp-persistent-disk-types-cost) was found",
-        ),
+        "pd:pd-ssd:gb": Price(0.204, "GB-month", _CYCLENERD, "zonal SSD persistent disk, europe-west3"),
+        "pd:pd-balanced:gb": Price(0.12, "GB-month", _CYCLENERD, "zonal balanced persistent disk, europe-west3"),
         "lb:forwarding-rule:hour": Price(
             None,
             "forwarding-rule-hour",
