@@ -15,6 +15,9 @@ sys.path.insert(0, str(PACK))
 
 from pgp_policy import CLOUD_PAIRS, DEFAULT_ENFORCEMENT, RULES, SHARED_RULES  # noqa: E402  (importable only from the pack's directory)
 
+# How the docs spell each cloud (its rule ids spell it in capitals).
+_LABELS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+
 
 def stage_configs() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((PACK / "config").glob("*.json"))}
@@ -85,7 +88,7 @@ def render() -> str:
         f"{len(RULES)} rules. {len(SHARED_RULES)} are shared by every cloud (ids `PGP-<AREA>-<NNN>`): they ask "
         "each cloud's adapter (`pgp_policy/<cloud>/adapter.py`) which resources are its nodes, vault, alarms and "
         "routing checks. The others belong to one cloud's own services (ids `PGP-<CLOUD>-<FAMILY>-<NNN>`): "
-        + ", ".join(f"{len(pairs)} for {cloud.upper()}" for cloud, pairs in CLOUD_PAIRS.items())
+        + ", ".join(f"{len(pairs)} for {_LABELS.get(cloud, cloud)}" for cloud, pairs in CLOUD_PAIRS.items())
         + ". Levels per stage come from "
         + ", ".join(f"`policy/config/{n}.json`" for n in names)
         + ".",

@@ -21,9 +21,17 @@ def recorded(request):
     return json.loads((GRAPHS / f"{request.param}.json").read_text())
 
 
-def test_program_builds_the_recorded_graph(recorded):
-    head = snapshot(run_stack(recorded["stack"]))
-    assert compare(recorded, head) == []
+@pytest.mark.parametrize("path", sorted(GRAPHS.glob("*.json")), ids=lambda p: p.stem)
+def test_program_builds_the_recorded_graph(path):
+    recording = json.loads(path.read_text())
+    head = snapshot(run_stack(recording["stack"]))
+    assert compare(recording, head) == []
+
+
+def test_every_root_stack_has_a_recording():
+    from stacks.files import stack_names
+
+    assert {p.stem for p in GRAPHS.glob("*.json")} == set(stack_names())
 
 
 def _one_custom(graph):
