@@ -219,7 +219,8 @@ def quantities(plan: Plan, s3_gb: float | None = None) -> tuple[list[Line], list
             Line(f"EC2 {instance_type} x{n} (Linux, on-demand)", n * h, "instance-hour", f"ec2:{instance_type}")
         )
     vols = volumes(plan)
-    for role in dict.fromkeys(v.role for v in sorted(vols, key=lambda v: v.role != "root")):
+    # Roots first, then by role: the graph's registration order varies between runs, the estimate must not.
+    for role in dict.fromkeys(v.role for v in sorted(vols, key=lambda v: (v.role != "root", v.role))):
         chosen = [v for v in vols if v.role == role]
         lines.append(
             Line(f"EBS gp3 {role} volumes x{len(chosen)}", sum(v.gb for v in chosen), "GB-month", "ebs:gp3:gb")
