@@ -40,8 +40,11 @@ def allowed_uses(req: CertificateRequest) -> list[str]:
     return list(LEAF_KEY_USAGES) + (["server_auth"] if req.server else []) + (["client_auth"] if req.client else [])
 
 
-def passwords(owner: PlatformComponent, protect: bool) -> dict[str, pulumi.Output[str]]:
-    """One generated value per secret the nodes read (dataplane.model.SECRET_ENV), as Pulumi secrets."""
+def passwords(
+    owner: PlatformComponent, protect: bool, names: tuple[str, ...] = tuple(SECRET_ENV)
+) -> dict[str, pulumi.Output[str]]:
+    """One generated value per secret the nodes read (dataplane.model.SECRET_ENV, or the `names` a flavour
+    needs), as Pulumi secrets."""
     return {
         secret: pulumi.Output.secret(
             random.RandomPassword(
@@ -51,7 +54,7 @@ def passwords(owner: PlatformComponent, protect: bool) -> dict[str, pulumi.Outpu
                 opts=owner.child_opts(protect=protect),
             ).result
         )
-        for secret in SECRET_ENV
+        for secret in names
     }
 
 
@@ -61,8 +64,10 @@ class TlsMaterial:
     member_bundles: dict[str, pulumi.Output[str]]  # member name -> its bundle (JSON), a Pulumi secret
 
 
-def tls_material(owner: PlatformComponent, spec: ClusterSpec, protect: bool) -> TlsMaterial:
-    ca_req, client_req, *member_reqs = certificate_requests(spec)
+def certificate_authority(
+    owner: PlatformComponent, ca_req: CertificateRequest, protect: bool
+) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+    """The cluster's CA: its key and self-signed certificate, children of `owner`."""
     ca_key = tls.PrivateKey(
         owner.child_name("tls-ca-key"),
         algorithm=KEY_ALGORITHM,
@@ -79,6 +84,12 @@ def tls_material(owner: PlatformComponent, spec: ClusterSpec, protect: bool) -> 
         subject=tls.SelfSignedCertSubjectArgs(common_name=ca_req.common_name, organization=ca_req.organization),
         opts=owner.child_opts(protect=protect),
     )
+    return ca_key, ca
+
+
+def tls_material(owner: PlatformComponent, spec: ClusterSpec, protect: bool) -> TlsMaterial:
+    ca_req, client_req, *member_reqs = certificate_requests(spec)
+    ca_key, ca = certificate_authority(owner, ca_req, protect)
 
     def pair(req: CertificateRequest) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         key = tls.PrivateKey(

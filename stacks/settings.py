@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stacks.clouds import CLOUDS, SUPPORTED_CLOUDS, Cloud, NetworkPeer, Peer, PeerGroup
+from stacks.clouds import CLOUDS, SUPPORTED_CLOUDS, Cloud, NetworkPeer, Peer, PeerGroup, kubernetes
 from stacks.errors import Problem, SettingsError
 from stacks.profiles import PROFILES, StageProfile, inherited_profile
 from stacks.reader import NAMESPACE, Reader
@@ -186,6 +186,8 @@ class Settings:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Config keys the engine reported as secret (holding a `secure:` value), e.g. "pg-platform:monitoring".
     secret_keys: frozenset[str] = frozenset()
+    # Only with cloud kubernetes: the cluster it deploys to and the cloud that cluster runs in.
+    kubernetes: kubernetes.Kubernetes | None = None
 
     @property
     def name(self) -> str:
@@ -195,6 +197,8 @@ class Settings:
     @property
     def cloud_facts(self) -> Cloud:
         """What the stack's cloud allows and how its load balancer checks health (stacks/clouds/)."""
+        if self.kubernetes is not None:
+            return kubernetes.on(CLOUDS[self.kubernetes.host])
         return CLOUDS[self.cloud]
 
 
@@ -218,13 +222,18 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     ),
     "monitoring": ("receivers", "smtp_smarthost", "smtp_from"),
     "tags": REQUIRED_TAGS,
+    kubernetes.NAME: kubernetes.SCHEMA,
 }
+# What pg-platform:cloud may name: a cloud's own VMs, or Kubernetes in one of them (stacks/clouds/kubernetes.py).
+TARGETS = (*SUPPORTED_CLOUDS, kubernetes.NAME)
 _REQUIRED = ("stage", "cloud", "network", "cluster", "monitoring", "tags")
 
 
 def cloud_of(raw: Mapping[str, Any]) -> Cloud:
     """The cloud a stack's `pg-platform:*` values name (the default one to check against if it names none)."""
     name = raw.get("cloud")
+    if name == kubernetes.NAME:
+        return kubernetes.on(CLOUDS[kubernetes.host_name(raw) or DEFAULT_CLOUD.name])
     return CLOUDS[name] if isinstance(name, str) and name in CLOUDS else DEFAULT_CLOUD
 
 
@@ -321,9 +330,19 @@ def parse_settings(
     for key in _REQUIRED:
         if raw.get(key) in (None, "", {}):
             r.fail(key, None, "is required", f"add `{NAMESPACE}:{key}` to Pulumi.{stack}.yaml")
-    cloud = r.choice("cloud", raw.get("cloud"), SUPPORTED_CLOUDS) if raw.get("cloud") is not None else None
+    cloud = r.choice("cloud", raw.get("cloud"), TARGETS) if raw.get("cloud") is not None else None
     facts = cloud_of(raw)
     checked_region = _region(r, region, facts, stack)
+    on_kubernetes = None
+    if cloud == kubernetes.NAME:
+        on_kubernetes = kubernetes.parse(r, raw.get(kubernetes.NAME), checked_region)
+    elif raw.get(kubernetes.NAME) is not None:
+        r.fail(
+            kubernetes.NAME,
+            raw.get(kubernetes.NAME),
+            f"is read only when pg-platform:cloud is {kubernetes.NAME}",
+            f"remove it, or set pg-platform:cloud to {kubernetes.NAME}",
+        )
 
     stage = _stage(r, raw.get("stage"), facts)
     profile = _profile(r, raw.get("profile"), raw.get("stage") if stage else None, stack)
@@ -335,6 +354,15 @@ def parse_settings(
     cluster = _cluster(r, raw.get("cluster"), rules, facts)
     monitoring = _monitoring(r, raw.get("monitoring"))
     tags = parse_tags(r, raw.get("tags"), facts)
+    if cloud == kubernetes.NAME and network and (network.peers or network.allowlist.security_groups):
+        r.fail(
+            "network.peers" if network.peers else "network.allowlist.security_groups",
+            [p.name for p in network.peers] or [g.id for g in network.allowlist.security_groups],
+            "names cloud networks or firewall groups, but on Kubernetes clients are admitted by NetworkPolicy "
+            "(namespaces and CIDRs); peering belongs to the cluster's own network",
+            f"remove it and list the clients' namespaces in {kubernetes.NAME}.client_namespaces or their networks in "
+            "network.allowlist.cidrs",
+        )
 
     if r.problems:
         raise SettingsError(r.problems)
@@ -352,6 +380,7 @@ def parse_settings(
         monitoring=monitoring,
         tags={**tags, "stage": stage},
         secret_keys=frozenset(secret_keys),
+        kubernetes=on_kubernetes,
     )
 
 

@@ -291,6 +291,16 @@ def failover_timing(
         f"{check.fall} and admitted after {check.rise} consecutive results, so a promoted leader receives traffic "
         f"{check.admission_seconds} s after it answers /primary",
     )
+    if router.failure_detection_seconds is not None and nodes > 1:
+        needed = router.failure_detection_seconds + PROMOTION_SECONDS + check.admission_seconds
+        if obj.rto_seconds < needed:
+            problems.fail(
+                "objectives.rto_seconds",
+                obj.rto_seconds,
+                f"{router.failure_detection_reason} ({router.failure_detection_seconds} s), then promotion "
+                f"{PROMOTION_SECONDS} s and {check.admission_seconds} s until the {router.name} routes to it",
+                f"raise objectives.rto_seconds to at least {needed}",
+            )
     loop_wait_value = PATRONI_MIN_LOOP_WAIT if obj.rto_seconds <= 60 else 5 if obj.rto_seconds <= 300 else 10
     budget = obj.rto_seconds - loop_wait_value - check.admission_seconds - PROMOTION_SECONDS
     if nodes > 1 and budget < PATRONI_MIN_TTL:

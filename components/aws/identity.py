@@ -27,31 +27,38 @@ class IdentityArgs:
     tags: Mapping[str, str]
 
 
+def backup_statements(bucket_arn: str, backup_key_arn: str) -> list[dict]:
+    """What a backup writer needs: list/get/put/delete on its bucket (delete only writes markers under Object
+    Lock) and its key; no version-level delete, no lock bypass, no bucket configuration changes."""
+    return [
+        {
+            "Sid": "BackupBucketList",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [bucket_arn],
+        },
+        {
+            "Sid": "BackupObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [f"{bucket_arn}/*"],
+        },
+        {
+            "Sid": "BackupEncryption",
+            "Effect": "Allow",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": [backup_key_arn],
+        },
+    ]
+
+
 def node_policy(bucket_arn: str, backup_key_arn: str, secrets_key_arn: str, secret_arns: list[str]) -> str:
-    """pgBackRest needs list/get/put/delete on its bucket (delete only writes markers under Object Lock);
-    no version-level delete, no lock bypass, no bucket configuration changes."""
+    """pgBackRest's backup_statements, the node's own secrets, and its disk metrics."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "BackupBucketList",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                    "Resource": [bucket_arn],
-                },
-                {
-                    "Sid": "BackupObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    "Resource": [f"{bucket_arn}/*"],
-                },
-                {
-                    "Sid": "BackupEncryption",
-                    "Effect": "Allow",
-                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                    "Resource": [backup_key_arn],
-                },
+                *backup_statements(bucket_arn, backup_key_arn),
                 {
                     "Sid": "OwnSecrets",
                     "Effect": "Allow",
@@ -195,20 +202,7 @@ class Identity(PlatformComponent):
         )
 
         # Break glass: restore from object versions. Nodes rightly lack s3:GetObjectVersion/ListBucketVersions.
-        self.restore_role = aws.iam.Role(
-            self.child_name("restore-role"),
-            description="break glass: restore pgBackRest objects from versions",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(restore_trust_policy),
-            max_session_duration=RESTORE_SESSION_SECONDS,
-            tags=self.tags("restore-role", purpose="break-glass"),
-            opts=self.child_opts(),
-        )
-        aws.iam.RolePolicy(
-            self.child_name("restore-policy"),
-            role=self.restore_role.id,
-            policy=pulumi.Output.all(args.bucket_arn, args.backup_key_arn).apply(lambda v: restore_policy(v[0], v[1])),
-            opts=self.child_opts(),
-        )
+        self.restore_role = break_glass_role(self, args.account_id, args.bucket_arn, args.backup_key_arn)
         # A node runs as its instance profile; the restore identity is assumed with MFA.
         self.member_identities = {m: p.name for m, p in self.node_profiles.items()}
         self.monitoring_identity = self.monitoring_profile.name
@@ -239,3 +233,27 @@ class Identity(PlatformComponent):
             self.child_name(f"{label}-ssm"), role=role.name, policy_arn=SSM_CORE_POLICY, opts=self.child_opts()
         )
         return role
+
+
+def break_glass_role(
+    owner: PlatformComponent,
+    account_id: pulumi.Input[str],
+    bucket_arn: pulumi.Input[str],
+    backup_key_arn: pulumi.Input[str],
+) -> aws.iam.Role:
+    """The restore identity, a child of `owner`: reads every locked version back, assumed with MFA."""
+    role = aws.iam.Role(
+        owner.child_name("restore-role"),
+        description="break glass: restore pgBackRest objects from versions",
+        assume_role_policy=pulumi.Output.from_input(account_id).apply(restore_trust_policy),
+        max_session_duration=RESTORE_SESSION_SECONDS,
+        tags=owner.tags("restore-role", purpose="break-glass"),
+        opts=owner.child_opts(),
+    )
+    aws.iam.RolePolicy(
+        owner.child_name("restore-policy"),
+        role=role.id,
+        policy=pulumi.Output.all(bucket_arn, backup_key_arn).apply(lambda v: restore_policy(v[0], v[1])),
+        opts=owner.child_opts(),
+    )
+    return role

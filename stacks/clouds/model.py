@@ -36,6 +36,10 @@ class Router:
 
     name: str  # as a person reads it in a reason or an error ("AWS NLB")
     check: RoutingCheck  # its fastest health checking
+    # Set when something other than Patroni's leader key decides that the primary is lost (CloudNativePG on
+    # Kubernetes): the seconds that takes, and why, so the RTO is derived from it instead of Patroni's ttl.
+    failure_detection_seconds: int | None = None
+    failure_detection_reason: str = ""
 
 
 class NetworkPeer(Protocol):
