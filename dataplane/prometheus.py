@@ -6,7 +6,8 @@ alert fires when the stage's objective is at risk rather than at a generic numbe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -22,6 +23,76 @@ DISK_FREE_WARNING = 0.15
 CONNECTION_SATURATION = 0.85
 # Slack on top of the schedule before a missing backup alerts: a backup of a large cluster takes hours.
 BACKUP_SLACK_HOURS = 6
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What the topology decides for the expressions: derived once, whichever metrics a flavour has."""
+
+    lag_bytes: int
+    any_backup_max_seconds: int
+    full_backup_max_seconds: int
+    synchronous_count: int
+
+
+@dataclass(frozen=True)
+class MetricVocabulary:
+    """One flavour's metrics: the expression of each alert it can evaluate, and why it leaves out the others.
+
+    The alerts themselves (names, severities, thresholds, `for`, texts) are cluster_alert_rules' alone, so
+    every flavour raises the same alerts for the same conditions. `annotations` replaces texts that name the
+    flavour's tools (alert -> annotation -> text)."""
+
+    name: str
+    exprs: Mapping[str, Callable[[Thresholds], str]]
+    left_out: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+# The VM flavour: postgres_exporter with our pgp_* queries, node_exporter with the textfile metrics, Patroni.
+VM_VOCABULARY = MetricVocabulary(
+    name="vm",
+    exprs={
+        "PostgresTargetDown": lambda t: 'up{job=~"postgres|node|patroni"} == 0',
+        "PostgresDown": lambda t: "pg_up == 0",
+        "PatroniNoPrimary": lambda t: "(sum(patroni_primary) or vector(0)) < 1",
+        "PatroniMultiplePrimaries": lambda t: "sum(patroni_primary) > 1",
+        "PostgresReplicationLag": lambda t: f"max by (member) (pgp_replication_replay_lag_bytes) > {t.lag_bytes}",
+        "WalArchivingFailing": lambda t: "max by (member) (pgp_archiver_failing) == 1",
+        "BackupMetricsMissing": lambda t: "absent(pgp_backup_info_success) or max(pgp_backup_info_success) == 0",
+        "BackupTooOld": lambda t: (
+            f"time() - max(pgp_backup_last_completion_timestamp_seconds) > {t.any_backup_max_seconds}"
+        ),
+        "FullBackupTooOld": lambda t: (
+            f'time() - max(pgp_backup_last_completion_timestamp_seconds{{type="full"}}) > {t.full_backup_max_seconds}'
+        ),
+        "DiskFreeCritical": lambda t: (
+            f"node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_CRITICAL} "
+            f"and node_filesystem_readonly == 0"
+        ),
+        "DiskFreeLow": lambda t: (
+            f"node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_WARNING} "
+            f"and node_filesystem_readonly == 0"
+        ),
+        "PostgresConnectionSaturation": lambda t: (
+            f"max by (member) (pgp_connections_used / pgp_connections_available) > {CONNECTION_SATURATION}"
+        ),
+        "PostgresChecksumFailure": lambda t: "increase(pgp_checksums_failures[1h]) > 0",
+        "CertificateExpiresSoon": lambda t: (
+            f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_WARNING_DAYS} * 86400"
+        ),
+        "CertificateExpiryCritical": lambda t: (
+            f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_CRITICAL_DAYS} * 86400"
+        ),
+        "SynchronousStandbyMissing": lambda t: (
+            f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
+            f"< {t.synchronous_count} and on() sum(patroni_primary) == 1"
+        ),
+    },
+)
+# Every alert cluster_alert_rules can raise (SynchronousStandbyMissing only on synchronous stages): the VM
+# flavour evaluates them all.
+ALL_ALERTS = frozenset(VM_VOCABULARY.exprs)
 
 
 @dataclass(frozen=True)
@@ -111,8 +182,11 @@ def _rule(
     }
 
 
-def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/runbooks.md") -> dict:
-    """The alert rules of a cluster: they depend on its name and its derived topology only."""
+def cluster_alert_rules(
+    scope: str, topo: Topology, runbook_base: str = "docs/runbooks.md", vocabulary: MetricVocabulary = VM_VOCABULARY
+) -> dict:
+    """The alert rules of a cluster: they depend on its name and its derived topology only; `vocabulary` says
+    how each is evaluated on a flavour's metrics (and which it cannot evaluate, left out)."""
     sched = topo.backup_schedule.value
     # Any backup (full, diff or incr) runs at least daily on every stage; a full every full_interval_days.
     full_max = sched.full_interval_days * 86400 + BACKUP_SLACK_HOURS * 3600
@@ -120,11 +194,19 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
     # Failover normally completes within ttl + loop_wait; only a longer gap without a leader is an incident.
     no_primary_for = max(30, topo.ttl.value + topo.loop_wait.value)
     lag = read_lag_bytes(topo) if not topo.synchronous else read_lag_bytes(topo) * 4
+    thresholds = Thresholds(lag, any_max, full_max, topo.synchronous_node_count.value)
+
+    def expr(name: str) -> str:
+        # A left-out alert renders with an empty expression and is dropped below.
+        return (
+            vocabulary.exprs[name](thresholds) if name in vocabulary.exprs and name not in vocabulary.left_out else ""
+        )
+
     rb = runbook_base
     rules = [
         _rule(
             "PostgresTargetDown",
-            'up{job=~"postgres|node|patroni"} == 0',
+            expr("PostgresTargetDown"),
             "1m",
             "critical",
             "{{ $labels.job }} on {{ $labels.member }} is not answering scrapes",
@@ -137,7 +219,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "PostgresDown",
-            "pg_up == 0",
+            expr("PostgresDown"),
             "1m",
             "critical",
             "PostgreSQL on {{ $labels.member }} refuses the exporter",
@@ -147,7 +229,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "PatroniNoPrimary",
-            "(sum(patroni_primary) or vector(0)) < 1",
+            expr("PatroniNoPrimary"),
             _duration(no_primary_for),
             "critical",
             "no primary in cluster " + scope,
@@ -159,7 +241,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "PatroniMultiplePrimaries",
-            "sum(patroni_primary) > 1",
+            expr("PatroniMultiplePrimaries"),
             "0s",
             "critical",
             "more than one primary in cluster " + scope,
@@ -170,7 +252,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "PostgresReplicationLag",
-            f"max by (member) (pgp_replication_replay_lag_bytes) > {lag}",
+            expr("PostgresReplicationLag"),
             "2m",
             "warning",
             "standby {{ $labels.member }} is {{ $value | humanize1024 }}B behind",
@@ -182,7 +264,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "WalArchivingFailing",
-            "max by (member) (pgp_archiver_failing) == 1",
+            expr("WalArchivingFailing"),
             "5m",
             "critical",
             "WAL archiving is failing on {{ $labels.member }}",
@@ -194,7 +276,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "BackupMetricsMissing",
-            "absent(pgp_backup_info_success) or max(pgp_backup_info_success) == 0",
+            expr("BackupMetricsMissing"),
             "30m",
             "critical",
             "backup state of " + scope + " is unknown or the stanza is unhealthy",
@@ -204,7 +286,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "BackupTooOld",
-            f"time() - max(pgp_backup_last_completion_timestamp_seconds) > {any_max}",
+            expr("BackupTooOld"),
             "10m",
             "critical",
             "no backup of " + scope + " completed in {{ $value | humanizeDuration }}",
@@ -216,7 +298,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "FullBackupTooOld",
-            f'time() - max(pgp_backup_last_completion_timestamp_seconds{{type="full"}}) > {full_max}',
+            expr("FullBackupTooOld"),
             "10m",
             "warning",
             "no full backup of " + scope + " in {{ $value | humanizeDuration }}",
@@ -227,8 +309,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "DiskFreeCritical",
-            f"node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_CRITICAL} "
-            f"and node_filesystem_readonly == 0",
+            expr("DiskFreeCritical"),
             "5m",
             "critical",
             "{{ $labels.mountpoint }} on {{ $labels.member }} is below 5% free",
@@ -238,8 +319,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "DiskFreeLow",
-            f"node_filesystem_avail_bytes / node_filesystem_size_bytes < {DISK_FREE_WARNING} "
-            f"and node_filesystem_readonly == 0",
+            expr("DiskFreeLow"),
             "30m",
             "warning",
             "{{ $labels.mountpoint }} on {{ $labels.member }} is below 15% free",
@@ -249,7 +329,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "PostgresConnectionSaturation",
-            f"max by (member) (pgp_connections_used / pgp_connections_available) > {CONNECTION_SATURATION}",
+            expr("PostgresConnectionSaturation"),
             "5m",
             "warning",
             "{{ $labels.member }} uses {{ $value | humanizePercentage }} of its connections",
@@ -259,7 +339,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "PostgresChecksumFailure",
-            "increase(pgp_checksums_failures[1h]) > 0",
+            expr("PostgresChecksumFailure"),
             "0s",
             "critical",
             "data page checksum failures on {{ $labels.member }}",
@@ -269,7 +349,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "CertificateExpiresSoon",
-            f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_WARNING_DAYS} * 86400",
+            expr("CertificateExpiresSoon"),
             "1h",
             "warning",
             "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
@@ -279,7 +359,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         ),
         _rule(
             "CertificateExpiryCritical",
-            f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_CRITICAL_DAYS} * 86400",
+            expr("CertificateExpiryCritical"),
             "10m",
             "critical",
             "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
@@ -292,8 +372,7 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
         rules.append(
             _rule(
                 "SynchronousStandbyMissing",
-                f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
-                f"< {topo.synchronous_node_count.value} and on() sum(patroni_primary) == 1",
+                expr("SynchronousStandbyMissing"),
                 "1m",
                 "critical",
                 "no synchronous standby streaming in " + scope,
@@ -302,7 +381,18 @@ def cluster_alert_rules(scope: str, topo: Topology, runbook_base: str = "docs/ru
                 rb,
             )
         )
+    names = {r["alert"] for r in rules}
+    unknown = (set(vocabulary.exprs) | set(vocabulary.left_out) | set(vocabulary.annotations)) - ALL_ALERTS
+    both = set(vocabulary.exprs) & set(vocabulary.left_out)
+    missing = names - set(vocabulary.exprs) - set(vocabulary.left_out)
+    if unknown or both or missing:
+        raise ValueError(
+            f"metric vocabulary {vocabulary.name}: every alert needs an expression or a reason to leave it out "
+            f"(unknown {sorted(unknown)}, both {sorted(both)}, neither {sorted(missing)})"
+        )
+    rules = [r for r in rules if r["alert"] not in vocabulary.left_out]
     for r in rules:
+        r["annotations"].update(vocabulary.annotations.get(r["alert"], {}))
         r["labels"]["cluster"] = scope
     return {"groups": [{"name": f"{scope}-postgres", "rules": rules}]}
 
