@@ -21,11 +21,9 @@ from components.kubernetes.namespace import Namespace
 from components.kubernetes.operator import Operator
 from components.kubernetes.secrets import Secrets
 from components.spec import cluster_spec
-from dataplane import cnpg
+from dataplane import cnpg, cnpg_monitoring
 from stacks.settings import Settings
 from stacks.topology import Topology
-
-PART_OF = {"app.kubernetes.io/part-of": "pg-platform"}
 
 
 def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topology: Topology) -> PlatformOutputs:
@@ -72,7 +70,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         backup_cron=topology.backup_schedule.value.full_cron,
         ca_secret=f"{settings.name}-ca",
         role_secrets={role: f"{settings.name}-{secret}" for role, secret in APP_ROLE_SECRETS.items()},
-        labels={**tags, **PART_OF},
+        labels={**tags, **cnpg_monitoring.SELECTOR_LABELS},  # Prometheus selects our monitors by it
         # One PgBouncer per zone the instances use, at least two wherever there is a standby to fail over to.
         pooler_instances=1 if nodes == 1 else max(2, min(nodes, len(settings.network.zones))),
     )

@@ -5,12 +5,16 @@ kube-prometheus-stack release with the stage's receivers and our dashboards."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.base import PlatformComponent
+from components.kubernetes.namespace import namespace_labels
 from components.kubernetes.objects import custom_resource
+from components.secret_material import PASSWORD_LENGTH
 from dataplane import cnpg, cnpg_monitoring
 from dataplane.model import ClusterSpec
 from stacks.settings import Settings
@@ -37,25 +41,7 @@ class Monitoring(PlatformComponent):
         assert settings.kubernetes is not None
         after: list[pulumi.Resource] = [namespace, cluster]
         if settings.kubernetes.monitoring_stack == "install":
-            chart, version = KUBE_PROMETHEUS_STACK
-            stack = k8s.helm.v3.Release(
-                self.child_name("stack"),
-                name=RELEASE,
-                chart=chart,
-                version=version,
-                namespace=target.monitoring_namespace,
-                create_namespace=True,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
-                atomic=True,
-                values=cnpg_monitoring.kube_prometheus_stack_values(
-                    spec,
-                    settings.monitoring.receivers,
-                    settings.monitoring.smtp_smarthost,
-                    settings.monitoring.smtp_from,
-                ),
-                opts=self.child_opts(),
-            )
-            after.append(stack)
+            after.append(self._stack(spec, target, settings))
             self.grafana_url = pulumi.Output.from_input(f"http://{RELEASE}-grafana.{target.monitoring_namespace}.svc")
         else:
             self.grafana_url = pulumi.Output.from_input("")
@@ -66,3 +52,60 @@ class Monitoring(PlatformComponent):
         rule = cnpg_monitoring.prometheus_rule(spec, target.name, target.namespace, labels)
         custom_resource(self, "alerts", rule, self.child_opts(depends_on=after))
         self.register_outputs({"grafana_url": self.grafana_url})
+
+    def _stack(self, spec: ClusterSpec, target: cnpg.Target, settings: Settings) -> pulumi.Resource:
+        """kube-prometheus-stack in its own namespace, with the secrets its values name created first."""
+        monitoring = settings.monitoring
+        labels = dict(target.labels)
+        space = k8s.core.v1.Namespace(
+            self.child_name("monitoring-namespace"),
+            metadata={"name": target.monitoring_namespace, "labels": namespace_labels(labels)},
+            opts=self.child_opts(),
+        )
+        in_namespace = self.child_opts(depends_on=[space])
+        password = random.RandomPassword(
+            self.child_name("grafana-admin-password"), length=PASSWORD_LENGTH, special=False, opts=self.child_opts()
+        )
+        admin_metadata: Any = {
+            "name": cnpg_monitoring.grafana_admin_secret_name(spec),
+            "namespace": target.monitoring_namespace,
+            "labels": labels,
+        }
+        secrets: list[pulumi.Resource] = [
+            k8s.core.v1.Secret(
+                self.child_name("grafana-admin"),
+                metadata=admin_metadata,
+                type="Opaque",
+                string_data={
+                    cnpg_monitoring.GRAFANA_ADMIN_USER_KEY: "admin",
+                    cnpg_monitoring.GRAFANA_ADMIN_PASSWORD_KEY: password.result,  # secret: pulumi-random marks it
+                },
+                opts=in_namespace,
+            )
+        ]
+        hooks = cnpg_monitoring.webhook_secret(spec, monitoring.receivers, target.monitoring_namespace, labels)
+        if hooks is not None:
+            # The URLs carry their services' tokens: secret in the state, as in every cloud's secrets store.
+            secrets.append(
+                k8s.core.v1.Secret(
+                    self.child_name("alert-webhooks"),
+                    metadata=hooks["metadata"],
+                    type=hooks["type"],
+                    string_data={k: pulumi.Output.secret(v) for k, v in hooks["stringData"].items()},
+                    opts=in_namespace,
+                )
+            )
+        chart, version = KUBE_PROMETHEUS_STACK
+        return k8s.helm.v3.Release(
+            self.child_name("stack"),
+            name=RELEASE,
+            chart=chart,
+            version=version,
+            namespace=target.monitoring_namespace,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
+            atomic=True,
+            values=cnpg_monitoring.kube_prometheus_stack_values(
+                spec, monitoring.receivers, monitoring.smtp_smarthost, monitoring.smtp_from
+            ),
+            opts=self.child_opts(depends_on=[space, *secrets]),
+        )
