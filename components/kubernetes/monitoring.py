@@ -34,10 +34,12 @@ class Monitoring(PlatformComponent):
         settings: Settings,
         namespace: pulumi.Resource,
         cluster: pulumi.Resource,
+        protect: bool,
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("kubernetes", "Monitoring", name, tags, opts)
+        self._protect = protect
         assert settings.kubernetes is not None
         after: list[pulumi.Resource] = [namespace, cluster]
         if settings.kubernetes.monitoring_stack == "install":
@@ -64,7 +66,10 @@ class Monitoring(PlatformComponent):
         )
         in_namespace = self.child_opts(depends_on=[space])
         password = random.RandomPassword(
-            self.child_name("grafana-admin-password"), length=PASSWORD_LENGTH, special=False, opts=self.child_opts()
+            self.child_name("grafana-admin-password"),
+            length=PASSWORD_LENGTH,
+            special=False,
+            opts=self.child_opts(protect=self._protect),
         )
         admin_metadata: Any = {
             "name": cnpg_monitoring.grafana_admin_secret_name(spec),

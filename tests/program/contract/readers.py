@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+import pytest
 import yaml
 
 from dataplane.model import ClusterSpec
-from stacks.clouds import CLOUDS
-from stacks.settings import Settings
+from stacks.settings import TARGETS, Settings
 from stacks.topology import Topology
 from tools.records import Plan, ResourceRecord
 
@@ -35,6 +35,13 @@ class CloudReader(Protocol):
     def tags_of(self, record: ResourceRecord) -> dict[str, str] | None: ...
 
 
+def skip_unless_applies(reader: CloudReader, check: str) -> None:
+    """A target without VMs (Kubernetes) names the checks that do not apply to it, with the reason."""
+    reason = getattr(reader, "not_applicable", {}).get(check)
+    if reason:
+        pytest.skip(f"not applicable: {reason}")
+
+
 def strings(value: object, path: str = "") -> Iterator[tuple[str, str]]:
     """Every string in a resource's inputs with its path, spelt as the runner spells secret paths (`a.b[0]`)."""
     if isinstance(value, str):
@@ -53,7 +60,7 @@ def cloud_init_files(text: str) -> dict[str, str]:
 
 def _readers() -> dict[str, CloudReader]:
     found = {}
-    for cloud in CLOUDS:
+    for cloud in TARGETS:
         try:
             module = importlib.import_module(f"tests.program.{cloud}.reader")
         except ModuleNotFoundError as missing:

@@ -12,7 +12,7 @@ from stacks.files import stack_names
 from stacks.offline import settings_for_stack
 from stacks.ports import PORTS
 from stacks.topology import derive_topology
-from tests.program.contract.readers import READERS, CloudReader, strings
+from tests.program.contract.readers import READERS, CloudReader, skip_unless_applies, strings
 from tools.records import Plan, ResourceRecord
 from tools.runner import run_stack
 
@@ -31,6 +31,7 @@ def test_every_stack_has_a_cloud_reader():
 
 def test_one_member_per_derived_address_across_the_zones(built):
     reader, stack, plan = built
+    skip_unless_applies(reader, "members")
     topology = derive_topology(settings_for_stack(stack))
     members = reader.members(plan)
     assert sorted(reader.address_of(m) for m in members) == sorted(topology.node_addresses.value)
@@ -48,6 +49,7 @@ def test_the_vault_is_locked_as_derived(built):
 
 def test_routes_follow_patroni_health(built):
     reader, stack, plan = built
+    skip_unless_applies(reader, "routes")
     settings = settings_for_stack(stack)
     spec = reader.spec(plan, settings, derive_topology(settings))
     expected = {port: (PORTS.patroni_rest, path) for port, _, path in client_routes(spec).values()}
@@ -56,6 +58,7 @@ def test_routes_follow_patroni_health(built):
 
 def test_node_files_are_the_data_planes(built):
     reader, stack, plan = built
+    skip_unless_applies(reader, "node_files")
     settings = settings_for_stack(stack)
     spec = reader.spec(plan, settings, derive_topology(settings))
     by_address = {reader.address_of(m): m for m in reader.members(plan)}
