@@ -34,7 +34,8 @@ CNPG_VERSION = "1.30.0"
 # The operator's Helm chart that ships CNPG_VERSION (charts' appVersion), and the Barman Cloud plugin's.
 OPERATOR_CHART = ("cloudnative-pg", "0.29.0")
 BARMAN_PLUGIN_VERSION = "0.14.0"
-BARMAN_PLUGIN_CHART = ("plugin-barman-cloud", "0.8.1")
+# The chart release before 0.8.0 (which moved to plugin 0.15.0); docs/deploy-kubernetes.md says how to confirm it.
+BARMAN_PLUGIN_CHART = ("plugin-barman-cloud", "0.7.1")
 CHART_REPOSITORY = "https://cloudnative-pg.github.io/charts"
 OPERATOR_NAMESPACE = "cnpg-system"
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
@@ -42,7 +43,8 @@ CLUSTER_API = "postgresql.cnpg.io/v1"
 BARMAN_API = "barmancloud.cnpg.io/v1"
 # CloudNativePG's "standard" operand images carry pgaudit; the tag pins the minor and the base distribution.
 IMAGE_REPOSITORY = "ghcr.io/cloudnative-pg/postgresql"
-IMAGE_MINOR = {14: "14.20", 15: "15.15", 16: "16.11", 17: "17.7"}
+# The newest minors of CloudNativePG's standard trixie catalog (cloudnative-pg/artifacts, 2026-08-22).
+IMAGE_MINOR = {14: "14.24", 15: "15.19", 16: "16.15", 17: "17.11"}
 IMAGE_FLAVOUR = "standard-trixie"
 ZONE_KEY = "topology.kubernetes.io/zone"
 # The instance manager's HTTP status endpoint, which the operator polls; and the exporter it serves.

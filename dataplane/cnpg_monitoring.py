@@ -11,18 +11,21 @@ is left out, with its reason (CNPG_LEFT_OUT). Pure: plain dicts, no Pulumi, no s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dataplane import alertmanager, grafana, prometheus
 from dataplane.alertmanager import ReceiverLike
 from dataplane.model import ClusterSpec
 from dataplane.prometheus import (
+    CERT_CRITICAL_DAYS,
+    CERT_WARNING_DAYS,
     CONNECTION_SATURATION,
     DISK_FREE_CRITICAL,
     DISK_FREE_WARNING,
     SCRAPE_INTERVAL_SECONDS,
     MetricVocabulary,
+    Thresholds,
 )
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -97,57 +100,73 @@ def _disk_free_below(cluster_name: str, namespace: str, fraction: float) -> str:
     return f'label_replace({member}, "mountpoint", "$1", "persistentvolumeclaim", "(.*)") < {fraction}'
 
 
-def cnpg_vocabulary(cluster_name: str, namespace: str) -> MetricVocabulary:
+# The CA is the stack's (the operator issues the server certificates from it and renews those, not the CA).
+_CA_ALERTS = {"CertificateExpiresSoon": CERT_WARNING_DAYS, "CertificateExpiryCritical": CERT_CRITICAL_DAYS}
+
+
+def _ca_expiry(ca_not_after: int | None) -> dict[str, Callable[[Thresholds], str]]:
+    """The CA's expiry as the alert's timestamp, known when the CA is made (no exporter reads the secret)."""
+    if ca_not_after is None:
+        return {}
+
+    def within(days: int) -> Callable[[Thresholds], str]:
+        return lambda t: f"vector({ca_not_after}) - time() < {days} * 86400"
+
+    return {name: within(days) for name, days in _CA_ALERTS.items()}
+
+
+def cnpg_vocabulary(cluster_name: str, namespace: str, ca_not_after: int | None = None) -> MetricVocabulary:
     """The alerts' expressions in CloudNativePG's metrics, narrowed to one Cluster's pods: a Prometheus on
     Kubernetes scrapes every cluster of the Kubernetes cluster, not one."""
     sel = _instance_selector(cluster_name, namespace)
     primaries = f"count(cnpg_pg_replication_in_recovery{{{sel}}} == 0)"
     k8s_status = f"kubectl cnpg status {cluster_name} -n {namespace}"
+    exprs: dict[str, Callable[[Thresholds], str]] = {
+        "PostgresTargetDown": lambda t: f"up{{{sel}}} == 0",
+        "PostgresDown": lambda t: f"cnpg_collector_up{{{sel}}} == 0",
+        # A primary is an instance out of recovery; an instance whose PostgreSQL is down reports nothing.
+        "PatroniNoPrimary": lambda t: f"({primaries} or vector(0)) < 1",
+        "PatroniMultiplePrimaries": lambda t: f"{primaries} > 1",
+        # Bytes, as on the VM: the primary's view per standby, whose pod name is its application_name.
+        "PostgresReplicationLag": lambda t: (
+            f"max by ({MEMBER_LABEL}) (label_replace(cnpg_pg_stat_replication_replay_diff_bytes{{{sel}}}, "
+            f'"{MEMBER_LABEL}", "$1", "application_name", "(.+)")) > {t.lag_bytes}'
+        ),
+        # The newest attempt failed and none has succeeded since (never archived: -1).
+        "WalArchivingFailing": lambda t: (
+            f"max by ({MEMBER_LABEL}) (cnpg_pg_stat_archiver_last_failed_time{{{sel}}} "
+            f"> bool cnpg_pg_stat_archiver_last_archived_time{{{sel}}}) == 1"
+        ),
+        "BackupMetricsMissing": lambda t: (
+            f"absent(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}}) "
+            f"or max(barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp{{{sel}}}) "
+            f"> max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}})"
+        ),
+        # 0 until the first backup completes, which makes the age the whole epoch: it fires.
+        "FullBackupTooOld": lambda t: (
+            f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}}) "
+            f"> {t.full_backup_max_seconds}"
+        ),
+        "DiskFreeCritical": lambda t: _disk_free_below(cluster_name, namespace, DISK_FREE_CRITICAL),
+        "DiskFreeLow": lambda t: _disk_free_below(cluster_name, namespace, DISK_FREE_WARNING),
+        # Client sessions (not the standbys' WAL senders) over max_connections less the superuser reserve, as
+        # the VM's pgp_connections_used / pgp_connections_available.
+        "PostgresConnectionSaturation": lambda t: (
+            f'sum by ({MEMBER_LABEL}) (cnpg_backends_total{{{sel},usename!="streaming_replica"}}) '
+            f'/ (max by ({MEMBER_LABEL}) (cnpg_pg_settings_setting{{{sel},name="max_connections"}}) '
+            f"- max by ({MEMBER_LABEL}) "
+            f'(cnpg_pg_settings_setting{{{sel},name="superuser_reserved_connections"}})) > {CONNECTION_SATURATION}'
+        ),
+        # Quorum (method any) counts every streaming standby; replicas stream from the primary only.
+        "SynchronousStandbyMissing": lambda t: (
+            f"(max(cnpg_pg_replication_streaming_replicas{{{sel}}}) or vector(0)) < {t.synchronous_count} "
+            f"and on() {primaries} == 1"
+        ),
+    }
     return MetricVocabulary(
         name="cnpg",
-        exprs={
-            "PostgresTargetDown": lambda t: f"up{{{sel}}} == 0",
-            "PostgresDown": lambda t: f"cnpg_collector_up{{{sel}}} == 0",
-            # A primary is an instance out of recovery; an instance whose PostgreSQL is down reports nothing.
-            "PatroniNoPrimary": lambda t: f"({primaries} or vector(0)) < 1",
-            "PatroniMultiplePrimaries": lambda t: f"{primaries} > 1",
-            # Bytes, as on the VM: the primary's view per standby, whose pod name is its application_name.
-            "PostgresReplicationLag": lambda t: (
-                f"max by ({MEMBER_LABEL}) (label_replace(cnpg_pg_stat_replication_replay_diff_bytes{{{sel}}}, "
-                f'"{MEMBER_LABEL}", "$1", "application_name", "(.+)")) > {t.lag_bytes}'
-            ),
-            # The newest attempt failed and none has succeeded since (never archived: -1).
-            "WalArchivingFailing": lambda t: (
-                f"max by ({MEMBER_LABEL}) (cnpg_pg_stat_archiver_last_failed_time{{{sel}}} "
-                f"> bool cnpg_pg_stat_archiver_last_archived_time{{{sel}}}) == 1"
-            ),
-            "BackupMetricsMissing": lambda t: (
-                f"absent(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}}) "
-                f"or max(barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp{{{sel}}}) "
-                f"> max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}})"
-            ),
-            # 0 until the first backup completes, which makes the age the whole epoch: it fires.
-            "FullBackupTooOld": lambda t: (
-                f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}}) "
-                f"> {t.full_backup_max_seconds}"
-            ),
-            "DiskFreeCritical": lambda t: _disk_free_below(cluster_name, namespace, DISK_FREE_CRITICAL),
-            "DiskFreeLow": lambda t: _disk_free_below(cluster_name, namespace, DISK_FREE_WARNING),
-            # Client sessions (not the standbys' WAL senders) over max_connections less the superuser reserve, as
-            # the VM's pgp_connections_used / pgp_connections_available.
-            "PostgresConnectionSaturation": lambda t: (
-                f'sum by ({MEMBER_LABEL}) (cnpg_backends_total{{{sel},usename!="streaming_replica"}}) '
-                f'/ (max by ({MEMBER_LABEL}) (cnpg_pg_settings_setting{{{sel},name="max_connections"}}) '
-                f"- max by ({MEMBER_LABEL}) "
-                f'(cnpg_pg_settings_setting{{{sel},name="superuser_reserved_connections"}})) > {CONNECTION_SATURATION}'
-            ),
-            # Quorum (method any) counts every streaming standby; replicas stream from the primary only.
-            "SynchronousStandbyMissing": lambda t: (
-                f"(max(cnpg_pg_replication_streaming_replicas{{{sel}}}) or vector(0)) < {t.synchronous_count} "
-                f"and on() {primaries} == 1"
-            ),
-        },
-        left_out=CNPG_LEFT_OUT,
+        exprs={**exprs, **_ca_expiry(ca_not_after)},
+        left_out={k: v for k, v in CNPG_LEFT_OUT.items() if ca_not_after is None or k not in _CA_ALERTS},
         annotations={
             "PostgresTargetDown": {
                 "runbook": f"{k8s_status}; kubectl -n {namespace} describe pod {{{{ $labels.pod }}}}; check the "
@@ -203,9 +222,15 @@ def cnpg_vocabulary(cluster_name: str, namespace: str) -> MetricVocabulary:
     )
 
 
-def alert_rules(spec: ClusterSpec, cluster_name: str, namespace: str, runbook_base: str = "docs/runbooks.md") -> dict:
+def alert_rules(
+    spec: ClusterSpec,
+    cluster_name: str,
+    namespace: str,
+    runbook_base: str = "docs/runbooks.md",
+    ca_not_after: int | None = None,
+) -> dict:
     return prometheus.cluster_alert_rules(
-        spec.scope, spec.topology, runbook_base, cnpg_vocabulary(cluster_name, namespace)
+        spec.scope, spec.topology, runbook_base, cnpg_vocabulary(cluster_name, namespace, ca_not_after)
     )
 
 
@@ -213,12 +238,15 @@ def _metadata(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str,
     return {"name": name, "namespace": namespace, "labels": {**labels, **SELECTOR_LABELS}}
 
 
-def prometheus_rule(spec: ClusterSpec, cluster_name: str, namespace: str, labels: Mapping[str, str]) -> dict:
+def prometheus_rule(
+    spec: ClusterSpec, cluster_name: str, namespace: str, labels: Mapping[str, str], ca_not_after: int | None = None
+) -> dict:
+    """`ca_not_after` (epoch seconds): alert on the stack's CA as the VM flavour alerts on its certificates."""
     return {
         "apiVersion": MONITORING_API,
         "kind": "PrometheusRule",
         "metadata": _metadata(f"{cluster_name}-alerts", namespace, labels),
-        "spec": alert_rules(spec, cluster_name, namespace),
+        "spec": alert_rules(spec, cluster_name, namespace, ca_not_after=ca_not_after),
     }
 
 

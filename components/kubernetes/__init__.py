@@ -112,6 +112,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         settings=settings,
         namespace=space.namespace,
         cluster=cluster.cluster,
+        ca_not_after=secrets.ca_not_after,
         protect=protect,
         tags=tags,
         opts=child,

@@ -4,6 +4,7 @@ kube-prometheus-stack release with the stage's receivers and our dashboards."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,10 @@ PROMETHEUS_COMMUNITY_CHARTS = "https://prometheus-community.github.io/helm-chart
 RELEASE = "pgp-monitoring"
 
 
+def epoch(rfc3339: str) -> int:
+    return int(datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp())
+
+
 class Monitoring(PlatformComponent):
     def __init__(
         self,
@@ -34,12 +39,13 @@ class Monitoring(PlatformComponent):
         settings: Settings,
         namespace: pulumi.Resource,
         cluster: pulumi.Resource,
+        ca_not_after: pulumi.Output[str],
         protect: bool,
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("kubernetes", "Monitoring", name, tags, opts)
-        self._protect = protect
+        self._protect_secrets = protect
         assert settings.kubernetes is not None
         after: list[pulumi.Resource] = [namespace, cluster]
         if settings.kubernetes.monitoring_stack == "install":
@@ -52,6 +58,10 @@ class Monitoring(PlatformComponent):
             suffix = str(monitor["metadata"]["name"]).removeprefix(f"{target.name}-")
             custom_resource(self, f"{suffix}-monitor", monitor, self.child_opts(depends_on=after))
         rule = cnpg_monitoring.prometheus_rule(spec, target.name, target.namespace, labels)
+        # The CA's expiry is known once the CA exists: the rules carry it as their timestamp.
+        rule["spec"] = ca_not_after.apply(
+            lambda end: cnpg_monitoring.prometheus_rule(spec, target.name, target.namespace, labels, epoch(end))["spec"]
+        )
         custom_resource(self, "alerts", rule, self.child_opts(depends_on=after))
         self.register_outputs({"grafana_url": self.grafana_url})
 
@@ -69,7 +79,7 @@ class Monitoring(PlatformComponent):
             self.child_name("grafana-admin-password"),
             length=PASSWORD_LENGTH,
             special=False,
-            opts=self.child_opts(protect=self._protect),
+            opts=self.child_opts(protect=self._protect_secrets),
         )
         admin_metadata: Any = {
             "name": cnpg_monitoring.grafana_admin_secret_name(spec),

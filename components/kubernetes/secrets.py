@@ -30,5 +30,6 @@ class Secrets(PlatformComponent):
         self.role_passwords = {role: generated[secret] for role, secret in APP_ROLE_SECRETS.items()}
         ca_key, ca = certificate_authority(self, certificate_requests(spec)[0], protect)
         self.ca_certificate = ca.cert_pem
+        self.ca_not_after = ca.validity_end_time  # RFC 3339
         self.ca_private_key: pulumi.Output[str] = pulumi.Output.secret(ca_key.private_key_pem)
         self.register_outputs({"ca_certificate": self.ca_certificate})

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from . import ports
+from . import operators, ports
 from .cloud import Cloud
 from .clouds import NAMES, cloud_for, is_machine, machine_node, machine_nodes, of_cloud_types
 from .core import Rule, resource_policy, settings, short, stack_config, stack_policy, truthy
@@ -57,8 +57,21 @@ HA_001 = Rule(
 def _members(args, report) -> None:
     cfg = settings(args, HA_001)
     clusters = postgres_nodes(args.resources)
-    if not clusters:
+    run_by_operator = operators.clusters(args.resources)
+    if not clusters and not run_by_operator:
         report("no instance boots a Patroni member (no patroni.yml in any user data)")
+    for cluster in run_by_operator:
+        count = operators.instances(cluster)
+        if count < cfg["min_nodes"]:
+            report(f"Cluster {operators.name(cluster)}: {count} instance(s), minimum {cfg['min_nodes']}", cluster.urn)
+        # Pods land where the scheduler puts them: only a hard zone rule guarantees one instance per zone.
+        zones = count if operators.spreads_over_zones(cluster) else 1
+        if zones < cfg["min_zones"]:
+            report(
+                f"Cluster {operators.name(cluster)}: instances are guaranteed {zones} zone(s) (no required zone "
+                f"anti-affinity or DoNotSchedule zone spread), minimum {cfg['min_zones']}",
+                cluster.urn,
+            )
     for scope, members in clusters.items():
         zones = {zone for r, _ in members if (zone := zone_of(r)) is not None}
         unknown = [short(r.urn) for r, _ in members if zone_of(r) is None]
@@ -208,7 +221,9 @@ def _companions(args, report) -> None:
     cfg = settings(args, HA_004)
     clusters = postgres_nodes(args.resources)
     components = [r for r in args.resources if r.resource_type.endswith(CLUSTER_SUFFIX)]
-    if components and not clusters:
+    run_by_operator = operators.clusters(args.resources)
+    _operator_companions(args, report, run_by_operator, cfg["min_alarms"])
+    if components and not clusters and not run_by_operator:
         for c in components:
             report(f"{short(c.urn)}: no member instance boots Patroni", c.urn)
     for cloud in dict.fromkeys(cloud_for(members[0][0].resource_type) for members in clusters.values()):
@@ -242,6 +257,25 @@ def _cloud_companions(args, report, cloud: Cloud, min_alarms: int) -> None:
             report(f"cluster {scope}: no monitoring node (no Prometheus configuration in any user data)", anchor)
         if len(alarms) < min_alarms:
             report(f"cluster {scope}: {len(alarms)} {cloud.alarm_label}(s), minimum {min_alarms}", anchor)
+
+
+def _operator_companions(args, report, run_by_operator: list[Any], min_alarms: int) -> None:
+    """An operator-run Cluster's vault is the ObjectStore its WAL archiver names, its monitoring a PodMonitor,
+    and its alarms the PrometheusRule's alerts (Kubernetes has no cloud alarm on a pod)."""
+    stores = {operators.name(s) for s in operators.of_type(args.resources, operators.OBJECT_STORE)}
+    monitors = operators.of_type(args.resources, operators.POD_MONITOR)
+    alerts = list(operators.rule_alerts(args.resources))
+    for cluster in run_by_operator:
+        label = f"Cluster {operators.name(cluster)}"
+        store = operators.archiver_store(cluster)
+        if store is None:
+            report(f"{label}: no WAL archiver plugin (barman-cloud) with an object store", cluster.urn)
+        elif store not in stores:
+            report(f"{label}: archives into ObjectStore {store}, which the stack does not create", cluster.urn)
+        if not monitors:
+            report(f"{label}: no PodMonitor scrapes it", cluster.urn)
+        if len(alerts) < min_alarms:
+            report(f"{label}: {len(alerts)} alert(s) in PrometheusRules, minimum {min_alarms}", cluster.urn)
 
 
 POLICIES = [

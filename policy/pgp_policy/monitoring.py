@@ -8,6 +8,7 @@ import re
 
 from pulumi_policy import Severity
 
+from . import operators
 from .clouds import CLOUDS, NAMES, machine_nodes, machines, of_cloud_types
 from .core import Rule, settings, short, stack_policy
 
@@ -55,17 +56,18 @@ MON_001 = Rule(
 def alert_texts(resources) -> list[tuple[str, str]]:
     """(label, searchable text) per alert the stack ships."""
     texts: list[tuple[str, str]] = []
-    for _, _, node in machine_nodes(resources):
-        for a in node.alerts():
-            ann = a.get("annotations") or {}
-            texts.append(
-                (
-                    f"alert {a.get('alert')}",
-                    " ".join(
-                        str(x) for x in (a.get("alert"), a.get("expr"), ann.get("summary"), ann.get("description")) if x
-                    ),
-                )
+    # Rules shipped to a monitoring node, and those an operator-run cluster's PrometheusRule holds.
+    rendered = [a for _, _, node in machine_nodes(resources) for a in node.alerts()]
+    for a in [*rendered, *operators.rule_alerts(resources)]:
+        ann = a.get("annotations") or {}
+        texts.append(
+            (
+                f"alert {a.get('alert')}",
+                " ".join(
+                    str(x) for x in (a.get("alert"), a.get("expr"), ann.get("summary"), ann.get("description")) if x
+                ),
             )
+        )
     for cloud in CLOUDS:
         texts += [cloud.alarm_text(a) for a in of_cloud_types(resources, cloud, cloud.alarm_types)]
     return texts

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 
 from tools.fakecloud.core import ALNUM, FakeCloudBase
+
+# The fake cloud's clock for certificates' validity: fixed, so plans stay deterministic.
+ISSUED_AT = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 class LocalShapes(FakeCloudBase):
@@ -27,7 +31,13 @@ class LocalShapes(FakeCloudBase):
     def _certificate(self, urn, s):
         body = base64.b64encode(hashlib.sha256(("cert" + urn).encode()).digest() * 3).decode()
         serial = str(int(self._chars(urn, 32, salt="serial"), 16))
-        return serial, {"certPem": f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"}
+        end = ISSUED_AT + datetime.timedelta(hours=int(s.get("validityPeriodHours") or 0))
+        return serial, {
+            "certPem": f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n",
+            # RFC 3339, as the provider reports them.
+            "validityStartTime": ISSUED_AT.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validityEndTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
     _tls_index_selfSignedCert_SelfSignedCert = _certificate
     _tls_index_locallySignedCert_LocallySignedCert = _certificate
