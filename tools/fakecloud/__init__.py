@@ -8,10 +8,11 @@ from tools.fakecloud.aws import FAKE_ACCOUNT, AwsShapes
 from tools.fakecloud.azure import AzureShapes
 from tools.fakecloud.core import FakeCloudBase
 from tools.fakecloud.gcp import GcpShapes
+from tools.fakecloud.kubernetes import KubernetesShapes
 from tools.fakecloud.local import LocalShapes
 
 
-class FakeCloud(AwsShapes, AzureShapes, GcpShapes, LocalShapes, FakeCloudBase):
+class FakeCloud(AwsShapes, AzureShapes, GcpShapes, KubernetesShapes, LocalShapes, FakeCloudBase):
     pass
 
 
