@@ -313,7 +313,7 @@ def pod_monitors(cluster_name: str, namespace: str, labels: Mapping[str, str]) -
 
 
 def grafana_admin_secret_name(spec: ClusterSpec) -> str:
-    return f"pgp-{spec.scope}-grafana-admin"
+    return f"{spec.scope}-grafana-admin"
 
 
 def grafana_admin_metadata(spec: ClusterSpec, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -322,7 +322,7 @@ def grafana_admin_metadata(spec: ClusterSpec, namespace: str, labels: Mapping[st
 
 
 def webhook_secret_name(spec: ClusterSpec) -> str:
-    return f"pgp-{spec.scope}-alert-webhooks"
+    return f"{spec.scope}-alert-webhooks"
 
 
 def webhook_url_file(spec: ClusterSpec, receiver: str) -> str:
@@ -362,7 +362,7 @@ def webhook_secret(
 
 
 def default_dashboards(spec: ClusterSpec) -> dict[str, str]:
-    return {f"pgp-{spec.scope}": grafana.render_dashboard(spec)}
+    return {spec.scope: grafana.render_dashboard(spec)}
 
 
 def kube_prometheus_stack_values(

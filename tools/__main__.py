@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drill": ("tools.drill", "measure the sandbox against the stage objectives"),
     "deployer-policy": ("tools.deployer_policy", "least-privilege IAM policy for the identity that deploys a stage"),
     "cost": ("tools.cost", "monthly cost estimate per stage at on-demand list prices"),
+    "manifests": ("tools.manifests", "write a Kubernetes stack's objects as YAML files and validate them"),
 }
 
 
