@@ -65,10 +65,10 @@ def _members(args, report) -> None:
         if count < cfg["min_nodes"]:
             report(f"Cluster {operators.name(cluster)}: {count} instance(s), minimum {cfg['min_nodes']}", cluster.urn)
         # Pods land where the scheduler puts them: only a hard zone rule guarantees one instance per zone.
-        zones = count if operators.spreads_over_zones(cluster) else 1
-        if zones < cfg["min_zones"]:
+        guaranteed = count if operators.spreads_over_zones(cluster) else 1
+        if guaranteed < cfg["min_zones"]:
             report(
-                f"Cluster {operators.name(cluster)}: instances are guaranteed {zones} zone(s) (no required zone "
+                f"Cluster {operators.name(cluster)}: instances are guaranteed {guaranteed} zone(s) (no required zone "
                 f"anti-affinity or DoNotSchedule zone spread), minimum {cfg['min_zones']}",
                 cluster.urn,
             )
