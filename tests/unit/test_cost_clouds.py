@@ -13,7 +13,7 @@ import pytest
 from stacks.errors import UserError
 from stacks.files import engine_config, stack_names
 from tools import cost
-from tools.cost import azure, gcp
+from tools.cost import azure, gcp, kubernetes
 from tools.runner import run_stack
 
 H = cost.HOURS_PER_MONTH
@@ -54,8 +54,9 @@ def test_every_root_stack_is_estimated_with_every_type_classified(plans, stack):
 
 
 def test_each_stack_is_priced_by_its_own_cloud():
-    assert {cost.cloud_of(engine_config(s)).name for s in stack_names()} == {"aws", "azure", "gcp"}
+    assert {cost.cloud_of(engine_config(s)).name for s in stack_names()} == {"aws", "azure", "gcp", "kubernetes"}
     assert cost.CLOUDS["aws"] is cost.aws.CLOUD
+    assert cost.CLOUDS["kubernetes"] is kubernetes.CLOUD
 
 
 @pytest.mark.parametrize("cloud", list(cost.CLOUDS.values()), ids=list(cost.CLOUDS))
@@ -206,3 +207,33 @@ def test_gcp_prices_the_types_the_stacks_use():
     used = {engine_config(s)["pg-platform:cluster"] for s in ("gcp-dev", "gcp-prod")}
     types = {t for c in used for t in (json.loads(c)["instance_type"], json.loads(c)["monitoring_instance_type"])}
     assert types <= gcp.priced_types()
+
+
+def test_kubernetes_prices_the_hosts_resources_and_the_capacity_the_pods_occupy():
+    plan = run_stack("k8s-prod")
+    est = _estimate("k8s-prod", plan)
+    assert _line(est, "KMS customer keys x1").monthly == 1.0  # the host's bucket key, at aws.py's price
+    nodes = _line(est, "EC2 r7i.xlarge x3")
+    assert nodes.quantity == 3 * H and "(cluster capacity)" in nodes.item
+    assert _line(est, "EBS gp3 postgres-data volumes x3").quantity == 3 * 500  # storage.size 500Gi
+    wal = _line(est, "EBS gp3 postgres-wal volumes x3")
+    assert (wal.quantity, wal.unit_price, wal.monthly) == (3 * 100, 0.0952, 28.56)  # walStorage.size 100Gi
+    assert _line(est, "S3 Standard backup storage (assumed 500 GB)").quantity == 500
+    assert kubernetes.CLOUD.not_billed["kubernetes:postgresql.cnpg.io/v1:Cluster"].startswith("a Kubernetes")
+
+
+def test_kubernetes_refuses_an_unpriced_node_type_with_the_file_to_add_it_to(monkeypatch):
+    plan = run_stack("k8s-dev")
+    monkeypatch.setitem(cost.aws.PRICES, "eu-central-1", {"kms:key": cost.aws.PRICES["eu-central-1"]["kms:key"]})
+    with pytest.raises(UserError, match=r"m7i\.large.*tools/cost/aws\.py"):
+        _estimate("k8s-dev", plan)
+
+
+@pytest.mark.parametrize(("size", "gib"), [("500Gi", 500.0), ("1Ti", 1024.0), ("512Mi", 0.5)])
+def test_kubernetes_reads_storage_quantities_in_gib(size, gib):
+    assert kubernetes.gib(size, "x") == gib
+
+
+def test_kubernetes_refuses_a_storage_unit_it_cannot_read():
+    with pytest.raises(UserError, match=r"tools/cost/kubernetes\.py"):
+        kubernetes.gib("lots", "Cluster spec.storage.size")

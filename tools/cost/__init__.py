@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Mapping
 
-from tools.cost import aws, azure, gcp
+from tools.cost import aws, azure, gcp, kubernetes
 from tools.cost.aws import BILLED, NOT_BILLED, NOT_MODELLED, PRICES, PRICES_READ_ON, volumes
 from tools.cost.model import (
     CURRENCY,
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 # The clouds a stack can select (its pg-platform:cloud, aws when unset), each priced by its own module.
-CLOUDS: dict[str, CloudCosts] = {c.name: c for c in (aws.CLOUD, azure.CLOUD, gcp.CLOUD)}
+CLOUDS: dict[str, CloudCosts] = {c.name: c for c in (aws.CLOUD, azure.CLOUD, gcp.CLOUD, kubernetes.CLOUD)}
 
 
 def unclassified(plan: Plan, cloud: CloudCosts = aws.CLOUD) -> list[str]:
