@@ -19,6 +19,7 @@ PLUGIN_MODULES = (
     "tools.constraints.local",
     "tools.constraints.gcp",
     "tools.constraints.azure",
+    "tools.constraints.kubernetes",
 )
 
 
