@@ -14,7 +14,13 @@ from .cloud import Cloud
 from .nodes import NodeFiles
 
 # In name order, so rule lists and docs keep one order whatever the file system lists first.
-CLOUD_PACKAGES = tuple(sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg))
+CLOUD_PACKAGES = tuple(
+    sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.ispkg and (Path(__file__).parent / m.name / "adapter.py").exists()
+    )
+)
 CLOUDS: tuple[Cloud, ...] = tuple(
     importlib.import_module(f".{name}.adapter", __package__).ADAPTER for name in CLOUD_PACKAGES
 )

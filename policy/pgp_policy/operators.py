@@ -9,13 +9,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .core import as_list, dig, plain
+from .kubernetes.types import CNPG_CLUSTER, OBJECT_STORE, POD_MONITOR, PROMETHEUS_RULE
 
-CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
-OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"
-PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
-POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 ZONE_KEY = "topology.kubernetes.io/zone"
 WAL_ARCHIVERS = ("barman-cloud.cloudnative-pg.io",)
+
+
+__all__ = ["CNPG_CLUSTER", "OBJECT_STORE", "POD_MONITOR", "PROMETHEUS_RULE"]
 
 
 def of_type(resources: Iterable[Any], token: str) -> list[Any]:
