@@ -460,6 +460,3 @@ def role_secret_metadata(target: Target, role: str) -> dict[str, Any]:
     """A role's basic-auth Secret (its value comes from the stack's generated password); the label makes the
     operator apply a rotated password without a restart."""
     return metadata(target, target.role_secrets[role], **{"cnpg.io/reload": "true"})
-
-
-APP_ROLES = (APP_READWRITE_USER, APP_READONLY_USER)
