@@ -15,6 +15,7 @@ from typing import Any
 
 from dataplane.model import (
     APP_DATABASE,
+    APP_OWNER_ROLE,
     APP_READONLY_USER,
     APP_READWRITE_USER,
     MONITORING_USER,
@@ -26,7 +27,13 @@ from dataplane.model import (
 )
 from dataplane.pg_hba import hba_rules
 from dataplane.postgresql import Parameter, postgresql_parameters
-from dataplane.roles import connection_limits
+from dataplane.roles import (
+    connection_limits,
+    create_nologin_role_sql,
+    owner_role_sql,
+    privileges,
+    search_path_sql,
+)
 from stacks.ports import PORTS
 from stacks.sizes import NodeSize
 
@@ -203,6 +210,30 @@ def synchronous(spec: ClusterSpec) -> dict[str, Any] | None:
     return {"method": "any", "number": topo.synchronous_node_count.value, "dataDurability": "required"}
 
 
+# CloudNativePG's exporter role (cnpg_metrics_exporter, which the instance manager creates after the bootstrap) is
+# a member of it, and the operator's default pg_extensions query reads every database.
+EXPORTER_GROUP = "pg_monitor"
+
+
+def post_init_sql(target: Target) -> dict[str, list[str]]:
+    """dataplane.roles' privileges, run once by the bootstrap as the superuser: `postInitSQL` in the postgres
+    database, then the operator creates the application database and runs `postInitApplicationSQL` in it.
+
+    Both run before the operator reconciles `managed.roles`, so the managed roles are created here first, NOLOGIN,
+    for the grants to name; the reconciler then finds them differing from their spec and ALTERs them to it
+    (LOGIN, the connection limit, the Secret's password). initdb's `owner` is created LOGIN (the operator keeps
+    its password in the Cluster's `-app` Secret): it becomes NOLOGIN here as on the VMs (no pg_hba line admits
+    it either, so nothing depends on that login). CloudNativePG's Pooler looks users up as its own
+    cnpg_pooler_pgbouncer in the postgres database, so the VMs' auth_query function has no counterpart. Only a new
+    Cluster runs any of this: the operator never replays the bootstrap."""
+    grants = privileges(also_connect=(EXPORTER_GROUP,))
+    roles = [sql for role in target.role_secrets for sql in (create_nologin_role_sql(role), search_path_sql(role))]
+    return {
+        "postInitSQL": [owner_role_sql(), *roles, *grants.maintenance],
+        "postInitApplicationSQL": [*grants.database, *grants.application],
+    }
+
+
 def cluster(spec: ClusterSpec, target: Target) -> K8sObject:
     topo = spec.topology
     limits = connection_limits(spec)
@@ -277,7 +308,14 @@ def cluster(spec: ClusterSpec, target: Target) -> K8sObject:
                     for role, secret in target.role_secrets.items()
                 ]
             },
-            "bootstrap": {"initdb": {"database": APP_DATABASE, "owner": "app_owner", "dataChecksums": True}},
+            "bootstrap": {
+                "initdb": {
+                    "database": APP_DATABASE,
+                    "owner": APP_OWNER_ROLE,
+                    "dataChecksums": True,
+                    **post_init_sql(target),
+                }
+            },
         },
     }
 

@@ -6,9 +6,14 @@ default privileges make whatever app_owner creates usable by app_rw/app_ro witho
 Passwords are psql variables (`psql -v app_rw_password=...`, see PSQL_VARIABLES), never literals, and the
 script turns statement/audit logging off for its own session so the password-setting statements do not land
 in the server log. Replication and rewind users are created by Patroni from its authentication section.
+The privileges themselves (`privileges`) are not psql's: dataplane.cnpg runs the same statements in the
+Kubernetes Cluster's bootstrap.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from dataplane.model import (
     APP_DATABASE,
@@ -59,11 +64,72 @@ def _create_role(name: str, login: bool) -> str:
 _SAFE = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
 
 
+def create_nologin_role_sql(name: str) -> str:
+    """The role as NOLOGIN unless it exists, as one statement for runners without psql's \\gexec (CloudNativePG's
+    postInit SQL): grants can then name it before whatever manages its login and password gets to it."""
+    return (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{name}') "
+        f"THEN CREATE ROLE {name} NOLOGIN; END IF; END $$;"
+    )
+
+
+def owner_role_sql() -> str:
+    """The owner holds the application's objects and never a session of its own (migrations SET ROLE to it)."""
+    return f"ALTER ROLE {APP_OWNER_ROLE} WITH NOLOGIN {_SAFE};"
+
+
+def search_path_sql(role: str) -> str:
+    return f"ALTER ROLE {role} SET search_path = {APP_SCHEMA};"
+
+
+@dataclass(frozen=True)
+class Privileges:
+    """What the application roles may do, as statements grouped by the session that has to run them."""
+
+    database: tuple[str, ...]  # the application database's ACL: any session, once the database exists
+    maintenance: tuple[str, ...]  # connected to the postgres database
+    application: tuple[str, ...]  # connected to the application database, once the owner and the users exist
+
+
+def privileges(also_connect: Sequence[str]) -> Privileges:
+    """app_rw DML and app_ro SELECT in schema `app` (app_owner's), on what exists and on what app_owner creates
+    later; nothing for PUBLIC on the application database or in the public schemas. `also_connect`: the roles
+    besides the application users that connect to the application database (each flavour has its own
+    monitoring and pooler roles)."""
+    connect = ", ".join((APP_READWRITE_USER, APP_READONLY_USER, *also_connect))
+    app_users = f"{APP_READWRITE_USER}, {APP_READONLY_USER}"
+    default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_OWNER_ROLE} IN SCHEMA {APP_SCHEMA} GRANT"
+    return Privileges(
+        database=(
+            f"REVOKE ALL ON DATABASE {APP_DATABASE} FROM PUBLIC;",
+            f"GRANT CONNECT ON DATABASE {APP_DATABASE} TO {connect};",
+        ),
+        # PostgreSQL before 15 lets PUBLIC create in every public schema, the postgres database's included.
+        maintenance=("REVOKE CREATE ON SCHEMA public FROM PUBLIC;",),
+        application=(
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+            f"CREATE SCHEMA IF NOT EXISTS {APP_SCHEMA} AUTHORIZATION {APP_OWNER_ROLE};",
+            f"ALTER SCHEMA {APP_SCHEMA} OWNER TO {APP_OWNER_ROLE};",
+            f"REVOKE ALL ON SCHEMA {APP_SCHEMA} FROM PUBLIC;",
+            f"GRANT USAGE ON SCHEMA {APP_SCHEMA} TO {app_users};",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {APP_SCHEMA} TO {APP_READWRITE_USER};",
+            f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {APP_SCHEMA} TO {APP_READWRITE_USER};",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {APP_SCHEMA} TO {APP_READONLY_USER};",
+            f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA {APP_SCHEMA} TO {APP_READONLY_USER};",
+            f"{default} SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_READWRITE_USER};",
+            f"{default} USAGE, SELECT, UPDATE ON SEQUENCES TO {APP_READWRITE_USER};",
+            f"{default} SELECT ON TABLES TO {APP_READONLY_USER};",
+            f"{default} SELECT ON SEQUENCES TO {APP_READONLY_USER};",
+        ),
+    )
+
+
 def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
     """The script. With `variables_from_env` it sets the psql variables itself from the environment
     (SECRET_ENV names), so no password appears on a command line (`ps` shows psql's -v arguments)."""
     limits = connection_limits(spec)
-    app_users = f"{APP_READWRITE_USER}, {APP_READONLY_USER}"
+    grants = privileges(also_connect=(MONITORING_USER, POOLER_AUTH_USER))
     out = [
         f"-- rendered by pg-platform dataplane for {spec.scope}; run as the superuser with psql -v for "
         + ", ".join(PSQL_VARIABLES),
@@ -89,13 +155,13 @@ def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
         "",
         "-- roles",
         _create_role(APP_OWNER_ROLE, login=False),
-        f"ALTER ROLE {APP_OWNER_ROLE} WITH NOLOGIN {_SAFE};",
+        owner_role_sql(),
     ]
     for role, var, _ in _LOGIN_ROLES:
         out += [
             _create_role(role, login=True),
             f"ALTER ROLE {role} WITH LOGIN {_SAFE} CONNECTION LIMIT {limits[role]} PASSWORD :'{var}';",
-            f"ALTER ROLE {role} SET search_path = {APP_SCHEMA};",
+            search_path_sql(role),
         ]
     out += [
         _create_role(MONITORING_USER, login=True),
@@ -110,31 +176,13 @@ def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
         f"SELECT 'CREATE DATABASE {APP_DATABASE} OWNER {APP_OWNER_ROLE}' "
         f"WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = '{APP_DATABASE}')\n\\gexec",
         f"ALTER DATABASE {APP_DATABASE} OWNER TO {APP_OWNER_ROLE};",
-        f"REVOKE ALL ON DATABASE {APP_DATABASE} FROM PUBLIC;",
-        f"GRANT CONNECT ON DATABASE {APP_DATABASE} TO {app_users}, {MONITORING_USER}, {POOLER_AUTH_USER};",
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+        *grants.database,
+        *grants.maintenance,
         "",
         f"\\connect {APP_DATABASE}",
         "SET log_statement = 'none';",
         "SET pgaudit.log = 'none';",
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
-        "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
-        f"CREATE SCHEMA IF NOT EXISTS {APP_SCHEMA} AUTHORIZATION {APP_OWNER_ROLE};",
-        f"ALTER SCHEMA {APP_SCHEMA} OWNER TO {APP_OWNER_ROLE};",
-        f"REVOKE ALL ON SCHEMA {APP_SCHEMA} FROM PUBLIC;",
-        f"GRANT USAGE ON SCHEMA {APP_SCHEMA} TO {app_users};",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {APP_SCHEMA} TO {APP_READWRITE_USER};",
-        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {APP_SCHEMA} TO {APP_READWRITE_USER};",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA {APP_SCHEMA} TO {APP_READONLY_USER};",
-        f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA {APP_SCHEMA} TO {APP_READONLY_USER};",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_OWNER_ROLE} IN SCHEMA {APP_SCHEMA} "
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_READWRITE_USER};",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_OWNER_ROLE} IN SCHEMA {APP_SCHEMA} "
-        f"GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {APP_READWRITE_USER};",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_OWNER_ROLE} IN SCHEMA {APP_SCHEMA} "
-        f"GRANT SELECT ON TABLES TO {APP_READONLY_USER};",
-        f"ALTER DEFAULT PRIVILEGES FOR ROLE {APP_OWNER_ROLE} IN SCHEMA {APP_SCHEMA} "
-        f"GRANT SELECT ON SEQUENCES TO {APP_READONLY_USER};",
+        *grants.application,
         "",
         "-- PgBouncer's auth_query: a SECURITY DEFINER lookup limited to the application users, so the lookup",
         "-- role never reads pg_shadow itself and can never fetch the superuser's or replication's secret.",
