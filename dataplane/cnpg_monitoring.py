@@ -1,12 +1,14 @@
 """Monitoring of the CloudNativePG flavour: PodMonitors for the instances and the poolers, a PrometheusRule with
-the VM flavour's alert rules, and the values of a kube-prometheus-stack release for clusters that run none.
+the VM flavour's alert rules, and the values of a kube-prometheus-stack release for clusters that run none, with
+the VM flavour's dashboard drawn in those metrics.
 
 The alerts are dataplane.prometheus's, derived once from the topology (names, severities, thresholds, `for`);
 only their expressions differ, written in the metrics CloudNativePG 1.30 exports: the instance manager's
 exporter on port 9187 (`cnpg_collector_*` and the default queries of its `cnpg-default-monitoring` ConfigMap,
 `cnpg_<query>_<column>`), the Barman Cloud plugin's backup metrics it serves on the same endpoint
 (`barman_cloud_cloudnative_pg_io_*`), and the kubelet's volume statistics. An alert with no counterpart there
-is left out, with its reason (CNPG_LEFT_OUT). Pure: plain dicts, no Pulumi, no settings.
+is left out, with its reason (CNPG_LEFT_OUT), and so is a dashboard panel (CNPG_PANELS_LEFT_OUT). Pure: plain
+dicts, no Pulumi, no settings.
 """
 
 from __future__ import annotations
@@ -91,13 +93,45 @@ def _instance_selector(cluster_name: str, namespace: str) -> str:
     return f'namespace="{namespace}",pod=~"{cluster_name}-[0-9]+"'
 
 
-def _disk_free_below(cluster_name: str, namespace: str, fraction: float) -> str:
+def _disk_free(cluster_name: str, namespace: str) -> str:
     # The data (<cluster>-<n>) and WAL (<cluster>-<n>-wal) claims; the member and the "mountpoint" the alert
     # texts name are read from the claim's name.
     claims = f'namespace="{namespace}",persistentvolumeclaim=~"{cluster_name}-[0-9]+(-wal)?"'
     ratio = f"kubelet_volume_stats_available_bytes{{{claims}}} / kubelet_volume_stats_capacity_bytes{{{claims}}}"
     member = f'label_replace({ratio}, "{MEMBER_LABEL}", "$1", "persistentvolumeclaim", "({cluster_name}-[0-9]+).*")'
-    return f'label_replace({member}, "mountpoint", "$1", "persistentvolumeclaim", "(.*)") < {fraction}'
+    return f'label_replace({member}, "mountpoint", "$1", "persistentvolumeclaim", "(.*)")'
+
+
+def _disk_free_below(cluster_name: str, namespace: str, fraction: float) -> str:
+    return f"{_disk_free(cluster_name, namespace)} < {fraction}"
+
+
+def _archiving_failing(sel: str) -> str:
+    # 1 while the newest attempt failed and none has succeeded since (never archived: -1).
+    return (
+        f"max by ({MEMBER_LABEL}) (cnpg_pg_stat_archiver_last_failed_time{{{sel}}} "
+        f"> bool cnpg_pg_stat_archiver_last_archived_time{{{sel}}})"
+    )
+
+
+def _backup_age(sel: str) -> str:
+    # 0 until the first backup completes, which makes the age the whole epoch.
+    return f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}})"
+
+
+def _connections_used(sel: str) -> str:
+    # Client sessions (not the standbys' WAL senders) over max_connections less the superuser reserve, as
+    # the VM's pgp_connections_used / pgp_connections_available.
+    return (
+        f'sum by ({MEMBER_LABEL}) (cnpg_backends_total{{{sel},usename!="streaming_replica"}}) '
+        f'/ (max by ({MEMBER_LABEL}) (cnpg_pg_settings_setting{{{sel},name="max_connections"}}) '
+        f"- max by ({MEMBER_LABEL}) "
+        f'(cnpg_pg_settings_setting{{{sel},name="superuser_reserved_connections"}}))'
+    )
+
+
+def _ca_validity_left(ca_not_after: int) -> str:
+    return f"vector({ca_not_after}) - time()"
 
 
 # The CA is the stack's (the operator issues the server certificates from it and renews those, not the CA).
@@ -110,7 +144,7 @@ def _ca_expiry(ca_not_after: int | None) -> dict[str, Callable[[Thresholds], str
         return {}
 
     def within(days: int) -> Callable[[Thresholds], str]:
-        return lambda t: f"vector({ca_not_after}) - time() < {days} * 86400"
+        return lambda t: f"{_ca_validity_left(ca_not_after)} < {days} * 86400"
 
     return {name: within(days) for name, days in _CA_ALERTS.items()}
 
@@ -132,31 +166,17 @@ def cnpg_vocabulary(cluster_name: str, namespace: str, ca_not_after: int | None 
             f"max by ({MEMBER_LABEL}) (label_replace(cnpg_pg_stat_replication_replay_diff_bytes{{{sel}}}, "
             f'"{MEMBER_LABEL}", "$1", "application_name", "(.+)")) > {t.lag_bytes}'
         ),
-        # The newest attempt failed and none has succeeded since (never archived: -1).
-        "WalArchivingFailing": lambda t: (
-            f"max by ({MEMBER_LABEL}) (cnpg_pg_stat_archiver_last_failed_time{{{sel}}} "
-            f"> bool cnpg_pg_stat_archiver_last_archived_time{{{sel}}}) == 1"
-        ),
+        "WalArchivingFailing": lambda t: f"{_archiving_failing(sel)} == 1",
         "BackupMetricsMissing": lambda t: (
             f"absent(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}}) "
             f"or max(barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp{{{sel}}}) "
             f"> max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}})"
         ),
-        # 0 until the first backup completes, which makes the age the whole epoch: it fires.
-        "FullBackupTooOld": lambda t: (
-            f"time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{sel}}}) "
-            f"> {t.full_backup_max_seconds}"
-        ),
+        # Before the first backup the age is the whole epoch: it fires.
+        "FullBackupTooOld": lambda t: f"{_backup_age(sel)} > {t.full_backup_max_seconds}",
         "DiskFreeCritical": lambda t: _disk_free_below(cluster_name, namespace, DISK_FREE_CRITICAL),
         "DiskFreeLow": lambda t: _disk_free_below(cluster_name, namespace, DISK_FREE_WARNING),
-        # Client sessions (not the standbys' WAL senders) over max_connections less the superuser reserve, as
-        # the VM's pgp_connections_used / pgp_connections_available.
-        "PostgresConnectionSaturation": lambda t: (
-            f'sum by ({MEMBER_LABEL}) (cnpg_backends_total{{{sel},usename!="streaming_replica"}}) '
-            f'/ (max by ({MEMBER_LABEL}) (cnpg_pg_settings_setting{{{sel},name="max_connections"}}) '
-            f"- max by ({MEMBER_LABEL}) "
-            f'(cnpg_pg_settings_setting{{{sel},name="superuser_reserved_connections"}})) > {CONNECTION_SATURATION}'
-        ),
+        "PostgresConnectionSaturation": lambda t: f"{_connections_used(sel)} > {CONNECTION_SATURATION}",
         # Quorum (method any) counts every streaming standby; replicas stream from the primary only.
         "SynchronousStandbyMissing": lambda t: (
             f"(max(cnpg_pg_replication_streaming_replicas{{{sel}}}) or vector(0)) < {t.synchronous_count} "
@@ -232,6 +252,72 @@ def alert_rules(
     return prometheus.cluster_alert_rules(
         spec.scope, spec.topology, runbook_base, cnpg_vocabulary(cluster_name, namespace, ca_not_after)
     )
+
+
+# --- the dashboard ------------------------------------------------------------------------------------------
+
+# The VM panels CloudNativePG cannot draw, each with why (VM panel title -> reason).
+CNPG_PANELS_LEFT_OUT: dict[str, str] = {
+    grafana.CERTIFICATE_PANEL: (
+        "the operator renews the server and replication certificates itself and its exporter exposes no "
+        "certificate expiry; the stack's CA expiry is drawn instead once it is known (ca_not_after), not before"
+    ),
+}
+
+# The metrics the panels read beyond the rules' (CNPG_METRICS), by where they come from.
+CNPG_DASHBOARD_METRICS: frozenset[str] = frozenset(
+    {
+        "ALERTS",  # Prometheus's own, per pending or firing alert
+        "cnpg_pg_replication_lag",  # default query pg_replication (seconds; 0 on the primary)
+        "cnpg_pg_stat_database_xact_commit",  # default query pg_stat_database, a counter per datname
+        "cnpg_pg_stat_archiver_archived_count",  # default query pg_stat_archiver, a counter
+    }
+)
+
+
+def cnpg_panel_set(
+    spec: ClusterSpec, cluster_name: str, namespace: str, ca_not_after: int | None = None
+) -> grafana.PanelSet:
+    """The VM dashboard's panels (titles, legends, units, order) in CloudNativePG's metrics, narrowed to one
+    Cluster as the rules are; the expressions the alerts threshold are the alerts' own."""
+    sel = _instance_selector(cluster_name, namespace)
+    # Unpacked by position: a panel added to the VM dashboard stops this until CloudNativePG draws or names it.
+    (primary, replay, senders, commits, connections, archived, failing, backup, disk, certificate, alerts) = (
+        grafana.panels(spec)
+    )
+    vocabulary = cnpg_vocabulary(cluster_name, namespace, ca_not_after)
+    raised = "|".join(sorted(set(vocabulary.exprs) - set(vocabulary.left_out)))
+    drawn = [
+        primary._replace(expr=f"max by ({MEMBER_LABEL}) (cnpg_pg_replication_in_recovery{{{sel}}} == bool 0)"),
+        # CloudNativePG measures a standby's own lag in time, not bytes; the bytes are the primary's view, below.
+        replay._replace(expr=f"max by ({MEMBER_LABEL}) (cnpg_pg_replication_lag{{{sel}}})", unit="s"),
+        # Its pg_stat_replication query exports no sync_state; application_name is the standby's pod.
+        senders._replace(
+            expr=f"max by (application_name) (cnpg_pg_stat_replication_replay_diff_bytes{{{sel}}})",
+            legend="{{application_name}}",
+        ),
+        commits._replace(expr=f"sum by ({MEMBER_LABEL}) (rate(cnpg_pg_stat_database_xact_commit{{{sel}}}[5m]))"),
+        connections._replace(expr=_connections_used(sel)),
+        archived._replace(
+            expr=f"sum by ({MEMBER_LABEL}) (rate(cnpg_pg_stat_archiver_archived_count{{{sel}}}[15m])) * 60"
+        ),
+        failing._replace(expr=_archiving_failing(sel)),
+        backup._replace(expr=_backup_age(sel)),
+        disk._replace(expr=f"min by ({MEMBER_LABEL}) ({_disk_free(cluster_name, namespace)})"),
+        *(
+            [certificate._replace(expr=_ca_validity_left(ca_not_after), legend="CA")]
+            if ca_not_after is not None
+            else []
+        ),
+        # Our alerts, in this Cluster's namespace or aggregated past it (the rules' max/count keep no namespace:
+        # another pg-platform Cluster's aggregated alerts in the same Prometheus show here too).
+        alerts._replace(
+            expr=f'sum by (alertname, severity) (ALERTS{{alertstate="firing",alertname=~"{raised}",'
+            f'namespace=~"{namespace}|"}})'
+        ),
+    ]
+    left_out = {k: v for k, v in CNPG_PANELS_LEFT_OUT.items() if ca_not_after is None or k != certificate.title}
+    return grafana.PanelSet("cnpg", drawn, left_out)
 
 
 def _metadata(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -361,19 +447,25 @@ def webhook_secret(
     }
 
 
-def default_dashboards(spec: ClusterSpec) -> dict[str, str]:
-    return {spec.scope: grafana.render_dashboard(spec)}
+def default_dashboards(
+    spec: ClusterSpec, cluster_name: str, namespace: str, ca_not_after: int | None = None
+) -> dict[str, str]:
+    return {spec.scope: grafana.render_dashboard(spec, cnpg_panel_set(spec, cluster_name, namespace, ca_not_after))}
 
 
 def kube_prometheus_stack_values(
     spec: ClusterSpec,
+    cluster_name: str,
+    namespace: str,
     receivers: Sequence[ReceiverLike],
     smtp_smarthost: str | None,
     smtp_from: str | None,
     dashboards: Mapping[str, str] | None = None,
+    ca_not_after: int | None = None,
 ) -> dict:
-    """Values for the kube-prometheus-stack chart (the caller pins the chart): our alert routing, our dashboards,
-    and a Prometheus that selects our PodMonitors and PrometheusRules by SELECTOR_LABELS.
+    """Values for the kube-prometheus-stack chart (the caller pins the chart): our alert routing, our dashboards
+    (the Cluster's, in CloudNativePG's metrics, unless given), and a Prometheus that selects our PodMonitors and
+    PrometheusRules by SELECTOR_LABELS.
 
     The chart's default rules stay off: the stage's receivers get the platform's alerts, not the Kubernetes
     cluster's (which belong to its owner). The control-plane scrapes stay off: a managed control plane (EKS)
@@ -450,7 +542,11 @@ def kube_prometheus_stack_values(
             "dashboards": {
                 GRAFANA_DASHBOARD_PROVIDER: {
                     name: {"json": text}
-                    for name, text in (default_dashboards(spec) if dashboards is None else dashboards).items()
+                    for name, text in (
+                        default_dashboards(spec, cluster_name, namespace, ca_not_after)
+                        if dashboards is None
+                        else dashboards
+                    ).items()
                 }
             },
         },

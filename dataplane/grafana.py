@@ -7,6 +7,9 @@ Alerting is Prometheus + Alertmanager; the dashboard is for the trends behind th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import yaml
 
@@ -21,6 +24,8 @@ APT_KEY_FINGERPRINT = "B53AE77BADB630A683046005963FA27710458545"
 DASHBOARDS_DIR = "/var/lib/grafana/dashboards"
 SERVICE_OVERRIDE = "/etc/systemd/system/grafana-server.service.d/pg-platform.conf"
 DATASOURCE_UID = "pgp-prometheus"
+# The one panel another flavour may lack (CloudNativePG without the CA's expiry): named for its left-out reason.
+CERTIFICATE_PANEL = f"Certificate validity left (warning at {CERT_WARNING_DAYS} days)"
 
 
 def render_service_override() -> str:
@@ -78,58 +83,78 @@ def render_dashboard_provider(path: str = DASHBOARDS_DIR) -> str:
     )
 
 
-def panels(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
-    """(title, PromQL, legend, unit) per panel, in reading order: availability, replication, capacity, safety."""
+class Panel(NamedTuple):
+    title: str
+    expr: str  # PromQL
+    legend: str
+    unit: str  # Grafana's unit id
+
+
+@dataclass(frozen=True)
+class PanelSet:
+    """One flavour's dashboard, as MetricVocabulary is its alerts: the panels it can draw in its metrics, in the
+    VM dashboard's titles and reading order, and why it leaves out the others (VM panel title -> reason)."""
+
+    name: str
+    panels: Sequence[Panel]
+    left_out: Mapping[str, str] = field(default_factory=dict)
+
+
+def panels(spec: ClusterSpec) -> list[Panel]:
+    """The VM flavour's panels, in reading order: availability, replication, capacity, safety."""
     return [
-        ("Primary per member", "max by (member) (patroni_primary)", "{{member}}", "none"),
-        ("Standby replay lag", "max by (member) (pgp_replication_replay_lag_bytes)", "{{member}}", "bytes"),
-        (
+        Panel("Primary per member", "max by (member) (patroni_primary)", "{{member}}", "none"),
+        Panel("Standby replay lag", "max by (member) (pgp_replication_replay_lag_bytes)", "{{member}}", "bytes"),
+        Panel(
             "Lag seen by the primary",
             "max by (application_name, sync_state) (pgp_senders_lag_bytes)",
             "{{application_name}} ({{sync_state}})",
             "bytes",
         ),
-        ("Commits per second", "sum by (member) (rate(pg_stat_database_xact_commit[5m]))", "{{member}}", "ops"),
-        (
+        Panel("Commits per second", "sum by (member) (rate(pg_stat_database_xact_commit[5m]))", "{{member}}", "ops"),
+        Panel(
             "Connections used",
             "max by (member) (pgp_connections_used / pgp_connections_available)",
             "{{member}}",
             "percentunit",
         ),
-        (
+        Panel(
             "WAL segments archived per minute",
             "sum by (member) (rate(pgp_archiver_archived_count[15m])) * 60",
             "{{member}}",
             "none",
         ),
-        ("WAL archiving failing", "max by (member) (pgp_archiver_failing)", "{{member}}", "none"),
-        (
+        Panel("WAL archiving failing", "max by (member) (pgp_archiver_failing)", "{{member}}", "none"),
+        Panel(
             "Time since the last backup",
             "time() - max(pgp_backup_last_completion_timestamp_seconds)",
             "last backup",
             "s",
         ),
-        (
+        Panel(
             f"Free data disk (alert below {DISK_FREE_CRITICAL:.0%})",
             'min by (member) (node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} '
             '/ node_filesystem_size_bytes{fstype!~"tmpfs|overlay"})',
             "{{member}}",
             "percentunit",
         ),
-        (
-            f"Certificate validity left (warning at {CERT_WARNING_DAYS} days)",
+        Panel(
+            CERTIFICATE_PANEL,
             "min by (member, file) (pgp_tls_certificate_expiry_timestamp_seconds) - time()",
             "{{member}} {{file}}",
             "s",
         ),
-        ("Firing alerts", 'sum by (alertname, severity) (ALERTS{alertstate="firing"})', "{{alertname}}", "none"),
+        Panel("Firing alerts", 'sum by (alertname, severity) (ALERTS{alertstate="firing"})', "{{alertname}}", "none"),
     ]
 
 
-def render_dashboard(spec: ClusterSpec) -> str:
+def render_dashboard(spec: ClusterSpec, panel_set: PanelSet | None = None) -> str:
+    """The cluster's dashboard in a flavour's panels, the VM's unless given; uid, title and grid are the
+    cluster's, whichever flavour draws it."""
     width, height = 12, 8
     items = []
-    for i, (title, expr, legend, unit) in enumerate(panels(spec)):
+    chosen = PanelSet("vm", panels(spec)) if panel_set is None else panel_set
+    for i, (title, expr, legend, unit) in enumerate(chosen.panels):
         items.append(
             {
                 "id": i + 1,

@@ -49,7 +49,7 @@ class Monitoring(PlatformComponent):
         assert settings.kubernetes is not None
         after: list[pulumi.Resource] = [namespace, cluster]
         if settings.kubernetes.monitoring_stack == "install":
-            after.append(self._stack(spec, target, settings))
+            after.append(self._stack(spec, target, settings, ca_not_after))
             self.grafana_url = pulumi.Output.from_input(f"http://{RELEASE}-grafana.{target.monitoring_namespace}.svc")
         else:
             self.grafana_url = pulumi.Output.from_input("")
@@ -65,7 +65,9 @@ class Monitoring(PlatformComponent):
         custom_resource(self, "alerts", rule, self.child_opts(depends_on=after))
         self.register_outputs({"grafana_url": self.grafana_url})
 
-    def _stack(self, spec: ClusterSpec, target: cnpg.Target, settings: Settings) -> pulumi.Resource:
+    def _stack(
+        self, spec: ClusterSpec, target: cnpg.Target, settings: Settings, ca_not_after: pulumi.Output[str]
+    ) -> pulumi.Resource:
         """kube-prometheus-stack in its own namespace, with the secrets its values name created first."""
         monitoring = settings.monitoring
         labels = dict(target.labels)
@@ -119,8 +121,17 @@ class Monitoring(PlatformComponent):
             namespace=target.monitoring_namespace,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_COMMUNITY_CHARTS),
             atomic=True,
-            values=cnpg_monitoring.kube_prometheus_stack_values(
-                spec, monitoring.receivers, monitoring.smtp_smarthost, monitoring.smtp_from
+            # The dashboard draws the CA's validity, known once the CA exists (as the rules' timestamp is).
+            values=ca_not_after.apply(
+                lambda end: cnpg_monitoring.kube_prometheus_stack_values(
+                    spec,
+                    target.name,
+                    target.namespace,
+                    monitoring.receivers,
+                    monitoring.smtp_smarthost,
+                    monitoring.smtp_from,
+                    ca_not_after=epoch(end),
+                )
             ),
             opts=self.child_opts(depends_on=[space, *secrets]),
         )

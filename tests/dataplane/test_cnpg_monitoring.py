@@ -336,7 +336,9 @@ def test_rules_fire_on_synthetic_cnpg_series(tmp_path):
 def _values(stack: str) -> tuple[Any, dict]:
     mon = settings_for(stack).monitoring
     spec = cloud_spec(stack)
-    return mon, cnpg_monitoring.kube_prometheus_stack_values(spec, mon.receivers, mon.smtp_smarthost, mon.smtp_from)
+    return mon, cnpg_monitoring.kube_prometheus_stack_values(
+        spec, CLUSTER, NAMESPACE, mon.receivers, mon.smtp_smarthost, mon.smtp_from
+    )
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
