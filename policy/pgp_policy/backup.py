@@ -1,5 +1,6 @@
-"""Backups as the nodes run them: pgBackRest's retention and the full-backup schedule in each node's files.
-Shared by every cloud; the vault itself (the store and its lock) is each cloud's own family (aws/s3.py)."""
+"""Backups as the nodes run them: pgBackRest's retention and the full-backup schedule in each node's files, or
+the retention policy of an operator's ObjectStore. Shared by every cloud; the vault itself (the store and its
+lock) is each cloud's own family (aws/s3.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 
 from pulumi_policy import Severity
 
+from . import operators
 from .clouds import NAMES, machine_node, machine_nodes
 from .core import Rule, resource_policy, settings
 
@@ -43,8 +45,8 @@ BAK_001 = Rule(
     id="PGP-BAK-001",
     title="Backup retention meets the stage minimum",
     why="Point-in-time recovery is only possible as far back as full backups are kept.",
-    description="Every PostgreSQL node's pgBackRest repository keeps full backups (time-based) for at least "
-    "the stage's minimum number of days.",
+    description="Every PostgreSQL node's pgBackRest repository keeps full backups (time-based), and every "
+    "Barman Cloud ObjectStore its recovery window, for at least the stage's minimum number of days.",
     severity=Severity.HIGH,
     control="seed: prod keeps 30 days of point-in-time recovery",
     area=AREA,
@@ -57,6 +59,9 @@ BAK_001 = Rule(
 
 
 def _retention(args, report) -> None:
+    if args.resource_type == operators.OBJECT_STORE:
+        _window(args, report)
+        return
     node = machine_node(args.resource_type, args.props)
     if node is None or not node.is_postgres_node:
         return
@@ -75,6 +80,17 @@ def _retention(args, report) -> None:
             report(f"{args.name}: {repo}-retention-full-type is {kind}; use time so retention is in days")
         elif value is None or int(value) < minimum:
             report(f"{args.name}: {repo} keeps full backups {value or 'unset'} day(s), minimum {minimum}")
+
+
+def _window(args, report) -> None:
+    minimum = settings(args, BAK_001)["min_retention_days"]
+    policy = operators.spec_of(args).get("retentionPolicy")
+    days = operators.retention_days(policy)
+    if days is None:
+        shown = policy or "unset (nothing is ever pruned)"
+        report(f"{args.name}: retentionPolicy is {shown}; give a window such as {minimum}d")
+    elif days < minimum:
+        report(f"{args.name}: retentionPolicy {policy} keeps {days} day(s), minimum {minimum}")
 
 
 POLICIES = [

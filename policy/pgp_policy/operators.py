@@ -5,6 +5,7 @@ alerts and the PodMonitor the scrape. Type tokens are pulumi-kubernetes' (`kuber
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -12,6 +13,9 @@ from .core import as_list, dig, plain
 from .kubernetes.types import CNPG_CLUSTER, OBJECT_STORE, POD_MONITOR, PROMETHEUS_RULE
 
 ZONE_KEY = "topology.kubernetes.io/zone"
+# Barman Cloud's recovery window: <n>d, <n>w or <n>m; a month counts as its shortest, so a minimum holds.
+_WINDOW = re.compile(r"^\s*(\d+)\s*([dwm])\s*$")
+_WINDOW_DAYS = {"d": 1, "w": 7, "m": 28}
 WAL_ARCHIVERS = ("barman-cloud.cloudnative-pg.io",)
 
 
@@ -74,3 +78,9 @@ def rule_alerts(resources: Iterable[Any]) -> Iterator[dict[str, Any]]:
             for entry in as_list(dig(group, "rules", default=[])):
                 if isinstance(entry, dict) and entry.get("alert"):
                     yield entry
+
+
+def retention_days(policy: Any) -> int | None:
+    """An ObjectStore's retentionPolicy in days (at least), or None when it is unset or not a window."""
+    m = _WINDOW.match(str(policy or ""))
+    return int(m.group(1)) * _WINDOW_DAYS[m.group(2)] if m else None

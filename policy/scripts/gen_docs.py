@@ -16,7 +16,7 @@ sys.path.insert(0, str(PACK))
 from pgp_policy import CLOUD_PAIRS, DEFAULT_ENFORCEMENT, RULES, SHARED_RULES  # noqa: E402  (importable only from the pack's directory)
 
 # How the docs spell each cloud (its rule ids spell it in capitals).
-_LABELS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+_LABELS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "kubernetes": "Kubernetes"}
 
 
 def stage_configs() -> dict[str, dict]:

@@ -19,7 +19,7 @@ def test_every_rule_is_documented_to_the_engine(pack):
     policies = analysis.policies
     assert len(policies) >= 30
     for name, meta in policies.items():
-        assert re.fullmatch(r"PGP-(?:(?:AWS|AZURE|GCP)-)?[A-Z0-9]+-\d{3}", name), name
+        assert re.fullmatch(r"PGP-(?:(?:AWS|AZURE|GCP|KUBERNETES)-)?[A-Z0-9]+-\d{3}", name), name
         assert meta.description and meta.title and meta.remediation, name
         assert meta.severity in ("low", "medium", "high", "critical"), name
         assert meta.framework and meta.reference, name

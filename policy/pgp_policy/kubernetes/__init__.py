@@ -1,2 +1,2 @@
-"""Kubernetes (CloudNativePG): its type tokens. Not a cloud of the pack yet (no adapter, no family of its own):
-the shared rules read its Clusters through pgp_policy/operators.py."""
+"""Kubernetes (CloudNativePG): its adapter, type tokens and rule families. The shared HA, backup and alert rules
+read its Clusters through pgp_policy/operators.py."""

@@ -4,36 +4,11 @@ with the rule that reads it."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
-from stacks.files import engine_config
-from tools import plan as plan_tool
-from tools.analyzer import PolicyAnalyzer, load_pack_config
 from tools.records import Plan
-from tools.runner import run_stack
 
-STACK = "k8s-prod"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
-
-
-@pytest.fixture(scope="module")
-def analyze():
-    base = run_stack(STACK)
-    config = load_pack_config(plan_tool.default_pack_config(engine_config(STACK), STACK))
-    with PolicyAnalyzer(stack=STACK, stack_config=engine_config(STACK)) as analyzer:
-
-        def run(edit=None):
-            plan = copy.deepcopy(base)
-            if edit:
-                edit(plan)
-                # The engine hands the pack a resource's state (its outputs) as well as its inputs.
-                for cluster in plan.by_type(CLUSTER):
-                    cluster.outputs["spec"] = cluster.inputs["spec"]
-            return analyzer.analyze_plan(plan, config)
-
-        yield run
 
 
 def cluster_spec(plan: Plan) -> dict:
@@ -87,5 +62,48 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_breaking_it_fails_with_the_rule(analyze, case):
     edit, rule, expected = CASES[case]
+    found = [d.detail for d in analyze(edit).mandatory if d.policy == rule]
+    assert any(expected in detail for detail in found), (case, found)
+
+
+OBJECT_STORE = "kubernetes:barmancloud.cnpg.io/v1:ObjectStore"
+
+
+def store_spec(plan: Plan) -> dict:
+    (store,) = plan.by_type(OBJECT_STORE)
+    return store.inputs["spec"]
+
+
+def unprotect(token: str):
+    def edit(plan: Plan) -> None:
+        for r in plan.by_type(token):
+            r.protect = False
+
+    return edit
+
+
+def unlabel(token: str, label: str):
+    def edit(plan: Plan) -> None:
+        for r in plan.by_type(token):
+            r.inputs["metadata"]["labels"].pop(label)
+
+    return edit
+
+
+SHARED_CASES = {
+    "short recovery window": (lambda p: store_spec(p).update(retentionPolicy="2w"), "PGP-BAK-001", "keeps 14 day(s)"),
+    "no recovery window": (lambda p: store_spec(p).pop("retentionPolicy"), "PGP-BAK-001", "retentionPolicy is unset"),
+    "cluster unprotected": (unprotect(CLUSTER), "PGP-PRT-001", "Cluster::pgp-k8sprod-cluster-cluster is not protected"),
+    "pooler without owner": (
+        unlabel("kubernetes:postgresql.cnpg.io/v1:Pooler", "owner"),
+        "PGP-TAG-001",
+        "missing tag(s) owner",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHARED_CASES))
+def test_shared_rules_read_kubernetes_objects(analyze, case):
+    edit, rule, expected = SHARED_CASES[case]
     found = [d.detail for d in analyze(edit).mandatory if d.policy == rule]
     assert any(expected in detail for detail in found), (case, found)
