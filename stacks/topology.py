@@ -76,6 +76,7 @@ class Topology:
     protect_stateful: Choice[bool]
     policy_enforcement: Choice[str]
     profile: str = ""  # the profile the stage inherits, named when it is not the stage's own name
+    unused: tuple[tuple[str, str], ...] = ()  # (choice, why) the target does not use (Cloud.unused_choices)
 
     @property
     def synchronous(self) -> bool:
@@ -89,12 +90,22 @@ class Topology:
         width = max(len(n) for n in self.choices())
         inherits = f"profile {self.profile}, " if self.profile and self.profile != self.stage else ""
         lines = [f"topology for stage {self.stage} ({inherits}PostgreSQL {self.postgres_major}):"]
+        unused = dict(self.unused)
         for name, choice in self.choices().items():
-            lines.append(f"  {name.ljust(width)}  {_show(choice.value)}  -- {choice.reason}")
+            if name in unused:
+                lines.append(f"  {name.ljust(width)}  (not used)  -- {unused[name]}")
+            else:
+                lines.append(f"  {name.ljust(width)}  {_show(choice.value)}  -- {choice.reason}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, dict[str, object]]:
-        return {n: {"value": _plain(c.value), "reason": c.reason} for n, c in self.choices().items()}
+        unused = dict(self.unused)
+        return {
+            n: {"value": _plain(c.value), "reason": c.reason}
+            if n not in unused
+            else {"value": None, "reason": f"not used: {unused[n]}"}
+            for n, c in self.choices().items()
+        }
 
 
 def _plain(value: object) -> object:
@@ -452,6 +463,7 @@ def derive_topology(settings: Settings) -> Topology:
         policy_enforcement=Choice[str](
             profile.policy_enforcement, f"policy violations are {profile.policy_enforcement} in {settings.stage}"
         ),
+        unused=settings.cloud_facts.unused_choices,
         profile=profile.name,
     )
 

@@ -117,13 +117,12 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         tags=tags,
         opts=child,
     )
-    access = cnpg.client_access(target)
     return PlatformOutputs(
         endpoint=cluster.endpoint,
         backup_location=host.vault.location,
         grafana_url=monitoring.grafana_url,
         peering_connection_ids={},
-        client_access=access,
+        client_access=cluster.client_access,
         ca_certificate=secrets.ca_certificate,
         app_role_secret_ids={
             role: pulumi.Output.from_input(f"{namespace}/{secret}") for role, secret in target.role_secrets.items()

@@ -91,7 +91,7 @@ class PostgresCluster(PlatformComponent):
                 spec=budget["spec"],
                 opts=self.child_opts(depends_on=in_namespace),
             )
-        access = cnpg.client_access(target)
-        self.endpoint = pulumi.Output.from_input(access["endpoints"]["pooled"]["host"])
+        self.client_access = cnpg.client_access(target)
+        self.endpoint = pulumi.Output.from_input(self.client_access["endpoints"]["pooled"]["host"])
         self.member_ids = [pulumi.Output.from_input(f"{target.name}-{i + 1}") for i in range(len(args.spec.members))]
         self.register_outputs({"endpoint": self.endpoint, "cluster": target.name})

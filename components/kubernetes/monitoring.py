@@ -20,6 +20,8 @@ from dataplane import cnpg, cnpg_monitoring
 from dataplane.model import ClusterSpec
 from stacks.settings import Settings
 
+# Released in December 2025 (upgrade PRs from 80.6.0 to 80.7.0 are dated 2025-12-26); the chart brings its own
+# prometheus-operator CRDs, and PodMonitor and PrometheusRule are monitoring.coreos.com/v1 in every release.
 KUBE_PROMETHEUS_STACK = ("kube-prometheus-stack", "80.6.0")
 PROMETHEUS_COMMUNITY_CHARTS = "https://prometheus-community.github.io/helm-charts"
 RELEASE = "pgp-monitoring"
@@ -74,7 +76,8 @@ class Monitoring(PlatformComponent):
         space = k8s.core.v1.Namespace(
             self.child_name("monitoring-namespace"),
             metadata={"name": target.monitoring_namespace, "labels": namespace_labels(labels)},
-            opts=self.child_opts(),
+            # Deleting it deletes Prometheus' volume: the metrics of every moment a restore can reach.
+            opts=self.child_opts(protect=self._protect_secrets),
         )
         in_namespace = self.child_opts(depends_on=[space])
         password = random.RandomPassword(

@@ -37,6 +37,20 @@ SERVICE = Router(
         "a lost node is noticed when Kubernetes marks it NotReady, after which CloudNativePG promotes a standby"
     ),
 )
+_PATRONI_ONLY = (
+    f"Patroni's timing: CloudNativePG promotes a standby once Kubernetes has marked the primary's node NotReady "
+    f"(up to {NODE_FAILURE_DETECTION_SECONDS} s)"
+)
+_POD_NETWORK = "the Kubernetes cluster's own network: pods take their addresses from its CNI"
+UNUSED_CHOICES = (
+    ("subnet_cidrs", _POD_NETWORK),
+    ("node_addresses", _POD_NETWORK),
+    ("egress_subnet_cidr", _POD_NETWORK),
+    ("ttl", _PATRONI_ONLY),
+    ("loop_wait", _PATRONI_ONLY),
+    ("retry_timeout", _PATRONI_ONLY),
+    ("primary_start_timeout", _PATRONI_ONLY),
+)
 # RFC 1123 labels: namespace names, and the Service and pod names CloudNativePG derives from the Cluster's name.
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_LABEL_MAX = 63
@@ -87,6 +101,7 @@ def on(host: Cloud) -> Cloud:
         name=NAME,
         label=f"Kubernetes on {host.label}",
         router=SERVICE,
+        unused_choices=UNUSED_CHOICES,
         stage_name_max=min(host.stage_name_max, STAGE_NAME_MAX),
         stage_name_reason=(
             f"{host.stage_name_reason}; and the pooler Service pgp-<stage>{LONGEST_SUFFIX} is a {DNS_LABEL_MAX}-"

@@ -91,3 +91,6 @@ class Cloud:
     # Peer networks and the firewall groups of theirs an allowlist may name.
     parse_peers: Callable[[Reader, object, str | None, str | None], tuple[tuple[Any, ...], set[str]]]
     parse_peer_groups: Callable[[Reader, str, list[Any], str | None, Mapping[str, Any], set[str]], tuple[Any, ...]]
+    # Derived choices this target does not use, each with why (a VM cloud uses them all): `tools topology` says
+    # so instead of presenting Patroni timings to an operator-run cluster.
+    unused_choices: tuple[tuple[str, str], ...] = ()

@@ -53,3 +53,16 @@ def test_each_bad_value_names_its_key(key, value, expected):
 
 def test_the_stage_name_leaves_room_for_the_pooler_service():
     assert len(f"pgp-{'s' * kubernetes.STAGE_NAME_MAX}{kubernetes.LONGEST_SUFFIX}") == kubernetes.DNS_LABEL_MAX
+
+
+def test_the_topology_marks_what_an_operator_run_cluster_does_not_use():
+    """Patroni's timings and the VM network are not shown to a Kubernetes operator as if they applied."""
+    k8s = derive_topology(settings_with("k8s-prod"))
+    unused = dict(kubernetes.UNUSED_CHOICES)
+    assert set(unused) <= set(k8s.choices()), "every unused name is a real choice"
+    text = k8s.explain()
+    for name in unused:
+        (line,) = [line for line in text.splitlines() if line.strip().startswith(f"{name} ")]
+        assert "(not used)" in line and unused[name] in line
+        assert k8s.as_dict()[name] == {"value": None, "reason": f"not used: {unused[name]}"}
+    assert "not used" not in derive_topology(settings_with("prod")).explain()
