@@ -14,6 +14,8 @@ from dataplane.routing import WRITE_CHECK_PATH, read_check_path
 # Client/server timeouts long enough for idle pooled application sessions; TCP keepalives catch dead peers.
 SESSION_TIMEOUT = "30m"
 MAX_CONNECTIONS = 4096
+# The stats page's path on the stats port: what `sandbox status` links to must be what HAProxy serves.
+STATS_PATH = "/stats"
 
 
 def _checked_server(name: str, host: str, port: int, rest_port: int, ca_file: str, extra: str = "") -> str:
@@ -85,7 +87,7 @@ def render_haproxy_config(spec: ClusterSpec, ca_file: str) -> str:
         "    option httplog",
         "    http-request use-service prometheus-exporter if { path /metrics }",
         "    stats enable",
-        "    stats uri /stats",
+        f"    stats uri {STATS_PATH}",
         "    stats refresh 5s",
         "    stats show-legends",
         "    timeout client 30s",

@@ -1,27 +1,50 @@
-"""Node-side commands the post-provision steps run through SSM (components/aws/post_provision.py).
+"""Node-side commands the post-provision steps run through SSM (components/aws/post_provision.py), and the
+operators' patronictl.
 
-Each runs as root on a member, drops to the service user for the work, and takes its passwords from the
-member's 0600 secrets environment; ssm_run.py runs them only on the current leader.
+Each post-provision command runs as root on a member, drops to the service user for the work, and takes its
+passwords from the member's 0600 secrets environment; ssm_run.py runs them only on the current leader.
 """
 
 from __future__ import annotations
 
 import shlex
+from pathlib import PurePosixPath
 
 from dataplane import pgbackrest
 from dataplane.model import SUPERUSER, ClusterSpec, Member
 from dataplane.node_files import roles_sql_path
+from dataplane.patroni import config_path as patroni_config_path
 
 BACKUP_CHECK_COMMAND = "/usr/local/sbin/pg-platform-backup-check"
 APPLY_ROLES_COMMAND = "/usr/local/sbin/pg-platform-apply-roles"
 # The same command on every node answers for that node: Patroni listens on each member's own address.
 IS_LEADER_COMMAND = "/usr/local/sbin/pg-platform-is-leader"
+# patronictl loads patroni.yml as Patroni does, passwords from the environment included: run bare, it stops at
+# KeyError: 'password'. The runbooks name this instead (run as root: the secrets file is 0600).
+PATRONICTL_COMMAND = "/usr/local/sbin/pgp-patronictl"
 
 
 def render_is_leader(spec: ClusterSpec, member: Member) -> str:
     return (
         "#!/bin/sh\n# rendered by pg-platform dataplane: exit 0 only on the Patroni leader\n"
         f"exec {pgbackrest.primary_guard(spec, member)}\n"
+    )
+
+
+def patronictl_bin(spec: ClusterSpec, member: Member) -> str:
+    # pip installs patronictl next to patroni, in the same venv.
+    return str(PurePosixPath(spec.paths_for(member).patroni_bin).with_name("patronictl"))
+
+
+def render_patronictl(spec: ClusterSpec, member: Member) -> str:
+    """patronictl with this member's config; the secrets are exported to that one process only."""
+    env = spec.paths_for(member).secrets_env
+    ctl, config = patronictl_bin(spec, member), patroni_config_path(spec, member)
+    return (
+        "#!/bin/sh\n# rendered by pg-platform dataplane: patronictl with this member's config and passwords\n"
+        "set -eu\n"
+        f"set -a; . {shlex.quote(env)}; set +a\n"
+        f'exec {shlex.quote(ctl)} -c {shlex.quote(config)} "$@"\n'
     )
 
 
@@ -93,4 +116,5 @@ def operation_scripts(spec: ClusterSpec, member: Member) -> dict[str, str]:
         BACKUP_CHECK_COMMAND: render_backup_check(spec, member),
         APPLY_ROLES_COMMAND: render_apply_roles(spec, member),
         IS_LEADER_COMMAND: render_is_leader(spec, member),
+        PATRONICTL_COMMAND: render_patronictl(spec, member),
     }

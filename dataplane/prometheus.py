@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 import yaml
 
 from dataplane.model import ClusterSpec
+from dataplane.operations import PATRONICTL_COMMAND
 from dataplane.routing import read_lag_bytes
 from stacks.topology import Topology
 
@@ -23,6 +25,8 @@ DISK_FREE_WARNING = 0.15
 CONNECTION_SATURATION = 0.85
 # Slack on top of the schedule before a missing backup alerts: a backup of a large cluster takes hours.
 BACKUP_SLACK_HOURS = 6
+# The node's wrapper, not bare patronictl: that one fails without the member's passwords in its environment.
+PATRONICTL = PurePosixPath(PATRONICTL_COMMAND).name
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,7 @@ def cluster_alert_rules(
             "network path is down.",
             "Check the instance state; on the node: "
             "systemctl status pgp-patroni pgp-postgres-exporter pgp-node-exporter; "
-            "patronictl list shows whether the member is still in the cluster.",
+            f"{PATRONICTL} list shows whether the member is still in the cluster.",
             rb,
         ),
         _rule(
@@ -224,7 +228,7 @@ def cluster_alert_rules(
             "critical",
             "PostgreSQL on {{ $labels.member }} refuses the exporter",
             "postgres_exporter is up but cannot query PostgreSQL on {{ $labels.member }}.",
-            "patronictl list; journalctl -u pgp-patroni; check pg_hba and the monitor role's password.",
+            f"{PATRONICTL} list; journalctl -u pgp-patroni; check pg_hba and the monitor role's password.",
             rb,
         ),
         _rule(
@@ -235,7 +239,7 @@ def cluster_alert_rules(
             "no primary in cluster " + scope,
             f"No Patroni member has reported the leader role for {no_primary_for} s (longer than ttl + "
             f"loop_wait): writes are failing.",
-            "patronictl list; patronictl history; check etcd health (etcdctl endpoint health --cluster); in "
+            f"{PATRONICTL} list; {PATRONICTL} history; check etcd health (etcdctl endpoint health --cluster); in "
             "strict synchronous mode a failover needs a healthy sync standby.",
             rb,
         ),
@@ -246,8 +250,8 @@ def cluster_alert_rules(
             "critical",
             "more than one primary in cluster " + scope,
             "{{ $value }} members report the leader role at once: a split brain risks divergent writes.",
-            "Stop traffic to all but the DCS leader (patronictl list), then reinitialise the others "
-            "(patronictl reinit).",
+            f"Stop traffic to all but the DCS leader ({PATRONICTL} list), then reinitialise the others "
+            f"({PATRONICTL} reinit).",
             rb,
         ),
         _rule(
@@ -344,7 +348,7 @@ def cluster_alert_rules(
             "critical",
             "data page checksum failures on {{ $labels.member }}",
             "PostgreSQL read a corrupted page: the storage under this member is damaged.",
-            "Fail over away from the member (patronictl switchover), then reinitialise it from backup.",
+            f"Fail over away from the member ({PATRONICTL} switchover), then reinitialise it from backup.",
             rb,
         ),
         _rule(
@@ -377,7 +381,7 @@ def cluster_alert_rules(
                 "critical",
                 "no synchronous standby streaming in " + scope,
                 "Strict synchronous mode: commits wait until a standby confirms, so writes are blocked now.",
-                "patronictl list; bring a standby back (check its Patroni and replication logs).",
+                f"{PATRONICTL} list; bring a standby back (check its Patroni and replication logs).",
                 rb,
             )
         )

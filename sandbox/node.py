@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dataplane import node_files as node_files_render
+from dataplane import operations
 from dataplane import tls as tls_render
 from dataplane.model import Member
 from sandbox.environment import node_environment
@@ -43,6 +44,11 @@ def prepare_directories(layout: SandboxLayout) -> None:
         service_dir(paths.data_dir, 0o700)
 
 
+def patronictl_path(layout: SandboxLayout, member: Member) -> Path:
+    """The member's pgp-patronictl: on a node it is one per host in /usr/local/sbin, here one per member root."""
+    return layout.member_root(member.name) / "sbin" / PurePosixPath(operations.PATRONICTL_COMMAND).name
+
+
 def write_all_member_files(layout: SandboxLayout) -> None:
     for member in layout.spec.members:
         write_member_files(layout, member)
@@ -62,3 +68,5 @@ def write_member_files(layout: SandboxLayout, member: Member) -> None:
     )
     for command in node_files_render.render_secret_files_commands(spec, member):
         run_as_service_user(command, env=env, timeout=30)
+    # Root's, 0700, as cloud-init writes it: it reads the 0600 secrets environment.
+    write_file(patronictl_path(layout, member), operations.render_patronictl(spec, member), 0o700, service_owned=False)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 from dataplane import etcd as etcd_render
+from dataplane import haproxy as haproxy_render
 from dataplane import patroni as patroni_render
 from sandbox.client import Sandbox
 from sandbox.layout import LOOPBACK, SandboxLayout
+from sandbox.node import patronictl_path
 from sandbox.processes import supervisor
 from sandbox.services.pgbackrest import backup_info
 
@@ -26,7 +28,8 @@ def status(layout: SandboxLayout) -> tuple[str, bool]:
     router = spec.router
     lines.append(
         f"  router: write {LOOPBACK}:{router.write_port}  read {LOOPBACK}:{router.read_port}  "
-        f"pooled {LOOPBACK}:{router.pooled_port}  stats http://{LOOPBACK}:{router.stats_port}/"
+        f"pooled {LOOPBACK}:{router.pooled_port}  "
+        f"stats http://{LOOPBACK}:{router.stats_port}{haproxy_render.STATS_PATH}"
     )
     state = sandbox.cluster() if sandbox.secrets else None
     healthy = False
@@ -51,6 +54,8 @@ def status(layout: SandboxLayout) -> tuple[str, bool]:
             f"etcd {etcd_render.client_url(member)}  pgbouncer {LOOPBACK}:{member.ports.pgbouncer}  "
             f"exporter http://{LOOPBACK}:{member.ports.postgres_exporter}/metrics"
         )
+    # Bare patronictl stops at KeyError: 'password'; each member's wrapper brings its config and secrets.
+    lines.append(f"  patronictl: {patronictl_path(layout, spec.members[0])} list  (any member's sbin/ has one)")
     info = backup_info(layout) if state is not None else {}
     backups = info.get("backup", [])
     if backups:

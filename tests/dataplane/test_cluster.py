@@ -33,6 +33,7 @@ from dataplane_support import (
 from dataplane import pgbackrest
 from dataplane.model import PATRONI_REST_USER, SECRET_ENV
 from dataplane.node_files import etcd_config_path, node_file_mode, node_files
+from dataplane.operations import render_patronictl
 from dataplane.patroni import config_path as patroni_config_path
 from dataplane.tls import issue, tls_files
 
@@ -201,6 +202,19 @@ def test_dcs_holds_the_topologys_timing(live):
     )
     assert config["synchronous_mode"] is True and config["synchronous_mode_strict"] is True
     assert config["maximum_lag_on_failover"] == topo.maximum_lag_on_failover.value
+
+
+def test_the_runbooks_patronictl_lists_the_live_cluster(live, tmp_path):
+    """pgp-patronictl as a node has it, from a shell without any secret: the member's secrets file, written as the
+    boot script writes it, is all it needs (bare patronictl stops at KeyError: 'password', test_patronictl)."""
+    spec, _ = live
+    leader, standby, _ = spec.members
+    secrets = "".join(f"{var}='{value}'\n" for var, value in sorted(TEST_SECRETS.items()))
+    write_file(Path(spec.paths_for(leader).secrets_env), secrets, 0o600, owner_postgres=False)
+    wrapper = write_file(tmp_path / "pgp-patronictl", render_patronictl(spec, leader), 0o700, owner_postgres=False)
+    listed = run_checked([str(wrapper), "list", "--format", "json"], env={"PATH": "/usr/bin:/bin", "HOME": "/root"})
+    roles = {m["Member"]: m["Role"] for m in json.loads(listed.stdout)}
+    assert roles == {leader.name: "Leader", standby.name: "Sync Standby"}
 
 
 def test_patroni_wrote_the_rendered_hba(live):

@@ -1,11 +1,12 @@
 """Every alert links to a runbook section that exists and says what the rule says."""
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from dataplane_support import cloud_spec
 
 from dataplane.boot.units import system_units
+from dataplane.operations import PATRONICTL_COMMAND, operation_scripts
 from dataplane.prometheus import alert_rules
 from dataplane.runbooks import render_runbooks
 
@@ -38,3 +39,17 @@ def test_runbooks_name_units_that_exist():
     for command in re.findall(r"(?:systemctl status|journalctl -u) ([\w -]+?)(?:;|$)", text, re.M):
         for unit in command.split():
             assert unit in units, f"runbook names unit {unit}, the nodes run {sorted(units)}"
+
+
+def test_runbooks_run_patronictl_through_the_nodes_wrapper():
+    """Bare patronictl on a node stops at KeyError: 'password' (the passwords are the unit's environment): every
+    step names the wrapper, and the wrapper is a file every member gets."""
+    spec = prod_spec()
+    name = PurePosixPath(PATRONICTL_COMMAND).name
+    assert all(PATRONICTL_COMMAND in operation_scripts(spec, m) for m in spec.members)
+    text = (ROOT / "docs" / "runbooks.md").read_text()
+    assert f"`sudo {name} list`" in text
+    steps = re.findall(r"^- what to do: (.+)$", text, re.M)
+    assert any(name in step for step in steps)
+    for step in steps:
+        assert not re.search(r"(?<![\w-])patronictl\b", step), step
