@@ -37,4 +37,5 @@ def cluster_spec(settings: Settings, topology: Topology, repository: Repository)
         repositories=(repository,),
         router=Router(host=router_host(settings)),
         client_cidrs=settings.network.allowlist.cidrs,
+        stack_parameters=tuple(settings.postgresql.parameters.items()),
     )

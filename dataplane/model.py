@@ -194,6 +194,9 @@ class ClusterSpec:
     # Hosts scraping the members' exporters and Patroni /metrics (the monitoring node). pg_hba grants them
     # nothing: the exporters run on the members and connect locally.
     monitoring_hosts: tuple[str, ...] = ()
+    # The stack's pg-platform:postgresql.parameters (lower-case names, none the platform owns), applied on top
+    # of the platform's tunables by dataplane.postgresql.
+    stack_parameters: tuple[tuple[str, str | int | float], ...] = ()
 
     @property
     def stanza(self) -> str:

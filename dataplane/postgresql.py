@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataplane.model import ClusterSpec, Member
 from dataplane.pgbackrest import archive_get_command, archive_push_command
 from dataplane.tls import tls_files
+from stacks.pg_catalog import PLATFORM_OWNED
 from stacks.sizes import NodeSize
 
 # A parameter value as postgresql.conf takes it: a string, an integer or a real (checkpoint_completion_target).
@@ -58,11 +59,20 @@ def memory_parameters(size: NodeSize) -> dict[str, str]:
     }
 
 
-def cluster_wide_parameters(spec: ClusterSpec) -> dict[str, str | int]:
-    """Settings every member must share (Patroni keeps these in the DCS, standbys refuse lower values)."""
+def stack_parameters(spec: ClusterSpec) -> dict[str, Parameter]:
+    """The stack's own parameters (pg-platform:postgresql.parameters), which the settings checked."""
+    owned = sorted(name for name, _ in spec.stack_parameters if name in PLATFORM_OWNED)
+    if owned:
+        raise ValueError(f"the platform owns {', '.join(owned)}; stacks.settings refuses them")
+    return dict(spec.stack_parameters)
+
+
+def cluster_wide_parameters(spec: ClusterSpec) -> dict[str, Parameter]:
+    """Settings every member must share (Patroni keeps these in the DCS, standbys refuse lower values), with the
+    stack's value where it sets one of them."""
     size = spec.topology.node_size
     members = len(spec.members)
-    return {
+    wide: dict[str, Parameter] = {
         "max_connections": max_connections(size),
         "max_wal_senders": members + EXTRA_WAL_SENDERS,
         "max_replication_slots": members + EXTRA_WAL_SENDERS,
@@ -75,6 +85,8 @@ def cluster_wide_parameters(spec: ClusterSpec) -> dict[str, str | int]:
         "hot_standby": "on",
         "wal_keep_size": "1GB",
     }
+    wide.update((k, v) for k, v in stack_parameters(spec).items() if k in wide)
+    return wide
 
 
 def logging_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int]:
@@ -159,6 +171,8 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
     params.update(memory_parameters(topo.node_size))
     params.update(cluster_wide_parameters(spec))
     params.update(logging_parameters(spec, member))
+    # Last: the stack's tunables win over the platform's defaults (it may set none of the above it owns).
+    params.update(stack_parameters(spec))
     return params
 
 

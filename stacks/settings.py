@@ -18,6 +18,7 @@ from typing import Any
 
 from stacks.clouds import CLOUDS, SUPPORTED_CLOUDS, Cloud, NetworkPeer, Peer, PeerGroup, kubernetes
 from stacks.errors import Problem, SettingsError
+from stacks.pg_catalog import PLATFORM_OWNED, as_text, finding
 from stacks.profiles import PROFILES, StageProfile, inherited_profile
 from stacks.reader import NAMESPACE, Reader
 from stacks.sizes import NodeSize
@@ -48,6 +49,7 @@ __all__ = [
     "Objectives",
     "Peer",
     "PeerGroup",
+    "Postgresql",
     "Receiver",
     "Settings",
     "is_world",
@@ -172,6 +174,13 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class Postgresql:
+    # The stack's PostgreSQL parameters by lower-case name (the server folds names), applied on top of the
+    # platform's tunables; never one the platform owns (stacks.pg_catalog.PLATFORM_OWNED).
+    parameters: Mapping[str, str | int | float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -188,6 +197,7 @@ class Settings:
     secret_keys: frozenset[str] = frozenset()
     # Only with cloud kubernetes: the cluster it deploys to and the cloud that cluster runs in.
     kubernetes: kubernetes.Kubernetes | None = None
+    postgresql: Postgresql = field(default_factory=Postgresql)
 
     @property
     def name(self) -> str:
@@ -221,6 +231,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "roll",
     ),
     "monitoring": ("receivers", "smtp_smarthost", "smtp_from"),
+    "postgresql": ("parameters",),
     "tags": REQUIRED_TAGS,
     kubernetes.NAME: kubernetes.SCHEMA,
 }
@@ -353,6 +364,7 @@ def parse_settings(
     network = _network(r, raw.get("network"), rules, checked_region, facts)
     cluster = _cluster(r, raw.get("cluster"), rules, facts)
     monitoring = _monitoring(r, raw.get("monitoring"))
+    postgresql = _postgresql(r, raw.get("postgresql"), cluster.postgres_major if cluster else None)
     tags = parse_tags(r, raw.get("tags"), facts)
     if cloud == kubernetes.NAME and network and (network.peers or network.allowlist.security_groups):
         r.fail(
@@ -381,6 +393,7 @@ def parse_settings(
         tags={**tags, "stage": stage},
         secret_keys=frozenset(secret_keys),
         kubernetes=on_kubernetes,
+        postgresql=postgresql,
     )
 
 
@@ -659,6 +672,41 @@ def _instance_type(r: Reader, key: str, value: object, facts: Cloud) -> str | No
         )
         return None
     return value
+
+
+def _postgresql(r: Reader, value: object, major: int | None) -> Postgresql:
+    """The stack's PostgreSQL parameters, each checked against `major`'s catalogue (skipped while the cluster's
+    major is itself wrong, which is reported) and refused when the platform owns it."""
+    p = r.mapping("postgresql", value, _SCHEMA["postgresql"])
+    listed = p.get("parameters")
+    if listed is None:
+        return Postgresql()
+    if not isinstance(listed, Mapping):
+        r.fail(
+            "postgresql.parameters", listed, "must be a mapping", "write it as name: value lines, e.g. work_mem: 64MB"
+        )
+        return Postgresql()
+    parameters: dict[str, str | int | float] = {}
+    written: dict[str, str] = {}
+    for name, given in listed.items():
+        key = f"postgresql.parameters.{name}"
+        folded = str(name).lower()
+        if folded in written:
+            r.fail(key, given, f"sets {written[folded]} again (names are case-insensitive)", "set each parameter once")
+            continue
+        written[folded] = str(name)
+        if folded in PLATFORM_OWNED:
+            r.fail(key, given, f"is set by the platform: {PLATFORM_OWNED[folded]}", "remove it")
+            continue
+        if isinstance(given, (list, dict)) or given is None:
+            r.fail(key, given, "must be a single value", f"set {name} to one value; write a list as one string: 'a, b'")
+            continue
+        found = finding(major, str(name), given) if major is not None else None
+        if found:
+            r.fail(key, given, found.message, found.fix)
+            continue
+        parameters[folded] = as_text(given) if isinstance(given, bool) else given
+    return Postgresql(parameters)
 
 
 MONITORING_NODE = "monitoring"
