@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
@@ -170,7 +171,7 @@ def _number(text: str) -> float | None:
 
 @functools.cache
 def catalog(major: int) -> Mapping[str, ParameterSpec]:
-    """The parameters of `major`, by lower-case name (the server folds names)."""
+    """The parameters of `major`, by lower-case name (the server folds names); read-only, as it is cached."""
     lines = [line for line in catalog_path(major).read_text().splitlines() if not line.startswith("#")]
     if tuple(lines[0].split("\t")) != COLUMNS:
         raise ValueError(f"{catalog_path(major)}: header is not {COLUMNS}")
@@ -179,7 +180,7 @@ def catalog(major: int) -> Mapping[str, ParameterSpec]:
         name, context, vartype, unit, minimum, maximum, enums = line.split("\t")
         values = tuple(enums.split(ENUM_SEPARATOR)) if enums else ()
         specs[name.lower()] = ParameterSpec(name, context, vartype, unit, _number(minimum), _number(maximum), values)
-    return specs
+    return MappingProxyType(specs)
 
 
 def spec_of(major: int, name: str) -> ParameterSpec | None:
