@@ -34,6 +34,11 @@ def name(resource: Any) -> str:
     return str(dig(resource.props, "metadata", "name", default="") or "")
 
 
+def namespace(resource: Any) -> str:
+    """The object's namespace; the API server puts an object that names none in `default`."""
+    return str(dig(resource.props, "metadata", "namespace", default="default") or "default")
+
+
 def spec_of(resource: Any) -> dict[str, Any]:
     """The resource's spec as plain data (the SDK hands proxies; numbers arrive as floats)."""
     spec = plain(dig(resource.props, "spec", default={}))

@@ -3,11 +3,10 @@ in a Secret that outlives its owner and that every reader of the namespace can c
 
 from __future__ import annotations
 
-from typing import Any
-
 from pulumi_policy import Severity
 
-from ..core import Rule, dig, plain, resource_policy
+from ..core import Rule, resource_policy
+from ..operators import spec_of
 from .types import CLOUD, OBJECT_STORE
 
 AREA = "backup"
@@ -37,15 +36,10 @@ OBJ_001 = Rule(
 )
 
 
-def _spec(args: Any) -> dict[str, Any]:
-    spec = plain(dig(args.props, "spec", default={}))
-    return spec if isinstance(spec, dict) else {}
-
-
 def _identity(args, report) -> None:
     if args.resource_type != OBJECT_STORE:
         return
-    configuration = _spec(args).get("configuration") or {}
+    configuration = spec_of(args).get("configuration") or {}
     blocks = [key for key in CREDENTIALS if key in configuration]
     if not blocks:
         report(f"{args.name}: no credentials block (one of {', '.join(CREDENTIALS)})")

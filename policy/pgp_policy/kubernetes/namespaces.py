@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pulumi_policy import Severity
 
 from ..core import Rule, dig, short, stack_policy
 from ..graph import of_type
+from ..operators import name, namespace
 from .types import CLOUD, CNPG_CLUSTER, NAMESPACE, OBJECT_STORE, POOLER
 
 AREA = "kubernetes"
@@ -33,22 +32,17 @@ NS_001 = Rule(
 )
 
 
-def _name(resource: Any) -> str:
-    return str(dig(resource.props, "metadata", "name", default="") or "")
-
-
 def _restricted_namespaces(args, report) -> None:
     restricted = set()
     for ns in of_type(args.resources, NAMESPACE):
         level = dig(ns.props, "metadata", "labels", ENFORCE)
         if level == RESTRICTED:
-            restricted.add(_name(ns))
+            restricted.add(name(ns))
         else:
             report(f"{short(ns.urn)}: {ENFORCE} is {level or 'unset'}, not {RESTRICTED}", ns.urn)
     for r in of_type(args.resources, *NAMESPACED):
-        namespace = dig(r.props, "metadata", "namespace") or "default"
-        if namespace not in restricted:
-            report(f"{short(r.urn)}: namespace {namespace} is not a restricted Namespace of the stack", r.urn)
+        if namespace(r) not in restricted:
+            report(f"{short(r.urn)}: namespace {namespace(r)} is not a restricted Namespace of the stack", r.urn)
 
 
 POLICIES = [(NS_001, stack_policy(NS_001, _restricted_namespaces))]

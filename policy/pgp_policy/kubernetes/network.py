@@ -10,6 +10,7 @@ from pulumi_policy import Severity
 
 from ..core import Rule, as_list, dig, plain, resource_policy, short, stack_config, stack_policy
 from ..graph import of_type
+from ..operators import namespace
 from .types import CLOUD, CNPG_CLUSTER, NETWORK_POLICY
 
 AREA = "network"
@@ -31,10 +32,6 @@ NET_001 = Rule(
 )
 
 
-def _namespace(resource: Any) -> str:
-    return str(dig(resource.props, "metadata", "namespace", default="default") or "default")
-
-
 def _selects_everything(selector: Any) -> bool:
     selector = selector or {}
     return not selector.get("matchLabels") and not selector.get("matchExpressions")
@@ -50,11 +47,11 @@ def denies_by_default(policy: Any) -> bool:
 
 
 def _default_deny(args, report) -> None:
-    denied = {_namespace(p) for p in of_type(args.resources, NETWORK_POLICY) if denies_by_default(p)}
+    denied = {namespace(p) for p in of_type(args.resources, NETWORK_POLICY) if denies_by_default(p)}
     for cluster in of_type(args.resources, CNPG_CLUSTER):
-        if _namespace(cluster) not in denied:
-            namespace = _namespace(cluster)
-            report(f"{short(cluster.urn)}: namespace {namespace} has no default-deny ingress policy", cluster.urn)
+        if namespace(cluster) not in denied:
+            where = namespace(cluster)
+            report(f"{short(cluster.urn)}: namespace {where} has no default-deny ingress policy", cluster.urn)
 
 
 NET_002 = Rule(

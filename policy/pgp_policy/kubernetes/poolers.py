@@ -9,6 +9,7 @@ from pulumi_policy import Severity
 
 from ..core import Rule, dig, plain, settings, short, stack_policy
 from ..graph import of_type
+from ..operators import name, spec_of
 from .types import CLOUD, CNPG_CLUSTER, POD_DISRUPTION_BUDGET, POOLER
 
 AREA = "ha"
@@ -36,15 +37,6 @@ POOL_001 = Rule(
 )
 
 
-def _spec(resource: Any) -> dict[str, Any]:
-    spec = plain(dig(resource.props, "spec", default={}))
-    return spec if isinstance(spec, dict) else {}
-
-
-def _name(resource: Any) -> str:
-    return str(dig(resource.props, "metadata", "name", default="") or "")
-
-
 def _count(value: Any, default: int = 1) -> int:
     if value is None:
         return default  # the Pooler CRD's default
@@ -64,24 +56,25 @@ def _poolers(args, report) -> None:
     poolers = of_type(args.resources, POOLER)
     budgeted = _budgeted(args.resources)
     for cluster in of_type(args.resources, CNPG_CLUSTER):
-        name = _name(cluster)
-        rw = [p for p in poolers if dig(_spec(p), "cluster", "name") == name and _spec(p).get("type", "rw") == "rw"]
+        cluster_name = name(cluster)
+        serving = [p for p in poolers if dig(spec_of(p), "cluster", "name") == cluster_name]
+        rw = [p for p in serving if spec_of(p).get("type", "rw") == "rw"]
         if not rw:
-            report(f"{short(cluster.urn)}: no Pooler of type rw for Cluster {name}", cluster.urn)
+            report(f"{short(cluster.urn)}: no Pooler of type rw for Cluster {cluster_name}", cluster.urn)
         for p in rw:
-            instances = _count(_spec(p).get("instances"))
+            instances = _count(spec_of(p).get("instances"))
             if instances < minimum:
                 report(f"{short(p.urn)}: {instances} instance(s), minimum {minimum}", p.urn)
     for p in poolers:
-        parameters = dig(_spec(p), "pgbouncer", "parameters", default={}) or {}
+        parameters = dig(spec_of(p), "pgbouncer", "parameters", default={}) or {}
         client = parameters.get("client_tls_sslmode", "disable")
         server = parameters.get("server_tls_sslmode", "prefer")
         if client not in CLIENT_TLS:
             report(f"{short(p.urn)}: client_tls_sslmode is {client}, not one of {', '.join(CLIENT_TLS)}", p.urn)
         if server not in SERVER_TLS:
             report(f"{short(p.urn)}: server_tls_sslmode is {server}, not one of {', '.join(SERVER_TLS)}", p.urn)
-        if _count(_spec(p).get("instances")) > 1 and _name(p) not in budgeted:
-            report(f"{short(p.urn)}: no PodDisruptionBudget selects {POOLER_LABEL}={_name(p)}", p.urn)
+        if _count(spec_of(p).get("instances")) > 1 and name(p) not in budgeted:
+            report(f"{short(p.urn)}: no PodDisruptionBudget selects {POOLER_LABEL}={name(p)}", p.urn)
 
 
 POLICIES = [(POOL_001, stack_policy(POOL_001, _poolers))]

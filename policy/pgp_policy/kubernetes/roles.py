@@ -7,8 +7,9 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..core import Rule, as_list, dig, plain, resource_policy, short, stack_policy
+from ..core import Rule, as_list, dig, resource_policy, short, stack_policy
 from ..graph import of_type
+from ..operators import name, namespace, spec_of
 from .types import CLOUD, CNPG_CLUSTER, SECRET
 
 AREA = "postgres"
@@ -33,19 +34,14 @@ ROLE_001 = Rule(
 )
 
 
-def _spec(resource: Any) -> dict[str, Any]:
-    spec = plain(dig(resource.props, "spec", default={}))
-    return spec if isinstance(spec, dict) else {}
-
-
 def managed_roles(cluster: Any) -> list[dict[str, Any]]:
-    return [r for r in as_list(dig(_spec(cluster), "managed", "roles", default=[])) if isinstance(r, dict)]
+    return [r for r in as_list(dig(spec_of(cluster), "managed", "roles", default=[])) if isinstance(r, dict)]
 
 
 def _scoped(args, report) -> None:
     if args.resource_type != CNPG_CLUSTER:
         return
-    if _spec(args).get("enableSuperuserAccess") is True:
+    if spec_of(args).get("enableSuperuserAccess") is True:
         report(f"{args.name}: enableSuperuserAccess is true (the postgres role logs in over the network)")
     for role in managed_roles(args):
         granted = [a for a in ADMIN_ATTRIBUTES if role.get(a) is True]
@@ -70,36 +66,32 @@ ROLE_002 = Rule(
 )
 
 
-def _meta(resource: Any, key: str, default: str = "") -> str:
-    return str(dig(resource.props, "metadata", key, default=default) or default)
-
-
 def _role_secrets(args, report) -> None:
-    secrets = {(_meta(s, "namespace", "default"), _meta(s, "name")): s for s in of_type(args.resources, SECRET)}
+    secrets = {(namespace(s), name(s)): s for s in of_type(args.resources, SECRET)}
     for cluster in of_type(args.resources, CNPG_CLUSTER):
-        namespace = _meta(cluster, "namespace", "default")
+        where = namespace(cluster)
         for role in managed_roles(cluster):
-            name = role.get("name")
+            role_name = role.get("name")
             if role.get("login") is False or role.get("ensure") == "absent":
                 continue
             secret_name = dig(role, "passwordSecret", "name")
             if not secret_name:
-                report(f"{short(cluster.urn)}: role {name} names no passwordSecret", cluster.urn)
+                report(f"{short(cluster.urn)}: role {role_name} names no passwordSecret", cluster.urn)
                 continue
-            secret = secrets.get((namespace, str(secret_name)))
+            secret = secrets.get((where, str(secret_name)))
             if secret is None:
-                missing = f"{namespace}/{secret_name}"
-                report(f"{short(cluster.urn)}: role {name}'s Secret {missing} is not in the stack", cluster.urn)
+                missing = f"{where}/{secret_name}"
+                report(f"{short(cluster.urn)}: role {role_name}'s Secret {missing} is not in the stack", cluster.urn)
                 continue
             kind = secret.props.get("type") or "Opaque"
             if kind != BASIC_AUTH:
-                report(f"{short(secret.urn)}: type is {kind}, not {BASIC_AUTH} (role {name})", secret.urn)
+                report(f"{short(secret.urn)}: type is {kind}, not {BASIC_AUTH} (role {role_name})", secret.urn)
             data = secret.props.get("stringData") or {}
             username = data.get("username") if "username" in data else None
-            if username is not None and username != name:
-                report(f"{short(secret.urn)}: username is {username}, but it is role {name}'s Secret", secret.urn)
+            if username is not None and username != role_name:
+                report(f"{short(secret.urn)}: username is {username}, but it is role {role_name}'s Secret", secret.urn)
             elif username is None and "username" not in (secret.props.get("data") or {}):
-                report(f"{short(secret.urn)}: no username (role {name})", secret.urn)
+                report(f"{short(secret.urn)}: no username (role {role_name})", secret.urn)
 
 
 POLICIES = [
