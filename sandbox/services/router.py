@@ -30,7 +30,7 @@ def service(layout: SandboxLayout) -> Service:
 
 def servers_up(layout: SandboxLayout, backend: str) -> list[str]:
     """Servers HAProxy currently sends `backend` traffic to, from its stats CSV."""
-    url = f"http://{LOOPBACK}:{layout.spec.router.stats_port}/stats;csv"
+    url = f"http://{LOOPBACK}:{layout.spec.router.stats_port}{haproxy_render.STATS_PATH};csv"
     with urllib.request.urlopen(url, timeout=2) as response:
         rows = response.read().decode().splitlines()
     header = rows[0].lstrip("# ").split(",")
