@@ -111,6 +111,16 @@ def render_apply_roles(spec: ClusterSpec, member: Member, user: str = "postgres"
     return "\n".join([*_prelude(spec, member, user), f"as_service {psql}"]) + "\n"
 
 
+# Root-only: they source the member's secrets environment.
+SCRIPT_MODE = 0o700
+SCRIPT_OWNER = "root:root"
+
+
+def operation_script_files(spec: ClusterSpec, member: Member) -> dict[str, tuple[str, int, str]]:
+    """Path -> (content, mode, owner) of the scripts, as the boot writes them and the configure step keeps them."""
+    return {path: (text, SCRIPT_MODE, SCRIPT_OWNER) for path, text in operation_scripts(spec, member).items()}
+
+
 def operation_scripts(spec: ClusterSpec, member: Member) -> dict[str, str]:
     return {
         BACKUP_CHECK_COMMAND: render_backup_check(spec, member),

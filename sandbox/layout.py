@@ -343,5 +343,7 @@ def build_layout(
         paths=member_path_template(sandbox_root),
         client_cidrs=(f"{LOOPBACK}/32",),
         monitoring_hosts=(LOOPBACK,),
+        # The DBA's parameters as the stack file sets them: `sandbox configure` carries an edit to the members.
+        stack_parameters=tuple(settings.postgresql.parameters.items()),
     )
     return SandboxLayout(profile=profile, root=sandbox_root, spec=spec, settings=settings)

@@ -1,4 +1,6 @@
-"""`python -m tools sandbox up|status|down`: the local stage on loopback, built from the rendered files."""
+"""`python -m tools sandbox up|status|configure|down`: the local stage on loopback, built from the rendered
+files. `configure` carries what the stack file renders now to the running members, through the configure
+command a cloud member runs on `pulumi up` (dataplane/configure.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sandbox.layout import DEFAULT_ROOT, PROFILES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("up", "status", "down"))
+    parser.add_argument("action", choices=("up", "status", "configure", "down"))
     parser.add_argument(
         "--profile",
         choices=PROFILES,
@@ -24,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"sandbox directory (default {DEFAULT_ROOT}, or $PG_PLATFORM_SANDBOX_ROOT)",
     )
     parser.add_argument("--purge", action="store_true", help="with down: also delete data, backups and secrets")
+    parser.add_argument("--json", action="store_true", help="with configure: one JSON report per member")
     parser.add_argument(
         "--repos",
         help="with up: the pgBackRest repositories, numbered in this order: posix,s3[,azure][,gcs] "
@@ -58,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
         report, healthy = status(layout)
         print(report)
         return 0 if healthy else 1
+    if args.action == "configure":
+        return _configure(layout, args.json)
     if args.action == "status":
         report, healthy = status(layout)
         print(report)
@@ -67,4 +72,26 @@ def main(args: argparse.Namespace) -> int:
         print("still running after down:\n  " + "\n  ".join(leftovers))
         return 1
     print(f"sandbox {args.profile} is down" + (" and purged" if args.purge else ""))
+    return 0
+
+
+def _configure(layout, as_json: bool) -> int:
+    import dataclasses
+    import json
+
+    from sandbox.configure import ConfigureError, apply
+    from sandbox.status import status
+
+    _, healthy = status(layout)
+    if not healthy:
+        start = f"python -m tools sandbox up --profile {layout.profile}"
+        print(f"sandbox {layout.profile} is not running healthy: start it with `{start}`")
+        return 1
+    try:
+        reports = apply(layout.spec, say=(lambda _: None) if as_json else print)
+    except ConfigureError as error:
+        print(f"configure failed: {error}")
+        return 1
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) for r in reports], indent=1))
     return 0

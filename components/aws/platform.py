@@ -15,11 +15,12 @@ from components.aws.spec import s3_repository
 from components.aws.vault import BackupVault, BackupVaultArgs
 from components.contracts import PlatformOutputs, intents, platform_outputs
 from components.spec import cluster_spec
-from dataplane import pgbackrest, roles
+from dataplane import configure, pgbackrest, roles
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
+from dataplane.operations import operation_script_files
 from stacks.clouds.aws import architecture
 from stacks.clouds.model import Architecture
 from stacks.settings import Settings
@@ -141,6 +142,10 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             disk_size_gb=intent.cluster.disk_size_gb,
             role_sql=roles.render_role_sql(spec, variables_from_env=True),
             pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+            member_names=[member.name for member in spec.members],
+            configure_bundles=[
+                configure.encoded(spec, member, operation_script_files(spec, member)) for member in spec.members
+            ],
             tags=tags,
             after=[vault],
         ),

@@ -1,8 +1,10 @@
 """Steps that need the running cluster, as pulumi-command resources with explicit triggers.
 
 They reach the private nodes through AWS Systems Manager (the instance role carries the SSM core policy),
-never through a public address or SSH. Each runs on every node; the node-side script acts only where
-Patroni reports the leader, so the result does not depend on which node currently leads.
+never through a public address or SSH. The configure step runs on each member with that member's bundle
+(dataplane/configure.py), so a changed setting reaches a running member; the backup check and the roles run
+on every node, and their node-side scripts act only where Patroni reports the leader, so the result does not
+depend on which node currently leads.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import pulumi
 import pulumi_command as command
 
 from components.base import PlatformComponent
+from dataplane import configure
 from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
 
 # Relative to the project directory, where Pulumi runs local commands: absolute paths would differ between
 # checkouts and re-run the steps whenever someone deploys from another machine. Pulumi.yaml's virtualenv
 # (.venv) has boto3 (requirements.txt); a bare python3 may not.
 SSM_RUNNER = "scripts/ssm_run.py"
+SSM_CONFIGURE = "scripts/ssm_configure.py"
 PROJECT_PYTHON = ".venv/bin/python"
 # The first full backup waits for completion; allow ~30 s per GiB of data volume, at least an hour.
 BACKUP_SECONDS_PER_GB = 30
@@ -39,6 +43,9 @@ class PostProvisionArgs:
     role_sql: str  # rendered by dataplane.roles; passwords come from the node's env
     pgbackrest_config: str  # the rendered pgbackrest.conf, so a change re-runs the check
     disk_size_gb: int
+    # Per member, in instance order: its name and its encoded configure bundle (no secrets; dataplane/configure.py).
+    member_names: Sequence[str]
+    configure_bundles: Sequence[str]
     tags: Mapping[str, str]
     # The first backup must land in a bucket whose lock, encryption and policy already exist.
     after: Sequence[pulumi.Resource] = ()
@@ -53,7 +60,31 @@ class PostProvision(PlatformComponent):
         super().__init__("aws", "PostProvision", name, args.tags, opts)
         instances = pulumi.Output.all(*args.instance_ids)
         runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region, "--leader-check", IS_LEADER_COMMAND])
-
+        members = pulumi.Output.all(*args.instance_ids)
+        bundles = list(args.configure_bundles)
+        # One step for all members: they are changed one at a time and restarted in the order
+        # dataplane.configure.roll_out plans (replicas first), as `tools sandbox configure` does. A member that
+        # booted with these files finds nothing to change.
+        self.configure = command.local.Command(
+            self.child_name("configure"),
+            create=members.apply(
+                lambda ids: shlex.join(
+                    [
+                        PROJECT_PYTHON,
+                        SSM_CONFIGURE,
+                        "--region",
+                        args.region,
+                        *[
+                            part
+                            for name, instance, bundle in zip(args.member_names, ids, bundles, strict=True)
+                            for part in ("--member", name, instance, bundle)
+                        ],
+                    ]
+                )
+            ),
+            triggers=[members, *[configure.digest(b) for b in bundles]],
+            opts=self.child_opts(depends_on=list(args.after)),
+        )
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=instances.apply(
@@ -64,7 +95,8 @@ class PostProvision(PlatformComponent):
                 )
             ),
             triggers=[instances, _digest(args.pgbackrest_config)],
-            opts=self.child_opts(depends_on=list(args.after)),
+            # The node-side scripts it runs are the ones the configure step last wrote.
+            opts=self.child_opts(depends_on=[*args.after, self.configure]),
         )
         self.roles = command.local.Command(
             self.child_name("roles"),
@@ -75,4 +107,10 @@ class PostProvision(PlatformComponent):
             triggers=[instances, _digest(args.role_sql)],
             opts=self.child_opts(depends_on=[self.backup_check]),
         )
-        self.register_outputs({"backup_check": self.backup_check.stdout, "roles": self.roles.stdout})
+        self.register_outputs(
+            {
+                "configure": self.configure.stdout,
+                "backup_check": self.backup_check.stdout,
+                "roles": self.roles.stdout,
+            }
+        )

@@ -236,7 +236,10 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
         ),
         file_entry(BOOT_SCRIPT, render_boot_script(spec, member, boot), 0o700),
         *(file_entry(f.path, f.content, f.mode) for f in boot.cloud.agent_files("member", boot.data_mount)),
-        *(file_entry(path, text, 0o700) for path, text in operations.operation_scripts(spec, member).items()),
+        *(
+            file_entry(path, text, mode, owner)
+            for path, (text, mode, owner) in operations.operation_script_files(spec, member).items()
+        ),
     ]
     venv = str(PurePosixPath(paths.patroni_bin).parent.parent)
     vendor_units = ["etcd", "pgbouncer", "prometheus-postgres-exporter", "prometheus-node-exporter", "postgresql"]

@@ -38,13 +38,17 @@ def run_with_writer(
     max_seconds: float,
     notes: list[str],
     leader_settled: Callable[[str | None], bool],
+    disruption_errors: bool = True,
 ) -> Outage:
     """Write through the router, `disrupt`, wait until the cluster has settled and commits have been
     acknowledged without error for a while, then count acknowledged commits missing on the leader.
 
     The outage is measured on the client's timeline only: the longest interval without an acknowledged
     commit, from the last one before the disruption to the end of the drill, so a commit stuck in a
-    blocked session counts as downtime even if no error ever surfaces."""
+    blocked session counts as downtime even if no error ever surfaces.
+
+    A change meant to be invisible to clients (`disruption_errors=False`, such as a reload) is settled once
+    commits have flowed steadily after `disrupt` returned; any error or stall still counts in the outage."""
     sandbox.wait_healthy(RECOVER_SECONDS)
     sandbox.wait_router_write()
     table = ensure_table(sandbox)
@@ -54,6 +58,7 @@ def run_with_writer(
     wait_until(lambda: len(writer.log.acked) >= WRITER_WARMUP_COMMITS, 15, "writer warm-up commits")
     event_at = time.monotonic()
     disrupt()
+    disrupted_at = time.monotonic()
 
     def settled() -> bool:
         """The disruption has been seen (an error), and commits have flowed steadily since: one early
@@ -63,9 +68,9 @@ def run_with_writer(
         if state is None or not leader_settled(state.leader):
             return False
         errors = [t for t, _ in writer.log.errors if t >= event_at]
-        if not errors:
+        if not errors and disruption_errors:
             return False
-        since = [t for _, t in writer.log.acked if t > errors[-1]]
+        since = [t for _, t in writer.log.acked if t > (errors[-1] if errors else disrupted_at)]
         return len(since) >= STEADY_COMMITS and time.monotonic() - since[-1] < STEADY_MAX_GAP_SECONDS
 
     resumed = True

@@ -82,7 +82,7 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:cloudwatch/metricAlarm:MetricAlarm": (nodes + 1) + nodes + 1,  # status checks, disk, no primary
         "aws:ec2/flowLog:FlowLog": 1,
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
-        "command:local:Command": 2,
+        "command:local:Command": 3,  # configure, backup check, roles
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
 
@@ -318,7 +318,9 @@ def test_post_provision_steps_run_on_the_leader_through_ssm(prod):
     from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
 
     commands = {r.name.rsplit("-", 1)[-1]: r for r in of(prod, "command:local:Command")}
-    assert set(commands) == {"check", "roles"}
+    # The configure step runs on every member, each with its own bundle (tests/program/aws/test_configure_step.py).
+    assert set(commands) == {"configure", "check", "roles"}
+    assert str(Path(__file__).resolve().parents[2]) not in commands["configure"].inputs["create"]
     for label, node_command in {"check": BACKUP_CHECK_COMMAND, "roles": APPLY_ROLES_COMMAND}.items():
         create = commands[label].inputs["create"]
         assert create.startswith(".venv/bin/python scripts/ssm_run.py ")

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Carry a day-two change to the members through AWS Systems Manager (the configure step of
+components/aws/post_provision.py): each member's bundle applied by the configure agent, one member at a time,
+then the rolling restart that dataplane.configure.roll_out plans, exactly as `tools sandbox configure` does
+locally. Exits non-zero, naming the member, when a member's agent fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ssm_run import run, wait_until_managed  # noqa: E402
+
+from dataplane import configure  # noqa: E402
+
+# The agent waits at most two Patroni loops per apply; a restart waits for PostgreSQL and the replica's catch-up.
+APPLY_TIMEOUT_SECONDS = 300
+RESTART_TIMEOUT_SECONDS = 900
+
+
+class MemberFailed(RuntimeError):
+    pass
+
+
+def ssm_runner(ssm, members: dict[str, tuple[str, str]]):
+    """Runner for roll_out: member name -> (instance id, encoded bundle)."""
+
+    def run_on(name: str, mode: str) -> dict:
+        instance, bundle = members[name]
+        timeout = APPLY_TIMEOUT_SECONDS if mode == "apply" else RESTART_TIMEOUT_SECONDS
+        result = run(ssm, [instance], configure.shell_command(bundle, mode), timeout)[instance]
+        output = result.get("StandardOutputContent", "")
+        lines = output.strip().splitlines()
+        try:
+            report = json.loads(lines[-1])
+        except (ValueError, IndexError):
+            raise MemberFailed(f"{name} ({instance}): {result['Status']}: {output[-1000:]}") from None
+        if result["Status"] != "Success" or "error" in report:
+            raise MemberFailed(f"{name} ({instance}): {report.get('error', result['Status'])}")
+        return report
+
+    return run_on
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--region", required=True)
+    parser.add_argument(
+        "--member",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "INSTANCE", "BUNDLE"),
+        required=True,
+        help="a member, its instance id and its encoded bundle, in roll-out order",
+    )
+    parser.add_argument("--boot-timeout", type=int, default=1800, help="seconds to wait for SSM and cloud-init")
+    args = parser.parse_args()
+    members = {name: (instance, bundle) for name, instance, bundle in args.member}
+
+    import boto3  # imported here so --help works without it
+
+    ssm = boto3.client("ssm", region_name=args.region)
+    ids = [instance for instance, _ in members.values()]
+    wait_until_managed(ssm, ids, time.monotonic() + args.boot_timeout)
+    booted = run(ssm, ids, "cloud-init status --wait", args.boot_timeout)
+    if any(r["Status"] != "Success" for r in booted.values()):
+        print("cloud-init did not finish on every member", file=sys.stderr)
+        return 1
+    try:
+        configure.roll_out(list(members), ssm_runner(ssm, members), print)
+    except MemberFailed as failed:
+        print(f"configure failed on {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Day-two changes on AWS, as the plan shows them: a changed setting moves the configure step, whose command
+carries each member's bundle (the new content of its files, not a path on the node) to scripts/ssm_configure.py,
+while the instances, which ignore user-data drift, stay as they are."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from dataplane import configure_agent
+from tests.unit.stack_helpers import overridden
+from tools.records import Plan, ResourceRecord
+from tools.runner import run_stack
+
+COMMAND = "command:local:Command"
+INSTANCE = "aws:ec2/instance:Instance"
+ADDED = "10.99.0.0/24"
+
+
+def configure_step(plan: Plan) -> ResourceRecord:
+    (step,) = [r for r in plan.by_type(COMMAND) if r.name.endswith("-post-provision-configure")]
+    return step
+
+
+def bundles_of(step: ResourceRecord) -> dict[str, dict]:
+    """Member name -> its decoded bundle, from the step's `--member NAME INSTANCE BUNDLE` arguments."""
+    argv = shlex.split(step.inputs["create"])
+    assert argv[:2] == [".venv/bin/python", "scripts/ssm_configure.py"], argv[:2]
+    found = {}
+    for i, word in enumerate(argv):
+        if word == "--member":
+            name, _instance, bundle = argv[i + 1 : i + 4]
+            found[name] = configure_agent.decode(bundle)
+    return found
+
+
+def patroni_file(bundle: dict) -> str:
+    return next(f["content"] for f in bundle["files"] if f["path"] == bundle["patroni_config"])
+
+
+@pytest.fixture(scope="module")
+def plans() -> tuple[Plan, Plan]:
+    def widen(network):
+        network["allowlist"]["cidrs"].append(ADDED)
+
+    return run_stack("prod"), run_stack("prod", overrides=overridden("prod", "network", widen))
+
+
+def test_the_configure_step_carries_every_member_its_own_files(plans):
+    base, _ = plans
+    bundles = bundles_of(configure_step(base))
+    members = [r for r in base.by_type(INSTANCE) if "-db-" in r.name]
+    assert len(bundles) == len(members) == 3
+    for name, bundle in bundles.items():
+        assert bundle["member"] == name and name in patroni_file(bundle)
+        assert any(f["path"].startswith("/usr/local/sbin/") and f["owner"] == "root:root" for f in bundle["files"])
+
+
+def test_a_wider_allowlist_reaches_every_member_through_the_configure_step(plans):
+    base, wider = plans
+    old, new = configure_step(base), configure_step(wider)
+    assert old.inputs["triggers"][1:] != new.inputs["triggers"][1:]
+    for name, bundle in bundles_of(new).items():
+        assert ADDED in patroni_file(bundle) and ADDED not in patroni_file(bundles_of(old)[name])
+    # The instances ignore the user-data drift: nothing is replaced by a reloadable change.
+    for before, after in zip(base.by_type(INSTANCE), wider.by_type(INSTANCE), strict=True):
+        assert "userData" in (before.ignore_changes or []) or before.inputs.get("userData") == after.inputs.get(
+            "userData"
+        )
+
+
+def test_the_backup_check_and_the_roles_wait_for_the_configure_step(plans):
+    """They run node-side scripts that the configure step rewrites: the new ones, not those of the first boot."""
+    base, _ = plans
+    (check,) = [r for r in base.by_type(COMMAND) if r.name.endswith("-backup-check")]
+    (roles,) = [r for r in base.by_type(COMMAND) if r.name.endswith("-roles")]
+    assert configure_step(base).urn in check.dependencies
+    assert check.urn in roles.dependencies
