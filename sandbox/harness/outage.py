@@ -34,7 +34,7 @@ class Outage:
 def run_with_writer(
     sandbox: Sandbox,
     name: str,
-    disrupt: Callable[[], None],
+    disrupt: Callable[[], object],
     max_seconds: float,
     notes: list[str],
     leader_settled: Callable[[str | None], bool],

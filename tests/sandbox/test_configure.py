@@ -76,3 +76,13 @@ def test_a_restart_parameter_rolls_replicas_first_when_raised_and_the_leader_fir
         if not restored:
             configure.apply(original, say=print)
         sandbox.wait_healthy(90)
+
+
+@pytest.mark.parametrize("drill", ["replication", "rolling_restart"])
+def test_an_rpo_change_and_a_rolling_restart_keep_writes_within_the_rto(sandbox, drill):
+    result = run_drill(sandbox, drill)
+    print(result.summary())
+    assert result.measurements["acknowledged_lost"] == 0
+    assert isinstance(result.measurements["write_outage_s"], float)
+    assert result.measurements["write_outage_s"] <= objectives(sandbox).rto_seconds
+    assert result.passed, result.summary()
