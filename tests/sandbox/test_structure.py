@@ -14,7 +14,19 @@ from sandbox.layout import build_layout
 SANDBOX = Path(__file__).resolve().parents[2] / "sandbox"
 PACKAGE = SANDBOX.name
 # The drills the CLI has always offered; a new drill adds its name here as it adds its module.
-EXPECTED_DRILLS = {"alerts", "crash", "failover", "restore", "roles", "switchover", "tls", "worm"}
+EXPECTED_DRILLS = {
+    "alerts",
+    "configure",
+    "crash",
+    "failover",
+    "replication",
+    "restore",
+    "roles",
+    "rolling_restart",
+    "switchover",
+    "tls",
+    "worm",
+}
 
 
 def module_name(path: Path, root: Path) -> str:
