@@ -1,0 +1,104 @@
+"""scripts/ssm_configure.py against a fake SSM client: the exact documents it sends (AWS-RunShellScript with
+the agent's command line for one instance at a time), in the order dataplane.configure.roll_out plans, and a
+failing member named in one line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataplane import configure
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture()
+def ssm_configure(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import ssm_configure as module  # type: ignore[import-not-found]  # scripts/ is not a package
+    import ssm_run  # type: ignore[import-not-found]
+
+    monkeypatch.setattr(ssm_run, "POLL_SECONDS", 0)
+    yield module
+    sys.modules.pop("ssm_configure", None)
+
+
+class FakeSsm:
+    """Answers each command with the report the agent would print for that instance and mode."""
+
+    class exceptions:
+        class InvocationDoesNotExist(Exception):
+            pass
+
+    def __init__(self, reports: dict[tuple[str, str], dict]):
+        self.reports = reports
+        self.sent: list[tuple[list[str], str, dict]] = []
+
+    def send_command(self, InstanceIds, DocumentName, Parameters):
+        self.sent.append((InstanceIds, DocumentName, Parameters))
+        return {"Command": {"CommandId": str(len(self.sent))}}
+
+    def get_command_invocation(self, CommandId, InstanceId):
+        _, _, parameters = self.sent[int(CommandId) - 1]
+        mode = shlex.split(parameters["commands"][0])[4]
+        report = self.reports[(InstanceId, mode)]
+        status = "Failed" if "error" in report else "Success"
+        return {"Status": status, "StandardOutputContent": json.dumps(report) + "\n"}
+
+
+def _members():
+    return {"db-1": ("i-1", "QlVORExFLTE="), "db-2": ("i-2", "QlVORExFLTI="), "db-3": ("i-3", "QlVORExFLTM=")}
+
+
+def _apply(member, role, pending):
+    return {
+        "member": member,
+        "actions": ["dynamic configuration patched"] if pending else [],
+        "restart_needed": ["postgresql"] if pending else [],
+        "pending_reason": {"shared_buffers": {"old_value": "1GB", "new_value": "2GB"}} if pending else {},
+        "role": role,
+    }
+
+
+def test_it_sends_each_member_its_own_command_and_restarts_replicas_before_the_leader(ssm_configure):
+    reports = {
+        ("i-1", "apply"): _apply("db-1", "replica", True),
+        ("i-2", "apply"): _apply("db-2", "primary", True),
+        ("i-3", "apply"): _apply("db-3", "replica", True),
+        ("i-1", "restart"): {"member": "db-1", "actions": ["postgresql restarted"]},
+        ("i-2", "restart"): {"member": "db-2", "actions": ["switched over to db-1", "postgresql restarted"]},
+        ("i-3", "restart"): {"member": "db-3", "actions": ["postgresql restarted"]},
+    }
+    ssm = FakeSsm(reports)
+    members = _members()
+    said: list[str] = []
+    configure.roll_out(list(members), ssm_configure.ssm_runner(ssm, members), said.append)
+    sent = [(ids, doc, shlex.split(p["commands"][0])) for ids, doc, p in ssm.sent]
+    assert {doc for _, doc, _ in sent} == {"AWS-RunShellScript"}
+    assert [(ids[0], argv[4]) for ids, _, argv in sent] == [
+        ("i-1", "apply"),
+        ("i-2", "apply"),
+        ("i-3", "apply"),
+        ("i-1", "restart"),
+        ("i-3", "restart"),
+        ("i-2", "restart"),
+    ]
+    for ids, _, argv in sent:
+        assert argv == configure.command(members[{"i-1": "db-1", "i-2": "db-2", "i-3": "db-3"}[ids[0]]][1], argv[4])
+    assert said[-1] == "restart db-2: switched over to db-1, postgresql restarted"
+
+
+def test_a_failing_member_is_named_and_stops_the_roll_out(ssm_configure):
+    reports = {
+        ("i-1", "apply"): _apply("db-1", "primary", False),
+        ("i-2", "apply"): {"error": "RuntimeError: Patroni PATCH /config: HTTP 409: conflict"},
+    }
+    ssm = FakeSsm(reports)
+    members = _members()
+    with pytest.raises(ssm_configure.MemberFailed, match=r"db-2 \(i-2\): RuntimeError: Patroni PATCH /config"):
+        configure.roll_out(list(members), ssm_configure.ssm_runner(ssm, members), lambda _: None)
+    assert [ids for ids, _, _ in ssm.sent] == [["i-1"], ["i-2"]]
