@@ -95,7 +95,7 @@ def agent_argument() -> str:
     return base64.b64encode(gzip.compress(AGENT_SOURCE.encode(), mtime=0)).decode()
 
 
-MODES = ("apply", "restart", "restart-in-place")
+MODES = ("apply", "restart", "restart-in-place", "diff")
 
 
 def command(encoded_bundle: str, mode: str = "apply", python: str = "python3") -> list[str]:

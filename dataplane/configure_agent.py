@@ -69,25 +69,30 @@ def _owner_ids(owner: str) -> tuple[int, int]:
     return pwd.getpwnam(user).pw_uid, grp.getgrnam(group or user).gr_gid
 
 
+def differs(f: dict[str, Any]) -> bool:
+    """Whether the file on the member is not the bundle's: content, mode or owner."""
+    uid, gid = _owner_ids(f["owner"])
+    try:
+        st = os.stat(f["path"])
+        with open(f["path"], encoding="utf-8") as current:
+            same = current.read() == f["content"]
+    except FileNotFoundError:
+        return True
+    return not same or (st.st_mode & 0o7777, st.st_uid, st.st_gid) != (int(f["mode"]), uid, gid)
+
+
 def write_changed(files: list[dict[str, Any]]) -> list[str]:
-    """Write each file whose content, mode or owner differs; return the paths written."""
+    """Write each file that differs; return the paths written."""
     written = []
     for f in files:
-        path, content, mode = f["path"], f["content"], int(f["mode"])
-        uid, gid = _owner_ids(f["owner"])
-        try:
-            st = os.stat(path)
-            with open(path, encoding="utf-8") as current:
-                same = current.read() == content and (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, uid, gid)
-        except FileNotFoundError:
-            same = False
-        if same:
+        if not differs(f):
             continue
-        directory = os.path.dirname(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pgp-configure-")
+        path, mode = f["path"], int(f["mode"])
+        uid, gid = _owner_ids(f["owner"])
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".pgp-configure-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(content)
+                out.write(f["content"])
             os.chmod(tmp, mode)
             os.chown(tmp, uid, gid)
             os.replace(tmp, path)  # readers see the old file or the new one, never half of it
@@ -295,7 +300,21 @@ def restart_in_place(bundle: dict[str, Any]) -> dict[str, Any]:
     return restart(bundle, in_place=True)
 
 
-MODES = {"apply": apply, "restart": restart, "restart-in-place": restart_in_place}
+def diff(bundle: dict[str, Any]) -> dict[str, Any]:
+    """What `apply` would change on this member, changing nothing: the files that differ, the DCS patch, and
+    whether PostgreSQL already waits for a restart (the operator's `config diff`)."""
+    patroni = Patroni(bundle["patroni"], read_env(bundle["secrets_env"]))
+    state = patroni.checked("GET", "/patroni")
+    return {
+        "member": bundle["member"],
+        "role": state.get("role"),
+        "files_differ": [f["path"] for f in bundle["files"] if differs(f)],
+        "dcs_patch": dcs_patch(patroni.checked("GET", "/config"), bundle["dcs"]),
+        "pending_reason": dict(state.get("pending_restart_reason") or {}),
+    }
+
+
+MODES = {"apply": apply, "restart": restart, "restart-in-place": restart_in_place, "diff": diff}
 
 
 def main(argv: list[str]) -> int:

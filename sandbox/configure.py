@@ -61,3 +61,8 @@ def apply(spec: ClusterSpec, say: Callable[[str], None] = print) -> list[MemberR
         [m.name for m in spec.members], lambda name, mode: _run(spec, spec.member(name), mode), say
     )
     return [_member_report(r) for r in reports]
+
+
+def diff(spec: ClusterSpec) -> list[dict[str, Any]]:
+    """Per member, what applying `spec` would change (files, DCS patch) and any restart already pending."""
+    return [_run(spec, member, "diff") for member in spec.members]

@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purge", action="store_true", help="with down: also delete data, backups and secrets")
     parser.add_argument("--json", action="store_true", help="with configure: one JSON report per member")
     parser.add_argument(
+        "--diff",
+        action="store_true",
+        help="with configure: only show what would change on each member (exit 1 when anything would)",
+    )
+    parser.add_argument(
         "--repos",
         help="with up: the pgBackRest repositories, numbered in this order: posix,s3[,azure][,gcs] "
         "(default: as the last up chose, else posix,s3); azure runs Azurite, gcs fake-gcs-server",
@@ -62,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
         print(report)
         return 0 if healthy else 1
     if args.action == "configure":
-        return _configure(layout, args.json)
+        return _configure(layout, args.json, args.diff)
     if args.action == "status":
         report, healthy = status(layout)
         print(report)
@@ -75,11 +80,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure(layout, as_json: bool) -> int:
+def _configure(layout, as_json: bool, only_diff: bool) -> int:
     import dataclasses
     import json
 
-    from sandbox.configure import ConfigureError, apply
+    from sandbox.configure import ConfigureError, apply, diff
     from sandbox.status import status
 
     _, healthy = status(layout)
@@ -88,6 +93,13 @@ def _configure(layout, as_json: bool) -> int:
         print(f"sandbox {layout.profile} is not running healthy: start it with `{start}`")
         return 1
     try:
+        if only_diff:
+            found = diff(layout.spec)
+            if as_json:
+                print(json.dumps(found, indent=1))
+            else:
+                print("\n".join(_diff_text(d) for d in found))
+            return 1 if any(d["files_differ"] or d["dcs_patch"] or d["pending_reason"] for d in found) else 0
         reports = apply(layout.spec, say=(lambda _: None) if as_json else print)
     except ConfigureError as error:
         print(f"configure failed: {error}")
@@ -95,3 +107,15 @@ def _configure(layout, as_json: bool) -> int:
     if as_json:
         print(json.dumps([dataclasses.asdict(r) for r in reports], indent=1))
     return 0
+
+
+def _diff_text(found: dict) -> str:
+    lines = [f"{found['member']} ({found['role']}):"]
+    lines += [f"  file differs: {path}" for path in found["files_differ"]]
+    if found["dcs_patch"]:
+        lines.append(f"  dynamic configuration to patch: {found['dcs_patch']}")
+    lines += [
+        f"  restart pending: {name} {change.get('old_value')} -> {change.get('new_value')}"
+        for name, change in found["pending_reason"].items()
+    ]
+    return "\n".join(lines) if len(lines) > 1 else f"{lines[0]} runs what the stack renders"

@@ -34,3 +34,19 @@ def test_an_rpo_change_and_a_rolling_restart_keep_writes_within_the_rto(sandbox,
     assert isinstance(result.measurements["write_outage_s"], float)
     assert result.measurements["write_outage_s"] <= objectives(sandbox).rto_seconds
     assert result.passed, result.summary()
+
+
+def test_config_diff_names_what_would_change_and_changes_nothing(sandbox):
+    import dataclasses
+
+    from dataplane.patroni import config_path
+    from sandbox import configure
+
+    spec = sandbox.layout.spec
+    sandbox.wait_healthy(90)
+    assert all(not d["files_differ"] and not d["dcs_patch"] for d in configure.diff(spec))
+    wider = dataclasses.replace(spec, client_cidrs=(*spec.client_cidrs, "127.0.0.3/32"))
+    for _ in range(2):  # the second look finds the same: nothing was written
+        found = configure.diff(wider)
+        assert [d["files_differ"] for d in found] == [[config_path(spec, m)] for m in spec.members]
+    assert all(not d["files_differ"] for d in configure.diff(spec))
