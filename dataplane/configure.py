@@ -87,12 +87,11 @@ def encoded(spec: ClusterSpec, member: Member, extra_files: Files | None = None)
 
 
 def digest(text: str) -> str:
-    """What a configure step's trigger carries: it moves exactly when the bundle's content does."""
+    """What a step's trigger carries for a rendered input: it moves exactly when the content does."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def agent_argument() -> str:
-    return base64.b64encode(gzip.compress(AGENT_SOURCE.encode(), mtime=0)).decode()
+AGENT_ARGUMENT = base64.b64encode(gzip.compress(AGENT_SOURCE.encode(), mtime=0)).decode()
 
 
 MODES = ("apply", "restart", "restart-in-place", "diff")
@@ -102,12 +101,12 @@ def command(encoded_bundle: str, mode: str = "apply", python: str = "python3") -
     """The argv that applies a bundle on a member (`restart`: restarts it if a change waits for one), as root."""
     if mode not in MODES:
         raise ValueError(f"configure mode {mode!r}: use one of {', '.join(MODES)}")
-    for argument in (encoded_bundle, agent_argument()):
+    for argument in (encoded_bundle, AGENT_ARGUMENT):
         if len(argument) > MAX_ARGUMENT_BYTES:
             raise ValueError(
                 f"configure bundle argument is {len(argument)} bytes, above Linux's {MAX_ARGUMENT_BYTES}-byte limit"
             )
-    return [python, "-c", _LOADER, agent_argument(), mode, encoded_bundle]
+    return [python, "-c", _LOADER, AGENT_ARGUMENT, mode, encoded_bundle]
 
 
 def shell_command(encoded_bundle: str, mode: str = "apply") -> str:

@@ -201,11 +201,11 @@ def apply(bundle: dict[str, Any]) -> dict[str, Any]:
     report["dcs_patch"] = patch
     if set(written) & set(bundle["pgbouncer_files"]) and signal_pidfile(bundle["pgbouncer_pidfile"]):
         report["actions"].append("pgbouncer reloaded")
-    restart = [service for path, service in bundle["restart_files"].items() if path in written]
+    services = [service for path, service in bundle["restart_files"].items() if path in written]
     state = wait_settled(patroni, started) if report["actions"] else patroni.checked("GET", "/patroni")
     if state.get("pending_restart"):
-        restart.append("postgresql")
-    report["restart_needed"] = sorted(set(restart))
+        services.append("postgresql")
+    report["restart_needed"] = sorted(set(services))
     report["pending_reason"] = dict(state.get("pending_restart_reason") or {})
     report["role"] = state.get("role")
     return report

@@ -9,7 +9,6 @@ depend on which node currently leads.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,10 +50,6 @@ class PostProvisionArgs:
     after: Sequence[pulumi.Resource] = ()
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 class PostProvision(PlatformComponent):
     def __init__(self, name: str, args: PostProvisionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aws", "PostProvision", name, args.tags, opts)
@@ -94,7 +89,7 @@ class PostProvision(PlatformComponent):
                     f"{BACKUP_CHECK_COMMAND}"
                 )
             ),
-            triggers=[instances, _digest(args.pgbackrest_config)],
+            triggers=[instances, configure.digest(args.pgbackrest_config)],
             # The node-side scripts it runs are the ones the configure step last wrote.
             opts=self.child_opts(depends_on=[*args.after, self.configure]),
         )
@@ -104,7 +99,7 @@ class PostProvision(PlatformComponent):
                 lambda ids: f"{runner} --instances {','.join(ids)} --on-leader -- {APPLY_ROLES_COMMAND}"
             ),
             # The SQL itself travels in the node's rendered files; the digest re-runs it when it changes.
-            triggers=[instances, _digest(args.role_sql)],
+            triggers=[instances, configure.digest(args.role_sql)],
             opts=self.child_opts(depends_on=[self.backup_check]),
         )
         self.register_outputs(

@@ -8,9 +8,9 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..core import Rule, as_list, dig, plain, resource_policy, short, stack_config, stack_policy
+from ..core import Rule, as_list, dig, resource_policy, short, stack_config, stack_policy
 from ..graph import of_type
-from ..operators import namespace
+from ..operators import namespace, spec_of
 from .types import CLOUD, CNPG_CLUSTER, NETWORK_POLICY
 
 AREA = "network"
@@ -38,7 +38,7 @@ def _selects_everything(selector: Any) -> bool:
 
 
 def denies_by_default(policy: Any) -> bool:
-    spec = plain(dig(policy.props, "spec", default={})) or {}
+    spec = spec_of(policy)
     return (
         _selects_everything(spec.get("podSelector"))
         and "Ingress" in as_list(spec.get("policyTypes"))
@@ -102,7 +102,7 @@ def _block_problem(cidr: str, allowed: list) -> str | None:
 def _sources(args, report) -> None:
     if args.resource_type != NETWORK_POLICY:
         return
-    spec = plain(dig(args.props, "spec", default={})) or {}
+    spec = spec_of(args)
     allowed = _allowlist()
     for i, rule in enumerate(as_list(spec.get("ingress"))):
         where = f"{args.name}: ingress[{i}]"

@@ -9,7 +9,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from ..core import Rule, as_list, dig, plain, resource_policy
+from ..core import Rule, as_list, dig, resource_policy
+from ..operators import spec_of
 from .types import CLOUD, CNPG_CLUSTER, POOLER
 
 AREA = "kubernetes"
@@ -71,7 +72,7 @@ def _mapping(value: Any) -> dict[str, Any]:
 def _restricted(args, report) -> None:
     if args.resource_type not in (CNPG_CLUSTER, POOLER):
         return
-    spec = _mapping(plain(dig(args.props, "spec", default={})))
+    spec = spec_of(args)
     if args.resource_type == CNPG_CLUSTER:
         # One container context for every container the operator runs in an instance pod.
         problems = _context_problems(
