@@ -73,6 +73,19 @@ def replica_restore_command(spec: ClusterSpec, member: Member) -> str:
     return shlex.join([*_base(spec, member), "--delta", "--type=standby", "restore"])
 
 
+def side_instance_options(instance_dir: str) -> list[str]:
+    """Options for a restore into an instance beside a running member (a restore drill, a clone): its own
+    spool, lock and log paths. pgBackRest writes command-line options into the restored `restore_command`, so
+    the instance's archive-get keeps them. With the member's paths, its asynchronous archive-get needs the same
+    archive lock as the member's archive-push and waits out archive-timeout (60 s a segment) while the
+    member archives."""
+    return [
+        f"--spool-path={instance_dir}/pgbackrest/spool",
+        f"--lock-path={instance_dir}/pgbackrest/lock",
+        f"--log-path={instance_dir}/pgbackrest/log",
+    ]
+
+
 def backup_command(spec: ClusterSpec, member: Member, backup_type: str) -> str:
     if backup_type not in BACKUP_TYPES:
         raise ValueError(f"backup type {backup_type!r} is not one of {BACKUP_TYPES}")

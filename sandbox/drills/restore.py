@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 
+from dataplane import pgbackrest as pgbackrest_render
 from dataplane.pg_hba import render_pg_hba
 from sandbox import processes
 from sandbox.client import Sandbox
@@ -73,6 +74,7 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         layout,
         leader,
         f"--pg1-path={data_dir}",
+        *pgbackrest_render.side_instance_options(str(scratch)),
         f"--repo={repo}",
         "--type=time",
         f"--target={target}",
@@ -82,9 +84,10 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     restored_files = time.monotonic() - started
     # Recovery must fetch its WAL from the repository under test, not from the first one that has it.
     auto_conf = (data_dir / "postgresql.auto.conf").read_text()
-    wal_from_repo = f"--repo={repo} " in next(
-        (line for line in auto_conf.splitlines() if "restore_command" in line), ""
-    )
+    restore_command = next((line for line in auto_conf.splitlines() if "restore_command" in line), "")
+    wal_from_repo = f"--repo={repo} " in restore_command
+    # ...and under its own archive lock, so the leader archiving meanwhile cannot stall it.
+    own_archive_lock = f"--lock-path={scratch}/" in restore_command
     paths = layout.member_paths(leader.name)
     # The restored directory carries the cluster's postgresql.conf: a scratch instance must not take the
     # cluster's port, wait for its synchronous standbys or archive into the same stanza.
@@ -96,6 +99,10 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         "synchronous_standby_names": "",
         "archive_mode": "off",
         "logging_collector": "off",
+        # The readiness probe connects every 0.1 s: logged, it would bury recovery's own lines in the tail
+        # that a failure shows.
+        "log_connections": "off",
+        "log_disconnections": "off",
         "cluster_name": f"{layout.spec.scope}-restore-drill",
     }
     argv = [f"{paths.postgres_bin_dir}/postgres", "-D", str(data_dir)]
@@ -142,7 +149,7 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             if line
         )
         before, after = int(counts.get("before", 0)), int(counts.get("after", 0))
-        passed = before == RESTORE_ROWS and after == 0 and wal_from_repo
+        passed = before == RESTORE_ROWS and after == 0 and wal_from_repo and own_archive_lock
         obj = objectives(sandbox)
         passed = passed and restore_seconds <= obj.rto_seconds
         measurements = {
@@ -153,6 +160,7 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             "rows_after_target": after,
             "repo": f"repo{repo} ({layout.repository_kind(repo)})",
             "wal_from_repo": wal_from_repo,
+            "own_archive_lock": own_archive_lock,
             "target": target,
         }
     finally:

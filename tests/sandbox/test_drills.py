@@ -61,6 +61,7 @@ def test_backup_and_point_in_time_restore(sandbox, kind):
     assert result.measurements["rows_before_target"] == "100/100"
     assert result.measurements["rows_after_target"] == 0
     assert result.measurements["wal_from_repo"] is True
+    assert result.measurements["own_archive_lock"] is True
     assert result.passed, result.summary()
 
 
