@@ -3,6 +3,7 @@ it into a scratch instance on its own port: the whole backup path against that r
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import time
@@ -38,6 +39,10 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     backup_started = time.monotonic()
     processes.pgbackrest(layout, leader, f"--repo={repo}", "--type=full", "backup")
     backup_seconds = time.monotonic() - backup_started
+    # Restore exactly that backup. Left to choose, pgBackRest takes the newest backup that stopped before the
+    # target, in whole seconds: a target within the second the backup stopped makes it take an older one.
+    info = json.loads(processes.pgbackrest(layout, leader, f"--repo={repo}", "--output=json", "info").stdout)
+    backup_set = info[0]["backup"][-1]["label"]
     psql(
         "create table if not exists drill_restore (run text, phase text, n int, "
         "at timestamptz default clock_timestamp())"
@@ -76,6 +81,7 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         f"--pg1-path={data_dir}",
         *pgbackrest_render.side_instance_options(str(scratch)),
         f"--repo={repo}",
+        f"--set={backup_set}",
         "--type=time",
         f"--target={target}",
         "--target-action=promote",
@@ -97,6 +103,10 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         "unix_socket_directories": str(run_dir),
         "hba_file": str(hba_file),
         "synchronous_standby_names": "",
+        # Replaying WAL of a time when the cluster ran a larger max_connections or max_locks_per_transaction (a
+        # rolled-back change), a hot standby pauses for good: it needs at least the primary's values. Nothing
+        # reads the scratch before it is promoted.
+        "hot_standby": "off",
         "archive_mode": "off",
         "logging_collector": "off",
         # The readiness probe connects every 0.1 s: logged, it would bury recovery's own lines in the tail
@@ -162,6 +172,7 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             "wal_from_repo": wal_from_repo,
             "own_archive_lock": own_archive_lock,
             "target": target,
+            "backup_set": backup_set,
         }
     finally:
         sup.stop(SCRATCH_SERVICE, sig=signal.SIGINT)
