@@ -23,3 +23,5 @@ pulumi.export("dashboards", platform.grafana_url)
 # Peers in other accounts or regions accept these and add their return routes.
 pulumi.export("peering_connection_ids", platform.peering_connection_ids)
 pulumi.export("topology", topology.as_dict())
+# What runs where, for operators and `pgp` (the console reaches each member by its cloud id).
+pulumi.export("inventory", platform.inventory)

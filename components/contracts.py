@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import pulumi
 
 from components.spec import PRIVATE_ZONE
+from dataplane.console import member_inventory
 from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, ClusterSpec, Repository
 from dataplane.routing import client_access
 from stacks.settings import MONITORING_NODE, Peer, PeerGroup, Receiver, Settings, member_node
@@ -176,6 +177,9 @@ class PlatformOutputs:
     ca_certificate: pulumi.Output[str]
     app_role_secret_ids: Mapping[str, pulumi.Output[str]]  # application role -> where its password lives
     restore_identity: pulumi.Output[str]
+    # What runs where (dataplane.console.member_inventory): the Patroni scope and, per member, its zone and the
+    # cloud's id for it, which the operator console reaches it by.
+    inventory: dict[str, Any]
 
 
 class CloudBuild(Protocol):
@@ -206,4 +210,5 @@ def platform_outputs(spec: ClusterSpec, roles: Mapping[str, Any]) -> PlatformOut
         ca_certificate=secrets.ca_certificate,
         app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
         restore_identity=identity.restore_identity,
+        inventory=member_inventory(spec, cluster.member_ids),
     )

@@ -30,6 +30,7 @@ class PostgresPlatform(pulumi.ComponentResource):
     ca_certificate: pulumi.Output[str]
     app_role_secret_ids: Mapping[str, pulumi.Output[str]]
     restore_role_arn: pulumi.Output[str]
+    inventory: dict[str, Any]
 
     def __init__(self, name: str, settings: Settings, topology: Topology, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{TYPE_PREFIX}:index:PostgresPlatform", name, None, opts)
@@ -43,6 +44,7 @@ class PostgresPlatform(pulumi.ComponentResource):
         self.app_role_secret_ids = outputs.app_role_secret_ids
         # The export keeps its first name: deployed stacks' consumers read `restore_role_arn`.
         self.restore_role_arn = outputs.restore_identity
+        self.inventory = {"cloud": settings.cloud, "region": settings.region, **outputs.inventory}
         self.register_outputs(
             {
                 "endpoint": self.endpoint,
@@ -53,5 +55,6 @@ class PostgresPlatform(pulumi.ComponentResource):
                 "ca_certificate": self.ca_certificate,
                 "app_role_secret_ids": self.app_role_secret_ids,
                 "restore_role_arn": self.restore_role_arn,
+                "inventory": self.inventory,
             }
         )

@@ -104,4 +104,14 @@ if ! stamp_ok "$azurite_prefix" "azurite@$azurite_version"; then
   chmod -R a+rX "$azurite_prefix"
   echo "azurite@$azurite_version" >"$azurite_prefix/.requirements.sha"
 fi
-log "ready: venv=$venv patroni=$patroni_venv postgresql=$major azurite=$azurite_version"
+# The operator console, `pgp` (tools/console.py), on PATH for this checkout; `python -m tools console` is the same.
+pgp_bin="${PG_PLATFORM_BIN_DIR:-/usr/local/bin}/pgp"
+pgp_wrapper="$(printf '%s\n' '#!/bin/sh' "# written by $here/scripts/bootstrap.sh: the operator console of this checkout" \
+  "PYTHONPATH=$(printf '%q' "$here") exec $(printf '%q' "$venv/bin/python") -m tools.console \"\$@\"")"
+if [ "$(cat "$pgp_bin" 2>/dev/null)" != "$pgp_wrapper" ]; then
+  log "installing the operator console as $pgp_bin"
+  mkdir -p "$(dirname "$pgp_bin")"
+  printf '%s\n' "$pgp_wrapper" >"$pgp_bin"
+  chmod 0755 "$pgp_bin"
+fi
+log "ready: venv=$venv patroni=$patroni_venv postgresql=$major azurite=$azurite_version console=$pgp_bin"

@@ -86,6 +86,7 @@ def _configure(layout, as_json: bool, only_diff: bool) -> int:
 
     from sandbox.configure import ConfigureError, apply, diff
     from sandbox.status import status
+    from tools.console import anything_differs, diff_text
 
     _, healthy = status(layout)
     if not healthy:
@@ -98,8 +99,8 @@ def _configure(layout, as_json: bool, only_diff: bool) -> int:
             if as_json:
                 print(json.dumps(found, indent=1))
             else:
-                print("\n".join(_diff_text(d) for d in found))
-            return 1 if any(d["files_differ"] or d["dcs_patch"] or d["pending_reason"] for d in found) else 0
+                print("\n".join(diff_text(d) for d in found))
+            return 1 if anything_differs(found) else 0
         reports = apply(layout.spec, say=(lambda _: None) if as_json else print)
     except ConfigureError as error:
         print(f"configure failed: {error}")
@@ -107,15 +108,3 @@ def _configure(layout, as_json: bool, only_diff: bool) -> int:
     if as_json:
         print(json.dumps([dataclasses.asdict(r) for r in reports], indent=1))
     return 0
-
-
-def _diff_text(found: dict) -> str:
-    lines = [f"{found['member']} ({found['role']}):"]
-    lines += [f"  file differs: {path}" for path in found["files_differ"]]
-    if found["dcs_patch"]:
-        lines.append(f"  dynamic configuration to patch: {found['dcs_patch']}")
-    lines += [
-        f"  restart pending: {name} {change.get('old_value')} -> {change.get('new_value')}"
-        for name, change in found["pending_reason"].items()
-    ]
-    return "\n".join(lines) if len(lines) > 1 else f"{lines[0]} runs what the stack renders"

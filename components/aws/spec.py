@@ -14,9 +14,14 @@ def backup_bucket_name(settings: Settings, account_id: str) -> str:
 
 
 def s3_repository(settings: Settings, account_id: str) -> S3Repository:
+    return s3_repository_for_bucket(settings, backup_bucket_name(settings, account_id))
+
+
+def s3_repository_for_bucket(settings: Settings, bucket: str) -> S3Repository:
+    """The repository as a deployed stack names it (its `backup_bucket` output), for tools that run later."""
     return S3Repository(
         path=f"/{settings.name}",
-        bucket=backup_bucket_name(settings, account_id),
+        bucket=bucket,
         region=settings.region,
         endpoint=f"s3.{settings.region}.amazonaws.com",
         uri_style="host",

@@ -22,6 +22,7 @@ from components.kubernetes.operator import Operator
 from components.kubernetes.secrets import Secrets
 from components.spec import cluster_spec
 from dataplane import cnpg, cnpg_monitoring
+from dataplane.console import member_inventory
 from stacks.settings import Settings
 from stacks.topology import Topology
 
@@ -128,4 +129,5 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             role: pulumi.Output.from_input(f"{namespace}/{secret}") for role, secret in target.role_secrets.items()
         },
         restore_identity=host.restore_identity,
+        inventory=member_inventory(spec, cluster.member_ids),
     )

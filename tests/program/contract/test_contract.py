@@ -101,3 +101,21 @@ def test_every_taggable_resource_carries_the_stage_tags(built):
     for record, tags in tagged:
         if tags is not None:
             assert tags.items() >= wanted.items(), record.name
+
+
+def test_the_inventory_says_what_runs_where(built):
+    """The `inventory` export the console finds members by: every member with its zone and a distinct id."""
+    _, stack, plan = built
+    settings = settings_for_stack(stack)
+    topology = derive_topology(settings)
+    inventory = plan.outputs["inventory"]
+    assert (inventory["cloud"], inventory["region"], inventory["scope"]) == (
+        settings.cloud,
+        settings.region,
+        settings.name,
+    )
+    members = inventory["members"]
+    assert [m["zone"] for m in members.values()] == list(topology.node_zones.value)
+    assert len(members) == topology.node_count.value
+    ids = [m["id"] for m in members.values()]
+    assert all(isinstance(i, str) and i for i in ids) and len(set(ids)) == len(ids), ids

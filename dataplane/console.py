@@ -1,0 +1,258 @@
+"""The operator console's node side (`pgp`, tools/console.py): the inventory a stack exports, and the commands an
+operation runs as root on a member. The same commands run in the sandbox (locally) and on a cloud member
+(through its remote-command service), so what an operator does on a laptop is what they do in prod.
+
+Pure: commands are built from the member's paths and ports; running them is the target's job."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from dataplane import pgbackrest
+from dataplane.boot.cloud_config import UNIT_PREFIX
+from dataplane.boot.units import SERVICE_USER
+from dataplane.model import (
+    APP_READONLY_USER,
+    APP_READWRITE_USER,
+    MONITORING_USER,
+    POOLER_AUTH_USER,
+    REPLICATION_USER,
+    REWIND_USER,
+    SUPERUSER,
+    ClusterSpec,
+    Member,
+)
+
+# Application logins an operator may lock during an incident. `pulumi up` re-applies the stack's roles and
+# unlocks them again: a lock is an operation, not a setting.
+LOCKABLE_ROLES = (APP_READWRITE_USER, APP_READONLY_USER)
+PLATFORM_ROLES = {
+    SUPERUSER: "the superuser has no network login to lock, and Patroni needs it locally",
+    REPLICATION_USER: "the standbys stream as it: locking it stops replication",
+    REWIND_USER: "Patroni rewinds a former primary as it",
+    POOLER_AUTH_USER: "PgBouncer looks up every client's password as it",
+    MONITORING_USER: "the exporters query as it: locking it blinds the alerts",
+}
+# Services an operator reads the logs of. PostgreSQL writes its own files (logging_collector); on a cloud member
+# each of the others is the systemd unit of that name.
+LOG_SERVICES = ("postgresql", "patroni", "pgbouncer", "etcd", "postgres-exporter", "node-exporter")
+DEFAULT_LOG_LINES = 100
+BACKUP_TYPES = pgbackrest.BACKUP_TYPES
+
+
+class Ran(NamedTuple):
+    """What a member command returned, however the target ran it."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+class ConsoleError(ValueError):
+    """A request the console refuses before it runs anything: the message names the argument and the fix."""
+
+
+def member_inventory(spec: ClusterSpec, member_ids: Sequence[Any]) -> dict[str, Any]:
+    """What runs where, as the stack exports it: scope, and per member its zone and the cloud's id for it."""
+    return {
+        "scope": spec.scope,
+        "members": {
+            m.name: {"zone": m.zone, "id": member_id} for m, member_id in zip(spec.members, member_ids, strict=True)
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    cloud: str
+    region: str
+    scope: str
+    members: Mapping[str, Mapping[str, str]]  # name -> {"zone", "id"}
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> Inventory:
+        """From `pulumi stack output --json`; a stack deployed before the inventory existed lacks it."""
+        inventory = outputs.get("inventory")
+        if not isinstance(inventory, Mapping) or not isinstance(inventory.get("members"), Mapping):
+            raise ConsoleError(
+                "the stack outputs have no `inventory`: run `pulumi up` once with this version to export it"
+            )
+        try:
+            return cls(
+                str(inventory["cloud"]),
+                str(inventory["region"]),
+                str(inventory["scope"]),
+                {str(k): dict(v) for k, v in inventory["members"].items()},
+            )
+        except (KeyError, TypeError, ValueError) as missing:
+            raise ConsoleError(f"the stack's `inventory` output lacks {missing}: run `pulumi up` again") from None
+
+
+def as_service_user(spec: ClusterSpec, member: Member, argv: Sequence[str]) -> str:
+    """`argv` as the service user with the member's secrets exported to that one process (the file is 0600)."""
+    env = spec.paths_for(member).secrets_env
+    return (
+        f"set -a; . {shlex.quote(env)}; set +a; exec setpriv --reuid={SERVICE_USER} --regid={SERVICE_USER} "
+        f"--init-groups -- {shlex.join(argv)}"
+    )
+
+
+def status_command(patronictl: str) -> str:
+    return shlex.join([patronictl, "list", "--format", "json"])
+
+
+def switchover_command(patronictl: str, leader: str, candidate: str) -> str:
+    return shlex.join([patronictl, "switchover", "--leader", leader, "--candidate", candidate, "--force"])
+
+
+def member_command(patronictl: str, action: str, scope: str, member: str) -> str:
+    """restart, reload or reinit of one member, without patronictl's prompt."""
+    if action not in ("restart", "reload", "reinit"):
+        raise ConsoleError(f"unknown member action {action!r}")
+    return shlex.join([patronictl, action, scope, member, "--force"])
+
+
+def backup_command(spec: ClusterSpec, member: Member, backup_type: str) -> str:
+    if backup_type not in BACKUP_TYPES:
+        raise ConsoleError(f"--type {backup_type!r}: use one of {', '.join(BACKUP_TYPES)}")
+    return as_service_user(spec, member, shlex.split(pgbackrest.backup_command(spec, member, backup_type)))
+
+
+def backups_command(spec: ClusterSpec, member: Member) -> str:
+    return as_service_user(spec, member, shlex.split(pgbackrest.command(spec, member, "--output=json", "info")))
+
+
+def psql_command(spec: ClusterSpec, member: Member, sql: str, database: str = "postgres") -> str:
+    """SQL as the superuser over the member's socket (peer): one statement list, stopping at the first error."""
+    paths = spec.paths_for(member)
+    argv = [
+        f"{paths.postgres_bin_dir}/psql",
+        *("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
+        *("-h", paths.run_dir, "-p", str(member.ports.postgres), "-U", SUPERUSER, "-d", database),
+        *("-c", sql),
+    ]
+    return as_service_user(spec, member, argv)
+
+
+def lock_sql(role: str, locked: bool) -> str:
+    """Lock: no new logins, and the role's sessions end (pooled server connections included). Unlock: logins
+    again. Refuses the platform's own roles, naming why."""
+    if role in PLATFORM_ROLES:
+        raise ConsoleError(f"role {role!r} is the platform's own: {PLATFORM_ROLES[role]}")
+    if role not in LOCKABLE_ROLES:
+        raise ConsoleError(f"role {role!r}: the console locks the application roles {', '.join(LOCKABLE_ROLES)}")
+    if not locked:
+        return f"ALTER ROLE {role} LOGIN;"
+    return (
+        f"ALTER ROLE {role} NOLOGIN; "
+        f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{role}';"
+    )
+
+
+def check_log_request(service: str, lines: int) -> None:
+    if service not in LOG_SERVICES:
+        raise ConsoleError(f"--service {service!r}: use one of {', '.join(LOG_SERVICES)}")
+    if lines < 1:
+        raise ConsoleError(f"--lines {lines}: give a positive number")
+
+
+def postgresql_log_command(spec: ClusterSpec, member: Member, lines: int) -> str:
+    """The newest of PostgreSQL's own log files (one per weekday), the same on every target."""
+    directory = shlex.quote(f"{spec.paths_for(member).log_dir}/postgresql")
+    return f'tail -n {int(lines)} "$(ls -t {directory}/postgresql-*.log | head -n 1)"'
+
+
+def journal_command(service: str, lines: int) -> str:
+    """A cloud member's log of one of its services (the systemd unit)."""
+    check_log_request(service, lines)
+    return shlex.join(["journalctl", "--no-pager", "-u", f"{UNIT_PREFIX}{service}", "-n", str(lines)])
+
+
+@dataclass(frozen=True)
+class MemberState:
+    name: str
+    role: str  # leader, sync_standby, replica, ...
+    state: str  # running, streaming, stopped, ...
+    timeline: int | None
+    lag_mb: float | None
+    pending_restart: bool
+
+
+_ROLE_NAMES = {"leader": "leader", "sync standby": "sync_standby", "replica": "replica"}
+
+
+def parse_status(text: str) -> list[MemberState]:
+    """`patronictl list --format json`: one row per member."""
+    rows = json.loads(text)
+    out = []
+    for row in rows:
+        lag = row.get("Lag in MB")
+        out.append(
+            MemberState(
+                name=str(row["Member"]),
+                role=_ROLE_NAMES.get(str(row.get("Role", "")).lower(), str(row.get("Role", "")).lower()),
+                state=str(row.get("State", "")),
+                timeline=int(row["TL"]) if isinstance(row.get("TL"), int) else None,
+                lag_mb=float(lag) if isinstance(lag, (int, float)) else None,
+                pending_restart=bool(row.get("Pending restart")),
+            )
+        )
+    return out
+
+
+def leader_of(states: Sequence[MemberState]) -> str:
+    leaders = [s.name for s in states if s.role == "leader"]
+    if len(leaders) != 1:
+        raise ConsoleError(f"the cluster has {len(leaders)} leaders right now: run `pgp status` and wait for one")
+    return leaders[0]
+
+
+def switchover_candidate(states: Sequence[MemberState], requested: str | None) -> str:
+    """The requested member if it can take over, else the synchronous standby, else a streaming replica."""
+    leader = leader_of(states)
+    healthy = [s for s in states if s.name != leader and s.state in ("streaming", "running")]
+    if requested is not None:
+        if requested == leader:
+            raise ConsoleError(f"--to {requested}: it is already the leader")
+        if requested not in {s.name for s in states}:
+            raise ConsoleError(f"--to {requested}: no such member; members: {', '.join(s.name for s in states)}")
+        if requested not in {s.name for s in healthy}:
+            raise ConsoleError(f"--to {requested}: it is not streaming; `pgp status` shows its state")
+        return requested
+    preferred = [s for s in healthy if s.role == "sync_standby"] or healthy
+    if not preferred:
+        raise ConsoleError("no standby is streaming: a switchover has nowhere to go")
+    return preferred[0].name
+
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_role_name(role: str) -> str:
+    if not _ROLE_NAME.match(role):
+        raise ConsoleError(f"role {role!r}: a PostgreSQL role name is lower-case letters, digits and _")
+    return role
+
+
+def summarize_backups(text: str) -> list[dict[str, Any]]:
+    """`pgbackrest info --output=json`: per repository, its backups (label, type, stop time, size) newest last."""
+    info = json.loads(text)
+    rows = []
+    for stanza in info:
+        for backup in stanza.get("backup", []):
+            rows.append(
+                {
+                    "repo": backup.get("database", {}).get("repo-key"),
+                    "label": backup.get("label"),
+                    "type": backup.get("type"),
+                    "stopped_at": backup.get("timestamp", {}).get("stop"),
+                    "size_bytes": backup.get("info", {}).get("size"),
+                    "error": bool(backup.get("error")),
+                }
+            )
+    return sorted(rows, key=lambda r: (r["repo"] or 0, r["stopped_at"] or 0))

@@ -1,0 +1,61 @@
+"""The sandbox as a target of the operator console (`pgp`, tools/console.py): the member commands of
+dataplane/console.py run here as local processes, where on a cloud they go through its remote-command service."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from typing import Any
+
+from dataplane.console import ConsoleError, Ran, check_log_request
+from dataplane.model import Member
+from sandbox.layout import SandboxLayout
+from sandbox.node import patronictl_path
+from sandbox.processes import supervisor
+from sandbox.services import etcd, exporters, patroni, pgbouncer
+
+# Each member service's supervisor log; PostgreSQL's own files are read the same way as on a node.
+_SERVICE_NAMES = {
+    "patroni": patroni.name,
+    "pgbouncer": pgbouncer.name,
+    "etcd": etcd.name,
+    "postgres-exporter": exporters.postgres_exporter_name,
+    "node-exporter": exporters.node_exporter_name,
+}
+
+
+class SandboxTarget:
+    def __init__(self, layout: SandboxLayout):
+        self.layout = layout
+        self.spec = layout.spec
+        self.where = f"sandbox {layout.profile} in {layout.root}"
+
+    def patronictl(self, member: Member) -> str:
+        return str(patronictl_path(self.layout, member))
+
+    def run(self, member: Member, shell: str, timeout: float) -> Ran:
+        try:
+            done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Ran(124, "", f"no answer from {member.name} within {timeout:.0f} s")
+        return Ran(done.returncode, done.stdout, done.stderr)
+
+    def service_log_command(self, member: Member, service: str, lines: int) -> str:
+        check_log_request(service, lines)
+        if service not in _SERVICE_NAMES:
+            raise ConsoleError(f"--service {service}: the sandbox reads it with --service postgresql")
+        log = supervisor(self.layout).log_file(_SERVICE_NAMES[service](member))
+        return shlex.join(["tail", "-n", str(lines), str(log)])
+
+    def config_diff(self) -> list[dict[str, Any]]:
+        from sandbox.configure import diff
+
+        return diff(self.spec)
+
+    def inventory(self) -> dict[str, Any]:
+        return {
+            "cloud": "sandbox",
+            "region": "loopback",
+            "scope": self.spec.scope,
+            "members": {m.name: {"zone": m.zone, "id": f"{m.host}:{m.ports.postgres}"} for m in self.spec.members},
+        }

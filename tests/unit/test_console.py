@@ -1,0 +1,155 @@
+"""The operator console without a cluster: what it refuses (naming the argument), the candidate it picks, and on
+an AWS stack the exact commands it sends through a fake SSM client to the instances the program's own
+`inventory` export names."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataplane import console
+from dataplane.console import ConsoleError, MemberState
+from dataplane.model import APP_READWRITE_USER, REPLICATION_USER, SUPERUSER
+from dataplane.operations import PATRONICTL_COMMAND
+from tools import console as cli
+from tools.runner import run_stack
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _states(*rows: tuple[str, str, str]) -> list[MemberState]:
+    return [MemberState(name, role, state, 1, 0.0, False) for name, role, state in rows]
+
+
+def test_the_platform_roles_cannot_be_locked_and_each_refusal_says_why():
+    for role in (SUPERUSER, REPLICATION_USER):
+        with pytest.raises(ConsoleError, match=f"role '{role}' is the platform's own: "):
+            console.lock_sql(role, True)
+    with pytest.raises(ConsoleError, match="locks the application roles"):
+        console.lock_sql("someone_else", True)
+    locked = console.lock_sql(APP_READWRITE_USER, True)
+    assert locked.startswith(f"ALTER ROLE {APP_READWRITE_USER} NOLOGIN;")
+    assert f"pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{APP_READWRITE_USER}'" in locked
+    assert console.lock_sql(APP_READWRITE_USER, False) == f"ALTER ROLE {APP_READWRITE_USER} LOGIN;"
+    with pytest.raises(ConsoleError, match="lower-case letters"):
+        console.check_role_name("app_rw; DROP TABLE x")
+
+
+def test_a_switchover_goes_to_the_sync_standby_unless_told_and_never_to_a_stopped_member():
+    states = _states(("a", "leader", "running"), ("b", "replica", "streaming"), ("c", "sync_standby", "streaming"))
+    assert console.switchover_candidate(states, None) == "c"
+    assert console.switchover_candidate(states, "b") == "b"
+    with pytest.raises(ConsoleError, match="--to a: it is already the leader"):
+        console.switchover_candidate(states, "a")
+    with pytest.raises(ConsoleError, match="--to z: no such member; members: a, b, c"):
+        console.switchover_candidate(states, "z")
+    stopped = _states(("a", "leader", "running"), ("b", "replica", "stopped"))
+    with pytest.raises(ConsoleError, match="--to b: it is not streaming"):
+        console.switchover_candidate(stopped, "b")
+    with pytest.raises(ConsoleError, match="no standby is streaming"):
+        console.switchover_candidate(stopped, None)
+    with pytest.raises(ConsoleError, match="0 leaders"):
+        console.leader_of(_states(("a", "replica", "running")))
+
+
+def test_log_requests_name_the_argument_and_the_choices():
+    with pytest.raises(ConsoleError, match="--service 'nginx': use one of postgresql, patroni"):
+        console.journal_command("nginx", 10)
+    with pytest.raises(ConsoleError, match="--lines 0"):
+        console.journal_command("patroni", 0)
+    assert console.journal_command("patroni", 5) == "journalctl --no-pager -u pgp-patroni -n 5"
+
+
+def test_a_stack_without_an_inventory_output_is_named_with_the_fix():
+    with pytest.raises(ConsoleError, match="no `inventory`: run `pulumi up` once"):
+        console.Inventory.from_outputs({"endpoint": "x"})
+
+
+class FakeSsm:
+    """Answers patronictl list with a cluster, and any other command with `answer`."""
+
+    class exceptions:
+        class InvocationDoesNotExist(Exception):
+            pass
+
+    def __init__(self, cluster: list[dict], answer: str = ""):
+        self.cluster = cluster
+        self.answer = answer
+        self.sent: list[tuple[list[str], str]] = []
+
+    def send_command(self, InstanceIds, DocumentName, Parameters):
+        assert DocumentName == "AWS-RunShellScript"
+        self.sent.append((InstanceIds, Parameters["commands"][0]))
+        return {"Command": {"CommandId": str(len(self.sent))}}
+
+    def get_command_invocation(self, CommandId, InstanceId):
+        _, command = self.sent[int(CommandId) - 1]
+        out = json.dumps(self.cluster) if " list --format json" in command else self.answer
+        return {"Status": "Success", "StandardOutputContent": out, "StandardErrorContent": ""}
+
+
+@pytest.fixture(scope="module")
+def prod_outputs() -> dict:
+    return run_stack("prod").outputs
+
+
+@pytest.fixture()
+def fast_ssm(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import ssm_run  # type: ignore[import-not-found]  # scripts/ is not a package
+
+    monkeypatch.setattr(ssm_run, "POLL_SECONDS", 0)
+    yield
+    sys.modules.pop("ssm_run", None)
+
+
+def _cluster(names: list[str]) -> list[dict]:
+    roles = ["Leader", "Sync Standby", "Replica"]
+    return [
+        {"Cluster": "x", "Member": n, "Role": roles[i], "State": "running" if i == 0 else "streaming", "TL": 3}
+        for i, n in enumerate(names)
+    ]
+
+
+def _main(argv: list[str], target) -> int:
+    parser = argparse.ArgumentParser(prog="pgp")
+    cli.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return cli.COMMANDS[args.command](target, args)
+
+
+def test_on_aws_the_console_reaches_the_members_the_inventory_names(prod_outputs, fast_ssm, capsys):
+    from tools.console_aws import AwsTarget
+
+    names = list(prod_outputs["inventory"]["members"])
+    ssm = FakeSsm(_cluster(names), answer="2\n")
+    target = AwsTarget("prod", prod_outputs, ssm=ssm)
+    ids = {name: m["id"] for name, m in prod_outputs["inventory"]["members"].items()}
+
+    assert _main(["status"], target) == 0
+    assert ssm.sent[-1] == ([ids[names[0]]], f"{PATRONICTL_COMMAND} list --format json")
+    assert "sync_standby" in capsys.readouterr().out
+
+    _main(["user", "lock", APP_READWRITE_USER], target)
+    instance, command = ssm.sent[-1]
+    assert instance == [ids[names[0]]]  # the leader
+    words = shlex.split(command.split("exec setpriv ", 1)[1])
+    assert words[:4] == ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+    assert words[-1] == console.lock_sql(APP_READWRITE_USER, True)
+    assert "2 session(s) ended" in capsys.readouterr().out
+
+    _main(["logs", names[2], "--service", "etcd", "--lines", "7"], target)
+    assert ssm.sent[-1] == ([ids[names[2]]], "journalctl --no-pager -u pgp-etcd -n 7")
+
+
+def test_a_stack_on_another_cloud_is_refused_with_what_to_use_instead(prod_outputs):
+    from tools.console_aws import AwsTarget
+
+    elsewhere = {**prod_outputs, "inventory": {**prod_outputs["inventory"], "cloud": "azure"}}
+    with pytest.raises(ConsoleError, match="runs on azure: the console reaches members through AWS Systems Manager"):
+        AwsTarget("prod", elsewhere, ssm=object())

@@ -1,0 +1,334 @@
+"""`pgp` (also `python -m tools console`): the operator console, one place for the tasks an operator runs on a
+cluster. It works on the local sandbox (the default) and on a deployed stack (`--stack NAME`, members reached
+through the cloud's remote-command service), with the same member commands (dataplane/console.py).
+
+    pgp status                      members, roles, lag, pending restarts
+    pgp switchover [--to MEMBER]    planned switchover (default: to the synchronous standby)
+    pgp restart MEMBER | reload MEMBER|--all | reinit MEMBER
+    pgp backup [--type full|diff|incr] | backups
+    pgp user lock|unlock ROLE       an application role: no new logins, its sessions ended
+    pgp logs MEMBER [--service S] [--lines N]
+    pgp config diff                 what applying the stack would change on each member
+    pgp inventory                   what runs where
+
+Text for people by default, `--json` for machines. A refused request exits 2 naming the argument; a member
+command that fails exits 1 with its error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from dataplane import console
+from dataplane.console import ConsoleError, MemberState, Ran
+from dataplane.model import ClusterSpec, Member
+from sandbox.layout import DEFAULT_ROOT, PROFILES
+from stacks.errors import UserError
+
+STATUS_TIMEOUT_SECONDS = 60
+SWITCHOVER_SECONDS = 120
+BACKUP_TIMEOUT_SECONDS = 6 * 3600
+
+
+class Target(Protocol):
+    spec: ClusterSpec
+    where: str
+
+    def patronictl(self, member: Member) -> str: ...
+    def run(self, member: Member, shell: str, timeout: float) -> Ran: ...
+    def service_log_command(self, member: Member, service: str, lines: int) -> str: ...
+    def inventory(self) -> dict[str, Any]: ...
+    def config_diff(self) -> list[dict[str, Any]]: ...
+
+
+class MemberFailed(RuntimeError):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    where = parser.add_argument_group("target (default: the local sandbox)")
+    where.add_argument("--stack", help="a deployed stack: its file Pulumi.<stack>.yaml and its outputs")
+    where.add_argument("--outputs", type=Path, help="with --stack: `pulumi stack output --json` saved to a file")
+    where.add_argument("--profile", choices=PROFILES, default="prod", help="the sandbox profile (default prod)")
+    where.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"the sandbox directory ({DEFAULT_ROOT})")
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("status", help="members, roles, lag and pending restarts")
+    switchover = commands.add_parser("switchover", help="planned switchover")
+    switchover.add_argument("--to", help="the member to take over (default: the synchronous standby)")
+    for action, helptext in (("restart", "restart one member's PostgreSQL"), ("reinit", "rebuild a replica")):
+        commands.add_parser(action, help=helptext).add_argument("member")
+    reload = commands.add_parser("reload", help="reload configuration")
+    reload.add_argument("member", nargs="?")
+    reload.add_argument("--all", action="store_true", help="every member")
+    backup = commands.add_parser("backup", help="a backup now, on the leader")
+    backup.add_argument("--type", default="full", help=f"one of {', '.join(console.BACKUP_TYPES)} (default full)")
+    commands.add_parser("backups", help="the backups in every repository")
+    user = commands.add_parser("user", help="lock or unlock an application role")
+    user.add_argument("action", choices=("lock", "unlock"))
+    user.add_argument("role")
+    logs = commands.add_parser("logs", help="a member's log")
+    logs.add_argument("member")
+    logs.add_argument("--service", default="postgresql", help=f"one of {', '.join(console.LOG_SERVICES)}")
+    logs.add_argument("--lines", type=int, default=console.DEFAULT_LOG_LINES)
+    config = commands.add_parser("config", help="configuration as code")
+    config.add_argument("action", choices=("diff",))
+    commands.add_parser("inventory", help="what runs where")
+
+
+def target_for(args: argparse.Namespace) -> Target:
+    if args.stack:
+        from stacks.files import resolve_stack
+        from tools.console_aws import AwsTarget, stack_outputs
+
+        stack = resolve_stack(args.stack).name  # an unknown stack is named before the CLI is asked
+        return AwsTarget(stack, stack_outputs(stack, args.outputs))
+    if args.outputs:
+        raise ConsoleError("--outputs goes with --stack NAME")
+    if os.geteuid() != 0:
+        raise ConsoleError("the sandbox's member commands run as root: run pgp with sudo, or pass --stack NAME")
+    from sandbox.console_target import SandboxTarget
+    from sandbox.layout import build_layout
+
+    return SandboxTarget(build_layout(args.profile, root=args.root))
+
+
+def member_named(target: Target, name: str) -> Member:
+    names = [m.name for m in target.spec.members]
+    if name not in names:
+        raise ConsoleError(f"member {name!r}: no such member; members: {', '.join(names)}")
+    return target.spec.member(name)
+
+
+def run_checked(target: Target, member: Member, shell: str, timeout: float) -> str:
+    ran = target.run(member, shell, timeout)
+    if ran.status != 0:
+        detail = (ran.stderr.strip() or ran.stdout.strip())[-2000:]
+        raise MemberFailed(f"{member.name}: exit {ran.status}: {detail}")
+    return ran.stdout
+
+
+def cluster_state(target: Target) -> list[MemberState]:
+    """Asked of each member in turn until one answers: a stopped member must not hide the others."""
+    errors = []
+    for member in target.spec.members:
+        ran = target.run(member, console.status_command(target.patronictl(member)), STATUS_TIMEOUT_SECONDS)
+        if ran.status == 0:
+            try:
+                return console.parse_status(ran.stdout)
+            except (ValueError, KeyError) as error:
+                errors.append(f"{member.name}: unreadable answer ({error})")
+                continue
+        errors.append(f"{member.name}: {(ran.stderr.strip() or ran.stdout.strip())[-300:]}")
+    raise MemberFailed("no member answered for the cluster:\n  " + "\n  ".join(errors))
+
+
+def leader_member(target: Target) -> Member:
+    return target.spec.member(console.leader_of(cluster_state(target)))
+
+
+def _status_text(target: Target, states: list[MemberState]) -> str:
+    lines = [f"{target.where}: {target.spec.scope}"]
+    lines.append(f"  {'member':<28} {'role':<13} {'state':<10} {'TL':>3} {'lag MB':>7}  pending restart")
+    for s in states:
+        lag = "" if s.lag_mb is None else f"{s.lag_mb:g}"
+        tl = "" if s.timeline is None else str(s.timeline)
+        pending = "yes" if s.pending_restart else ""
+        lines.append(f"  {s.name:<28} {s.role:<13} {s.state:<10} {tl:>3} {lag:>7}  {pending}")
+    return "\n".join(lines)
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    # Progress goes to stderr, so `--json` output on stdout stays one document.
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=1, default=str) if args.json else text)
+
+
+def cmd_status(target: Target, args: argparse.Namespace) -> int:
+    states = cluster_state(target)
+    _emit(args, [s.__dict__ for s in states], _status_text(target, states))
+    leaders = [s for s in states if s.role == "leader"]
+    return 0 if len(leaders) == 1 and all(s.state in ("running", "streaming") for s in states) else 1
+
+
+def cmd_switchover(target: Target, args: argparse.Namespace) -> int:
+    states = cluster_state(target)
+    leader = console.leader_of(states)
+    candidate = console.switchover_candidate(states, args.to)
+    _say(args, f"switching over {leader} -> {candidate}")
+    started = time.monotonic()
+    run_checked(
+        target,
+        target.spec.member(leader),
+        console.switchover_command(target.patronictl(target.spec.member(leader)), leader, candidate),
+        SWITCHOVER_SECONDS,
+    )
+    deadline = started + SWITCHOVER_SECONDS
+    while True:
+        try:
+            now = cluster_state(target)
+            if console.leader_of(now) == candidate and all(s.state in ("running", "streaming") for s in now):
+                break
+        except (ConsoleError, MemberFailed):
+            pass  # mid-switchover: no leader, or a member restarting
+        if time.monotonic() > deadline:
+            raise MemberFailed(f"{candidate} did not lead with every member running within {SWITCHOVER_SECONDS} s")
+        time.sleep(1)
+    seconds = round(time.monotonic() - started, 1)
+    _emit(
+        args,
+        {"from": leader, "to": candidate, "seconds": seconds},
+        f"{candidate} leads; {leader} follows ({seconds} s)",
+    )
+    return 0
+
+
+def cmd_member_action(target: Target, args: argparse.Namespace) -> int:
+    action = args.command
+    if action == "reload" and args.all == bool(args.member):
+        raise ConsoleError("reload: name one MEMBER or pass --all")
+    members = list(target.spec.members) if action == "reload" and args.all else [member_named(target, args.member)]
+    if action == "reinit" and members[0].name == leader_member(target).name:
+        raise ConsoleError(f"reinit {members[0].name}: it is the leader; switch over first (`pgp switchover`)")
+    done = []
+    for member in members:
+        _say(args, f"{action} {member.name}")
+        shell = console.member_command(target.patronictl(member), action, target.spec.scope, member.name)
+        run_checked(target, member, shell, SWITCHOVER_SECONDS * 3)
+        done.append(member.name)
+    _emit(args, {"action": action, "members": done}, f"{action}: done on {', '.join(done)}")
+    return 0
+
+
+def cmd_backup(target: Target, args: argparse.Namespace) -> int:
+    leader = leader_member(target)
+    shell = console.backup_command(target.spec, leader, args.type)
+    _say(args, f"{args.type} backup from {leader.name} (pgBackRest picks a standby when one is streaming)")
+    started = time.monotonic()
+    run_checked(target, leader, shell, BACKUP_TIMEOUT_SECONDS)
+    seconds = round(time.monotonic() - started, 1)
+    _emit(args, {"type": args.type, "seconds": seconds}, f"{args.type} backup done in {seconds} s")
+    return 0
+
+
+def cmd_backups(target: Target, args: argparse.Namespace) -> int:
+    leader = leader_member(target)
+    rows = console.summarize_backups(
+        run_checked(target, leader, console.backups_command(target.spec, leader), STATUS_TIMEOUT_SECONDS * 5)
+    )
+    text = [f"{target.where}: {len(rows)} backup(s)"]
+    for r in rows:
+        stopped = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["stopped_at"])) if r["stopped_at"] else "?"
+        size = f"{(r['size_bytes'] or 0) / 2**20:.1f} MiB"
+        text.append(f"  repo{r['repo']} {r['label']:<36} {r['type']:<5} {stopped} UTC {size}" + (" ERROR" * r["error"]))
+    _emit(args, rows, "\n".join(text))
+    return 0
+
+
+def cmd_user(target: Target, args: argparse.Namespace) -> int:
+    role = console.check_role_name(args.role)
+    sql = console.lock_sql(role, args.action == "lock")
+    leader = leader_member(target)
+    out = run_checked(target, leader, console.psql_command(target.spec, leader, sql), STATUS_TIMEOUT_SECONDS)
+    ended = int(out.strip().splitlines()[-1]) if args.action == "lock" and out.strip() else 0
+    text = f"{role} locked: no new logins, {ended} session(s) ended" if args.action == "lock" else f"{role} unlocked"
+    _emit(args, {"role": role, "action": args.action, "sessions_ended": ended}, text)
+    return 0
+
+
+def cmd_logs(target: Target, args: argparse.Namespace) -> int:
+    member = member_named(target, args.member)
+    console.check_log_request(args.service, args.lines)
+    shell = (
+        console.postgresql_log_command(target.spec, member, args.lines)
+        if args.service == "postgresql"
+        else target.service_log_command(member, args.service, args.lines)
+    )
+    out = run_checked(target, member, shell, STATUS_TIMEOUT_SECONDS)
+    _emit(args, {"member": member.name, "service": args.service, "lines": out.splitlines()}, out.rstrip("\n"))
+    return 0
+
+
+def diff_text(found: dict[str, Any]) -> str:
+    """One member's configure diff for people (`pgp config diff`, `tools sandbox configure --diff`)."""
+    lines = [f"{found['member']} ({found['role']}):"]
+    lines += [f"  file differs: {path}" for path in found["files_differ"]]
+    if found["dcs_patch"]:
+        lines.append(f"  dynamic configuration to patch: {found['dcs_patch']}")
+    lines += [
+        f"  restart pending: {name} {change.get('old_value')} -> {change.get('new_value')}"
+        for name, change in found["pending_reason"].items()
+    ]
+    return "\n".join(lines) if len(lines) > 1 else f"{lines[0]} runs what the stack renders"
+
+
+def anything_differs(found: list[dict[str, Any]]) -> bool:
+    return any(d["files_differ"] or d["dcs_patch"] or d["pending_reason"] for d in found)
+
+
+def cmd_config(target: Target, args: argparse.Namespace) -> int:
+    found = target.config_diff()
+    _emit(args, found, "\n".join(diff_text(d) for d in found))
+    return 1 if anything_differs(found) else 0
+
+
+def cmd_inventory(target: Target, args: argparse.Namespace) -> int:
+    found = target.inventory()
+    try:
+        roles = {s.name: s.role for s in cluster_state(target)}
+    except MemberFailed:
+        roles = {}
+    for name, member in found["members"].items():
+        member["role"] = roles.get(name, "unreachable")
+    text = [f"{found['scope']} on {found['cloud']} {found['region']}"]
+    text += [f"  {name:<28} {m['zone']:<14} {m['id']:<22} {m['role']}" for name, m in found["members"].items()]
+    _emit(args, found, "\n".join(text))
+    return 0
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "switchover": cmd_switchover,
+    "restart": cmd_member_action,
+    "reload": cmd_member_action,
+    "reinit": cmd_member_action,
+    "backup": cmd_backup,
+    "backups": cmd_backups,
+    "user": cmd_user,
+    "logs": cmd_logs,
+    "config": cmd_config,
+    "inventory": cmd_inventory,
+}
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        target = target_for(args)
+        return COMMANDS[args.command](target, args)
+    except (ConsoleError, UserError) as error:
+        print(f"pgp {args.command}: {error}", file=sys.stderr)
+        return 2
+    except MemberFailed as error:
+        print(f"pgp {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The `pgp` entry point."""
+    parser = argparse.ArgumentParser(prog="pgp")
+    add_arguments(parser)
+    return main(parser.parse_args(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,112 @@
+"""A deployed AWS stack as a target of the operator console (`pgp --stack NAME`): the member commands of
+dataplane/console.py run as root on the instances through Systems Manager, found by the stack's `inventory`
+output. The stack file gives what the program rendered (paths, ports, scope), so nothing is guessed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from dataplane import configure
+from dataplane.console import ConsoleError, Inventory, Ran, journal_command
+from dataplane.model import ClusterSpec, Member
+from dataplane.operations import PATRONICTL_COMMAND, operation_script_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stack_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
+    """`pulumi stack output --json --show-secrets` is not needed: the inventory holds no secret."""
+    if outputs_file is not None:
+        try:
+            return dict(json.loads(outputs_file.read_text()))
+        except (OSError, ValueError) as error:
+            raise ConsoleError(f"--outputs {outputs_file}: {error}") from None
+    try:
+        done = subprocess.run(
+            ["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True, text=True, timeout=120
+        )
+    except FileNotFoundError:
+        raise ConsoleError(
+            "the Pulumi CLI is not installed: install it, or pass --outputs FILE from `pulumi stack output --json`"
+        ) from None
+    if done.returncode != 0:
+        raise ConsoleError(f"pulumi stack output --stack {stack}: {done.stderr.strip()[-500:]}")
+    return dict(json.loads(done.stdout))
+
+
+def aws_spec(stack: str, bucket: str) -> ClusterSpec:
+    from components.aws.spec import s3_repository_for_bucket
+    from components.spec import cluster_spec
+    from stacks.offline import settings_for_stack
+    from stacks.topology import derive_topology
+
+    settings = settings_for_stack(stack)
+    return cluster_spec(settings, derive_topology(settings), s3_repository_for_bucket(settings, bucket))
+
+
+class AwsTarget:
+    def __init__(self, stack: str, outputs: dict[str, Any], ssm: Any = None):
+        self.inventory_output = Inventory.from_outputs(outputs)
+        if self.inventory_output.cloud != "aws":
+            raise ConsoleError(
+                f"stack {stack} runs on {self.inventory_output.cloud}: the console reaches members through AWS "
+                "Systems Manager only so far; use the cloud's own run-command service with the runbooks' commands"
+            )
+        self.spec = aws_spec(stack, str(outputs.get("backup_bucket", "")))
+        self.where = f"stack {stack} (aws {self.inventory_output.region})"
+        unknown = {m.name for m in self.spec.members} ^ set(self.inventory_output.members)
+        if unknown:
+            raise ConsoleError(
+                f"the stack file and the deployed inventory name different members ({', '.join(sorted(unknown))}): "
+                "run `pulumi up` so that the deployment matches the file"
+            )
+        self._ssm = ssm
+
+    def ssm(self) -> Any:
+        if self._ssm is None:
+            import boto3
+
+            self._ssm = boto3.client("ssm", region_name=self.inventory_output.region)
+        return self._ssm
+
+    def instance(self, member: Member) -> str:
+        return str(self.inventory_output.members[member.name]["id"])
+
+    def patronictl(self, member: Member) -> str:
+        return PATRONICTL_COMMAND
+
+    def run(self, member: Member, shell: str, timeout: float) -> Ran:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from ssm_run import run
+
+        instance = self.instance(member)
+        try:
+            result = run(self.ssm(), [instance], shell, int(timeout))[instance]
+        except TimeoutError as error:
+            return Ran(124, "", f"{member.name} ({instance}): {error}")
+        status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
+        return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
+
+    def service_log_command(self, member: Member, service: str, lines: int) -> str:
+        return journal_command(service, lines)
+
+    def inventory(self) -> dict[str, Any]:
+        found = self.inventory_output
+        return {"cloud": found.cloud, "region": found.region, "scope": found.scope, "members": found.members}
+
+    def config_diff(self) -> list[dict[str, Any]]:
+        """The configure agent's diff mode on each member, with the bundle the program renders now."""
+        reports = []
+        for member in self.spec.members:
+            bundle = configure.encoded(self.spec, member, operation_script_files(self.spec, member))
+            ran = self.run(member, configure.shell_command(bundle, "diff"), 300)
+            lines = ran.stdout.strip().splitlines()
+            try:
+                reports.append(json.loads(lines[-1]))
+            except (ValueError, IndexError):
+                raise ConsoleError(f"{member.name}: the configure agent gave no report: {ran.stderr[-500:]}") from None
+        return reports
