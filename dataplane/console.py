@@ -27,6 +27,7 @@ from dataplane.model import (
     ClusterSpec,
     Member,
 )
+from dataplane.operations import export_secrets, setpriv_argv, superuser_psql_argv
 
 # Application logins an operator may lock during an incident. `pulumi up` re-applies the stack's roles and
 # unlocks them again: a lock is an operation, not a setting.
@@ -94,12 +95,8 @@ class Inventory:
 
 
 def as_service_user(spec: ClusterSpec, member: Member, argv: Sequence[str]) -> str:
-    """`argv` as the service user with the member's secrets exported to that one process (the file is 0600)."""
-    env = spec.paths_for(member).secrets_env
-    return (
-        f"set -a; . {shlex.quote(env)}; set +a; exec setpriv --reuid={SERVICE_USER} --regid={SERVICE_USER} "
-        f"--init-groups -- {shlex.join(argv)}"
-    )
+    """`argv` as the service user with the member's secrets exported to that one process."""
+    return f"{export_secrets(spec, member)}; exec {shlex.join([*setpriv_argv(SERVICE_USER), *argv])}"
 
 
 def status_command(patronictl: str) -> str:
@@ -128,15 +125,8 @@ def backups_command(spec: ClusterSpec, member: Member) -> str:
 
 
 def psql_command(spec: ClusterSpec, member: Member, sql: str, database: str = "postgres") -> str:
-    """SQL as the superuser over the member's socket (peer): one statement list, stopping at the first error."""
-    paths = spec.paths_for(member)
-    argv = [
-        f"{paths.postgres_bin_dir}/psql",
-        *("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
-        *("-h", paths.run_dir, "-p", str(member.ports.postgres), "-U", SUPERUSER, "-d", database),
-        *("-c", sql),
-    ]
-    return as_service_user(spec, member, argv)
+    """SQL as the superuser on the member, its answer unaligned and without headers."""
+    return as_service_user(spec, member, [*superuser_psql_argv(spec, member, database), "-q", "-A", "-t", "-c", sql])
 
 
 def lock_sql(role: str, locked: bool) -> str:

@@ -48,15 +48,33 @@ def render_patronictl(spec: ClusterSpec, member: Member) -> str:
     )
 
 
+def setpriv_argv(user: str) -> list[str]:
+    """The prefix that runs a command as `user` from root; setpriv execs in place."""
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"]
+
+
+def export_secrets(spec: ClusterSpec, member: Member) -> str:
+    """Shell that exports the member's secrets to the commands after it; the file itself stays 0600."""
+    return f"set -a; . {shlex.quote(spec.paths_for(member).secrets_env)}; set +a"
+
+
+def superuser_psql_argv(spec: ClusterSpec, member: Member, database: str = "postgres") -> list[str]:
+    """psql as the superuser over the member's socket (peer), stopping at the first error; callers add the SQL."""
+    paths = spec.paths_for(member)
+    return [
+        f"{paths.postgres_bin_dir}/psql",
+        *("-X", "-v", "ON_ERROR_STOP=1"),
+        *("-h", paths.run_dir, "-p", str(member.ports.postgres), "-U", SUPERUSER, "-d", database),
+    ]
+
+
 def _prelude(spec: ClusterSpec, member: Member, user: str) -> list[str]:
-    env = spec.paths_for(member).secrets_env
     return [
         "#!/bin/bash",
         "# rendered by pg-platform dataplane; run by the post-provision step on the leader",
         "set -euo pipefail",
-        # Exported for the service user's commands only; the file itself stays 0600.
-        f"set -a; . {shlex.quote(env)}; set +a",
-        f'as_service() {{ setpriv --reuid={user} --regid={user} --init-groups -- "$@"; }}',
+        export_secrets(spec, member),
+        f'as_service() {{ {shlex.join(setpriv_argv(user))} "$@"; }}',
     ]
 
 
@@ -89,25 +107,7 @@ def render_backup_check(spec: ClusterSpec, member: Member, user: str = "postgres
 
 def render_apply_roles(spec: ClusterSpec, member: Member, user: str = "postgres") -> str:
     """The role SQL (idempotent; passwords from the environment as psql variables) on the local primary."""
-    paths = spec.paths_for(member)
-    psql = shlex.join(
-        [
-            f"{paths.postgres_bin_dir}/psql",
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            paths.run_dir,
-            "-p",
-            str(member.ports.postgres),
-            "-U",
-            SUPERUSER,
-            "-d",
-            "postgres",
-            "-f",
-            roles_sql_path(spec, member),
-        ]
-    )
+    psql = shlex.join([*superuser_psql_argv(spec, member), "-f", roles_sql_path(spec, member)])
     return "\n".join([*_prelude(spec, member, user), f"as_service {psql}"]) + "\n"
 
 

@@ -21,7 +21,8 @@ from ssm_run import run, wait_until_managed  # noqa: E402
 
 from dataplane import configure  # noqa: E402
 
-# The agent waits at most two Patroni loops per apply; a restart waits for PostgreSQL and the replica's catch-up.
+# The agent waits at most two Patroni loops per apply (a diff waits for none); a restart waits for PostgreSQL
+# and the replica's catch-up.
 APPLY_TIMEOUT_SECONDS = 300
 RESTART_TIMEOUT_SECONDS = 900
 
@@ -35,7 +36,7 @@ def ssm_runner(ssm, members: dict[str, tuple[str, str]]):
 
     def run_on(name: str, mode: str) -> dict:
         instance, bundle = members[name]
-        timeout = APPLY_TIMEOUT_SECONDS if mode == "apply" else RESTART_TIMEOUT_SECONDS
+        timeout = RESTART_TIMEOUT_SECONDS if mode.startswith("restart") else APPLY_TIMEOUT_SECONDS
         result = run(ssm, [instance], configure.shell_command(bundle, mode), timeout)[instance]
         output = result.get("StandardOutputContent", "")
         lines = output.strip().splitlines()

@@ -16,6 +16,9 @@ from dataplane.model import ClusterSpec, Member
 from dataplane.operations import PATRONICTL_COMMAND, operation_script_files
 
 ROOT = Path(__file__).resolve().parents[1]
+# The SSM helpers are the scripts pulumi-command runs (scripts/ is not a package).
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def stack_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
@@ -80,7 +83,6 @@ class AwsTarget:
         return PATRONICTL_COMMAND
 
     def run(self, member: Member, shell: str, timeout: float) -> Ran:
-        sys.path.insert(0, str(ROOT / "scripts"))
         from ssm_run import run
 
         instance = self.instance(member)
@@ -99,14 +101,16 @@ class AwsTarget:
         return {"cloud": found.cloud, "region": found.region, "scope": found.scope, "members": found.members}
 
     def config_diff(self) -> list[dict[str, Any]]:
-        """The configure agent's diff mode on each member, with the bundle the program renders now."""
-        reports = []
-        for member in self.spec.members:
-            bundle = configure.encoded(self.spec, member, operation_script_files(self.spec, member))
-            ran = self.run(member, configure.shell_command(bundle, "diff"), 300)
-            lines = ran.stdout.strip().splitlines()
-            try:
-                reports.append(json.loads(lines[-1]))
-            except (ValueError, IndexError):
-                raise ConsoleError(f"{member.name}: the configure agent gave no report: {ran.stderr[-500:]}") from None
-        return reports
+        """The configure agent's diff mode on each member, with the bundle the program renders now, through the
+        configure step's own SSM runner."""
+        from ssm_configure import MemberFailed, ssm_runner
+
+        members = {
+            m.name: (self.instance(m), configure.encoded(self.spec, m, operation_script_files(self.spec, m)))
+            for m in self.spec.members
+        }
+        run_on = ssm_runner(self.ssm(), members)
+        try:
+            return [run_on(name, "diff") for name in members]
+        except MemberFailed as failed:
+            raise ConsoleError(f"config diff: {failed}") from None

@@ -153,3 +153,27 @@ def test_a_stack_on_another_cloud_is_refused_with_what_to_use_instead(prod_outpu
     elsewhere = {**prod_outputs, "inventory": {**prod_outputs["inventory"], "cloud": "azure"}}
     with pytest.raises(ConsoleError, match="runs on azure: the console reaches members through AWS Systems Manager"):
         AwsTarget("prod", elsewhere, ssm=object())
+
+
+def test_config_diff_on_aws_runs_the_agents_diff_mode_on_every_member(prod_outputs, fast_ssm, monkeypatch):
+    from tools.console_aws import AwsTarget
+
+    class DiffSsm(FakeSsm):
+        def get_command_invocation(self, CommandId, InstanceId):
+            _, command = self.sent[int(CommandId) - 1]
+            assert shlex.split(command)[4] == "diff"
+            report = {
+                "member": InstanceId,
+                "role": "replica",
+                "files_differ": [],
+                "dcs_patch": {},
+                "pending_reason": {},
+            }
+            return {"Status": "Success", "StandardOutputContent": json.dumps(report) + "\n"}
+
+    ssm = DiffSsm([])
+    target = AwsTarget("prod", prod_outputs, ssm=ssm)
+    found = target.config_diff()
+    ids = [m["id"] for m in prod_outputs["inventory"]["members"].values()]
+    assert [r["member"] for r in found] == ids
+    assert [sent for sent, _ in ssm.sent] == [[i] for i in ids]
