@@ -213,7 +213,9 @@ def cmd_member_action(target: Target, args: argparse.Namespace) -> int:
 def cmd_backup(target: Target, args: argparse.Namespace) -> int:
     leader = leader_member(target)
     shell = console.backup_command(target.spec, leader, args.type)
-    _say(args, f"{args.type} backup from {leader.name} (pgBackRest picks a standby when one is streaming)")
+    # With standbys, pgBackRest copies the files from one (backup-standby) and only coordinates on the leader.
+    source = "a standby" if len(target.spec.members) > 1 else leader.name
+    _say(args, f"{args.type} backup through {leader.name}, files from {source}")
     started = time.monotonic()
     run_checked(target, leader, shell, BACKUP_TIMEOUT_SECONDS)
     seconds = round(time.monotonic() - started, 1)
@@ -288,8 +290,8 @@ def cmd_inventory(target: Target, args: argparse.Namespace) -> int:
         roles = {s.name: s.role for s in cluster_state(target)}
     except MemberFailed:
         roles = {}
-    for name, member in found["members"].items():
-        member["role"] = roles.get(name, "unreachable")
+    # A copy: the target's inventory is what the stack exported, not what runs now.
+    found = {**found, "members": {n: {**m, "role": roles.get(n, "unreachable")} for n, m in found["members"].items()}}
     text = [f"{found['scope']} on {found['cloud']} {found['region']}"]
     text += [f"  {name:<28} {m['zone']:<14} {m['id']:<22} {m['role']}" for name, m in found["members"].items()]
     _emit(args, found, "\n".join(text))
