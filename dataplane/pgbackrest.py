@@ -86,6 +86,20 @@ def side_instance_options(instance_dir: str) -> list[str]:
     ]
 
 
+def side_restore_argv(spec: ClusterSpec, member: Member, instance_dir: str, *options: str) -> list[str]:
+    """A restore into `instance_dir`/data beside the running member, with the instance's own paths."""
+    paths = spec.paths_for(member)
+    return [
+        paths.pgbackrest_bin,
+        f"--config={config_path(spec, member)}",
+        f"--stanza={spec.stanza}",
+        f"--pg1-path={instance_dir}/data",
+        *side_instance_options(instance_dir),
+        *options,
+        "restore",
+    ]
+
+
 def backup_command(spec: ClusterSpec, member: Member, backup_type: str) -> str:
     if backup_type not in BACKUP_TYPES:
         raise ValueError(f"backup type {backup_type!r} is not one of {BACKUP_TYPES}")

@@ -7,6 +7,10 @@ through the cloud's remote-command service), with the same member commands (data
     pgp restart MEMBER | reload MEMBER|--all | reinit MEMBER
     pgp backup [--type full|diff|incr] | backups
     pgp user lock|unlock ROLE       an application role: no new logins, its sessions ended
+    pgp restore-table --db D --table T --time TIME [--into D2]
+                                    one table as it was at TIME, back into a database
+    pgp restore-db --db D --time TIME --into NEW
+                                    one database as it was at TIME, as a new database
     pgp logs MEMBER [--service S] [--lines N]
     pgp config diff                 what applying the stack would change on each member
     pgp inventory                   what runs where
@@ -20,11 +24,14 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from dataplane import console
+from dataplane import console, pitr
 from dataplane.console import ConsoleError, MemberState, Ran
 from dataplane.model import ClusterSpec, Member
 from sandbox.layout import DEFAULT_ROOT, PROFILES
@@ -33,6 +40,8 @@ from stacks.errors import UserError
 STATUS_TIMEOUT_SECONDS = 60
 SWITCHOVER_SECONDS = 120
 BACKUP_TIMEOUT_SECONDS = 6 * 3600
+RESTORE_TIMEOUT_SECONDS = 6 * 3600
+PROGRESS_EVERY_SECONDS = 15
 
 
 class Target(Protocol):
@@ -74,6 +83,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     user = commands.add_parser("user", help="lock or unlock an application role")
     user.add_argument("action", choices=("lock", "unlock"))
     user.add_argument("role")
+    for kind, helptext in (("table", "one table as it was at a time"), ("db", "one database as it was at a time")):
+        restore = commands.add_parser(f"restore-{kind}", help=f"{helptext}, through an auxiliary instance")
+        restore.add_argument("--db", required=True, help="the database (the one the table is in)")
+        if kind == "table":
+            restore.add_argument("--table", required=True, help="[schema.]table (default schema public)")
+        restore.add_argument("--time", required=True, help="ISO 8601 with offset, e.g. 2026-12-02T21:30:00Z")
+        restore.add_argument(
+            "--into",
+            required=kind == "db",
+            help="the database to restore into (a table: default --db; a database: a new name)",
+        )
     logs = commands.add_parser("logs", help="a member's log")
     logs.add_argument("member")
     logs.add_argument("--service", default="postgresql", help=f"one of {', '.join(console.LOG_SERVICES)}")
@@ -150,6 +170,27 @@ def _say(args: argparse.Namespace, text: str) -> None:
     print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
+@contextmanager
+def progress(args: argparse.Namespace, doing: str) -> Iterator[None]:
+    """`doing` now, and how long it has taken every PROGRESS_EVERY_SECONDS until it ends: a member command
+    answers only when it is done."""
+    _say(args, doing)
+    started = time.monotonic()
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(PROGRESS_EVERY_SECONDS):
+            _say(args, f"  ... {time.monotonic() - started:.0f} s")
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+
+
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=1, default=str) if args.json else text)
 
@@ -215,9 +256,9 @@ def cmd_backup(target: Target, args: argparse.Namespace) -> int:
     shell = console.backup_command(target.spec, leader, args.type)
     # With standbys, pgBackRest copies the files from one (backup-standby) and only coordinates on the leader.
     source = "a standby" if len(target.spec.members) > 1 else leader.name
-    _say(args, f"{args.type} backup through {leader.name}, files from {source}")
     started = time.monotonic()
-    run_checked(target, leader, shell, BACKUP_TIMEOUT_SECONDS)
+    with progress(args, f"{args.type} backup through {leader.name}, files from {source}"):
+        run_checked(target, leader, shell, BACKUP_TIMEOUT_SECONDS)
     seconds = round(time.monotonic() - started, 1)
     _emit(args, {"type": args.type, "seconds": seconds}, f"{args.type} backup done in {seconds} s")
     return 0
@@ -245,6 +286,41 @@ def cmd_user(target: Target, args: argparse.Namespace) -> int:
     ended = int(out.strip().splitlines()[-1]) if args.action == "lock" and out.strip() else 0
     text = f"{role} locked: no new logins, {ended} session(s) ended" if args.action == "lock" else f"{role} unlocked"
     _emit(args, {"role": role, "action": args.action, "sessions_ended": ended}, text)
+    return 0
+
+
+def partial_restore_job(args: argparse.Namespace) -> pitr.PartialRestore:
+    database = pitr.check_database(args.db, "--db")
+    table = pitr.check_table(args.table) if args.command == "restore-table" else None
+    into = pitr.check_database(args.into or database, "--into")
+    return pitr.PartialRestore(database, into, pitr.target_time(args.time), table)
+
+
+def cmd_partial_restore(target: Target, args: argparse.Namespace) -> int:
+    job = partial_restore_job(args)
+    leader = leader_member(target)
+    for refusal, (database, sql) in pitr.refusal_queries(job).items():
+        answer = run_checked(target, leader, console.psql_command(target.spec, leader, sql, database), 60)
+        if answer.strip() == "t":
+            raise ConsoleError(refusal)
+    what = job.table or job.database
+    started = time.monotonic()
+    with progress(args, f"restoring {what} as of {job.target} into {job.into}, through an instance on {leader.name}"):
+        ran = target.run(leader, pitr.render_partial_restore(target.spec, leader, job), RESTORE_TIMEOUT_SECONDS)
+    if ran.status != 0:
+        steps = ran.stderr.strip()[-3000:] or ran.stdout.strip()[-3000:]
+        raise MemberFailed(f"{leader.name}: the restore failed and left nothing behind:\n{steps}")
+    key, _, count = ran.stdout.strip().splitlines()[-1].partition("=")
+    seconds = round(time.monotonic() - started, 1)
+    data = {
+        "restored": what,
+        "kind": job.kind,
+        "as_of": job.target,
+        "into": job.into,
+        key: int(count),
+        "seconds": seconds,
+    }
+    _emit(args, data, f"{what} as of {job.target} restored into {job.into}: {count} {key} ({seconds} s)")
     return 0
 
 
@@ -307,6 +383,8 @@ COMMANDS = {
     "backup": cmd_backup,
     "backups": cmd_backups,
     "user": cmd_user,
+    "restore-table": cmd_partial_restore,
+    "restore-db": cmd_partial_restore,
     "logs": cmd_logs,
     "config": cmd_config,
     "inventory": cmd_inventory,

@@ -10,6 +10,7 @@ import time
 import uuid
 
 from dataplane import pgbackrest as pgbackrest_render
+from dataplane import pitr
 from dataplane.pg_hba import render_pg_hba
 from sandbox import processes
 from sandbox.client import Sandbox
@@ -75,17 +76,18 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     write_file(hba_file, render_pg_hba(layout.spec))
 
     started = time.monotonic()
-    processes.pgbackrest(
-        layout,
-        leader,
-        f"--pg1-path={data_dir}",
-        *pgbackrest_render.side_instance_options(str(scratch)),
-        f"--repo={repo}",
-        f"--set={backup_set}",
-        "--type=time",
-        f"--target={target}",
-        "--target-action=promote",
-        "restore",
+    processes.run_as_service_user(
+        pgbackrest_render.side_restore_argv(
+            layout.spec,
+            leader,
+            str(scratch),
+            f"--repo={repo}",
+            f"--set={backup_set}",
+            "--type=time",
+            f"--target={target}",
+            "--target-action=promote",
+        ),
+        env=node_environment(layout),
     )
     restored_files = time.monotonic() - started
     # Recovery must fetch its WAL from the repository under test, not from the first one that has it.
@@ -95,26 +97,9 @@ def restore(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     # ...and under its own archive lock, so the leader archiving meanwhile cannot stall it.
     own_archive_lock = f"--lock-path={scratch}/" in restore_command
     paths = layout.member_paths(leader.name)
-    # The restored directory carries the cluster's postgresql.conf: a scratch instance must not take the
-    # cluster's port, wait for its synchronous standbys or archive into the same stanza.
-    overrides = {
-        "port": layout.scratch_port,
-        "listen_addresses": LOOPBACK,
-        "unix_socket_directories": str(run_dir),
-        "hba_file": str(hba_file),
-        "synchronous_standby_names": "",
-        # Replaying WAL of a time when the cluster ran a larger max_connections or max_locks_per_transaction (a
-        # rolled-back change), a hot standby pauses for good: it needs at least the primary's values. Nothing
-        # reads the scratch before it is promoted.
-        "hot_standby": "off",
-        "archive_mode": "off",
-        "logging_collector": "off",
-        # The readiness probe connects every 0.1 s: logged, it would bury recovery's own lines in the tail
-        # that a failure shows.
-        "log_connections": "off",
-        "log_disconnections": "off",
-        "cluster_name": f"{layout.spec.scope}-restore-drill",
-    }
+    overrides = pitr.auxiliary_settings(
+        layout.spec, "restore-drill", layout.scratch_port, LOOPBACK, str(run_dir), str(hba_file)
+    )
     argv = [f"{paths.postgres_bin_dir}/postgres", "-D", str(data_dir)]
     for key, value in overrides.items():
         argv += ["-c", f"{key}={value}"]

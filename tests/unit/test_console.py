@@ -177,3 +177,28 @@ def test_config_diff_on_aws_runs_the_agents_diff_mode_on_every_member(prod_outpu
     ids = [m["id"] for m in prod_outputs["inventory"]["members"].values()]
     assert [r["member"] for r in found] == ids
     assert [sent for sent, _ in ssm.sent] == [[i] for i in ids]
+
+
+def test_restore_table_on_aws_checks_on_the_leader_then_sends_it_the_rendered_script(prod_outputs, fast_ssm, capsys):
+    from dataplane import pitr
+    from tools.console_aws import AwsTarget
+
+    names = list(prod_outputs["inventory"]["members"])
+    leader_id = prod_outputs["inventory"]["members"][names[0]]["id"]
+    ssm = FakeSsm(_cluster(names), answer="rows=12\n")
+    target = AwsTarget("prod", prod_outputs, ssm=ssm)
+    moment = "2026-12-01T10:00:00Z"
+    argv = ["restore-table", "--db", "app", "--table", "orders", "--time", moment]
+    assert _main(argv, target) == 0
+    job = pitr.PartialRestore("app", "app", pitr.target_time(moment), "public.orders")
+    leader = target.spec.member(names[0])
+    checks = [console.psql_command(target.spec, leader, sql, db) for db, sql in pitr.refusal_queries(job).values()]
+    assert ssm.sent[1:] == [([leader_id], c) for c in checks] + [
+        ([leader_id], pitr.render_partial_restore(target.spec, leader, job))
+    ]
+    assert "public.orders as of 2026-12-01 10:00:00.000000+00 restored into app: 12 rows" in capsys.readouterr().out
+
+    refusing = FakeSsm(_cluster(names), answer="t\n")
+    with pytest.raises(ConsoleError, match="--into app: no such database"):
+        _main(argv, AwsTarget("prod", prod_outputs, ssm=refusing))
+    assert not any("pg_dump" in command for _, command in refusing.sent)
