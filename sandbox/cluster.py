@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import certificates, node
+from sandbox import journal as sandbox_journal
 from sandbox.environment import secret_values
 from sandbox.files import write_file
 from sandbox.layout import SandboxLayout, chosen_repository_kinds
@@ -146,6 +147,13 @@ def up(layout: SandboxLayout, say: Callable[[str], None] = print) -> float:
     for what, action in steps:
         timer.step(what, action)
     say(f"up in {timer.total:.1f} s")
+    sandbox_journal.record(
+        layout,
+        "up",
+        "ok",
+        timer.total,
+        {"members": [m.name for m in members], "repositories": list(layout.repository_kinds)},
+    )
     # Kept across runs so a slow bring-up can be traced to its step afterwards.
     with open(layout.log_dir / "up-timings.log", "a") as history:
         history.write(

@@ -8,7 +8,9 @@ import subprocess
 from typing import Any
 
 from dataplane.console import ConsoleError, Ran, check_log_request
+from dataplane.journal import S3Journal
 from dataplane.model import Member
+from sandbox.journal import local_operator, store
 from sandbox.layout import SandboxLayout
 from sandbox.node import patronictl_path
 from sandbox.processes import supervisor
@@ -59,3 +61,9 @@ class SandboxTarget:
             "scope": self.spec.scope,
             "members": {m.name: {"zone": m.zone, "id": f"{m.host}:{m.ports.postgres}"} for m in self.spec.members},
         }
+
+    def journal(self) -> S3Journal:
+        return store(self.layout)
+
+    def who(self) -> str:
+        return local_operator()

@@ -13,7 +13,8 @@ through the cloud's remote-command service), with the same member commands (data
                                     one database as it was at TIME, as a new database
     pgp logs MEMBER [--service S] [--lines N]
     pgp config diff                 what applying the stack would change on each member
-    pgp inventory                   what runs where
+    pgp inventory                   what runs where, the last backup, drills and actions
+    pgp journal [--limit N]         the stack's journal: every action, who, when, the result
 
 Text for people by default, `--json` for machines. A refused request exits 2 naming the argument; a member
 command that fails exits 1 with its error."""
@@ -28,10 +29,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from dataplane import console, pitr
+from dataplane import console, journal, pitr
 from dataplane.console import ConsoleError, MemberState, Ran
 from dataplane.model import ClusterSpec, Member
 from sandbox.layout import DEFAULT_ROOT, PROFILES
@@ -53,6 +55,8 @@ class Target(Protocol):
     def service_log_command(self, member: Member, service: str, lines: int) -> str: ...
     def inventory(self) -> dict[str, Any]: ...
     def config_diff(self) -> list[dict[str, Any]]: ...
+    def journal(self) -> journal.S3Journal: ...
+    def who(self) -> str: ...
 
 
 class MemberFailed(RuntimeError):
@@ -100,7 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("--lines", type=int, default=console.DEFAULT_LOG_LINES)
     config = commands.add_parser("config", help="configuration as code")
     config.add_argument("action", choices=("diff",))
-    commands.add_parser("inventory", help="what runs where")
+    commands.add_parser("inventory", help="what runs where, the last backup, drills and actions")
+    journal_parser = commands.add_parser("journal", help="the stack's journal of actions and drills")
+    journal_parser.add_argument("--limit", type=int, default=20, help="the newest N entries (default 20)")
 
 
 def target_for(args: argparse.Namespace) -> Target:
@@ -360,6 +366,11 @@ def cmd_config(target: Target, args: argparse.Namespace) -> int:
     return 1 if anything_differs(found) else 0
 
 
+def _entry_text(e: dict[str, Any]) -> str:
+    took = "" if e["seconds"] is None else f" ({e['seconds']} s)"
+    return f"{e['at'][:19]}Z  {e['action']:<20} {e['result']:<6} {e['who']}{took}"
+
+
 def cmd_inventory(target: Target, args: argparse.Namespace) -> int:
     found = target.inventory()
     try:
@@ -370,8 +381,47 @@ def cmd_inventory(target: Target, args: argparse.Namespace) -> int:
     found = {**found, "members": {n: {**m, "role": roles.get(n, "unreachable")} for n, m in found["members"].items()}}
     text = [f"{found['scope']} on {found['cloud']} {found['region']}"]
     text += [f"  {name:<28} {m['zone']:<14} {m['id']:<22} {m['role']}" for name, m in found["members"].items()]
+    try:
+        found["journal"] = journal.summary(target.journal().entries())
+    except Exception as error:  # the journal's bucket unreachable: what runs where is still worth showing
+        found["journal"] = {"error": f"{type(error).__name__}: {error}"}
+        text.append(f"journal unreadable: {found['journal']['error']}")
+    else:
+        for label, name in (
+            ("last backup (pgp)", "last_backup"),
+            ("last restore drill", "last_restore_drill"),
+            ("last failover drill", "last_failover_drill"),
+            ("last switchover", "last_switchover"),
+        ):
+            last = found["journal"][name]
+            text.append(f"{label + ':':<21} {_entry_text(last) if last else 'none recorded'}")
     _emit(args, found, "\n".join(text))
     return 0
+
+
+def cmd_journal(target: Target, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise ConsoleError(f"--limit {args.limit}: give a positive number")
+    entries = sorted(target.journal().entries(), key=lambda e: e.at)[-args.limit :]
+    rows = [asdict(e) for e in entries]
+    _emit(args, rows, "\n".join(_entry_text(r) for r in rows) or "the journal is empty")
+    return 0
+
+
+# What changes the cluster, and so is recorded in the journal with its arguments and result.
+RECORDED = ("switchover", "restart", "reload", "reinit", "backup", "user", "restore-table", "restore-db")
+_NOT_ARGUMENTS = {"stack", "outputs", "profile", "root", "json", "command"}
+
+
+def record(target: Target, args: argparse.Namespace, result: str, seconds: float, error: str = "") -> None:
+    details = {k: v for k, v in vars(args).items() if k not in _NOT_ARGUMENTS and v not in (None, False)}
+    if error:
+        details["error"] = error[-1000:]
+    action = f"user {args.action}" if args.command == "user" else args.command
+    try:
+        target.journal().append(journal.entry(action, target.who(), result, seconds, details))
+    except Exception as failure:  # an action that was done stays done; the operator is told it went unrecorded
+        print(f"pgp {args.command}: warning: not recorded in the journal: {failure}", file=sys.stderr)
 
 
 COMMANDS = {
@@ -388,13 +438,23 @@ COMMANDS = {
     "logs": cmd_logs,
     "config": cmd_config,
     "inventory": cmd_inventory,
+    "journal": cmd_journal,
 }
 
 
 def main(args: argparse.Namespace) -> int:
     try:
         target = target_for(args)
-        return COMMANDS[args.command](target, args)
+        started = time.monotonic()
+        try:
+            code = COMMANDS[args.command](target, args)
+        except MemberFailed as error:
+            if args.command in RECORDED:
+                record(target, args, "failed", time.monotonic() - started, str(error))
+            raise
+        if args.command in RECORDED:
+            record(target, args, "ok" if code == 0 else "failed", time.monotonic() - started)
+        return code
     except (ConsoleError, UserError) as error:
         print(f"pgp {args.command}: {error}", file=sys.stderr)
         return 2

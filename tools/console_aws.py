@@ -12,6 +12,7 @@ from typing import Any
 
 from dataplane import configure
 from dataplane.console import ConsoleError, Inventory, Ran, journal_command
+from dataplane.journal import S3Journal
 from dataplane.model import ClusterSpec, Member
 from dataplane.operations import PATRONICTL_COMMAND, operation_script_files
 
@@ -59,7 +60,8 @@ class AwsTarget:
                 f"stack {stack} runs on {self.inventory_output.cloud}: the console reaches members through AWS "
                 "Systems Manager only so far; use the cloud's own run-command service with the runbooks' commands"
             )
-        self.spec = aws_spec(stack, str(outputs.get("backup_bucket", "")))
+        self.bucket = str(outputs.get("backup_bucket", ""))
+        self.spec = aws_spec(stack, self.bucket)
         self.where = f"stack {stack} (aws {self.inventory_output.region})"
         unknown = {m.name for m in self.spec.members} ^ set(self.inventory_output.members)
         if unknown:
@@ -75,6 +77,21 @@ class AwsTarget:
 
             self._ssm = boto3.client("ssm", region_name=self.inventory_output.region)
         return self._ssm
+
+    def journal(self) -> S3Journal:
+        """In the stack's locked backup bucket, with the operator's own credentials."""
+        import boto3
+
+        return S3Journal(boto3.client("s3", region_name=self.inventory_output.region), self.bucket, self.spec.scope)
+
+    def who(self) -> str:
+        """The AWS principal acting: what CloudTrail records for the same calls."""
+        import boto3
+
+        try:
+            return str(boto3.client("sts", region_name=self.inventory_output.region).get_caller_identity()["Arn"])
+        except Exception as error:  # no identity is an unattributed entry, not a lost one
+            return f"unknown ({type(error).__name__})"
 
     def instance(self, member: Member) -> str:
         return str(self.inventory_output.members[member.name]["id"])

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import time
 from functools import cache
 
+from dataplane import journal
+from sandbox import journal as sandbox_journal
 from sandbox.client import Sandbox
 from sandbox.harness.result import Drill, DrillOptions, DrillResult
 
@@ -36,7 +39,17 @@ def names() -> list[str]:
 
 def run_drill(sandbox: Sandbox, name: str, options: DrillOptions | None = None) -> DrillResult:
     """Run one drill; an exception is a failed drill with its reason, not a crash of the runner."""
+    started = time.monotonic()
     try:
-        return registry()[name].run(sandbox, options or DrillOptions())
+        result = registry()[name].run(sandbox, options or DrillOptions())
     except Exception as exc:  # the report must say which drill broke and how
-        return DrillResult(name, False, {"error": type(exc).__name__}, "drill completed", [str(exc)[:2000]])
+        result = DrillResult(name, False, {"error": type(exc).__name__}, "drill completed", [str(exc)[:2000]])
+    # Drills are part of the stack's record: the inventory reports the last restore and failover drill.
+    sandbox_journal.record(
+        sandbox.layout,
+        journal.drill_action(name),
+        "ok" if result.passed else "failed",
+        time.monotonic() - started,
+        {"measurements": result.measurements, "objective": result.objective},
+    )
+    return result

@@ -200,3 +200,25 @@ def test_a_database_dropped_with_no_commit_before_it_is_refused_with_why(sandbox
         assert _leftovers(sandbox) == []
     finally:
         _leader_sql(sandbox, "drop database if exists pitr_quiet", "postgres")
+
+
+def test_the_journal_records_up_actions_and_drills_and_the_inventory_reports_them(sandbox):
+    from sandbox.drills import run_drill
+
+    sandbox.wait_healthy(90)
+    pgp(sandbox, "backup", "--type", "incr")
+    assert run_drill(sandbox, "roles").passed
+    pgp(sandbox, "restore-db", "--db", "nope", "--into", "nope2", "--time", _leader_now(sandbox), expect=1)
+    entries = json.loads(pgp(sandbox, "--json", "journal", "--limit", "200").stdout)
+    actions = [e["action"] for e in entries]
+    assert actions[0] == "up" and entries[0]["details"]["members"] == [m.name for m in sandbox.layout.spec.members]
+    assert actions[-3:] == ["backup", "drill roles", "restore-db"]
+    backup, drill, failed = entries[-3:]
+    assert backup["result"] == "ok" and backup["details"] == {"type": "incr"} and backup["seconds"] > 0
+    assert drill["result"] == "ok" and "measurements" in drill["details"]
+    assert failed["result"] == "failed" and "did not exist" in failed["details"]["error"]
+    assert all(e["who"] for e in entries) and [e["at"] for e in entries] == sorted(e["at"] for e in entries)
+    summary = json.loads(pgp(sandbox, "--json", "inventory").stdout)["journal"]
+    assert summary["last_backup"] == backup
+    text = pgp(sandbox, "inventory").stdout
+    assert "last backup (pgp):" in text and "last restore drill:" in text
