@@ -119,34 +119,120 @@ def aux_parent(spec: ClusterSpec, member: Member) -> str:
     return str(PurePosixPath(spec.paths_for(member).data_dir).parent)
 
 
+@dataclass(frozen=True)
+class AuxiliaryScript:
+    """The shell of a script that restores an auxiliary instance beside a member, run as root on it: the
+    pieces `pgp restore-table/-db` and the scheduled restore drill share."""
+
+    spec: ClusterSpec
+    member: Member
+
+    @property
+    def bin_dir(self) -> str:
+        return self.spec.paths_for(self.member).postgres_bin_dir
+
+    @property
+    def port(self) -> int:
+        return self.member.ports.postgres
+
+    @property
+    def aux_psql(self) -> str:
+        return f'as_service {self.bin_dir}/psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$aux" -p {self.port} -U {SUPERUSER}'
+
+    def prelude(self, what: str) -> list[str]:
+        """Shebang, secrets, helpers and the auxiliary directory `$aux` on the data volume."""
+        return [
+            "#!/bin/bash",
+            f"# rendered by pg-platform dataplane: {what}",
+            "set -euo pipefail",
+            export_secrets(self.spec, self.member),
+            f'as_service() {{ {shlex.join(setpriv_argv(SERVICE_USER))} "$@"; }}',
+            'say() { printf \'%s %s\\n\' "$(date -u +%H:%M:%S)" "$*" >&2; }',
+        ]
+
+    def make_aux(self) -> list[str]:
+        return [
+            f'aux="$(mktemp -d {shlex.quote(aux_parent(self.spec, self.member))}/{AUX_PREFIX}XXXXXX)"',
+            f'chown {SERVICE_USER}:{SERVICE_USER} "$aux"; chmod 0700 "$aux"',
+        ]
+
+    def cleanup(self, after: list[str]) -> list[str]:
+        """A `cleanup` trap that stops and removes the instance on every exit, then runs `after` ($status is
+        the script's exit status), and exits with that status."""
+        stop_archive_get = [
+            *pgbackrest.side_restore_argv(self.spec, self.member, "$aux")[:3],
+            *pgbackrest.side_instance_options("$aux"),
+            "--force",
+            "stop",
+        ]
+        return [
+            "cleanup() {",
+            "  status=$?",
+            '  if [ -n "${aux:-}" ] && [ -f "$aux/data/postmaster.pid" ]; then',
+            f'    as_service {self.bin_dir}/pg_ctl -D "$aux/data" -m immediate -w stop >/dev/null 2>&1 || true',
+            "  fi",
+            # The instance's asynchronous archive-get outlives it, writing into the spool: ended through its lock.
+            '  if [ -n "${aux:-}" ]; then',
+            f"    as_service {' '.join(map(_word, stop_archive_get))} >/dev/null 2>&1 || true",
+            '    for _ in 1 2 3 4 5; do rm -rf "$aux" 2>/dev/null && break; sleep 1; done',
+            '    if [ -e "$aux" ]; then say "could not remove $aux: remove it by hand"; fi',
+            "  fi",
+            *(f"  {line}" for line in after),
+            '  exit "$status"',
+            "}",
+            "trap cleanup EXIT",
+        ]
+
+    def restore_and_start(self, *restore_options: str) -> list[str]:
+        """Restore into `$aux`, start the instance with the auxiliary settings and wait until it is promoted."""
+        settings = auxiliary_settings(self.spec, "pitr", self.port, "", "$aux", "$aux/pg_hba.conf")
+        settings_lines = "\n".join(f"{key} = '{value}'" for key, value in settings.items())
+        restore = pgbackrest.side_restore_argv(
+            self.spec,
+            self.member,
+            "$aux",
+            *restore_options,
+            "--target-action=promote",
+            # The member's configuration asks for delta restores; into an empty directory there is nothing to
+            # compare.
+            "--no-delta",
+            "--log-level-console=warn",
+        )
+        bin_dir, aux_psql = self.bin_dir, self.aux_psql
+        return [
+            f'install -d -o {SERVICE_USER} -g {SERVICE_USER} -m 0700 "$aux/data" "$aux/pgbackrest" '
+            '"$aux/pgbackrest/log"',
+            f"as_service {' '.join(map(_word, restore))}",
+            f"printf 'local all {SUPERUSER} peer\\n' > \"$aux/pg_hba.conf\"",
+            f'cat >> "$aux/data/postgresql.auto.conf" <<SETTINGS\n{settings_lines}\nSETTINGS',
+            f'chown {SERVICE_USER}:{SERVICE_USER} "$aux/pg_hba.conf"',
+            'say "replaying WAL to the target"',
+            f'if ! as_service {bin_dir}/pg_ctl -D "$aux/data" -l "$aux/postgres.log" -w -t {RECOVERY_WAIT_SECONDS} '
+            "start >/dev/null; then",
+            '  say "the auxiliary instance did not start:"; tail -n 20 "$aux/postgres.log" >&2; exit 1',
+            "fi",
+            # pg_ctl's wait ends at a consistent state; with hot_standby off nothing connects until recovery ends.
+            f"for _ in $(seq {RECOVERY_WAIT_SECONDS}); do",
+            f'  if ! as_service {bin_dir}/pg_ctl -D "$aux/data" status >/dev/null; then',
+            '    say "the auxiliary instance stopped before the target:"; tail -n 20 "$aux/postgres.log" >&2; exit 1',
+            "  fi",
+            f'  [ "$({aux_psql} -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && break',
+            "  sleep 1",
+            "done",
+            f'if [ "$({aux_psql} -d postgres -c "SELECT pg_is_in_recovery()")" != f ]; then',
+            f'  say "the auxiliary instance is still in recovery after {RECOVERY_WAIT_SECONDS} s"; exit 1',
+            "fi",
+        ]
+
+
 def render_partial_restore(spec: ClusterSpec, member: Member, job: PartialRestore) -> str:
     """The bash script, run as root on the leader. Its stderr is progress; its last stdout line is
     `rows=<n>` for a table (the rows restored) and `tables=<n>` for a database."""
+    aux = AuxiliaryScript(spec, member)
     paths = spec.paths_for(member)
-    bin_dir = paths.postgres_bin_dir
-    port = member.ports.postgres
+    bin_dir, port, aux_psql = aux.bin_dir, aux.port, aux.aux_psql
     leader_sql = shlex.join([*superuser_psql_argv(spec, member), "-q", "-A", "-t"])
     leader_into = shlex.join([*superuser_psql_argv(spec, member, job.into), "-q", "-A", "-t"])
-    settings = auxiliary_settings(spec, "pitr", port, "", "$aux", "$aux/pg_hba.conf")
-    settings_lines = "\n".join(f"{key} = '{value}'" for key, value in settings.items())
-    restore = pgbackrest.side_restore_argv(
-        spec,
-        member,
-        "$aux",
-        "--type=time",
-        f"--target={job.target}",
-        "--target-action=promote",
-        # The member's configuration asks for delta restores; into an empty directory there is nothing to compare.
-        "--no-delta",
-        "--log-level-console=warn",
-    )
-    stop_archive_get = [
-        *pgbackrest.side_restore_argv(spec, member, "$aux")[:3],
-        *pgbackrest.side_instance_options("$aux"),
-        "--force",
-        "stop",
-    ]
-    aux_psql = f'as_service {bin_dir}/psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$aux" -p {port} -U {SUPERUSER}'
     dump = [f"{bin_dir}/pg_dump", "-h", '"$aux"', "-p", str(port), "-U", SUPERUSER, "-d", job.database, "-Fc"]
     if job.table is not None:
         dump += ["--strict-names", f"--table={job.table}"]
@@ -157,33 +243,19 @@ def render_partial_restore(spec: ClusterSpec, member: Member, job: PartialRestor
         "--single-transaction",
     ]
     lines = [
-        "#!/bin/bash",
-        f"# rendered by pg-platform dataplane: restore {job.kind} {job.table or job.database} as of {job.target}",
-        "set -euo pipefail",
-        export_secrets(spec, member),
-        f'as_service() {{ {shlex.join(setpriv_argv(SERVICE_USER))} "$@"; }}',
-        'say() { printf \'%s %s\\n\' "$(date -u +%H:%M:%S)" "$*" >&2; }',
+        *aux.prelude(f"restore {job.kind} {job.table or job.database} as of {job.target}"),
         f'leader_sql() {{ as_service {leader_sql} -c "$1"; }}',
         'created_db=""',
-        f'aux="$(mktemp -d {shlex.quote(aux_parent(spec, member))}/{AUX_PREFIX}XXXXXX)"',
-        f'chown {SERVICE_USER}:{SERVICE_USER} "$aux"; chmod 0700 "$aux"',
-        "cleanup() {",
-        "  status=$?",
-        '  if [ -f "$aux/data/postmaster.pid" ]; then',
-        f'    as_service {bin_dir}/pg_ctl -D "$aux/data" -m immediate -w stop >/dev/null 2>&1 || true',
-        "  fi",
-        # The instance's asynchronous archive-get outlives it, writing into the spool: ended through its lock.
-        f"  as_service {' '.join(map(_word, stop_archive_get))} >/dev/null 2>&1 || true",
-        '  for _ in 1 2 3 4 5; do rm -rf "$aux" 2>/dev/null && break; sleep 1; done',
-        '  if [ -e "$aux" ]; then say "could not remove $aux: remove it by hand"; fi',
-        '  if [ "$status" -ne 0 ] && [ -n "$created_db" ]; then',
-        f'    leader_sql "DROP DATABASE IF EXISTS {job.into}" >/dev/null 2>&1 || true',
-        f'    say "dropped {job.into}, which this restore created"',
-        "  fi",
-        '  [ "$status" -eq 0 ] || say "failed: the auxiliary instance is removed"',
-        '  exit "$status"',
-        "}",
-        "trap cleanup EXIT",
+        *aux.make_aux(),
+        *aux.cleanup(
+            [
+                'if [ "$status" -ne 0 ] && [ -n "$created_db" ]; then',
+                f'  leader_sql "DROP DATABASE IF EXISTS {job.into}" >/dev/null 2>&1 || true',
+                f'  say "dropped {job.into}, which this restore created"',
+                "fi",
+                '[ "$status" -eq 0 ] || say "failed: the auxiliary instance is removed"',
+            ]
+        ),
         # Recovery stops at the first commit after the target and fails at the end of the archive without one:
         # on a quiet database the commit below is that one, and the switch puts the WAL holding it in the archive.
         'say "archiving the WAL up to now"',
@@ -199,27 +271,7 @@ def render_partial_restore(spec: ClusterSpec, member: Member, job: PartialRestor
         "  exit 1",
         "fi",
         f'say "restoring the backup before {job.target} into $aux"',
-        f'install -d -o {SERVICE_USER} -g {SERVICE_USER} -m 0700 "$aux/data" "$aux/pgbackrest" "$aux/pgbackrest/log"',
-        f"as_service {' '.join(map(_word, restore))}",
-        f"printf 'local all {SUPERUSER} peer\\n' > \"$aux/pg_hba.conf\"",
-        f'cat >> "$aux/data/postgresql.auto.conf" <<SETTINGS\n{settings_lines}\nSETTINGS',
-        f'chown {SERVICE_USER}:{SERVICE_USER} "$aux/pg_hba.conf"',
-        'say "replaying WAL to the target"',
-        f'if ! as_service {bin_dir}/pg_ctl -D "$aux/data" -l "$aux/postgres.log" -w -t {RECOVERY_WAIT_SECONDS} '
-        "start >/dev/null; then",
-        '  say "the auxiliary instance did not start:"; tail -n 20 "$aux/postgres.log" >&2; exit 1',
-        "fi",
-        # pg_ctl's wait ends at a consistent state; with hot_standby off nothing connects until recovery ends.
-        f"for _ in $(seq {RECOVERY_WAIT_SECONDS}); do",
-        f'  if ! as_service {bin_dir}/pg_ctl -D "$aux/data" status >/dev/null; then',
-        '    say "the auxiliary instance stopped before the target:"; tail -n 20 "$aux/postgres.log" >&2; exit 1',
-        "  fi",
-        f'  [ "$({aux_psql} -d postgres -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && break',
-        "  sleep 1",
-        "done",
-        f'if [ "$({aux_psql} -d postgres -c "SELECT pg_is_in_recovery()")" != f ]; then',
-        f'  say "the auxiliary instance is still in recovery after {RECOVERY_WAIT_SECONDS} s"; exit 1',
-        "fi",
+        *aux.restore_and_start("--type=time", f"--target={job.target}"),
     ]
     if job.table is None:
         owner_sql = f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{job.database}'"
