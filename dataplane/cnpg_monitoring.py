@@ -29,6 +29,7 @@ from dataplane.prometheus import (
     MetricVocabulary,
     Thresholds,
 )
+from stacks.clouds.kubernetes import NO_RESTORE_DRILL
 
 MONITORING_API = "monitoring.coreos.com/v1"
 # The container port CloudNativePG names on instance pods (9187) and on pooler pods (9127).
@@ -66,6 +67,8 @@ CNPG_LEFT_OUT: dict[str, str] = {
     "CertificateExpiryCritical": (
         "the operator renews its certificates itself before they expire; its exporter exposes no certificate expiry"
     ),
+    "RestoreDrillTooOld": NO_RESTORE_DRILL,
+    "RestoreDrillFailed": NO_RESTORE_DRILL,
 }
 
 # Every metric the CNPG expressions use, by where it comes from.

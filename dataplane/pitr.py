@@ -91,11 +91,19 @@ def check_table(name: str) -> str:
     return name if "." in name else f"public.{name}"
 
 
+# The script's own variables a rendered argument may expand: the auxiliary directory (made at run time), and
+# the backup the restore drill chose.
+_EXPANDED = ("$aux", "$backup_set", "$repo")
+
+
 def _word(text: str) -> str:
-    """One bash word; `$aux` (the auxiliary directory, made at run time) expands, nothing else does."""
-    if "$aux" not in text:
+    """One bash word; the variables in _EXPANDED expand, nothing else does."""
+    if not any(name in text for name in _EXPANDED):
         return shlex.quote(text)
-    if any(c in text.replace("$aux", "") for c in '"`\\$'):
+    rest = text
+    for name in _EXPANDED:
+        rest = rest.replace(name, "")
+    if any(c in rest for c in '"`\\$'):
         raise ValueError(f"unexpected character in {text!r}")
     return f'"{text}"'
 
@@ -126,6 +134,7 @@ class AuxiliaryScript:
 
     spec: ClusterSpec
     member: Member
+    name: str = "pitr"  # the instance's cluster_name suffix, what ps and its log lines show
 
     @property
     def bin_dir(self) -> str:
@@ -185,7 +194,7 @@ class AuxiliaryScript:
 
     def restore_and_start(self, *restore_options: str) -> list[str]:
         """Restore into `$aux`, start the instance with the auxiliary settings and wait until it is promoted."""
-        settings = auxiliary_settings(self.spec, "pitr", self.port, "", "$aux", "$aux/pg_hba.conf")
+        settings = auxiliary_settings(self.spec, self.name, self.port, "", "$aux", "$aux/pg_hba.conf")
         settings_lines = "\n".join(f"{key} = '{value}'" for key, value in settings.items())
         restore = pgbackrest.side_restore_argv(
             self.spec,

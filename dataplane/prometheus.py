@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 
 import yaml
 
+from dataplane import restore_drill
 from dataplane.model import ClusterSpec
 from dataplane.operations import PATRONICTL_COMMAND
 from dataplane.routing import read_lag_bytes
@@ -37,6 +38,7 @@ class Thresholds:
     any_backup_max_seconds: int
     full_backup_max_seconds: int
     synchronous_count: int
+    restore_drill_max_seconds: int
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,15 @@ VM_VOCABULARY = MetricVocabulary(
         "CertificateExpiryCritical": lambda t: (
             f"pgp_tls_certificate_expiry_timestamp_seconds - time() < {CERT_CRITICAL_DAYS} * 86400"
         ),
+        # Only once Prometheus holds a whole window of data: a new cluster has run no drill yet, and that is no
+        # finding until a drill was due.
+        "RestoreDrillTooOld": lambda t: (
+            f"time() - max({restore_drill.LAST_SUCCESS}) > {t.restore_drill_max_seconds} "
+            f"or (absent({restore_drill.LAST_SUCCESS}) and on() "
+            f'time() - min(prometheus_tsdb_lowest_timestamp_seconds{{job="prometheus"}}) > '
+            f"{t.restore_drill_max_seconds})"
+        ),
+        "RestoreDrillFailed": lambda t: f"max({restore_drill.LAST_RUN}) > max({restore_drill.LAST_SUCCESS})",
         "SynchronousStandbyMissing": lambda t: (
             f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
             f"< {t.synchronous_count} and on() sum(patroni_primary) == 1"
@@ -198,7 +209,9 @@ def cluster_alert_rules(
     # Failover normally completes within ttl + loop_wait; only a longer gap without a leader is an incident.
     no_primary_for = max(30, topo.ttl.value + topo.loop_wait.value)
     lag = read_lag_bytes(topo) if not topo.synchronous else read_lag_bytes(topo) * 4
-    thresholds = Thresholds(lag, any_max, full_max, topo.synchronous_node_count.value)
+    thresholds = Thresholds(
+        lag, any_max, full_max, topo.synchronous_node_count.value, topo.restore_drill.value.max_age_seconds
+    )
 
     def expr(name: str) -> str:
         # A left-out alert renders with an empty expression and is dropped below.
@@ -385,6 +398,35 @@ def cluster_alert_rules(
                 rb,
             )
         )
+    if "restore_drill" not in dict(topo.unused):
+        drill = topo.restore_drill.value
+        every = "day" if drill.interval_days == 1 else f"{drill.interval_days} days"
+        rules += [
+            _rule(
+                "RestoreDrillTooOld",
+                expr("RestoreDrillTooOld"),
+                "10m",
+                "critical",
+                "no restore drill of " + scope + " has passed in " + _duration(drill.max_age_seconds),
+                f"The scheduled restore drill runs every {every} ({drill.cron} UTC); none has passed since: the "
+                "backups are not proven restorable.",
+                f"journalctl -t {restore_drill.LOG_TAG} on the members; pgp journal; run "
+                f"{restore_drill.RESTORE_DRILL_COMMAND} as root on the member it names.",
+                rb,
+            ),
+            _rule(
+                "RestoreDrillFailed",
+                expr("RestoreDrillFailed"),
+                "0s",
+                "critical",
+                "the last restore drill of " + scope + " failed",
+                "The newest backup did not restore and replay to a consistent state, or could not be read end to "
+                "end: a restore from it may fail when it is needed.",
+                f"journalctl -t {restore_drill.LOG_TAG} on the member that ran it names the step; fix it, then run "
+                f"{restore_drill.RESTORE_DRILL_COMMAND} again (--set LABEL for one backup).",
+                rb,
+            ),
+        ]
     names = {r["alert"] for r in rules}
     unknown = (set(vocabulary.exprs) | set(vocabulary.left_out) | set(vocabulary.annotations)) - ALL_ALERTS
     both = set(vocabulary.exprs) & set(vocabulary.left_out)

@@ -30,6 +30,8 @@ class StageProfile:
     # The shortest retention the stage's policy pack config accepts (PGP-BAK-001, pinned by
     # tests/policy/test_pack_metadata.py): refused here first, so the error names the setting.
     min_retention_days: int
+    # Days between scheduled restore drills on the cluster (dataplane/restore_drill.py): 1 or 7.
+    restore_drill_days: int
 
 
 PROFILES: dict[str, StageProfile] = {
@@ -45,6 +47,7 @@ PROFILES: dict[str, StageProfile] = {
         protect_stateful=False,
         allow_world_allowlist=True,
         min_retention_days=7,
+        restore_drill_days=7,
     ),
     "prod": StageProfile(
         name="prod",
@@ -58,6 +61,7 @@ PROFILES: dict[str, StageProfile] = {
         protect_stateful=True,
         allow_world_allowlist=False,
         min_retention_days=30,
+        restore_drill_days=1,
     ),
 }
 

@@ -50,6 +50,32 @@ class BackupSchedule:
 
 
 @dataclass(frozen=True)
+class RestoreDrillSchedule:
+    """The restore drill a timer runs on the cluster: the latest backup restored beside a member and read."""
+
+    cron: str  # minute hour day-of-month month day-of-week, in UTC like the backups
+    interval_days: int
+    max_age_seconds: int  # the last successful drill older than this raises RestoreDrillTooOld
+
+
+# After the nightly backups (01:00): the drill restores the backup that night's run took.
+RESTORE_DRILL_TIME = "30 3"
+# What a drill may take and a late or rebooted node may delay it by before its absence is an alert.
+RESTORE_DRILL_GRACE_SECONDS = 6 * 3600
+
+
+def restore_drill_schedule(interval_days: int) -> RestoreDrillSchedule:
+    weekdays = {1: "*", 7: "0"}
+    if interval_days not in weekdays:
+        raise ValueError(f"restore drills run daily or weekly, not every {interval_days} days")
+    return RestoreDrillSchedule(
+        cron=f"{RESTORE_DRILL_TIME} * * {weekdays[interval_days]}",
+        interval_days=interval_days,
+        max_age_seconds=interval_days * 86400 + RESTORE_DRILL_GRACE_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
 class Topology:
     stage: str
     postgres_major: int
@@ -69,6 +95,7 @@ class Topology:
     routing_check: Choice[RoutingCheck]
     archive_timeout: Choice[int]
     backup_schedule: Choice[BackupSchedule]
+    restore_drill: Choice[RestoreDrillSchedule]
     retention_full_days: Choice[int]
     lock_mode: Choice[str]  # the profile's LockMode
     lock_days: Choice[int]
@@ -109,7 +136,7 @@ class Topology:
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, (RoutingCheck, BackupSchedule)):
+    if isinstance(value, (RoutingCheck, BackupSchedule, RestoreDrillSchedule)):
         return {f.name: getattr(value, f.name) for f in fields(value)}
     if isinstance(value, tuple):
         return list(value)
@@ -164,6 +191,7 @@ class FailoverTiming:
 class Backups:
     archive_timeout: Choice[int]
     backup_schedule: Choice[BackupSchedule]
+    restore_drill: Choice[RestoreDrillSchedule]
     retention_full_days: Choice[int]
     lock_mode: Choice[str]
     lock_days: Choice[int]
@@ -424,9 +452,16 @@ def backups(obj: Objectives, profile: StageProfile, problems: _Problems) -> Back
         if profile.lock_mode == "COMPLIANCE"
         else "holders of the bypass permission may purge a non-production bucket"
     )
+    drill = restore_drill_schedule(profile.restore_drill_days)
+    drill_reason = (
+        f"{'daily' if drill.interval_days == 1 else 'weekly'} for a {profile.name} stage: the latest backup is "
+        f"restored and read end to end; RestoreDrillTooOld fires {drill.max_age_seconds // 3600} h after the last "
+        f"success"
+    )
     return Backups(
         archive_timeout=at,
         backup_schedule=Choice(schedule, sched_reason),
+        restore_drill=Choice(drill, drill_reason),
         retention_full_days=Choice(
             obj.retention_days,
             f"time-based: point-in-time recovery to any moment in the last {obj.retention_days} days",

@@ -13,8 +13,9 @@ from typing import Any
 from dataplane import configure
 from dataplane.console import ConsoleError, Inventory, Ran, journal_command
 from dataplane.journal import S3Journal
+from dataplane.member_tools import member_tool_files
 from dataplane.model import ClusterSpec, Member
-from dataplane.operations import PATRONICTL_COMMAND, operation_script_files
+from dataplane.operations import PATRONICTL_COMMAND
 
 ROOT = Path(__file__).resolve().parents[1]
 # The SSM helpers are the scripts pulumi-command runs (scripts/ is not a package).
@@ -123,7 +124,7 @@ class AwsTarget:
         from ssm_configure import MemberFailed, ssm_runner
 
         members = {
-            m.name: (self.instance(m), configure.encoded(self.spec, m, operation_script_files(self.spec, m)))
+            m.name: (self.instance(m), configure.encoded(self.spec, m, member_tool_files(self.spec, m)))
             for m in self.spec.members
         }
         run_on = ssm_runner(self.ssm(), members)

@@ -20,7 +20,7 @@ from dataplane.alertmanager import webhook_urls
 from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot
 from dataplane.boot.monitoring import MonitoringBoot
-from dataplane.operations import operation_script_files
+from dataplane.member_tools import member_tool_files
 from stacks.clouds.aws import architecture
 from stacks.clouds.model import Architecture
 from stacks.settings import Settings
@@ -144,7 +144,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
             member_names=[member.name for member in spec.members],
             configure_bundles=[
-                configure.encoded(spec, member, operation_script_files(spec, member)) for member in spec.members
+                configure.encoded(spec, member, member_tool_files(spec, member)) for member in spec.members
             ],
             tags=tags,
             after=[vault],

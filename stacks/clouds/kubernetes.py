@@ -42,6 +42,10 @@ _PATRONI_ONLY = (
     f"(up to {NODE_FAILURE_DETECTION_SECONDS} s)"
 )
 _POD_NETWORK = "the Kubernetes cluster's own network: pods take their addresses from its CNI"
+NO_RESTORE_DRILL = (
+    "CloudNativePG restores by bootstrapping a new Cluster from the ObjectStore; the platform's scheduled "
+    "restore drill runs on VM members"
+)
 UNUSED_CHOICES = (
     ("subnet_cidrs", _POD_NETWORK),
     ("node_addresses", _POD_NETWORK),
@@ -50,6 +54,7 @@ UNUSED_CHOICES = (
     ("loop_wait", _PATRONI_ONLY),
     ("retry_timeout", _PATRONI_ONLY),
     ("primary_start_timeout", _PATRONI_ONLY),
+    ("restore_drill", NO_RESTORE_DRILL),
 )
 # RFC 1123 labels: namespace names, and the Service and pod names CloudNativePG derives from the Cluster's name.
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

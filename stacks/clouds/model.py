@@ -94,3 +94,11 @@ class Cloud:
     # Derived choices this target does not use, each with why (a VM cloud uses them all): `tools topology` says
     # so instead of presenting Patroni timings to an operator-run cluster.
     unused_choices: tuple[tuple[str, str], ...] = ()
+
+
+# The scheduled restore drill reaches a member through the day-two configure step (dataplane/restore_drill.py).
+NO_CONFIGURE_STEP = (
+    "restore_drill",
+    "the scheduled restore drill is delivered by the day-two configure step, which this cloud's members do not "
+    "run yet; run the restore drill in the sandbox or `pgp restore-db` meanwhile",
+)

@@ -1,0 +1,76 @@
+"""The scheduled restore drill's script (dataplane/restore_drill.py), as the timer runs it on every member, for
+real on the sandbox: exactly one member drills, the restored copy is read and removed, the outcome reaches the
+node exporter and the journal, and Prometheus raises RestoreDrillFailed for a failed run and clears it when the
+next one passes."""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from dataplane import journal, restore_drill
+from dataplane.pitr import AUX_PREFIX, aux_parent
+from sandbox.journal import store
+from sandbox.layout import LOOPBACK
+from sandbox.supervisor import wait_until
+
+pytestmark = pytest.mark.sandbox
+# A valid label that no repository holds.
+MISSING_BACKUP = "20000101-000000F"
+
+
+def run_drill(spec, member, *args: str) -> subprocess.CompletedProcess:
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as script:
+        script.write(restore_drill.render_restore_drill(spec, member))
+    return subprocess.run(["bash", script.name, "--scheduled", *args], capture_output=True, text=True, timeout=600)
+
+
+def metrics(spec, member) -> dict[str, float]:
+    with open(restore_drill.metrics_path(spec, member)) as f:
+        return {line.split()[0]: float(line.split()[1]) for line in f if not line.startswith("#")}
+
+
+def drill_alerts(layout) -> set[str]:
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{layout.prometheus_port}/api/v1/alerts", timeout=5) as r:
+        found = json.loads(r.read())["data"]["alerts"]
+    return {a["labels"]["alertname"] for a in found if a["labels"]["alertname"].startswith("RestoreDrill")}
+
+
+def test_one_member_drills_and_its_outcome_reaches_the_metrics_the_journal_and_the_alerts(sandbox):
+    sandbox.wait_healthy()
+    layout, spec = sandbox.layout, sandbox.layout.spec
+    state = sandbox.state()
+    # An asynchronous replica drills: its restore loads neither the leader nor the synchronous commit path.
+    expected = min(set(state.streaming_replicas) - set(state.sync_standbys) or state.streaming_replicas)
+    drilling = spec.member(expected)
+    before = len(store(layout).entries())
+
+    failed = run_drill(spec, drilling, "--set", MISSING_BACKUP)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert f"no backup labelled {MISSING_BACKUP}" in failed.stderr and "restore drill FAILED" in failed.stderr
+    assert metrics(spec, drilling)[restore_drill.SUCCESS] == 0
+    wait_until(lambda: "RestoreDrillFailed" in drill_alerts(layout), 90, "RestoreDrillFailed in Prometheus")
+
+    outcomes = {m.name: run_drill(spec, m) for m in spec.members}
+    for name, done in outcomes.items():
+        assert done.returncode == 0, f"{name}: {done.stdout}{done.stderr}"
+        if name != expected:
+            assert f"the drill runs on {expected}" in done.stderr
+    assert "restore drill passed" in outcomes[expected].stderr
+    passed = metrics(spec, drilling)
+    assert passed[restore_drill.SUCCESS] == 1
+    assert passed[restore_drill.LAST_SUCCESS] == passed[restore_drill.LAST_RUN] >= time.time() - 600
+    assert not glob.glob(f"{aux_parent(spec, drilling)}/{AUX_PREFIX}*"), "the restored copy is removed"
+
+    entries = [e for e in store(layout).entries()[before:] if e.action == journal.RESTORE_DRILL]
+    assert [e.result for e in entries] == ["failed", "ok"]
+    assert entries[1].who == f"timer on {expected}" and entries[1].details["scheduled"] is True
+    assert entries[1].details["member"] == expected and entries[1].details["databases"] >= 2
+    assert entries[0].details["backup"] == MISSING_BACKUP
+    wait_until(lambda: not drill_alerts(layout), 90, "the restore drill alerts cleared")
