@@ -48,8 +48,8 @@ def _base(spec: ClusterSpec, member: Member) -> list[str]:
     ]
 
 
-# Repository-only commands refuse pg options ("option 'pg-path' not valid for command 'info'").
-REPOSITORY_COMMANDS = ("info",)
+# Repository-only commands refuse pg options ("option 'pg-path' not valid for command 'info'", and verify).
+REPOSITORY_COMMANDS = ("info", "verify")
 
 
 def command(spec: ClusterSpec, member: Member, *args: str) -> str:

@@ -1,8 +1,8 @@
 """The scheduled restore drill on a running cluster: a timer on every member, of which one (an async replica
-first, then a synchronous standby, then the leader, each by name) restores the newest backup beside itself,
-reads every database end to end, and removes the instance again. Its outcome goes to the node exporter's
-textfile directory (RestoreDrillTooOld, RestoreDrillFailed) and to the stack journal (`pgp journal`,
-`pgp inventory`'s last restore drill).
+first, then a synchronous standby, then the leader, each by name) verifies the repository that holds the
+newest backup, restores that backup beside itself, reads every database end to end, and removes the instance
+again. Its outcome goes to the node exporter's textfile directory (RestoreDrillTooOld, RestoreDrillFailed) and
+to the stack journal (`pgp journal`, `pgp inventory`'s last restore drill).
 
 A backup is only as good as the last restore of it: this proves, every day in prod and every week in dev, that
 the repository holds a backup that restores and replays to a consistent state, with the cipher and credentials
@@ -224,6 +224,10 @@ def render_restore_drill(spec: ClusterSpec, member: Member) -> str:
         f'{int(MIN_FREE_AFTER * 100)} %; grow the volume"',
         "  exit 1",
         "fi",
+        # The whole repository the backup is in, every file against its checksum: the restore below reads only
+        # one backup and the WAL to its end.
+        'say "verifying repository $repo"',
+        f'as_service {pgbackrest.command(spec, member, "verify")} "--repo=$repo"',
         'say "restoring backup $backup_set (repo $repo, $size bytes) into $aux"',
         *aux.restore_and_start("--type=immediate", "--set=$backup_set", "--repo=$repo"),
         'say "reading every database end to end"',

@@ -16,8 +16,9 @@ import pytest
 
 from dataplane import journal, restore_drill
 from dataplane.pitr import AUX_PREFIX, aux_parent
+from sandbox import processes
 from sandbox.journal import store
-from sandbox.layout import LOOPBACK
+from sandbox.layout import LOOPBACK, REPOSITORY_KINDS
 from sandbox.supervisor import wait_until
 
 pytestmark = pytest.mark.sandbox
@@ -73,4 +74,29 @@ def test_one_member_drills_and_its_outcome_reaches_the_metrics_the_journal_and_t
     assert entries[1].who == f"timer on {expected}" and entries[1].details["scheduled"] is True
     assert entries[1].details["member"] == expected and entries[1].details["databases"] >= 2
     assert entries[0].details["backup"] == MISSING_BACKUP
+    wait_until(lambda: not drill_alerts(layout), 90, "the restore drill alerts cleared")
+
+
+def test_a_damaged_file_in_the_repository_fails_the_drill_before_it_restores(sandbox):
+    sandbox.wait_healthy()
+    layout, spec = sandbox.layout, sandbox.layout.spec
+    state = sandbox.state()
+    drilling = spec.member(min(set(state.streaming_replicas) - set(state.sync_standbys) or state.streaming_replicas))
+    info = json.loads(processes.pgbackrest(layout, drilling, "--output=json", "info").stdout)
+    posix = REPOSITORY_KINDS.index("posix") + 1
+    label = [b["label"] for b in info[0]["backup"] if b["database"]["repo-key"] == posix][-1]
+    segment = sorted(layout.posix_repo_dir.glob("archive/*/*/*/0*-*"))[0]
+    kept = segment.read_bytes()
+    try:
+        segment.write_bytes(kept[:100] + bytes(b ^ 0xFF for b in kept[100:108]) + kept[108:])
+        damaged = run_drill(spec, drilling, "--set", label)
+    finally:
+        segment.write_bytes(kept)
+    assert damaged.returncode != 0, damaged.stdout + damaged.stderr
+    assert f"verifying repository {posix}" in damaged.stderr and "restoring backup" not in damaged.stderr
+    assert metrics(spec, drilling)[restore_drill.SUCCESS] == 0
+    # The repository is whole again: the next run passes and clears the alert the failure raised.
+    again = run_drill(spec, drilling, "--set", label)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert metrics(spec, drilling)[restore_drill.SUCCESS] == 1
     wait_until(lambda: not drill_alerts(layout), 90, "the restore drill alerts cleared")

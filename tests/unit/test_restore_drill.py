@@ -46,6 +46,12 @@ def test_the_script_is_valid_bash_and_restores_the_chosen_backup_beside_the_memb
     assert '"--lock-path=$aux/pgbackrest/lock"' in restore
     assert f"https://{member.host}:{member.ports.patroni_rest}/cluster" in script
     assert "--no-role-passwords >/dev/null" in script
+    verify = f"{spec.paths_for(member).pgbackrest_bin} --config="
+    assert any(
+        line.startswith(f"as_service {verify}") and line.endswith(' verify "--repo=$repo"')
+        for line in script.splitlines()
+    )
+    assert script.index(' verify "--repo=$repo"') < script.index(restore)
     # The outcome is written on every exit, after the instance is gone.
     cleanup = script[script.index("cleanup() {") : script.index("trap cleanup EXIT")]
     assert cleanup.index('rm -rf "$aux"') < cleanup.index(restore_drill.METRICS_FILE) < cleanup.index("journal_append")
