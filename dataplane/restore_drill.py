@@ -24,6 +24,7 @@ from dataplane.tls import tls_files
 from stacks.topology import RestoreDrillSchedule
 
 RESTORE_DRILL_COMMAND = "/usr/local/sbin/pgp-restore-drill"
+USAGE = f"{PurePosixPath(RESTORE_DRILL_COMMAND).name} [--set LABEL] [--by WHO] [--scheduled]"
 CRON_FILE = "/etc/cron.d/pgp-restore-drill"
 LOG_TAG = "pgp-restore-drill"
 METRICS_FILE = "pgp-restore-drill.prom"
@@ -35,6 +36,8 @@ SUCCESS = f"{METRIC_PREFIX}_success"
 # The restored copy must leave the data volume above DiskFreeLow's threshold: the drill must not raise the
 # alert it would be woken by.
 MIN_FREE_AFTER = 0.15
+# The designated member's last stdout line after a passed drill: "drilled=<label> <repo> <databases> <bytes>".
+RESULT_PREFIX = "drilled="
 # pgBackRest's backup labels: full, or a diff/incr on top of its full.
 LABEL_PATTERN = r"[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?"
 
@@ -172,8 +175,8 @@ def render_restore_drill(spec: ClusterSpec, member: Member) -> str:
     )
     record = (
         [
-            'if [ "$scheduled" = 1 ]; then who=\'timer on ' + member.name + "'; "
-            'else who="${SUDO_USER:-$(id -un)} on ' + member.name + '"; fi',
+            f'if [ -n "$by" ]; then who="$by"; elif [ "$scheduled" = 1 ]; then who="timer on {member.name}"; '
+            f'else who="${{SUDO_USER:-$(id -un)}} on {member.name}"; fi',
             'result=ok; [ "$status" -eq 0 ] || result=failed',
             'entry="$(python3 -c ' + shlex.quote(details) + ' "$scheduled" ' + shlex.quote(member.name) + " "
             '"${backup_set:-$wanted}" "$repo" "$databases" "$bytes")"',
@@ -188,12 +191,14 @@ def render_restore_drill(spec: ClusterSpec, member: Member) -> str:
     lines = [
         *aux.prelude("the scheduled restore drill"),
         f"journal_append() {{ python3 - \"$@\" <<'JOURNAL'\n{journal_append_program()}\nJOURNAL\n}}",
-        "scheduled=0; backup_set=''",
+        "scheduled=0; backup_set=''; by=''",
         "while [ $# -gt 0 ]; do",
         '  case "$1" in',
         "    --scheduled) scheduled=1; shift ;;",
         '    --set) backup_set="${2:-}"; shift 2 || true ;;',
-        f'    *) say "usage: {PurePosixPath(RESTORE_DRILL_COMMAND).name} [--set LABEL] [--scheduled]"; exit 2 ;;',
+        # Who asked, for the journal: `pgp restore-drill` passes the operator it acts for.
+        '    --by) by="${2:-}"; shift 2 || true ;;',
+        f'    *) say "usage: {USAGE}"; exit 2 ;;',
         "  esac",
         "done",
         f'if [ -n "$backup_set" ] && ! [[ "$backup_set" =~ ^{LABEL_PATTERN}$ ]]; then',
@@ -235,6 +240,8 @@ def render_restore_drill(spec: ClusterSpec, member: Member) -> str:
         f"as_service {' '.join(dump_all)} >/dev/null",
         f'read -r databases bytes < <({aux_psql} -d postgres -c "{sizes_sql}")',
         'say "restored $databases databases, $bytes bytes, from $backup_set"',
+        # The one stdout line: what `pgp restore-drill` reports.
+        f'echo "{RESULT_PREFIX}$backup_set $repo $databases $bytes"',
     ]
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from dataplane.console import ConsoleError, Ran, check_log_request
 from dataplane.journal import S3Journal
+from dataplane.member_tools import member_tool_files
 from dataplane.model import Member
 from sandbox.journal import local_operator, store
 from sandbox.layout import SandboxLayout
@@ -41,6 +42,12 @@ class SandboxTarget:
         except subprocess.TimeoutExpired:
             return Ran(124, "", f"no answer from {member.name} within {timeout:.0f} s")
         return Ran(done.returncode, done.stdout, done.stderr)
+
+    def tool_command(self, member: Member, path: str, argv: list[str]) -> str:
+        """A member tool's rendered text, as a cloud member has it installed at `path`: the sandbox installs
+        nothing outside its directory."""
+        text, _, _ = member_tool_files(self.spec, member)[path]
+        return f"set -- {shlex.join(argv)}\n{text}"
 
     def service_log_command(self, member: Member, service: str, lines: int) -> str:
         check_log_request(service, lines)

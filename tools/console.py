@@ -11,6 +11,7 @@ through the cloud's remote-command service), with the same member commands (data
                                     one table as it was at TIME, back into a database
     pgp restore-db --db D --time TIME --into NEW
                                     one database as it was at TIME, as a new database
+    pgp restore-drill [--set LABEL]  the scheduled restore drill now, on the member the timer would use
     pgp logs MEMBER [--service S] [--lines N]
     pgp config diff                 what applying the stack would change on each member
     pgp inventory                   what runs where, the last backup, drills and actions
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -33,7 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from dataplane import console, journal, pitr
+from dataplane import console, journal, pitr, restore_drill
 from dataplane.console import ConsoleError, MemberState, Ran
 from dataplane.model import ClusterSpec, Member
 from sandbox.layout import DEFAULT_ROOT, PROFILES
@@ -57,6 +59,7 @@ class Target(Protocol):
     def config_diff(self) -> list[dict[str, Any]]: ...
     def journal(self) -> journal.S3Journal: ...
     def who(self) -> str: ...
+    def tool_command(self, member: Member, path: str, argv: list[str]) -> str: ...
 
 
 class MemberFailed(RuntimeError):
@@ -98,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             required=kind == "db",
             help="the database to restore into (a table: default --db; a database: a new name)",
         )
+    drill = commands.add_parser("restore-drill", help="verify, restore and read the newest backup now")
+    drill.add_argument("--set", metavar="LABEL", help="this backup instead of the newest (pgp backups lists them)")
     logs = commands.add_parser("logs", help="a member's log")
     logs.add_argument("member")
     logs.add_argument("--service", default="postgresql", help=f"one of {', '.join(console.LOG_SERVICES)}")
@@ -330,6 +335,43 @@ def cmd_partial_restore(target: Target, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore_drill(target: Target, args: argparse.Namespace) -> int:
+    """The timer's script on each member in turn: the members that are not the designated one exit at once, and
+    the one that is drills, recording the run in the journal itself (as the timer does) for this operator."""
+    if args.set is not None and not re.fullmatch(restore_drill.LABEL_PATTERN, args.set):
+        raise ConsoleError(f"--set {args.set!r}: not a pgBackRest backup label; pgp backups lists them")
+    argv = ["--by", target.who(), *(["--set", args.set] if args.set else [])]
+    started = time.monotonic()
+    passed_by: list[str] = []
+    with progress(args, "restore drill: verifying, restoring and reading the backup on the member the timer uses"):
+        for member in target.spec.members:
+            command = target.tool_command(member, restore_drill.RESTORE_DRILL_COMMAND, argv)
+            ran = target.run(member, command, RESTORE_TIMEOUT_SECONDS)
+            steps = ran.stderr.strip()[-3000:]
+            if ran.status != 0:
+                raise MemberFailed(f"{member.name}: the restore drill failed and left nothing behind:\n{steps}")
+            result = [line for line in ran.stdout.splitlines() if line.startswith(restore_drill.RESULT_PREFIX)]
+            if result:
+                label, repo, databases, size = result[-1].removeprefix(restore_drill.RESULT_PREFIX).split()
+                seconds = round(time.monotonic() - started, 1)
+                data = {
+                    "member": member.name,
+                    "backup": label,
+                    "repo": int(repo),
+                    "databases": int(databases),
+                    "bytes": int(size),
+                    "seconds": seconds,
+                }
+                text = (
+                    f"restore drill passed on {member.name}: backup {label} (repo {repo}) verified, restored and "
+                    f"read, {databases} databases, {int(size) / 2**20:.1f} MiB ({seconds} s)"
+                )
+                _emit(args, data, text)
+                return 0
+            passed_by.append(f"{member.name}: {steps.splitlines()[-1] if steps else 'no answer'}")
+    raise MemberFailed("no member took the drill:\n  " + "\n  ".join(passed_by))
+
+
 def cmd_logs(target: Target, args: argparse.Namespace) -> int:
     member = member_named(target, args.member)
     console.check_log_request(args.service, args.lines)
@@ -435,6 +477,7 @@ COMMANDS = {
     "user": cmd_user,
     "restore-table": cmd_partial_restore,
     "restore-db": cmd_partial_restore,
+    "restore-drill": cmd_restore_drill,
     "logs": cmd_logs,
     "config": cmd_config,
     "inventory": cmd_inventory,

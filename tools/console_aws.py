@@ -5,6 +5,7 @@ output. The stack file gives what the program rendered (paths, ports, scope), so
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,10 @@ class AwsTarget:
             return Ran(124, "", f"{member.name} ({instance}): {error}")
         status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
         return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
+
+    def tool_command(self, member: Member, path: str, argv: list[str]) -> str:
+        # The configure step installed it (dataplane/member_tools.py): the timer's own file runs.
+        return shlex.join([path, *argv])
 
     def service_log_command(self, member: Member, service: str, lines: int) -> str:
         return journal_command(service, lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -17,13 +18,19 @@ import pytest
 from dataplane import journal, restore_drill
 from dataplane.pitr import AUX_PREFIX, aux_parent
 from sandbox import processes
-from sandbox.journal import store
+from sandbox.journal import local_operator, store
 from sandbox.layout import LOOPBACK, REPOSITORY_KINDS
 from sandbox.supervisor import wait_until
 
 pytestmark = pytest.mark.sandbox
 # A valid label that no repository holds.
 MISSING_BACKUP = "20000101-000000F"
+
+
+def designated(sandbox) -> str:
+    """An asynchronous replica drills: its restore loads neither the leader nor the synchronous commit path."""
+    state = sandbox.state()
+    return min(set(state.streaming_replicas) - set(state.sync_standbys) or state.streaming_replicas)
 
 
 def run_drill(spec, member, *args: str) -> subprocess.CompletedProcess:
@@ -46,9 +53,7 @@ def drill_alerts(layout) -> set[str]:
 def test_one_member_drills_and_its_outcome_reaches_the_metrics_the_journal_and_the_alerts(sandbox):
     sandbox.wait_healthy()
     layout, spec = sandbox.layout, sandbox.layout.spec
-    state = sandbox.state()
-    # An asynchronous replica drills: its restore loads neither the leader nor the synchronous commit path.
-    expected = min(set(state.streaming_replicas) - set(state.sync_standbys) or state.streaming_replicas)
+    expected = designated(sandbox)
     drilling = spec.member(expected)
     before = len(store(layout).entries())
 
@@ -80,8 +85,7 @@ def test_one_member_drills_and_its_outcome_reaches_the_metrics_the_journal_and_t
 def test_a_damaged_file_in_the_repository_fails_the_drill_before_it_restores(sandbox):
     sandbox.wait_healthy()
     layout, spec = sandbox.layout, sandbox.layout.spec
-    state = sandbox.state()
-    drilling = spec.member(min(set(state.streaming_replicas) - set(state.sync_standbys) or state.streaming_replicas))
+    drilling = spec.member(designated(sandbox))
     info = json.loads(processes.pgbackrest(layout, drilling, "--output=json", "info").stdout)
     posix = REPOSITORY_KINDS.index("posix") + 1
     label = [b["label"] for b in info[0]["backup"] if b["database"]["repo-key"] == posix][-1]
@@ -100,3 +104,18 @@ def test_a_damaged_file_in_the_repository_fails_the_drill_before_it_restores(san
     assert again.returncode == 0, again.stdout + again.stderr
     assert metrics(spec, drilling)[restore_drill.SUCCESS] == 1
     wait_until(lambda: not drill_alerts(layout), 90, "the restore drill alerts cleared")
+
+
+def test_an_operator_runs_it_now_through_pgp_on_the_member_the_timer_uses(sandbox):
+    sandbox.wait_healthy()
+    layout = sandbox.layout
+    expected = designated(sandbox)
+    before = len(store(layout).entries())
+    command = [sys.executable, "-m", "tools.console", "--root", str(layout.root.parent), "--json", "restore-drill"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["member"] == expected and report["databases"] >= 2 and report["bytes"] > 0
+    [entry] = [e for e in store(layout).entries()[before:] if e.action == journal.RESTORE_DRILL]
+    assert entry.result == "ok" and entry.who == local_operator() and entry.details["scheduled"] is False
+    assert entry.details["backup"] == report["backup"]

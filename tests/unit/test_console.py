@@ -202,3 +202,32 @@ def test_restore_table_on_aws_checks_on_the_leader_then_sends_it_the_rendered_sc
     with pytest.raises(ConsoleError, match="--into app: no such database"):
         _main(argv, AwsTarget("prod", prod_outputs, ssm=refusing))
     assert not any("pg_dump" in command for _, command in refusing.sent)
+
+
+def test_restore_drill_on_aws_runs_the_installed_timer_script_until_the_designated_member_drills(
+    prod_outputs, fast_ssm, monkeypatch, capsys
+):
+    from dataplane import restore_drill
+    from tools.console_aws import AwsTarget
+
+    names = list(prod_outputs["inventory"]["members"])
+    ids = [prod_outputs["inventory"]["members"][n]["id"] for n in names]
+
+    class DrillSsm(FakeSsm):
+        def get_command_invocation(self, CommandId, InstanceId):
+            # The replica drills; the others are told where the drill runs and exit 0 at once.
+            drilled = InstanceId == ids[2]
+            out = f"{restore_drill.RESULT_PREFIX}20261203-010002F 1 3 52428800\n" if drilled else ""
+            err = "restore drill passed" if drilled else f"the drill runs on {names[2]}"
+            return {"Status": "Success", "StandardOutputContent": out, "StandardErrorContent": err}
+
+    monkeypatch.setattr(AwsTarget, "who", lambda self: "arn:aws:sts::123456789012:assumed-role/dba/ana")
+    ssm = DrillSsm([])
+    assert _main(["restore-drill"], AwsTarget("prod", prod_outputs, ssm=ssm)) == 0
+    by = "--by arn:aws:sts::123456789012:assumed-role/dba/ana"
+    assert ssm.sent == [([i], f"{restore_drill.RESTORE_DRILL_COMMAND} {by}") for i in ids]
+    out = capsys.readouterr().out
+    assert f"restore drill passed on {names[2]}: backup 20261203-010002F (repo 1)" in out and "50.0 MiB" in out
+
+    with pytest.raises(ConsoleError, match="--set 'latest': not a pgBackRest backup label"):
+        _main(["restore-drill", "--set", "latest"], AwsTarget("prod", prod_outputs, ssm=DrillSsm([])))
