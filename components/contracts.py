@@ -153,6 +153,7 @@ class PostgresClusterGives(Protocol):
 @runtime_checkable
 class MonitoringGives(Protocol):
     grafana_url: pulumi.Output[str]
+    node_id: pulumi.Output[str]  # the monitoring node, as the cloud names it (the members' kind of id)
 
 
 ROLE_CONTRACTS: dict[str, type] = {
@@ -210,5 +211,9 @@ def platform_outputs(spec: ClusterSpec, roles: Mapping[str, Any]) -> PlatformOut
         ca_certificate=secrets.ca_certificate,
         app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
         restore_identity=identity.restore_identity,
-        inventory=member_inventory(spec, cluster.member_ids),
+        inventory={
+            **member_inventory(spec, cluster.member_ids),
+            # The console asks its Alertmanager for what is firing, through the same remote-command service.
+            "monitoring": {"id": monitoring.node_id},
+        },
     )

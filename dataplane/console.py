@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from dataplane import pgbackrest
 from dataplane.boot.cloud_config import UNIT_PREFIX
-from dataplane.boot.units import SERVICE_USER
+from dataplane.boot.units import ETCD_BIN, PGBOUNCER_BIN, SERVICE_USER
 from dataplane.model import (
     APP_READONLY_USER,
     APP_READWRITE_USER,
@@ -74,6 +74,7 @@ class Inventory:
     region: str
     scope: str
     members: Mapping[str, Mapping[str, str]]  # name -> {"zone", "id"}
+    monitoring_id: str | None = None  # the monitoring node (a stack deployed before it was exported has none)
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> Inventory:
@@ -89,6 +90,7 @@ class Inventory:
                 str(inventory["region"]),
                 str(inventory["scope"]),
                 {str(k): dict(v) for k, v in inventory["members"].items()},
+                str(inventory["monitoring"]["id"]) if isinstance(inventory.get("monitoring"), Mapping) else None,
             )
         except (KeyError, TypeError, ValueError) as missing:
             raise ConsoleError(f"the stack's `inventory` output lacks {missing}: run `pulumi up` again") from None
@@ -155,6 +157,57 @@ def postgresql_log_command(spec: ClusterSpec, member: Member, lines: int) -> str
     """The newest of PostgreSQL's own log files (one per weekday), the same on every target."""
     directory = shlex.quote(f"{spec.paths_for(member).log_dir}/postgresql")
     return f'tail -n {int(lines)} "$(ls -t {directory}/postgresql-*.log | head -n 1)"'
+
+
+# What `pgp status` reports the version of, in that order.
+VERSIONED = ("postgresql", "patroni", "pgbackrest", "pgbouncer", "etcd")
+
+
+def versions_command(spec: ClusterSpec, member: Member) -> str:
+    """One `<component> <version>` line each (VERSIONED), `unknown` for one that does not answer: the binaries
+    the member's services run, not what a package database claims."""
+    paths = spec.paths_for(member)
+    argv = {
+        "postgresql": [f"{paths.postgres_bin_dir}/postgres", "--version"],
+        "patroni": [paths.patroni_bin, "--version"],
+        "pgbackrest": [paths.pgbackrest_bin, "version"],
+        "pgbouncer": [PGBOUNCER_BIN, "--version"],
+        "etcd": [ETCD_BIN, "--version"],
+    }
+    # The version is the last word of each first line, but the third of postgres' ("postgres (PostgreSQL) 17.2
+    # (Debian 17.2-1.pgdg12+1)").
+    field = {"postgresql": "$3"}
+    return "; ".join(
+        f"printf '{name} %s\\n' \"$({shlex.join(argv[name])} 2>/dev/null | head -n 1 | "
+        f"awk '{{print {field.get(name, '$NF')}}}')\""
+        for name in VERSIONED
+    )
+
+
+def parse_versions(text: str) -> dict[str, str]:
+    found = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+    return {name: (found.get(name) or "").strip() or "unknown" for name in VERSIONED}
+
+
+def alerts_command(host: str, port: int) -> str:
+    """Alertmanager's alerts that notify now (not silenced or inhibited), asked where it listens."""
+    query = "active=true&silenced=false&inhibited=false"
+    return shlex.join(["curl", "-sf", "--max-time", "10", f"http://{host}:{port}/api/v2/alerts?{query}"])
+
+
+def parse_alerts(text: str) -> list[dict[str, Any]]:
+    """Alertmanager API v2 alerts: name, severity, member (when one), since; the oldest first."""
+    rows = [
+        {
+            "alert": a["labels"].get("alertname", ""),
+            "severity": a["labels"].get("severity", ""),
+            "member": a["labels"].get("member"),
+            "since": a.get("startsAt", ""),
+        }
+        for a in json.loads(text)
+        if a.get("status", {}).get("state", "active") == "active"
+    ]
+    return sorted(rows, key=lambda r: (r["since"], r["alert"]))
 
 
 def journal_command(service: str, lines: int) -> str:

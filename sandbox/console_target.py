@@ -7,12 +7,12 @@ import shlex
 import subprocess
 from typing import Any
 
-from dataplane.console import ConsoleError, Ran, check_log_request
+from dataplane.console import ConsoleError, Ran, alerts_command, check_log_request
 from dataplane.journal import S3Journal
 from dataplane.member_tools import member_tool_files
 from dataplane.model import Member
 from sandbox.journal import local_operator, store
-from sandbox.layout import SandboxLayout
+from sandbox.layout import LOOPBACK, SandboxLayout
 from sandbox.node import patronictl_path
 from sandbox.processes import supervisor
 from sandbox.services import etcd, exporters, patroni, pgbouncer
@@ -42,6 +42,11 @@ class SandboxTarget:
         except subprocess.TimeoutExpired:
             return Ran(124, "", f"no answer from {member.name} within {timeout:.0f} s")
         return Ran(done.returncode, done.stdout, done.stderr)
+
+    def alertmanager_alerts(self) -> Ran:
+        shell = alerts_command(LOOPBACK, self.layout.alertmanager_port)
+        done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=30)
+        return Ran(done.returncode, done.stdout, done.stderr or f"no answer from Alertmanager ({shell})")
 
     def tool_command(self, member: Member, path: str, argv: list[str]) -> str:
         """A member tool's rendered text, as a cloud member has it installed at `path`: the sandbox installs

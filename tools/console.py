@@ -2,7 +2,8 @@
 cluster. It works on the local sandbox (the default) and on a deployed stack (`--stack NAME`, members reached
 through the cloud's remote-command service), with the same member commands (dataplane/console.py).
 
-    pgp status                      members, roles, lag, pending restarts
+    pgp status                      members, roles, lag, pending restarts, versions, the last backup
+                                    and drills, firing alerts
     pgp switchover [--to MEMBER]    planned switchover (default: to the synchronous standby)
     pgp restart MEMBER | reload MEMBER|--all | reinit MEMBER
     pgp backup [--type full|diff|incr] | backups
@@ -60,6 +61,7 @@ class Target(Protocol):
     def journal(self) -> journal.S3Journal: ...
     def who(self) -> str: ...
     def tool_command(self, member: Member, path: str, argv: list[str]) -> str: ...
+    def alertmanager_alerts(self) -> Ran: ...
 
 
 class MemberFailed(RuntimeError):
@@ -206,9 +208,89 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=1, default=str) if args.json else text)
 
 
+def _last_line(ran: Ran) -> str:
+    return ((ran.stderr.strip() or ran.stdout.strip()).splitlines() or [f"exit {ran.status}"])[-1][-300:]
+
+
+def status_report(target: Target, states: list[MemberState]) -> dict[str, Any]:
+    """What `status` adds to the members' state, each part on its own: one that cannot be read is named in
+    `unknown` with why, and the others are still reported."""
+    unknown: dict[str, str] = {}
+    running = [target.spec.member(s.name) for s in states if s.state in ("running", "streaming")]
+    versions: dict[str, dict[str, str]] = {}
+    for member in running:
+        ran = target.run(member, console.versions_command(target.spec, member), STATUS_TIMEOUT_SECONDS)
+        if ran.status == 0:
+            versions[member.name] = console.parse_versions(ran.stdout)
+        else:
+            unknown[f"versions on {member.name}"] = _last_line(ran)
+    last_backup = None
+    if running:
+        ran = target.run(running[0], console.backups_command(target.spec, running[0]), STATUS_TIMEOUT_SECONDS)
+        try:
+            done = [b for b in console.summarize_backups(ran.stdout) if not b["error"]] if ran.status == 0 else []
+            last_backup = max(done, key=lambda b: b["stopped_at"] or 0) if done else None
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            unknown["last backup"] = f"unreadable pgbackrest info ({error})"
+        if ran.status != 0:
+            unknown["last backup"] = _last_line(ran)
+    drills: dict[str, Any] = {}
+    try:
+        summary = journal.summary(target.journal().entries())
+        drills = {"restore": summary["last_restore_drill"], "failover": summary["last_failover_drill"]}
+    except Exception as error:  # the journal is one part of the report; the cluster's state stands without it
+        unknown["last drills"] = f"the journal: {type(error).__name__}: {error}"[:300]
+    alerts = None
+    ran = target.alertmanager_alerts()
+    try:
+        alerts = console.parse_alerts(ran.stdout) if ran.status == 0 else None
+    except (ValueError, KeyError, TypeError) as error:
+        unknown["firing alerts"] = f"unreadable answer from Alertmanager ({error})"
+    if ran.status != 0:
+        unknown["firing alerts"] = _last_line(ran)
+    return {
+        "members": [asdict(s) for s in states],
+        "versions": versions,
+        "last_backup": last_backup,
+        "last_drills": drills,
+        "firing_alerts": alerts,
+        "unknown": unknown,
+    }
+
+
+def _report_text(report: dict[str, Any]) -> str:
+    lines = []
+    distinct = {tuple(v.items()) for v in report["versions"].values()}
+    for names, found in (
+        [("every member", next(iter(report["versions"].values())))]
+        if len(distinct) == 1
+        else list(report["versions"].items())
+    ):
+        lines.append(f"  versions ({names}): " + ", ".join(f"{k} {v}" for k, v in found.items()))
+    backup = report["last_backup"]
+    if backup:
+        stopped = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(backup["stopped_at"] or 0))
+        size = (backup["size_bytes"] or 0) / 2**20
+        where = f"{backup['type']}, repo {backup['repo']}"
+        lines.append(f"  last backup: {backup['label']} ({where}), {stopped}, {size:.1f} MiB")
+    elif "last backup" not in report["unknown"]:
+        lines.append("  last backup: none in any repository")
+    for kind, entry in report["last_drills"].items():
+        took = "" if not entry or entry["seconds"] is None else f" ({entry['seconds']} s)"
+        seen = f"{entry['result']} at {entry['at'][:19]}Z by {entry['who']}{took}" if entry else "none recorded"
+        lines.append(f"  last {kind} drill: {seen}")
+    alerts = report["firing_alerts"]
+    if alerts is not None:
+        named = [f"{a['alert']} ({a['severity']}{', ' + a['member'] if a['member'] else ''})" for a in alerts]
+        lines.append(f"  firing alerts: {', '.join(named) if named else 'none'}")
+    lines += [f"  unknown: {what}: {why}" for what, why in report["unknown"].items()]
+    return "\n".join(lines)
+
+
 def cmd_status(target: Target, args: argparse.Namespace) -> int:
     states = cluster_state(target)
-    _emit(args, [s.__dict__ for s in states], _status_text(target, states))
+    report = status_report(target, states)
+    _emit(args, report, _status_text(target, states) + "\n" + _report_text(report))
     leaders = [s for s in states if s.role == "leader"]
     return 0 if len(leaders) == 1 and all(s.state in ("running", "streaming") for s in states) else 1
 

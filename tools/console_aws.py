@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from dataplane import configure
-from dataplane.console import ConsoleError, Inventory, Ran, journal_command
+from dataplane.console import ConsoleError, Inventory, Ran, alerts_command, journal_command
 from dataplane.journal import S3Journal
 from dataplane.member_tools import member_tool_files
 from dataplane.model import ClusterSpec, Member
 from dataplane.operations import PATRONICTL_COMMAND
+from stacks.ports import PORTS
 
 ROOT = Path(__file__).resolve().parents[1]
 # The SSM helpers are the scripts pulumi-command runs (scripts/ is not a package).
@@ -109,6 +110,20 @@ class AwsTarget:
             result = run(self.ssm(), [instance], shell, int(timeout))[instance]
         except TimeoutError as error:
             return Ran(124, "", f"{member.name} ({instance}): {error}")
+        status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
+        return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
+
+    def alertmanager_alerts(self) -> Ran:
+        """Asked on the monitoring node through SSM: Alertmanager listens there and nowhere else."""
+        from ssm_run import run
+
+        node = self.inventory_output.monitoring_id
+        if node is None:
+            return Ran(1, "", "the stack's inventory names no monitoring node: run pulumi up once to export it")
+        try:
+            result = run(self.ssm(), [node], alerts_command("localhost", PORTS.alertmanager), 60)[node]
+        except TimeoutError as error:
+            return Ran(124, "", f"monitoring node ({node}): {error}")
         status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
         return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
 

@@ -213,6 +213,7 @@ class Monitoring(PlatformComponent):
         )
 
         # Grafana listens on the node's loopback only (dataplane/grafana.py): operators open it through SSM.
+        self.node_id = self.instance.id
         self.grafana_url = pulumi.Output.concat(
             "aws ssm start-session --target ",
             self.instance.id,

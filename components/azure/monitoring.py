@@ -141,6 +141,7 @@ class Monitoring(PlatformComponent):
         )
 
         # Grafana listens on the node's loopback only (dataplane/grafana.py).
+        self.node_id = self.vm.id
         self.grafana_url = pulumi.Output.concat(
             f"http://localhost:{PORTS.grafana} through an SSH tunnel to ", self.vm.name, " (docs/deploy-azure.md)"
         )

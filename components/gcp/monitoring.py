@@ -181,6 +181,7 @@ class Monitoring(GcpComponent):
             )
 
         # Grafana listens on the node's loopback only (dataplane/grafana.py): operators reach it through IAP.
+        self.node_id = self.instance.instance_id
         self.grafana_url = pulumi.Output.concat(
             "gcloud compute ssh ",
             self.instance.name,

@@ -15,6 +15,11 @@ from dataplane.pgbackrest import needs_tls_server, server_command
 SERVICE_USER = "postgres"
 
 
+# The Debian packages' binaries, which the units run and the console asks for their versions.
+ETCD_BIN = "/usr/bin/etcd"
+PGBOUNCER_BIN = "/usr/sbin/pgbouncer"
+
+
 def _unit(
     description: str,
     *commands: Sequence[str],
@@ -57,7 +62,7 @@ def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
     units = {
         f"{UNIT_PREFIX}etcd.service": _unit(
             f"etcd member {member.name} of {spec.scope}",
-            ["/usr/bin/etcd", "--config-file", etcd_config_path(spec, member)],
+            [ETCD_BIN, "--config-file", etcd_config_path(spec, member)],
             extra=["LimitNOFILE=65536"],
         ),
         f"{UNIT_PREFIX}secrets.service": _unit(
@@ -79,7 +84,7 @@ def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
         ),
         f"{UNIT_PREFIX}pgbouncer.service": _unit(
             f"PgBouncer on {member.name}",
-            ["/usr/sbin/pgbouncer", pgbouncer.config_path(spec, member)],
+            [PGBOUNCER_BIN, pgbouncer.config_path(spec, member)],
             after=[f"{UNIT_PREFIX}secrets.service"],
             requires=[f"{UNIT_PREFIX}secrets.service"],
             extra=["ExecReload=/bin/kill -HUP $MAINPID", "LimitNOFILE=65536"],

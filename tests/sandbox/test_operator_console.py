@@ -29,7 +29,12 @@ def pgp(sandbox, *argv: str, expect: int = 0) -> subprocess.CompletedProcess[str
 
 def test_status_and_inventory_name_every_member_and_one_leader(sandbox):
     sandbox.wait_healthy(90)
-    states = json.loads(pgp(sandbox, "--json", "status").stdout)
+    report = json.loads(pgp(sandbox, "--json", "status").stdout)
+    states = report["members"]
+    assert set(report["versions"]) == {m.name for m in sandbox.layout.spec.members}
+    assert all(v != "unknown" for found in report["versions"].values() for v in found.values()), report
+    assert report["last_backup"]["label"] and isinstance(report["firing_alerts"], list), report
+    assert not report["unknown"], report["unknown"]
     names = [m.name for m in sandbox.layout.spec.members]
     assert sorted(s["name"] for s in states) == sorted(names)
     assert [s["role"] for s in states].count("leader") == 1

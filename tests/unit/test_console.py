@@ -132,8 +132,17 @@ def test_on_aws_the_console_reaches_the_members_the_inventory_names(prod_outputs
     ids = {name: m["id"] for name, m in prod_outputs["inventory"]["members"].items()}
 
     assert _main(["status"], target) == 0
-    assert ssm.sent[-1] == ([ids[names[0]]], f"{PATRONICTL_COMMAND} list --format json")
-    assert "sync_standby" in capsys.readouterr().out
+    assert ssm.sent[0] == ([ids[names[0]]], f"{PATRONICTL_COMMAND} list --format json")
+    # Then each member's versions, the repository's backups, and Alertmanager on the monitoring node.
+    spec = target.spec
+    assert [sent for sent, _ in ssm.sent[1:4]] == [[ids[n]] for n in names]
+    assert ssm.sent[1][1] == console.versions_command(spec, spec.member(names[0]))
+    assert ssm.sent[4] == ([ids[names[0]]], console.backups_command(spec, spec.member(names[0])))
+    monitoring = prod_outputs["inventory"]["monitoring"]["id"]
+    assert ssm.sent[5] == ([monitoring], console.alerts_command("localhost", 9093))
+    out = capsys.readouterr().out
+    assert "sync_standby" in out and "unknown: last backup: unreadable pgbackrest info" in out
+    ssm.sent.clear()
 
     _main(["user", "lock", APP_READWRITE_USER], target)
     instance, command = ssm.sent[-1]
@@ -231,3 +240,24 @@ def test_restore_drill_on_aws_runs_the_installed_timer_script_until_the_designat
 
     with pytest.raises(ConsoleError, match="--set 'latest': not a pgBackRest backup label"):
         _main(["restore-drill", "--set", "latest"], AwsTarget("prod", prod_outputs, ssm=DrillSsm([])))
+
+
+def test_status_reads_versions_and_alerts_from_what_the_members_and_alertmanager_print():
+    text = "postgresql 17.6\npatroni 4.1.5\npgbackrest 2.56.0\npgbouncer \netcd 3.5.21\n"
+    assert console.parse_versions(text) == {
+        "postgresql": "17.6",
+        "patroni": "4.1.5",
+        "pgbackrest": "2.56.0",
+        "pgbouncer": "unknown",
+        "etcd": "3.5.21",
+    }
+    alerts = [
+        {"labels": {"alertname": "B", "severity": "warning"}, "startsAt": "2026-12-03T02:00:00Z", "status": {}},
+        {
+            "labels": {"alertname": "A", "severity": "critical", "member": "m1"},
+            "startsAt": "2026-12-03T01:00:00Z",
+            "status": {"state": "active"},
+        },
+        {"labels": {"alertname": "C"}, "startsAt": "2026-12-03T00:00:00Z", "status": {"state": "suppressed"}},
+    ]
+    assert [(a["alert"], a["member"]) for a in console.parse_alerts(json.dumps(alerts))] == [("A", "m1"), ("B", None)]

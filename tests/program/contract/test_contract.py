@@ -119,3 +119,6 @@ def test_the_inventory_says_what_runs_where(built):
     assert len(members) == topology.node_count.value
     ids = [m["id"] for m in members.values()]
     assert all(isinstance(i, str) and i for i in ids) and len(set(ids)) == len(ids), ids
+    if settings.cloud != "kubernetes":  # CloudNativePG's monitoring is the cluster's, not a node of the stack
+        monitoring = inventory["monitoring"]["id"]
+        assert isinstance(monitoring, str) and monitoring and monitoring not in ids, monitoring
