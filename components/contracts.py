@@ -29,14 +29,19 @@ import pulumi
 
 from components.spec import PRIVATE_ZONE
 from dataplane.console import member_inventory
-from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, ClusterSpec, Repository
+from dataplane.model import (
+    APP_DATABASE,
+    APP_READONLY_USER,
+    APP_READWRITE_USER,
+    APP_ROLE_SECRETS,
+    ClusterSpec,
+    Repository,
+)
 from dataplane.routing import client_access
 from stacks.settings import MONITORING_NODE, Peer, PeerGroup, Receiver, Settings, member_node
 from stacks.topology import Topology
 
 ROLES = ("Network", "BackupVault", "Secrets", "Identity", "PostgresCluster", "Monitoring")
-# The secret that holds each application login role's password (dataplane.model.SECRET_ENV names).
-APP_ROLE_SECRETS = {APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataplane.boot.units import ETCD_BIN, PGBOUNCER_BIN, SERVICE_USER
 from dataplane.model import (
     APP_READONLY_USER,
     APP_READWRITE_USER,
+    APP_ROLE_SECRETS,
     MONITORING_USER,
     POOLER_AUTH_USER,
     REPLICATION_USER,
@@ -208,6 +209,34 @@ def parse_alerts(text: str) -> list[dict[str, Any]]:
         if a.get("status", {}).get("state", "active") == "active"
     ]
     return sorted(rows, key=lambda r: (r["since"], r["alert"]))
+
+
+def client_route(role: str, routes: Sequence[str], asked: str | None) -> str:
+    """The router's route `pgp psql` takes: the read route for the read-only role where a stack has one."""
+    if role not in APP_ROLE_SECRETS:
+        raise ConsoleError(
+            f"--role {role}: use one of {', '.join(APP_ROLE_SECRETS)}; the platform's own roles do not log in "
+            "through the router (the member commands use them on the nodes)"
+        )
+    route = asked or ("read" if role == APP_READONLY_USER and "read" in routes else "write")
+    if route not in routes:
+        raise ConsoleError(f"--route {route}: this stack routes {', '.join(routes)}")
+    return route
+
+
+def client_conninfo(host: str, port: int, user: str, database: str, ca_file: str) -> str:
+    """libpq's conninfo that verifies the router's certificate and name against the cluster CA."""
+    words = {
+        "host": host,
+        "port": port,
+        "dbname": database,
+        "user": user,
+        "sslmode": "verify-full",
+        "sslrootcert": ca_file,
+        "connect_timeout": 10,
+        "application_name": "pgp psql",
+    }
+    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in words.items())
 
 
 def journal_command(service: str, lines: int) -> str:

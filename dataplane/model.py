@@ -22,6 +22,8 @@ APP_DATABASE = "app"
 APP_OWNER_ROLE = "app_owner"  # NOLOGIN, owns the schema
 APP_READWRITE_USER = "app_rw"
 APP_READONLY_USER = "app_ro"
+# The application roles' passwords, by the secret that holds each (SECRET_ENV names its variable on a node).
+APP_ROLE_SECRETS = {APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}
 PATRONI_REST_USER = "patroni"
 
 # Secret name -> environment variable a node's services read it from.

@@ -12,7 +12,14 @@ from typing import Any
 import psycopg
 
 from dataplane import patroni as patroni_render
-from dataplane.model import APP_DATABASE, APP_READONLY_USER, APP_READWRITE_USER, PATRONI_REST_USER, SUPERUSER, Member
+from dataplane.model import (
+    APP_DATABASE,
+    APP_READWRITE_USER,
+    APP_ROLE_SECRETS,
+    PATRONI_REST_USER,
+    SUPERUSER,
+    Member,
+)
 from sandbox import secrets as sandbox_secrets
 from sandbox.layout import LOOPBACK, SandboxLayout
 from sandbox.supervisor import wait_until
@@ -133,9 +140,7 @@ class Sandbox:
         **extra,
     ) -> dict:
         if password is None:
-            password = self.password(
-                {SUPERUSER: "superuser", APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}[user]
-            )
+            password = self.password({SUPERUSER: "superuser", **APP_ROLE_SECRETS}[user])
         params = dict(
             host=host,
             port=port,

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from dataplane.console import ConsoleError, Ran, alerts_command, check_log_request
 from dataplane.journal import S3Journal
 from dataplane.member_tools import member_tool_files
-from dataplane.model import Member
+from dataplane.model import APP_DATABASE, APP_ROLE_SECRETS, Member
+from dataplane.routing import client_access
+from sandbox.client import Sandbox
 from sandbox.journal import local_operator, store
 from sandbox.layout import LOOPBACK, SandboxLayout
 from sandbox.node import patronictl_path
@@ -47,6 +51,14 @@ class SandboxTarget:
         shell = alerts_command(LOOPBACK, self.layout.alertmanager_port)
         done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=30)
         return Ran(done.returncode, done.stdout, done.stderr or f"no answer from Alertmanager ({shell})")
+
+    def client_endpoints(self) -> dict[str, dict[str, Any]]:
+        return dict(client_access(self.spec, APP_DATABASE, {"write": "", "read": ""})["endpoints"])
+
+    @contextmanager
+    def client_login(self, role: str) -> Iterator[tuple[str, str]]:
+        handle = Sandbox(self.layout)
+        yield handle.password(APP_ROLE_SECRETS[role]), handle.ca_file
 
     def tool_command(self, member: Member, path: str, argv: list[str]) -> str:
         """A member tool's rendered text, as a cloud member has it installed at `path`: the sandbox installs

@@ -13,6 +13,8 @@ through the cloud's remote-command service), with the same member commands (data
     pgp restore-db --db D --time TIME --into NEW
                                     one database as it was at TIME, as a new database
     pgp restore-drill [--set LABEL]  the scheduled restore drill now, on the member the timer would use
+    pgp psql [--role ROLE] [--route R] [-c SQL]
+                                    an application role's session through the router, verify-full
     pgp logs MEMBER [--service S] [--lines N]
     pgp config diff                 what applying the stack would change on each member
     pgp inventory                   what runs where, the last backup, drills and actions
@@ -27,18 +29,20 @@ import argparse
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 from dataplane import console, journal, pitr, restore_drill
 from dataplane.console import ConsoleError, MemberState, Ran
-from dataplane.model import ClusterSpec, Member
+from dataplane.model import APP_DATABASE, APP_READWRITE_USER, ClusterSpec, Member
 from sandbox.layout import DEFAULT_ROOT, PROFILES
 from stacks.errors import UserError
 
@@ -62,6 +66,8 @@ class Target(Protocol):
     def who(self) -> str: ...
     def tool_command(self, member: Member, path: str, argv: list[str]) -> str: ...
     def alertmanager_alerts(self) -> Ran: ...
+    def client_endpoints(self) -> dict[str, dict[str, Any]]: ...
+    def client_login(self, role: str) -> AbstractContextManager[tuple[str, str]]: ...
 
 
 class MemberFailed(RuntimeError):
@@ -105,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     drill = commands.add_parser("restore-drill", help="verify, restore and read the newest backup now")
     drill.add_argument("--set", metavar="LABEL", help="this backup instead of the newest (pgp backups lists them)")
+    psql = commands.add_parser("psql", help="an application role's session through the router (verify-full)")
+    psql.add_argument("--role", default=APP_READWRITE_USER, help=f"the role (default {APP_READWRITE_USER})")
+    psql.add_argument("--route", help="write, pooled or read (default: read for the read-only role, else write)")
+    psql.add_argument("--db", default=APP_DATABASE, help=f"the database (default {APP_DATABASE})")
+    psql.add_argument("-c", "--sql", help="run this and print its rows instead of an interactive session")
     logs = commands.add_parser("logs", help="a member's log")
     logs.add_argument("member")
     logs.add_argument("--service", default="postgresql", help=f"one of {', '.join(console.LOG_SERVICES)}")
@@ -454,6 +465,38 @@ def cmd_restore_drill(target: Target, args: argparse.Namespace) -> int:
     raise MemberFailed("no member took the drill:\n  " + "\n  ".join(passed_by))
 
 
+def cmd_psql(target: Target, args: argparse.Namespace) -> int:
+    """psql as an application role, the way its applications connect: through the router, the server's name and
+    certificate verified against the cluster CA, the password from the stack's secrets store."""
+    endpoints = target.client_endpoints()
+    route = console.client_route(args.role, list(endpoints), args.route)
+    psql = shutil.which("psql")
+    if psql is None:
+        raise ConsoleError("psql is not installed here: apt-get install postgresql-client")
+    if args.sql is None and not sys.stdin.isatty():
+        raise ConsoleError("no terminal for an interactive session: pass -c SQL")
+    host, port = str(endpoints[route]["host"]), int(endpoints[route]["port"])
+    with target.client_login(args.role) as (password, ca_file):
+        conninfo = console.client_conninfo(host, port, args.role, args.db, ca_file)
+        env = {**os.environ, "PGPASSWORD": password}
+        if args.sql is None:
+            _say(args, f"{args.role} on {args.db} through the {route} route ({host}:{port}), verify-full")
+            return subprocess.run([psql, conninfo], env=env).returncode
+        done = subprocess.run(
+            [psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", args.sql, conninfo],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STATUS_TIMEOUT_SECONDS,
+        )
+    if done.returncode != 0:
+        raise MemberFailed(f"psql as {args.role} through {host}:{port}: {done.stderr.strip()[-1000:]}")
+    rows = done.stdout.rstrip("\n").splitlines()
+    data = {"role": args.role, "route": route, "host": host, "port": port, "rows": rows}
+    _emit(args, data, "\n".join(rows))
+    return 0
+
+
 def cmd_logs(target: Target, args: argparse.Namespace) -> int:
     member = member_named(target, args.member)
     console.check_log_request(args.service, args.lines)
@@ -560,6 +603,7 @@ COMMANDS = {
     "restore-table": cmd_partial_restore,
     "restore-db": cmd_partial_restore,
     "restore-drill": cmd_restore_drill,
+    "psql": cmd_psql,
     "logs": cmd_logs,
     "config": cmd_config,
     "inventory": cmd_inventory,

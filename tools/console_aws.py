@@ -8,6 +8,9 @@ import json
 import shlex
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ def aws_spec(stack: str, bucket: str) -> ClusterSpec:
 class AwsTarget:
     def __init__(self, stack: str, outputs: dict[str, Any], ssm: Any = None):
         self.inventory_output = Inventory.from_outputs(outputs)
+        self.outputs = outputs
         if self.inventory_output.cloud != "aws":
             raise ConsoleError(
                 f"stack {stack} runs on {self.inventory_output.cloud}: the console reaches members through AWS "
@@ -126,6 +130,32 @@ class AwsTarget:
             return Ran(124, "", f"monitoring node ({node}): {error}")
         status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
         return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
+
+    def client_endpoints(self) -> dict[str, dict[str, Any]]:
+        found = self.outputs.get("endpoints")
+        if not isinstance(found, dict) or not found:
+            raise ConsoleError("the stack outputs have no `endpoints`: run `pulumi up` to export them")
+        return found
+
+    @contextmanager
+    def client_login(self, role: str) -> Iterator[tuple[str, str]]:
+        """The role's password from Secrets Manager (the operator's own credentials), and the CA the stack
+        exports, in a file only this user can read while psql runs."""
+        import boto3
+
+        secret = (self.outputs.get("app_role_secret_ids") or {}).get(role)
+        ca = self.outputs.get("ca_certificate")
+        if not secret or not isinstance(ca, str):
+            raise ConsoleError("the stack outputs lack app_role_secret_ids or ca_certificate: run `pulumi up`")
+        client = boto3.client("secretsmanager", region_name=self.inventory_output.region)
+        try:
+            password = client.get_secret_value(SecretId=secret)["SecretString"]
+        except Exception as error:  # no access is the operator's to fix: say which secret
+            raise ConsoleError(f"reading {secret}: {type(error).__name__}: {error}") from None
+        with tempfile.NamedTemporaryFile("w", prefix="pgp-ca-", suffix=".crt") as ca_file:
+            ca_file.write(ca)
+            ca_file.flush()
+            yield str(password), ca_file.name
 
     def tool_command(self, member: Member, path: str, argv: list[str]) -> str:
         # The configure step installed it (dataplane/member_tools.py): the timer's own file runs.

@@ -13,7 +13,7 @@ import importlib
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.contracts import APP_ROLE_SECRETS, PlatformOutputs, intents
+from components.contracts import PlatformOutputs, intents
 from components.kubernetes.backups import Backups
 from components.kubernetes.cluster import PostgresCluster, PostgresClusterArgs
 from components.kubernetes.monitoring import Monitoring
@@ -23,6 +23,7 @@ from components.kubernetes.secrets import Secrets
 from components.spec import cluster_spec
 from dataplane import cnpg, cnpg_monitoring
 from dataplane.console import member_inventory
+from dataplane.model import APP_ROLE_SECRETS
 from stacks.settings import Settings
 from stacks.topology import Topology
 

@@ -9,9 +9,8 @@ from collections.abc import Mapping
 import pulumi
 
 from components.base import PlatformComponent
-from components.contracts import APP_ROLE_SECRETS
 from components.secret_material import certificate_authority, passwords
-from dataplane.model import ClusterSpec
+from dataplane.model import APP_ROLE_SECRETS, ClusterSpec
 from dataplane.tls import certificate_requests
 
 

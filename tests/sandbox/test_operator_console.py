@@ -227,3 +227,14 @@ def test_the_journal_records_up_actions_and_drills_and_the_inventory_reports_the
     assert summary["last_backup"] == backup
     text = pgp(sandbox, "inventory").stdout
     assert "last backup (pgp):" in text and "last restore drill:" in text
+
+
+def test_psql_logs_in_as_an_application_role_through_the_router_with_tls(sandbox):
+    sandbox.wait_healthy(90)
+    sql = "SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), pg_is_in_recovery()"
+    rw = json.loads(pgp(sandbox, "--json", "psql", "-c", sql).stdout)
+    assert (rw["route"], rw["rows"]) == ("write", [f"{APP_READWRITE_USER}|t|f"])
+    ro = json.loads(pgp(sandbox, "--json", "psql", "--role", APP_READONLY_USER, "-c", sql).stdout)
+    assert (ro["route"], ro["rows"]) == ("read", [f"{APP_READONLY_USER}|t|t"])
+    refused = pgp(sandbox, "psql", "--role", REPLICATION_USER, "-c", "SELECT 1", expect=2)
+    assert f"--role {REPLICATION_USER}: use one of" in refused.stderr

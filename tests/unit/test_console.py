@@ -14,7 +14,7 @@ import pytest
 
 from dataplane import console
 from dataplane.console import ConsoleError, MemberState
-from dataplane.model import APP_READWRITE_USER, REPLICATION_USER, SUPERUSER
+from dataplane.model import APP_READONLY_USER, APP_READWRITE_USER, REPLICATION_USER, SUPERUSER
 from dataplane.operations import PATRONICTL_COMMAND
 from tools import console as cli
 from tools.runner import run_stack
@@ -261,3 +261,36 @@ def test_status_reads_versions_and_alerts_from_what_the_members_and_alertmanager
         {"labels": {"alertname": "C"}, "startsAt": "2026-12-03T00:00:00Z", "status": {"state": "suppressed"}},
     ]
     assert [(a["alert"], a["member"]) for a in console.parse_alerts(json.dumps(alerts))] == [("A", "m1"), ("B", None)]
+
+
+def test_psql_takes_an_application_role_through_the_router_and_verifies_the_server():
+    assert console.client_route(APP_READONLY_USER, ["write", "pooled", "read"], None) == "read"
+    assert console.client_route(APP_READONLY_USER, ["write", "pooled"], None) == "write"  # dev: one member
+    assert console.client_route(APP_READWRITE_USER, ["write", "pooled", "read"], "pooled") == "pooled"
+    with pytest.raises(ConsoleError, match="--role postgres: use one of app_rw, app_ro"):
+        console.client_route(SUPERUSER, ["write"], None)
+    with pytest.raises(ConsoleError, match="--route read: this stack routes write, pooled"):
+        console.client_route(APP_READONLY_USER, ["write", "pooled"], "read")
+    conninfo = console.client_conninfo("db.example", 5432, APP_READWRITE_USER, "app", "/tmp/ca dir/ca.crt")
+    assert "sslmode=verify-full" in conninfo and "sslrootcert='/tmp/ca dir/ca.crt'" in conninfo
+
+
+def test_psql_on_aws_reads_the_roles_secret_and_writes_the_exported_ca_for_the_session(prod_outputs, monkeypatch):
+    import boto3
+
+    from tools.console_aws import AwsTarget
+
+    asked = []
+
+    class FakeSecrets:
+        def get_secret_value(self, SecretId):
+            asked.append(SecretId)
+            return {"SecretString": "s3cret"}
+
+    monkeypatch.setattr(boto3, "client", lambda service, region_name: FakeSecrets())
+    target = AwsTarget("prod", prod_outputs, ssm=object())
+    assert set(target.client_endpoints()) == {"write", "pooled", "read"}
+    with target.client_login(APP_READONLY_USER) as (password, ca_file):
+        assert password == "s3cret" and Path(ca_file).read_text() == prod_outputs["ca_certificate"]
+    assert not Path(ca_file).exists()
+    assert asked == [prod_outputs["app_role_secret_ids"][APP_READONLY_USER]]
