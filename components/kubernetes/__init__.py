@@ -52,7 +52,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     )
     resources = cnpg.pod_resources(topology.node_size)
     pod_topology = dataclasses.replace(topology, node_size=resources.size)
-    spec = cluster_spec(settings, pod_topology, host.vault.repository)
+    spec = cluster_spec(settings, pod_topology, host.repository)
     nodes = topology.node_count.value
     target = cnpg.Target(
         namespace=namespace,
@@ -67,6 +67,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         destination_path=host.destination_path,
         credentials=host.credentials,
         service_account_annotations=host.service_account_annotations,
+        pod_labels=host.pod_labels,
         retention_days=settings.objectives.retention_days,
         backup_cron=topology.backup_schedule.value.full_cron,
         ca_secret=f"{settings.name}-ca",
@@ -120,7 +121,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     )
     return PlatformOutputs(
         endpoint=cluster.endpoint,
-        backup_location=host.vault.location,
+        backup_location=host.location,
         grafana_url=monitoring.grafana_url,
         peering_connection_ids={},
         client_access=cluster.client_access,
