@@ -26,6 +26,10 @@ from components.azure.spec import (
 )
 from components.base import PlatformComponent
 
+# What writes the backups, a member's pgBackRest or a Kubernetes Cluster's Barman Cloud (module docstring: Azure has
+# no write-without-delete data role, and the container's version-level immutability keeps every version anyway).
+BACKUP_WRITER_ROLE = STORAGE_BLOB_DATA_CONTRIBUTOR
+
 
 @dataclass(frozen=True)
 class IdentityArgs:
@@ -47,7 +51,7 @@ class Identity(PlatformComponent):
         self.identities: dict[str, managedidentity.UserAssignedIdentity] = {}
         for member, tls_id in args.member_tls_secret_ids.items():
             identity = self._identity(member)
-            self._grant(f"{member}-backups", identity, STORAGE_BLOB_DATA_CONTRIBUTOR, args.container_id)
+            self._grant(f"{member}-backups", identity, BACKUP_WRITER_ROLE, args.container_id)
             for i, secret_id in enumerate([*args.shared_secret_ids, tls_id]):
                 self._grant(f"{member}-secret{i}", identity, KEY_VAULT_SECRETS_USER, secret_id)
             self.identities[member] = identity

@@ -112,16 +112,7 @@ class Identity(GcpComponent):
                 member=member(monitoring.email),
                 opts=self.child_opts(),
             )
-        # Break-glass restores: read and list the backups, nothing else (the bucket's key is used by Cloud
-        # Storage's service agent on the reader's behalf, so no key grant is needed).
-        restore = self._account(f"{args.prefix}-{RESTORE_ACCOUNT}", "Restores from the backups (read only)")
-        gcp.storage.BucketIAMMember(
-            self.child_name("restore-backups"),
-            bucket=args.bucket,
-            role=BACKUP_READER_ROLE,
-            member=member(restore.email),
-            opts=self.child_opts(),
-        )
+        restore = restore_account(self, args.prefix, args.bucket)
         self.member_identities = {m: a.email for m, a in self.accounts.items()}
         self.monitoring_identity = monitoring.email
         self.restore_identity = restore.email
@@ -134,12 +125,7 @@ class Identity(GcpComponent):
         )
 
     def _account(self, logical: str, description: str) -> gcp.serviceaccount.Account:
-        return gcp.serviceaccount.Account(
-            logical,
-            display_name=logical,
-            description=f"{self._name}: {description}",
-            opts=self.child_opts(),
-        )
+        return service_account(self, logical, description)
 
     def _node_roles(self, label: str, account: gcp.serviceaccount.Account, args: IdentityArgs) -> None:
         for role in AGENT_ROLES:
@@ -150,3 +136,26 @@ class Identity(GcpComponent):
                 member=member(account.email),
                 opts=self.child_opts(),
             )
+
+
+def service_account(owner: GcpComponent, logical: str, description: str) -> gcp.serviceaccount.Account:
+    return gcp.serviceaccount.Account(
+        logical,
+        display_name=logical,
+        description=f"{owner.logical_name}: {description}",
+        opts=owner.child_opts(),
+    )
+
+
+def restore_account(owner: GcpComponent, prefix: str, bucket: pulumi.Input[str]) -> gcp.serviceaccount.Account:
+    """Break-glass restores: read and list the backups, nothing else (the bucket's key is used by Cloud Storage's
+    service agent on the reader's behalf, so no key grant is needed)."""
+    restore = service_account(owner, f"{prefix}-{RESTORE_ACCOUNT}", "Restores from the backups (read only)")
+    gcp.storage.BucketIAMMember(
+        owner.child_name("restore-backups"),
+        bucket=bucket,
+        role=BACKUP_READER_ROLE,
+        member=member(restore.email),
+        opts=owner.child_opts(),
+    )
+    return restore

@@ -90,6 +90,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         vault=host.vault,
         tags=tags,
         opts=child,
+        after=host.ready,
     )
     cluster = PostgresCluster(
         f"{name}-cluster",

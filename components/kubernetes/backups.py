@@ -3,7 +3,7 @@ ScheduledBackup of full base backups (WAL is archived continuously by the Cluste
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 
@@ -23,13 +23,14 @@ class Backups(PlatformComponent):
         vault: pulumi.Resource,
         tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
+        after: Sequence[pulumi.Resource] = (),
     ):
         super().__init__("kubernetes", "Backups", name, tags, opts)
         store = cnpg.object_store(target)
         # The bucket, its lock and the identity's policy come first: the first WAL segment is archived as soon
         # as the primary starts.
         self.object_store = custom_resource(
-            self, "object-store", store, self.child_opts(depends_on=[namespace, operator, vault])
+            self, "object-store", store, self.child_opts(depends_on=[namespace, operator, vault, *after])
         )
         schedule = cnpg.scheduled_backup(target)
         # The controller waits for the Cluster it names; the store must exist for the first backup.

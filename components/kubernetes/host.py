@@ -34,3 +34,6 @@ class HostBackup:
     restore_identity: pulumi.Output[str]
     # Labels every instance pod carries (Azure's workload identity webhook acts only on labelled pods).
     pod_labels: Mapping[str, str] = field(default_factory=dict)
+    # What must exist before the first WAL segment is archived besides the vault: the identity's trust and grant
+    # where the pods reach the bucket by an identity that is not named in advance.
+    ready: tuple[pulumi.Resource, ...] = ()
