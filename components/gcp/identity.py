@@ -52,6 +52,20 @@ def lock_role_id(prefix: str) -> str:
     return prefix.replace("-", "_") + "_backupObjectLock"
 
 
+def lock_role(owner: GcpComponent, prefix: str, project: str) -> gcp.projects.IAMCustomRole:
+    """The project role holding exactly LOCK_PERMISSIONS, granted on the bucket to whoever runs the lock."""
+    return gcp.projects.IAMCustomRole(
+        owner.child_name("backup-lock-role"),
+        project=project,
+        role_id=lock_role_id(prefix),
+        title=f"{prefix} backup object lock",
+        description="Set the Object Retention Lock of new backup objects; never shorten or remove one",
+        permissions=list(LOCK_PERMISSIONS),
+        stage="GA",
+        opts=owner.child_opts(),
+    )
+
+
 def member(email: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat("serviceAccount:", email)
 
@@ -60,20 +74,7 @@ class Identity(GcpComponent):
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gcp", "Identity", name, args.tags, opts)
         self.accounts: dict[str, gcp.serviceaccount.Account] = {}
-        self.lock_role = (
-            gcp.projects.IAMCustomRole(
-                self.child_name("backup-lock-role"),
-                project=args.project,
-                role_id=lock_role_id(args.prefix),
-                title=f"{args.prefix} backup object lock",
-                description="Set the Object Retention Lock of new backup objects; never shorten or remove one",
-                permissions=list(LOCK_PERMISSIONS),
-                stage="GA",
-                opts=self.child_opts(),
-            )
-            if args.object_lock
-            else None
-        )
+        self.lock_role = lock_role(self, args.prefix, args.project) if args.object_lock else None
         for member_name, tls_secret in args.member_tls_secret_ids.items():
             account = self._account(member_name, f"PostgreSQL member {member_name}")
             self._node_roles(member_name, account, args)

@@ -18,6 +18,8 @@ from components.gcp.identity import BACKUP_WRITER_ROLE, member, restore_account
 from components.gcp.spec import gcs_repository
 from components.gcp.vault import BackupVault, BackupVaultArgs
 from components.kubernetes.host import HostBackup
+from dataplane.boot.gcp import METADATA_TOKEN_URL
+from dataplane.boot.gcs_lock import STORAGE_URL, lock_config, render_lock_script
 from stacks.settings import Settings
 
 # The annotation GKE's metadata server reads to hand the pod the Google service account's tokens.
@@ -52,6 +54,7 @@ class KubernetesBackupIdentity(GcpComponent):
         namespace: str,
         service_account: str,
         bucket: pulumi.Input[str],
+        object_lock: bool,
         tags: dict[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -74,6 +77,16 @@ class KubernetesBackupIdentity(GcpComponent):
             member=member(self.account.email),
             opts=self.child_opts(),
         )
+        if object_lock:
+            # The lock job runs as the same service account (dataplane/cnpg_lock.py), as each VM member does.
+            role = gcp_identity.lock_role(self, prefix, project)
+            gcp.storage.BucketIAMMember(
+                self.child_name("backup-lock"),
+                bucket=bucket,
+                role=role.name,
+                member=member(self.account.email),
+                opts=self.child_opts(),
+            )
         self.restore = restore_account(self, prefix, bucket)
         self.register_outputs({"email": self.account.email, "restore_identity": self.restore.email})
 
@@ -115,8 +128,15 @@ def backup_host(
         namespace=namespace,
         service_account=service_account,
         bucket=vault.bucket.name,
+        object_lock=intent.lock_days > 0,
         tags=tags,
         opts=child,
+    )
+    # Cloud Storage has no default retention for new objects: the VM flavour's lock script gives each its own.
+    lock = (
+        lock_config(repository.bucket, intent.lock_mode, intent.lock_days, METADATA_TOKEN_URL, STORAGE_URL)
+        if intent.lock_days > 0
+        else None
     )
     return HostBackup(
         vault=vault,
@@ -127,4 +147,5 @@ def backup_host(
         service_account_annotations={SERVICE_ACCOUNT_ANNOTATION: identity.account.email},
         restore_identity=identity.restore.email,
         ready=(identity,),
+        lock_script=render_lock_script(lock) if lock else None,
     )

@@ -91,6 +91,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         tags=tags,
         opts=child,
         after=host.ready,
+        lock_script=host.lock_script,
     )
     cluster = PostgresCluster(
         f"{name}-cluster",

@@ -37,3 +37,6 @@ class HostBackup:
     # What must exist before the first WAL segment is archived besides the vault: the identity's trust and grant
     # where the pods reach the bucket by an identity that is not named in advance.
     ready: tuple[pulumi.Resource, ...] = ()
+    # A store without a default retention for new objects (Cloud Storage): the script that gives each new object
+    # its write-once retention, which a CronJob runs as the Cluster's service account (dataplane/cnpg_lock.py).
+    lock_script: str | None = None

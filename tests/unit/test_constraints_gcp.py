@@ -105,7 +105,7 @@ GOOD = {
         "purpose": "ENCRYPT_DECRYPT",
     },
     "gcp:serviceaccount/iAMMember:IAMMember": {
-        "serviceAccountId": "projects/p-dev/serviceAccounts/pgp-gkedev-k8s-backup-1a2b3c4@p-dev.iam.gserviceaccount.com",
+        "serviceAccountId": "projects/p-dev/serviceAccounts/pgp-gkedev-k8s-1a2b3c4@p-dev.iam.gserviceaccount.com",
         "role": "roles/iam.workloadIdentityUser",
         "member": "serviceAccount:p-dev.svc.id.goog[pgp-gkedev/pgp-gkedev]",
     },
