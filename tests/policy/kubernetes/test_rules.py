@@ -400,3 +400,19 @@ def test_the_aks_blob_zone_must_be_linked_to_the_endpoints_network(analyze_aks):
 
     details = " ".join(d.detail for d in _hits(analyze_aks(edit), "PGP-AZURE-DNS-001"))
     assert "not linked to a virtual network of the stack" in details
+
+
+def test_a_gke_bucket_nothing_locks_fails(analyze_gke):
+    """Without the lock CronJob's script no new object gets a retention: the bucket is not write-once."""
+    drop = drop_where("kubernetes:core/v1:ConfigMap", "backups-lock-script")
+    details = " ".join(d.detail for d in _hits(analyze_gke(drop), "PGP-GCP-GCS-001"))
+    assert "nothing locks its new objects" in details
+
+
+def test_a_gke_lock_outside_the_allowed_days_fails(analyze_gke):
+    def edit(plan: Plan) -> None:
+        data = named(plan, "kubernetes:core/v1:ConfigMap", "backups-lock-script").inputs["data"]
+        data["lock.py"] = data["lock.py"].replace('"lock_days": 2', '"lock_days": 400')
+
+    details = " ".join(d.detail for d in _hits(analyze_gke(edit), "PGP-GCP-GCS-001"))
+    assert "a lock of 400 day(s) is outside" in details
