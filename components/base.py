@@ -27,6 +27,11 @@ class PlatformComponent(pulumi.ComponentResource):
         self._name = name
         self._tags = dict(tags)
 
+    @property
+    def logical_name(self) -> str:
+        """The component's own name, which prefixes its children's."""
+        return self._name
+
     def child_name(self, suffix: str) -> str:
         return f"{self._name}-{suffix}"
 

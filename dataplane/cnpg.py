@@ -148,13 +148,18 @@ class Target:
     monitoring_namespace: str
     destination_path: str  # the bucket and prefix, as Barman Cloud names it (s3://bucket/prefix)
     credentials: Mapping[str, object]  # the ObjectStore's credentials stanza (workload identity, never keys)
-    service_account_annotations: Mapping[str, str]  # binds the Cluster's service account to the cloud identity
+    # Binds the Cluster's service account to the cloud identity. A value is a string, or one the Pulumi edge
+    # resolves (a client id known once the identity exists): rendering copies it and never reads it.
+    service_account_annotations: Mapping[str, object]
     retention_days: int
     backup_cron: str  # five fields, UTC
     ca_secret: str  # holds ca.crt and ca.key: the operator issues the server certificate from it
     role_secrets: Mapping[str, str]  # application role -> its basic-auth Secret
     labels: Mapping[str, str]
     pooler_instances: int
+    # Labels the host's workload identity needs on the instance pods (Azure's webhook injects the token only into
+    # a labelled pod); none on hosts that bind by the service account alone.
+    pod_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def image(major: int) -> str:
@@ -283,6 +288,8 @@ def cluster(spec: ClusterSpec, target: Target) -> K8sObject:
                 "liveness": {"isolationCheck": {"enabled": True}},
             },
             "serviceAccountTemplate": {"metadata": {"annotations": dict(target.service_account_annotations)}},
+            # The operator copies inheritedMetadata to every object it makes for the Cluster, the pods included.
+            **({"inheritedMetadata": {"labels": dict(target.pod_labels)}} if target.pod_labels else {}),
             "plugins": [
                 {
                     "name": BARMAN_PLUGIN,

@@ -5,7 +5,6 @@ short-lived credentials and no access key exists anywhere."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -15,22 +14,12 @@ from components.aws.spec import s3_repository
 from components.aws.vault import BackupVault, BackupVaultArgs
 from components.base import PlatformComponent
 from components.contracts import VaultIntent
+from components.kubernetes.host import HostBackup, service_account_subject
 from stacks.settings import Settings
 
 # The annotation EKS's pod identity webhook reads to inject the role's web identity token.
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 TOKEN_AUDIENCE = "sts.amazonaws.com"
-
-
-@dataclass(frozen=True)
-class HostBackup:
-    """What the Kubernetes build takes from its host: where backups go and how the pods are allowed there."""
-
-    vault: BackupVault
-    destination_path: str  # s3://bucket/prefix, as Barman Cloud names it
-    credentials: dict[str, object]  # the ObjectStore's credentials stanza
-    service_account_annotations: dict[str, str]
-    restore_identity: pulumi.Output[str]
 
 
 def backup_role_name(settings: Settings) -> str:
@@ -51,7 +40,7 @@ def web_identity_trust_policy(account_id: str, issuer: str, namespace: str, serv
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {
                         "StringEquals": {
-                            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                            f"{issuer}:sub": service_account_subject(namespace, service_account),
                             f"{issuer}:aud": TOKEN_AUDIENCE,
                         }
                     },
@@ -128,8 +117,12 @@ def backup_host(
     )
     return HostBackup(
         vault=vault,
+        repository=repository,
+        location=vault.location,
         destination_path=f"s3://{repository.bucket}{repository.path}",
         credentials={"s3Credentials": {"inheritFromIAMRole": True}},
         service_account_annotations={ROLE_ANNOTATION: f"arn:aws:iam::{account_id}:role/{role_name}"},
         restore_identity=identity.restore_role.arn,
+        # The role is named in advance, but its policy must exist before the first segment is archived.
+        ready=(identity,),
     )

@@ -26,6 +26,10 @@ from components.azure.spec import (
 )
 from components.base import PlatformComponent
 
+# What writes the backups, a member's pgBackRest or a Kubernetes Cluster's Barman Cloud (module docstring: Azure has
+# no write-without-delete data role, and the container's version-level immutability keeps every version anyway).
+BACKUP_WRITER_ROLE = STORAGE_BLOB_DATA_CONTRIBUTOR
+
 
 @dataclass(frozen=True)
 class IdentityArgs:
@@ -47,16 +51,21 @@ class Identity(PlatformComponent):
         self.identities: dict[str, managedidentity.UserAssignedIdentity] = {}
         for member, tls_id in args.member_tls_secret_ids.items():
             identity = self._identity(member)
-            self._grant(f"{member}-backups", identity, STORAGE_BLOB_DATA_CONTRIBUTOR, args.container_id)
+            self._grant(f"{member}-backups", identity, BACKUP_WRITER_ROLE, args.container_id)
             for i, secret_id in enumerate([*args.shared_secret_ids, tls_id]):
                 self._grant(f"{member}-secret{i}", identity, KEY_VAULT_SECRETS_USER, secret_id)
             self.identities[member] = identity
         self.monitoring = self._identity("monitoring")
         for i, secret_id in enumerate(args.webhook_secret_ids):
             self._grant(f"monitoring-secret{i}", self.monitoring, KEY_VAULT_SECRETS_USER, secret_id)
-        self.restore = self._identity("restore", purpose="break-glass")
-        self._grant("restore-backups", self.restore, STORAGE_BLOB_DATA_READER, args.container_id)
-        self._grant("restore-cipher", self.restore, KEY_VAULT_SECRETS_USER, args.cipher_secret_id)
+        self.restore = restore_identity(
+            self,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            subscription_id=args.subscription_id,
+            container_id=args.container_id,
+            cipher_secret_id=args.cipher_secret_id,
+        )
 
         # A VM carries its identity by resource id; the boot picks the token by client id.
         self.member_identities = {m: i.id for m, i in self.identities.items()}
@@ -72,23 +81,58 @@ class Identity(PlatformComponent):
         )
 
     def _identity(self, label: str, **extra: str) -> managedidentity.UserAssignedIdentity:
-        return managedidentity.UserAssignedIdentity(
-            self.child_name(label),
-            resource_group_name=self._args.resource_group_name,
-            location=self._args.location,
-            tags=self.tags(label, **extra),
-            opts=self.child_opts(),
-        )
+        return user_identity(self, label, self._args.resource_group_name, self._args.location, **extra)
 
     def _grant(
         self, label: str, identity: managedidentity.UserAssignedIdentity, role: str, scope: pulumi.Input[str]
     ) -> authorization.RoleAssignment:
-        # principal_type: Entra ID may not have replicated a new identity yet; ARM then skips the lookup.
-        return authorization.RoleAssignment(
-            self.child_name(label),
-            scope=scope,
-            principal_id=identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=role_definition_id(self._args.subscription_id, role),
-            opts=self.child_opts(),
-        )
+        return grant(self, label, identity, role, scope, self._args.subscription_id)
+
+
+def user_identity(
+    owner: PlatformComponent, label: str, resource_group_name: pulumi.Input[str], location: str, **extra: str
+) -> managedidentity.UserAssignedIdentity:
+    return managedidentity.UserAssignedIdentity(
+        owner.child_name(label),
+        resource_group_name=resource_group_name,
+        location=location,
+        tags=owner.tags(label, **extra),
+        opts=owner.child_opts(),
+    )
+
+
+def grant(
+    owner: PlatformComponent,
+    label: str,
+    identity: managedidentity.UserAssignedIdentity,
+    role: str,
+    scope: pulumi.Input[str],
+    subscription_id: str,
+) -> authorization.RoleAssignment:
+    # principal_type: Entra ID may not have replicated a new identity yet; ARM then skips the lookup.
+    return authorization.RoleAssignment(
+        owner.child_name(label),
+        scope=scope,
+        principal_id=identity.principal_id,
+        principal_type="ServicePrincipal",
+        role_definition_id=role_definition_id(subscription_id, role),
+        opts=owner.child_opts(),
+    )
+
+
+def restore_identity(
+    owner: PlatformComponent,
+    *,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    subscription_id: str,
+    container_id: pulumi.Input[str],
+    cipher_secret_id: pulumi.Input[str] | None,
+) -> managedidentity.UserAssignedIdentity:
+    """The break-glass identity: reads the container, every version included, and the repository cipher where
+    there is one (pgBackRest's; Barman Cloud on Kubernetes has none); it can write or delete nothing."""
+    restore = user_identity(owner, "restore", resource_group_name, location, purpose="break-glass")
+    grant(owner, "restore-backups", restore, STORAGE_BLOB_DATA_READER, container_id, subscription_id)
+    if cipher_secret_id is not None:
+        grant(owner, "restore-cipher", restore, KEY_VAULT_SECRETS_USER, cipher_secret_id, subscription_id)
+    return restore

@@ -314,36 +314,46 @@ class Network(PlatformComponent):
     def _private_dns(self, args: NetworkArgs) -> None:
         """The backup account's private endpoint resolves through privatelink.blob.core.windows.net; the endpoint's
         name lives in the platform's own zone, linked to the VNet and to every peer VNet so clients resolve it."""
-        self.blob_zone = privatedns.PrivateZone(
-            self.child_name("blob-zone"),
-            resource_group_name=self.group_name,
-            private_zone_name=BLOB_PRIVATE_ZONE,
-            location="global",
-            tags=self.tags("blob-zone"),
-            opts=self.child_opts(),
-        )
-        self.private_zone = privatedns.PrivateZone(
-            self.child_name("zone"),
-            resource_group_name=self.group_name,
-            private_zone_name=args.intent.private_zone,
-            location="global",
-            tags=self.tags("zone"),
-            opts=self.child_opts(),
-        )
+        self.blob_zone = private_zone(self, "blob-zone", self.group_name, BLOB_PRIVATE_ZONE)
+        self.private_zone = private_zone(self, "zone", self.group_name, args.intent.private_zone)
         links: list[tuple[str, privatedns.PrivateZone, pulumi.Input[str]]] = [
             ("blob-zone-link", self.blob_zone, self.vnet.id),
             ("zone-link", self.private_zone, self.vnet.id),
         ]
         links += [(f"zone-link-{p.name}", self.private_zone, p.vnet_id) for p in self.peers]
         for label, zone, vnet_id in links:
-            privatedns.VirtualNetworkLink(
-                self.child_name(label),
-                resource_group_name=self.group_name,
-                private_zone_name=zone.name,
-                virtual_network_link_name=self.child_name(label),
-                location="global",
-                virtual_network={"id": vnet_id},
-                registration_enabled=False,
-                tags=self.tags(label),
-                opts=self.child_opts(),
-            )
+            zone_link(self, label, self.group_name, zone, vnet_id)
+
+
+def private_zone(
+    owner: PlatformComponent, label: str, resource_group_name: pulumi.Input[str], zone_name: str
+) -> privatedns.PrivateZone:
+    return privatedns.PrivateZone(
+        owner.child_name(label),
+        resource_group_name=resource_group_name,
+        private_zone_name=zone_name,
+        location="global",
+        tags=owner.tags(label),
+        opts=owner.child_opts(),
+    )
+
+
+def zone_link(
+    owner: PlatformComponent,
+    label: str,
+    resource_group_name: pulumi.Input[str],
+    zone: privatedns.PrivateZone,
+    vnet_id: pulumi.Input[str],
+) -> privatedns.VirtualNetworkLink:
+    """A zone resolves in the VNets it is linked to; none registers its machines' names in it."""
+    return privatedns.VirtualNetworkLink(
+        owner.child_name(label),
+        resource_group_name=resource_group_name,
+        private_zone_name=zone.name,
+        virtual_network_link_name=owner.child_name(label),
+        location="global",
+        virtual_network={"id": vnet_id},
+        registration_enabled=False,
+        tags=owner.tags(label),
+        opts=owner.child_opts(),
+    )

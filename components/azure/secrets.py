@@ -43,32 +43,14 @@ class Secrets(PlatformComponent):
         super().__init__("azure", "Secrets", name, args.tags, opts)
         self._group = args.resource_group_name
         self._stateful = args.protect
-        # Auto-named `pgp-<stage>-kv<8 hex>`: vault names are global and stay reserved while soft-deleted.
-        self.vault = keyvault.Vault(
-            key_vault_logical_name(args.stage),
-            resource_group_name=args.resource_group_name,
+        self.vault = key_vault(
+            self,
+            stage=args.stage,
             location=args.location,
-            properties={
-                "tenant_id": args.tenant_id,
-                "sku": {"family": "A", "name": keyvault.SkuName.STANDARD},
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": SOFT_DELETE_DAYS,
-                "enable_purge_protection": True,
-                "enabled_for_deployment": False,
-                "enabled_for_template_deployment": False,
-                "enabled_for_disk_encryption": False,
-                # Denied by default; the platform's subnets through their service endpoint, and the trusted
-                # services (Storage, disk encryption sets) that unwrap their keys.
-                "public_network_access": "Enabled",
-                "network_acls": {
-                    "default_action": "Deny",
-                    "bypass": "AzureServices",
-                    "virtual_network_rules": [{"id": s} for s in args.subnet_ids],
-                },
-            },
-            tags=self.tags("kv"),
-            opts=self.child_opts(protect=args.protect),
+            resource_group_name=args.resource_group_name,
+            tenant_id=args.tenant_id,
+            subnet_ids=args.subnet_ids,
+            protect=args.protect,
         )
         self.vault_uri = self.vault.properties.apply(lambda p: p.vault_uri)
         self.backup_key = self._key("backup-key")
@@ -97,34 +79,7 @@ class Secrets(PlatformComponent):
         )
 
     def _key(self, label: str) -> keyvault.Key:
-        return keyvault.Key(
-            self.child_name(label),
-            resource_group_name=self._group,
-            vault_name=self.vault.name,
-            key_name=label,
-            properties={
-                "kty": "RSA",
-                "key_size": WRAPPING_KEY_SIZE,
-                "key_ops": ["wrapKey", "unwrapKey"],
-                # A new version every year; storage and disks follow the latest version by themselves.
-                "rotation_policy": {
-                    "attributes": {"expiry_time": "P2Y"},
-                    "lifetime_actions": [
-                        {
-                            "action": {"type": keyvault.KeyRotationPolicyActionType.ROTATE},
-                            "trigger": {"time_after_create": "P1Y"},
-                        },
-                        {
-                            "action": {"type": keyvault.KeyRotationPolicyActionType.NOTIFY},
-                            "trigger": {"time_before_expiry": "P30D"},
-                        },
-                    ],
-                },
-            },
-            tags=self.tags(label),
-            # Without the key, the backups and disks it wraps are unreadable.
-            opts=self.child_opts(protect=self._stateful),
-        )
+        return wrapping_key(self, self.vault, self._group, label, self._stateful)
 
     def _store(self, label: str, key: str, value: pulumi.Output[str], refs: dict[str, pulumi.Output[str]]) -> None:
         secret = keyvault.Secret(
@@ -139,3 +94,77 @@ class Secrets(PlatformComponent):
         # The id without a version: a node always reads the current value.
         refs[key] = pulumi.Output.unsecret(secret.properties.apply(lambda p: p.secret_uri))
         self.secret_ids[label] = secret.id
+
+
+def key_vault(
+    owner: PlatformComponent,
+    *,
+    stage: str,
+    location: str,
+    resource_group_name: pulumi.Input[str],
+    tenant_id: str,
+    subnet_ids: Sequence[pulumi.Input[str]],
+    protect: bool,
+) -> keyvault.Vault:
+    """The stage's Key Vault: RBAC, purge protection, denied to every network but the given subnets' service
+    endpoints and the trusted services (Storage unwraps the backup account's key through that bypass)."""
+    # Auto-named `pgp-<stage>-kv<8 hex>`: vault names are global and stay reserved while soft-deleted.
+    return keyvault.Vault(
+        key_vault_logical_name(stage),
+        resource_group_name=resource_group_name,
+        location=location,
+        properties={
+            "tenant_id": tenant_id,
+            "sku": {"family": "A", "name": keyvault.SkuName.STANDARD},
+            "enable_rbac_authorization": True,
+            "enable_soft_delete": True,
+            "soft_delete_retention_in_days": SOFT_DELETE_DAYS,
+            "enable_purge_protection": True,
+            "enabled_for_deployment": False,
+            "enabled_for_template_deployment": False,
+            "enabled_for_disk_encryption": False,
+            # Denied by default; the platform's subnets through their service endpoint, and the trusted
+            # services (Storage, disk encryption sets) that unwrap their keys.
+            "public_network_access": "Enabled",
+            "network_acls": {
+                "default_action": "Deny",
+                "bypass": "AzureServices",
+                "virtual_network_rules": [{"id": s} for s in subnet_ids],
+            },
+        },
+        tags=owner.tags("kv"),
+        opts=owner.child_opts(protect=protect),
+    )
+
+
+def wrapping_key(
+    owner: PlatformComponent, vault: keyvault.Vault, resource_group_name: pulumi.Input[str], label: str, protect: bool
+) -> keyvault.Key:
+    return keyvault.Key(
+        owner.child_name(label),
+        resource_group_name=resource_group_name,
+        vault_name=vault.name,
+        key_name=label,
+        properties={
+            "kty": "RSA",
+            "key_size": WRAPPING_KEY_SIZE,
+            "key_ops": ["wrapKey", "unwrapKey"],
+            # A new version every year; storage and disks follow the latest version by themselves.
+            "rotation_policy": {
+                "attributes": {"expiry_time": "P2Y"},
+                "lifetime_actions": [
+                    {
+                        "action": {"type": keyvault.KeyRotationPolicyActionType.ROTATE},
+                        "trigger": {"time_after_create": "P1Y"},
+                    },
+                    {
+                        "action": {"type": keyvault.KeyRotationPolicyActionType.NOTIFY},
+                        "trigger": {"time_before_expiry": "P30D"},
+                    },
+                ],
+            },
+        },
+        tags=owner.tags(label),
+        # Without the key, the backups and disks it wraps are unreadable.
+        opts=owner.child_opts(protect=protect),
+    )

@@ -52,6 +52,20 @@ def lock_role_id(prefix: str) -> str:
     return prefix.replace("-", "_") + "_backupObjectLock"
 
 
+def lock_role(owner: GcpComponent, prefix: str, project: str) -> gcp.projects.IAMCustomRole:
+    """The project role holding exactly LOCK_PERMISSIONS, granted on the bucket to whoever runs the lock."""
+    return gcp.projects.IAMCustomRole(
+        owner.child_name("backup-lock-role"),
+        project=project,
+        role_id=lock_role_id(prefix),
+        title=f"{prefix} backup object lock",
+        description="Set the Object Retention Lock of new backup objects; never shorten or remove one",
+        permissions=list(LOCK_PERMISSIONS),
+        stage="GA",
+        opts=owner.child_opts(),
+    )
+
+
 def member(email: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat("serviceAccount:", email)
 
@@ -60,20 +74,7 @@ class Identity(GcpComponent):
     def __init__(self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("gcp", "Identity", name, args.tags, opts)
         self.accounts: dict[str, gcp.serviceaccount.Account] = {}
-        self.lock_role = (
-            gcp.projects.IAMCustomRole(
-                self.child_name("backup-lock-role"),
-                project=args.project,
-                role_id=lock_role_id(args.prefix),
-                title=f"{args.prefix} backup object lock",
-                description="Set the Object Retention Lock of new backup objects; never shorten or remove one",
-                permissions=list(LOCK_PERMISSIONS),
-                stage="GA",
-                opts=self.child_opts(),
-            )
-            if args.object_lock
-            else None
-        )
+        self.lock_role = lock_role(self, args.prefix, args.project) if args.object_lock else None
         for member_name, tls_secret in args.member_tls_secret_ids.items():
             account = self._account(member_name, f"PostgreSQL member {member_name}")
             self._node_roles(member_name, account, args)
@@ -112,16 +113,7 @@ class Identity(GcpComponent):
                 member=member(monitoring.email),
                 opts=self.child_opts(),
             )
-        # Break-glass restores: read and list the backups, nothing else (the bucket's key is used by Cloud
-        # Storage's service agent on the reader's behalf, so no key grant is needed).
-        restore = self._account(f"{args.prefix}-{RESTORE_ACCOUNT}", "Restores from the backups (read only)")
-        gcp.storage.BucketIAMMember(
-            self.child_name("restore-backups"),
-            bucket=args.bucket,
-            role=BACKUP_READER_ROLE,
-            member=member(restore.email),
-            opts=self.child_opts(),
-        )
+        restore = restore_account(self, args.prefix, args.bucket)
         self.member_identities = {m: a.email for m, a in self.accounts.items()}
         self.monitoring_identity = monitoring.email
         self.restore_identity = restore.email
@@ -134,12 +126,7 @@ class Identity(GcpComponent):
         )
 
     def _account(self, logical: str, description: str) -> gcp.serviceaccount.Account:
-        return gcp.serviceaccount.Account(
-            logical,
-            display_name=logical,
-            description=f"{self._name}: {description}",
-            opts=self.child_opts(),
-        )
+        return service_account(self, logical, description)
 
     def _node_roles(self, label: str, account: gcp.serviceaccount.Account, args: IdentityArgs) -> None:
         for role in AGENT_ROLES:
@@ -150,3 +137,26 @@ class Identity(GcpComponent):
                 member=member(account.email),
                 opts=self.child_opts(),
             )
+
+
+def service_account(owner: GcpComponent, logical: str, description: str) -> gcp.serviceaccount.Account:
+    return gcp.serviceaccount.Account(
+        logical,
+        display_name=logical,
+        description=f"{owner.logical_name}: {description}",
+        opts=owner.child_opts(),
+    )
+
+
+def restore_account(owner: GcpComponent, prefix: str, bucket: pulumi.Input[str]) -> gcp.serviceaccount.Account:
+    """Break-glass restores: read and list the backups, nothing else (the bucket's key is used by Cloud Storage's
+    service agent on the reader's behalf, so no key grant is needed)."""
+    restore = service_account(owner, f"{prefix}-{RESTORE_ACCOUNT}", "Restores from the backups (read only)")
+    gcp.storage.BucketIAMMember(
+        owner.child_name("restore-backups"),
+        bucket=bucket,
+        role=BACKUP_READER_ROLE,
+        member=member(restore.email),
+        opts=owner.child_opts(),
+    )
+    return restore

@@ -53,7 +53,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     )
     resources = cnpg.pod_resources(topology.node_size)
     pod_topology = dataclasses.replace(topology, node_size=resources.size)
-    spec = cluster_spec(settings, pod_topology, host.vault.repository)
+    spec = cluster_spec(settings, pod_topology, host.repository)
     nodes = topology.node_count.value
     target = cnpg.Target(
         namespace=namespace,
@@ -68,6 +68,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         destination_path=host.destination_path,
         credentials=host.credentials,
         service_account_annotations=host.service_account_annotations,
+        pod_labels=host.pod_labels,
         retention_days=settings.objectives.retention_days,
         backup_cron=topology.backup_schedule.value.full_cron,
         ca_secret=f"{settings.name}-ca",
@@ -90,6 +91,8 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         vault=host.vault,
         tags=tags,
         opts=child,
+        after=host.ready,
+        lock_script=host.lock_script,
     )
     cluster = PostgresCluster(
         f"{name}-cluster",
@@ -121,7 +124,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     )
     return PlatformOutputs(
         endpoint=cluster.endpoint,
-        backup_location=host.vault.location,
+        backup_location=host.location,
         grafana_url=monitoring.grafana_url,
         peering_connection_ids={},
         client_access=cluster.client_access,

@@ -253,6 +253,28 @@ class PeerGroup:
     id: str
 
 
+# Same page: a subnet is 1-80 alphanumerics, '_', '.' and '-', starting alphanumeric, ending alphanumeric or '_'.
+SUBNET_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
+SUBNET_ID = re.compile(rf"(?P<vnet>{VNET_ID.pattern})/subnets/(?P<subnet>[^/]+)", re.IGNORECASE)
+
+
+def subnet_id_problem(value: str) -> str | None:
+    """Why a subnet's resource id is not one (None when it is): its VNet part as vnet_id_problem checks it."""
+    match = SUBNET_ID.fullmatch(value)
+    if not match:
+        return "is not a subnet resource id (<virtual network id>/subnets/<name>)"
+    return vnet_id_problem(match["vnet"]) or (
+        None if SUBNET_NAME.fullmatch(match["subnet"]) else "names a subnet Azure would refuse (1-80 characters)"
+    )
+
+
+def subnet_vnet_id(subnet_id: str) -> str:
+    """The virtual network a subnet id names: where the backup account's private DNS zone is linked."""
+    match = SUBNET_ID.fullmatch(subnet_id)
+    assert match, subnet_id
+    return match["vnet"]
+
+
 PEER_KEYS = ("name", "vnet_id", "cidr")
 
 

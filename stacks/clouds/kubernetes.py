@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stacks.clouds import azure
 from stacks.clouds.model import Cloud, Router, RoutingCheck
 from stacks.reader import Reader
 
 NAME = "kubernetes"
-# Hosts whose BackupVault and workload identity the Kubernetes build wires (components/kubernetes/hosts/).
-HOSTS = ("aws",)
+# Hosts whose BackupVault and workload identity the Kubernetes build wires (components/<host>/kubernetes.py).
+HOSTS = ("aws", "azure", "gcp")
 MONITORING_STACKS = ("install", "existing")
 # A lost node is noticed only when the node lifecycle controller marks it NotReady (node-monitor-grace-period),
 # and only then does CloudNativePG see the primary's pod unready and promote: 40-55 s as CloudNativePG measures it
@@ -74,7 +75,12 @@ class Kubernetes:
     client_namespaces: tuple[str, ...]  # namespaces whose pods may connect, besides the allowlisted networks
     monitoring_stack: str  # "install": kube-prometheus-stack; "existing": the cluster's prometheus-operator
     monitoring_namespace: str  # where Prometheus runs (the one installed, or the cluster's own)
-    oidc_issuer: str | None  # AWS: the EKS cluster's OIDC issuer, which the backup role trusts (IRSA)
+    # The cluster's OIDC issuer, which the backup identity trusts: EKS's (IRSA) on AWS, AKS's (workload identity
+    # federation) on Azure. GKE needs none: its workload identity pool is the project's, <project>.svc.id.goog.
+    oidc_issuer: str | None
+    # Azure: a subnet of the AKS cluster's virtual network, where the backup account's private endpoint takes its
+    # address (the account refuses public networks, as on the VM flavour).
+    endpoint_subnet_id: str | None = None
 
 
 SCHEMA = (
@@ -86,10 +92,35 @@ SCHEMA = (
     "monitoring_stack",
     "monitoring_namespace",
     "oidc_issuer",
+    "endpoint_subnet_id",
 )
 DEFAULT_MONITORING_NAMESPACE = "pgp-monitoring"
 # An EKS OIDC issuer as `aws eks describe-cluster --query cluster.identity.oidc.issuer` prints it, without https://.
 _EKS_ISSUER = re.compile(r"oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[0-9A-F]{32}")
+# An AKS OIDC issuer as `az aks show --query oidcIssuerProfile.issuerUrl -o tsv` prints it: the region's host, the
+# tenant and the cluster's issuer GUID, with the trailing slash (the tokens' `iss` has it, and Entra ID compares
+# the federated credential's issuer with `iss` exactly).
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_AKS_ISSUER = re.compile(rf"https://(?P<region>[a-z0-9]+)\.oic\.prod-aks\.azure\.com/{_GUID}/{_GUID}/")
+# Hosts whose backup identity trusts an issuer the stack names; GKE's trust is the project's pool.
+ISSUER_HOSTS = ("aws", "azure")
+
+
+def _issuer_matches(host: str, issuer: str, region: str | None) -> bool:
+    if host == "aws":
+        return _EKS_ISSUER.fullmatch(issuer) is not None and (region is None or f".{region}." in issuer)
+    match = _AKS_ISSUER.fullmatch(issuer)
+    return match is not None and (region is None or match["region"] == region)
+
+
+_ISSUER_EXPECTED = {
+    "aws": "the EKS cluster's OIDC issuer in the stack's region, without https:// (aws eks describe-cluster "
+    "--name <cluster> --query cluster.identity.oidc.issuer)",
+    "azure": "the AKS cluster's OIDC issuer in the stack's location, https://<location>.oic.prod-aks.azure.com/"
+    "<tenant>/<guid>/ with its trailing slash (az aks show -g <group> -n <cluster> --query "
+    "oidcIssuerProfile.issuerUrl -o tsv; enable it with az aks update --enable-oidc-issuer "
+    "--enable-workload-identity)",
+}
 
 
 def host_name(raw: Mapping[str, Any]) -> str | None:
@@ -156,17 +187,45 @@ def parse(r: Reader, value: object, region: str | None) -> Kubernetes | None:
         f"a namespace name (a DNS label of at most {DNS_LABEL_MAX} characters)",
     )
     issuer = section.get("oidc_issuer")
-    if host == "aws":
+    if host in ISSUER_HOSTS:
         issuer = r.string(
             f"{NAME}.oidc_issuer",
             issuer,
-            lambda s: _EKS_ISSUER.fullmatch(s) is not None and (region is None or f".{region}." in s),
-            "the EKS cluster's OIDC issuer in the stack's region, without https:// (aws eks describe-cluster "
-            "--name <cluster> --query cluster.identity.oidc.issuer)",
+            lambda s: _issuer_matches(host, s, region),
+            _ISSUER_EXPECTED[host],
         )
+    elif host is not None and issuer is not None:
+        r.fail(
+            f"{NAME}.oidc_issuer",
+            issuer,
+            f"is not read for host {host}: GKE's workload identity pool is the project's (<project>.svc.id.goog)",
+            "remove it, and enable Workload Identity on the cluster (gcloud container clusters update <cluster> "
+            "--workload-pool=<project>.svc.id.goog)",
+        )
+        issuer = None
+    subnet = section.get("endpoint_subnet_id")
+    if host == "azure":
+        subnet = r.string(
+            f"{NAME}.endpoint_subnet_id",
+            subnet,
+            lambda s: azure.subnet_id_problem(s) is None,
+            "the resource id of a subnet in the AKS cluster's virtual network (/subscriptions/<subscription>/"
+            "resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>: az aks "
+            "show -g <group> -n <cluster> --query 'agentPoolProfiles[0].vnetSubnetId' -o tsv)",
+        )
+    elif host is not None and subnet is not None:
+        r.fail(
+            f"{NAME}.endpoint_subnet_id",
+            subnet,
+            f"is read only for host azure (the backup account's private endpoint), not for {host}",
+            "remove it",
+        )
+        subnet = None
     if host is None or context is None or storage_class is None or monitoring is None or not monitoring_namespace:
         return None
-    if host == "aws" and issuer is None:
+    if host in ISSUER_HOSTS and issuer is None:
+        return None
+    if host == "azure" and subnet is None:
         return None
     return Kubernetes(
         host=host,
@@ -177,4 +236,5 @@ def parse(r: Reader, value: object, region: str | None) -> Kubernetes | None:
         monitoring_stack=monitoring,
         monitoring_namespace=monitoring_namespace,
         oidc_issuer=issuer,
+        endpoint_subnet_id=subnet,
     )

@@ -22,6 +22,8 @@ from tools.manifests import kubernetes_objects
 from tools.runner import run_stack
 
 POD_CIDR = "10.60.0.0/16"
+# Every Kubernetes stack: the host changes the store and the identity, never PostgreSQL's settings or roles.
+K8S_STACKS = ("k8s-dev", "k8s-prod", "k8s-azure-dev", "k8s-gcp-dev")
 
 
 def spec_for(stack: str):
@@ -31,7 +33,7 @@ def spec_for(stack: str):
     return cluster_spec(settings, dataclasses.replace(topology, node_size=resources.size), s3_repository(settings, "1"))
 
 
-@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+@pytest.mark.parametrize("stack", K8S_STACKS)
 def test_parameters_are_the_vm_flavours_less_the_operators_own(stack):
     spec = spec_for(stack)
     vm = postgresql_parameters(spec, spec.members[0])
@@ -42,7 +44,7 @@ def test_parameters_are_the_vm_flavours_less_the_operators_own(stack):
     assert k8s["password_encryption"] == "scram-sha-256" and k8s["pgaudit.log"]
 
 
-@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+@pytest.mark.parametrize("stack", K8S_STACKS)
 def test_pg_hba_is_the_vm_flavours_less_the_operators_lines(stack):
     spec = spec_for(stack)
     lines = cnpg.hba_lines(spec, POD_CIDR)
@@ -88,7 +90,7 @@ def grantees(statements) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+@pytest.mark.parametrize("stack", K8S_STACKS)
 def test_bootstrap_runs_exactly_the_vm_flavours_privileges(stack):
     initdb = rendered_cluster(stack)["spec"]["bootstrap"]["initdb"]
     managed = [r["name"] for r in rendered_cluster(stack)["spec"]["managed"]["roles"]]
@@ -104,7 +106,7 @@ def test_bootstrap_runs_exactly_the_vm_flavours_privileges(stack):
     assert all(sql in vm for sql in grants.application + grants.maintenance)
 
 
-@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+@pytest.mark.parametrize("stack", K8S_STACKS)
 def test_privileges_go_to_the_managed_roles(stack):
     spec = rendered_cluster(stack)["spec"]
     initdb = spec["bootstrap"]["initdb"]
@@ -120,7 +122,7 @@ def test_privileges_go_to_the_managed_roles(stack):
         assert role["login"] and not role["superuser"] and role["connectionLimit"] > 0 and role["passwordSecret"]
 
 
-@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+@pytest.mark.parametrize("stack", K8S_STACKS)
 def test_the_owner_never_logs_in(stack):
     """initdb's owner is created LOGIN, with a password in the operator's `-app` Secret; postInitSQL takes the
     login away, and no pg_hba line (the operator's admit only postgres locally and its own certificate users)
@@ -132,6 +134,16 @@ def test_the_owner_never_logs_in(stack):
         assert method == "reject" or (APP_OWNER_ROLE not in users.split(",") and users != "all"), line
 
 
-@pytest.mark.parametrize("stack", ["k8s-dev", "k8s-prod"])
+@pytest.mark.parametrize("stack", K8S_STACKS)
 def test_the_cluster_with_its_bootstrap_sql_validates_against_the_crd(stack):
     assert k8s_schemas.validate(rendered_cluster(stack)) == []
+
+
+def test_host_pod_labels_reach_the_instances_through_inherited_metadata():
+    """An AKS host's label (azure.workload.identity/use) is on every object of the Cluster, its pods included;
+    a host without one renders no inheritedMetadata, so the EKS graphs stay as they were."""
+    aws = rendered_cluster("k8s-dev")
+    assert "inheritedMetadata" not in aws["spec"]
+    aks = rendered_cluster("k8s-azure-dev")
+    assert aks["spec"]["inheritedMetadata"] == {"labels": {"azure.workload.identity/use": "true"}}
+    assert k8s_schemas.validate(aks) == []

@@ -10,12 +10,14 @@ from typing import Any
 
 from stacks.files import ROOT, engine_config, namespace_values, stack_file
 from stacks.offline import settings_for_stack
-from stacks.settings import NAMESPACE, Settings, parse_settings
+from stacks.settings import NAMESPACE, Settings, cloud_of, parse_settings
 
 
 def raw_settings(stack: str) -> tuple[dict[str, Any], str]:
+    """The pg-platform values and the region under the key of the stack's cloud (a Kubernetes stack's host's)."""
     config = engine_config(stack)
-    return namespace_values(config), config["aws:region"]
+    raw = namespace_values(config)
+    return raw, config[cloud_of(raw).region_key]
 
 
 def settings_with(stack: str, **changes: Any) -> Settings:

@@ -24,6 +24,13 @@ def broken(token: str, inputs: dict, path: str | None = None) -> list[str]:
 
 
 RG = {"resourceGroupName": "pgp-prod"}
+FIC = "azure-native:managedidentity:FederatedIdentityCredential"
+FEDERATION = {
+    "resourceName": "pgp-aksdev-backup-identity-backup1a2b3c4d",
+    "issuer": "https://westeurope.oic.prod-aks.azure.com/3f1e2d4c-5b6a-4798-8a1b-2c3d4e5f6a7b/8c9d0e1f-2a3b-4c5d-9e6f-7a8b9c0d1e2f/",
+    "subject": "system:serviceaccount:pgp-aksdev:pgp-aksdev",
+    "audiences": ["api://AzureADTokenExchange"],
+}
 SUB = "/subscriptions/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/resourceGroups/pgp-prod/providers"
 
 
@@ -183,6 +190,7 @@ def test_every_azure_type_the_issue_names_is_mapped():
         "azure-native:storage:BlobContainer",
         "azure-native:storage:BlobContainerImmutabilityPolicy",
         "azure-native:managedidentity:UserAssignedIdentity",
+        "azure-native:managedidentity:FederatedIdentityCredential",
         "azure-native:authorization:RoleAssignment",
         "azure-native:keyvault:Vault",
         "azure-native:keyvault:Secret",
@@ -385,6 +393,30 @@ def test_every_azure_type_the_issue_names_is_mapped():
             "osProfile.computerName",
             "Max-length (Linux)",
         ),
+        # federated identity credentials: the SDK's path pattern for the name, Entra ID's page for the fields
+        (FIC, {**FEDERATION, "federatedIdentityCredentialResourceName": "pgp-aksdev-pgp-aksdev"}, None, None),
+        (
+            FIC,
+            {**FEDERATION, "federatedIdentityCredentialResourceName": "-pgp"},
+            "federatedIdentityCredentialResourceName",
+            "pattern",
+        ),
+        (
+            FIC,
+            {**FEDERATION, "federatedIdentityCredentialResourceName": "ab"},
+            "federatedIdentityCredentialResourceName",
+            "pattern",
+        ),
+        (
+            FIC,
+            {**FEDERATION, "federatedIdentityCredentialResourceName": "a" * 121},
+            "federatedIdentityCredentialResourceName",
+            "pattern",
+        ),
+        (FIC, {**FEDERATION, "issuer": "http://westeurope.oic.prod-aks.azure.com/t/c/"}, "issuer", "https://"),
+        (FIC, {**FEDERATION, "subject": "s" * 601}, "subject", "max length 600"),
+        (FIC, {**FEDERATION, "audiences": []}, "audiences", "1..1 items"),
+        (FIC, {**FEDERATION, "audiences": ["api://AzureADTokenExchange", "b"]}, "audiences", "1..1 items"),
     ],
 )
 def test_rule_families(token, inputs, path, expect):

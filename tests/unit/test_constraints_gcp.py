@@ -34,6 +34,7 @@ TYPES = (
     "gcp:kms/cryptoKey:CryptoKey",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
     "gcp:serviceaccount/account:Account",
+    "gcp:serviceaccount/iAMMember:IAMMember",
     "gcp:projects/iAMMember:IAMMember",
     "gcp:secretmanager/secret:Secret",
     "gcp:secretmanager/secretVersion:SecretVersion",
@@ -102,6 +103,11 @@ GOOD = {
         "name": "pgp-prod-backup",
         "rotationPeriod": "7776000s",
         "purpose": "ENCRYPT_DECRYPT",
+    },
+    "gcp:serviceaccount/iAMMember:IAMMember": {
+        "serviceAccountId": "projects/p-dev/serviceAccounts/pgp-gkedev-k8s-1a2b3c4@p-dev.iam.gserviceaccount.com",
+        "role": "roles/iam.workloadIdentityUser",
+        "member": "serviceAccount:p-dev.svc.id.goog[pgp-gkedev/pgp-gkedev]",
     },
     "gcp:storage/bucketIAMMember:BucketIAMMember": {
         "bucket": "b",
@@ -220,6 +226,18 @@ BAD = [
         {"namedPorts": [{"name": "pg", "port": 70000}]},
         "namedPorts[0].port",
         "between 1 and 65535",
+    ),
+    (
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        {"serviceAccountId": "pgp-gkedev-k8s-backup@p-dev.iam.gserviceaccount.com"},
+        "serviceAccountId",
+        "pattern",
+    ),
+    (
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        {"member": "serviceAccount:p-dev.svc.id.goog[pgp-gkedev]"},
+        "member",
+        "<project>.svc.id.goog[<namespace>/<name>]",
     ),
     ("gcp:storage/bucket:Bucket", {"name": "PGP-backups"}, "name", "only lowercase"),
     ("gcp:storage/bucket:Bucket", {"name": "ab"}, "name", "3-63 characters"),

@@ -11,7 +11,8 @@ import json
 import pytest
 
 from stacks.errors import UserError
-from stacks.files import engine_config, stack_names
+from stacks.files import engine_config, namespace_values, stack_names
+from stacks.offline import settings_for_stack
 from tools import cost
 from tools.cost import azure, gcp, kubernetes
 from tools.runner import run_stack
@@ -237,3 +238,34 @@ def test_kubernetes_reads_storage_quantities_in_gib(size, gib):
 def test_kubernetes_refuses_a_storage_unit_it_cannot_read():
     with pytest.raises(UserError, match=r"tools/cost/kubernetes\.py"):
         kubernetes.gib("lots", "Cluster spec.storage.size")
+
+
+@pytest.mark.parametrize(
+    ("stack", "node", "volume", "backup"),
+    [
+        ("k8s-azure-dev", "VM Standard_D2s_v5 x1", "Premium SSD v2 postgres-data volumes x1", "Blob Storage hot ZRS"),
+        (
+            "k8s-gcp-dev",
+            "GCE e2-standard-2 x1",
+            "SSD persistent disk postgres-data volumes x1",
+            "Cloud Storage Standard",
+        ),
+    ],
+)
+def test_kubernetes_on_aks_and_gke_prices_with_the_hosts_tables(stack, node, volume, backup):
+    plan = run_stack(stack)
+    config = engine_config(stack)
+    cloud = cost.cloud_of(config)
+    assert cloud.name == "kubernetes" and cloud.region_key == settings_region_key(stack)
+    est = _estimate(stack, plan)
+    data_gib = settings_for_stack(stack).cluster.disk_size_gb
+    assert _line(est, node).quantity == H and "(cluster capacity)" in _line(est, node).item
+    assert _line(est, volume).quantity == data_gib
+    # The backups are sized on the instance's PVC, not on the (absent) VM volumes.
+    assert _line(est, f"{backup} backup storage (assumed {data_gib:g} GB)").quantity == data_gib
+
+
+def settings_region_key(stack: str) -> str:
+    from stacks.settings import cloud_of
+
+    return cloud_of(namespace_values(engine_config(stack))).region_key

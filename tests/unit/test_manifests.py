@@ -9,7 +9,7 @@ from tools.__main__ import main
 from tools.manifests import PLACEHOLDER, kubernetes_objects
 from tools.runner import run_stack
 
-STACKS = ("k8s-dev", "k8s-prod")
+STACKS = ("k8s-dev", "k8s-prod", "k8s-azure-dev", "k8s-gcp-dev")
 
 
 def test_every_exported_object_is_valid_and_no_secret_leaves(tmp_path, capsys):

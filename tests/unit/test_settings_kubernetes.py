@@ -37,7 +37,7 @@ def test_kubernetes_settings_need_cloud_kubernetes():
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("kubernetes__host", "azure", "pg-platform:kubernetes.host"),
+        ("kubernetes__host", "openstack", "pg-platform:kubernetes.host"),
         ("kubernetes__context", None, "pg-platform:kubernetes.context"),
         ("kubernetes__storage_class", "GP3 fast", "pg-platform:kubernetes.storage_class"),
         ("kubernetes__client_namespaces", ["App_Prod"], "pg-platform:kubernetes.client_namespaces[0]"),
@@ -49,6 +49,55 @@ def test_kubernetes_settings_need_cloud_kubernetes():
 )
 def test_each_bad_value_names_its_key(key, value, expected):
     assert expected in problems("k8s-prod", **{key: value})
+
+
+def test_the_aks_and_gke_stacks_read_their_host_and_its_facts():
+    aks, gke = settings_with("k8s-azure-dev"), settings_with("k8s-gcp-dev")
+    assert aks.kubernetes.host == "azure" and gke.kubernetes.host == "gcp"
+    # The host's regions, zones and instance types, and a stage bound by the host's name limits too.
+    assert aks.cloud_facts.regions == settings_with("azure-dev").cloud_facts.regions
+    assert gke.cloud_facts.regions == settings_with("gcp-dev").cloud_facts.regions
+    assert aks.cloud_facts.stage_name_max == min(
+        settings_with("azure-dev").cloud_facts.stage_name_max, kubernetes.STAGE_NAME_MAX
+    )
+    assert gke.cloud_facts.stage_name_max == min(
+        settings_with("gcp-dev").cloud_facts.stage_name_max, kubernetes.STAGE_NAME_MAX
+    )
+    assert aks.kubernetes.endpoint_subnet_id and gke.kubernetes.oidc_issuer is None
+
+
+AKS_ISSUER = "https://westeurope.oic.prod-aks.azure.com/3f1e2d4c-5b6a-4798-8a1b-2c3d4e5f6a7b/8c9d0e1f-2a3b-4c5d-9e6f-7a8b9c0d1e2f/"
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "value", "expected"),
+    [
+        # AKS: the issuer as az aks show prints it, in the stack's location, with its trailing slash
+        ("k8s-azure-dev", "kubernetes__oidc_issuer", AKS_ISSUER.removesuffix("/"), "oidcIssuerProfile.issuerUrl"),
+        ("k8s-azure-dev", "kubernetes__oidc_issuer", AKS_ISSUER.replace("westeurope", "eastus"), "stack's location"),
+        (
+            "k8s-azure-dev",
+            "kubernetes__oidc_issuer",
+            "oidc.eks.eu-central-1.amazonaws.com/id/9F8E7D6C5B4A39281706F5E4D3C2B1A0",
+            "--enable-oidc-issuer",
+        ),
+        ("k8s-azure-dev", "kubernetes__oidc_issuer", None, "pg-platform:kubernetes.oidc_issuer"),
+        ("k8s-azure-dev", "kubernetes__endpoint_subnet_id", None, "pg-platform:kubernetes.endpoint_subnet_id"),
+        (
+            "k8s-azure-dev",
+            "kubernetes__endpoint_subnet_id",
+            "/subscriptions/0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet",
+            "vnetSubnetId",
+        ),
+        # GKE: the pool is the project's; an issuer or an endpoint subnet is a mistake, not ignored
+        ("k8s-gcp-dev", "kubernetes__oidc_issuer", AKS_ISSUER, "--workload-pool=<project>.svc.id.goog"),
+        ("k8s-gcp-dev", "kubernetes__endpoint_subnet_id", "/subscriptions/x", "only for host azure"),
+        ("k8s-prod", "kubernetes__endpoint_subnet_id", "/subscriptions/x", "only for host azure"),
+    ],
+)
+def test_each_host_setting_names_its_key_and_the_fix(stack, key, value, expected):
+    text = problems(stack, **{key: value})
+    assert f"pg-platform:{key.replace('__', '.')}" in text and expected in text, text
 
 
 def test_the_stage_name_leaves_room_for_the_pooler_service():

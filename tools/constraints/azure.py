@@ -745,6 +745,14 @@ TYPES: tuple[ArmType, ...] = (
         "Identity",
     ),
     _t(
+        "azure-native:managedidentity:FederatedIdentityCredential",
+        "azure.mgmt.msi",
+        "v2024_11_30.operations._federated_identity_credentials_operations",
+        "build_create_or_update_request",
+        "azure.mgmt.msi.v2024_11_30.models",
+        "FederatedIdentityCredential",
+    ),
+    _t(
         "azure-native:authorization:RoleAssignment",
         "azure.mgmt.authorization",
         "v2022_04_01.operations._role_assignments_operations",
@@ -884,9 +892,30 @@ def _flow_log_target() -> list[Binding]:
     return [Binding("targetResourceId", (Constraint(rule, NSG_FLOW_LOGS_RETIRED),), member="targetResourceId")]
 
 
+FEDERATION_PAGE = (
+    "Microsoft Learn, Important considerations and restrictions for federated identity credentials "
+    "(https://learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations)"
+)
+FEDERATION_FIELD_MAX = 600
+
+
+def _federated_credential() -> list[Binding]:
+    """The model has no limits (its name's pattern is the request path's); Entra ID's page gives each field's:
+    the issuer an https URL and the subject, each at most 600 characters, and exactly one audience of at most 600."""
+    length = Constraint(Length(None, FEDERATION_FIELD_MAX), FEDERATION_PAGE)
+    https = Constraint(Predicate(lambda v: v.startswith("https://"), "an https:// URL"), FEDERATION_PAGE)
+    return [
+        Binding("issuer", (length, https)),
+        Binding("subject", (length,)),
+        Binding("audiences", (Constraint(Count(1, 1), FEDERATION_PAGE),)),
+        Binding("audiences[]", (length,)),
+    ]
+
+
 EXTRA_BINDINGS = {
     "azure-native:storage:BlobContainerImmutabilityPolicy": _container_retention_days,
     "azure-native:network:FlowLog": _flow_log_target,
+    "azure-native:managedidentity:FederatedIdentityCredential": _federated_credential,
 }
 
 

@@ -712,6 +712,31 @@ def _build() -> dict[str, TypeConstraints]:
             ),
         ),
     )
+    # Who may act as a service account: GKE Workload Identity binds one Kubernetes service account this way.
+    add(
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        "iam projects.serviceAccounts.setIamPolicy",
+        iam_member_bindings(),
+        B("serviceAccountId", model_rules("iam", "projects.serviceAccounts.setIamPolicy?resource")),
+        B(
+            "member",
+            doc(
+                "iam",
+                "Binding.members",
+                rule(
+                    r"`serviceAccount:\{projectid\}\.svc\.id\.goog\[\{namespace\}/\{kubernetes-sa\}\]`",
+                    Predicate(
+                        lambda v: (
+                            ".svc.id.goog[" not in v
+                            or re.fullmatch(r"serviceAccount:[a-z][-a-z0-9.:]*\.svc\.id\.goog\[[^/\]]+/[^/\]]+\]", v)
+                            is not None
+                        ),
+                        "a Kubernetes service account as serviceAccount:<project>.svc.id.goog[<namespace>/<name>]",
+                    ),
+                ),
+            ),
+        ),
+    )
     add("gcp:projects/iAMMember:IAMMember", "cloudresourcemanager projects.setIamPolicy", iam_member_bindings())
     add(
         "gcp:projects/iAMCustomRole:IAMCustomRole",

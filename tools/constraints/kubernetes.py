@@ -61,6 +61,9 @@ def _metadata(name_max: int, name_pattern: str, namespaced: bool) -> list[Bindin
 KINDS: dict[str, tuple[int, str, bool]] = {
     "kubernetes:core/v1:Namespace": (63, DNS_LABEL, False),
     "kubernetes:core/v1:Secret": (253, DNS_SUBDOMAIN, True),
+    "kubernetes:core/v1:ConfigMap": (253, DNS_SUBDOMAIN, True),
+    # Kubernetes' CronJob page: at most 52 characters, as the controller appends 11 to name each Job.
+    "kubernetes:batch/v1:CronJob": (52, DNS_SUBDOMAIN, True),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": (253, DNS_SUBDOMAIN, True),
     "kubernetes:policy/v1:PodDisruptionBudget": (253, DNS_SUBDOMAIN, True),
     "kubernetes:postgresql.cnpg.io/v1:Cluster": (63 - max(map(len, CLUSTER_SERVICE_SUFFIXES)), DNS_LABEL, True),

@@ -152,6 +152,8 @@ def cloud_of(config: Mapping[str, str]) -> CloudCosts:
     name = config.get("pg-platform:cloud") or "aws"
     if name not in CLOUDS:
         raise CostError(f"pg-platform:cloud = {name!r}: no cost module for it (tools/cost/ has {', '.join(CLOUDS)})")
+    if name == kubernetes.CLOUD.name:
+        return kubernetes.on(kubernetes.host_of(config))  # the host's prices and region key
     return CLOUDS[name]
 
 

@@ -97,6 +97,7 @@ NOT_BILLED: dict[str, str] = {
             "azure-native:privatedns:VirtualNetworkLink",
             "azure-native:authorization:RoleAssignment",
             "azure-native:managedidentity:UserAssignedIdentity",
+            "azure-native:managedidentity:FederatedIdentityCredential",
             "azure-native:compute:DiskEncryptionSet",
             "azure-native:storage:BlobContainer",
             "azure-native:storage:BlobContainerImmutabilityPolicy",

@@ -120,6 +120,7 @@ NOT_BILLED: dict[str, str] = {
             "gcp:secretmanager/secret:Secret",
             "gcp:secretmanager/secretIamMember:SecretIamMember",
             "gcp:serviceaccount/account:Account",
+            "gcp:serviceaccount/iAMMember:IAMMember",
             "gcp:storage/bucketIAMMember:BucketIAMMember",
             "gcp:monitoring/notificationChannel:NotificationChannel",
         )

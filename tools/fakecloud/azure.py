@@ -225,6 +225,15 @@ class AzureShapes(FakeCloudBase):
             tenantId=FAKE_TENANT,
         )
 
+    def _azure_native_managedidentity_FederatedIdentityCredential(self, urn, s):
+        # A child of its identity: ARM nests the id under the identity's and answers the child type.
+        return self._az_named(
+            s,
+            "federatedIdentityCredentialResourceName",
+            "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials/{name}",
+            type="Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+        )
+
     def _azure_native_authorization_RoleAssignment(self, urn, s):
         name = s.get("roleAssignmentName") or self._uuid(urn, "assignment")
         rid = f"{s.get('scope')}/providers/Microsoft.Authorization/roleAssignments/{name}"

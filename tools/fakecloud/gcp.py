@@ -171,6 +171,10 @@ class GcpShapes(FakeCloudBase):
             "member": f"serviceAccount:{email}",
         }
 
+    def _gcp_serviceaccount_iAMMember_IAMMember(self, urn, s):
+        # On the account itself (who may act as it), by the account's resource name.
+        return self._iam_member(s.get("serviceAccountId"), s)
+
     def _gcp_projects_iAMMember_IAMMember(self, urn, s):
         return self._iam_member(s.get("project"), s)
 

@@ -14,6 +14,8 @@ from tools.fakecloud.core import FakeCloudBase, mangled
 KINDS: dict[str, bool] = {
     "kubernetes:core/v1:Namespace": False,
     "kubernetes:core/v1:Secret": True,
+    "kubernetes:core/v1:ConfigMap": True,
+    "kubernetes:batch/v1:CronJob": True,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": True,
     "kubernetes:policy/v1:PodDisruptionBudget": True,
     "kubernetes:postgresql.cnpg.io/v1:Cluster": True,

@@ -8,9 +8,9 @@ import re
 
 from pulumi_policy import Severity
 
-from ..core import Rule, resource_policy, settings, short, stack_policy
+from ..core import Rule, as_list, plain, resource_policy, settings, short, stack_policy
 from ..graph import of_type, points_at
-from .types import CLOUD, IDENTITY, RESOURCE_GROUP, ROLE_ASSIGNMENT
+from .types import CLOUD, FEDERATED_CREDENTIAL, IDENTITY, RESOURCE_GROUP, ROLE_ASSIGNMENT
 
 AREA = "iam"
 # Built-in role definition ids (the same GUID in every tenant; Azure built-in roles reference).
@@ -108,7 +108,52 @@ def _scoped(args, report) -> None:
             report(f"{short(ra.urn)}: principal {principal or 'unset'} is not an identity of the stack", ra.urn)
 
 
+# --- PGP-AZURE-IAM-003 --------------------------------------------------------------------------------------
+# Entra ID's audience for a federated Kubernetes token, and the one form of a Kubernetes workload's subject.
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+_SERVICE_ACCOUNT_SUBJECT = re.compile(
+    r"system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+)
+
+IAM_003 = Rule(
+    id="PGP-AZURE-IAM-003",
+    title="Federated credentials trust one workload",
+    why="A federated credential lets whoever holds a token from its issuer with its subject act as the identity: "
+    "a subject naming a whole namespace, an http issuer or another audience hands the backup writer to more than "
+    "the one service account it is for.",
+    description="Every federated identity credential belongs to a user-assigned identity of the stack, trusts an "
+    "https issuer, one Kubernetes service account as its subject (system:serviceaccount:<namespace>:<name>) and "
+    "only the api://AzureADTokenExchange audience.",
+    severity=Severity.HIGH,
+    control="Microsoft Entra Workload ID: federated identity credential considerations; seed: least privilege",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
+    remediation="FederatedIdentityCredential(resource_name_=identity.name, issuer=<the AKS OIDC issuer URL>, "
+    "subject='system:serviceaccount:<namespace>:<service account>', audiences=['api://AzureADTokenExchange']) "
+    "(components/azure/kubernetes.py).",
+)
+
+
+def _federated(args, report) -> None:
+    identities = of_type(args.resources, IDENTITY)
+    for credential in of_type(args.resources, FEDERATED_CREDENTIAL):
+        p = credential.props
+        where = short(credential.urn)
+        if not str(p.get("issuer") or "").startswith("https://"):
+            report(f"{where}: issuer {p.get('issuer') or 'unset'} is not an https:// URL", credential.urn)
+        subject = str(p.get("subject") or "")
+        if not _SERVICE_ACCOUNT_SUBJECT.fullmatch(subject):
+            report(f"{where}: subject {subject or 'unset'} is not one Kubernetes service account", credential.urn)
+        audiences = [str(a) for a in as_list(plain(p.get("audiences")))]
+        if audiences != [TOKEN_EXCHANGE_AUDIENCE]:
+            report(f"{where}: audiences {audiences} are not exactly [{TOKEN_EXCHANGE_AUDIENCE}]", credential.urn)
+        if not any(points_at(credential, "resourceName", i) for i in identities):
+            report(f"{where}: belongs to no user-assigned identity of the stack", credential.urn)
+
+
 POLICIES = [
     (IAM_001, resource_policy(IAM_001, _privileged)),
     (IAM_002, stack_policy(IAM_002, _scoped)),
+    (IAM_003, stack_policy(IAM_003, _federated)),
 ]

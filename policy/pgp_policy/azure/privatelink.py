@@ -71,16 +71,28 @@ DNS_001 = Rule(
     title="Private DNS zones linked to the VNet",
     why="A private zone no network links to resolves nothing: clients fall back to public DNS and the public "
     "endpoint, which is closed (or, worse, open).",
-    description="Every private DNS zone has a virtual network link to a VNet of the stack, without auto-"
-    "registration (nodes register nothing in a privatelink zone).",
+    description="Every private DNS zone has a virtual network link to a VNet of the stack, or to the VNet a "
+    "private endpoint of the stack takes its address in (an AKS cluster's, which the stack does not create), "
+    "without auto-registration (nodes register nothing in a privatelink zone).",
     severity=Severity.MEDIUM,
     control="Azure Security Benchmark NS-2 (private link DNS)",
     area=AREA,
     scope="stack",
     clouds=(CLOUD,),
     remediation="Add VirtualNetworkLink(private_zone_name=zone.name, virtual_network={'id': vnet.id}, "
-    "registration_enabled=False).",
+    "registration_enabled=False), vnet being the stack's VNet or, on Kubernetes, the VNet of "
+    "kubernetes.endpoint_subnet_id.",
 )
+
+
+def _endpoint_vnets(resources) -> set[str]:
+    """The VNets the stack's private endpoints take their addresses in (a subnet id less its `/subnets/<name>`)."""
+    found = set()
+    for endpoint in of_type(resources, PRIVATE_ENDPOINT):
+        subnet = str((endpoint.props.get("subnet") or {}).get("id") or "")
+        if "/subnets/" in subnet.lower():
+            found.add(subnet[: subnet.lower().rindex("/subnets/")].lower())
+    return found
 
 
 def _linked(args, report) -> None:
@@ -93,7 +105,11 @@ def _linked(args, report) -> None:
             if points_at(link, "privateZoneName", zone)
             or link.props.get("privateZoneName") == zone.props.get("privateZoneName")
         ]
-        if not any(points_at(link, "virtualNetwork", v) for link in mine for v in vnets):
+        endpoint_vnets = _endpoint_vnets(args.resources)
+        by_id = [str((link.props.get("virtualNetwork") or {}).get("id") or "").lower() for link in mine]
+        if not any(points_at(link, "virtualNetwork", v) for link in mine for v in vnets) and not (
+            endpoint_vnets & set(by_id)
+        ):
             report(f"{short(zone.urn)}: not linked to a virtual network of the stack", zone.urn)
         for link in mine:
             if link.props.get("registrationEnabled"):

@@ -39,6 +39,7 @@ KEY_VAULT = "azure-native:keyvault:Vault"
 KEY = "azure-native:keyvault:Key"
 SECRET = "azure-native:keyvault:Secret"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+FEDERATED_CREDENTIAL = "azure-native:managedidentity:FederatedIdentityCredential"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
 # Compute

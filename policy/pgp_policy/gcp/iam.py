@@ -4,6 +4,8 @@ never one that shortens or removes a retention."""
 
 from __future__ import annotations
 
+import re
+
 from pulumi_policy import Severity
 
 from ..core import Rule, as_list, plain, resource_policy, settings, short, stack_policy
@@ -16,11 +18,18 @@ from .types import (
     PROJECT_IAM_MEMBER,
     SECRET_IAM_MEMBER,
     SERVICE_ACCOUNT,
+    SERVICE_ACCOUNT_IAM_MEMBER,
     SERVICE_ACCOUNT_KEY,
 )
 
 AREA = "iam"
-IAM_MEMBERS = (BUCKET_IAM_MEMBER, CRYPTO_KEY_IAM_MEMBER, SECRET_IAM_MEMBER, PROJECT_IAM_MEMBER)
+IAM_MEMBERS = (
+    BUCKET_IAM_MEMBER,
+    CRYPTO_KEY_IAM_MEMBER,
+    SECRET_IAM_MEMBER,
+    PROJECT_IAM_MEMBER,
+    SERVICE_ACCOUNT_IAM_MEMBER,
+)
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 # Project-wide grants that let the holder act as any service account (CIS GCP Foundations 1.6).
@@ -170,9 +179,47 @@ def _custom_roles(args, report) -> None:
             report(f"{short(grant.urn)}: role {role or '(unknown)'} is not a custom role of the stack", grant.urn)
 
 
+# --- PGP-GCP-IAM-005 ----------------------------------------------------------------------------------------
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+# One Kubernetes service account of a project's workload identity pool (IAM's Binding.members form).
+_KUBERNETES_SERVICE_ACCOUNT = re.compile(r"serviceAccount:[a-z][-a-z0-9.:]*\.svc\.id\.goog\[[^/\]*]+/[^/\]*]+\]")
+
+IAM_005 = Rule(
+    id="PGP-GCP-IAM-005",
+    title="Service accounts impersonable by one workload only",
+    why="Who holds a role on a service account acts as it: the GKE backup writer impersonable by more than the "
+    "Cluster's Kubernetes service account (a whole pool, a user, any account of the project) writes and deletes "
+    "the backups as anyone.",
+    description="Every IAM member on a service account of the stack grants roles/iam.workloadIdentityUser, to "
+    "exactly one Kubernetes service account (serviceAccount:<project>.svc.id.goog[<namespace>/<name>]).",
+    severity=Severity.HIGH,
+    control="GKE Workload Identity Federation; CIS GCP Foundations 1.6 (no broad impersonation)",
+    area=AREA,
+    scope="stack",
+    clouds=(CLOUD,),
+    remediation="gcp.serviceaccount.IAMMember(service_account_id=account.name, role='roles/iam.workloadIdentityUser', "
+    "member='serviceAccount:<project>.svc.id.goog[<namespace>/<service account>]') (components/gcp/kubernetes.py).",
+)
+
+
+def _impersonation(args, report) -> None:
+    accounts = of_type(args.resources, SERVICE_ACCOUNT)
+    for grant in of_type(args.resources, SERVICE_ACCOUNT_IAM_MEMBER):
+        where = short(grant.urn)
+        role = str(grant.props.get("role") or "")
+        if role != WORKLOAD_IDENTITY_USER:
+            report(f"{where}: role {role or 'unset'} on a service account, not {WORKLOAD_IDENTITY_USER}", grant.urn)
+        member = str(grant.props.get("member") or "")
+        if not _KUBERNETES_SERVICE_ACCOUNT.fullmatch(member):
+            report(f"{where}: member {member or 'unset'} is not one Kubernetes service account", grant.urn)
+        if not any(points_at(grant, "serviceAccountId", a) for a in accounts):
+            report(f"{where}: is on no service account of the stack", grant.urn)
+
+
 POLICIES = [
     (IAM_001, resource_policy(IAM_001, _not_public)),
     (IAM_002, resource_policy(IAM_002, _narrow_project_grants)),
     (IAM_003, stack_policy(IAM_003, _no_keys)),
     (IAM_004, stack_policy(IAM_004, _custom_roles)),
+    (IAM_005, stack_policy(IAM_005, _impersonation)),
 ]

@@ -16,6 +16,7 @@ from ..backup import full_backup_interval_days
 from ..clouds import machine_nodes
 from ..core import Rule, as_list, dig, plain, resource_policy, settings, short, stack_policy, truthy
 from ..graph import of_type
+from ..kubernetes.types import CONFIG_MAP
 from .types import BUCKET, BUCKET_IAM_MEMBER, CLOUD
 
 AREA = "backup"
@@ -25,6 +26,8 @@ SOFT_DELETE_MAX_DAYS = 90
 # The members' lock timer carries its configuration as one JSON line (dataplane/boot/gcs_lock.py).
 _LOCK_CONFIG = re.compile(r"^CONFIG = json\.loads\((.+)\)$", re.M)
 _LOCK_KEYS = {"bucket", "mode", "lock_days"}
+# On GKE the lock script is a ConfigMap's (Kubernetes' token, spelt by its own package).
+LOCK_SCRIPT_CONFIG_MAP = CONFIG_MAP
 
 # --- PGP-GCP-GCS-001 ----------------------------------------------------------------------------------------
 GCS_001 = Rule(
@@ -35,7 +38,8 @@ GCS_001 = Rule(
     "retain-until time, and a Locked retention can never be shortened; a bucket retention policy instead refuses "
     "the rewrites of backup.info pgBackRest makes on every backup (pgBackRest issue #1439).",
     description="Each bucket is versioned, has Object Retention Lock enabled and no retention policy; every "
-    "member's lock timer locks that bucket's new objects for min_lock_days to max_lock_days, at least one "
+    "member's lock timer (on Kubernetes: the lock CronJob's script) locks that bucket's new objects for "
+    "min_lock_days to max_lock_days, at least one "
     "complete backup chain, in Locked mode where the stage requires it; soft delete keeps deleted objects at "
     "least min(lock, 90) days and a lifecycle rule deletes noncurrent generations only after the lock.",
     severity=Severity.CRITICAL,
@@ -46,7 +50,8 @@ GCS_001 = Rule(
     remediation="versioning={'enabled': True}, enable_object_retention=True, no retention_policy, "
     "soft_delete_policy={'retention_duration_seconds': min(worm_days, 90) * 86400}, a Delete lifecycle rule on "
     "days_since_noncurrent_time > worm_days; the members' boot renders the lock timer (GcpBoot lock_mode, "
-    "lock_days) with objectives.worm_days >= the full-backup interval.",
+    "lock_days), or on GKE the lock CronJob (dataplane/cnpg_lock.py), with objectives.worm_days >= the "
+    "full-backup interval.",
     config={
         "min_lock_days": {"type": "integer", "minimum": 1, "default": 14},
         "max_lock_days": {
@@ -68,17 +73,25 @@ def node_locks(resources) -> list[tuple[str, dict]]:
             continue
         found: dict = {}
         for content in node.files.values():
-            m = _LOCK_CONFIG.search(content)
-            if not m:
-                continue
-            try:
-                config = json.loads(ast.literal_eval(m.group(1)))
-            except (ValueError, SyntaxError):
-                continue
-            if isinstance(config, dict) and config.keys() >= _LOCK_KEYS:
-                found = config
+            found = _lock_config(content) or found
         locks.append((r.urn, found))
+    # Kubernetes (GKE): no member boots; the lock CronJob runs the same script from its ConfigMap.
+    for r in of_type(resources, LOCK_SCRIPT_CONFIG_MAP):
+        config = next((c for c in map(_lock_config, (plain(r.props.get("data")) or {}).values()) if c), None)
+        if config:
+            locks.append((r.urn, config))
     return locks
+
+
+def _lock_config(content: object) -> dict:
+    m = _LOCK_CONFIG.search(str(content))
+    if not m:
+        return {}
+    try:
+        config = json.loads(ast.literal_eval(m.group(1)))
+    except (ValueError, SyntaxError):
+        return {}
+    return config if isinstance(config, dict) and config.keys() >= _LOCK_KEYS else {}
 
 
 def _noncurrent_delete_days(bucket) -> list[float]:
@@ -112,6 +125,8 @@ def _worm(args, report) -> None:
                 f"{name}: enableObjectRetention is not true (Object Retention Lock, settable only at creation)", b.urn
             )
         bucket_name = b.props.get("name")
+        if not locks:
+            report(f"{name}: nothing locks its new objects (no member's lock timer, no lock CronJob)", b.urn)
         days_locked = []
         for urn, lock in locks:
             if not lock:

@@ -42,6 +42,7 @@ SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
 
 # IAM
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+SERVICE_ACCOUNT_IAM_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
 SERVICE_ACCOUNT_KEY = "gcp:serviceaccount/key:Key"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"

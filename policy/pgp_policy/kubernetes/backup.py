@@ -31,8 +31,12 @@ OBJ_001 = Rule(
     area=AREA,
     scope="resource",
     clouds=(CLOUD,),
-    remediation="Use s3Credentials: {inheritFromIAMRole: true} with the IRSA role annotated on the Cluster's "
-    "service account (components/aws/kubernetes.py), and an s3:// destinationPath.",
+    remediation="Take the credentials from the host's workload identity (components/<host>/kubernetes.py): on EKS "
+    "s3Credentials: {inheritFromIAMRole: true} with the IRSA role annotated on the Cluster's service account and "
+    "an s3:// destinationPath; on AKS azureCredentials: {inheritFromAzureAD: true} with the federated identity's "
+    "client id annotated, the pods labelled azure.workload.identity/use, and an https://<account>.blob.core."
+    "windows.net/ destinationPath; on GKE googleCredentials: {gkeEnvironment: true} with the Google service "
+    "account annotated (iam.gke.io/gcp-service-account) and a gs:// destinationPath.",
 )
 
 

@@ -11,7 +11,7 @@ from pulumi_policy import Severity
 
 from ..core import Rule, as_list, dig, resource_policy
 from ..operators import spec_of
-from .types import CLOUD, CNPG_CLUSTER, POOLER
+from .types import CLOUD, CNPG_CLUSTER, CRON_JOB, POOLER
 
 AREA = "kubernetes"
 SECCOMP_CONFINED = ("RuntimeDefault", "Localhost")
@@ -19,10 +19,11 @@ HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 
 POD_001 = Rule(
     id="PGP-KUBERNETES-POD-001",
-    title="PostgreSQL and PgBouncer pods run restricted",
+    title="PostgreSQL, PgBouncer and backup lock pods run restricted",
     why="A container that runs as root, may escalate, keeps capabilities or runs unconfined turns one bug in "
     "PostgreSQL or PgBouncer into a compromised node and every database on it.",
-    description="The Cluster's pod and container security contexts, and each Pooler's pod template, set "
+    description="The Cluster's pod and container security contexts, and each Pooler's and CronJob's (GKE's "
+    "backup lock) pod template, set "
     "runAsNonRoot, a RuntimeDefault or Localhost seccomp profile, allowPrivilegeEscalation false, no privilege, "
     "capabilities drop ALL and add none, and a read-only root filesystem; no Pooler uses the host's network, PID "
     "or IPC namespaces or hostPath volumes.",
@@ -33,7 +34,8 @@ POD_001 = Rule(
     clouds=(CLOUD,),
     remediation="Render spec.podSecurityContext {runAsNonRoot, seccompProfile RuntimeDefault} and "
     "spec.securityContext {allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, "
-    "capabilities: {drop: [ALL]}} on the Cluster (dataplane/cnpg.py), and the same in each Pooler's template.",
+    "capabilities: {drop: [ALL]}} on the Cluster (dataplane/cnpg.py), and the same in each Pooler's template "
+    "and the lock CronJob's (dataplane/cnpg_lock.py).",
 )
 
 
@@ -70,9 +72,11 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _restricted(args, report) -> None:
-    if args.resource_type not in (CNPG_CLUSTER, POOLER):
+    if args.resource_type not in (CNPG_CLUSTER, POOLER, CRON_JOB):
         return
     spec = spec_of(args)
+    if args.resource_type == CRON_JOB:
+        spec = _mapping(dig(spec, "jobTemplate", "spec", default={}))  # its pods' template, as a Pooler's
     if args.resource_type == CNPG_CLUSTER:
         # One container context for every container the operator runs in an instance pod.
         problems = _context_problems(

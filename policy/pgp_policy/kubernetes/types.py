@@ -24,6 +24,7 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICE = "kubernetes:core/v1:Service"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CRON_JOB = "kubernetes:batch/v1:CronJob"
 POD_DISRUPTION_BUDGET = "kubernetes:policy/v1:PodDisruptionBudget"
 
 # Helm: a v3 Release is one object that Helm expands; a v4 Chart renders its objects into the stack.
@@ -44,6 +45,7 @@ LABELLED = (
     NAMESPACE,
     SECRET,
     CONFIG_MAP,
+    CRON_JOB,
     SERVICE,
     SERVICE_ACCOUNT,
     NETWORK_POLICY,

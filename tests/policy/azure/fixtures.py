@@ -536,6 +536,24 @@ class AzureStack:
             )
         )
         self.find("pg-vault-node-writer").property_dependencies["principalId"] = [node_identity.urn]
+        # AKS's form (components/azure/kubernetes.py): one Kubernetes service account signs in as the identity.
+        r(
+            rec(
+                "azure-native:managedidentity:FederatedIdentityCredential",
+                "pg-identity-node-federation",
+                {
+                    "resourceGroupName": "pgp-test",
+                    "resourceName": "pg-identity-node",
+                    "federatedIdentityCredentialResourceName": "pgp-test-pgp-test",
+                    "issuer": "https://westeurope.oic.prod-aks.azure.com/3f1e2d4c-5b6a-4798-8a1b-2c3d4e5f6a7b/"
+                    "8c9d0e1f-2a3b-4c5d-9e6f-7a8b9c0d1e2f/",
+                    "subject": "system:serviceaccount:pgp-test:pgp-test",
+                    "audiences": ["api://AzureADTokenExchange"],
+                },
+                parent=ident,
+                refs={"resourceName": [node_identity]},
+            )
+        )
         r(
             rec(
                 "azure-native:authorization:RoleAssignment",

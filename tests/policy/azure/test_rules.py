@@ -314,6 +314,30 @@ VIOLATIONS = [
         "registrationEnabled is true",
     ),
     (
+        "PGP-AZURE-IAM-003",
+        "namespace-wide subject",
+        set_input("pg-identity-node-federation", "subject", "system:serviceaccount:pgp-test:*"),
+        "is not one Kubernetes service account",
+    ),
+    (
+        "PGP-AZURE-IAM-003",
+        "another audience",
+        set_input("pg-identity-node-federation", "audiences", ["api://AzureADTokenExchange", "https://x"]),
+        "are not exactly [api://AzureADTokenExchange]",
+    ),
+    (
+        "PGP-AZURE-IAM-003",
+        "http issuer",
+        set_input("pg-identity-node-federation", "issuer", "http://issuer.example/"),
+        "is not an https:// URL",
+    ),
+    (
+        "PGP-AZURE-IAM-003",
+        "foreign identity",
+        set_refs("pg-identity-node-federation", "resourceName", []),
+        "belongs to no user-assigned identity of the stack",
+    ),
+    (
         "PGP-AZURE-DNS-002",
         "public record",
         set_input("pg-network-db-zone-primary", "aRecords", [{"ipv4Address": "20.50.1.2"}]),

@@ -318,6 +318,20 @@ class GcpStack:
                 parent=ident,
             )
         )
+        # GKE's form (components/gcp/kubernetes.py): one Kubernetes service account may act as the account.
+        r(
+            rec(
+                "gcp:serviceaccount/iAMMember:IAMMember",
+                "pg-identity-node-workload-identity",
+                {
+                    "serviceAccountId": f"projects/{PROJECT}/serviceAccounts/{NODE_SA}",
+                    "role": "roles/iam.workloadIdentityUser",
+                    "member": f"serviceAccount:{PROJECT}.svc.id.goog[pgp-test/pgp-test]",
+                },
+                parent=ident,
+                refs={"serviceAccountId": [self.account]},
+            )
+        )
         member = f"serviceAccount:{NODE_SA}"
         for purpose, key in self.keys.items():
             r(

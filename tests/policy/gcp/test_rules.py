@@ -516,6 +516,29 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
     ),
     ("PGP-GCP-IAM-003", "user-managed key", add_key, "has a user-managed key"),
     (
+        "PGP-GCP-IAM-005",
+        "a whole namespace",
+        edit(
+            "pg-identity-node-workload-identity",
+            lambda i: i.update(
+                member="principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/acme-pgp-test.svc.id.goog/namespace/pgp-test"
+            ),
+        ),
+        "is not one Kubernetes service account",
+    ),
+    (
+        "PGP-GCP-IAM-005",
+        "token creator",
+        edit("pg-identity-node-workload-identity", lambda i: i.update(role="roles/iam.serviceAccountTokenCreator")),
+        "not roles/iam.workloadIdentityUser",
+    ),
+    (
+        "PGP-GCP-IAM-001",
+        "public impersonation",
+        edit("pg-identity-node-workload-identity", lambda i: i.update(member="allUsers")),
+        "to the public",
+    ),
+    (
         "PGP-GCP-IAM-004",
         "retention override",
         edit(

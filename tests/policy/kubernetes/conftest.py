@@ -47,3 +47,13 @@ def analyze():
 @pytest.fixture(scope="module")
 def analyze_dev():
     yield from _analyzer("k8s-dev")
+
+
+@pytest.fixture(scope="module")
+def analyze_aks():
+    yield from _analyzer("k8s-azure-dev")
+
+
+@pytest.fixture(scope="module")
+def analyze_gke():
+    yield from _analyzer("k8s-gcp-dev")

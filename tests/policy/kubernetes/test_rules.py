@@ -55,6 +55,13 @@ def secret(plan: Plan, suffix: str) -> dict[str, Any]:
     return named(plan, SECRET, suffix).inputs
 
 
+def as_store(plan: Plan, block: str, credentials: dict[str, Any], destination: str) -> None:
+    """The store rewritten into another host's form: its credentials block and destination replace S3's."""
+    configuration = spec(plan, OBJECT_STORE)["configuration"]
+    configuration.pop("s3Credentials")
+    configuration.update({block: credentials, "destinationPath": destination})
+
+
 # rule -> case -> (edit, the type the edit breaks, words the message must hold)
 CASES: dict[str, dict[str, tuple[Edit, str, str]]] = {
     "PGP-KUBERNETES-NS-001": {
@@ -222,6 +229,52 @@ CASES: dict[str, dict[str, tuple[Edit, str, str]]] = {
             OBJECT_STORE,
             "no credentials block",
         ),
+        # The AKS and GKE forms of the store, with the static credentials each replaces.
+        "azure storage key": (
+            lambda p: as_store(
+                p,
+                "azureCredentials",
+                {"inheritFromAzureAD": True, "storageKey": {"name": "blob", "key": "key"}},
+                "https://pgpk8sprodbackup.blob.core.windows.net/pgbackrest/pgp-k8sprod",
+            ),
+            OBJECT_STORE,
+            "azureCredentials names static credentials (storageKey)",
+        ),
+        "azure without workload identity": (
+            lambda p: as_store(
+                p,
+                "azureCredentials",
+                {"connectionString": {"name": "blob", "key": "cs"}},
+                "https://pgpk8sprodbackup.blob.core.windows.net/pgbackrest/pgp-k8sprod",
+            ),
+            OBJECT_STORE,
+            "azureCredentials.inheritFromAzureAD is not true",
+        ),
+        "google key file": (
+            lambda p: as_store(
+                p,
+                "googleCredentials",
+                {"gkeEnvironment": True, "applicationCredentials": {"name": "gcs", "key": "key.json"}},
+                "gs://pgp-k8sprod-backups/pgp-k8sprod",
+            ),
+            OBJECT_STORE,
+            "googleCredentials names static credentials (applicationCredentials)",
+        ),
+        "google without workload identity": (
+            lambda p: as_store(p, "googleCredentials", {"gkeEnvironment": False}, "gs://pgp-k8sprod-backups/x"),
+            OBJECT_STORE,
+            "googleCredentials.gkeEnvironment is not true",
+        ),
+        "plain azure destination": (
+            lambda p: as_store(
+                p,
+                "azureCredentials",
+                {"inheritFromAzureAD": True},
+                "http://pgpk8sprodbackup.blob.core.windows.net/pgbackrest/pgp-k8sprod",
+            ),
+            OBJECT_STORE,
+            "is not s3://, gs:// or https://",
+        ),
         "plain endpoint": (
             lambda p: spec(p, OBJECT_STORE)["configuration"].update(endpointURL="http://minio.local:9000"),
             OBJECT_STORE,
@@ -288,3 +341,78 @@ def test_every_kubernetes_type_the_stack_creates_is_judged(analyze):
     broken = {token for cases in CASES.values() for _, token, _ in cases.values()}
     unjudged = created - broken - set(LABELLED)
     assert not unjudged, unjudged
+
+
+# --- the AKS and GKE stacks: their own plans through the real pack, at dev's (advisory) level ---------------
+
+CRON_JOB = "kubernetes:batch/v1:CronJob"
+ZONE_LINK = "azure-native:privatedns:VirtualNetworkLink"
+
+
+def test_the_aks_and_gke_plans_pass_every_rule(analyze_aks, analyze_gke):
+    for analyze_host in (analyze_aks, analyze_gke):
+        analysis = analyze_host()
+        assert analysis.diagnostics == [], [(d.policy, d.detail) for d in analysis.diagnostics]
+
+
+def _hits(analysis, rule: str) -> list:
+    return [d for d in analysis.diagnostics if d.policy == rule]
+
+
+def test_an_aks_store_with_an_account_key_fails(analyze_aks):
+    def edit(plan: Plan) -> None:
+        spec(plan, OBJECT_STORE)["configuration"]["azureCredentials"] = {"storageKey": {"name": "k", "key": "k"}}
+
+    hits = _hits(analyze_aks(edit), "PGP-KUBERNETES-OBJ-001")
+    details = " ".join(d.detail for d in hits)
+    assert "inheritFromAzureAD is not true" in details and "names static credentials (storageKey)" in details
+    assert {d.level for d in hits} == {"advisory"}  # dev's level
+
+
+def test_a_gke_store_with_a_key_file_fails(analyze_gke):
+    def edit(plan: Plan) -> None:
+        spec(plan, OBJECT_STORE)["configuration"]["googleCredentials"] = {
+            "applicationCredentials": {"name": "gcs", "key": "key.json"}
+        }
+
+    hits = _hits(analyze_gke(edit), "PGP-KUBERNETES-OBJ-001")
+    details = " ".join(d.detail for d in hits)
+    assert "gkeEnvironment is not true" in details and "names static credentials (applicationCredentials)" in details
+
+
+def test_the_gke_lock_job_must_run_restricted(analyze_gke):
+    def edit(plan: Plan) -> None:
+        pod = named(plan, CRON_JOB, "backups-lock").inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+        pod["securityContext"].pop("runAsNonRoot")
+
+    details = " ".join(d.detail for d in _hits(analyze_gke(edit), "PGP-KUBERNETES-POD-001"))
+    assert "container lock: readOnlyRootFilesystem is not true" in details
+    assert "container lock: runAsNonRoot is not true" in details
+
+
+def test_the_aks_blob_zone_must_be_linked_to_the_endpoints_network(analyze_aks):
+    def edit(plan: Plan) -> None:
+        (link,) = plan.by_type(ZONE_LINK)
+        other = "/subscriptions/0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9/resourceGroups/rg/providers/Microsoft.Network/"
+        link.inputs["virtualNetwork"] = {"id": other + "virtualNetworks/someone-elses"}
+        link.outputs = dict(link.inputs)
+
+    details = " ".join(d.detail for d in _hits(analyze_aks(edit), "PGP-AZURE-DNS-001"))
+    assert "not linked to a virtual network of the stack" in details
+
+
+def test_a_gke_bucket_nothing_locks_fails(analyze_gke):
+    """Without the lock CronJob's script no new object gets a retention: the bucket is not write-once."""
+    drop = drop_where("kubernetes:core/v1:ConfigMap", "backups-lock-script")
+    details = " ".join(d.detail for d in _hits(analyze_gke(drop), "PGP-GCP-GCS-001"))
+    assert "nothing locks its new objects" in details
+
+
+def test_a_gke_lock_outside_the_allowed_days_fails(analyze_gke):
+    def edit(plan: Plan) -> None:
+        data = named(plan, "kubernetes:core/v1:ConfigMap", "backups-lock-script").inputs["data"]
+        data["lock.py"] = data["lock.py"].replace('"lock_days": 2', '"lock_days": 400')
+
+    details = " ".join(d.detail for d in _hits(analyze_gke(edit), "PGP-GCP-GCS-001"))
+    assert "a lock of 400 day(s) is outside" in details

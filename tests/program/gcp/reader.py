@@ -16,6 +16,22 @@ INSTANCE = "gcp:compute/instance:Instance"
 BUCKET = "gcp:storage/bucket:Bucket"
 
 
+def script_lock(plan: Plan, script: str | None) -> tuple[str, int]:
+    """The (mode, days) a rendered lock script gives the bucket's new objects; ("", 0) without one. The script
+    must name the plan's bucket, which must allow object retention and keep versions."""
+    from dataplane.boot.gcs_lock import GCS_MODES
+
+    if script is None:
+        return ("", 0)
+    (bucket,) = plan.by_type(BUCKET)
+    (line,) = [x for x in script.splitlines() if x.startswith("CONFIG = json.loads(")]
+    config = json.loads(ast.literal_eval(line.removeprefix("CONFIG = json.loads(").removesuffix(")")))
+    assert config["bucket"] == bucket.inputs["name"], config
+    assert bucket.inputs["enableObjectRetention"] is True and bucket.inputs["versioning"]["enabled"] is True
+    mode = {gcs: s3 for s3, gcs in GCS_MODES.items()}[config["mode"]]
+    return (mode, config["lock_days"])
+
+
 @dataclass(frozen=True)
 class GcpReader:
     stateful_types: tuple[str, ...] = (
@@ -56,24 +72,10 @@ class GcpReader:
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
         """What every member's lock timer sets on the bucket's new objects: Locked is COMPLIANCE (nobody can
         shorten or remove it), Unlocked GOVERNANCE. The bucket must allow object retention and keep versions."""
-        from dataplane.boot.gcs_lock import GCS_MODES, LOCK_SCRIPT
+        from dataplane.boot.gcs_lock import LOCK_SCRIPT
 
-        (bucket,) = plan.by_type(BUCKET)
-        locks = set()
-        for member in self.members(plan):
-            script = self.boot_files(member).get(LOCK_SCRIPT)
-            if script is None:
-                locks.add(("", 0))
-                continue
-            (line,) = [x for x in script.splitlines() if x.startswith("CONFIG = json.loads(")]
-            config = json.loads(ast.literal_eval(line.removeprefix("CONFIG = json.loads(").removesuffix(")")))
-            assert config["bucket"] == bucket.inputs["name"], config
-            mode = {gcs: s3 for s3, gcs in GCS_MODES.items()}[config["mode"]]
-            locks.add((mode, config["lock_days"]))
-        (lock,) = locks  # every member locks alike
-        if lock[1]:
-            assert bucket.inputs["enableObjectRetention"] is True and bucket.inputs["versioning"]["enabled"] is True
-        return lock
+        (lock,) = {script_lock(plan, self.boot_files(m).get(LOCK_SCRIPT)) for m in self.members(plan)}
+        return lock  # every member locks alike
 
     def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]:
         backends = {b.id: b for b in plan.by_type("gcp:compute/regionBackendService:RegionBackendService")}

@@ -3,6 +3,7 @@ host's reader, the CloudNativePG objects by their labels. The checks that assume
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 
@@ -14,10 +15,39 @@ from tools.records import Plan, ResourceRecord
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
 
+# The provider package of each host's resource types -> the host (its tests/program/<host>/reader.py).
+HOST_PACKAGES = {"aws": "aws", "azure-native": "azure", "gcp": "gcp"}
+# What of each host holds the backups or their keys: protected in prod, and only there.
+HOST_STATEFUL_TYPES = {
+    "aws": ("aws:s3/bucket:Bucket", "aws:kms/key:Key"),
+    "azure": (
+        "azure-native:resources:ResourceGroup",
+        "azure-native:storage:StorageAccount",
+        "azure-native:storage:BlobServiceProperties",
+        "azure-native:storage:ManagementPolicy",
+        "azure-native:storage:BlobContainer",
+        "azure-native:storage:BlobContainerImmutabilityPolicy",
+        "azure-native:keyvault:Vault",
+        "azure-native:keyvault:Key",
+    ),
+    "gcp": ("gcp:storage/bucket:Bucket", "gcp:kms/keyRing:KeyRing", "gcp:kms/cryptoKey:CryptoKey"),
+}
+LOCK_CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+def host_of(plan: Plan) -> str:
+    """The cloud whose resources the graph holds besides Kubernetes' (the backup vault's)."""
+    (package,) = {r.type.split(":", 1)[0] for r in plan.resources if r.custom} - {
+        "kubernetes",
+        "pulumi",
+        "random",
+        "tls",
+    }
+    return HOST_PACKAGES[package]
+
+
 def host_reader(plan: Plan):
-    """The reader of the cloud whose resources the graph holds besides Kubernetes' (the backup vault's)."""
-    (host,) = {r.type.split(":", 1)[0] for r in plan.resources if r.custom} - {"kubernetes", "pulumi", "random", "tls"}
-    return importlib.import_module(f"tests.program.{host}.reader").READER
+    return importlib.import_module(f"tests.program.{host_of(plan)}.reader").READER
 
 
 NOT_APPLICABLE = {
@@ -34,8 +64,6 @@ NOT_APPLICABLE = {
 class KubernetesReader:
     stateful_types: tuple[str, ...] = (
         CLUSTER,
-        "aws:s3/bucket:Bucket",
-        "aws:kms/key:Key",
         "random:index/randomPassword:RandomPassword",
         "tls:index/selfSignedCert:SelfSignedCert",
     )
@@ -56,8 +84,20 @@ class KubernetesReader:
     def boot_text(self, record: ResourceRecord) -> str | None:
         return None  # nothing boots from user data
 
+    def for_plan(self, plan: Plan) -> KubernetesReader:
+        """This reader with the stateful types of the plan's host added."""
+        return dataclasses.replace(self, stateful_types=(*self.stateful_types, *HOST_STATEFUL_TYPES[host_of(plan)]))
+
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
-        return host_reader(plan).vault_lock(plan)
+        if host_of(plan) != "gcp":
+            return host_reader(plan).vault_lock(plan)  # the bucket's or container's own default retention
+        # Cloud Storage: the lock script the CronJob runs (dataplane/cnpg_lock.py), as the VM members run it.
+        from dataplane.cnpg_lock import LOCK_SCRIPT_KEY
+        from tests.program.gcp.reader import script_lock
+
+        scripts = [c.inputs["data"][LOCK_SCRIPT_KEY] for c in plan.by_type(LOCK_CONFIG_MAP)]
+        assert len(scripts) <= 1, scripts
+        return script_lock(plan, scripts[0] if scripts else None)
 
     def route_checks(self, plan: Plan) -> dict[int, tuple[int, str]]:
         raise NotImplementedError(self.not_applicable["routes"])
@@ -71,7 +111,8 @@ class KubernetesReader:
             return metadata.get("labels") if isinstance(metadata, dict) else None
         if record.type.startswith(("random:", "tls:", "pulumi:")):
             return None
-        return importlib.import_module("tests.program.aws.reader").READER.tags_of(record)
+        package = HOST_PACKAGES[record.type.split(":", 1)[0]]
+        return importlib.import_module(f"tests.program.{package}.reader").READER.tags_of(record)
 
 
 READER = KubernetesReader()

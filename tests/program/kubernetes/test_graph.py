@@ -11,10 +11,13 @@ from dataplane import cnpg
 from stacks.offline import settings_for_stack
 from stacks.ports import PORTS
 from stacks.topology import derive_topology
+from tests.program.kubernetes.reader import HOST_STATEFUL_TYPES, host_of
 from tools.records import Plan, ResourceRecord
 from tools.runner import run_stack
 
-STACKS = ("k8s-dev", "k8s-prod")
+STACKS = ("k8s-dev", "k8s-prod", "k8s-azure-dev", "k8s-gcp-dev")
+# EKS: the S3 bucket and the IRSA role; tests/program/kubernetes/test_hosts.py checks the AKS and GKE hosts'.
+AWS_STACKS = ("k8s-dev", "k8s-prod")
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler"
 SCHEDULED_BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
@@ -31,6 +34,11 @@ ROLE = "aws:iam/role:Role"
 
 @pytest.fixture(scope="module", params=STACKS)
 def stack(request) -> tuple[str, Plan]:
+    return request.param, run_stack(request.param)
+
+
+@pytest.fixture(scope="module", params=AWS_STACKS)
+def aws_stack(request) -> tuple[str, Plan]:
     return request.param, run_stack(request.param)
 
 
@@ -83,17 +91,24 @@ def test_poolers_route_reads_and_writes_in_transaction_mode(stack):
         assert spec["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"] == cnpg.ZONE_KEY
 
 
-def test_scheduled_backup_goes_to_the_locked_bucket(stack):
-    name, plan = stack
+def test_the_s3_store_is_the_locked_bucket(aws_stack):
+    name, plan = aws_stack
     settings = settings_for_stack(name)
     topology = derive_topology(settings)
     bucket = one(plan, BUCKET).inputs["bucket"]
     store = one(plan, OBJECT_STORE).inputs
     assert store["spec"]["configuration"]["destinationPath"] == f"s3://{bucket}/{settings.name}"
     assert store["spec"]["configuration"]["s3Credentials"] == {"inheritFromIAMRole": True}
-    assert store["spec"]["retentionPolicy"] == f"{settings.objectives.retention_days}d"
     lock = one(plan, LOCK).inputs["rule"]["defaultRetention"]
     assert (lock["mode"], lock["days"]) == (topology.lock_mode.value, topology.lock_days.value)
+
+
+def test_scheduled_backup_goes_to_the_store(stack):
+    name, plan = stack
+    settings = settings_for_stack(name)
+    topology = derive_topology(settings)
+    store = one(plan, OBJECT_STORE).inputs
+    assert store["spec"]["retentionPolicy"] == f"{settings.objectives.retention_days}d"
     backup = one(plan, SCHEDULED_BACKUP).inputs["spec"]
     assert backup["method"] == "plugin" and backup["pluginConfiguration"]["name"] == cnpg.BARMAN_PLUGIN
     assert backup["schedule"] == f"0 {topology.backup_schedule.value.full_cron}"
@@ -105,8 +120,8 @@ def test_scheduled_backup_goes_to_the_locked_bucket(stack):
     assert store_record.urn in cluster.dependencies
 
 
-def test_the_backup_role_trusts_only_the_clusters_service_account(stack):
-    name, plan = stack
+def test_the_backup_role_trusts_only_the_clusters_service_account(aws_stack):
+    name, plan = aws_stack
     settings = settings_for_stack(name)
     (role,) = [r for r in plan.by_type(ROLE) if r.inputs.get("name") == f"{settings.name}-k8s-backup"]
     (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
@@ -225,7 +240,7 @@ def test_the_operator_charts_are_pinned_and_the_custom_resources_wait_for_them(s
 def test_stateful_resources_are_protected_in_prod_only(stack):
     name, plan = stack
     protect = derive_topology(settings_for_stack(name)).protect_stateful.value
-    for token in (CLUSTER, BUCKET):
+    for token in (CLUSTER, *HOST_STATEFUL_TYPES[host_of(plan)]):
         assert one(plan, token).protect is protect, token
     (space,) = [n for n in plan.by_type(NAMESPACE) if n.inputs["metadata"]["name"] == settings_for_stack(name).name]
     assert space.protect is protect
