@@ -14,7 +14,7 @@ from components.aws.spec import s3_repository
 from components.aws.vault import BackupVault, BackupVaultArgs
 from components.base import PlatformComponent
 from components.contracts import VaultIntent
-from components.kubernetes.host import HostBackup, service_account_subject
+from components.workload_host import HostBackup, service_account_subject
 from stacks.settings import Settings
 
 # The annotation EKS's pod identity webhook reads to inject the role's web identity token.

@@ -19,7 +19,7 @@ from components.azure.spec import BLOB_ENDPOINT, BLOB_PRIVATE_ZONE, azure_reposi
 from components.azure.vault import BackupVault, BackupVaultArgs
 from components.base import PlatformComponent
 from components.contracts import VaultIntent
-from components.kubernetes.host import HostBackup, service_account_subject
+from components.workload_host import HostBackup, service_account_subject
 from stacks.clouds.azure import subnet_vnet_id
 from stacks.settings import Settings
 

@@ -17,7 +17,7 @@ from components.gcp.base import GcpComponent
 from components.gcp.identity import BACKUP_WRITER_ROLE, member, restore_account
 from components.gcp.spec import gcs_repository
 from components.gcp.vault import BackupVault, BackupVaultArgs
-from components.kubernetes.host import HostBackup
+from components.workload_host import HostBackup
 from dataplane.boot.gcp import METADATA_TOKEN_URL
 from dataplane.boot.gcs_lock import STORAGE_URL, lock_config, render_lock_script
 from stacks.settings import Settings

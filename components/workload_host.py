@@ -1,6 +1,7 @@
 """What the Kubernetes build takes from the cloud its cluster runs in (components/<host>/kubernetes.py): where the
 backups go, and how the Cluster's pods are allowed there. One shape for every host, so components/kubernetes
-wires EKS, AKS and GKE alike."""
+wires EKS, AKS and GKE alike. It sits beside the composition rather than in components/kubernetes, because a
+cloud's folder imports no other cloud's (tests/test_boundaries.py)."""
 
 from __future__ import annotations
 
