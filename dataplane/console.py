@@ -11,6 +11,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from dataplane import pgbackrest
@@ -154,10 +155,43 @@ def check_log_request(service: str, lines: int) -> None:
         raise ConsoleError(f"--lines {lines}: give a positive number")
 
 
-def postgresql_log_command(spec: ClusterSpec, member: Member, lines: int) -> str:
-    """The newest of PostgreSQL's own log files (one per weekday), the same on every target."""
+_AGO = re.compile(r"^(\d+)([mhd])$")
+_AGO_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def since_time(text: str, now: datetime | None = None) -> str:
+    """An operator's `--since` (`30m`, `2h`, `1d`, or ISO 8601 with its offset) as `YYYY-MM-DD HH:MM:SS` in
+    UTC: how PostgreSQL's log lines begin (log_timezone UTC) and what journalctl takes with ` UTC` appended."""
+    current = now or datetime.now(UTC)
+    ago = _AGO.match(text.strip())
+    if ago:
+        moment = current - timedelta(seconds=int(ago.group(1)) * _AGO_SECONDS[ago.group(2)])
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+        except ValueError:
+            raise ConsoleError(f"--since {text!r}: give 30m, 2h, 1d or an ISO 8601 time with its offset") from None
+        if moment.tzinfo is None:
+            raise ConsoleError(f"--since {text!r}: add the offset (Z or +01:00): a bare time is ambiguous")
+    if moment > current:
+        raise ConsoleError(f"--since {text!r} is in the future")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def postgresql_log_command(spec: ClusterSpec, member: Member, lines: int, since: str | None = None) -> str:
+    """The newest of PostgreSQL's own log files (one per weekday), the same on every target; with `since`, every
+    file's lines from then on (a line without a timestamp, such as a statement's continuation, goes with the
+    line before it)."""
     directory = shlex.quote(f"{spec.paths_for(member).log_dir}/postgresql")
-    return f'tail -n {int(lines)} "$(ls -t {directory}/postgresql-*.log | head -n 1)"'
+    if since is None:
+        return f'tail -n {int(lines)} "$(ls -t {directory}/postgresql-*.log | head -n 1)"'
+    # Spelled out: Debian's mawk takes no {n} repetitions.
+    stamp = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:"
+    keep = f"/^{stamp}/ {{ keep = (substr($0, 1, 19) >= since) }} keep"
+    return (
+        f"ls -tr {directory}/postgresql-*.log | xargs cat | awk -v since={shlex.quote(since)} {shlex.quote(keep)} "
+        f"| tail -n {int(lines)}"
+    )
 
 
 # What `pgp status` reports the version of, in that order.
@@ -239,10 +273,11 @@ def client_conninfo(host: str, port: int, user: str, database: str, ca_file: str
     return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in words.items())
 
 
-def journal_command(service: str, lines: int) -> str:
-    """A cloud member's log of one of its services (the systemd unit)."""
+def journal_command(service: str, lines: int, since: str | None = None) -> str:
+    """A cloud member's log of one of its services (the systemd unit); `since` is since_time()'s."""
     check_log_request(service, lines)
-    return shlex.join(["journalctl", "--no-pager", "-u", f"{UNIT_PREFIX}{service}", "-n", str(lines)])
+    window = ["--since", f"{since} UTC"] if since else []
+    return shlex.join(["journalctl", "--no-pager", "-u", f"{UNIT_PREFIX}{service}", *window, "-n", str(lines)])
 
 
 @dataclass(frozen=True)

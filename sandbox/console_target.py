@@ -66,8 +66,13 @@ class SandboxTarget:
         text, _, _ = member_tool_files(self.spec, member)[path]
         return f"set -- {shlex.join(argv)}\n{text}"
 
-    def service_log_command(self, member: Member, service: str, lines: int) -> str:
+    def service_log_command(self, member: Member, service: str, lines: int, since: str | None) -> str:
         check_log_request(service, lines)
+        if since is not None:
+            raise ConsoleError(
+                "--since: the sandbox's service logs are its supervisor's files, without timestamps of their own; "
+                "it applies to --service postgresql here"
+            )
         if service not in _SERVICE_NAMES:
             raise ConsoleError(f"--service {service}: the sandbox reads it with --service postgresql")
         log = supervisor(self.layout).log_file(_SERVICE_NAMES[service](member))

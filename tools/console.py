@@ -15,7 +15,7 @@ through the cloud's remote-command service), with the same member commands (data
     pgp restore-drill [--set LABEL]  the scheduled restore drill now, on the member the timer would use
     pgp psql [--role ROLE] [--route R] [-c SQL]
                                     an application role's session through the router, verify-full
-    pgp logs MEMBER [--service S] [--lines N]
+    pgp logs MEMBER [--service S] [--lines N] [--since 2h|TIME]
     pgp config diff                 what applying the stack would change on each member
     pgp inventory                   what runs where, the last backup, drills and actions
     pgp journal [--limit N]         the stack's journal: every action, who, when, the result
@@ -59,7 +59,7 @@ class Target(Protocol):
 
     def patronictl(self, member: Member) -> str: ...
     def run(self, member: Member, shell: str, timeout: float) -> Ran: ...
-    def service_log_command(self, member: Member, service: str, lines: int) -> str: ...
+    def service_log_command(self, member: Member, service: str, lines: int, since: str | None) -> str: ...
     def inventory(self) -> dict[str, Any]: ...
     def config_diff(self) -> list[dict[str, Any]]: ...
     def journal(self) -> journal.S3Journal: ...
@@ -120,6 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("member")
     logs.add_argument("--service", default="postgresql", help=f"one of {', '.join(console.LOG_SERVICES)}")
     logs.add_argument("--lines", type=int, default=console.DEFAULT_LOG_LINES)
+    logs.add_argument("--since", help="only lines from then on: 30m, 2h, 1d, or an ISO 8601 time with its offset")
     config = commands.add_parser("config", help="configuration as code")
     config.add_argument("action", choices=("diff",))
     commands.add_parser("inventory", help="what runs where, the last backup, drills and actions")
@@ -500,10 +501,11 @@ def cmd_psql(target: Target, args: argparse.Namespace) -> int:
 def cmd_logs(target: Target, args: argparse.Namespace) -> int:
     member = member_named(target, args.member)
     console.check_log_request(args.service, args.lines)
+    since = console.since_time(args.since) if args.since else None
     shell = (
-        console.postgresql_log_command(target.spec, member, args.lines)
+        console.postgresql_log_command(target.spec, member, args.lines, since)
         if args.service == "postgresql"
-        else target.service_log_command(member, args.service, args.lines)
+        else target.service_log_command(member, args.service, args.lines, since)
     )
     out = run_checked(target, member, shell, STATUS_TIMEOUT_SECONDS)
     _emit(args, {"member": member.name, "service": args.service, "lines": out.splitlines()}, out.rstrip("\n"))

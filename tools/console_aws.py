@@ -161,8 +161,8 @@ class AwsTarget:
         # The configure step installed it (dataplane/member_tools.py): the timer's own file runs.
         return shlex.join([path, *argv])
 
-    def service_log_command(self, member: Member, service: str, lines: int) -> str:
-        return journal_command(service, lines)
+    def service_log_command(self, member: Member, service: str, lines: int, since: str | None) -> str:
+        return journal_command(service, lines, since)
 
     def inventory(self) -> dict[str, Any]:
         found = self.inventory_output

@@ -238,3 +238,17 @@ def test_psql_logs_in_as_an_application_role_through_the_router_with_tls(sandbox
     assert (ro["route"], ro["rows"]) == ("read", [f"{APP_READONLY_USER}|t|t"])
     refused = pgp(sandbox, "psql", "--role", REPLICATION_USER, "-c", "SELECT 1", expect=2)
     assert f"--role {REPLICATION_USER}: use one of" in refused.stderr
+
+
+def test_logs_since_keep_only_the_lines_from_then_on(sandbox):
+    sandbox.wait_healthy(90)
+    member = sandbox.leader_member().name
+    processes.psql(sandbox.layout, sandbox.leader_member(), "SELECT pg_reload_conf()")  # a fresh log line
+    recent = json.loads(pgp(sandbox, "--json", "logs", member, "--since", "10m", "--lines", "1000").stdout)["lines"]
+    stamped = [line[:19] for line in recent if line[:4].isdigit() and line[4] == "-"]
+    cutoff = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 660))
+    assert stamped and all(stamp >= cutoff for stamp in stamped), recent[:3]
+    assert any("received SIGHUP" in line for line in recent)
+    refused = pgp(sandbox, "logs", member, "--service", "patroni", "--since", "1h", expect=2)
+    assert "applies to --service postgresql here" in refused.stderr
+    assert "--since 'soon'" in pgp(sandbox, "logs", member, "--since", "soon", expect=2).stderr

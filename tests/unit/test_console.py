@@ -294,3 +294,20 @@ def test_psql_on_aws_reads_the_roles_secret_and_writes_the_exported_ca_for_the_s
         assert password == "s3cret" and Path(ca_file).read_text() == prod_outputs["ca_certificate"]
     assert not Path(ca_file).exists()
     assert asked == [prod_outputs["app_role_secret_ids"][APP_READONLY_USER]]
+
+
+def test_since_is_read_as_an_age_or_a_time_with_its_offset_and_reaches_both_kinds_of_log():
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    assert console.since_time("90m", now) == "2026-12-03 10:30:00"
+    assert console.since_time("1d", now) == "2026-12-02 12:00:00"
+    assert console.since_time("2026-12-03T11:00:00+01:00", now) == "2026-12-03 10:00:00"
+    for bad, message in (("yesterday", "give 30m, 2h, 1d"), ("2026-12-03 11:00", "add the offset"), ("13:00Z", "")):
+        with pytest.raises(ConsoleError, match=f"--since '{bad}'.*{message}"):
+            console.since_time(bad, now)
+    with pytest.raises(ConsoleError, match="is in the future"):
+        console.since_time("2026-12-04T00:00:00Z", now)
+    assert console.journal_command("etcd", 50, "2026-12-03 10:30:00") == (
+        "journalctl --no-pager -u pgp-etcd --since '2026-12-03 10:30:00 UTC' -n 50"
+    )
