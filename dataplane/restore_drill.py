@@ -18,6 +18,7 @@ import shlex
 from pathlib import Path, PurePosixPath
 
 from dataplane import journal, node_journal, pgbackrest
+from dataplane.exporters import textfile_dir
 from dataplane.model import SUPERUSER, ClusterSpec, Member, S3Repository
 from dataplane.pitr import AuxiliaryScript, aux_parent
 from dataplane.tls import tls_files
@@ -140,8 +141,6 @@ def journal_append_program() -> str:
 
 
 def metrics_path(spec: ClusterSpec, member: Member) -> str:
-    from dataplane.exporters import textfile_dir
-
     return str(PurePosixPath(textfile_dir(spec, member)) / METRICS_FILE)
 
 

@@ -239,13 +239,14 @@ def status_report(target: Target, states: list[MemberState]) -> dict[str, Any]:
     last_backup = None
     if running:
         ran = target.run(running[0], console.backups_command(target.spec, running[0]), STATUS_TIMEOUT_SECONDS)
-        try:
-            done = [b for b in console.summarize_backups(ran.stdout) if not b["error"]] if ran.status == 0 else []
-            last_backup = max(done, key=lambda b: b["stopped_at"] or 0) if done else None
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            unknown["last backup"] = f"unreadable pgbackrest info ({error})"
         if ran.status != 0:
             unknown["last backup"] = _last_line(ran)
+        else:
+            try:
+                done = [b for b in console.summarize_backups(ran.stdout) if not b["error"]]
+                last_backup = max(done, key=lambda b: b["stopped_at"] or 0) if done else None
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                unknown["last backup"] = f"unreadable pgbackrest info ({error})"
     drills: dict[str, Any] = {}
     try:
         summary = journal.summary(target.journal().entries())
@@ -254,12 +255,13 @@ def status_report(target: Target, states: list[MemberState]) -> dict[str, Any]:
         unknown["last drills"] = f"the journal: {type(error).__name__}: {error}"[:300]
     alerts = None
     ran = target.alertmanager_alerts()
-    try:
-        alerts = console.parse_alerts(ran.stdout) if ran.status == 0 else None
-    except (ValueError, KeyError, TypeError) as error:
-        unknown["firing alerts"] = f"unreadable answer from Alertmanager ({error})"
     if ran.status != 0:
         unknown["firing alerts"] = _last_line(ran)
+    else:
+        try:
+            alerts = console.parse_alerts(ran.stdout)
+        except (ValueError, KeyError, TypeError) as error:
+            unknown["firing alerts"] = f"unreadable answer from Alertmanager ({error})"
     return {
         "members": [asdict(s) for s in states],
         "versions": versions,

@@ -107,29 +107,24 @@ class AwsTarget:
         return PATRONICTL_COMMAND
 
     def run(self, member: Member, shell: str, timeout: float) -> Ran:
+        return self._run_on(self.instance(member), member.name, shell, timeout)
+
+    def _run_on(self, instance: str, name: str, shell: str, timeout: float) -> Ran:
         from ssm_run import run
 
-        instance = self.instance(member)
         try:
             result = run(self.ssm(), [instance], shell, int(timeout))[instance]
         except TimeoutError as error:
-            return Ran(124, "", f"{member.name} ({instance}): {error}")
+            return Ran(124, "", f"{name} ({instance}): {error}")
         status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
         return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
 
     def alertmanager_alerts(self) -> Ran:
         """Asked on the monitoring node through SSM: Alertmanager listens there and nowhere else."""
-        from ssm_run import run
-
         node = self.inventory_output.monitoring_id
         if node is None:
             return Ran(1, "", "the stack's inventory names no monitoring node: run pulumi up once to export it")
-        try:
-            result = run(self.ssm(), [node], alerts_command("localhost", PORTS.alertmanager), 60)[node]
-        except TimeoutError as error:
-            return Ran(124, "", f"monitoring node ({node}): {error}")
-        status = 0 if result["Status"] == "Success" else int(result.get("ResponseCode", 1) or 1)
-        return Ran(status, result.get("StandardOutputContent", ""), result.get("StandardErrorContent", ""))
+        return self._run_on(node, "monitoring node", alerts_command("localhost", PORTS.alertmanager), 60)
 
     def client_endpoints(self) -> dict[str, dict[str, Any]]:
         found = self.outputs.get("endpoints")
