@@ -16,8 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dataplane.model import APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER
-from dataplane.roles import APP_SCHEMA
+from dataplane.model import APP_DATABASE, APP_OWNER_ROLE, APP_READONLY_USER, APP_READWRITE_USER, APP_SCHEMA
 from sandbox.client import Sandbox
 from sandbox.layout import DEFAULT_ROOT, LOOPBACK, build_layout
 from sandbox.processes import run_as_service_user

@@ -38,4 +38,5 @@ def cluster_spec(settings: Settings, topology: Topology, repository: Repository)
         router=Router(host=router_host(settings)),
         client_cidrs=settings.network.allowlist.cidrs,
         stack_parameters=tuple(settings.postgresql.parameters.items()),
+        declared=settings.postgresql.declared,
     )

@@ -28,6 +28,7 @@ from dataplane.node_files import etcd_config_path, node_file_mode, node_files, r
 from dataplane.patroni import config_path as patroni_config_path
 from dataplane.patroni import dcs_settings, rest_url
 from dataplane.tls import tls_files
+from stacks.databases import extension_packages
 
 AGENT_SOURCE = Path(configure_agent.__file__).read_text()
 # The member's python3 runs the agent from the command line: nothing to install, and no stale copy on the node.
@@ -60,6 +61,9 @@ def bundle(spec: ClusterSpec, member: Member, extra_files: Files | None = None) 
     templates = [pgbouncer.auth_template_path(spec, member), exporters.env_template_path(spec, member)]
     return {
         "member": member.name,
+        # Installed before anything is written: the restart that loads a preload library and the roles step's
+        # CREATE EXTENSION both need the declared extensions' packages on the member.
+        "packages": list(extension_packages(spec.declared, spec.topology.postgres_major)),
         "files": files,
         "templates": templates,
         "fill_commands": render_secret_files_commands(spec, member),

@@ -182,10 +182,38 @@ def wait_settled(patroni: Patroni, since: float) -> dict[str, Any]:
     return state
 
 
+def missing_packages(packages: list[str]) -> list[str]:
+    def installed(package: str) -> bool:
+        found = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
+        )
+        return found.returncode == 0 and found.stdout.endswith("ok installed")
+
+    return [p for p in packages if not installed(p)]
+
+
+def install_packages(packages: list[str]) -> list[str]:
+    """The packages not installed yet, installed from the repositories the member booted with (PGDG)."""
+    missing = missing_packages(packages)
+    if missing:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        ):
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr[-500:]}")
+    return missing
+
+
 def apply(bundle: dict[str, Any]) -> dict[str, Any]:
     env = read_env(bundle["secrets_env"])
+    installed = install_packages(bundle.get("packages", []))
     written = write_changed(bundle["files"])
     report: dict[str, Any] = {"member": bundle["member"], "written": written, "actions": []}
+    if installed:
+        report["actions"].append(f"installed {', '.join(installed)}")
     if set(written) & set(bundle["templates"]):
         fill_templates(bundle["fill_commands"], bundle["service_user"], env)
         report["actions"].append("templates filled")

@@ -9,20 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal, TypeAlias
 
+from stacks.databases import (
+    APP_DATABASE,
+    APP_OWNER_ROLE,
+    APP_READONLY_USER,
+    APP_READWRITE_USER,
+    APP_SCHEMA,
+    MONITORING_USER,
+    POOLER_AUTH_USER,
+    REPLICATION_USER,
+    REWIND_USER,
+    SUPERUSER,
+    Declared,
+)
 from stacks.ports import PORTS
 from stacks.topology import Topology
 
-# Database roles, defined once. Applications get app_rw / app_ro, never the superuser.
-SUPERUSER = "postgres"
-REPLICATION_USER = "replicator"
-REWIND_USER = "rewinder"
-POOLER_AUTH_USER = "pgbouncer_auth"
-MONITORING_USER = "monitor"
-APP_DATABASE = "app"
-APP_OWNER_ROLE = "app_owner"  # NOLOGIN, owns the schema
-APP_READWRITE_USER = "app_rw"
-APP_READONLY_USER = "app_ro"
-# The application roles' passwords, by the secret that holds each (SECRET_ENV names its variable on a node).
+# The database roles are stacks.databases' (re-exported here). Applications get app_rw / app_ro, never the
+# superuser. The application roles' passwords, by the secret that holds each (SECRET_ENV names its variable on
+# a node).
 APP_ROLE_SECRETS = {APP_READWRITE_USER: "app-readwrite", APP_READONLY_USER: "app-readonly"}
 PATRONI_REST_USER = "patroni"
 
@@ -199,6 +204,8 @@ class ClusterSpec:
     # The stack's pg-platform:postgresql.parameters (lower-case names, none the platform owns), applied on top
     # of the platform's tunables by dataplane.postgresql.
     stack_parameters: tuple[tuple[str, str | int | float], ...] = ()
+    # The stack's pg-platform:postgresql.databases and .roles (dataplane.roles creates them and their tiers).
+    declared: Declared = field(default_factory=Declared)
 
     @property
     def stanza(self) -> str:

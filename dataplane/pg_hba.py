@@ -11,9 +11,6 @@ import ipaddress
 from dataclasses import dataclass
 
 from dataplane.model import (
-    APP_DATABASE,
-    APP_READONLY_USER,
-    APP_READWRITE_USER,
     MONITORING_USER,
     POOLER_AUTH_USER,
     REPLICATION_USER,
@@ -21,6 +18,7 @@ from dataplane.model import (
     SUPERUSER,
     ClusterSpec,
 )
+from dataplane.pgbouncer import pooled_databases, pooled_users
 
 AUTH = "scram-sha-256"
 REJECT_NETWORKS = ("0.0.0.0/0", "::/0")
@@ -60,7 +58,10 @@ def hba_rules(spec: ClusterSpec) -> tuple[HbaRule, ...]:
     for net in clients:
         if ipaddress.ip_network(net).prefixlen == 0:
             raise ValueError(f"client network {net} admits the whole internet; list the application networks")
-    apps = f"{APP_READWRITE_USER},{APP_READONLY_USER}"
+    # Each database admits the login roles pooled into it: the application users into the application
+    # database, a declared role into its own (pg-platform:postgresql.roles).
+    pooled = {db: pooled_users(spec.declared, db) for db in pooled_databases(spec.declared)}
+    logins = {db: ",".join(users) for db, users in pooled.items() if users}
     rules: list[HbaRule] = [
         # Patroni, pgBackRest and local maintenance run as the postgres OS user on the node itself.
         HbaRule("local", "all", SUPERUSER, None, "peer", "node-local administration, OS user must be postgres"),
@@ -71,11 +72,16 @@ def hba_rules(spec: ClusterSpec) -> tuple[HbaRule, ...]:
             HbaRule("hostssl", "replication", REPLICATION_USER, net, AUTH, "streaming replication between members"),
             HbaRule("hostssl", "postgres", REWIND_USER, net, AUTH, "pg_rewind of a former primary"),
             HbaRule("hostssl", "all", MONITORING_USER, net, AUTH, "postgres_exporter on the member"),
-            HbaRule("hostssl", APP_DATABASE, POOLER_AUTH_USER, net, AUTH, "PgBouncer auth_query lookups"),
-            HbaRule("hostssl", APP_DATABASE, apps, net, AUTH, "application sessions pooled by PgBouncer"),
         ]
+        for db, users in logins.items():
+            rules += [
+                HbaRule("hostssl", db, POOLER_AUTH_USER, net, AUTH, "PgBouncer auth_query lookups"),
+                HbaRule("hostssl", db, users, net, AUTH, "application sessions pooled by PgBouncer"),
+            ]
     for net in clients:
-        rules.append(HbaRule("hostssl", APP_DATABASE, apps, net, AUTH, "applications on the allowlist"))
+        rules += [
+            HbaRule("hostssl", db, users, net, AUTH, "applications on the allowlist") for db, users in logins.items()
+        ]
     rules += [HbaRule("host", "all", "all", net, "reject", "everything else") for net in REJECT_NETWORKS]
     return tuple(rules)
 

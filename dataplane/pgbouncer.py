@@ -14,13 +14,34 @@ import inspect
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
-from dataplane.model import APP_DATABASE, MONITORING_USER, POOLER_AUTH_USER, SECRET_ENV, ClusterSpec, Member
+from dataplane.model import (
+    APP_DATABASE,
+    APP_READONLY_USER,
+    APP_READWRITE_USER,
+    MONITORING_USER,
+    POOLER_AUTH_USER,
+    SECRET_ENV,
+    ClusterSpec,
+    Declared,
+    Member,
+)
 from dataplane.postgresql import SUPERUSER_RESERVED_CONNECTIONS, max_connections
 from dataplane.tls import tls_files
 
 AUTH_FUNCTION = "pgbouncer.get_auth"
 # Connections PostgreSQL keeps for everything that is not the pool: exporters, Patroni, replication, backups.
 NON_POOL_CONNECTIONS = 20
+
+
+def pooled_databases(declared: Declared) -> tuple[str, ...]:
+    return (APP_DATABASE, *(d.name for d in declared.extra_databases))
+
+
+def pooled_users(declared: Declared, database: str) -> tuple[str, ...]:
+    """The login roles PgBouncer may look up and pool into `database`: the application users into the
+    application database, and each declared role into its own."""
+    platform = (APP_READWRITE_USER, APP_READONLY_USER) if database == APP_DATABASE else ()
+    return (*platform, *(r.name for r in declared.roles if r.database == database))
 
 
 def config_path(spec: ClusterSpec, member: Member) -> str:
@@ -99,11 +120,13 @@ def render_pgbouncer_ini(spec: ClusterSpec, member: Member) -> str:
         "tcp_keepintvl": 10,
         "tcp_keepcnt": 6,
     }
-    db = f"host={member.host} port={member.ports.postgres} dbname={APP_DATABASE}"
     out = [
         f"; rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit",
         "[databases]",
-        f"{APP_DATABASE} = {db}",
+        *(
+            f"{name} = host={member.host} port={member.ports.postgres} dbname={name}"
+            for name in pooled_databases(spec.declared)
+        ),
         "",
         "[pgbouncer]",
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataplane.model import ClusterSpec, Member
 from dataplane.pgbackrest import archive_get_command, archive_push_command
 from dataplane.tls import tls_files
+from stacks.databases import EXTENSIONS, MAX_CONNECTIONS, preload_libraries
 from stacks.pg_catalog import PLATFORM_OWNED
 from stacks.sizes import NodeSize
 
@@ -38,7 +39,7 @@ def _mb(value: int) -> str:
 
 def max_connections(size: NodeSize) -> int:
     """Direct backends a node accepts. PgBouncer multiplexes clients, so this scales with cores, not users."""
-    return max(100, min(500, 50 * size.vcpus))
+    return max(100, min(MAX_CONNECTIONS, 50 * size.vcpus))
 
 
 def memory_parameters(size: NodeSize) -> dict[str, str]:
@@ -121,6 +122,13 @@ def logging_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int
     }
 
 
+def extension_parameters(spec: ClusterSpec) -> dict[str, Parameter]:
+    """What a declared extension needs set before the server starts: pg_cron's scheduler runs in the one
+    database that lists it."""
+    cron = [d.name for d in spec.declared.databases if EXTENSIONS["pg_cron"].name in d.extensions]
+    return {"cron.database_name": cron[0]} if cron else {}
+
+
 def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parameter]:
     """All parameters of one member. `listen_addresses` is the member's own address, never '*'."""
     topo = spec.topology
@@ -143,7 +151,8 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         "ssl_key_file": tls.key,
         "ssl_ca_file": tls.ca,
         "password_encryption": "scram-sha-256",
-        "shared_preload_libraries": ",".join(PRELOAD_LIBRARIES),
+        # A declared extension's library joins at the next restart, which the configure step rolls.
+        "shared_preload_libraries": ",".join(dict.fromkeys((*PRELOAD_LIBRARIES, *preload_libraries(spec.declared)))),
         "pg_stat_statements.track": "top",
         "track_io_timing": "on",
         # WAL archiving (CIS 7.4) bounds data loss when the whole cluster is lost to archive_timeout.
@@ -171,6 +180,7 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
     params.update(memory_parameters(topo.node_size))
     params.update(cluster_wide_parameters(spec))
     params.update(logging_parameters(spec, member))
+    params.update(extension_parameters(spec))
     # Last: the stack's tunables win over the platform's defaults (it may set none of the above it owns).
     params.update(stack_parameters(spec))
     return params

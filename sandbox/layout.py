@@ -345,5 +345,6 @@ def build_layout(
         monitoring_hosts=(LOOPBACK,),
         # The DBA's parameters as the stack file sets them: `sandbox configure` carries an edit to the members.
         stack_parameters=tuple(settings.postgresql.parameters.items()),
+        declared=settings.postgresql.declared,
     )
     return SandboxLayout(profile=profile, root=sandbox_root, spec=spec, settings=settings)

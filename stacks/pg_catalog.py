@@ -98,7 +98,11 @@ PLATFORM_OWNED: Mapping[str, str] = {
     "archive_cleanup_command": "pgBackRest expires WAL with the backups it keeps (objectives.retention_days)",
     "wal_level": "streaming replication and pgBackRest need replica",
     "wal_log_hints": "pg_rewind needs it to turn a failed primary into a standby after a failover",
-    "shared_preload_libraries": "pgaudit (CIS 3.2) and pg_stat_statements are loaded by the platform",
+    "shared_preload_libraries": (
+        "pgaudit (CIS 3.2) and pg_stat_statements are loaded by the platform, and the libraries of the extensions "
+        "listed under postgresql.databases (declare the extension there)"
+    ),
+    "cron.database_name": "pg_cron's database is the one whose postgresql.databases entry lists pg_cron",
     **dict.fromkeys(
         (
             "logging_collector",

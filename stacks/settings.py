@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stacks import databases as dbs
 from stacks.clouds import CLOUDS, SUPPORTED_CLOUDS, Cloud, NetworkPeer, Peer, PeerGroup, kubernetes
 from stacks.errors import Problem, SettingsError
 from stacks.pg_catalog import PLATFORM_OWNED, as_text, finding
@@ -178,6 +179,8 @@ class Postgresql:
     # The stack's PostgreSQL parameters by lower-case name (the server folds names), applied on top of the
     # platform's tunables; never one the platform owns (stacks.pg_catalog.PLATFORM_OWNED).
     parameters: Mapping[str, str | int | float] = field(default_factory=dict)
+    # The databases, their extensions and the login roles the stack declares (stacks/databases.py).
+    declared: dbs.Declared = field(default_factory=dbs.Declared)
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "roll",
     ),
     "monitoring": ("receivers", "smtp_smarthost", "smtp_from"),
-    "postgresql": ("parameters",),
+    "postgresql": ("parameters", "databases", "roles"),
     "tags": REQUIRED_TAGS,
     kubernetes.NAME: kubernetes.SCHEMA,
 }
@@ -364,7 +367,7 @@ def parse_settings(
     network = _network(r, raw.get("network"), rules, checked_region, facts)
     cluster = _cluster(r, raw.get("cluster"), rules, facts)
     monitoring = _monitoring(r, raw.get("monitoring"))
-    postgresql = _postgresql(r, raw.get("postgresql"), cluster.postgres_major if cluster else None)
+    postgresql = _postgresql(r, raw.get("postgresql"), cluster.postgres_major if cluster else None, cloud)
     tags = parse_tags(r, raw.get("tags"), facts)
     if cloud == kubernetes.NAME and network and (network.peers or network.allowlist.security_groups):
         r.fail(
@@ -674,18 +677,22 @@ def _instance_type(r: Reader, key: str, value: object, facts: Cloud) -> str | No
     return value
 
 
-def _postgresql(r: Reader, value: object, major: int | None) -> Postgresql:
+def _postgresql(r: Reader, value: object, major: int | None, cloud: str | None) -> Postgresql:
+    p = r.mapping("postgresql", value, _SCHEMA["postgresql"])
+    declared = _declared(r, p.get("databases"), p.get("roles"), cloud)
+    return Postgresql(_parameters(r, p.get("parameters"), major), declared)
+
+
+def _parameters(r: Reader, listed: object, major: int | None) -> dict[str, str | int | float]:
     """The stack's PostgreSQL parameters, each checked against `major`'s catalogue (skipped while the cluster's
     major is itself wrong, which is reported) and refused when the platform owns it."""
-    p = r.mapping("postgresql", value, _SCHEMA["postgresql"])
-    listed = p.get("parameters")
     if listed is None:
-        return Postgresql()
+        return {}
     if not isinstance(listed, Mapping):
         r.fail(
             "postgresql.parameters", listed, "must be a mapping", "write it as name: value lines, e.g. work_mem: 64MB"
         )
-        return Postgresql()
+        return {}
     parameters: dict[str, str | int | float] = {}
     written: dict[str, str] = {}
     for name, given in listed.items():
@@ -706,7 +713,152 @@ def _postgresql(r: Reader, value: object, major: int | None) -> Postgresql:
             r.fail(key, given, found.message, found.fix)
             continue
         parameters[folded] = as_text(given) if isinstance(given, bool) else given
-    return Postgresql(parameters)
+    return parameters
+
+
+def _identifier(r: Reader, key: str, value: object, longest: int, what: str) -> str | None:
+    """A name the server keeps as written (unquoted, lower case) and that fits once the platform derives
+    names from it."""
+    text = str(value)
+    if not dbs.IDENTIFIER.fullmatch(text):
+        r.fail(
+            key,
+            value,
+            "is not a plain lower-case identifier (letters a-z, digits and '_', not starting with a digit)",
+            f"name the {what} e.g. {re.sub(r'[^a-z0-9_]', '_', text.lower()).lstrip('0123456789') or 'orders'}",
+        )
+        return None
+    if len(text) > longest:
+        r.fail(key, value, f"is {len(text)} characters; a {what} name has at most {longest}", "use a shorter name")
+        return None
+    return text
+
+
+def _declared(r: Reader, databases: object, roles: object, cloud: str | None) -> dbs.Declared:
+    if databases is None and roles is None:
+        return dbs.Declared()
+    if cloud == kubernetes.NAME:
+        r.fail(
+            "postgresql.databases" if databases is not None else "postgresql.roles",
+            databases if databases is not None else roles,
+            "are created by the virtual-machine flavours' roles step; on Kubernetes CloudNativePG owns the roles "
+            "and databases of a Cluster, and the platform does not map these settings onto it yet",
+            "remove them from this stack, and create the database with a CloudNativePG Database resource",
+        )
+        return dbs.Declared()
+    declared = _databases(r, databases)
+    return dbs.Declared(declared, _roles(r, roles, {d.name for d in declared}))
+
+
+def _databases(r: Reader, value: object) -> tuple[dbs.Database, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        r.fail(
+            "postgresql.databases",
+            value,
+            "must be a mapping",
+            "write it as name: {extensions: [...]} lines, e.g. orders: {extensions: [pg_trgm]}",
+        )
+        return ()
+    found: list[dbs.Database] = []
+    owners: dict[str, str] = {}  # one-database extension -> the database that has it
+    for name, entry in value.items():
+        key = f"postgresql.databases.{name}"
+        checked = _identifier(r, key, name, dbs.MAX_DATABASE_NAME, "database")
+        if checked in dbs.SYSTEM_DATABASES or (checked or "").startswith(dbs.RESERVED_ROLE_PREFIXES):
+            r.fail(
+                key,
+                name,
+                "is a name the server or the platform keeps for itself (its tier roles would start with pg_ or "
+                "pgp_, which CREATE ROLE refuses)"
+                if checked not in dbs.SYSTEM_DATABASES
+                else "is one of the server's own databases",
+                "choose another name",
+            )
+            checked = None
+        item = r.mapping(key, entry, ("extensions",))
+        listed = r.listing(f"{key}.extensions", item.get("extensions"))
+        extensions: list[str] = []
+        for i, ext in enumerate(listed):
+            ext_key = f"{key}.extensions[{i}]"
+            known = dbs.EXTENSIONS.get(str(ext))
+            if known is None:
+                close = difflib.get_close_matches(str(ext), sorted(dbs.EXTENSIONS), n=3)
+                r.fail(
+                    ext_key,
+                    ext,
+                    "is not an extension the platform installs",
+                    f"use {' or '.join(close)}" if close else f"use one of: {', '.join(sorted(dbs.EXTENSIONS))}",
+                )
+            elif known.name in extensions:
+                r.fail(ext_key, ext, "is listed twice", "list each extension once")
+            elif known.one_database and owners.setdefault(known.name, str(name)) != str(name):
+                r.fail(
+                    ext_key,
+                    ext,
+                    f"runs in one database only, and postgresql.databases.{owners[known.name]} has it",
+                    "keep it in one database",
+                )
+            else:
+                extensions.append(known.name)
+        if checked:
+            found.append(dbs.Database(checked, dbs.with_requirements(extensions)))
+    return tuple(found)
+
+
+def _roles(r: Reader, value: object, databases: set[str]) -> tuple[dbs.Role, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        r.fail(
+            "postgresql.roles",
+            value,
+            "must be a mapping",
+            "write it as name: {database: D, tier: rw} lines, e.g. orders_api: {database: orders, tier: rw}",
+        )
+        return ()
+    known = {*databases, dbs.APP_DATABASE}
+    groups = {dbs.tier_role(d, t) for d in known for t in dbs.TIERS}
+    found = []
+    for name, entry in value.items():
+        key = f"postgresql.roles.{name}"
+        checked = _identifier(r, key, name, dbs.MAX_IDENTIFIER, "role")
+        if checked in dbs.PLATFORM_ROLES or checked in groups:
+            r.fail(key, name, "is a role the platform creates itself", "choose another name")
+            checked = None
+        elif checked and checked.startswith(dbs.RESERVED_ROLE_PREFIXES):
+            r.fail(
+                key,
+                name,
+                f"starts with {checked[:4].rstrip('_')}_, which the server or the platform keeps for itself",
+                "choose another name",
+            )
+            checked = None
+        item = r.entry(key, entry, ("database", "tier", "connection_limit"))
+        if item is None:
+            continue
+        database = item.get("database")
+        if database is None:
+            r.fail(
+                f"{key}.database", None, "is required", f"name the database the role works in, e.g. {dbs.APP_DATABASE}"
+            )
+        elif database not in known:
+            r.fail(
+                f"{key}.database",
+                database,
+                "is not a database of this stack",
+                f"declare it under postgresql.databases, or use one of: {', '.join(sorted(known))}",
+            )
+            database = None
+        tier = r.choice(f"{key}.tier", item.get("tier"), dbs.TIERS) if item.get("tier") is not None else None
+        if item.get("tier") is None:
+            r.fail(f"{key}.tier", None, "is required", f"use one of: {', '.join(dbs.TIERS)}")
+        limit = item.get("connection_limit", dbs.DEFAULT_CONNECTION_LIMIT)
+        checked_limit = r.integer(f"{key}.connection_limit", limit, 1, dbs.MAX_CONNECTIONS)
+        if checked and database and tier and checked_limit:
+            found.append(dbs.Role(checked, str(database), tier, checked_limit))
+    return tuple(found)
 
 
 MONITORING_NODE = "monitoring"

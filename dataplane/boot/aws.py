@@ -98,6 +98,12 @@ class AwsBoot:
         return "Secrets Manager"
 
     @property
+    def configure_writes_roles(self) -> bool:
+        # EC2 takes 16 KB of user data, and every declared database and role lengthens the roles SQL; the
+        # post-provision configure step (components/aws/post_provision.py) writes it before the roles step.
+        return True
+
+    @property
     def secret_ref_noun(self) -> str:
         return "ARN"
 

@@ -80,6 +80,10 @@ class AzureBoot:
         return "Key Vault"
 
     @property
+    def configure_writes_roles(self) -> bool:
+        return False  # no configure step yet: the roles step runs the file the user data wrote
+
+    @property
     def secret_ref_noun(self) -> str:
         return "id"
 

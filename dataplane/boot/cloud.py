@@ -44,6 +44,12 @@ class BootCloud(Protocol):
         """What a secret reference is called on this cloud ("ARN"), for the user data's header."""
         ...
 
+    @property
+    def configure_writes_roles(self) -> bool:
+        """Whether the cloud's post-provision configure step writes the roles SQL before its roles step runs it,
+        so the user data may leave it out."""
+        ...
+
     def debian_mirrors(self) -> tuple[str, str]:
         """The Debian archive and security mirrors (HTTPS) nearest to the cloud's nodes."""
         ...

@@ -90,6 +90,10 @@ class GcpBoot:
         return "Secret Manager"
 
     @property
+    def configure_writes_roles(self) -> bool:
+        return False  # no configure step yet: the roles step runs the file the user data wrote
+
+    @property
     def secret_ref_noun(self) -> str:
         return "resource name"
 

@@ -26,9 +26,10 @@ from dataplane.boot.cloud_config import POLICY_RC, dump_cloud_config, file_entry
 from dataplane.boot.data_volume import DATA_VOLUME_SOURCE
 from dataplane.boot.units import SERVICE_USER, render_tmpfiles, system_units
 from dataplane.model import SECRET_ENV, ClusterSpec, Member
-from dataplane.node_files import node_file_mode, node_files
+from dataplane.node_files import node_file_mode, node_files, roles_sql_path
 from dataplane.pgbackrest import render_backup_cron, repo_environment
 from dataplane.tls import TlsFiles, tls_files
+from stacks.databases import extension_packages
 
 PATRONI_VERSION = "4.1.5"
 BOOT_SCRIPT = "/usr/local/sbin/pgp-boot"
@@ -51,6 +52,7 @@ def packages(spec: ClusterSpec, cloud: BootCloud) -> list[str]:
     return [
         f"postgresql-{major}",
         f"postgresql-{major}-pgaudit",
+        *extension_packages(spec.declared, major),
         "etcd-server",
         "etcd-client",
         "pgbackrest",
@@ -224,6 +226,7 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     files += [
         file_entry(path, content, node_file_mode(spec, member, path), f"{SERVICE_USER}:{SERVICE_USER}")
         for path, content in node_files(spec, member).items()
+        if not (boot.cloud.configure_writes_roles and path == roles_sql_path(spec, member))
     ]
     files += [
         file_entry(f"/etc/systemd/system/{name}", text, 0o644) for name, text in system_units(spec, member).items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from dataplane.pgbackrest import render_pgbackrest_conf
 from dataplane.postgresql import initdb_arguments, render_postgresql_conf
 from dataplane.roles import render_role_sql
 from dataplane.tls import issue
+from stacks.databases import Database, Declared, Role
 
 
 @pytest.fixture(scope="session")
@@ -52,21 +54,6 @@ def cluster3(workroot):
     spec = local_spec(root, "prod", 3)
     issued = issue(spec)
     prepare_member_dirs(spec, issued)
-    return spec, issued
-
-
-@pytest.fixture(scope="session")
-def single(workroot):
-    """One member (dev objectives) on 127.0.0.1 for a real PostgreSQL + pgBackRest + PgBouncer instance."""
-    root = workroot / "c1"
-    root.mkdir()
-    root.chmod(0o755)
-    spec = local_spec(root, "dev", 1, hosts=["127.0.0.1"])
-    issued = issue(spec)
-    prepare_member_dirs(spec, issued)
-    repo = Path(spec.repositories[0].path)
-    repo.mkdir(parents=True)
-    chown_postgres(repo)
     return spec, issued
 
 
@@ -99,10 +86,50 @@ def etcd_cluster(cluster3):
             stop(proc)
 
 
+def _single_member(workroot: Path, name: str, declared: Declared | None = None):
+    """One member (dev objectives) on 127.0.0.1 with issued TLS material and its repository directory."""
+    root = workroot / name
+    root.mkdir()
+    root.chmod(0o755)
+    spec = dataclasses.replace(local_spec(root, "dev", 1, hosts=["127.0.0.1"]), declared=declared or Declared())
+    issued = issue(spec)
+    prepare_member_dirs(spec, issued)
+    repo = Path(spec.repositories[0].path)
+    repo.mkdir(parents=True)
+    chown_postgres(repo)
+    return spec, issued
+
+
 @pytest.fixture(scope="session")
-def pg_single(single):
-    """A PostgreSQL 15 instance started from the rendered parameters and pg_hba, without Patroni."""
-    spec, _ = single
+def single(workroot):
+    """One member (dev objectives) on 127.0.0.1 for a real PostgreSQL + pgBackRest + PgBouncer instance."""
+    return _single_member(workroot, "c1")
+
+
+# What a DBA declares (pg-platform:postgresql.databases and .roles): a database with a contrib extension and one
+# that needs shared_preload_libraries, and a login role in each tier.
+DECLARED = Declared(
+    databases=(
+        Database("orders", ("pg_trgm", "pg_prewarm")),
+        Database("app", ("citext",)),
+    ),
+    roles=(
+        Role("orders_migrator", "orders", "owner"),
+        Role("orders_api", "orders", "rw", connection_limit=7),
+        Role("orders_report", "orders", "ro"),
+        Role("app_report", "app", "ro"),
+    ),
+)
+
+
+@pytest.fixture(scope="session")
+def declared_single(workroot):
+    return _single_member(workroot, "c1-declared", DECLARED)
+
+
+def run_postgres(spec):
+    """A PostgreSQL 15 instance started from the rendered parameters and pg_hba, without Patroni, until the
+    generator is closed."""
     m = spec.members[0]
     paths = spec.paths_for(m)
     etc = Path(paths.config_dir)
@@ -136,39 +163,20 @@ def pg_single(single):
         stop(proc, signal.SIGINT, 30)  # fast shutdown; archive-push of the last segment finishes first
 
 
-@pytest.fixture(scope="session")
-def pg_roles(pg_single):
-    """The role SQL applied twice (it must be idempotent), reading the passwords from the environment."""
-    spec = pg_single
+def apply_roles(spec, times: int = 1) -> subprocess.CompletedProcess:
+    """The role SQL as the post-provision step runs it, passwords from the environment."""
     m = spec.members[0]
     sql = write_file(
         Path(spec.paths_for(m).config_dir) / "roles.sql", render_role_sql(spec, variables_from_env=True), 0o600
     )
-    for _ in range(2):
-        run_checked(
-            [
-                *as_postgres(),
-                "psql",
-                "-X",
-                "-q",
-                "-h",
-                spec.paths_for(m).run_dir,
-                "-p",
-                str(m.ports.postgres),
-                "-d",
-                "postgres",
-                "-f",
-                str(sql),
-            ],
-            env=secret_env(),
-        )
-    return spec
+    argv = [*as_postgres(), "psql", "-X", "-q", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.postgres)]
+    for _ in range(times):
+        done = run_checked([*argv, "-d", "postgres", "-f", str(sql)], env=secret_env())
+    return done
 
 
-@pytest.fixture(scope="session")
-def pgbouncer_proc(pg_roles):
+def run_pgbouncer(spec):
     """PgBouncer from the rendered ini, its auth file filled by the same command a node's boot step runs."""
-    spec = pg_roles
     m = spec.members[0]
     ini = write_file(Path(pgbouncer.config_path(spec, m)), pgbouncer.render_pgbouncer_ini(spec, m), 0o600)
     write_file(Path(pgbouncer.auth_template_path(spec, m)), pgbouncer.render_auth_file_template(spec), 0o600)
@@ -182,6 +190,34 @@ def pgbouncer_proc(pg_roles):
         yield spec
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def pg_single(single):
+    spec, _ = single
+    yield from run_postgres(spec)
+
+
+@pytest.fixture(scope="session")
+def pg_roles(pg_single):
+    """The role SQL applied twice (it must be idempotent), reading the passwords from the environment."""
+    apply_roles(pg_single, times=2)
+    return pg_single
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_proc(pg_roles):
+    yield from run_pgbouncer(pg_roles)
+
+
+@pytest.fixture(scope="session")
+def pg_declared(declared_single):
+    """An instance with the declared databases, roles and extensions, the role SQL applied twice, and
+    PgBouncer pooling into each database."""
+    spec, _ = declared_single
+    for running in run_postgres(spec):
+        apply_roles(running, times=2)
+        yield from run_pgbouncer(running)
 
 
 @pytest.fixture

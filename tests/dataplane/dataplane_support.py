@@ -267,3 +267,70 @@ def gpg_key(home: Path, name: str) -> str:
         capture_output=True,
     )
     return subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout
+
+
+def psql_local(spec, sql: str, db: str = "postgres") -> str:
+    m = spec.members[0]
+    return run_checked(
+        [
+            *as_postgres(),
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            spec.paths_for(m).run_dir,
+            "-p",
+            str(m.ports.postgres),
+            "-d",
+            db,
+            "-c",
+            sql,
+        ]
+    ).stdout
+
+
+def psql_tcp(
+    spec, user: str, sslmode: str, password: str = "x", db: str = "app", extra: str = ""
+) -> subprocess.CompletedProcess:
+    return psql_sql(
+        spec,
+        user,
+        password,
+        "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()",
+        db=db,
+        sslmode=sslmode,
+        extra=extra,
+    )
+
+
+def psql_sql(
+    spec,
+    user: str,
+    password: str,
+    sql: str,
+    db: str = "app",
+    port: int | None = None,
+    sslmode: str = "require",
+    extra: str = "",
+) -> subprocess.CompletedProcess:
+    """A network session as `user` (TLS per sslmode, SCRAM), as applications and PgBouncer clients connect."""
+    m = spec.members[0]
+    return subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+            f"host={m.host} port={port or m.ports.postgres} dbname={db} user={user} "
+            f"sslmode={sslmode} connect_timeout=5{extra}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGPASSWORD": password},
+        timeout=30,
+    )

@@ -53,7 +53,7 @@ from dataplane.boot.cloud import BootCloud
 from dataplane.boot.gcp import GcpBoot
 from dataplane.boot.gcs_lock import LOCK_SCRIPT, LOCK_UNIT
 from dataplane.model import SECRET_ENV, AzureRepository, ClusterSpec, GcsRepository, S3Repository
-from dataplane.node_files import node_files
+from dataplane.node_files import node_files, roles_sql_path
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
 from dataplane.pgbackrest import repository_options
 from dataplane.tls import issue, tls_files
@@ -602,8 +602,10 @@ def _without_cloud_part(spec: ClusterSpec, boot: boot_member.NodeBoot, member) -
         ref: f"tls-{m}" for m, ref in boot.tls_secret_refs.items()
     }
     files = []
+    # Where the cloud's configure step writes the roles SQL (AWS), the user data leaves it out.
+    assert (roles_sql_path(spec, member) in {e["path"] for e in doc["write_files"]}) != cloud.configure_writes_roles
     for entry in doc["write_files"]:
-        if entry["path"] in agent_paths:
+        if entry["path"] in agent_paths or entry["path"] == roles_sql_path(spec, member):
             continue
         if entry["path"] == pgbackrest_config_path(spec, member):
             entry["content"] = "\n".join(line for line in entry["content"].splitlines() if line not in repo_lines)
@@ -642,6 +644,7 @@ def test_user_data_differs_across_the_clouds_only_in_the_cloud_part():
     # ...and that part does differ: what each cloud decides is its own.
     aws, azure, gcp = (c for _, c in specs.values())
     assert aws.debian_mirrors() != azure.debian_mirrors() and azure.debian_mirrors() == gcp.debian_mirrors()
+    assert aws.configure_writes_roles and not azure.configure_writes_roles and not gcp.configure_writes_roles
     assert aws.packages() == ["python3-boto3"] and azure.packages() == gcp.packages() == []
     assert len({c.secret_client("CONFIG") for c in (aws, azure, gcp)}) == 3
     assert azure.agent_commands("member") == [["systemctl", "enable", "--now", "walinuxagent"]]

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from dataplane_support import PATRONI, TEST_SECRETS, as_postgres, etcdctl, run_checked, secret_env, write_file
+from dataplane_support import (
+    PATRONI,
+    TEST_SECRETS,
+    as_postgres,
+    etcdctl,
+    psql_local,
+    psql_sql,
+    psql_tcp,
+    run_checked,
+    secret_env,
+    write_file,
+)
 
 from dataplane.model import SECRET_ENV
 from dataplane.patroni import render_patroni_config
@@ -94,73 +104,6 @@ def test_patroni_validator_catches_a_broken_config(etcd_cluster, tmp_path):
 
 
 # --- PostgreSQL with the rendered parameters and pg_hba ----------------------------------------------
-
-
-def psql_local(spec, sql: str, db: str = "postgres") -> str:
-    m = spec.members[0]
-    return run_checked(
-        [
-            *as_postgres(),
-            "psql",
-            "-X",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            spec.paths_for(m).run_dir,
-            "-p",
-            str(m.ports.postgres),
-            "-d",
-            db,
-            "-c",
-            sql,
-        ]
-    ).stdout
-
-
-def psql_tcp(
-    spec, user: str, sslmode: str, password: str = "x", db: str = "app", extra: str = ""
-) -> subprocess.CompletedProcess:
-    return psql_sql(
-        spec,
-        user,
-        password,
-        "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()",
-        db=db,
-        sslmode=sslmode,
-        extra=extra,
-    )
-
-
-def psql_sql(
-    spec,
-    user: str,
-    password: str,
-    sql: str,
-    db: str = "app",
-    port: int | None = None,
-    sslmode: str = "require",
-    extra: str = "",
-) -> subprocess.CompletedProcess:
-    """A network session as `user` (TLS per sslmode, SCRAM), as applications and PgBouncer clients connect."""
-    m = spec.members[0]
-    return subprocess.run(
-        [
-            "psql",
-            "-X",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-            f"host={m.host} port={port or m.ports.postgres} dbname={db} user={user} "
-            f"sslmode={sslmode} connect_timeout=5{extra}",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PGPASSWORD": password},
-        timeout=30,
-    )
 
 
 def test_postgres_runs_with_the_rendered_parameters(pg_single):
