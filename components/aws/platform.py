@@ -18,7 +18,7 @@ from components.spec import cluster_spec
 from dataplane import configure, pgbackrest, roles
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.aws import AwsBoot
-from dataplane.boot.member import NodeBoot
+from dataplane.boot.member import NodeBoot, with_boot_repositories
 from dataplane.boot.monitoring import MonitoringBoot
 from dataplane.member_tools import member_tool_files
 from stacks.clouds.aws import architecture
@@ -143,9 +143,13 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             role_sql=roles.render_role_sql(spec, variables_from_env=True),
             pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
             member_names=[member.name for member in spec.members],
-            configure_bundles=[
-                configure.encoded(spec, member, member_tool_files(spec, member)) for member in spec.members
-            ],
+            # The repositories as the boot completes them (the vault's key), so day two keeps what boot wrote.
+            configure_bundles=node_boot.apply(
+                lambda boot: [
+                    configure.encoded(with_boot_repositories(spec, boot), member, member_tool_files(spec, member))
+                    for member in spec.members
+                ]
+            ),
             tags=tags,
             after=[vault],
         ),

@@ -43,8 +43,9 @@ class PostProvisionArgs:
     pgbackrest_config: str  # the rendered pgbackrest.conf, so a change re-runs the check
     disk_size_gb: int
     # Per member, in instance order: its name and its encoded configure bundle (no secrets; dataplane/configure.py).
+    # The bundles wait for the vault's key, which the member's pgbackrest.conf names as its boot files do.
     member_names: Sequence[str]
-    configure_bundles: Sequence[str]
+    configure_bundles: pulumi.Input[Sequence[str]]
     tags: Mapping[str, str]
     # The first backup must land in a bucket whose lock, encryption and policy already exist.
     after: Sequence[pulumi.Resource] = ()
@@ -56,14 +57,14 @@ class PostProvision(PlatformComponent):
         instances = pulumi.Output.all(*args.instance_ids)
         runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region, "--leader-check", IS_LEADER_COMMAND])
         members = pulumi.Output.all(*args.instance_ids)
-        bundles = list(args.configure_bundles)
+        bundles = pulumi.Output.from_input(args.configure_bundles)
         # One step for all members: they are changed one at a time and restarted in the order
         # dataplane.configure.roll_out plans (replicas first), as `tools sandbox configure` does. A member that
         # booted with these files finds nothing to change.
         self.configure = command.local.Command(
             self.child_name("configure"),
-            create=members.apply(
-                lambda ids: shlex.join(
+            create=pulumi.Output.all(members, bundles).apply(
+                lambda v: shlex.join(
                     [
                         PROJECT_PYTHON,
                         SSM_CONFIGURE,
@@ -71,13 +72,13 @@ class PostProvision(PlatformComponent):
                         args.region,
                         *[
                             part
-                            for name, instance, bundle in zip(args.member_names, ids, bundles, strict=True)
+                            for name, instance, bundle in zip(args.member_names, v[0], v[1], strict=True)
                             for part in ("--member", name, instance, bundle)
                         ],
                     ]
                 )
             ),
-            triggers=[members, *[configure.digest(b) for b in bundles]],
+            triggers=pulumi.Output.all(members, bundles).apply(lambda v: [v[0], *[configure.digest(b) for b in v[1]]]),
             opts=self.child_opts(depends_on=list(args.after)),
         )
         self.backup_check = command.local.Command(

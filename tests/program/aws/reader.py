@@ -50,6 +50,14 @@ class AwsReader:
     def boot_files(self, member: ResourceRecord) -> dict[str, str]:
         return cloud_init_files(self.boot_text(member) or "")
 
+    def configured_files(self, plan: Plan, member_name: str) -> dict[str, str]:
+        """What the post-provision configure step writes on a member before the roles step runs (the roles
+        SQL travels only this way: EC2's 16 KB of user data leave it out)."""
+        from tests.program.aws.test_configure_step import bundles_of, configure_step
+
+        bundle = bundles_of(configure_step(plan))[member_name]
+        return {f["path"]: f["content"] for f in bundle["files"]}
+
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
         (bucket,) = plan.by_type("aws:s3/bucket:Bucket")
         if not bucket.inputs.get("objectLockEnabled"):

@@ -67,7 +67,10 @@ def test_node_files_are_the_data_planes(built):
     spec = reader.spec(plan, settings, derive_topology(settings))
     by_address = {reader.address_of(m): m for m in reader.members(plan)}
     for member in spec.members:
-        assert reader.boot_files(by_address[member.host]).items() >= node_files(spec, member).items(), member.name
+        # At boot, or (AWS) by the configure step before anything reads them.
+        configured = getattr(reader, "configured_files", lambda _plan, _name: {})(plan, member.name)
+        delivered = {**reader.boot_files(by_address[member.host]), **configured}
+        assert delivered.items() >= node_files(spec, member).items(), member.name
 
 
 def _under_secret(record: ResourceRecord, path: str) -> bool:
