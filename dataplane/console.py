@@ -133,19 +133,88 @@ def psql_command(spec: ClusterSpec, member: Member, sql: str, database: str = "p
     return as_service_user(spec, member, [*superuser_psql_argv(spec, member, database), "-q", "-A", "-t", "-c", sql])
 
 
-def lock_sql(role: str, locked: bool) -> str:
+def lockable_roles(spec: ClusterSpec) -> tuple[str, ...]:
+    """The application roles and the stack's declared login roles (pg-platform:postgresql.roles)."""
+    return (*LOCKABLE_ROLES, *(r.name for r in spec.declared.roles))
+
+
+def lock_sql(spec: ClusterSpec, role: str, locked: bool) -> str:
     """Lock: no new logins, and the role's sessions end (pooled server connections included). Unlock: logins
     again. Refuses the platform's own roles, naming why."""
     if role in PLATFORM_ROLES:
         raise ConsoleError(f"role {role!r} is the platform's own: {PLATFORM_ROLES[role]}")
-    if role not in LOCKABLE_ROLES:
-        raise ConsoleError(f"role {role!r}: the console locks the application roles {', '.join(LOCKABLE_ROLES)}")
+    if role not in lockable_roles(spec):
+        raise ConsoleError(
+            f"role {role!r}: the console locks the application roles and the stack's declared roles: "
+            f"{', '.join(lockable_roles(spec))}"
+        )
     if not locked:
         return f"ALTER ROLE {role} LOGIN;"
     return (
         f"ALTER ROLE {role} NOLOGIN; "
         f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{role}';"
     )
+
+
+SCRAM_ITERATIONS = 4096  # PostgreSQL's scram_iterations default
+ROTATED_PASSWORD_BYTES = 24
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 secret PostgreSQL stores for `password` (RFC 5802/7677, as the server's
+    scram_build_secret writes it). The console sends this, never the password, so no server log, audit log or
+    SSM command history holds what logs in. `password` must be ASCII (SASLprep leaves it unchanged)."""
+    import base64
+    import hashlib
+    import hmac
+
+    if not password.isascii():
+        raise ValueError("the verifier is built for ASCII passwords only")
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def rotatable_roles(spec: ClusterSpec) -> tuple[str, ...]:
+    return tuple(r.name for r in spec.declared.roles)
+
+
+def rotate_sql(spec: ClusterSpec, role: str, verifier: str) -> str:
+    """A declared role's new password, as its SCRAM secret. The application roles' passwords are the stack's
+    secrets, which their nodes and clients read from the secrets store: the console refuses them."""
+    if role in PLATFORM_ROLES:
+        raise ConsoleError(f"role {role!r} is the platform's own: {PLATFORM_ROLES[role]}")
+    if role in LOCKABLE_ROLES:
+        raise ConsoleError(
+            f"role {role!r}: its password is a stack secret that PgBouncer's clients read from the secrets store; "
+            "replace it there with `pulumi up --replace` on its random password, so both sides change together"
+        )
+    if role not in rotatable_roles(spec):
+        declared = ", ".join(rotatable_roles(spec)) or "none"
+        raise ConsoleError(
+            f"role {role!r} is not declared in pg-platform:postgresql.roles (declared: {declared}); declare it, "
+            "run `pulumi up`, then rotate it"
+        )
+    if not verifier.startswith("SCRAM-SHA-256$") or "'" in verifier:
+        raise ValueError("not a SCRAM-SHA-256 verifier")
+    return (
+        "SET log_statement = 'none'; SET pgaudit.log = 'none'; "
+        f"ALTER ROLE {role} PASSWORD '{verifier}'; "
+        f"SELECT rolname FROM pg_roles WHERE rolname = '{role}' AND rolcanlogin;"
+    )
+
+
+def new_password() -> tuple[str, bytes]:
+    """A password (URL-safe ASCII, 192 bits) and a fresh 16-byte salt for its verifier."""
+    import secrets
+
+    return secrets.token_urlsafe(ROTATED_PASSWORD_BYTES), secrets.token_bytes(16)
 
 
 def check_log_request(service: str, lines: int) -> None:

@@ -7,7 +7,8 @@ through the cloud's remote-command service), with the same member commands (data
     pgp switchover [--to MEMBER]    planned switchover (default: to the synchronous standby)
     pgp restart MEMBER | reload MEMBER|--all | reinit MEMBER
     pgp backup [--type full|diff|incr] | backups
-    pgp user lock|unlock ROLE       an application role: no new logins, its sessions ended
+    pgp user lock|unlock ROLE       an application or declared role: no new logins, its sessions ended
+    pgp user rotate ROLE            a declared role's new password, shown once (only its verifier is sent)
     pgp restore-table --db D --table T --time TIME [--into D2]
                                     one table as it was at TIME, back into a database
     pgp restore-db --db D --time TIME --into NEW
@@ -95,8 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     backup = commands.add_parser("backup", help="a backup now, on the leader")
     backup.add_argument("--type", default="full", help=f"one of {', '.join(console.BACKUP_TYPES)} (default full)")
     commands.add_parser("backups", help="the backups in every repository")
-    user = commands.add_parser("user", help="lock or unlock an application role")
-    user.add_argument("action", choices=("lock", "unlock"))
+    user = commands.add_parser("user", help="lock or unlock a login role, or rotate a declared role's password")
+    user.add_argument("action", choices=("lock", "unlock", "rotate"))
     user.add_argument("role")
     for kind, helptext in (("table", "one table as it was at a time"), ("db", "one database as it was at a time")):
         restore = commands.add_parser(f"restore-{kind}", help=f"{helptext}, through an auxiliary instance")
@@ -387,12 +388,29 @@ def cmd_backups(target: Target, args: argparse.Namespace) -> int:
 
 def cmd_user(target: Target, args: argparse.Namespace) -> int:
     role = console.check_role_name(args.role)
-    sql = console.lock_sql(role, args.action == "lock")
+    if args.action == "rotate":
+        return _rotate(target, args, role)
+    sql = console.lock_sql(target.spec, role, args.action == "lock")
     leader = leader_member(target)
     out = run_checked(target, leader, console.psql_command(target.spec, leader, sql), STATUS_TIMEOUT_SECONDS)
     ended = int(out.strip().splitlines()[-1]) if args.action == "lock" and out.strip() else 0
     text = f"{role} locked: no new logins, {ended} session(s) ended" if args.action == "lock" else f"{role} unlocked"
     _emit(args, {"role": role, "action": args.action, "sessions_ended": ended}, text)
+    return 0
+
+
+def _rotate(target: Target, args: argparse.Namespace, role: str) -> int:
+    password, salt = console.new_password()
+    sql = console.rotate_sql(target.spec, role, console.scram_verifier(password, salt))
+    leader = leader_member(target)
+    out = run_checked(target, leader, console.psql_command(target.spec, leader, sql), STATUS_TIMEOUT_SECONDS)
+    if role not in out.split():
+        raise ConsoleError(f"role {role!r} has no login on {leader.name}: run `pulumi up` (or unlock it) first")
+    text = (
+        f"{role}: new password set on {leader.name} (the standbys replicate it). It is shown once, here; the "
+        f"platform keeps no copy:\n  {password}"
+    )
+    _emit(args, {"role": role, "action": "rotate", "member": leader.name, "password": password}, text)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -26,18 +27,53 @@ def _states(*rows: tuple[str, str, str]) -> list[MemberState]:
     return [MemberState(name, role, state, 1, 0.0, False) for name, role, state in rows]
 
 
+def _spec(roles: dict | None = None):
+    from components.aws.spec import aws_cluster_spec
+    from stacks.topology import derive_topology
+    from tests.unit.stack_helpers import settings_with
+
+    settings = settings_with("prod", postgresql={"databases": {"orders": None}, "roles": roles or {}})
+    return aws_cluster_spec(settings, derive_topology(settings), "123456789012")
+
+
 def test_the_platform_roles_cannot_be_locked_and_each_refusal_says_why():
+    spec = _spec()
     for role in (SUPERUSER, REPLICATION_USER):
         with pytest.raises(ConsoleError, match=f"role '{role}' is the platform's own: "):
-            console.lock_sql(role, True)
+            console.lock_sql(spec, role, True)
     with pytest.raises(ConsoleError, match="locks the application roles"):
-        console.lock_sql("someone_else", True)
-    locked = console.lock_sql(APP_READWRITE_USER, True)
+        console.lock_sql(spec, "someone_else", True)
+    locked = console.lock_sql(spec, APP_READWRITE_USER, True)
     assert locked.startswith(f"ALTER ROLE {APP_READWRITE_USER} NOLOGIN;")
     assert f"pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = '{APP_READWRITE_USER}'" in locked
-    assert console.lock_sql(APP_READWRITE_USER, False) == f"ALTER ROLE {APP_READWRITE_USER} LOGIN;"
+    assert console.lock_sql(spec, APP_READWRITE_USER, False) == f"ALTER ROLE {APP_READWRITE_USER} LOGIN;"
     with pytest.raises(ConsoleError, match="lower-case letters"):
         console.check_role_name("app_rw; DROP TABLE x")
+    declared = _spec({"orders_api": {"database": "orders", "tier": "rw"}})
+    assert console.lock_sql(declared, "orders_api", False) == "ALTER ROLE orders_api LOGIN;"
+
+
+def test_only_a_declared_role_is_rotated_and_only_its_verifier_is_sent():
+    spec = _spec({"orders_api": {"database": "orders", "tier": "rw"}})
+    password, salt = console.new_password()
+    assert len(password) >= 32 and password.isascii() and len(salt) == 16
+    verifier = console.scram_verifier(password, salt)
+    sql = console.rotate_sql(spec, "orders_api", verifier)
+    assert f"ALTER ROLE orders_api PASSWORD '{verifier}';" in sql and password not in sql
+    assert sql.startswith("SET log_statement = 'none'; SET pgaudit.log = 'none';")
+    # RFC 7677's test vector: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations.
+    import base64
+
+    vector = console.scram_verifier("pencil", base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="))
+    assert vector.startswith("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$")
+    assert vector.endswith(":wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=")
+    for role, words in (
+        (APP_READWRITE_USER, "stack secret"),
+        (SUPERUSER, "platform's own"),
+        ("someone", "not declared in pg-platform:postgresql.roles (declared: orders_api)"),
+    ):
+        with pytest.raises(ConsoleError, match=re.escape(words)):
+            console.rotate_sql(spec, role, verifier)
 
 
 def test_a_switchover_goes_to_the_sync_standby_unless_told_and_never_to_a_stopped_member():
@@ -149,7 +185,7 @@ def test_on_aws_the_console_reaches_the_members_the_inventory_names(prod_outputs
     assert instance == [ids[names[0]]]  # the leader
     words = shlex.split(command.split("exec setpriv ", 1)[1])
     assert words[:4] == ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
-    assert words[-1] == console.lock_sql(APP_READWRITE_USER, True)
+    assert words[-1] == console.lock_sql(spec, APP_READWRITE_USER, True)
     assert "2 session(s) ended" in capsys.readouterr().out
 
     _main(["logs", names[2], "--service", "etcd", "--lines", "7"], target)
