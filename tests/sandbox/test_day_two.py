@@ -36,6 +36,21 @@ def test_an_rpo_change_and_a_rolling_restart_keep_writes_within_the_rto(sandbox,
     assert result.passed, result.summary()
 
 
+def test_declared_databases_roles_and_extensions_arrive_and_leave_within_the_rto(sandbox):
+    """A database with a preloaded extension and two login roles, declared then taken out: each change rolls a
+    restart and runs the roles step, and the declared roles work through the pooled port in between."""
+    result = run_drill(sandbox, "databases")
+    print(result.summary())
+    measured = result.measurements
+    assert measured["running_equals_rendered"] is True
+    assert measured["pooled_login"] is True
+    assert measured["removed_everywhere"] is True
+    assert measured["acknowledged_lost"] == 0 and measured["removed_lost"] == 0
+    assert isinstance(measured["write_outage_s"], float) and isinstance(measured["removed_outage_s"], float)
+    assert max(measured["write_outage_s"], measured["removed_outage_s"]) <= objectives(sandbox).rto_seconds
+    assert result.passed, result.summary()
+
+
 def test_config_diff_names_what_would_change_and_changes_nothing(sandbox):
     import dataclasses
 

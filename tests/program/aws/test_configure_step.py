@@ -77,3 +77,35 @@ def test_the_backup_check_and_the_roles_wait_for_the_configure_step(plans):
     (roles,) = [r for r in base.by_type(COMMAND) if r.name.endswith("-roles")]
     assert configure_step(base).urn in check.dependencies
     assert check.urn in roles.dependencies
+
+
+def test_declared_databases_and_roles_move_the_configure_and_roles_steps_and_nothing_else():
+    """The plan diff of a databases/roles/extensions change: the members' bundles (roles SQL, pg_hba, PgBouncer's
+    databases, the preload library and the extension's package) and the roles step's trigger, no instance."""
+    base = run_stack("prod")
+    declared = run_stack(
+        "prod",
+        overrides={
+            "pg-platform:postgresql": {
+                "databases": {"orders": {"extensions": ["vector", "pg_prewarm"]}},
+                "roles": {"orders_api": {"database": "orders", "tier": "rw"}},
+            }
+        },
+    )
+    (old_roles,) = [r for r in base.by_type(COMMAND) if r.name.endswith("-roles")]
+    (new_roles,) = [r for r in declared.by_type(COMMAND) if r.name.endswith("-roles")]
+    assert old_roles.inputs["triggers"][1:] != new_roles.inputs["triggers"][1:]
+    for name, bundle in bundles_of(configure_step(declared)).items():
+        files = {f["path"]: f["content"] for f in bundle["files"]}
+        roles_sql = next(c for p, c in files.items() if p.endswith("/roles.sql"))
+        assert (
+            "CREATE DATABASE orders OWNER orders_owner" in roles_sql and "GRANT orders_rw TO orders_api;" in roles_sql
+        )
+        assert any(p.endswith("/pgbouncer.ini") and "\norders = host=" in c for p, c in files.items())
+        assert "orders_api" in patroni_file(bundle) and "pg_prewarm" in patroni_file(bundle)
+        assert bundle["packages"] == ["postgresql-17-pgvector"], name
+    shapes = [
+        {r.name: (r.inputs.get("instanceType"), r.inputs.get("ami")) for r in p.by_type(INSTANCE)}
+        for p in (base, declared)
+    ]
+    assert shapes[0] == shapes[1]
