@@ -65,6 +65,15 @@ def test_a_locked_application_role_cannot_log_in_until_unlocked(sandbox):
     assert "the standbys stream as it" in refused.stderr
 
 
+def test_rotate_refuses_what_is_not_a_declared_role_and_says_how(sandbox):
+    """The sandbox's stack declares no role: the application roles' passwords are stack secrets, and an unknown
+    role is named with where to declare it (the databases drill rotates declared roles through the same SQL)."""
+    secret = pgp(sandbox, "user", "rotate", APP_READWRITE_USER, expect=2)
+    assert "stack secret" in secret.stderr and "pulumi up --replace" in secret.stderr
+    unknown = pgp(sandbox, "user", "rotate", "nobody", expect=2)
+    assert "not declared in pg-platform:postgresql.roles" in unknown.stderr
+
+
 def test_backups_and_logs_are_read_from_the_members(sandbox):
     sandbox.wait_healthy(90)
     rows = json.loads(pgp(sandbox, "--json", "backups").stdout)
