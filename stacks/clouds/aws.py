@@ -373,9 +373,25 @@ def _sized(instance_type: str) -> NodeSize | str:
     return NodeSize(vcpus=vcpus, memory_mib=vcpus * series[1])
 
 
+# The option letter d means instance store volumes (EC2 User Guide, "Amazon EC2 instance type naming
+# conventions"). EC2 recovers only instances whose volumes are all EBS onto new hardware (EC2 User Guide,
+# "Automatic instance recovery"), and a node whose host fails must come back by itself (docs/self-healing.md).
+INSTANCE_STORE_OPTION = "d"
+
+
+def has_instance_store(instance_type: str) -> bool:
+    match = _FAMILY.fullmatch(instance_type.partition(".")[0])
+    return bool(match and INSTANCE_STORE_OPTION in match["options"])
+
+
 def instance_type_problem(instance_type: str) -> str | None:
     if instance_type not in instance_types():
         return "is not an EC2 instance type"
+    if has_instance_store(instance_type):
+        return (
+            "has instance store volumes, so EC2 cannot recover it onto new hardware when its host fails; use the "
+            "family without the d"
+        )
     sized = _sized(instance_type)
     if isinstance(sized, str):
         return sized
