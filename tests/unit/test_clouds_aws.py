@@ -210,6 +210,8 @@ def test_types_with_instance_store_are_refused_since_ec2_cannot_recover_them(wit
     assert {with_store, ebs_only} <= aws.instance_types()
     assert "instance store" in (aws.instance_type_problem(with_store) or "")
     assert aws.instance_type_problem(ebs_only) is None and not aws.has_instance_store(ebs_only)
+    sibling = aws.ebs_only_sibling(with_store)
+    assert sibling is None or (sibling in (aws.instance_type_problem(with_store) or "") and sibling == ebs_only)
 
 
 def test_every_accepted_type_is_ebs_only():
