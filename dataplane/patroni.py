@@ -125,8 +125,14 @@ def patroni_config(spec: ClusterSpec, member: Member) -> dict:
             "parameters": local_params,
             "recovery_conf": {"restore_command": archive_get_command(spec, member)},
             "pg_hba": hba_lines(spec),
+            # A failed primary that comes back (EC2 recovery, a restarted VM, a reboot) must rejoin as a standby
+            # without an operator: pg_rewind first; if it fails, or the timelines diverged where it cannot run,
+            # Patroni empties the data directory and rebuilds it with create_replica_methods. Nothing is lost
+            # that pg_rewind would keep: either way the old primary gives up what it wrote after the failover,
+            # which no synchronous standby confirmed (RPO 0) or which maximum_lag_on_failover bounded.
             "use_pg_rewind": True,
-            "remove_data_directory_on_rewind_failure": False,
+            "remove_data_directory_on_rewind_failure": True,
+            "remove_data_directory_on_diverged_timelines": True,
             # A new or rebuilt standby restores the latest backup first (cheap for the primary), and streams a
             # base backup only when there is none yet.
             "create_replica_methods": ["pgbackrest", "basebackup"],

@@ -219,6 +219,7 @@ TYPE_GRANTS: dict[str, tuple[Grant, ...]] = {
             "ec2:RunInstances",
             "ec2:ModifyInstanceAttribute",
             "ec2:ModifyInstanceMetadataOptions",
+            "ec2:ModifyInstanceMaintenanceOptions",
             "ec2:MonitorInstances",
             "ec2:UnmonitorInstances",
             "ec2:StopInstances",
@@ -545,6 +546,12 @@ TYPE_GRANTS: dict[str, tuple[Grant, ...]] = {
             "cloudwatch:UntagResource",
         ),
         G("cloudwatch:alarms", "cloudwatch:DeleteAlarms", on_delete=True),
+        # The status-check alarms recover or reboot their instance (components/aws/monitoring.py): PutMetricAlarm
+        # checks that the caller may read the instance and recover it, and CloudWatch creates its service-linked
+        # role for EC2 actions on the first such alarm of the account (CloudWatch API Reference, PutMetricAlarm).
+        G("ec2:read", "ec2:DescribeInstanceStatus", "ec2:DescribeInstances", "ec2:DescribeInstanceRecoveryAttribute"),
+        G("ec2:own", "ec2:RecoverInstances"),
+        G("iam:cloudwatch-events-service-linked-role", "iam:CreateServiceLinkedRole"),
     ),
     # ---- not AWS: values computed by the engine's own providers ...
     "random:index/randomPassword:RandomPassword": (),
@@ -861,6 +868,13 @@ SCOPES: dict[str, Scope] = {
             "AWSServiceRoleForElasticLoadBalancing"
         ],
         lambda c: {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+    ),
+    "iam:cloudwatch-events-service-linked-role": Scope(
+        "IamCloudWatchEventsServiceLinkedRole",
+        lambda c: [
+            f"arn:aws:iam::{c.account}:role/aws-service-role/events.amazonaws.com/AWSServiceRoleForCloudWatchEvents"
+        ],
+        lambda c: {"StringEquals": {"iam:AWSServiceName": "events.amazonaws.com"}},
     ),
     "kms:create": Scope(
         "KmsCreateTaggedKeys",

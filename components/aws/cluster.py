@@ -24,6 +24,16 @@ GP3_THROUGHPUT_MIBS = 250
 # operator rolls one member at a time (README, "Changing nodes") so the cluster keeps its quorum. Pulumi keeps
 # ignored inputs at their recorded values even through `--replace`, so a node being rolled must not ignore them.
 ROLLED_BY_OPERATOR = ["ami", "userDataBase64"]
+# A node whose host fails is recovered by EC2 onto new hardware with the same instance id, private address, EBS
+# volumes and metadata (EC2 User Guide, "Automatic instance recovery"), so a member rejoins as itself: Patroni
+# starts on its own data directory and follows the new leader (pg_rewind where it had diverged). "default" turns
+# on simplified automatic recovery for the types that support it, which the settings require of every node type
+# (stacks.clouds.aws.instance_type_problem); Monitoring adds the explicit recover alarm, which also pages.
+AUTO_RECOVERY = "default"
+
+
+def maintenance_options() -> aws.ec2.InstanceMaintenanceOptionsArgs:
+    return aws.ec2.InstanceMaintenanceOptionsArgs(auto_recovery=AUTO_RECOVERY)
 
 
 def ignored_until_rolled(rolling: bool) -> list[str] | None:
@@ -100,6 +110,7 @@ class PostgresCluster(PlatformComponent):
                     http_put_response_hop_limit=1,
                     instance_metadata_tags="disabled",
                 ),
+                maintenance_options=maintenance_options(),
                 root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                     volume_size=ROOT_VOLUME_GB,
                     volume_type="gp3",

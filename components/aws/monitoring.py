@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.cluster import DATA_DEVICE, ignored_until_rolled
+from components.aws.cluster import DATA_DEVICE, ignored_until_rolled, maintenance_options
 from components.aws.userdata import compress_user_data
 from components.base import PlatformComponent
 from dataplane.boot import aws as aws_boot
@@ -26,6 +26,11 @@ from stacks.ports import PORTS
 from stacks.settings import Receiver
 
 DISK_FREE_ALARM_PERCENT = 5
+# Minutes of failing status checks before EC2 acts. Recovery moves the instance to new hardware, so two minutes
+# rule out a single missed probe; a reboot interrupts a node that may only be slow, so it waits one more.
+SYSTEM_CHECK_PERIODS = 2
+INSTANCE_CHECK_PERIODS = 3
+EC2_ALARM_ACTIONS = ("recover", "reboot")
 MONITORING_ROOT_GB = 20
 # Prometheus' TSDB (Debian's default retention, 15 days, for a few nodes) and Alertmanager's state.
 MONITORING_DATA_GB = 50
@@ -97,6 +102,8 @@ class Monitoring(PlatformComponent):
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
             ),
+            # Recovered onto new hardware with its id, address and volumes when its host fails, as the members are.
+            maintenance_options=maintenance_options(),
             # Root tags, not volume_tags: the provider reads volume_tags from every attached volume, so they would
             # fight the data volume's own tags on every update.
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
@@ -166,16 +173,33 @@ class Monitoring(PlatformComponent):
             ("monitoring", self.instance.id)
         ]
         for label, instance_id in nodes:
+            # The host failed (power, network, hardware): EC2 recovers the instance onto new hardware with its id,
+            # private address and EBS volumes, and a member rejoins the cluster as itself.
             self._alarm(
-                f"{label}-status-check",
+                f"{label}-system-check",
                 "AWS/EC2",
-                "StatusCheckFailed",
+                "StatusCheckFailed_System",
                 {"InstanceId": instance_id},
                 "Maximum",
                 ">=",
                 1,
-                2,
-                f"{label}: instance or system status check failing",
+                SYSTEM_CHECK_PERIODS,
+                f"{label}: system status check failing; EC2 recovers the instance onto new hardware",
+                ec2_actions=[ec2_alarm_action(args.region, "recover")],
+            )
+            # The host is fine but the operating system does not answer (kernel hang, exhausted memory): a reboot
+            # keeps the instance where it is, and Patroni rejoins it as a replica once it is back.
+            self._alarm(
+                f"{label}-instance-check",
+                "AWS/EC2",
+                "StatusCheckFailed_Instance",
+                {"InstanceId": instance_id},
+                "Maximum",
+                ">=",
+                1,
+                INSTANCE_CHECK_PERIODS,
+                f"{label}: instance status check failing; EC2 reboots the instance",
+                ec2_actions=[ec2_alarm_action(args.region, "reboot")],
             )
         for member, instance_id in zip(args.spec.members, args.instance_ids, strict=True):
             # Published by the CloudWatch agent that cloud-init installs on every database node, with
@@ -241,6 +265,7 @@ class Monitoring(PlatformComponent):
         description: str,
         missing: str = "missing",
         depends_on: list[pulumi.Resource] | None = None,
+        ec2_actions: Sequence[str] = (),
     ) -> None:
         operator = {">=": "GreaterThanOrEqualToThreshold", ">": "GreaterThanThreshold", "<": "LessThanThreshold"}[
             comparison
@@ -258,11 +283,20 @@ class Monitoring(PlatformComponent):
             datapoints_to_alarm=periods,
             treat_missing_data=missing,
             alarm_description=description,
-            alarm_actions=[self.topic.arn],
+            # EC2 actions run on the way into ALARM only; the topic hears both ways.
+            alarm_actions=[self.topic.arn, *ec2_actions],
             ok_actions=[self.topic.arn],
             tags=self.tags(label),
             opts=self.child_opts(depends_on=depends_on),
         )
+
+
+def ec2_alarm_action(region: str, action: str) -> str:
+    """The ARN CloudWatch takes as an alarm action that acts on the alarm's instance (its InstanceId dimension);
+    CloudWatch performs it through its service-linked role AWSServiceRoleForCloudWatchEvents."""
+    if action not in EC2_ALARM_ACTIONS:
+        raise ValueError(f"{action!r} is not one of the EC2 alarm actions the platform uses {EC2_ALARM_ACTIONS}")
+    return f"arn:aws:automate:{region}:ec2:{action}"
 
 
 def webhook_secrets_policy(secret_arns: Sequence[str], key_arn: str, region: str) -> str:

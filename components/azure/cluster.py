@@ -332,6 +332,11 @@ class NodeFactory:
         role: str,
         image: Mapping[str, str],
     ) -> compute.VirtualMachine:
+        # Self-healing is the platform's here: when a host fails, Azure's service healing restarts the VM on a
+        # healthy host of the same zone, with the same VM, NIC (and so private address) and managed disks, and a
+        # member rejoins through Patroni. A single VM has nothing to switch on for it: automatic instance repairs
+        # and the application health extension exist only for scale sets (docs/self-healing.md). The
+        # VmAvailabilityMetric alert (Monitoring) pages while it happens.
         return compute.VirtualMachine(
             owner.child_name(label),
             resource_group_name=self.resource_group_name,

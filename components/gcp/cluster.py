@@ -31,6 +31,17 @@ ENDPOINT_TTL = 30
 ROLLED_BY_OPERATOR = ["metadata", "bootDisk.initializeParams.image"]
 
 
+def restarted_on_host_failure() -> gcp.compute.InstanceSchedulingArgs:
+    """Compute Engine's self-healing for a VM outside a managed group: live migration through host maintenance,
+    and when the host fails, the same instance started on another host with its disks, internal address and
+    metadata (automatic restart), so a member rejoins as itself. Spot VMs are stopped instead, hence STANDARD.
+    A guest that hangs with its host healthy is not restarted (only a managed group's autohealing would); the
+    uptime alert pages for it."""
+    return gcp.compute.InstanceSchedulingArgs(
+        on_host_maintenance="MIGRATE", automatic_restart=True, provisioning_model="STANDARD"
+    )
+
+
 def ignored_until_rolled(rolling: bool) -> list[str] | None:
     return None if rolling else ROLLED_BY_OPERATOR
 
@@ -146,9 +157,7 @@ class PostgresCluster(GcpComponent):
                 shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(
                     enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
                 ),
-                scheduling=gcp.compute.InstanceSchedulingArgs(
-                    on_host_maintenance="MIGRATE", automatic_restart=True, provisioning_model="STANDARD"
-                ),
+                scheduling=restarted_on_host_failure(),
                 metadata=user_data.apply(lambda text: node_metadata(text, startup)),
                 tags=[member_tag(prefix)],
                 labels=self.labels(role="postgres", zone=member.zone),

@@ -13,7 +13,13 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.gcp.base import GcpComponent
-from components.gcp.cluster import BOOT_DISK_GB, boot_disk_type, ignored_until_rolled, replaced_when_rolled
+from components.gcp.cluster import (
+    BOOT_DISK_GB,
+    boot_disk_type,
+    ignored_until_rolled,
+    replaced_when_rolled,
+    restarted_on_host_failure,
+)
 from components.gcp.spec import CLOUD_PLATFORM_SCOPE, monitoring_tag
 from components.gcp.startup import node_metadata, render_startup_script
 from dataplane.boot import monitoring as monitoring_boot
@@ -101,9 +107,7 @@ class Monitoring(GcpComponent):
             shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(
                 enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
             ),
-            scheduling=gcp.compute.InstanceSchedulingArgs(
-                on_host_maintenance="MIGRATE", automatic_restart=True, provisioning_model="STANDARD"
-            ),
+            scheduling=restarted_on_host_failure(),
             metadata=metadata,
             tags=[monitoring_tag(prefix)],
             labels=self.labels(role="monitoring"),

@@ -373,9 +373,38 @@ def _sized(instance_type: str) -> NodeSize | str:
     return NodeSize(vcpus=vcpus, memory_mib=vcpus * series[1])
 
 
+# The option letter d means instance store volumes (EC2 User Guide, "Amazon EC2 instance type naming
+# conventions"). EC2 recovers only instances whose volumes are all EBS onto new hardware (EC2 User Guide,
+# "Automatic instance recovery"), and a node whose host fails must come back by itself (docs/self-healing.md).
+INSTANCE_STORE_OPTION = "d"
+
+
+def has_instance_store(instance_type: str) -> bool:
+    match = _FAMILY.fullmatch(instance_type.partition(".")[0])
+    return bool(match and INSTANCE_STORE_OPTION in match["options"])
+
+
+def ebs_only_sibling(instance_type: str) -> str | None:
+    """The same family and size without instance store (r6id.xlarge -> r6i.xlarge), when EC2 offers it and the
+    platform accepts it."""
+    family, _, size = instance_type.partition(".")
+    match = _FAMILY.fullmatch(family)
+    if not match:
+        return None
+    options = match["options"].replace(INSTANCE_STORE_OPTION, "")
+    variant = f"-{match['variant']}" if match["variant"] else ""
+    sibling = f"{match['series']}{match['generation']}{options}{variant}.{size}"
+    return sibling if sibling in instance_types() and instance_type_problem(sibling) is None else None
+
+
 def instance_type_problem(instance_type: str) -> str | None:
     if instance_type not in instance_types():
         return "is not an EC2 instance type"
+    if has_instance_store(instance_type):
+        sibling = ebs_only_sibling(instance_type)
+        return "has instance store volumes, so EC2 cannot recover it onto new hardware when its host fails" + (
+            f"; {sibling} is the same size without them" if sibling else "; use a family without the d"
+        )
     sized = _sized(instance_type)
     if isinstance(sized, str):
         return sized

@@ -98,6 +98,22 @@ def test_patroni_uses_tls_everywhere_and_no_password_in_file(prod):
     assert "callbacks" not in cfg["postgresql"]
 
 
+@pytest.mark.parametrize("stage", ["prod", "dev"])
+def test_a_failed_primary_rejoins_as_a_standby_without_an_operator(stage, request):
+    """A member that comes back after a failover (recovered instance, restarted VM) follows the new leader by
+    itself: pg_rewind, which wal_log_hints and checksums make possible, and if that fails or cannot run, Patroni
+    rebuilds it from the repository or a base backup instead of waiting for `patronictl reinit`."""
+    spec = request.getfixturevalue(stage)
+    for member in spec.members:
+        cfg = yaml.safe_load(patroni.render_patroni_config(spec, member))
+        pg = cfg["postgresql"]
+        assert pg["use_pg_rewind"] is True and cfg["bootstrap"]["dcs"]["postgresql"]["use_pg_rewind"] is True
+        assert pg["remove_data_directory_on_rewind_failure"] is True
+        assert pg["remove_data_directory_on_diverged_timelines"] is True
+        assert pg["create_replica_methods"] and pg["authentication"]["rewind"]["username"]
+        assert cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]["wal_log_hints"] == "on"
+
+
 def test_patroni_splits_cluster_wide_parameters_into_dcs(prod):
     cfg = patroni.patroni_config(prod, prod.members[0])
     dcs_params = cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]

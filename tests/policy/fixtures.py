@@ -496,6 +496,7 @@ class Stack:
                             "httpPutResponseHopLimit": 1,
                         },
                         "rootBlockDevice": {"encrypted": True, "volumeSize": 20},
+                        "maintenanceOptions": {"autoRecovery": "default"},
                         "tags": tagged(role="postgres"),
                     },
                     parent=self.cluster,
@@ -540,33 +541,40 @@ class Stack:
                 "aws:ec2/instance:Instance",
                 "pg-monitoring-node",
                 {
+                    "instanceType": "t3.medium",
                     "subnetId": "s",
                     "availabilityZone": ZONES[0],
                     "associatePublicIpAddress": False,
                     "userDataBase64": monitoring_user_data(),
                     "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
                     "rootBlockDevice": {"encrypted": True},
+                    "maintenanceOptions": {"autoRecovery": "default"},
                     "tags": tagged(role="monitoring"),
                 },
                 parent=mon,
             )
         )
+        # As components/aws/monitoring.py: a recover alarm on the system check, a reboot alarm on the instance's.
         for node in [*self.nodes, self.monitor]:
-            r(
-                rec(
-                    "aws:cloudwatch/metricAlarm:MetricAlarm",
-                    f"{node.name}-status-check",
-                    {
-                        "namespace": "AWS/EC2",
-                        "metricName": "StatusCheckFailed",
-                        "alarmActions": ["arn:aws:sns:x"],
-                        "dimensions": {"InstanceId": f"{node.name}-id"},
-                        "tags": tagged(),
-                    },
-                    parent=mon,
-                    refs={"dimensions": [node]},
+            for check, metric, action in (
+                ("system-check", "StatusCheckFailed_System", "recover"),
+                ("instance-check", "StatusCheckFailed_Instance", "reboot"),
+            ):
+                r(
+                    rec(
+                        "aws:cloudwatch/metricAlarm:MetricAlarm",
+                        f"{node.name}-{check}",
+                        {
+                            "namespace": "AWS/EC2",
+                            "metricName": metric,
+                            "alarmActions": ["arn:aws:sns:x", f"arn:aws:automate:{ZONES[0][:-1]}:ec2:{action}"],
+                            "dimensions": {"InstanceId": f"{node.name}-id"},
+                            "tags": tagged(),
+                        },
+                        parent=mon,
+                        refs={"dimensions": [node]},
+                    )
                 )
-            )
 
     def _add(self, record: ResourceRecord) -> ResourceRecord:
         self.records.append(record)

@@ -150,7 +150,7 @@ VIOLATIONS = [
     (
         "PGP-MON-003",
         "unwatched node",
-        remove("pg-cluster-pg-2-status-check", "pg-cluster-pg-2"),
+        lambda s: [s.remove(f"pg-cluster-pg-2-{c}") for c in ("system-check", "instance-check")] and "pg-cluster-pg-2",
         "aws:ec2/instance:Instance::pg-cluster-pg-2 has no CloudWatch alarm on its own metrics",
     ),
     (

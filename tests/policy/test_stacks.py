@@ -341,4 +341,26 @@ def test_unwatched_instance_in_prod(prod_pack, prod_plan):
         )
     ]
     analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
-    assert [(d.policy, d.urn) for d in analysis.mandatory] == [("PGP-MON-003", node.urn)], _detail(analysis)
+    # Without its alarms nothing recovers it from a failed host either.
+    assert sorted((d.policy, d.urn) for d in analysis.mandatory) == [
+        ("PGP-AWS-EC2-003", node.urn),
+        ("PGP-MON-003", node.urn),
+    ], _detail(analysis)
+
+
+def test_a_node_that_only_pages_on_a_failed_host_fails_in_prod(prod_pack, prod_plan):
+    """The real prod plan with one member's recover action dropped (its alarm still pages): the gate refuses it,
+    and only for that member."""
+    plan = copy.deepcopy(prod_plan)
+    node = next(r for r in plan.resources if _first_db_node(r))
+    (alarm,) = [
+        r
+        for r in plan.resources
+        if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+        and node.urn in r.property_dependencies.get("dimensions", [])
+        and r.inputs["metricName"] == "StatusCheckFailed_System"
+    ]
+    alarm.inputs["alarmActions"] = [a for a in alarm.inputs["alarmActions"] if ":automate:" not in a]
+    alarm.outputs["alarmActions"] = list(alarm.inputs["alarmActions"])
+    analysis = prod_pack.analyze_plan(plan, load_pack_config(plan_tool.PACK_DIR / "config" / "prod.json"))
+    assert [(d.policy, d.urn) for d in analysis.mandatory] == [("PGP-AWS-EC2-003", node.urn)], _detail(analysis)

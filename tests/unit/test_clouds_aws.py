@@ -193,3 +193,26 @@ def test_the_zones_a_message_suggests_are_zones_of_the_region(name):
     examples = facts.zone_examples(facts.region_example)
     assert len(examples) >= 3
     assert all(facts.zone_problem(zone, facts.region_example) is None for zone in examples)
+
+
+@pytest.mark.parametrize(
+    "with_store,ebs_only",
+    [
+        ("m5d.large", "m5.large"),
+        ("r6id.xlarge", "r6i.xlarge"),
+        ("r7gd.xlarge", "r7g.xlarge"),
+        ("m5dn.2xlarge", "m5n.2xlarge"),
+        ("x2iedn.xlarge", "x2iezn.2xlarge"),
+    ],
+)
+def test_types_with_instance_store_are_refused_since_ec2_cannot_recover_them(with_store, ebs_only):
+    """EC2 recovers only EBS-only instances onto new hardware; a node whose host fails must come back by itself."""
+    assert {with_store, ebs_only} <= aws.instance_types()
+    assert "instance store" in (aws.instance_type_problem(with_store) or "")
+    assert aws.instance_type_problem(ebs_only) is None and not aws.has_instance_store(ebs_only)
+    sibling = aws.ebs_only_sibling(with_store)
+    assert sibling is None or (sibling in (aws.instance_type_problem(with_store) or "") and sibling == ebs_only)
+
+
+def test_every_accepted_type_is_ebs_only():
+    assert not [t for t in aws.instance_types() if aws.instance_type_problem(t) is None and aws.has_instance_store(t)]

@@ -556,6 +556,8 @@ def test_instance_types_from_the_clouds_own_list(itype, arch, vcpus, memory):
         ("t3.small", "has 2048 MiB of memory, less than the 4096 MiB a node needs", None),
         ("t2.large", "family t2, on which the platform does not size PostgreSQL", "use t3.large or t4g.large"),
         ("m4.large", "family m4", None),
+        ("r6id.xlarge", "has instance store volumes, so EC2 cannot recover it", None),
+        ("m5d.large", "when its host fails; m5.large is the same size without them", "use m5.large"),
         (17, "must be an AWS instance type", None),
     ],
 )

@@ -1,5 +1,5 @@
 """Compute Engine nodes: Shielded VM, disks under the stack's key, a dedicated service account, hardened
-metadata (OS Login, no serial port) and no IP forwarding."""
+metadata (OS Login, no serial port), no IP forwarding, and a restart by Compute Engine when the host fails."""
 
 from __future__ import annotations
 
@@ -178,10 +178,42 @@ def _no_forwarding(args, report) -> None:
         report(f"{args.name}: canIpForward is true")
 
 
+# --- PGP-GCP-VM-006 -----------------------------------------------------------------------------------------
+VM_006 = Rule(
+    id="PGP-GCP-VM-006",
+    title="Restarted by Compute Engine when its host fails",
+    why="A member whose host fails must come back and rejoin without an operator: with automatic restart Compute "
+    "Engine starts the same instance on another host with its disks and internal address, and live migration "
+    "keeps it running through host maintenance; a Spot or preemptible VM is stopped instead.",
+    description="Instances and templates leave scheduling.automaticRestart on (unset means true), do not set "
+    "onHostMaintenance TERMINATE, and are neither Spot (provisioningModel SPOT) nor preemptible.",
+    severity=Severity.HIGH,
+    control="seed: the old failed primary is replaced by another standby, without an operator",
+    area=AREA,
+    scope="resource",
+    clouds=(CLOUD,),
+    remediation="Set scheduling={'automatic_restart': True, 'on_host_maintenance': 'MIGRATE', "
+    "'provisioning_model': 'STANDARD'}.",
+)
+
+
+def _restarted(args, report) -> None:
+    scheduling = plain(args.props.get("scheduling")) or {}
+    if scheduling.get("automaticRestart") is not None and not truthy(scheduling.get("automaticRestart")):
+        report(f"{args.name}: scheduling.automaticRestart is false")
+    if str(scheduling.get("onHostMaintenance") or "MIGRATE").upper() == "TERMINATE":
+        report(f"{args.name}: scheduling.onHostMaintenance is TERMINATE")
+    if str(scheduling.get("provisioningModel") or "STANDARD").upper() == "SPOT" or truthy(
+        scheduling.get("preemptible")
+    ):
+        report(f"{args.name}: a Spot or preemptible VM is stopped, not restarted, when Compute Engine reclaims it")
+
+
 POLICIES = [
     (VM_001, resource_policy(VM_001, _only(MACHINES, _shielded))),
     (VM_002, resource_policy(VM_002, _only((*MACHINES, DISK), _disk_keys))),
     (VM_003, resource_policy(VM_003, _only(MACHINES, _service_account))),
     (VM_004, resource_policy(VM_004, _only(MACHINES, _metadata))),
     (VM_005, resource_policy(VM_005, _only(MACHINES, _no_forwarding))),
+    (VM_006, resource_policy(VM_006, _only(MACHINES, _restarted))),
 ]

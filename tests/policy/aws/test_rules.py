@@ -20,6 +20,12 @@ from tests.policy.mutations import (
     set_input,
 )
 
+
+def on(anchor: str, mutate):
+    """A mutation of one resource whose violation is reported on another (an alarm's, on its instance)."""
+    return lambda s: (mutate(s), anchor)[1]
+
+
 VIOLATIONS = [
     (
         "PGP-AWS-NET-001",
@@ -235,6 +241,49 @@ VIOLATIONS = [
         "httpPutResponseHopLimit is 2, above 1",
     ),
     (
+        "PGP-AWS-EC2-003",
+        "recovery disabled",
+        set_input("pg-cluster-pg-1", "maintenanceOptions.autoRecovery", "disabled"),
+        "pg-cluster-pg-1: maintenanceOptions.autoRecovery is disabled",
+    ),
+    (
+        "PGP-AWS-EC2-003",
+        "instance store",
+        set_input("pg-cluster-pg-2", "instanceType", "r6id.xlarge"),
+        "pg-cluster-pg-2: instance type r6id.xlarge has instance store volumes",
+    ),
+    (
+        "PGP-AWS-EC2-003",
+        "no recover alarm",
+        remove("pg-cluster-pg-3-system-check", "pg-cluster-pg-3"),
+        "pg-cluster-pg-3: no CloudWatch alarm on StatusCheckFailed_System recovers it",
+    ),
+    (
+        "PGP-AWS-EC2-003",
+        "alarm only notifies",
+        on("pg-monitoring-node", set_input("pg-monitoring-node-system-check", "alarmActions", ["arn:aws:sns:x"])),
+        "pg-monitoring-node: no CloudWatch alarm on StatusCheckFailed_System recovers it",
+    ),
+    (
+        "PGP-AWS-EC2-003",
+        "recover on the instance check",
+        on("pg-cluster-pg-1", set_input("pg-cluster-pg-1-system-check", "metricName", "StatusCheckFailed_Instance")),
+        "pg-cluster-pg-1: no CloudWatch alarm on StatusCheckFailed_System recovers it",
+    ),
+    (
+        "PGP-AWS-EC2-003",
+        "recover in another region",
+        on(
+            "pg-cluster-pg-2",
+            set_input(
+                "pg-cluster-pg-2-system-check",
+                "alarmActions",
+                ["arn:aws:sns:x", "arn:aws:automate:us-east-1:ec2:recover"],
+            ),
+        ),
+        "pg-cluster-pg-2: its recover alarm acts in us-east-1, not in eu-central-1",
+    ),
+    (
         "PGP-AWS-IAM-001",
         "s3:* on *",
         set_input(
@@ -281,7 +330,7 @@ VIOLATIONS = [
     (
         "PGP-AWS-MON-002",
         "silent alarm",
-        set_input("pg-cluster-pg-1-status-check", "alarmActions", []),
+        set_input("pg-cluster-pg-1-instance-check", "alarmActions", []),
         "no alarmActions",
     ),
 ]

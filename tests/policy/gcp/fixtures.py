@@ -647,6 +647,7 @@ class GcpStack:
                 "initializeParams": {"image": "debian-cloud/debian-12", "size": 20},
             },
             "shieldedInstanceConfig": {"enableSecureBoot": True, "enableVtpm": True, "enableIntegrityMonitoring": True},
+            "scheduling": {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "provisioningModel": "STANDARD"},
             "serviceAccount": {"email": NODE_SA, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
             "metadata": metadata(user_data),
             "tags": ["pg-member"],

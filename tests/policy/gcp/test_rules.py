@@ -473,6 +473,24 @@ VIOLATIONS: list[tuple[str, str, Mutation, str]] = [
     ),
     ("PGP-GCP-VM-005", "ip forwarding", set_input("pg-cluster-pg-1", "canIpForward", True), "canIpForward is true"),
     (
+        "PGP-GCP-VM-006",
+        "no automatic restart",
+        set_input("pg-cluster-pg-1", "scheduling.automaticRestart", False),
+        "scheduling.automaticRestart is false",
+    ),
+    (
+        "PGP-GCP-VM-006",
+        "terminated on maintenance",
+        set_input("pg-cluster-pg-2", "scheduling.onHostMaintenance", "TERMINATE"),
+        "scheduling.onHostMaintenance is TERMINATE",
+    ),
+    (
+        "PGP-GCP-VM-006",
+        "spot",
+        set_input("pg-monitoring-node", "scheduling.provisioningModel", "SPOT"),
+        "a Spot or preemptible VM is stopped",
+    ),
+    (
         "PGP-GCP-IAM-001",
         "public bucket",
         set_input("pg-vault-node", "member", "allUsers"),

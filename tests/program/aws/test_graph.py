@@ -79,7 +79,8 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes + len(_webhooks(name)),
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
         "tls:index/locallySignedCert:LocallySignedCert": nodes + 1,  # members + the shared client cert
-        "aws:cloudwatch/metricAlarm:MetricAlarm": (nodes + 1) + nodes + 1,  # status checks, disk, no primary
+        # system and instance status checks per node, disk per member, no primary
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 2 * (nodes + 1) + nodes + 1,
         "aws:ec2/flowLog:FlowLog": 1,
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
         "command:local:Command": 3,  # configure, backup check, roles
@@ -299,7 +300,8 @@ def test_alarms_can_reach_their_encrypted_topic(prod):
     (policy,) = of(prod, "aws:sns/topicPolicy:TopicPolicy")
     assert json.loads(policy.inputs["policy"])["Statement"][0]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     alarms = of(prod, "aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert alarms and all(a.inputs["alarmActions"] == [topic.outputs["arn"]] for a in alarms)
+    assert alarms and all(a.inputs["alarmActions"][0] == topic.outputs["arn"] for a in alarms)
+    assert all(a.inputs["okActions"] == [topic.outputs["arn"]] for a in alarms)
 
 
 def test_aws_apis_do_not_depend_on_the_nat(prod):
@@ -676,3 +678,31 @@ def test_graviton_members_boot_the_arm64_image(prod):
         assert "/debian_arm64/amazon-ssm-agent.deb" in text and "/debian/arm64/latest/" in text
         assert "amd64" not in text.replace("debian-12-amd64", "")
     assert "/debian_amd64/amazon-ssm-agent.deb" in user_data(monitoring_instance(plan))
+
+
+@pytest.mark.parametrize("stack_name", STACKS)
+def test_a_failed_node_is_recovered_or_rebooted_by_ec2_and_pages(stack_name):
+    """Every node (members and the monitoring node) keeps EC2's automatic recovery on, and has a recover alarm
+    on its system check and a reboot alarm on its instance check, each on its own InstanceId and paging the
+    topic: a failed host brings the node back with its id, address and volumes, without an operator."""
+    plan = run_stack(stack_name)
+    region = settings_for_stack(stack_name).region
+    (topic,) = of(plan, "aws:sns/topic:Topic")
+    instances = of(plan, "aws:ec2/instance:Instance")
+    assert len(instances) == settings_for_stack(stack_name).cluster.nodes + 1
+    alarms = of(plan, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    for instance in instances:
+        assert instance.inputs["maintenanceOptions"] == {"autoRecovery": "default"}, instance.name
+        own = {
+            a.inputs["metricName"]: a
+            for a in alarms
+            if a.inputs["namespace"] == "AWS/EC2"
+            and a.inputs["dimensions"] == {"InstanceId": instance.outputs.get("id", instance.id)}
+        }
+        assert set(own) == {"StatusCheckFailed_System", "StatusCheckFailed_Instance"}, instance.name
+        for metric, action in (("StatusCheckFailed_System", "recover"), ("StatusCheckFailed_Instance", "reboot")):
+            alarm = own[metric].inputs
+            assert alarm["alarmActions"] == [topic.outputs["arn"], f"arn:aws:automate:{region}:ec2:{action}"]
+            # EC2 acts only on the way into ALARM: an OK must not reboot or move the node again.
+            assert alarm["okActions"] == [topic.outputs["arn"]]
+            assert alarm["threshold"] == 1 and alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold"

@@ -307,6 +307,20 @@ def test_shielded_debian_nodes_with_their_own_service_accounts(stack):
         assert instance.inputs["bootDisk"]["initializeParams"]["image"] == "debian-cloud/debian-12"
 
 
+def test_every_node_is_restarted_on_another_host_when_its_host_fails(stack):
+    """Members and the monitoring node alike: live migration through maintenance, automatic restart after a host
+    failure (same instance, disks and internal address), never Spot."""
+    name, plan = stack
+    instances = of(plan, INSTANCE)
+    assert len(instances) == settings_for_stack(name).cluster.nodes + 1
+    for instance in instances:
+        assert instance.inputs["scheduling"] == {
+            "onHostMaintenance": "MIGRATE",
+            "automaticRestart": True,
+            "provisioningModel": "STANDARD",
+        }, instance.name
+
+
 def test_identities_touch_only_their_own(stack):
     name, plan = stack
     settings = settings_for_stack(name)
