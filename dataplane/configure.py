@@ -81,6 +81,8 @@ def bundle(spec: ClusterSpec, member: Member, extra_files: Files | None = None) 
         "dcs": dcs_settings(spec),
         "pgbouncer_files": [pgbouncer.config_path(spec, member), pgbouncer.auth_template_path(spec, member)],
         "pgbouncer_pidfile": f"{paths.run_dir}/pgbouncer.pid",
+        # The member's state before the change, for `rollback` (dataplane/configure_agent.py).
+        "rollback_path": f"{paths.run_dir}/configure-rollback.json",
         # etcd reads its configuration only at start; a member restarts it when the rolling restart reaches it.
         "restart_files": {etcd_config_path(spec, member): "etcd"},
     }
@@ -98,7 +100,7 @@ def digest(text: str) -> str:
 AGENT_ARGUMENT = base64.b64encode(gzip.compress(AGENT_SOURCE.encode(), mtime=0)).decode()
 
 
-MODES = ("apply", "restart", "restart-in-place", "diff")
+MODES = ("apply", "restart", "restart-in-place", "diff", "rollback")
 
 
 def command(encoded_bundle: str, mode: str = "apply", python: str = "python3") -> list[str]:
@@ -161,18 +163,7 @@ def restart_plan(pending: Mapping[str, tuple[str | None, Mapping[str, Mapping[st
 Runner = Callable[[str, str], dict[str, Any]]
 
 
-def roll_out(members: Sequence[str], run: Runner, say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """A change to every member, one at a time (each reload settles before the next member's), then the
-    rolling restart of the members whose PostgreSQL waits for one (restart_plan). The sandbox and the cloud
-    steps both call this with their own runner, so they order the same way."""
-    reports = []
-    for name in members:
-        report = run(name, "apply")
-        changed = ", ".join(report.get("actions", [])) or "nothing to change"
-        needed = report.get("restart_needed") or []
-        pending = f"; restart needed: {', '.join(needed)}" if needed else ""
-        say(f"configure {name} ({report.get('role')}): {changed}{pending}")
-        reports.append(report)
+def _rolling_restart(reports: Sequence[dict[str, Any]], run: Runner, say: Callable[[str], None]) -> None:
     waiting = {
         r["member"]: (r.get("role"), r.get("pending_reason") or {})
         for r in reports
@@ -182,4 +173,35 @@ def roll_out(members: Sequence[str], run: Runner, say: Callable[[str], None]) ->
         done = run(name, mode)
         still = f"; still pending: {done['still_pending']}" if done.get("still_pending") else ""
         say(f"restart {name}: {', '.join(done.get('actions', [])) or 'nothing to do'}{still}")
+
+
+def roll_out(members: Sequence[str], run: Runner, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """A change to every member, one at a time (each reload settles before the next member's), then the
+    rolling restart of the members whose PostgreSQL waits for one (restart_plan). The sandbox and the cloud
+    steps both call this with their own runner, so they order the same way.
+
+    If any step fails, every member the change reached goes back to its last good configuration (the snapshot
+    its apply took), with the restarts that needs, and the failure is raised again: a failed change leaves
+    the cluster as it was, not half changed."""
+    reports = []
+    reached: list[str] = []
+    try:
+        for name in members:
+            reached.append(name)
+            report = run(name, "apply")
+            changed = ", ".join(report.get("actions", [])) or "nothing to change"
+            needed = report.get("restart_needed") or []
+            pending = f"; restart needed: {', '.join(needed)}" if needed else ""
+            say(f"configure {name} ({report.get('role')}): {changed}{pending}")
+            reports.append(report)
+        _rolling_restart(reports, run, say)
+    except Exception as failure:
+        say(f"configure failed ({failure}); rolling back {', '.join(reached)} to the last good configuration")
+        back = []
+        for name in reversed(reached):
+            report = run(name, "rollback")
+            say(f"rollback {name}: {', '.join(report.get('actions', [])) or 'nothing to change'}")
+            back.append(report)
+        _rolling_restart(back, run, say)
+        raise
     return reports

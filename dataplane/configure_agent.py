@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import grp
 import gzip
+import hashlib
 import json
 import os
 import pwd
@@ -207,8 +208,55 @@ def install_packages(packages: list[str]) -> list[str]:
     return missing
 
 
-def apply(bundle: dict[str, Any]) -> dict[str, Any]:
+def change_digest(bundle: dict[str, Any]) -> str:
+    """What identifies a change: the files and the dynamic configuration a bundle asks for."""
+    wanted = json.dumps({"files": bundle["files"], "dcs": bundle["dcs"]}, sort_keys=True)
+    return hashlib.sha256(wanted.encode()).hexdigest()
+
+
+def _current_dcs(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """The running values of the keys `desired` sets: under parameters every running one (so restoring it
+    removes what the change added), and a key that did not exist as null (Patroni removes a key patched to null)."""
+    found: dict[str, Any] = {}
+    for key, want in desired.items():
+        have = current.get(key)
+        if key == "parameters" or not (isinstance(want, dict) and isinstance(have, dict)):
+            found[key] = have
+        else:
+            found[key] = _current_dcs(have, want)
+    return found
+
+
+def save_snapshot(bundle: dict[str, Any], patroni: Patroni) -> None:
+    """Before anything changes: the member's files the bundle would write and the running dynamic configuration,
+    so `rollback` can put back the last good configuration if this change fails anywhere in the roll-out. Kept
+    0600 in the run directory, with the change it precedes; the files hold no secret (templates are filled)."""
+    files = []
+    for f in bundle["files"]:
+        try:
+            st = os.stat(f["path"])
+            with open(f["path"], encoding="utf-8") as current:
+                content = current.read()
+        except FileNotFoundError:
+            continue  # a file the change adds: nothing read it before, so it may stay
+        owner = f"{pwd.getpwuid(st.st_uid).pw_name}:{grp.getgrgid(st.st_gid).gr_name}"
+        files.append({"path": f["path"], "content": content, "mode": st.st_mode & 0o7777, "owner": owner})
+    snapshot = {
+        "change": change_digest(bundle),
+        "files": files,
+        "dcs": _current_dcs(patroni.checked("GET", "/config"), bundle["dcs"]),
+    }
+    fd = os.open(bundle["rollback_path"] + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(snapshot, out)
+    os.replace(bundle["rollback_path"] + ".tmp", bundle["rollback_path"])
+
+
+def apply(bundle: dict[str, Any], snapshot: bool = True) -> dict[str, Any]:
     env = read_env(bundle["secrets_env"])
+    patroni = Patroni(bundle["patroni"], env)
+    if snapshot:
+        save_snapshot(bundle, patroni)
     installed = install_packages(bundle.get("packages", []))
     written = write_changed(bundle["files"])
     report: dict[str, Any] = {"member": bundle["member"], "written": written, "actions": []}
@@ -217,7 +265,6 @@ def apply(bundle: dict[str, Any]) -> dict[str, Any]:
     if set(written) & set(bundle["templates"]):
         fill_templates(bundle["fill_commands"], bundle["service_user"], env)
         report["actions"].append("templates filled")
-    patroni = Patroni(bundle["patroni"], env)
     started = time.monotonic()
     if bundle["patroni_config"] in written:
         patroni.checked("POST", "/reload")
@@ -236,6 +283,22 @@ def apply(bundle: dict[str, Any]) -> dict[str, Any]:
     report["restart_needed"] = sorted(set(services))
     report["pending_reason"] = dict(state.get("pending_restart_reason") or {})
     report["role"] = state.get("role")
+    return report
+
+
+def rollback(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Put back what this member ran before `bundle`'s change (the snapshot its apply took), reloading and
+    reporting a pending restart as apply does. A member the change never reached has no snapshot of it and
+    is left alone."""
+    try:
+        with open(bundle["rollback_path"], encoding="utf-8") as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        saved = None
+    if not saved or saved.get("change") != change_digest(bundle):
+        return {"member": bundle["member"], "written": [], "actions": ["not reached by this change"], "dcs_patch": {}}
+    report = apply({**bundle, "files": saved["files"], "dcs": saved["dcs"], "packages": []}, snapshot=False)
+    report["actions"].insert(0, "rolled back")
     return report
 
 
@@ -342,7 +405,13 @@ def diff(bundle: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MODES = {"apply": apply, "restart": restart, "restart-in-place": restart_in_place, "diff": diff}
+MODES = {
+    "apply": apply,
+    "restart": restart,
+    "restart-in-place": restart_in_place,
+    "diff": diff,
+    "rollback": rollback,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -2,8 +2,8 @@
 runs there, as the console records operators' actions.
 
 A member has python3 but neither boto3 nor the AWS CLI, so this module is standard library only and its source
-travels to the member inside the script that uses it (`append_script`). It signs one S3 PutObject with
-Signature Version 4, with the instance role's credentials from IMDSv2 (`key_type` auto) or with the keys
+travels to the member inside the program that uses it (`restore_drill.journal_append_program`). It signs one S3
+PutObject with Signature Version 4, with the instance role's credentials from IMDSv2 (`key_type` auto) or with the keys
 pgBackRest reads from the secrets environment (`shared`, the sandbox's emulator), and hands it to the same
 `S3Journal.append` the console uses, so an entry written here is read back by `pgp journal` like any other.
 """

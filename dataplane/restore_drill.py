@@ -13,6 +13,7 @@ Pure: renders files; the configure step (dataplane/configure.py) carries them to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shlex
 from pathlib import Path, PurePosixPath
@@ -119,6 +120,7 @@ def journal_bucket(spec: ClusterSpec) -> node_journal.Bucket | None:
     return None
 
 
+@functools.cache
 def journal_append_program() -> str:
     """A python3 program (stdin) whose argv is node_journal.main's: the journal's own modules, by their source,
     so the member writes entries exactly as the console reads them."""

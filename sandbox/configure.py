@@ -31,8 +31,11 @@ class MemberReport:
     role: str | None
 
 
-def _run(spec: ClusterSpec, member: Member, mode: str) -> dict[str, Any]:
-    argv = configure.command(configure.encoded(spec, member), mode)
+def run_member(
+    spec: ClusterSpec, member: Member, mode: str, extra_files: configure.Files | None = None
+) -> dict[str, Any]:
+    """The agent in `mode` on one member, as the cloud's step runs it (`extra_files`: as a cloud member's)."""
+    argv = configure.command(configure.encoded(spec, member, extra_files), mode)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=APPLY_TIMEOUT_SECONDS)
     try:
         report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -58,11 +61,11 @@ def _member_report(report: dict[str, Any]) -> MemberReport:
 def apply(spec: ClusterSpec, say: Callable[[str], None] = print) -> list[MemberReport]:
     """Every member, then the rolling restart of those that wait for one (dataplane.configure.roll_out)."""
     reports = configure.roll_out(
-        [m.name for m in spec.members], lambda name, mode: _run(spec, spec.member(name), mode), say
+        [m.name for m in spec.members], lambda name, mode: run_member(spec, spec.member(name), mode), say
     )
     return [_member_report(r) for r in reports]
 
 
 def diff(spec: ClusterSpec) -> list[dict[str, Any]]:
     """Per member, what applying `spec` would change (files, DCS patch) and any restart already pending."""
-    return [_run(spec, member, "diff") for member in spec.members]
+    return [run_member(spec, member, "diff") for member in spec.members]

@@ -120,3 +120,58 @@ def test_a_rolling_restart_takes_the_replicas_first_unless_it_lowers_a_hot_stand
     assert configure.restart_plan({"m-1": ("replica", {})}) == [("m-1", "restart")]
     with pytest.raises(ValueError, match="configure mode 'reboot'"):
         configure.command("x", "reboot")
+
+
+def test_a_failed_roll_out_puts_every_member_it_reached_back_and_raises():
+    """A member's apply fails: the members before it and the failing one are rolled back (newest first, so the
+    first member's snapshot, taken before any change, restores the dynamic configuration last), the ones
+    rolled back onto a restart-only value restart, a member never reached is left alone, and the failure
+    is raised again."""
+    calls: list[tuple[str, str]] = []
+
+    def run(name: str, mode: str) -> dict:
+        calls.append((name, mode))
+        if (name, mode) == ("m-2", "apply"):
+            raise RuntimeError("m-2: PermissionError")
+        restart = ["postgresql"] if mode == "rollback" and name == "m-1" else []
+        return {"member": name, "role": "replica", "actions": [mode], "restart_needed": restart}
+
+    said: list[str] = []
+    with pytest.raises(RuntimeError, match="m-2: PermissionError"):
+        configure.roll_out(["m-1", "m-2", "m-3"], run, said.append)
+    assert calls == [("m-1", "apply"), ("m-2", "apply"), ("m-2", "rollback"), ("m-1", "rollback"), ("m-1", "restart")]
+    assert any("rolling back m-1, m-2 to the last good configuration" in line for line in said)
+
+
+def test_a_failed_rolling_restart_rolls_every_member_back(spec):
+    calls: list[tuple[str, str]] = []
+
+    def run(name: str, mode: str) -> dict:
+        calls.append((name, mode))
+        if mode == "restart":
+            raise RuntimeError(f"{name}: PostgreSQL did not start")
+        return {
+            "member": name,
+            "role": "replica",
+            "actions": [mode],
+            "restart_needed": ["postgresql"] * (mode == "apply"),
+        }
+
+    with pytest.raises(RuntimeError, match="did not start"):
+        configure.roll_out(["m-1", "m-2"], run, lambda _: None)
+    assert calls == [("m-1", "apply"), ("m-2", "apply"), ("m-1", "restart"), ("m-2", "rollback"), ("m-1", "rollback")]
+    assert configure.bundle(spec, spec.members[0])["rollback_path"].endswith("/configure-rollback.json")
+
+
+def test_the_snapshot_keeps_the_running_values_of_what_the_change_sets():
+    current = {"ttl": 20, "postgresql": {"parameters": {"a": 1, "b": 2}, "use_pg_rewind": True}}
+    desired = {"ttl": 30, "loop_wait": 2, "postgresql": {"parameters": {"a": 5}}}
+    saved = configure_agent._current_dcs(current, desired)
+    assert saved == {"ttl": 20, "loop_wait": None, "postgresql": {"parameters": {"a": 1, "b": 2}}}
+    # Restoring it from the changed state removes what the change added and keeps what it did not touch.
+    changed = {"ttl": 30, "loop_wait": 2, "postgresql": {"parameters": {"a": 5}, "use_pg_rewind": True}}
+    assert configure_agent.dcs_patch(changed, saved) == {
+        "ttl": 20,
+        "loop_wait": None,
+        "postgresql": {"parameters": {"a": 1, "b": 2}},
+    }

@@ -65,3 +65,32 @@ def test_config_diff_names_what_would_change_and_changes_nothing(sandbox):
         found = configure.diff(wider)
         assert [d["files_differ"] for d in found] == [[config_path(spec, m)] for m in spec.members]
     assert all(not d["files_differ"] for d in configure.diff(spec))
+
+
+def test_a_change_that_fails_on_one_member_leaves_every_member_as_it_was(sandbox):
+    """Failure injected: the last member's bundle also holds a file no one can write (under /proc), so its agent
+    fails after writing its other files. The roll-out puts every member it reached back to the last good
+    configuration (files, reloads, the DCS), and the cluster then runs exactly what it ran before."""
+    from dataplane import configure as configure_steps
+    from sandbox import configure
+    from sandbox.drills.configure import changed, running_differences
+
+    spec = sandbox.layout.spec
+    sandbox.wait_healthy(90)
+    target = changed(spec)
+    last = target.members[-1].name
+    unwritable = {"/proc/pgp-cannot-write": ("x\n", 0o600, "root:root")}
+
+    def run(name: str, mode: str) -> dict:
+        return configure.run_member(target, target.member(name), mode, unwritable if name == last else None)
+
+    said: list[str] = []
+    with pytest.raises(configure.ConfigureError, match=last):
+        configure_steps.roll_out([m.name for m in target.members], run, said.append)
+    print("\n".join(said))
+    assert [line.split(":")[0] for line in said if line.startswith("rollback ")] == [
+        f"rollback {m.name}" for m in reversed(target.members)
+    ]
+    assert all("rolled back" in line for line in said if line.startswith("rollback "))
+    assert running_differences(sandbox, spec) == []
+    assert all(not d["files_differ"] and not d["dcs_patch"] for d in configure.diff(spec))

@@ -92,13 +92,16 @@ def test_it_sends_each_member_its_own_command_and_restarts_replicas_before_the_l
     assert said[-1] == "restart db-2: switched over to db-1, postgresql restarted"
 
 
-def test_a_failing_member_is_named_and_stops_the_roll_out(ssm_configure):
+def test_a_failing_member_is_named_stops_the_roll_out_and_what_it_reached_is_rolled_back(ssm_configure):
     reports = {
         ("i-1", "apply"): _apply("db-1", "primary", False),
         ("i-2", "apply"): {"error": "RuntimeError: Patroni PATCH /config: HTTP 409: conflict"},
+        ("i-2", "rollback"): {**_apply("db-2", "replica", False), "actions": ["rolled back"]},
+        ("i-1", "rollback"): {**_apply("db-1", "primary", False), "actions": ["rolled back"]},
     }
     ssm = FakeSsm(reports)
     members = _members()
     with pytest.raises(ssm_configure.MemberFailed, match=r"db-2 \(i-2\): RuntimeError: Patroni PATCH /config"):
         configure.roll_out(list(members), ssm_configure.ssm_runner(ssm, members), lambda _: None)
-    assert [ids for ids, _, _ in ssm.sent] == [["i-1"], ["i-2"]]
+    sent = [(ids, shlex.split(p["commands"][0])[4]) for ids, _, p in ssm.sent]
+    assert sent == [(["i-1"], "apply"), (["i-2"], "apply"), (["i-2"], "rollback"), (["i-1"], "rollback")]
