@@ -24,6 +24,8 @@ from dataplane import configure  # noqa: E402
 # The agent waits at most two Patroni loops per apply (a diff waits for none); a restart waits for PostgreSQL
 # and the replica's catch-up.
 APPLY_TIMEOUT_SECONDS = 300
+# What the journal calls a deploy's configure step (`pgp journal`, the inventory's last actions).
+UP_ACTION = "up"
 RESTART_TIMEOUT_SECONDS = 900
 
 
@@ -63,6 +65,8 @@ def main() -> int:
         help="a member, its instance id and its encoded bundle, in roll-out order",
     )
     parser.add_argument("--boot-timeout", type=int, default=1800, help="seconds to wait for SSM and cloud-init")
+    parser.add_argument("--journal-bucket", help="the stack's locked bucket, whose journal records this run")
+    parser.add_argument("--scope", help="the cluster's scope (its journal prefix)")
     args = parser.parse_args()
     members = {name: (instance, bundle) for name, instance, bundle in args.member}
 
@@ -75,12 +79,35 @@ def main() -> int:
     if any(r["Status"] != "Success" for r in booted.values()):
         print("cloud-init did not finish on every member", file=sys.stderr)
         return 1
+    started = time.monotonic()
     try:
-        configure.roll_out(list(members), ssm_runner(ssm, members), print)
+        reports = configure.roll_out(list(members), ssm_runner(ssm, members), print)
     except MemberFailed as failed:
         print(f"configure failed on {failed}", file=sys.stderr)
+        record(args, boto3, "failed", time.monotonic() - started, list(members), [], str(failed))
         return 1
+    changed = [r["member"] for r in reports if r.get("written") or r.get("dcs_patch")]
+    record(args, boto3, "ok", time.monotonic() - started, list(members), changed)
     return 0
+
+
+def journal_details(members: list[str], changed: list[str], error: str = "") -> dict:
+    return {"members": members, "changed": changed, **({"error": error[-1000:]} if error else {})}
+
+
+def record(args, boto3, result: str, seconds: float, members: list[str], changed: list[str], error: str = "") -> None:
+    """The `pulumi up` that ran this step, as one journal entry (who: the deployer's principal). A journal that
+    cannot be written is said, never a failed deploy: the change itself is done (or rolled back)."""
+    if not (args.journal_bucket and args.scope):
+        return
+    from dataplane import journal
+
+    try:
+        who = boto3.client("sts", region_name=args.region).get_caller_identity()["Arn"]
+        entry = journal.entry(UP_ACTION, who, result, seconds, journal_details(members, changed, error))
+        journal.S3Journal(boto3.client("s3", region_name=args.region), args.journal_bucket, args.scope).append(entry)
+    except Exception as failure:
+        print(f"warning: this run is not recorded in the journal: {type(failure).__name__}: {failure}", file=sys.stderr)
 
 
 if __name__ == "__main__":

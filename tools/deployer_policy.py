@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataplane.journal import JOURNAL_PREFIX
 from tools.records import Plan
 
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
@@ -561,6 +562,10 @@ TYPE_GRANTS: dict[str, tuple[Grant, ...]] = {
     "tls:index/locallySignedCert:LocallySignedCert": (),
     # ... except the post-provision steps: pulumi-command runs scripts/ssm_run.py with the deployer's credentials.
     "command:local:Command": (
+        # The configure step records each deploy in the stack journal (scripts/ssm_configure.py): one new,
+        # locked object under journal/, encrypted with the vault's key.
+        G("s3:journal", "s3:PutObject"),
+        G("kms:via-service", "kms:GenerateDataKey"),
         G("ssm:document", "ssm:SendCommand"),
         G("ssm:instances", "ssm:SendCommand"),
         G("ssm:read", "ssm:GetCommandInvocation", "ssm:DescribeInstanceInformation"),
@@ -665,6 +670,8 @@ def _context(plan: Plan, region: str, account: str, invokes: Sequence[Invoke]) -
             ctx.kms_via.add(f"ec2.{region}.amazonaws.com")
         elif record.type == "aws:secretsmanager/secretVersion:SecretVersion":
             ctx.kms_via.add(f"secretsmanager.{region}.amazonaws.com")
+        elif record.type == "command:local:Command":
+            ctx.kms_via.add(f"s3.{region}.amazonaws.com")  # the journal entry's SSE-KMS
         elif record.type == "aws:ec2/vpcEndpoint:VpcEndpoint":
             ctx.endpoint_services.add(inputs["serviceName"])
         elif record.type == "aws:iam/instanceProfile:InstanceProfile":
@@ -904,6 +911,7 @@ SCOPES: dict[str, Scope] = {
         "KmsListAliases", lambda c: "*", _region, star="ListAliases supports no resource-level permissions"
     ),
     "s3:buckets": Scope("S3StageBuckets", lambda c: [f"arn:aws:s3:::{c.prefix}-*"]),
+    "s3:journal": Scope("S3StageJournal", lambda c: [f"arn:aws:s3:::{c.prefix}-*/{JOURNAL_PREFIX}/*"]),
     "secrets:own": Scope(
         "SecretsStageSecrets", lambda c: [f"arn:aws:secretsmanager:{c.region}:{c.account}:secret:{c.prefix}-*"]
     ),

@@ -150,6 +150,8 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
                     for member in spec.members
                 ]
             ),
+            journal_bucket=repository.bucket,
+            scope=spec.scope,
             tags=tags,
             after=[vault],
         ),

@@ -46,6 +46,9 @@ class PostProvisionArgs:
     # The bundles wait for the vault's key, which the member's pgbackrest.conf names as its boot files do.
     member_names: Sequence[str]
     configure_bundles: pulumi.Input[Sequence[str]]
+    # Where the configure step records the run (the stack journal in the locked bucket, under the scope).
+    journal_bucket: str
+    scope: str
     tags: Mapping[str, str]
     # The first backup must land in a bucket whose lock, encryption and policy already exist.
     after: Sequence[pulumi.Resource] = ()
@@ -70,6 +73,10 @@ class PostProvision(PlatformComponent):
                         SSM_CONFIGURE,
                         "--region",
                         args.region,
+                        "--journal-bucket",
+                        args.journal_bucket,
+                        "--scope",
+                        args.scope,
                         *[
                             part
                             for name, instance, bundle in zip(args.member_names, v[0], v[1], strict=True)

@@ -105,3 +105,47 @@ def test_a_failing_member_is_named_stops_the_roll_out_and_what_it_reached_is_rol
         configure.roll_out(list(members), ssm_configure.ssm_runner(ssm, members), lambda _: None)
     sent = [(ids, shlex.split(p["commands"][0])[4]) for ids, _, p in ssm.sent]
     assert sent == [(["i-1"], "apply"), (["i-2"], "apply"), (["i-2"], "rollback"), (["i-1"], "rollback")]
+
+
+def test_each_deploy_is_one_journal_entry_and_a_journal_that_fails_does_not_fail_it(ssm_configure, capsys):
+    """What `pulumi up`'s configure step writes to the stack journal: who deployed (the deployer's principal),
+    the result, the members and which of them changed; read back as the console reads every entry."""
+    import argparse
+
+    from dataplane import journal
+
+    class S3:
+        def __init__(self):
+            self.put: list[dict] = []
+
+        def put_object(self, **kwargs):
+            assert kwargs["ContentMD5"]  # Object Lock buckets refuse a put without one
+            self.put.append(kwargs)
+
+    s3 = S3()
+
+    class Sts:
+        def get_caller_identity(self):
+            return {"Arn": "arn:aws:sts::111122223333:assumed-role/pgp-prod-deployer/github"}
+
+    class Boto3:
+        @staticmethod
+        def client(service, region_name):
+            return {"s3": s3, "sts": Sts()}[service]
+
+    args = argparse.Namespace(region="eu-central-1", journal_bucket="pgp-prod-vault", scope="pgp-prod")
+    ssm_configure.record(args, Boto3, "ok", 12.34, ["db-0", "db-1"], ["db-1"])
+    (put,) = s3.put
+    assert put["Bucket"] == "pgp-prod-vault" and put["Key"].startswith(journal.prefix("pgp-prod"))
+    entry = journal.decode(put["Body"])
+    assert (entry.action, entry.result, entry.seconds) == ("up", "ok", 12.3)
+    assert entry.who.endswith("pgp-prod-deployer/github")
+    assert entry.details == {"members": ["db-0", "db-1"], "changed": ["db-1"]}
+
+    class Broken(Boto3):
+        @staticmethod
+        def client(service, region_name):
+            raise RuntimeError("AccessDenied")
+
+    ssm_configure.record(args, Broken, "failed", 1.0, ["db-0"], [], "db-0: boom")
+    assert "not recorded in the journal: RuntimeError: AccessDenied" in capsys.readouterr().err

@@ -27,6 +27,10 @@ def bundles_of(step: ResourceRecord) -> dict[str, dict]:
     """Member name -> its decoded bundle, from the step's `--member NAME INSTANCE BUNDLE` arguments."""
     argv = shlex.split(step.inputs["create"])
     assert argv[:2] == [".venv/bin/python", "scripts/ssm_configure.py"], argv[:2]
+    # Each run is one journal entry in the stack's locked bucket, under the cluster's scope.
+    assert argv[argv.index("--journal-bucket") + 1].startswith("pgp-") and argv[argv.index("--scope") + 1].startswith(
+        "pgp-"
+    )
     found = {}
     for i, word in enumerate(argv):
         if word == "--member":
