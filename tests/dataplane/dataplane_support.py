@@ -269,26 +269,14 @@ def gpg_key(home: Path, name: str) -> str:
     return subprocess.run([*gpg, "--armor", "--export"], check=True, capture_output=True, text=True).stdout
 
 
+def psql_on(spec, member, sql: str, db: str = "postgres", env: dict | None = None) -> str:
+    """SQL as the superuser over the member's socket, unaligned and without headers."""
+    argv = [*as_postgres(), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", spec.paths_for(member).run_dir]
+    return run_checked([*argv, "-p", str(member.ports.postgres), "-d", db, "-c", sql], env=env).stdout
+
+
 def psql_local(spec, sql: str, db: str = "postgres") -> str:
-    m = spec.members[0]
-    return run_checked(
-        [
-            *as_postgres(),
-            "psql",
-            "-X",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            spec.paths_for(m).run_dir,
-            "-p",
-            str(m.ports.postgres),
-            "-d",
-            db,
-            "-c",
-            sql,
-        ]
-    ).stdout
+    return psql_on(spec, spec.members[0], sql, db)
 
 
 def psql_tcp(

@@ -29,6 +29,7 @@ from dataplane_support import (
     wait_for,
     write_file,
 )
+from dataplane_support import psql_on as support_psql_on
 
 from dataplane import pgbackrest
 from dataplane.model import PATRONI_REST_USER, SECRET_ENV
@@ -139,25 +140,7 @@ def live(workroot):
 
 
 def psql_on(spec, member, sql: str) -> str:
-    return run_checked(
-        [
-            *as_postgres(),
-            "psql",
-            "-X",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            spec.paths_for(member).run_dir,
-            "-p",
-            str(member.ports.postgres),
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ],
-        env=ENV,
-    ).stdout
+    return support_psql_on(spec, member, sql, env=ENV)
 
 
 def test_leader_streams_to_a_synchronous_standby_over_tls(live):
