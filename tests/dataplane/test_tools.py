@@ -252,6 +252,9 @@ def test_pgbouncer_pools_app_users_over_tls(pgbouncer_proc):
 def test_pgbouncer_admin_and_stats_consoles(pgbouncer_proc):
     spec = pgbouncer_proc
     m = spec.members[0]
+    # The app pool exists once a client used it; this test must not depend on another having run first.
+    rw = TEST_SECRETS[SECRET_ENV["app-readwrite"]]
+    assert psql_sql(spec, "app_rw", rw, "select 1", port=m.ports.pgbouncer).returncode == 0
     admin = run_checked(
         [
             *as_postgres(),
