@@ -22,6 +22,9 @@ from dataplane.tls import tls_files
 
 METRICS_INTERVAL_MINUTES = 5
 
+# postgres_exporter's own gauges the dashboard draws (grafana.py), served by its default queries: the tests
+# check the installed exporter serves them.
+EXPORTER_DEFAULT_GAUGES = ("pg_database_size_bytes", "pg_stat_activity_count", "pg_stat_database_xact_commit")
 # Gauges the alert rules rely on (prometheus.py). Names: pgp_<query>_<column>.
 CUSTOM_QUERIES: dict[str, dict] = {
     "pgp_archiver": {
@@ -68,15 +71,22 @@ CUSTOM_QUERIES: dict[str, dict] = {
             {"lag_bytes": {"usage": "GAUGE", "description": "WAL the standby has not replayed yet"}},
         ],
     },
+    # Client backends only: no WAL sender, autovacuum or other background worker (the long-transaction and
+    # idle-in-transaction alerts are about applications).
     "pgp_connections": {
         "query": (
-            "SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS used, "
-            "current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int "
-            "AS available FROM pg_stat_activity"
+            "SELECT count(*) AS used, current_setting('max_connections')::int - "
+            "current_setting('superuser_reserved_connections')::int AS available, "
+            "COALESCE(EXTRACT(EPOCH FROM max(now() - xact_start) FILTER (WHERE state = 'active')), 0) "
+            "AS oldest_transaction_seconds, COALESCE(EXTRACT(EPOCH FROM max(now() - state_change) "
+            "FILTER (WHERE state LIKE 'idle in transaction%')), 0) AS oldest_idle_in_transaction_seconds "
+            "FROM pg_stat_activity WHERE backend_type = 'client backend'"
         ),
         "metrics": [
             {"used": {"usage": "GAUGE", "description": "client backends"}},
             {"available": {"usage": "GAUGE", "description": "max_connections minus the superuser reserve"}},
+            {"oldest_transaction_seconds": {"usage": "GAUGE", "description": "of an active session"}},
+            {"oldest_idle_in_transaction_seconds": {"usage": "GAUGE", "description": "since its state_change"}},
         ],
     },
     # Replaces the exporter's built-in query of the same name, which calls pg_current_wal_lsn() and so fails
@@ -92,6 +102,14 @@ CUSTOM_QUERIES: dict[str, dict] = {
             {"slot_type": {"usage": "LABEL", "description": "physical or logical"}},
             {"active": {"usage": "GAUGE", "description": "1 while a receiver uses the slot"}},
             {"pg_wal_lsn_diff": {"usage": "GAUGE", "description": "WAL the slot retains, in bytes"}},
+        ],
+    },
+    # Per database (the primary's catalog, on every member): the wraparound alerts.
+    "pgp_database": {
+        "query": "SELECT datname, age(datfrozenxid) AS xid_age FROM pg_database",
+        "metrics": [
+            {"datname": {"usage": "LABEL", "description": "database"}},
+            {"xid_age": {"usage": "GAUGE", "description": "age(datfrozenxid)"}},
         ],
     },
     "pgp_checksums": {
