@@ -23,6 +23,7 @@ EXPECTED_DRILLS = {
     "restore",
     "roles",
     "rolling_restart",
+    "day_two_alerts",
     "switchover",
     "tls",
     "worm",
