@@ -45,6 +45,11 @@ IDLE_IN_TRANSACTION_SECONDS = IDLE_IN_TRANSACTION_TIMEOUT_SECONDS // 2
 # A slot retaining twice max_wal_size keeps WAL checkpoints would otherwise have recycled; inactive, it retains
 # more with every write until pg_wal fills the disk.
 SLOT_RETAINED_WAL_FACTOR = 2
+# Autovacuum falling behind: a table with this share of dead tuples (autovacuum_vacuum_scale_factor is 0.2, so
+# it is past due), at least this many (small tables do not matter), and no vacuum of any kind for a day.
+AUTOVACUUM_DEAD_RATIO = 0.2
+AUTOVACUUM_MIN_DEAD_TUPLES = 10_000
+AUTOVACUUM_STALE_SECONDS = 86400
 # The node's wrapper, not bare patronictl: that one fails without the member's passwords in its environment.
 PATRONICTL = PurePosixPath(PATRONICTL_COMMAND).name
 
@@ -102,6 +107,14 @@ def vm_slot_retains_above(bytes_: int) -> str:
     return f"pg_replication_slots_pg_wal_lsn_diff > {bytes_} {_ON_PRIMARY}"
 
 
+def vm_autovacuum_behind(ratio: float, min_dead: int, stale_seconds: int) -> str:
+    dead, live = "pgp_table_dead_tuples", "pgp_table_live_tuples"
+    return (
+        f"{dead} > {min_dead} and {dead} / clamp_min({dead} + {live}, 1) > {ratio} "
+        f"and time() - pgp_table_last_vacuum_timestamp_seconds > {stale_seconds}"
+    )
+
+
 # The VM flavour: postgres_exporter with our pgp_* queries, node_exporter with the textfile metrics, Patroni.
 VM_VOCABULARY = MetricVocabulary(
     name="vm",
@@ -156,6 +169,9 @@ VM_VOCABULARY = MetricVocabulary(
         "PostgresIdleInTransaction": lambda t: vm_idle_in_transaction_above(IDLE_IN_TRANSACTION_SECONDS),
         "ReplicationSlotInactive": lambda t: vm_slot_inactive(),
         "ReplicationSlotRetainingWal": lambda t: vm_slot_retains_above(t.slot_retained_bytes),
+        "AutovacuumFallingBehind": lambda t: vm_autovacuum_behind(
+            AUTOVACUUM_DEAD_RATIO, AUTOVACUUM_MIN_DEAD_TUPLES, AUTOVACUUM_STALE_SECONDS
+        ),
     },
 )
 # Every alert cluster_alert_rules can raise (SynchronousStandbyMissing only on synchronous stages): the VM
@@ -523,6 +539,21 @@ def cluster_alert_rules(
             "pg_replication_slots on the primary (active, restart_lsn, wal_status); a lagging standby: see "
             "PostgresReplicationLag; an abandoned slot: pg_drop_replication_slot('<slot>'). Watch DiskFreeLow "
             "on the primary.",
+            rb,
+        ),
+        _rule(
+            "AutovacuumFallingBehind",
+            expr("AutovacuumFallingBehind"),
+            "30m",
+            "warning",
+            "{{ $labels.relation }} in database {{ $labels.datname }} on {{ $labels.member }} has "
+            "{{ $value | humanize }} dead tuples",
+            f"More than {AUTOVACUUM_DEAD_RATIO:.0%} of the table's tuples (and over {AUTOVACUUM_MIN_DEAD_TUPLES:,}) "
+            f"are dead and it has not been vacuumed for {_duration(AUTOVACUUM_STALE_SECONDS)}: it bloats, and "
+            "scans read the dead rows.",
+            "Check that autovacuum runs on it (pg_stat_user_tables.last_autovacuum, reloptions "
+            "autovacuum_enabled), that no long transaction holds the horizon (PostgresLongRunningTransaction), "
+            "and the autovacuum workers (pg_stat_progress_vacuum); VACUUM (VERBOSE) the table by hand.",
             rb,
         ),
     ]

@@ -1,8 +1,9 @@
 """day_two_alerts: the conditions behind the wraparound, transaction and slot alerts, made for real on the primary,
 and the rendered rules evaluated on them by the sandbox's Prometheus.
 
-A session is left idle in a transaction, another runs a long statement, and an inactive physical slot retains
-the WAL of a write. The slot's rule, whose condition holds at once, must go pending in Prometheus as rendered. The
+A session is left idle in a transaction, another runs a long statement, an inactive physical slot retains the
+WAL of a write, and a table autovacuum may not touch is left mostly dead. The slot's and the table's rules, whose
+conditions hold at once, must go pending in Prometheus as rendered. The
 others hold for minutes (half an hour, 500 million XIDs) before they fire: for those Prometheus evaluates the
 rule's own expression (dataplane.prometheus builds both) with a threshold the drill reaches in seconds, and with
 the rendered threshold, which must not match. The exported values are checked against what the primary itself
@@ -19,11 +20,13 @@ import urllib.request
 import psycopg
 import yaml
 
+from dataplane import exporters
 from dataplane import prometheus as rules
 from dataplane.model import APP_DATABASE, APP_READWRITE_USER
 from dataplane.postgresql import max_wal_size_mb
 from sandbox import processes
 from sandbox.client import Sandbox
+from sandbox.environment import node_environment
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
 from sandbox.layout import LOOPBACK
 from sandbox.services import prometheus
@@ -31,6 +34,9 @@ from sandbox.supervisor import ServiceError, wait_until
 
 NAME = "day_two_alerts"
 SLOT = "pgp_drill_forgotten"
+DEAD_TABLE = "app.pgp_drill_dead"
+# Dead tuples the autovacuum drill leaves: twice the rule's minimum, so the rendered rule holds.
+DEAD_TUPLES = 2 * rules.AUTOVACUUM_MIN_DEAD_TUPLES
 # Thresholds the drill reaches within a scrape or two: seconds of idleness, a statement's runtime, WAL bytes.
 DRILL_SECONDS = 5
 DRILL_RETAINED_BYTES = 2**20
@@ -145,6 +151,21 @@ def day_two_alerts(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             {SLOT},
             label="slot_name",
         )
+        # Autovacuum: a table it may not touch, two thirds dead, read by the node metrics script as its timer
+        # would, past the rendered thresholds at once (never vacuumed): the rule as rendered goes pending.
+        psql(
+            f"CREATE TABLE {DEAD_TABLE} (i int) WITH (autovacuum_enabled = false); "
+            f"INSERT INTO {DEAD_TABLE} SELECT generate_series(1, {3 * DEAD_TUPLES // 2}); "
+            f"DELETE FROM {DEAD_TABLE} WHERE i > {DEAD_TUPLES // 2}",
+            dbname=APP_DATABASE,
+        )
+        processes.run_as_service_user(exporters.node_metrics_command(layout.spec, leader), env=node_environment(layout))
+        checks["AutovacuumFallingBehind pending"] = seen(
+            "autovacuum_pending",
+            f'ALERTS{{alertname="AutovacuumFallingBehind",alertstate="pending",relation="{DEAD_TABLE}"}}',
+            {DEAD_TABLE},
+            label="relation",
+        )
         # Wraparound: the exported age is the primary's, and the rule's expression selects the database once
         # its age passes the threshold; at the rendered threshold the young sandbox is far from it.
         exported = _query(port, f'max by (datname) (pgp_database_xid_age{{datname="{APP_DATABASE}"}})')
@@ -169,14 +190,17 @@ def day_two_alerts(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         idle.close()
         busy.close()
         psql(f"SELECT pg_drop_replication_slot('{SLOT}') FROM pg_replication_slots WHERE slot_name = '{SLOT}'")
+        psql(f"DROP TABLE IF EXISTS {DEAD_TABLE}", dbname=APP_DATABASE)
+        # The next run of the script forgets the table (as the node's timer would).
+        processes.run_as_service_user(exporters.node_metrics_command(layout.spec, leader), env=node_environment(layout))
     failed = [name for name, ok in checks.items() if not ok]
     notes += [f"failed: {name}" for name in failed]
     return DrillResult(
         NAME,
         not failed,
         measured,
-        f"each condition in Prometheus within {SEEN_WITHIN_SECONDS} s, the slot's rule pending, the rendered "
-        "thresholds unmatched",
+        f"each condition in Prometheus within {SEEN_WITHIN_SECONDS} s, the slot's and the table's rules pending, "
+        "the rendered thresholds unmatched",
         notes,
     )
 

@@ -184,7 +184,7 @@ def test_alert_rules_fire_on_synthetic_series(tmp_path):
 
 
 def test_day_two_alerts_fire_on_synthetic_series(tmp_path):
-    """Wraparound, long and idle transactions, slots: each fires on its condition after its `for`,
+    """Wraparound, long and idle transactions, slots, autovacuum: each fires on its condition after its `for`,
     names its subject, and stays quiet just below its threshold or on a standby."""
     spec = cloud_spec("prod")
     rules_doc = prometheus.alert_rules(spec)
@@ -212,6 +212,9 @@ def test_day_two_alerts_fire_on_synthetic_series(tmp_path):
         return {"eval_time": at, "alertname": name, "exp_alerts": alerts}
 
     xid = "pgp_database_xid_age"
+    table = {"member": m1, "datname": "app", "relation": "app.orders"}
+    vacuumed = {"member": m1, "datname": "app", "relation": "app.events"}
+    small = {"member": m1, "datname": "app", "relation": "app.small"}
     tests = {
         "rule_files": [str(rules)],
         "evaluation_interval": "15s",
@@ -279,6 +282,25 @@ def test_day_two_alerts_fire_on_synthetic_series(tmp_path):
                         {"member": m1, "slot_name": "forgotten"},
                         f"{2 * slot_bytes // 2**30}Gi",
                     ),
+                ],
+            },
+            {
+                "interval": "15s",
+                "input_series": [
+                    # promtool's clock starts at 0: a vacuum "a day and a bit before" is negative.
+                    series("pgp_table_dead_tuples", 50_000, **table),
+                    series("pgp_table_live_tuples", 50_000, **table),
+                    series("pgp_table_last_vacuum_timestamp_seconds", -100_000, **table),
+                    series("pgp_table_dead_tuples", 50_000, **vacuumed),
+                    series("pgp_table_live_tuples", 50_000, **vacuumed),
+                    series("pgp_table_last_vacuum_timestamp_seconds", 0, **vacuumed),
+                    series("pgp_table_dead_tuples", prometheus.AUTOVACUUM_MIN_DEAD_TUPLES, **small),
+                    series("pgp_table_live_tuples", 0, **small),
+                    series("pgp_table_last_vacuum_timestamp_seconds", -100_000, **small),
+                ],
+                "alert_rule_test": [
+                    fired("AutovacuumFallingBehind", "29m", None),
+                    fired("AutovacuumFallingBehind", "31m", table, "50k"),
                 ],
             },
         ],
@@ -450,9 +472,27 @@ def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_
     run_checked([*base, "stanza-create"], env=secret_env())
     run_checked([*base, "--type=full", "backup"], env=secret_env(), timeout=120)
     write_file(Path(exporters.node_metrics_script_path(spec, m)), exporters.render_node_metrics_script(), 0o755)
-    run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
+    from test_tools import psql_local
+
+    # A table autovacuum may not touch, with more dead tuples than live ones.
+    psql_local(
+        spec,
+        "CREATE TABLE app.pgp_probe_dead (id int) WITH (autovacuum_enabled = false); "
+        "INSERT INTO app.pgp_probe_dead SELECT generate_series(1, 3000); "
+        "DELETE FROM app.pgp_probe_dead WHERE id > 1000",
+        db="app",
+    )
+    try:
+        run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
+    finally:
+        psql_local(spec, "DROP TABLE app.pgp_probe_dead", db="app")
     prom = Path(exporters.textfile_dir(spec, m)) / "pgp.prom"
     text = prom.read_text()
+    probe = 'datname="app",member="node1",relation="app.pgp_probe_dead"'
+    assert f'pgp_table_dead_tuples{{cluster="pgp-test",{probe}}} 2000' in text, text
+    assert f'pgp_table_live_tuples{{cluster="pgp-test",{probe}}} 1000' in text
+    assert f'pgp_table_last_vacuum_timestamp_seconds{{cluster="pgp-test",{probe}}} 0' in text
+    assert text.count("pgp_table_dead_tuples{") <= exporters.AUTOVACUUM_TOP_TABLES
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"} 1' in text
