@@ -25,7 +25,11 @@ from dataplane.prometheus import (
     CONNECTION_SATURATION,
     DISK_FREE_CRITICAL,
     DISK_FREE_WARNING,
+    IDLE_IN_TRANSACTION_SECONDS,
+    LONG_TRANSACTION_SECONDS,
     SCRAPE_INTERVAL_SECONDS,
+    XID_AGE_CRITICAL,
+    XID_AGE_WARNING,
     MetricVocabulary,
     Thresholds,
 )
@@ -69,6 +73,10 @@ CNPG_LEFT_OUT: dict[str, str] = {
     ),
     "RestoreDrillTooOld": NO_RESTORE_DRILL,
     "RestoreDrillFailed": NO_RESTORE_DRILL,
+    "AutovacuumFallingBehind": (
+        "CloudNativePG's default queries export no table statistics (pg_stat_user_tables), and a custom query "
+        "over the application database (target_databases) is a CNPG-only addition, not a counterpart"
+    ),
 }
 
 # Every metric the CNPG expressions use, by where it comes from.
@@ -82,6 +90,10 @@ CNPG_METRICS: frozenset[str] = frozenset(
         "cnpg_pg_stat_archiver_last_archived_time",  # default query pg_stat_archiver
         "cnpg_pg_stat_archiver_last_failed_time",
         "cnpg_backends_total",  # default query backends (client sessions by state)
+        "cnpg_backends_max_tx_duration_seconds",  # the same query: the oldest transaction by state and user
+        "cnpg_pg_database_xid_age",  # default query pg_database, per datname
+        "cnpg_pg_replication_slots_active",  # default query pg_replication_slots (not temporary ones)
+        "cnpg_pg_replication_slots_pg_wal_lsn_diff",
         "cnpg_pg_settings_setting",  # default query pg_settings
         "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",  # the Barman Cloud plugin
         "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp",
@@ -131,6 +143,22 @@ def _connections_used(sel: str) -> str:
         f"- max by ({MEMBER_LABEL}) "
         f'(cnpg_pg_settings_setting{{{sel},name="superuser_reserved_connections"}}))'
     )
+
+
+def _xid_age_above(sel: str, xids: int) -> str:
+    return f"max by (datname) (cnpg_pg_database_xid_age{{{sel}}}) > {xids}"
+
+
+def _oldest_transaction(sel: str, states: str) -> str:
+    # The standbys' WAL senders (streaming_replica) hold no transaction; the query groups by user and state.
+    return (
+        f"max by ({MEMBER_LABEL}) (cnpg_backends_max_tx_duration_seconds"
+        f'{{{sel},state=~"{states}",usename!="streaming_replica"}})'
+    )
+
+
+def _on_primary(sel: str) -> str:
+    return f"and on ({MEMBER_LABEL}) cnpg_pg_replication_in_recovery{{{sel}}} == 0"
 
 
 def _ca_validity_left(ca_not_after: int) -> str:
@@ -184,6 +212,20 @@ def cnpg_vocabulary(cluster_name: str, namespace: str, ca_not_after: int | None 
         "SynchronousStandbyMissing": lambda t: (
             f"(max(cnpg_pg_replication_streaming_replicas{{{sel}}}) or vector(0)) < {t.synchronous_count} "
             f"and on() {primaries} == 1"
+        ),
+        "TransactionIdWraparoundWarning": lambda t: _xid_age_above(sel, XID_AGE_WARNING),
+        "TransactionIdWraparoundCritical": lambda t: _xid_age_above(sel, XID_AGE_CRITICAL),
+        "PostgresLongRunningTransaction": lambda t: (
+            f"{_oldest_transaction(sel, 'active')} > {LONG_TRANSACTION_SECONDS}"
+        ),
+        # The default query measures the transaction's age (xact_start), not the time since the session went
+        # idle (state_change): at least as long, so it fires no later than the VM's.
+        "PostgresIdleInTransaction": lambda t: (
+            f"{_oldest_transaction(sel, 'idle in transaction.*')} > {IDLE_IN_TRANSACTION_SECONDS}"
+        ),
+        "ReplicationSlotInactive": lambda t: f"cnpg_pg_replication_slots_active{{{sel}}} == 0 {_on_primary(sel)}",
+        "ReplicationSlotRetainingWal": lambda t: (
+            f"cnpg_pg_replication_slots_pg_wal_lsn_diff{{{sel}}} > {t.slot_retained_bytes} {_on_primary(sel)}"
         ),
     }
     return MetricVocabulary(
@@ -241,6 +283,16 @@ def cnpg_vocabulary(cluster_name: str, namespace: str, ca_not_after: int | None 
             "SynchronousStandbyMissing": {
                 "runbook": f"{k8s_status}; bring a standby back (kubectl -n {namespace} get pods; its logs).",
             },
+            "PostgresIdleInTransaction": {
+                "description": "A client's session is idle in a transaction that has been open this long (CNPG "
+                "measures the transaction, not the idle time): it holds its locks and the xmin horizon, and "
+                "PostgreSQL ends it at idle_in_transaction_session_timeout, rolling its work back.",
+            },
+            "ReplicationSlotInactive": {
+                "runbook": f"{k8s_status}: the operator's _cnpg_ slot of a standby is inactive while that standby "
+                f"is down (bring it back). Any other slot: find its consumer; if it is gone, kubectl cnpg psql "
+                f"{cluster_name} -n {namespace} -- -c \"SELECT pg_drop_replication_slot('<slot>')\".",
+            },
         },
     )
 
@@ -274,6 +326,7 @@ CNPG_DASHBOARD_METRICS: frozenset[str] = frozenset(
         "cnpg_pg_replication_lag",  # default query pg_replication (seconds; 0 on the primary)
         "cnpg_pg_stat_database_xact_commit",  # default query pg_stat_database, a counter per datname
         "cnpg_pg_stat_archiver_archived_count",  # default query pg_stat_archiver, a counter
+        "cnpg_pg_database_size_bytes",  # default query pg_database, per datname
     }
 )
 
@@ -285,9 +338,22 @@ def cnpg_panel_set(
     Cluster as the rules are; the expressions the alerts threshold are the alerts' own."""
     sel = _instance_selector(cluster_name, namespace)
     # Unpacked by position: a panel added to the VM dashboard stops this until CloudNativePG draws or names it.
-    (primary, replay, senders, commits, connections, archived, failing, backup, disk, certificate, alerts) = (
-        grafana.panels(spec)
-    )
+    (
+        primary,
+        replay,
+        senders,
+        commits,
+        connections,
+        archived,
+        failing,
+        backup,
+        disk,
+        certificate,
+        growth,
+        sessions,
+        xid_age,
+        alerts,
+    ) = grafana.panels(spec)
     vocabulary = cnpg_vocabulary(cluster_name, namespace, ca_not_after)
     raised = "|".join(sorted(set(vocabulary.exprs) - set(vocabulary.left_out)))
     drawn = [
@@ -312,6 +378,12 @@ def cnpg_panel_set(
             if ca_not_after is not None
             else []
         ),
+        growth._replace(expr=f"max by (datname) (deriv(cnpg_pg_database_size_bytes{{{sel}}}[1h])) * 3600"),
+        # Client sessions: the backends query counts the standbys' WAL senders too, under their own user.
+        sessions._replace(
+            expr=f'sum by ({MEMBER_LABEL}, state) (cnpg_backends_total{{{sel},usename!="streaming_replica"}})'
+        ),
+        xid_age._replace(expr=f"max by (datname) (cnpg_pg_database_xid_age{{{sel}}})"),
         # Our alerts, in this Cluster's namespace or aggregated past it (the rules' max/count keep no namespace:
         # another pg-platform Cluster's aggregated alerts in the same Prometheus show here too).
         alerts._replace(

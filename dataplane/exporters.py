@@ -16,12 +16,18 @@ from pathlib import PurePosixPath
 
 import yaml
 
-from dataplane.model import MONITORING_USER, SECRET_ENV, ClusterSpec, Member
+from dataplane.model import APP_DATABASE, MONITORING_USER, SECRET_ENV, SUPERUSER, ClusterSpec, Member
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
 from dataplane.tls import tls_files
 
 METRICS_INTERVAL_MINUTES = 5
 
+# The tables of the application database the node metrics script reports, the most dead tuples first: the
+# autovacuum alert needs the worst ones, and the series stay bounded however many tables there are.
+AUTOVACUUM_TOP_TABLES = 10
+# postgres_exporter's own gauges the dashboard draws (grafana.py), served by its default queries: the tests
+# check the installed exporter serves them.
+EXPORTER_DEFAULT_GAUGES = ("pg_database_size_bytes", "pg_stat_activity_count", "pg_stat_database_xact_commit")
 # Gauges the alert rules rely on (prometheus.py). Names: pgp_<query>_<column>.
 CUSTOM_QUERIES: dict[str, dict] = {
     "pgp_archiver": {
@@ -68,15 +74,22 @@ CUSTOM_QUERIES: dict[str, dict] = {
             {"lag_bytes": {"usage": "GAUGE", "description": "WAL the standby has not replayed yet"}},
         ],
     },
+    # Client backends only: no WAL sender, autovacuum or other background worker (the long-transaction and
+    # idle-in-transaction alerts are about applications).
     "pgp_connections": {
         "query": (
-            "SELECT count(*) FILTER (WHERE backend_type = 'client backend') AS used, "
-            "current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int "
-            "AS available FROM pg_stat_activity"
+            "SELECT count(*) AS used, current_setting('max_connections')::int - "
+            "current_setting('superuser_reserved_connections')::int AS available, "
+            "COALESCE(EXTRACT(EPOCH FROM max(now() - xact_start) FILTER (WHERE state = 'active')), 0) "
+            "AS oldest_transaction_seconds, COALESCE(EXTRACT(EPOCH FROM max(now() - state_change) "
+            "FILTER (WHERE state LIKE 'idle in transaction%')), 0) AS oldest_idle_in_transaction_seconds "
+            "FROM pg_stat_activity WHERE backend_type = 'client backend'"
         ),
         "metrics": [
             {"used": {"usage": "GAUGE", "description": "client backends"}},
             {"available": {"usage": "GAUGE", "description": "max_connections minus the superuser reserve"}},
+            {"oldest_transaction_seconds": {"usage": "GAUGE", "description": "of an active session"}},
+            {"oldest_idle_in_transaction_seconds": {"usage": "GAUGE", "description": "since its state_change"}},
         ],
     },
     # Replaces the exporter's built-in query of the same name, which calls pg_current_wal_lsn() and so fails
@@ -92,6 +105,14 @@ CUSTOM_QUERIES: dict[str, dict] = {
             {"slot_type": {"usage": "LABEL", "description": "physical or logical"}},
             {"active": {"usage": "GAUGE", "description": "1 while a receiver uses the slot"}},
             {"pg_wal_lsn_diff": {"usage": "GAUGE", "description": "WAL the slot retains, in bytes"}},
+        ],
+    },
+    # Per database (the primary's catalog, on every member): the wraparound alerts.
+    "pgp_database": {
+        "query": "SELECT datname, age(datfrozenxid) AS xid_age FROM pg_database",
+        "metrics": [
+            {"datname": {"usage": "LABEL", "description": "database"}},
+            {"xid_age": {"usage": "GAUGE", "description": "age(datfrozenxid)"}},
         ],
     },
     "pgp_checksums": {
@@ -164,8 +185,8 @@ _METRICS_SCRIPT = r"""
 import json, os, subprocess, sys, time
 from datetime import datetime, timezone
 
-config, stanza, outdir, cluster, member = sys.argv[1:6]
-certs = sys.argv[6:]
+config, stanza, outdir, cluster, member, psql, socket, port, user, database, top = sys.argv[1:12]
+certs = sys.argv[12:]
 lines = []
 
 def metric(name, kind, help_text, samples):
@@ -199,6 +220,19 @@ for path in certs:
         when = datetime.strptime(out.stdout.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y %Z")
         expiry.append(({"file": os.path.basename(path)}, int(when.replace(tzinfo=timezone.utc).timestamp())))
 metric("pgp_tls_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the member's certificates", expiry)
+tables = []
+try:
+    out = subprocess.run([psql, "-XAtF,", "-h", socket, "-p", port, "-U", user, "-d", database, "-c",
+                          "SELECT n_dead_tup, n_live_tup, COALESCE(EXTRACT(EPOCH FROM GREATEST(last_vacuum, "
+                          "last_autovacuum)), 0), regexp_replace(schemaname || '.' || relname, '[^[:alnum:]_.]', "
+                          f"'_', 'g') FROM pg_stat_user_tables ORDER BY 1 DESC, 4 LIMIT {int(top)}"],
+                         capture_output=True, text=True, timeout=60)
+    tables = [row.split(",", 3) for row in out.stdout.splitlines()] if out.returncode == 0 else []
+except (OSError, subprocess.SubprocessError):
+    pass
+for i, what in enumerate(("dead_tuples", "live_tuples", "last_vacuum_timestamp_seconds")):
+    metric("pgp_table_" + what, "gauge", "pg_stat_user_tables of the application database",
+           [({"datname": database, "relation": t[3]}, t[i]) for t in tables])
 metric("pgp_node_metrics_last_run_timestamp_seconds", "gauge", "when this script last ran", [({}, int(time.time()))])
 
 os.makedirs(outdir, exist_ok=True)
@@ -220,8 +254,11 @@ def node_metrics_script_path(spec: ClusterSpec, member: Member) -> str:
 def node_metrics_command(spec: ClusterSpec, member: Member) -> list[str]:
     """Writes `pgp.prom` into the node exporter's textfile directory (stdlib python3, pgbackrest, openssl).
 
-    Needs the backup cipher passphrase in its environment (pgBackRest decrypts backup.info)."""
+    Needs the backup cipher passphrase in its environment (pgBackRest decrypts backup.info). Reads the
+    application database's table statistics (postgres_exporter connects to the postgres database, and table
+    statistics are per database) as the superuser over the local socket, by peer authentication."""
     tls = tls_files(spec, member)
+    paths = spec.paths_for(member)
     return [
         "/usr/bin/python3",
         node_metrics_script_path(spec, member),
@@ -230,6 +267,12 @@ def node_metrics_command(spec: ClusterSpec, member: Member) -> list[str]:
         textfile_dir(spec, member),
         spec.scope,
         member.name,
+        f"{paths.postgres_bin_dir}/psql",
+        paths.run_dir,
+        str(member.ports.postgres),
+        SUPERUSER,
+        APP_DATABASE,
+        str(AUTOVACUUM_TOP_TABLES),
         tls.cert,
         tls.client_cert,
         tls.ca,

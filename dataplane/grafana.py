@@ -14,7 +14,7 @@ from typing import NamedTuple
 import yaml
 
 from dataplane.model import ClusterSpec
-from dataplane.prometheus import CERT_WARNING_DAYS, DISK_FREE_CRITICAL
+from dataplane.prometheus import CERT_WARNING_DAYS, DISK_FREE_CRITICAL, XID_AGE_WARNING
 from stacks.ports import PORTS
 
 # Grafana is not in Debian; its own repository is pinned by the signing key's full fingerprint.
@@ -26,6 +26,7 @@ SERVICE_OVERRIDE = "/etc/systemd/system/grafana-server.service.d/pg-platform.con
 DATASOURCE_UID = "pgp-prometheus"
 # The one panel another flavour may lack (CloudNativePG without the CA's expiry): named for its left-out reason.
 CERTIFICATE_PANEL = f"Certificate validity left (warning at {CERT_WARNING_DAYS} days)"
+XID_AGE_PANEL = f"Transaction ID age per database (warning at {XID_AGE_WARNING / 1e6:g} million)"
 
 
 def render_service_override() -> str:
@@ -144,6 +145,21 @@ def panels(spec: ClusterSpec) -> list[Panel]:
             "{{member}} {{file}}",
             "s",
         ),
+        # postgres_exporter's own gauges (its pg_database and pg_stat_activity queries): drawn, not alerted on,
+        # so they cost no query of ours in the members' user data. Bytes per hour: how fast the disk fills.
+        Panel(
+            "Database growth per hour",
+            "max by (datname) (deriv(pg_database_size_bytes[1h])) * 3600",
+            "{{datname}}",
+            "bytes",
+        ),
+        Panel(
+            "Client sessions by state",
+            "sum by (member, state) (pg_stat_activity_count)",
+            "{{member}} {{state}}",
+            "none",
+        ),
+        Panel(XID_AGE_PANEL, "max by (datname) (pgp_database_xid_age)", "{{datname}}", "short"),
         Panel("Firing alerts", 'sum by (alertname, severity) (ALERTS{alertstate="firing"})', "{{alertname}}", "none"),
     ]
 

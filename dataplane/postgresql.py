@@ -23,6 +23,8 @@ PRELOAD_LIBRARIES = ("pgaudit", "pg_stat_statements")
 SUPERUSER_RESERVED_CONNECTIONS = 5
 # WAL senders/slots beyond the members: pg_basebackup and pgBackRest need their own.
 EXTRA_WAL_SENDERS = 4
+# Sessions idle in a transaction hold locks and the xmin horizon: PostgreSQL ends them after this long.
+IDLE_IN_TRANSACTION_TIMEOUT_SECONDS = 600
 # Initdb options; checksums can only be chosen at initdb time and protect pgBackRest's page verification.
 INITDB_OPTIONS: tuple[str | dict[str, str], ...] = (
     "data-checksums",
@@ -40,6 +42,11 @@ def _mb(value: int) -> str:
 def max_connections(size: NodeSize) -> int:
     """Direct backends a node accepts. PgBouncer multiplexes clients, so this scales with cores, not users."""
     return max(100, min(MAX_CONNECTIONS, 50 * size.vcpus))
+
+
+def max_wal_size_mb(size: NodeSize) -> int:
+    """WAL between checkpoints: the slot alert's threshold is measured against it (prometheus.py)."""
+    return 4096 if size.memory_mib >= 8192 else 1024
 
 
 def memory_parameters(size: NodeSize) -> dict[str, str]:
@@ -163,12 +170,12 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         "autovacuum": "on",
         "autovacuum_max_workers": max(3, min(8, topo.node_size.vcpus)),
         "checkpoint_timeout": "15min",
-        "max_wal_size": "4GB" if topo.node_size.memory_mib >= 8192 else "1GB",
+        "max_wal_size": f"{max_wal_size_mb(topo.node_size) // 1024}GB",
         "min_wal_size": "256MB",
         "checkpoint_completion_target": 0.9,
         "random_page_cost": 1.1,  # EBS / SSD storage
         "effective_io_concurrency": 200,
-        "idle_in_transaction_session_timeout": "10min",
+        "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_TIMEOUT_SECONDS // 60}min",
         "statement_timeout": 0,
         "tcp_keepalives_idle": 60,
         "tcp_keepalives_interval": 10,

@@ -15,6 +15,7 @@ import yaml
 from dataplane import restore_drill
 from dataplane.model import ClusterSpec
 from dataplane.operations import PATRONICTL_COMMAND
+from dataplane.postgresql import IDLE_IN_TRANSACTION_TIMEOUT_SECONDS, max_wal_size_mb
 from dataplane.routing import read_lag_bytes
 from stacks.topology import Topology
 
@@ -26,6 +27,29 @@ DISK_FREE_WARNING = 0.15
 CONNECTION_SATURATION = 0.85
 # Slack on top of the schedule before a missing backup alerts: a backup of a large cluster takes hours.
 BACKUP_SLACK_HOURS = 6
+# Transaction-ID wraparound, in XIDs of age(datfrozenxid). Anti-wraparound autovacuum starts at
+# autovacuum_freeze_max_age (200 million, the default the platform keeps): a database 2.5 times past it has had
+# its freezing vacuum blocked or failing for a long time. PostgreSQL stops assigning XIDs 3 million short of
+# 2^31; at the critical threshold about 650 million remain, days at a busy OLTP rate, enough to find the
+# blocker (a long transaction, a forgotten slot or prepared transaction) and run VACUUM (FREEZE).
+AUTOVACUUM_FREEZE_MAX_AGE = 200_000_000
+XID_AGE_WARNING = 5 * AUTOVACUUM_FREEZE_MAX_AGE // 2
+XID_AGE_CRITICAL = 1_500_000_000
+XID_WRAPAROUND_LIMIT = 2**31
+# A transaction running this long holds back vacuum on every table (and, through hot_standby_feedback, on the
+# primary when it runs on a standby) and usually is a stuck job rather than work.
+LONG_TRANSACTION_SECONDS = 30 * 60
+# Half of the timeout at which PostgreSQL ends such a session: time to find the application before it loses
+# its transaction.
+IDLE_IN_TRANSACTION_SECONDS = IDLE_IN_TRANSACTION_TIMEOUT_SECONDS // 2
+# A slot retaining twice max_wal_size keeps WAL checkpoints would otherwise have recycled; inactive, it retains
+# more with every write until pg_wal fills the disk.
+SLOT_RETAINED_WAL_FACTOR = 2
+# Autovacuum falling behind: a table with this share of dead tuples (autovacuum_vacuum_scale_factor is 0.2, so
+# it is past due), at least this many (small tables do not matter), and no vacuum of any kind for a day.
+AUTOVACUUM_DEAD_RATIO = 0.2
+AUTOVACUUM_MIN_DEAD_TUPLES = 10_000
+AUTOVACUUM_STALE_SECONDS = 86400
 # The node's wrapper, not bare patronictl: that one fails without the member's passwords in its environment.
 PATRONICTL = PurePosixPath(PATRONICTL_COMMAND).name
 
@@ -39,6 +63,7 @@ class Thresholds:
     full_backup_max_seconds: int
     synchronous_count: int
     restore_drill_max_seconds: int
+    slot_retained_bytes: int
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,41 @@ class MetricVocabulary:
     exprs: Mapping[str, Callable[[Thresholds], str]]
     left_out: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+# Expressions of the VM flavour's alerts that take their threshold, so a drill can evaluate the same expression
+# with a threshold it can reach in seconds (a 30-minute transaction, 500 million XIDs).
+def vm_xid_age_above(xids: int) -> str:
+    # Standbys report the primary's catalog: one value per database.
+    return f"max by (datname) (pgp_database_xid_age) > {xids}"
+
+
+def vm_oldest_transaction_above(seconds: int) -> str:
+    return f"max by (member) (pgp_connections_oldest_transaction_seconds) > {seconds}"
+
+
+def vm_idle_in_transaction_above(seconds: int) -> str:
+    return f"max by (member) (pgp_connections_oldest_idle_in_transaction_seconds) > {seconds}"
+
+
+_ON_PRIMARY = "and on (member) pgp_replication_is_replica == 0"
+
+
+def vm_slot_inactive() -> str:
+    # Patroni keeps the members' slots on standbys too, where they retain nothing the primary needs.
+    return f"pg_replication_slots_active == 0 {_ON_PRIMARY}"
+
+
+def vm_slot_retains_above(bytes_: int) -> str:
+    return f"pg_replication_slots_pg_wal_lsn_diff > {bytes_} {_ON_PRIMARY}"
+
+
+def vm_autovacuum_behind(ratio: float, min_dead: int, stale_seconds: int) -> str:
+    dead, live = "pgp_table_dead_tuples", "pgp_table_live_tuples"
+    return (
+        f"{dead} > {min_dead} and {dead} / clamp_min({dead} + {live}, 1) > {ratio} "
+        f"and time() - pgp_table_last_vacuum_timestamp_seconds > {stale_seconds}"
+    )
 
 
 # The VM flavour: postgres_exporter with our pgp_* queries, node_exporter with the textfile metrics, Patroni.
@@ -102,6 +162,15 @@ VM_VOCABULARY = MetricVocabulary(
         "SynchronousStandbyMissing": lambda t: (
             f'(count(pgp_senders_lag_bytes{{sync_state=~"sync|quorum"}}) or vector(0)) '
             f"< {t.synchronous_count} and on() sum(patroni_primary) == 1"
+        ),
+        "TransactionIdWraparoundWarning": lambda t: vm_xid_age_above(XID_AGE_WARNING),
+        "TransactionIdWraparoundCritical": lambda t: vm_xid_age_above(XID_AGE_CRITICAL),
+        "PostgresLongRunningTransaction": lambda t: vm_oldest_transaction_above(LONG_TRANSACTION_SECONDS),
+        "PostgresIdleInTransaction": lambda t: vm_idle_in_transaction_above(IDLE_IN_TRANSACTION_SECONDS),
+        "ReplicationSlotInactive": lambda t: vm_slot_inactive(),
+        "ReplicationSlotRetainingWal": lambda t: vm_slot_retains_above(t.slot_retained_bytes),
+        "AutovacuumFallingBehind": lambda t: vm_autovacuum_behind(
+            AUTOVACUUM_DEAD_RATIO, AUTOVACUUM_MIN_DEAD_TUPLES, AUTOVACUUM_STALE_SECONDS
         ),
     },
 )
@@ -209,8 +278,14 @@ def cluster_alert_rules(
     # Failover normally completes within ttl + loop_wait; only a longer gap without a leader is an incident.
     no_primary_for = max(30, topo.ttl.value + topo.loop_wait.value)
     lag = read_lag_bytes(topo) if not topo.synchronous else read_lag_bytes(topo) * 4
+    slot_retained = SLOT_RETAINED_WAL_FACTOR * max_wal_size_mb(topo.node_size) * 1024 * 1024
     thresholds = Thresholds(
-        lag, any_max, full_max, topo.synchronous_node_count.value, topo.restore_drill.value.max_age_seconds
+        lag,
+        any_max,
+        full_max,
+        topo.synchronous_node_count.value,
+        topo.restore_drill.value.max_age_seconds,
+        slot_retained,
     )
 
     def expr(name: str) -> str:
@@ -382,6 +457,103 @@ def cluster_alert_rules(
             "{{ $labels.file }} on {{ $labels.member }} expires in {{ $value | humanizeDuration }}",
             "Replication, etcd and client TLS stop working when the certificate expires.",
             "Renew now: pulumi up, then restart patroni, etcd and pgbouncer on each member in turn.",
+            rb,
+        ),
+        _rule(
+            "TransactionIdWraparoundWarning",
+            expr("TransactionIdWraparoundWarning"),
+            "15m",
+            "warning",
+            "database {{ $labels.datname }} is {{ $value | humanize }} transaction IDs old",
+            f"age(datfrozenxid) is above {XID_AGE_WARNING:,} ({XID_AGE_WARNING / AUTOVACUUM_FREEZE_MAX_AGE:g} x "
+            f"autovacuum_freeze_max_age): anti-wraparound vacuum is not keeping up. PostgreSQL stops accepting "
+            f"writes near {XID_WRAPAROUND_LIMIT:,}.",
+            "Find what holds the xmin horizon back: long transactions and idle-in-transaction sessions "
+            "(pg_stat_activity, backend_xmin), inactive replication slots (pg_replication_slots, xmin and "
+            "catalog_xmin), prepared transactions (pg_prepared_xacts); then list the oldest tables "
+            "(SELECT relname, age(relfrozenxid) FROM pg_class WHERE relkind IN ('r','t','m') ORDER BY 2 DESC) and "
+            "VACUUM (FREEZE, VERBOSE) them in that database.",
+            rb,
+        ),
+        _rule(
+            "TransactionIdWraparoundCritical",
+            expr("TransactionIdWraparoundCritical"),
+            "5m",
+            "critical",
+            "database {{ $labels.datname }} is {{ $value | humanize }} transaction IDs old",
+            f"age(datfrozenxid) is above {XID_AGE_CRITICAL:,} of the {XID_WRAPAROUND_LIMIT:,} limit: PostgreSQL "
+            "will refuse new transactions once it is reached, and the fix then needs single-user mode.",
+            "Now: end the blocker (pg_terminate_backend of the oldest backend_xmin, drop the inactive slot, "
+            "ROLLBACK PREPARED), then VACUUM (FREEZE, VERBOSE) the oldest tables of that database with "
+            "vacuum_cost_delay 0; watch age(datfrozenxid) fall.",
+            rb,
+        ),
+        _rule(
+            "PostgresLongRunningTransaction",
+            expr("PostgresLongRunningTransaction"),
+            "5m",
+            "warning",
+            "a transaction on {{ $labels.member }} has run for {{ $value | humanizeDuration }}",
+            f"An active session's transaction is older than {_duration(LONG_TRANSACTION_SECONDS)}: it holds its "
+            "locks and keeps vacuum from removing dead rows on every table (on a standby, through "
+            "hot_standby_feedback, on the primary).",
+            "SELECT pid, usename, application_name, now() - xact_start, query FROM pg_stat_activity WHERE "
+            "state = 'active' ORDER BY xact_start; ask its owner, or pg_cancel_backend(pid) / "
+            "pg_terminate_backend(pid).",
+            rb,
+        ),
+        _rule(
+            "PostgresIdleInTransaction",
+            expr("PostgresIdleInTransaction"),
+            "1m",
+            "warning",
+            "a session on {{ $labels.member }} is idle in a transaction ({{ $value | humanizeDuration }})",
+            f"A client opened a transaction and stopped sending: it holds its locks and the xmin horizon, and "
+            f"PostgreSQL ends it at {_duration(IDLE_IN_TRANSACTION_TIMEOUT_SECONDS)} "
+            "(idle_in_transaction_session_timeout), rolling its work back.",
+            "SELECT pid, usename, application_name, client_addr, now() - state_change, query FROM "
+            "pg_stat_activity WHERE state LIKE 'idle in transaction%' ORDER BY state_change; fix the "
+            "application's transaction handling (a missing commit, a pool returning open transactions).",
+            rb,
+        ),
+        _rule(
+            "ReplicationSlotInactive",
+            expr("ReplicationSlotInactive"),
+            "30m",
+            "warning",
+            "replication slot {{ $labels.slot_name }} on the primary {{ $labels.member }} is inactive",
+            "No receiver has used the slot for 30 minutes: the primary keeps every WAL segment from its "
+            "restart_lsn (and a logical slot's catalog_xmin holds back vacuum) until it is used or dropped.",
+            f"{PATRONICTL} list: a member's slot is inactive while that standby is down (bring it back). Any other "
+            "slot: find its consumer; if it is gone, SELECT pg_drop_replication_slot('<slot>') on the primary.",
+            rb,
+        ),
+        _rule(
+            "ReplicationSlotRetainingWal",
+            expr("ReplicationSlotRetainingWal"),
+            "15m",
+            "warning",
+            "replication slot {{ $labels.slot_name }} retains {{ $value | humanize1024 }}B of WAL",
+            f"The slot holds WAL beyond {SLOT_RETAINED_WAL_FACTOR} x max_wal_size ({thresholds.slot_retained_bytes} "
+            "bytes) on the primary: its receiver is behind or gone, and pg_wal grows until the disk is full.",
+            "pg_replication_slots on the primary (active, restart_lsn, wal_status); a lagging standby: see "
+            "PostgresReplicationLag; an abandoned slot: pg_drop_replication_slot('<slot>'). Watch DiskFreeLow "
+            "on the primary.",
+            rb,
+        ),
+        _rule(
+            "AutovacuumFallingBehind",
+            expr("AutovacuumFallingBehind"),
+            "30m",
+            "warning",
+            "{{ $labels.relation }} in database {{ $labels.datname }} on {{ $labels.member }} has "
+            "{{ $value | humanize }} dead tuples",
+            f"More than {AUTOVACUUM_DEAD_RATIO:.0%} of the table's tuples (and over {AUTOVACUUM_MIN_DEAD_TUPLES:,}) "
+            f"are dead and it has not been vacuumed for {_duration(AUTOVACUUM_STALE_SECONDS)}: it bloats, and "
+            "scans read the dead rows.",
+            "Check that autovacuum runs on it (pg_stat_user_tables.last_autovacuum, reloptions "
+            "autovacuum_enabled), that no long transaction holds the horizon (PostgresLongRunningTransaction), "
+            "and the autovacuum workers (pg_stat_progress_vacuum); VACUUM (VERBOSE) the table by hand.",
             rb,
         ),
     ]

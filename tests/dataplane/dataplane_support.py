@@ -322,3 +322,15 @@ def psql_sql(
         env={**os.environ, "PGPASSWORD": password},
         timeout=30,
     )
+
+
+def expand_annotations(rule: dict, labels: dict[str, str], value: str | None = None) -> dict[str, str]:
+    """The rule's annotations as Prometheus renders them for one alert: `{{ $labels.x }}` from `labels`, and
+    `{{ $value ... }}` as `value`, the caller's rendering of the synthetic value (humanize and its kin)."""
+    import re
+
+    def one(text: str) -> str:
+        text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)
+        return re.sub(r"\{\{ \$value(?: \| \w+)? \}\}", lambda m: value or "", text)
+
+    return {k: one(v) for k, v in rule["annotations"].items()}

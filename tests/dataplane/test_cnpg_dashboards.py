@@ -90,6 +90,7 @@ def test_thresholded_panels_are_the_alerts_expressions():
         "WAL archiving failing": "WalArchivingFailing",
         "Time since the last backup": "FullBackupTooOld",
         grafana.CERTIFICATE_PANEL: "CertificateExpiresSoon",
+        grafana.XID_AGE_PANEL: "TransactionIdWraparoundWarning",
     }
     assert set(pairs) <= set(vm)
     for title, alert in pairs.items():
@@ -158,7 +159,18 @@ def test_panels_show_the_right_numbers_on_synthetic_cnpg_series(tmp_path):
         _series("kubelet_volume_stats_capacity_bytes", 100, persistentvolumeclaim=f"{_pod(2)}-wal"),
         _series("kubelet_volume_stats_available_bytes", 1, namespace="other", persistentvolumeclaim="other-1"),
         _series("kubelet_volume_stats_capacity_bytes", 100, namespace="other", persistentvolumeclaim="other-1"),
+        _instance("cnpg_pg_database_xid_age", 1, 7000, datname="app"),
+        _instance("cnpg_pg_database_xid_age", 2, 6000, datname="app"),
+        _series("cnpg_pg_database_xid_age", 9000, datname="app", **other),
     ]
+    # A database growing by 1 MiB a minute: 60 MiB an hour.
+    series.append(
+        {
+            "series": f'cnpg_pg_database_size_bytes{{namespace="{NAMESPACE}",pod="{_pod(1)}",member="{_pod(1)}",'
+            'datname="app"}',
+            "values": f"{2**30}+{2**20 // 4}x20",
+        }
+    )
 
     def sample(value: float, **labels: str) -> dict:
         return {"labels": "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "value": value}
@@ -169,6 +181,12 @@ def test_panels_show_the_right_numbers_on_synthetic_cnpg_series(tmp_path):
         "WAL archiving failing": [sample(1, member=_pod(1))],
         "Lag seen by the primary": [sample(4096, application_name=_pod(2))],
         disk: [sample(0.1, member=_pod(2))],
+        "Database growth per hour": [sample(60 * 2**20, datname="app")],
+        "Client sessions by state": [
+            sample(20, member=_pod(1), state="active"),
+            sample(30, member=_pod(1), state="idle"),
+        ],
+        grafana.XID_AGE_PANEL: [sample(7000, datname="app")],
     }
     tests = {
         "evaluation_interval": "15s",

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from dataplane_support import cloud_spec, run_checked, settings_for
+from dataplane_support import cloud_spec, expand_annotations, run_checked, settings_for
 
 from dataplane import cnpg_monitoring, prometheus
 from dataplane.cnpg_monitoring import CNPG_LEFT_OUT, CNPG_METRICS, SELECTOR_LABELS
@@ -320,6 +320,101 @@ def test_rules_fire_on_synthetic_cnpg_series(tmp_path):
                             }
                         ],
                     }
+                ],
+            },
+        ],
+    }
+    path = tmp_path / "tests.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_day_two_alerts_fire_on_synthetic_cnpg_series(tmp_path):
+    """Wraparound, old transactions and slots in CloudNativePG's default metrics: the same alerts fire, on the
+    primary's slots only, and the standbys' WAL senders are no transaction."""
+    spec = cloud_spec("prod")
+    doc = _rule(spec)["spec"]
+    by_name = {r["alert"]: r for r in _rules(doc)}
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(yaml.safe_dump(doc))
+    slot_bytes = int(re.findall(r"> (\d+) and", by_name["ReplicationSlotRetainingWal"]["expr"])[0])
+
+    def fired(name: str, at: str, labels: dict | None, value: str = "") -> dict:
+        alerts = (
+            []
+            if labels is None
+            else [
+                {
+                    "exp_labels": {**labels, **by_name[name]["labels"]},
+                    "exp_annotations": expand_annotations(by_name[name], labels, value),
+                }
+            ]
+        )
+        return {"eval_time": at, "alertname": name, "exp_alerts": alerts}
+
+    def backends(n: int, state: str, seconds: int, usename: str = "app_rw") -> dict:
+        return _series(
+            "cnpg_backends_max_tx_duration_seconds",
+            f"{seconds}x140",
+            pod=_pod(n),
+            member=_pod(n),
+            datname="app",
+            usename=usename,
+            application_name="",
+            state=state,
+        )
+
+    def slot(metric: str, n: int, value: int) -> dict:
+        labels = {"pod": _pod(n), "member": _pod(n), "slot_name": "forgotten", "slot_type": "physical"}
+        return _series(f"cnpg_pg_replication_slots_{metric}", f"{value}x140", **labels)
+
+    primary_slot = {"namespace": NAMESPACE, "pod": _pod(1), "member": _pod(1), "slot_name": "forgotten"}
+    tests = {
+        "rule_files": [str(rules_file)],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [
+                    _series("cnpg_pg_database_xid_age", "1600000000x140", pod=_pod(n), member=_pod(n), datname="app")
+                    for n in (1, 2)
+                ],
+                "alert_rule_test": [
+                    fired("TransactionIdWraparoundCritical", "6m", {"datname": "app"}, "1.6G"),
+                    fired("TransactionIdWraparoundWarning", "16m", {"datname": "app"}, "1.6G"),
+                ],
+            },
+            {
+                "interval": "15s",
+                "input_series": [
+                    backends(1, "active", 2000),
+                    backends(2, "idle in transaction", 400),
+                    backends(3, "active", 5000, usename="streaming_replica"),
+                ],
+                "alert_rule_test": [
+                    fired("PostgresLongRunningTransaction", "6m", {"member": _pod(1)}, "33m 20s"),
+                    fired("PostgresIdleInTransaction", "2m", {"member": _pod(2)}, "6m 40s"),
+                ],
+            },
+            {
+                "interval": "15s",
+                "input_series": [
+                    _in_recovery(1, "0x140"),
+                    _in_recovery(2, "1x140"),
+                    slot("active", 1, 0),
+                    slot("active", 2, 0),
+                    slot("pg_wal_lsn_diff", 1, 2 * slot_bytes),
+                    slot("pg_wal_lsn_diff", 2, 2 * slot_bytes),
+                ],
+                "alert_rule_test": [
+                    fired("ReplicationSlotInactive", "31m", {**primary_slot, "slot_type": "physical"}),
+                    fired(
+                        "ReplicationSlotRetainingWal",
+                        "16m",
+                        {**primary_slot, "slot_type": "physical"},
+                        f"{2 * slot_bytes // 2**30}Gi",
+                    ),
                 ],
             },
         ],

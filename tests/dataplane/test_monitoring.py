@@ -3,6 +3,7 @@ with `promtool test rules`, the exporter and the node metrics script run against
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import urllib.request
@@ -13,6 +14,7 @@ import yaml
 from dataplane_support import (
     as_postgres,
     cloud_spec,
+    expand_annotations,
     port_open,
     run_checked,
     secret_env,
@@ -24,6 +26,7 @@ from dataplane_support import (
 
 from dataplane import alertmanager, exporters, pgbouncer, prometheus
 from dataplane.pgbackrest import config_path as pgbackrest_config_path
+from dataplane.postgresql import IDLE_IN_TRANSACTION_TIMEOUT_SECONDS, postgresql_parameters
 
 pytestmark = pytest.mark.dataplane
 
@@ -180,6 +183,144 @@ def test_alert_rules_fire_on_synthetic_series(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_day_two_alerts_fire_on_synthetic_series(tmp_path):
+    """Wraparound, long and idle transactions, slots, autovacuum: each fires on its condition after its `for`,
+    names its subject, and stays quiet just below its threshold or on a standby."""
+    spec = cloud_spec("prod")
+    rules_doc = prometheus.alert_rules(spec)
+    by_name = {r["alert"]: r for r in rules_doc["groups"][0]["rules"]}
+    rules = _write(tmp_path / "rules.yml", yaml.safe_dump(rules_doc))
+    m1, m2, _ = (m.name for m in spec.members)
+    slot_bytes = int(re.findall(r"> (\d+) and", by_name["ReplicationSlotRetainingWal"]["expr"])[0])
+    assert slot_bytes == prometheus.SLOT_RETAINED_WAL_FACTOR * 4 * 2**30  # prod's nodes: max_wal_size 4GB
+
+    def series(metric: str, value: float | int, **labels: str) -> dict:
+        text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        return {"series": f"{metric}{{{text}}}", "values": f"{value}x140"}
+
+    def fired(name: str, at: str, labels: dict | None, value: str = "") -> dict:
+        alerts = (
+            []
+            if labels is None
+            else [
+                {
+                    "exp_labels": {**labels, **by_name[name]["labels"]},
+                    "exp_annotations": expand_annotations(by_name[name], labels, value),
+                }
+            ]
+        )
+        return {"eval_time": at, "alertname": name, "exp_alerts": alerts}
+
+    xid = "pgp_database_xid_age"
+    table = {"member": m1, "datname": "app", "relation": "app.orders"}
+    vacuumed = {"member": m1, "datname": "app", "relation": "app.events"}
+    small = {"member": m1, "datname": "app", "relation": "app.small"}
+    tests = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [
+                    # Both members report the primary's catalog: one alert per database.
+                    series(xid, 600_000_000, member=m1, datname="app"),
+                    series(xid, 600_000_000, member=m2, datname="app"),
+                    series(xid, prometheus.XID_AGE_WARNING, member=m1, datname="postgres"),
+                    series(xid, 1_600_000_000, member=m1, datname="big"),
+                ],
+                "alert_rule_test": [
+                    fired("TransactionIdWraparoundWarning", "14m", None),
+                    {
+                        **fired("TransactionIdWraparoundWarning", "16m", {"datname": "app"}, "600M"),
+                        "exp_alerts": [
+                            fired("TransactionIdWraparoundWarning", "16m", {"datname": d}, v)["exp_alerts"][0]
+                            for d, v in (("app", "600M"), ("big", "1.6G"))
+                        ],
+                    },
+                    fired("TransactionIdWraparoundCritical", "6m", {"datname": "big"}, "1.6G"),
+                ],
+            },
+            {
+                "interval": "15s",
+                "input_series": [
+                    series("pgp_connections_oldest_transaction_seconds", 2000, member=m1),
+                    series(
+                        "pgp_connections_oldest_transaction_seconds", prometheus.LONG_TRANSACTION_SECONDS, member=m2
+                    ),
+                    series("pgp_connections_oldest_idle_in_transaction_seconds", 400, member=m2),
+                    series("pgp_connections_oldest_idle_in_transaction_seconds", 0, member=m1),
+                ],
+                "alert_rule_test": [
+                    fired("PostgresLongRunningTransaction", "4m", None),
+                    fired("PostgresLongRunningTransaction", "6m", {"member": m1}, "33m 20s"),
+                    fired("PostgresIdleInTransaction", "2m", {"member": m2}, "6m 40s"),
+                ],
+            },
+            {
+                "interval": "15s",
+                "input_series": [
+                    series("pgp_replication_is_replica", 0, member=m1),
+                    series("pgp_replication_is_replica", 1, member=m2),
+                    series("pg_replication_slots_active", 0, member=m1, slot_name="forgotten", slot_type="physical"),
+                    series("pg_replication_slots_active", 1, member=m1, slot_name=m2, slot_type="physical"),
+                    # Patroni keeps the slots on a standby too, unused there.
+                    series("pg_replication_slots_active", 0, member=m2, slot_name="forgotten", slot_type="physical"),
+                    series("pg_replication_slots_pg_wal_lsn_diff", 2 * slot_bytes, member=m1, slot_name="forgotten"),
+                    series("pg_replication_slots_pg_wal_lsn_diff", slot_bytes, member=m1, slot_name=m2),
+                    series("pg_replication_slots_pg_wal_lsn_diff", 2 * slot_bytes, member=m2, slot_name="forgotten"),
+                ],
+                "alert_rule_test": [
+                    fired("ReplicationSlotInactive", "29m", None),
+                    fired(
+                        "ReplicationSlotInactive",
+                        "31m",
+                        {"member": m1, "slot_name": "forgotten", "slot_type": "physical"},
+                    ),
+                    fired(
+                        "ReplicationSlotRetainingWal",
+                        "16m",
+                        {"member": m1, "slot_name": "forgotten"},
+                        f"{2 * slot_bytes // 2**30}Gi",
+                    ),
+                ],
+            },
+            {
+                "interval": "15s",
+                "input_series": [
+                    # promtool's clock starts at 0: a vacuum "a day and a bit before" is negative.
+                    series("pgp_table_dead_tuples", 50_000, **table),
+                    series("pgp_table_live_tuples", 50_000, **table),
+                    series("pgp_table_last_vacuum_timestamp_seconds", -100_000, **table),
+                    series("pgp_table_dead_tuples", 50_000, **vacuumed),
+                    series("pgp_table_live_tuples", 50_000, **vacuumed),
+                    series("pgp_table_last_vacuum_timestamp_seconds", 0, **vacuumed),
+                    series("pgp_table_dead_tuples", prometheus.AUTOVACUUM_MIN_DEAD_TUPLES, **small),
+                    series("pgp_table_live_tuples", 0, **small),
+                    series("pgp_table_last_vacuum_timestamp_seconds", -100_000, **small),
+                ],
+                "alert_rule_test": [
+                    fired("AutovacuumFallingBehind", "29m", None),
+                    fired("AutovacuumFallingBehind", "31m", table, "50k"),
+                ],
+            },
+        ],
+    }
+    path = _write(tmp_path / "tests.yml", yaml.safe_dump(tests, sort_keys=False))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_day_two_thresholds_are_the_ones_a_dba_defends():
+    # Warning well past where anti-wraparound vacuum should have run, critical with room left before 2^31.
+    assert prometheus.XID_AGE_WARNING >= 2 * prometheus.AUTOVACUUM_FREEZE_MAX_AGE
+    assert prometheus.XID_AGE_WARNING < prometheus.XID_AGE_CRITICAL < 0.75 * prometheus.XID_WRAPAROUND_LIMIT
+    # PostgreSQL ends idle-in-transaction sessions itself: the alert must come before that.
+    assert prometheus.IDLE_IN_TRANSACTION_SECONDS < IDLE_IN_TRANSACTION_TIMEOUT_SECONDS
+    params = postgresql_parameters(cloud_spec("prod"), cloud_spec("prod").members[0])
+    assert params["idle_in_transaction_session_timeout"] == f"{IDLE_IN_TRANSACTION_TIMEOUT_SECONDS // 60}min"
+    assert params["max_wal_size"] == "4GB"
+
+
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_amtool_accepts_config_and_routes_by_severity(stack, tmp_path):
     spec = cloud_spec(stack)
@@ -259,7 +400,22 @@ def test_postgres_exporter_serves_custom_metrics(exporter):
     spec = exporter
     m = spec.members[0]
     psql_local(spec, "select pg_create_physical_replication_slot('probe', true)")
+    # A client left idle in a transaction: psql waits on its open stdin after the statement.
+    idle = subprocess.Popen(
+        [*as_postgres(), "psql", "-X", "-q", "-h", spec.paths_for(m).run_dir, "-p", str(m.ports.postgres)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert idle.stdin is not None
+    idle.stdin.write("BEGIN; SELECT txid_current();\n")
+    idle.stdin.flush()
     body = ""
+
+    def idle_seconds(text: str) -> float:
+        line = next((x for x in text.splitlines() if x.startswith("pgp_connections_oldest_idle_in_transaction")), "")
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -268,11 +424,26 @@ def test_postgres_exporter_serves_custom_metrics(exporter):
                 .read()
                 .decode()
             )
-            if "pgp_connections_used" in body and 'slot_name="probe"' in body:
+            if "pgp_connections_used" in body and 'slot_name="probe"' in body and idle_seconds(body) >= 1:
                 break
             time.sleep(0.5)
+        xid_ages = dict(
+            row.split("|") for row in psql_local(spec, "select datname, age(datfrozenxid) from pg_database").split()
+        )
     finally:
+        idle.stdin.close()
+        idle.wait(10)
         psql_local(spec, "select pg_drop_replication_slot('probe')")
+    assert idle_seconds(body) >= 1, body[-2000:]
+    # The exporter's own session and the platform's are not counted: no active transaction is old.
+    assert "pgp_connections_oldest_transaction_seconds{" in body
+    # The dashboard's sessions by state: the exporter's default query, per database.
+    sessions = [x for x in body.splitlines() if x.startswith("pg_stat_activity_count{") and 'transaction"' in x]
+    assert sum(float(x.rsplit(" ", 1)[1]) for x in sessions) == 1, sessions
+    for datname, age in xid_ages.items():
+        exported = next(x for x in body.splitlines() if x.startswith("pgp_database_xid_age{") and f'"{datname}"' in x)
+        # age() grows with every transaction between the scrape and the query: close, not equal.
+        assert 0 <= int(age) - float(exported.rsplit(" ", 1)[1]) < 1000, (datname, age, exported)
     assert "pg_replication_slots_pg_wal_lsn_diff{" in body and 'slot_name="probe"' in body
     samples = {
         line.split("{")[0].split(" ")[0]: line.rsplit(" ", 1)[1]
@@ -286,6 +457,9 @@ def test_postgres_exporter_serves_custom_metrics(exporter):
         "pgp_connections_used",
         "pgp_connections_available",
         "pgp_checksums_failures",
+        "pgp_database_xid_age",
+        "pgp_connections_oldest_transaction_seconds",
+        *exporters.EXPORTER_DEFAULT_GAUGES,
     ):
         assert name in samples, name
     assert samples["pgp_archiver_failing"] == "0" and samples["pgp_replication_is_replica"] == "0"
@@ -298,9 +472,27 @@ def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_
     run_checked([*base, "stanza-create"], env=secret_env())
     run_checked([*base, "--type=full", "backup"], env=secret_env(), timeout=120)
     write_file(Path(exporters.node_metrics_script_path(spec, m)), exporters.render_node_metrics_script(), 0o755)
-    run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
+    from test_tools import psql_local
+
+    # A table autovacuum may not touch, with more dead tuples than live ones.
+    psql_local(
+        spec,
+        "CREATE TABLE app.pgp_probe_dead (id int) WITH (autovacuum_enabled = false); "
+        "INSERT INTO app.pgp_probe_dead SELECT generate_series(1, 3000); "
+        "DELETE FROM app.pgp_probe_dead WHERE id > 1000",
+        db="app",
+    )
+    try:
+        run_checked(as_postgres() + exporters.node_metrics_command(spec, m), env=secret_env())
+    finally:
+        psql_local(spec, "DROP TABLE app.pgp_probe_dead", db="app")
     prom = Path(exporters.textfile_dir(spec, m)) / "pgp.prom"
     text = prom.read_text()
+    probe = 'datname="app",member="node1",relation="app.pgp_probe_dead"'
+    assert f'pgp_table_dead_tuples{{cluster="pgp-test",{probe}}} 2000' in text, text
+    assert f'pgp_table_live_tuples{{cluster="pgp-test",{probe}}} 1000' in text
+    assert f'pgp_table_last_vacuum_timestamp_seconds{{cluster="pgp-test",{probe}}} 0' in text
+    assert text.count("pgp_table_dead_tuples{") <= exporters.AUTOVACUUM_TOP_TABLES
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert 'pgp_backup_info_success{cluster="pgp-test",member="node1"} 1' in text

@@ -79,6 +79,21 @@ def test_losing_a_replica_fires_its_alert_at_the_receiver(sandbox):
     assert sandbox.healthy(), "the stopped replica rejoins after the drill"
 
 
+def test_day_two_alert_conditions_are_evaluated_on_the_real_primary(sandbox):
+    result = _run(sandbox, "day_two_alerts")
+    assert result.passed, result.summary()
+    for seen in (
+        "idle_in_transaction_s",
+        "long_transaction_s",
+        "slot_retaining_s",
+        "slot_inactive_pending_s",
+        "autovacuum_pending_s",
+    ):
+        assert isinstance(result.measurements.get(seen), float), (seen, result.summary())
+    assert result.measurements["slot_retained_bytes"] > 2**20
+    assert sandbox.healthy()
+
+
 def test_down_leaves_nothing_running(sandbox):
     layout = sandbox.layout
     assert processes_mentioning(str(layout.root)), "the sandbox should be running before down"

@@ -18,6 +18,8 @@ EXPECTED_DRILLS = {
     "alerts",
     "configure",
     "crash",
+    "databases",
+    "day_two_alerts",
     "failover",
     "replication",
     "restore",
