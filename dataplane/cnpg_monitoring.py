@@ -313,6 +313,10 @@ def alert_rules(
 
 # The VM panels CloudNativePG cannot draw, each with why (VM panel title -> reason).
 CNPG_PANELS_LEFT_OUT: dict[str, str] = {
+    grafana.TOP_STATEMENTS_PANEL: (
+        "CloudNativePG's default monitoring queries export no pg_stat_statements rows; a custom query would "
+        "need the extension created in every Cluster's database"
+    ),
     grafana.CERTIFICATE_PANEL: (
         "the operator renews the server and replication certificates itself and its exporter exposes no "
         "certificate expiry; the stack's CA expiry is drawn instead once it is known (ca_not_after), not before"
@@ -352,6 +356,7 @@ def cnpg_panel_set(
         growth,
         sessions,
         xid_age,
+        _top_statements,  # left out (CNPG_PANELS_LEFT_OUT)
         alerts,
     ) = grafana.panels(spec)
     vocabulary = cnpg_vocabulary(cluster_name, namespace, ca_not_after)

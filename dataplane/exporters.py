@@ -25,6 +25,11 @@ METRICS_INTERVAL_MINUTES = 5
 # The tables of the application database the node metrics script reports, the most dead tuples first: the
 # autovacuum alert needs the worst ones, and the series stay bounded however many tables there are.
 AUTOVACUUM_TOP_TABLES = 10
+# Queries only the dashboard reads: no threshold on them would mean one thing on every stack.
+DASHBOARD_ONLY_QUERIES = ("pgp_statements",)
+# The statements the dashboard ranks, and how much of each one's normalised text its label keeps.
+TOP_STATEMENTS = 10
+TOP_STATEMENT_TEXT = 80
 # postgres_exporter's own gauges the dashboard draws (grafana.py), served by its default queries: the tests
 # check the installed exporter serves them.
 EXPORTER_DEFAULT_GAUGES = ("pg_database_size_bytes", "pg_stat_activity_count", "pg_stat_database_xact_commit")
@@ -113,6 +118,24 @@ CUSTOM_QUERIES: dict[str, dict] = {
         "metrics": [
             {"datname": {"usage": "LABEL", "description": "database"}},
             {"xid_age": {"usage": "GAUGE", "description": "age(datfrozenxid)"}},
+        ],
+    },
+    # The statements that take the most time, for the dashboard (bounded: ten series per member). Normalised
+    # text only: the server tracks no utility statement (pg_stat_statements.track_utility off), so no
+    # ALTER ROLE ... PASSWORD can reach a label.
+    "pgp_statements": {
+        "query": (
+            "SELECT d.datname, s.queryid::text AS queryid, left(regexp_replace(s.query, '\\s+', ' ', 'g'), "
+            f"{TOP_STATEMENT_TEXT}) AS query, s.calls, s.total_exec_time / 1000 AS total_exec_seconds "
+            "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            f"ORDER BY s.total_exec_time DESC LIMIT {TOP_STATEMENTS}"
+        ),
+        "metrics": [
+            {"datname": {"usage": "LABEL", "description": "database"}},
+            {"queryid": {"usage": "LABEL", "description": "pg_stat_statements queryid"}},
+            {"query": {"usage": "LABEL", "description": "normalised statement text, shortened"}},
+            {"calls": {"usage": "COUNTER", "description": "times executed"}},
+            {"total_exec_seconds": {"usage": "COUNTER", "description": "time spent executing"}},
         ],
     },
     "pgp_checksums": {

@@ -84,6 +84,9 @@ def render_dashboard_provider(path: str = DASHBOARDS_DIR) -> str:
     )
 
 
+TOP_STATEMENTS_PANEL = "Top statements by execution time"
+
+
 class Panel(NamedTuple):
     title: str
     expr: str  # PromQL
@@ -160,6 +163,13 @@ def panels(spec: ClusterSpec) -> list[Panel]:
             "none",
         ),
         Panel(XID_AGE_PANEL, "max by (datname) (pgp_database_xid_age)", "{{datname}}", "short"),
+        # Seconds of execution per second, per statement: what the server spends its time on, on the primary.
+        Panel(
+            TOP_STATEMENTS_PANEL,
+            "topk(10, max by (datname, queryid, query) (rate(pgp_statements_total_exec_seconds[5m])))",
+            "{{datname}} {{query}}",
+            "s",
+        ),
         Panel("Firing alerts", 'sum by (alertname, severity) (ALERTS{alertstate="firing"})', "{{alertname}}", "none"),
     ]
 

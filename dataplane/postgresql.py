@@ -161,6 +161,8 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         # A declared extension's library joins at the next restart, which the configure step rolls.
         "shared_preload_libraries": ",".join(dict.fromkeys((*PRELOAD_LIBRARIES, *preload_libraries(spec.declared)))),
         "pg_stat_statements.track": "top",
+        # Utility statements keep their literals (ALTER ROLE ... PASSWORD): never tracked, so never exported.
+        "pg_stat_statements.track_utility": "off",
         "track_io_timing": "on",
         # WAL archiving (CIS 7.4) bounds data loss when the whole cluster is lost to archive_timeout.
         "archive_mode": "on",

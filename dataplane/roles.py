@@ -179,6 +179,8 @@ def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
         f"ALTER DATABASE {APP_DATABASE} OWNER TO {APP_OWNER_ROLE};",
         *grants.database,
         *grants.maintenance,
+        # The exporter reads the top statements in the database it connects to (pg_monitor sees every user's).
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",
         *declared_cluster_sql(spec.declared),
         "",
         f"\\connect {APP_DATABASE}",

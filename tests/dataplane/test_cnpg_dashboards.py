@@ -42,8 +42,9 @@ def test_panels_are_the_vm_dashboards_in_its_order_less_the_named_left_outs(ca_n
 
 def test_the_ca_validity_is_drawn_once_known_and_named_as_left_out_before():
     known, unknown = _panel_set(), _panel_set(ca_not_after=None)
-    assert known.left_out == {}
-    assert unknown.left_out == {grafana.CERTIFICATE_PANEL: CNPG_PANELS_LEFT_OUT[grafana.CERTIFICATE_PANEL]}
+    top = {grafana.TOP_STATEMENTS_PANEL: CNPG_PANELS_LEFT_OUT[grafana.TOP_STATEMENTS_PANEL]}
+    assert known.left_out == top
+    assert unknown.left_out == {grafana.CERTIFICATE_PANEL: CNPG_PANELS_LEFT_OUT[grafana.CERTIFICATE_PANEL], **top}
     (certificate,) = [p for p in known.panels if p.title == grafana.CERTIFICATE_PANEL]
     assert str(CA_NOT_AFTER) in certificate.expr and certificate.unit == "s"
 

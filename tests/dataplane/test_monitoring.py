@@ -463,6 +463,12 @@ def test_postgres_exporter_serves_custom_metrics(exporter):
     ):
         assert name in samples, name
     assert samples["pgp_archiver_failing"] == "0" and samples["pgp_replication_is_replica"] == "0"
+    # The dashboard's top statements: normalised text, at most TOP_STATEMENTS per scrape, never a utility
+    # statement (the roles SQL's ALTER ROLE ... PASSWORD ran on this instance).
+    statements = [x for x in body.splitlines() if x.startswith("pgp_statements_total_exec_seconds{")]
+    assert 0 < len(statements) <= exporters.TOP_STATEMENTS, body[-2000:]
+    assert not [x for x in statements if "alter role" in x.lower() or "password" in x.lower()], statements
+    assert all(len(x.split('query="', 1)[1].split('"', 1)[0]) <= exporters.TOP_STATEMENT_TEXT for x in statements)
 
 
 def test_node_metrics_script_exports_backup_and_certificate_state(pg_roles, tmp_path):
