@@ -334,3 +334,13 @@ def expand_annotations(rule: dict, labels: dict[str, str], value: str | None = N
         return re.sub(r"\{\{ \$value(?: \| \w+)? \}\}", lambda m: value or "", text)
 
     return {k: one(v) for k, v in rule["annotations"].items()}
+
+
+def promtool_case(rule: dict, at: str, labels: dict | None, value: str = "") -> dict:
+    """A promtool alert test case: at `at`, `rule` fires once with `labels` (and its own), or not at all (None)."""
+    alerts = (
+        []
+        if labels is None
+        else [{"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": expand_annotations(rule, labels, value)}]
+    )
+    return {"eval_time": at, "alertname": rule["alert"], "exp_alerts": alerts}

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from dataplane_support import cloud_spec, expand_annotations, run_checked, settings_for
+from dataplane_support import cloud_spec, promtool_case, run_checked, settings_for
 
 from dataplane import cnpg_monitoring, prometheus
 from dataplane.cnpg_monitoring import CNPG_LEFT_OUT, CNPG_METRICS, SELECTOR_LABELS
@@ -341,17 +341,7 @@ def test_day_two_alerts_fire_on_synthetic_cnpg_series(tmp_path):
     slot_bytes = int(re.findall(r"> (\d+) and", by_name["ReplicationSlotRetainingWal"]["expr"])[0])
 
     def fired(name: str, at: str, labels: dict | None, value: str = "") -> dict:
-        alerts = (
-            []
-            if labels is None
-            else [
-                {
-                    "exp_labels": {**labels, **by_name[name]["labels"]},
-                    "exp_annotations": expand_annotations(by_name[name], labels, value),
-                }
-            ]
-        )
-        return {"eval_time": at, "alertname": name, "exp_alerts": alerts}
+        return promtool_case(by_name[name], at, labels, value)
 
     def backends(n: int, state: str, seconds: int, usename: str = "app_rw") -> dict:
         return _series(

@@ -14,8 +14,8 @@ import yaml
 from dataplane_support import (
     as_postgres,
     cloud_spec,
-    expand_annotations,
     port_open,
+    promtool_case,
     run_checked,
     secret_env,
     settings_for,
@@ -199,17 +199,7 @@ def test_day_two_alerts_fire_on_synthetic_series(tmp_path):
         return {"series": f"{metric}{{{text}}}", "values": f"{value}x140"}
 
     def fired(name: str, at: str, labels: dict | None, value: str = "") -> dict:
-        alerts = (
-            []
-            if labels is None
-            else [
-                {
-                    "exp_labels": {**labels, **by_name[name]["labels"]},
-                    "exp_annotations": expand_annotations(by_name[name], labels, value),
-                }
-            ]
-        )
-        return {"eval_time": at, "alertname": name, "exp_alerts": alerts}
+        return promtool_case(by_name[name], at, labels, value)
 
     xid = "pgp_database_xid_age"
     table = {"member": m1, "datname": "app", "relation": "app.orders"}
