@@ -34,7 +34,7 @@ NON_POOL_CONNECTIONS = 20
 
 
 def pooled_databases(declared: Declared) -> tuple[str, ...]:
-    return (APP_DATABASE, *(d.name for d in declared.extra_databases))
+    return declared.database_names
 
 
 def pooled_users(declared: Declared, database: str) -> tuple[str, ...]:

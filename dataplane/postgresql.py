@@ -132,8 +132,12 @@ def logging_parameters(spec: ClusterSpec, member: Member) -> dict[str, str | int
 def extension_parameters(spec: ClusterSpec) -> dict[str, Parameter]:
     """What a declared extension needs set before the server starts: pg_cron's scheduler runs in the one
     database that lists it."""
-    cron = [d.name for d in spec.declared.databases if EXTENSIONS["pg_cron"].name in d.extensions]
-    return {"cron.database_name": cron[0]} if cron else {}
+    return {
+        parameter: database.name
+        for database in spec.declared.databases
+        for parameter in (EXTENSIONS[e].database_parameter for e in database.extensions)
+        if parameter
+    }
 
 
 def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parameter]:

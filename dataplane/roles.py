@@ -184,8 +184,7 @@ def render_role_sql(spec: ClusterSpec, variables_from_env: bool = False) -> str:
         *declared_cluster_sql(spec.declared),
         "",
         f"\\connect {APP_DATABASE}",
-        "SET log_statement = 'none';",
-        "SET pgaudit.log = 'none';",
+        *_quiet_session(),
         *grants.application,
         "",
         *pooler_lookup_sql(spec.declared, APP_DATABASE),
@@ -310,7 +309,7 @@ def declared_cluster_sql(declared: Declared) -> list[str]:
             f"ALTER DATABASE {name} OWNER TO {owner};",
             *privileges(also_connect=(MONITORING_USER, POOLER_AUTH_USER), database=name).database,
         ]
-    groups = [tier_role(d, t) for d in (APP_DATABASE, *(d.name for d in declared.extra_databases)) for t in TIERS]
+    groups = [tier_role(d, t) for d in declared.database_names for t in TIERS]
     for role in declared.roles:
         out += [
             _create_role(role.name, login=True),

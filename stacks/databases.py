@@ -76,9 +76,14 @@ class Extension:
     relocatable: bool = True  # CREATE EXTENSION ... SCHEMA app; the others create and keep their own schema
     on_kubernetes: bool = True  # in CloudNativePG's standard operand image
     requires: tuple[str, ...] = ()  # created first (CREATE EXTENSION ... CASCADE would pick their schema itself)
-    # pg_cron runs its scheduler in one database only (cron.database_name), so one database may have it.
-    one_database: bool = False
+    # The server setting naming the one database the extension runs in (pg_cron's scheduler): set from the
+    # database that lists it, and so at most one database may.
+    database_parameter: str | None = None
     note: str = ""
+
+    @property
+    def one_database(self) -> bool:
+        return self.database_parameter is not None
 
     def package_for(self, major: int) -> str | None:
         return self.package.format(major=major) if self.package else None
@@ -120,7 +125,7 @@ EXTENSIONS: dict[str, Extension] = {
         preload="pg_cron",
         relocatable=False,
         on_kubernetes=False,
-        one_database=True,
+        database_parameter="cron.database_name",
     ),
 }
 
@@ -157,6 +162,11 @@ class Declared:
     def extra_databases(self) -> tuple[Database, ...]:
         """The databases the platform creates for the stack (the application database always exists)."""
         return tuple(d for d in self.databases if d.name != APP_DATABASE)
+
+    @property
+    def database_names(self) -> tuple[str, ...]:
+        """Every database the stack's roles may work in: the application database and the declared ones."""
+        return (APP_DATABASE, *(d.name for d in self.extra_databases))
 
     @property
     def extensions(self) -> tuple[Extension, ...]:

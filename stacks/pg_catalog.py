@@ -25,6 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
+from stacks.databases import EXTENSIONS
+
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 COLUMNS = ("name", "context", "type", "unit", "min", "max", "enumvals")
 ENUM_SEPARATOR = "|"
@@ -102,7 +104,11 @@ PLATFORM_OWNED: Mapping[str, str] = {
         "pgaudit (CIS 3.2) and pg_stat_statements are loaded by the platform, and the libraries of the extensions "
         "listed under postgresql.databases (declare the extension there)"
     ),
-    "cron.database_name": "pg_cron's database is the one whose postgresql.databases entry lists pg_cron",
+    **{
+        e.database_parameter: f"{e.name}'s database is the one whose postgresql.databases entry lists {e.name}"
+        for e in EXTENSIONS.values()
+        if e.database_parameter
+    },
     **dict.fromkeys(
         (
             "logging_collector",

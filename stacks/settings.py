@@ -851,9 +851,11 @@ def _roles(r: Reader, value: object, databases: set[str]) -> tuple[dbs.Role, ...
                 f"declare it under postgresql.databases, or use one of: {', '.join(sorted(known))}",
             )
             database = None
-        tier = r.choice(f"{key}.tier", item.get("tier"), dbs.TIERS) if item.get("tier") is not None else None
-        if item.get("tier") is None:
+        tier = item.get("tier")
+        if tier is None:
             r.fail(f"{key}.tier", None, "is required", f"use one of: {', '.join(dbs.TIERS)}")
+        else:
+            tier = r.choice(f"{key}.tier", tier, dbs.TIERS)
         limit = item.get("connection_limit", dbs.DEFAULT_CONNECTION_LIMIT)
         checked_limit = r.integer(f"{key}.connection_limit", limit, 1, dbs.MAX_CONNECTIONS)
         if checked and database and tier and checked_limit:
