@@ -100,7 +100,7 @@ def digest(text: str) -> str:
 AGENT_ARGUMENT = base64.b64encode(gzip.compress(AGENT_SOURCE.encode(), mtime=0)).decode()
 
 
-MODES = ("apply", "restart", "restart-in-place", "diff", "rollback")
+MODES = tuple(configure_agent.MODES)
 
 
 def command(encoded_bundle: str, mode: str = "apply", python: str = "python3") -> list[str]:

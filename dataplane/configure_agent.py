@@ -230,7 +230,8 @@ def _current_dcs(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, 
 def save_snapshot(bundle: dict[str, Any], patroni: Patroni) -> None:
     """Before anything changes: the member's files the bundle would write and the running dynamic configuration,
     so `rollback` can put back the last good configuration if this change fails anywhere in the roll-out. Kept
-    0600 in the run directory, with the change it precedes; the files hold no secret (templates are filled)."""
+    0600 in the run directory, with the change it precedes. The bundle's files hold no secret (the secrets go
+    only into the filled copies of its templates, which are not among them), so neither does the snapshot."""
     files = []
     for f in bundle["files"]:
         try:
