@@ -22,9 +22,10 @@ NAME = "databases"
 DATABASE = "drill_orders"
 # pg_prewarm needs its library preloaded, so declaring it takes a rolling restart; pg_trgm does not.
 EXTENSIONS = ("pg_trgm", "pg_prewarm")
+OWNER, WRITER = "drill_migrator", "drill_api"
 DECLARED = Declared(
     databases=(Database(DATABASE, EXTENSIONS),),
-    roles=(Role("drill_migrator", DATABASE, "owner"), Role("drill_api", DATABASE, "rw", connection_limit=5)),
+    roles=(Role(OWNER, DATABASE, "owner"), Role(WRITER, DATABASE, "rw", connection_limit=5)),
 )
 
 
@@ -71,18 +72,18 @@ def _pooled_login(sandbox: Sandbox, spec: ClusterSpec) -> str | None:
     else why not."""
     leader = sandbox.leader_member()
     passwords = {}
-    for role in ("drill_migrator", "drill_api"):
+    for role in (r.name for r in DECLARED.roles):
         password, salt = console.new_password()
         processes.psql(sandbox.layout, leader, console.rotate_sql(spec, role, console.scram_verifier(password, salt)))
         passwords[role] = password
     try:
         port = spec.router.pooled_port
-        with sandbox.connect(port, user="drill_migrator", dbname=DATABASE, password=passwords["drill_migrator"]) as c:
+        with sandbox.connect(port, user=OWNER, dbname=DATABASE, password=passwords[OWNER]) as c:
             c.execute("create table if not exists drill_probe (id int)")
-        with sandbox.connect(port, user="drill_api", dbname=DATABASE, password=passwords["drill_api"]) as conn:
+        with sandbox.connect(port, user=WRITER, dbname=DATABASE, password=passwords[WRITER]) as conn:
             conn.execute("insert into drill_probe values (1)")
             row = one_row(conn, "select current_user, current_database(), count(*) from drill_probe")
-        return None if row == ("drill_api", DATABASE, 1) else f"pooled session answered {row}"
+        return None if row == (WRITER, DATABASE, 1) else f"pooled session answered {row}"
     except Exception as error:  # the drill reports it; the removal below still runs
         return f"pooled session as a declared role: {type(error).__name__}: {error}"
 
