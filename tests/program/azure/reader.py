@@ -79,6 +79,9 @@ class AzureReader:
     def boot_files(self, member: ResourceRecord) -> dict[str, str]:
         return cloud_init_files(self.boot_text(member) or "")
 
+    def configured_files(self, plan: Plan, member_name: str) -> dict[str, str]:
+        return {}  # no configure step yet: everything arrives with the boot
+
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
         """A policy that the lock action locks is COMPLIANCE (nobody can shorten or remove it); an unlocked one can
         be deleted by an owner, as a GOVERNANCE lock can be bypassed."""

@@ -68,8 +68,7 @@ def test_node_files_are_the_data_planes(built):
     by_address = {reader.address_of(m): m for m in reader.members(plan)}
     for member in spec.members:
         # At boot, or (AWS) by the configure step before anything reads them.
-        configured = getattr(reader, "configured_files", lambda _plan, _name: {})(plan, member.name)
-        delivered = {**reader.boot_files(by_address[member.host]), **configured}
+        delivered = {**reader.boot_files(by_address[member.host]), **reader.configured_files(plan, member.name)}
         assert delivered.items() >= node_files(spec, member).items(), member.name
 
 

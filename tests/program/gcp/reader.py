@@ -69,6 +69,9 @@ class GcpReader:
     def boot_files(self, member: ResourceRecord) -> dict[str, str]:
         return cloud_init_files(self.boot_text(member) or "")
 
+    def configured_files(self, plan: Plan, member_name: str) -> dict[str, str]:
+        return {}  # no configure step yet: everything arrives with the boot
+
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
         """What every member's lock timer sets on the bucket's new objects: Locked is COMPLIANCE (nobody can
         shorten or remove it), Unlocked GOVERNANCE. The bucket must allow object retention and keep versions."""

@@ -81,6 +81,9 @@ class KubernetesReader:
     def boot_files(self, member: ResourceRecord) -> dict[str, str]:
         raise NotImplementedError(self.not_applicable["node_files"])
 
+    def configured_files(self, plan: Plan, member_name: str) -> dict[str, str]:
+        raise NotImplementedError(self.not_applicable["node_files"])
+
     def boot_text(self, record: ResourceRecord) -> str | None:
         return None  # nothing boots from user data
 
