@@ -212,7 +212,10 @@ def roll_out(members: Sequence[str], run: Runner, say: Callable[[str], None]) ->
         for name in members:
             reached.append(name)
             report = run(name, "apply")
-            changed = ", ".join(report.get("actions", [])) or "nothing to change"
+            written = report.get("written") or []
+            changed = ", ".join(report.get("actions", [])) or (
+                f"wrote {len(written)} file(s)" if written else "nothing to change"
+            )
             needed = report.get("restart_needed") or []
             pending = f"; restart needed: {', '.join(needed)}" if needed else ""
             say(f"configure {name} ({report.get('role')}): {changed}{pending}")

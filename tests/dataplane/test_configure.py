@@ -205,7 +205,11 @@ def test_the_bundle_restarts_etcd_for_its_configuration_and_unit_and_says_how(sp
     assert set(bundle["restart_files"].values()) == {"etcd"}
     assert etcd.config_path(spec, member) in bundle["restart_files"]
     assert etcd.member_settings_path(spec, member) not in bundle["restart_files"]
-    assert bundle["etcd"] == {"settings": etcd.member_settings(spec, member), "restart": [["true"]]}
+    assert bundle["etcd"] == {
+        "settings": etcd.member_settings(spec, member),
+        "restart": [["true"]],
+        "leave": etcd.member_command(spec, member, "leave"),
+    }
     assert configure.bundle(spec, member)["etcd"]["restart"] == [list(a) for a in ETCD_RESTART]
 
 
