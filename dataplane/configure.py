@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dataplane import configure_agent, exporters, pgbouncer
-from dataplane.boot.units import SERVICE_USER
+from dataplane import configure_agent, etcd, exporters, pgbouncer
+from dataplane.boot.units import ETCD_RESTART, ETCD_UNIT, SERVICE_USER, SYSTEM_UNIT_DIR
 from dataplane.model import PATRONI_REST_USER, SECRET_ENV, ClusterSpec, Member
-from dataplane.node_files import etcd_config_path, node_file_mode, node_files, render_secret_files_commands
+from dataplane.node_files import node_file_mode, node_files, render_secret_files_commands
 from dataplane.patroni import config_path as patroni_config_path
 from dataplane.patroni import dcs_settings, rest_url
 from dataplane.tls import tls_files
@@ -43,9 +43,15 @@ MAX_ARGUMENT_BYTES = 131_072
 Files = Mapping[str, tuple[str, int, str]]
 
 
-def bundle(spec: ClusterSpec, member: Member, extra_files: Files | None = None) -> dict[str, Any]:
+def bundle(
+    spec: ClusterSpec,
+    member: Member,
+    extra_files: Files | None = None,
+    etcd_restart: Sequence[Sequence[str]] = ETCD_RESTART,
+) -> dict[str, Any]:
     """What the member should run. `extra_files` (path -> content, mode, owner) adds files only a cloud member
-    has, such as the root-owned operation scripts."""
+    has, such as the root-owned operation scripts; `etcd_restart` is how the member restarts its etcd (systemd
+    on a VM, the supervisor in the sandbox)."""
     owner = f"{SERVICE_USER}:{SERVICE_USER}"
     rendered = node_files(spec, member)
     files = [
@@ -83,13 +89,25 @@ def bundle(spec: ClusterSpec, member: Member, extra_files: Files | None = None) 
         "pgbouncer_pidfile": f"{paths.run_dir}/pgbouncer.pid",
         # The member's state before the change, for `rollback` (dataplane/configure_agent.py).
         "rollback_path": f"{paths.run_dir}/configure-rollback.json",
-        # etcd reads its configuration only at start; a member restarts it when the rolling restart reaches it.
-        "restart_files": {etcd_config_path(spec, member): "etcd"},
+        # etcd reads its configuration only at start, and its start script only then moves or joins: the
+        # roll-out restarts one member's etcd at a time, each once the others are healthy. The start script's
+        # settings need no restart: they matter at the next start, or when the member leaves.
+        "restart_files": {path: "etcd" for path in (etcd.config_path(spec, member), f"{SYSTEM_UNIT_DIR}/{ETCD_UNIT}")},
+        "etcd": {
+            "settings": etcd.member_settings(spec, member),
+            "restart": [list(argv) for argv in etcd_restart],
+            "leave": etcd.member_command(spec, member, "leave"),
+        },
     }
 
 
-def encoded(spec: ClusterSpec, member: Member, extra_files: Files | None = None) -> str:
-    return configure_agent.encode(bundle(spec, member, extra_files))
+def encoded(
+    spec: ClusterSpec,
+    member: Member,
+    extra_files: Files | None = None,
+    etcd_restart: Sequence[Sequence[str]] = ETCD_RESTART,
+) -> str:
+    return configure_agent.encode(bundle(spec, member, extra_files, etcd_restart))
 
 
 def digest(text: str) -> str:
@@ -164,6 +182,11 @@ Runner = Callable[[str, str], dict[str, Any]]
 
 
 def _rolling_restart(reports: Sequence[dict[str, Any]], run: Runner, say: Callable[[str], None]) -> None:
+    # etcd first, one member at a time (its agent refuses while another member's etcd is unhealthy), so the
+    # DCS is whole again before any PostgreSQL restart needs it for a switchover.
+    for name in [r["member"] for r in reports if "etcd" in (r.get("restart_needed") or [])]:
+        done = run(name, "restart-etcd")
+        say(f"restart etcd on {name}: {', '.join(done.get('actions', [])) or 'nothing to do'}")
     waiting = {
         r["member"]: (r.get("role"), r.get("pending_reason") or {})
         for r in reports
@@ -189,7 +212,10 @@ def roll_out(members: Sequence[str], run: Runner, say: Callable[[str], None]) ->
         for name in members:
             reached.append(name)
             report = run(name, "apply")
-            changed = ", ".join(report.get("actions", [])) or "nothing to change"
+            written = report.get("written") or []
+            changed = ", ".join(report.get("actions", [])) or (
+                f"wrote {len(written)} file(s)" if written else "nothing to change"
+            )
             needed = report.get("restart_needed") or []
             pending = f"; restart needed: {', '.join(needed)}" if needed else ""
             say(f"configure {name} ({report.get('role')}): {changed}{pending}")

@@ -13,7 +13,7 @@ Applied here (no restart):
   parameters the bundle no longer sets removed;
 - PgBouncer's configuration through SIGHUP when its files changed.
 What only a restart applies is reported (Patroni's pending_restart, an etcd configuration change); the caller
-rolls restarts one member at a time.
+rolls restarts one member at a time (`restart`, `restart-in-place`, `restart-etcd`).
 """
 
 from __future__ import annotations
@@ -392,6 +392,74 @@ def restart_in_place(bundle: dict[str, Any]) -> dict[str, Any]:
     return restart(bundle, in_place=True)
 
 
+def _etcd_context(settings: dict[str, Any]) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=settings["ca"])
+    context.load_cert_chain(settings["cert"], settings["key"])
+    return context
+
+
+def etcd_healthy(url: str, context: ssl.SSLContext) -> bool:
+    """Whether the etcd node at `url` serves, as a member of a cluster with a quorum (its /health)."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=3, context=context) as response:
+            return json.loads(response.read()).get("health") == "true"
+    except (OSError, ValueError):
+        return False
+
+
+def restart_etcd(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Restart this member's etcd (the caller asks only where its configuration, settings or unit changed), so
+    its start script moves its data or joins as needed. Refused unless every other member's etcd is healthy:
+    a restart must never be the second voter down. Returns once this member serves again."""
+    settings = bundle["etcd"]["settings"]
+    me = settings["name"]
+    context = _etcd_context(settings)
+    others = {name: p["client"] for name, p in settings["peers"].items() if name != me}
+    sick = sorted(name for name, url in others.items() if not etcd_healthy(url, context))
+    if sick:
+        raise RuntimeError(f"etcd on {', '.join(sick)} is not healthy: restarting {me}'s now could cost the quorum")
+    for argv in bundle["etcd"]["restart"]:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {(done.stderr or done.stdout).strip()[-500:]}")
+    own = settings["peers"][me]["client"]
+    _wait(lambda: etcd_healthy(own, context), 120, f"etcd on {me} healthy again after its restart")
+    return {"member": me, "actions": ["etcd restarted"]}
+
+
+def leave(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Before this member is removed for good (HA switched off, a member dropped): a leader hands over first,
+    then the member's etcd node leaves the membership through the others, so the members that stay keep a
+    quorum of the members that exist. A member alone in its cluster (a stage being destroyed) just goes."""
+    me = bundle["member"]
+    report: dict[str, Any] = {"member": me, "actions": []}
+    try:
+        patroni = Patroni(bundle["patroni"], read_env(bundle["secrets_env"]))
+        state = patroni.checked("GET", "/patroni")
+    except (OSError, RuntimeError) as exc:
+        report["actions"].append(f"Patroni not answering ({exc}): no handover")
+    else:
+        report["role"] = state.get("role")
+        if _is_leader(state) and any(m.get("name") != me for m in _cluster(patroni)):
+            report["actions"].append(f"switched over to {_handover(patroni, me)}")
+    user = bundle["service_user"]
+    done = subprocess.run(
+        ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *bundle["etcd"]["leave"]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        answer = {"error": (done.stderr or done.stdout).strip()[-500:] or f"exit {done.returncode}"}
+    if done.returncode != 0 or "error" in answer:
+        raise RuntimeError(f"etcd leave on {me}: {answer.get('error')}")
+    report["actions"] += answer.get("actions", [])
+    return report
+
+
 def diff(bundle: dict[str, Any]) -> dict[str, Any]:
     """What `apply` would change on this member, changing nothing: the files that differ, the DCS patch, and
     whether PostgreSQL already waits for a restart (the operator's `config diff`)."""
@@ -410,6 +478,8 @@ MODES = {
     "apply": apply,
     "restart": restart,
     "restart-in-place": restart_in_place,
+    "restart-etcd": restart_etcd,
+    "leave": leave,
     "diff": diff,
     "rollback": rollback,
 }

@@ -7,8 +7,13 @@ certificate from the cluster CA (members, the Patroni client) can read or change
 
 from __future__ import annotations
 
+import ast
+import json
+from pathlib import Path, PurePosixPath
+
 import yaml
 
+from dataplane import etcd_member
 from dataplane.model import ClusterSpec, Member
 from dataplane.tls import tls_files
 
@@ -17,6 +22,28 @@ from dataplane.tls import tls_files
 HEARTBEAT_MS = 100
 ELECTION_MS = 1000
 QUOTA_BACKEND_BYTES = 2 * 1024**3
+# The Debian packages' binaries (etcd-server, etcd-client), which the start script runs.
+ETCD_BIN = "/usr/bin/etcd"
+ETCDCTL_BIN = "/usr/bin/etcdctl"
+PYTHON = "/usr/bin/python3"
+
+
+def _without_docstrings(source: str) -> str:
+    """The same program without its docstrings and comments: the script travels in user data, whose size EC2
+    caps at 16 KiB, and its documentation stays in the repository."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and body:
+            first = body[0]
+            documented = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            if documented and isinstance(first.value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return "# pg-platform etcd member start script (dataplane/etcd_member.py)\n" + ast.unparse(tree) + "\n"
+
+
+# The start script (dataplane/etcd_member.py) is sent as a rendered file: a member runs the program's own.
+MEMBER_SCRIPT_SOURCE = _without_docstrings(Path(etcd_member.__file__).read_text())
 
 
 def client_url(member: Member) -> str:
@@ -76,3 +103,43 @@ def etcd_config(spec: ClusterSpec, member: Member, initial_state: str = "new") -
 def render_etcd_config(spec: ClusterSpec, member: Member, initial_state: str = "new") -> str:
     header = f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit\n"
     return header + yaml.safe_dump(etcd_config(spec, member, initial_state), sort_keys=False)
+
+
+def config_path(spec: ClusterSpec, member: Member) -> str:
+    return str(PurePosixPath(spec.paths_for(member).config_dir) / "etcd.yml")
+
+
+def member_script_path(spec: ClusterSpec, member: Member) -> str:
+    return str(PurePosixPath(spec.paths_for(member).config_dir) / "etcd-member")
+
+
+def member_settings_path(spec: ClusterSpec, member: Member) -> str:
+    return str(PurePosixPath(spec.paths_for(member).config_dir) / "etcd-member.json")
+
+
+def member_settings(spec: ClusterSpec, member: Member) -> dict:
+    """What the start script needs to join or leave (no secret: the client certificate's key stays a path)."""
+    paths = spec.paths_for(member)
+    tls = tls_files(spec, member)
+    return {
+        "name": member.name,
+        "config": config_path(spec, member),
+        "effective_config": str(PurePosixPath(paths.run_dir) / "etcd-effective.yml"),
+        "data_dir": paths.etcd_data_dir,
+        "former_data_dirs": [paths.former_etcd_data_dir],
+        "peers": {m.name: {"client": client_url(m), "peer": peer_url(m)} for m in spec.members},
+        "etcd": ETCD_BIN,
+        "etcdctl": ETCDCTL_BIN,
+        "ca": tls.ca,
+        "cert": tls.client_cert,
+        "key": tls.client_key,
+    }
+
+
+def render_member_settings(spec: ClusterSpec, member: Member) -> str:
+    return json.dumps(member_settings(spec, member), sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def member_command(spec: ClusterSpec, member: Member, action: str) -> list[str]:
+    """The argv that starts this member's etcd (`start`, its service's command) or removes it (`leave`)."""
+    return [PYTHON, member_script_path(spec, member), action, member_settings_path(spec, member)]

@@ -78,7 +78,11 @@ class Paths:
     postgres_bin_dir: str = "/usr/lib/postgresql/{major}/bin"
     patroni_bin: str = "/opt/pg-platform/patroni/bin/patroni"
     pgbackrest_bin: str = "/usr/bin/pgbackrest"
-    etcd_data_dir: str = "/var/lib/etcd/pg-platform"
+    # On the data volume (MEMBER_DATA_MOUNT), so a replaced member's etcd keeps its identity and data.
+    etcd_data_dir: str = "/var/lib/postgresql/etcd"
+    # Where etcd kept its data before, moved into etcd_data_dir when etcd next starts (dataplane/etcd_member.py):
+    # the root volume, which a replaced instance does not keep.
+    former_etcd_data_dir: str = "/var/lib/etcd/pg-platform"
     pgbackrest_spool_dir: str = "/var/spool/pgbackrest"
     pgbackrest_lock_dir: str = "/tmp/pgbackrest"
 

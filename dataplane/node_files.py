@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from dataplane import exporters, pgbouncer
+from dataplane import etcd, exporters, pgbouncer
+from dataplane.etcd import config_path as etcd_config_path
 from dataplane.etcd import render_etcd_config
 from dataplane.model import ClusterSpec, Member
 from dataplane.patroni import config_path as patroni_config_path
@@ -23,10 +24,6 @@ FILE_MODE = 0o640
 EXECUTABLE_MODE = 0o750
 
 
-def etcd_config_path(spec: ClusterSpec, member: Member) -> str:
-    return str(PurePosixPath(spec.paths_for(member).config_dir) / "etcd.yml")
-
-
 def roles_sql_path(spec: ClusterSpec, member: Member) -> str:
     return str(PurePosixPath(spec.paths_for(member).config_dir) / "roles.sql")
 
@@ -35,6 +32,8 @@ def node_files(spec: ClusterSpec, member: Member) -> dict[str, str]:
     """Path -> content of every rendered file of one member (paths are that member's own)."""
     return {
         etcd_config_path(spec, member): render_etcd_config(spec, member),
+        etcd.member_script_path(spec, member): etcd.MEMBER_SCRIPT_SOURCE,
+        etcd.member_settings_path(spec, member): etcd.render_member_settings(spec, member),
         patroni_config_path(spec, member): render_patroni_config(spec, member),
         pgbackrest_config_path(spec, member): render_pgbackrest_conf(spec, member),
         pgbouncer.config_path(spec, member): pgbouncer.render_pgbouncer_ini(spec, member),
@@ -48,8 +47,25 @@ def node_files(spec: ClusterSpec, member: Member) -> dict[str, str]:
     }
 
 
+def program_files(spec: ClusterSpec, member: Member) -> dict[str, str]:
+    """The node files that are programs and queries rather than configuration: the same on every member and
+    every stage, and the bulk of a member's files (a cloud with little room for user data fetches them)."""
+    paths = (
+        etcd.member_script_path(spec, member),
+        exporters.node_metrics_script_path(spec, member),
+        exporters.queries_path(spec, member),
+        pgbouncer.fill_script_path(spec, member),
+    )
+    files = node_files(spec, member)
+    return {path: files[path] for path in paths}
+
+
 def node_file_mode(spec: ClusterSpec, member: Member, path: str) -> int:
-    scripts = (exporters.node_metrics_script_path(spec, member), pgbouncer.fill_script_path(spec, member))
+    scripts = (
+        exporters.node_metrics_script_path(spec, member),
+        pgbouncer.fill_script_path(spec, member),
+        etcd.member_script_path(spec, member),
+    )
     return EXECUTABLE_MODE if path in scripts else FILE_MODE
 
 

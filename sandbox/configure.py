@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dataplane import configure
 from dataplane.model import ClusterSpec, Member
+from sandbox import supervisor
+from sandbox.layout import log_dir, root_of, state_dir
+from sandbox.services import etcd as etcd_service
 
 # The agent waits for one Patroni loop after a reload; a slow first TLS handshake or fill adds a few seconds.
 APPLY_TIMEOUT_SECONDS = 120
@@ -31,11 +35,18 @@ class MemberReport:
     role: str | None
 
 
+def etcd_restart(spec: ClusterSpec, member: Member) -> list[list[str]]:
+    """The sandbox's stand-in for `systemctl restart` of the member's etcd: its supervisor, as a script."""
+    root = root_of(spec.paths)
+    script = supervisor.__file__
+    return [[sys.executable, script, "restart", str(state_dir(root)), str(log_dir(root)), etcd_service.name(member)]]
+
+
 def run_member(
     spec: ClusterSpec, member: Member, mode: str, extra_files: configure.Files | None = None
 ) -> dict[str, Any]:
     """The agent in `mode` on one member, as the cloud's step runs it (`extra_files`: as a cloud member's)."""
-    argv = configure.command(configure.encoded(spec, member, extra_files), mode)
+    argv = configure.command(configure.encoded(spec, member, extra_files, etcd_restart(spec, member)), mode)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=APPLY_TIMEOUT_SECONDS)
     try:
         report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -104,11 +104,11 @@ class SandboxLayout:
     @property
     def state_dir(self) -> Path:
         """PID files and supervisor state."""
-        return self.root / "run"
+        return state_dir(self.root)
 
     @property
     def log_dir(self) -> Path:
-        return self.root / "log"
+        return log_dir(self.root)
 
     @property
     def shared_config_dir(self) -> Path:
@@ -239,15 +239,35 @@ def router_for(profile: str) -> Router:
     )
 
 
+def state_dir(root: Path) -> Path:
+    return root / "run"
+
+
+def log_dir(root: Path) -> Path:
+    return root / "log"
+
+
+_MEMBER_CONFIG_PARTS = ("members", "{member}", "etc")
+
+
+def root_of(paths: Paths) -> Path:
+    """The sandbox root whose member_path_template `paths` are (a spec carries its paths, not its root)."""
+    config = Path(paths.config_dir)
+    if config.parts[-3:] != _MEMBER_CONFIG_PARTS:
+        raise ValueError(f"{paths.config_dir} is not a sandbox member's configuration directory")
+    return config.parents[2]
+
+
 def member_path_template(root: Path) -> Paths:
     """Paths with the `{member}` placeholder the renderers fill per member (ClusterSpec.paths_for)."""
-    base = root / "members" / "{member}"
+    base = root.joinpath(*_MEMBER_CONFIG_PARTS[:2])
     return Paths(
-        config_dir=str(base / "etc"),
+        config_dir=str(base / _MEMBER_CONFIG_PARTS[2]),
         data_dir=str(base / "data"),
         log_dir=str(base / "log"),
         run_dir=str(base / "run"),
         etcd_data_dir=str(base / "etcd"),
+        former_etcd_data_dir=str(base / "etcd-former"),
         pgbackrest_spool_dir=str(base / "spool"),
         pgbackrest_lock_dir=str(base / "lock"),
     )

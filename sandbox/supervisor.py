@@ -14,6 +14,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,6 +207,15 @@ class Supervisor:
             self.pid_file(name).unlink(missing_ok=True)
         return list(running)
 
+    def restart(self, name: str) -> int:
+        """Stop the recorded process and start its recorded command again (as the service user): what
+        `systemctl restart` is to a node's unit. Refused for a service that has no record."""
+        rec = self.record(name)
+        if rec is None or not rec.get("argv"):
+            raise ServiceError(f"{name} has no record in {self.state_dir}: it was never started here")
+        self.stop(name)
+        return self._spawn(Service(name=name, argv=list(rec["argv"])))
+
     def kill(self, name: str) -> int | None:
         """SIGKILL, no grace: what a crashed node looks like. Returns the PID that was killed."""
         pid = self.running(name)
@@ -308,3 +318,21 @@ def processes_mentioning(marker: str) -> list[tuple[int, str]]:
 
 def listening_ports(ports: list[int]) -> list[int]:
     return [p for p in ports if port_open(p)]
+
+
+def main(argv: list[str]) -> int:
+    """`supervisor.py restart STATE_DIR LOG_DIR NAME`: run as a script (standard library only) by commands that
+    stand in for a node's service manager, such as the configure agent's etcd restart."""
+    if len(argv) != 4 or argv[0] != "restart":
+        print("usage: supervisor.py restart STATE_DIR LOG_DIR NAME", file=sys.stderr)
+        return 2
+    try:
+        Supervisor(Path(argv[1]), Path(argv[2])).restart(argv[3])
+    except ServiceError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -64,6 +64,11 @@ def main() -> int:
         required=True,
         help="a member, its instance id and its encoded bundle, in roll-out order",
     )
+    parser.add_argument(
+        "--leave",
+        action="store_true",
+        help="the one --member leaves the cluster (handover, etcd member remove) before it is deleted",
+    )
     parser.add_argument("--boot-timeout", type=int, default=1800, help="seconds to wait for SSM and cloud-init")
     parser.add_argument("--journal-bucket", help="the stack's locked bucket, whose journal records this run")
     parser.add_argument("--scope", help="the cluster's scope (its journal prefix)")
@@ -73,6 +78,8 @@ def main() -> int:
     import boto3  # imported here so --help works without it
 
     ssm = boto3.client("ssm", region_name=args.region)
+    if args.leave:
+        return leave(ssm, members)
     ids = [instance for instance, _ in members.values()]
     wait_until_managed(ssm, ids, time.monotonic() + args.boot_timeout)
     booted = run(ssm, ids, "cloud-init status --wait", args.boot_timeout)
@@ -88,6 +95,22 @@ def main() -> int:
         return 1
     changed = [r["member"] for r in reports if r.get("written") or r.get("dcs_patch")]
     record(args, boto3, "ok", time.monotonic() - started, list(members), changed)
+    return 0
+
+
+def leave(ssm, members: dict[str, tuple[str, str]]) -> int:
+    """The member's agent in `leave` mode: a delete that cannot remove the member from etcd fails, since the
+    members that stay would count a voter that no longer exists."""
+    if len(members) != 1:
+        print("--leave takes exactly one --member", file=sys.stderr)
+        return 2
+    (name,) = members
+    try:
+        report = ssm_runner(ssm, members)(name, "leave")
+    except MemberFailed as failed:
+        print(f"{name} could not leave the cluster: {failed}", file=sys.stderr)
+        return 1
+    print(f"{name}: {', '.join(report.get('actions', []))}")
     return 0
 
 

@@ -87,7 +87,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             bucket_arn=vault.bucket.arn,
             backup_key_arn=vault.key.arn,
             secrets_key_arn=secrets.key.arn,
-            shared_secret_arns=list(secrets.secret_refs.values()),
+            shared_secret_arns=[*secrets.secret_refs.values(), secrets.program_files_arn],
             member_tls_secret_arns=secrets.member_tls_refs,
             account_id=account_id,
             tags=tags,
@@ -96,7 +96,9 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
     )
 
     # Uploads name the bucket's key explicitly, so a changed bucket default cannot silently weaken them.
-    node_boot = pulumi.Output.all(secrets.secret_refs, secrets.member_tls_refs, vault.key.arn).apply(
+    node_boot = pulumi.Output.all(
+        secrets.secret_refs, secrets.member_tls_refs, vault.key.arn, secrets.program_files_arn
+    ).apply(
         lambda v: NodeBoot(
             cloud=AwsBoot(
                 region=settings.region,
@@ -106,6 +108,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             ),
             secret_refs=v[0],
             tls_secret_refs=v[1],
+            program_files_ref=v[3],
         )
     )
     subnet_ids = dict(zip(intent.network.zones, network.subnet_ids, strict=True))

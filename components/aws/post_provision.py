@@ -10,8 +10,9 @@ depend on which node currently leads.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -88,6 +89,27 @@ class PostProvision(PlatformComponent):
             triggers=pulumi.Output.all(members, bundles).apply(lambda v: [v[0], *[configure.digest(b) for b in v[1]]]),
             opts=self.child_opts(depends_on=list(args.after)),
         )
+
+        # A member leaves before its instance goes (HA switched off, fewer nodes): a leader hands over and its
+        # etcd node leaves the membership, so the members that stay keep a quorum. Only `delete` runs: a changed
+        # bundle or a replaced instance (a roll keeps the member, with its etcd data on the data volume) is an
+        # update of this step, which runs nothing.
+        def leave_command(member: str, index: int) -> Callable[[list[Any]], str]:
+            def render(v: list[Any]) -> str:
+                instance, bundle = v[0], v[1][index]
+                argv = [PROJECT_PYTHON, SSM_CONFIGURE, "--region", args.region, "--leave"]
+                return shlex.join([*argv, "--member", member, instance, bundle])
+
+            return render
+
+        self.leave = [
+            command.local.Command(
+                self.child_name(f"leave-{member}"),
+                delete=pulumi.Output.all(instance, bundles).apply(leave_command(member, index)),
+                opts=self.child_opts(depends_on=[self.configure]),
+            )
+            for index, (member, instance) in enumerate(zip(args.member_names, args.instance_ids, strict=True))
+        ]
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=instances.apply(

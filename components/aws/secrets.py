@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from components.base import PlatformComponent
 from components.secret_material import passwords, tls_material
+from dataplane.boot.member import program_files_json
 from dataplane.model import ClusterSpec
 
 RECOVERY_WINDOW_DAYS = 30
@@ -56,12 +57,18 @@ class Secrets(PlatformComponent):
             receiver: self._store(f"webhook-{receiver}", pulumi.Output.secret(url), args.protect)
             for receiver, url in sorted(args.webhooks.items())
         }
+        # Not secret, but the only store a member's identity reads at boot: EC2's 16 KiB of user data cannot
+        # carry the members' programs as well as their configuration (NodeBoot.program_files_ref).
+        self.program_files_arn = self._store(
+            "programs", pulumi.Output.from_input(program_files_json(args.spec)), args.protect
+        )
         self.secret_refs, self.member_tls_refs, self.webhook_refs = self.arns, self.tls_arns, self.webhook_arns
         self.register_outputs(
             {
                 "secret_arns": self.arns,
                 "tls_secret_arns": self.tls_arns,
                 "webhook_secret_arns": self.webhook_arns,
+                "program_files_secret_arn": self.program_files_arn,
                 "key_arn": self.key.arn,
             }
         )

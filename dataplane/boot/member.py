@@ -24,9 +24,9 @@ from dataplane.boot.apt import APT_PIN_FILE, PGBACKREST_VERSION, apt_config, pgd
 from dataplane.boot.cloud import BootCloud
 from dataplane.boot.cloud_config import POLICY_RC, dump_cloud_config, file_entry, policy_rc_entry
 from dataplane.boot.data_volume import DATA_VOLUME_SOURCE
-from dataplane.boot.units import SERVICE_USER, render_tmpfiles, system_units
+from dataplane.boot.units import SERVICE_USER, SYSTEM_UNIT_DIR, render_tmpfiles, system_units
 from dataplane.model import SECRET_ENV, ClusterSpec, Member
-from dataplane.node_files import node_file_mode, node_files, roles_sql_path
+from dataplane.node_files import node_file_mode, node_files, program_files, roles_sql_path
 from dataplane.pgbackrest import render_backup_cron, repo_environment
 from dataplane.tls import TlsFiles, tls_files
 from stacks.databases import extension_packages
@@ -45,6 +45,9 @@ class NodeBoot:
     tls_secret_refs: Mapping[str, str]  # member name -> reference of its TLS bundle (JSON, TlsFiles keys)
     data_mount: str = MEMBER_DATA_MOUNT
     patroni_version: str = PATRONI_VERSION
+    # A reference to the secret holding the program files (node_files.program_files) as JSON, path -> content:
+    # set on a cloud whose user data has no room for them (EC2's 16 KiB); the boot fetches and writes them.
+    program_files_ref: str | None = None
 
 
 def packages(spec: ClusterSpec, cloud: BootCloud) -> list[str]:
@@ -80,8 +83,9 @@ def _boot_config(spec: ClusterSpec, member: Member, boot: NodeBoot) -> dict[str,
         env_refs[var] = boot.secret_refs[name]
     paths = spec.paths_for(member)
     tls = tls_files(spec, member)
-    if not paths.data_dir.startswith(boot.data_mount.rstrip("/") + "/"):
-        raise ValueError(f"data_dir {paths.data_dir} is not on the data volume mounted at {boot.data_mount}")
+    for name in ("data_dir", "etcd_data_dir"):
+        if not getattr(paths, name).startswith(boot.data_mount.rstrip("/") + "/"):
+            raise ValueError(f"{name} {getattr(paths, name)} is not on the data volume mounted at {boot.data_mount}")
     dirs = [
         (paths.config_dir, "0750"),
         (str(PurePosixPath(tls.key).parent), "0700"),
@@ -93,6 +97,7 @@ def _boot_config(spec: ClusterSpec, member: Member, boot: NodeBoot) -> dict[str,
         (paths.etcd_data_dir, "0700"),
         (boot.data_mount, "0750"),
     ]
+    fetched = program_files(spec, member) if boot.program_files_ref else {}
     # "env_arns" and "tls_arn" hold the cloud's secret references whatever it calls them: the names are the
     # script's own, kept from when AWS was the only cloud so its nodes' user data did not change.
     return {
@@ -105,7 +110,23 @@ def _boot_config(spec: ClusterSpec, member: Member, boot: NodeBoot) -> dict[str,
         "dirs": dirs,
         "user": SERVICE_USER,
         "units": list(system_units(spec, member)),
+        "files_arn": boot.program_files_ref,
+        "programs": {
+            path: [PurePosixPath(path).name, f"{node_file_mode(spec, member, path):04o}"] for path in sorted(fetched)
+        },
     }
+
+
+def program_files_json(spec: ClusterSpec) -> str:
+    """What the program-files secret holds (NodeBoot.program_files_ref), file name -> content: the same for
+    every member (each member's boot script knows where its own copies go)."""
+    each = {
+        json.dumps({PurePosixPath(p).name: text for p, text in program_files(spec, m).items()}, sort_keys=True)
+        for m in spec.members
+    }
+    if len(each) != 1:
+        raise ValueError("members' program files differ: a shared secret cannot hold them")
+    return each.pop()
 
 
 _SCRIPT_HEAD = (
@@ -170,6 +191,12 @@ _SCRIPT_ENV_FILE = r"""
 _SCRIPT_TAIL = r""")
     for field, path in CONFIG["tls_files"].items():
         write_private(path, bundle[field])
+    if CONFIG["files_arn"]:
+        programs = json.loads("""
+_SCRIPT_FILES = r""")
+        for path, (name, mode) in CONFIG["programs"].items():
+            write_private(path, programs[name])
+            own(path, int(mode, 8))
 
 
 def units():
@@ -196,6 +223,8 @@ def boot_script_body(cloud: BootCloud) -> str:
         + _SCRIPT_ENV_FILE
         + cloud.secret_value('CONFIG["tls_arn"]')
         + _SCRIPT_TAIL
+        + cloud.secret_value('CONFIG["files_arn"]')
+        + _SCRIPT_FILES
     )
 
 
@@ -215,6 +244,7 @@ def with_boot_repositories(spec: ClusterSpec, boot: NodeBoot) -> ClusterSpec:
 def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> str:
     spec = with_boot_repositories(spec, boot)
     paths = spec.paths_for(member)
+    fetched = program_files(spec, member) if boot.program_files_ref else {}
     files = [
         # Before any package: Debian must neither start services with vendor configs (ports clash with ours)
         # nor create its own "main" PostgreSQL cluster.
@@ -226,11 +256,9 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     files += [
         file_entry(path, content, node_file_mode(spec, member, path), f"{SERVICE_USER}:{SERVICE_USER}")
         for path, content in node_files(spec, member).items()
-        if not (boot.cloud.configure_writes_roles and path == roles_sql_path(spec, member))
+        if not (boot.cloud.configure_writes_roles and path == roles_sql_path(spec, member)) and path not in fetched
     ]
-    files += [
-        file_entry(f"/etc/systemd/system/{name}", text, 0o644) for name, text in system_units(spec, member).items()
-    ]
+    files += [file_entry(f"{SYSTEM_UNIT_DIR}/{name}", text, 0o644) for name, text in system_units(spec, member).items()]
     files += [
         file_entry("/etc/tmpfiles.d/pg-platform.conf", render_tmpfiles(spec, member), 0o644),
         file_entry("/etc/cron.d/pgp-backup", render_backup_cron(spec, member, SERVICE_USER), 0o644),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from dataplane import exporters, pgbouncer
+from dataplane import etcd, exporters, pgbouncer
 from dataplane.boot.cloud_config import UNIT_PREFIX
 from dataplane.model import ClusterSpec, Member
-from dataplane.node_files import etcd_config_path, render_secret_files_commands
+from dataplane.node_files import render_secret_files_commands
 from dataplane.patroni import config_path as patroni_config_path
 from dataplane.pgbackrest import needs_tls_server, server_command
 
@@ -16,8 +16,12 @@ SERVICE_USER = "postgres"
 
 
 # The Debian packages' binaries, which the units run and the console asks for their versions.
-ETCD_BIN = "/usr/bin/etcd"
+ETCD_BIN = etcd.ETCD_BIN
 PGBOUNCER_BIN = "/usr/sbin/pgbouncer"
+ETCD_UNIT = f"{UNIT_PREFIX}etcd.service"
+SYSTEM_UNIT_DIR = "/etc/systemd/system"
+# How a VM member restarts its etcd once the configure step wrote a new unit or configuration.
+ETCD_RESTART = (("systemctl", "daemon-reload"), ("systemctl", "restart", ETCD_UNIT))
 
 
 def _unit(
@@ -60,9 +64,11 @@ def system_units(spec: ClusterSpec, member: Member) -> dict[str, str]:
     paths = spec.paths_for(member)
     secrets = paths.secrets_env
     units = {
-        f"{UNIT_PREFIX}etcd.service": _unit(
+        ETCD_UNIT: _unit(
             f"etcd member {member.name} of {spec.scope}",
-            [ETCD_BIN, "--config-file", etcd_config_path(spec, member)],
+            # The start script joins a running cluster when the data directory is empty, then execs etcd.
+            etcd.member_command(spec, member, "start"),
+            unit_extra=[f"RequiresMountsFor={paths.etcd_data_dir}"],
             extra=["LimitNOFILE=65536"],
         ),
         f"{UNIT_PREFIX}secrets.service": _unit(

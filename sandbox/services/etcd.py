@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataplane import etcd as etcd_render
 from dataplane.model import Member
-from dataplane.node_files import etcd_config_path
 from sandbox.layout import SandboxLayout
 from sandbox.supervisor import Service, ServiceError, Supervisor, wait_until
 from sandbox.tls_client import https_ok, tls_context
@@ -18,7 +17,8 @@ def name(member: Member) -> str:
 
 
 def service(layout: SandboxLayout, member: Member) -> Service:
-    return Service(name=name(member), argv=["etcd", "--config-file", etcd_config_path(layout.spec, member)])
+    # The node's own start script, which joins a running cluster when the data directory is empty.
+    return Service(name=name(member), argv=etcd_render.member_command(layout.spec, member, "start"))
 
 
 def start(layout: SandboxLayout, sup: Supervisor) -> None:

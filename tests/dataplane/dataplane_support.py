@@ -97,6 +97,7 @@ def local_spec(root: Path, stack: str, members: int, hosts: list[str] | None = N
         log_dir=f"{base}/log",
         run_dir=f"{base}/run",
         etcd_data_dir=f"{base}/etcd",
+        former_etcd_data_dir=f"{base}/etcd-former",
         pgbackrest_spool_dir=f"{base}/spool",
         pgbackrest_lock_dir=f"{base}/lock",
     )

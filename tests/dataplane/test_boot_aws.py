@@ -15,6 +15,7 @@ from dataplane.boot import aws as boot_aws
 from dataplane.boot import member as boot_member
 from dataplane.boot import monitoring as boot_monitoring
 from dataplane.model import SECRET_ENV
+from dataplane.node_files import node_file_mode, program_files
 
 pytestmark = pytest.mark.dataplane
 
@@ -107,7 +108,14 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
         secret_refs=arns,
         tls_secret_refs={member.name: tls_arn},
         data_mount=str(root / member.name),
+        program_files_ref=client.create_secret(Name="pgp/programs", SecretString=boot_member.program_files_json(spec))[
+            "ARN"
+        ],
     )
+    # The programs come from the secret, not the user data (EC2's 16 KiB).
+    programs = program_files(spec, member)
+    user_data = yaml.safe_load(boot_member.render_node_user_data(spec, member, boot))
+    assert not set(programs) & {f["path"] for f in user_data["write_files"]}
     script = tmp_path / "pgp-boot"
     script.write_text(boot_member.render_boot_script(spec, member, boot))
     result = subprocess.run(
@@ -128,6 +136,10 @@ def test_boot_script_fetches_secrets_and_tls_into_private_files(secrets_manager,
     for field, path in dataclasses.asdict(files).items():
         assert Path(path).read_text() == bundle[field]
         assert oct(Path(path).stat().st_mode & 0o777) == "0o600" and Path(path).owner() == "postgres"
+    for path, content in programs.items():
+        assert Path(path).read_text() == content
+        assert Path(path).stat().st_mode & 0o777 == node_file_mode(spec, member, path)
+        assert Path(path).owner() == "postgres"
     # A value the environment file cannot carry stops the boot instead of being mangled.
     client.put_secret_value(SecretId=arns["superuser"], SecretString="it's")
     bad = subprocess.run([sys.executable, str(script), "secrets"], capture_output=True, text=True, env=aws_env)

@@ -620,7 +620,7 @@ def _without_cloud_client(script: str, cloud: BootCloud, by_ref: dict[str, str])
     client = cloud.secret_client("CONFIG")
     assert script.count(client) == 1
     script = script.replace(client, "<client>\n")
-    for expr in ("arn", 'CONFIG["tls_arn"]'):
+    for expr in ("arn", 'CONFIG["tls_arn"]', 'CONFIG["files_arn"]'):
         assert script.count(cloud.secret_value(expr)) == 1
         script = script.replace(cloud.secret_value(expr), "<value>")
     head, config_line, rest = script.partition("\nCONFIG_JSON = ")

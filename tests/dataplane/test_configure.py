@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from dataplane import configure, configure_agent
+from dataplane import configure, configure_agent, etcd
+from dataplane.boot.units import ETCD_RESTART
 from dataplane.node_files import node_files
 from sandbox.layout import build_layout
 
@@ -175,3 +176,58 @@ def test_the_snapshot_keeps_the_running_values_of_what_the_change_sets():
         "loop_wait": None,
         "postgresql": {"parameters": {"a": 1, "b": 2}},
     }
+
+
+def test_etcd_restarts_one_member_at_a_time_before_any_postgresql_restart():
+    """A change to etcd's configuration or unit restarts each member's etcd in turn (the agent refuses while
+    another is unhealthy), before the rolling restart of PostgreSQL that may need the DCS for a switchover."""
+    calls: list[tuple[str, str]] = []
+
+    def run(name: str, mode: str) -> dict:
+        calls.append((name, mode))
+        needed = {"m-1": ["etcd", "postgresql"], "m-2": ["etcd"]}.get(name, []) if mode == "apply" else []
+        return {"member": name, "role": "replica", "actions": [mode], "restart_needed": needed}
+
+    configure.roll_out(["m-1", "m-2", "m-3"], run, lambda _: None)
+    assert calls == [
+        ("m-1", "apply"),
+        ("m-2", "apply"),
+        ("m-3", "apply"),
+        ("m-1", "restart-etcd"),
+        ("m-2", "restart-etcd"),
+        ("m-1", "restart"),
+    ]
+
+
+def test_the_bundle_restarts_etcd_for_its_configuration_and_unit_and_says_how(spec):
+    member = spec.members[0]
+    bundle = configure.bundle(spec, member, etcd_restart=[["true"]])
+    assert set(bundle["restart_files"].values()) == {"etcd"}
+    assert etcd.config_path(spec, member) in bundle["restart_files"]
+    assert etcd.member_settings_path(spec, member) not in bundle["restart_files"]
+    assert bundle["etcd"] == {
+        "settings": etcd.member_settings(spec, member),
+        "restart": [["true"]],
+        "leave": etcd.member_command(spec, member, "leave"),
+    }
+    assert configure.bundle(spec, member)["etcd"]["restart"] == [list(a) for a in ETCD_RESTART]
+
+
+def test_an_etcd_restart_is_refused_while_another_member_is_unhealthy(spec, tmp_path):
+    """Nothing listens on the other members' client ports: restarting this one could cost the quorum, so the
+    agent refuses before it runs the restart command (which would leave a marker)."""
+    from dataplane.tls import issue
+
+    issued = issue(spec)
+    ca, client = tmp_path / "ca.crt", tmp_path / "client.crt"
+    key = tmp_path / "client.key"
+    ca.write_bytes(issued["ca"].cert_pem)
+    client.write_bytes(issued["client"].cert_pem)
+    key.write_bytes(issued["client"].key_pem)
+    member = spec.members[0]
+    marker = tmp_path / "restarted"
+    bundle = configure.bundle(spec, member, etcd_restart=[["touch", str(marker)]])
+    bundle["etcd"]["settings"].update(ca=str(ca), cert=str(client), key=str(key))
+    with pytest.raises(RuntimeError, match=r"etcd on .* is not healthy"):
+        configure_agent.restart_etcd(bundle)
+    assert not marker.exists()

@@ -49,13 +49,14 @@ def kms_arn(region: str, seed: str) -> str:
 def node_boot(stack: str, spec) -> NodeBoot:
     region = settings_for(stack).region
     component = f"pgp-{stack}-secrets"
-    labels = list(SECRET_ENV) + [f"tls-{m.name}" for m in spec.members]
+    labels = [*SECRET_ENV, *(f"tls-{m.name}" for m in spec.members), "programs"]
     arns = {label: secret_arn(region, component, label, i) for i, label in enumerate(labels)}
     cloud = AwsBoot(region=region, bucket=spec.repositories[0].bucket, kms_key_id=kms_arn(region, f"{stack}-vault"))
     return NodeBoot(
         cloud=cloud,
         secret_refs={n: arns[n] for n in SECRET_ENV},
         tls_secret_refs={m.name: arns[f"tls-{m.name}"] for m in spec.members},
+        program_files_ref=arns["programs"],
     )
 
 

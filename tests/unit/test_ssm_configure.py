@@ -149,3 +149,17 @@ def test_each_deploy_is_one_journal_entry_and_a_journal_that_fails_does_not_fail
 
     ssm_configure.record(args, Broken, "failed", 1.0, ["db-0"], [], "db-0: boom")
     assert "not recorded in the journal: RuntimeError: AccessDenied" in capsys.readouterr().err
+
+
+def test_a_leaving_member_runs_the_agents_leave_mode_alone_and_a_failure_fails_the_delete(ssm_configure, capsys):
+    instance, bundle = _members()["db-3"]
+    left = {"member": "db-3", "actions": ["switched over to db-1", "removed from the etcd cluster (1a2b)"]}
+    ssm = FakeSsm({(instance, "leave"): left})
+    assert ssm_configure.leave(ssm, {"db-3": (instance, bundle)}) == 0
+    ((ids, document, parameters),) = ssm.sent
+    assert (ids, document) == ([instance], "AWS-RunShellScript")
+    assert parameters["commands"] == [configure.shell_command(bundle, "leave")]
+    assert "db-3: switched over to db-1, removed from the etcd cluster (1a2b)" in capsys.readouterr().out
+    failing = FakeSsm({(instance, "leave"): {"error": "RuntimeError: etcd leave on db-3: quorum"}})
+    assert ssm_configure.leave(failing, {"db-3": (instance, bundle)}) == 1
+    assert "db-3 could not leave the cluster" in capsys.readouterr().err

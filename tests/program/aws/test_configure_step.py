@@ -113,3 +113,40 @@ def test_declared_databases_and_roles_move_the_configure_and_roles_steps_and_not
         for p in (base, declared)
     ]
     assert shapes[0] == shapes[1]
+
+
+def leave_steps(plan: Plan) -> dict[str, ResourceRecord]:
+    return {r.name.rsplit("-leave-", 1)[1]: r for r in plan.by_type(COMMAND) if "-post-provision-leave-" in r.name}
+
+
+def test_each_member_has_a_leave_step_that_runs_only_when_it_is_deleted(plans):
+    """Only `delete`: a changed bundle or a rolled instance updates the step and runs nothing; removing the
+    member (its step goes with it) runs the agent's `leave` on that member before its instance is deleted."""
+    base, _ = plans
+    steps = leave_steps(base)
+    members = {r.name: r for r in base.by_type(INSTANCE) if "-db-" in r.name}
+    assert len(steps) == len(members) == 3
+    for name, step in steps.items():
+        assert "create" not in step.inputs and "update" not in step.inputs and "triggers" not in step.inputs
+        argv = shlex.split(step.inputs["delete"])
+        assert argv[:2] == [".venv/bin/python", "scripts/ssm_configure.py"] and "--leave" in argv
+        member, _instance, bundle = argv[argv.index("--member") + 1 :]
+        assert member == name and configure_agent.decode(bundle)["member"] == name
+        assert configure_step(base).urn in step.dependencies
+
+
+def test_ha_switched_off_keeps_one_member_and_its_leave_step_and_drops_the_others():
+    """nodes 3 -> 1 in the plan: the dropped members' leave steps are gone with them (so their deletes run the
+    handover and the etcd member remove), the kept member's bundle renders a cluster of one."""
+
+    def single(cluster):
+        cluster["nodes"] = 1
+
+    three, one = (
+        run_stack("dev", overrides=overridden("dev", "cluster", lambda c: c.update(nodes=3))),
+        run_stack("dev", overrides=overridden("dev", "cluster", single)),
+    )
+    assert len(leave_steps(three)) == 3 and len(leave_steps(one)) == 1
+    assert set(leave_steps(one)) < set(leave_steps(three))
+    (kept,) = bundles_of(configure_step(one)).values()
+    assert list(kept["etcd"]["settings"]["peers"]) == [kept["member"]]

@@ -76,14 +76,15 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:s3/bucket:Bucket": 1,
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
         # passwords + one TLS bundle per node + one per webhook receiver
-        "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes + len(_webhooks(name)),
+        # The passwords, each member's TLS bundle, each webhook, and the members' programs (NodeBoot).
+        "aws:secretsmanager/secret:Secret": len(SECRET_ENV) + nodes + len(_webhooks(name)) + 1,
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
         "tls:index/locallySignedCert:LocallySignedCert": nodes + 1,  # members + the shared client cert
         # system and instance status checks per node, disk per member, no primary
         "aws:cloudwatch/metricAlarm:MetricAlarm": 2 * (nodes + 1) + nodes + 1,
         "aws:ec2/flowLog:FlowLog": 1,
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
-        "command:local:Command": 3,  # configure, backup check, roles
+        "command:local:Command": 3 + nodes,  # configure, backup check, roles, and each member's leave step
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
 
@@ -319,7 +320,11 @@ def test_post_provision_steps_run_on_the_leader_through_ssm(prod):
 
     from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
 
-    commands = {r.name.rsplit("-", 1)[-1]: r for r in of(prod, "command:local:Command")}
+    commands = {
+        r.name.rsplit("-", 1)[-1]: r
+        for r in of(prod, "command:local:Command")
+        if "-post-provision-leave-" not in r.name
+    }
     # The configure step runs on every member, each with its own bundle (tests/program/aws/test_configure_step.py).
     assert set(commands) == {"configure", "check", "roles"}
     assert str(Path(__file__).resolve().parents[2]) not in commands["configure"].inputs["create"]
