@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.aws.spec import aws_cluster_spec
-from dataplane import pgbackrest, prometheus, restore_drill
+from dataplane import cnpg, pgbackrest, prometheus, restore_drill
 from dataplane.member_tools import member_tool_files
 from dataplane.operations import render_backup_check
 from dataplane.pgbouncer import render_pgbouncer_ini
@@ -63,6 +63,14 @@ def test_a_cipher_list_reaches_postgresql_and_pgbouncer():
     assert postgresql_parameters(spec, member)["ssl_ciphers"] == ciphers
     ini = pgbouncer_settings(render_pgbouncer_ini(spec, member))
     assert ini["client_tls_ciphers"] == ini["server_tls_ciphers"] == ciphers
+
+
+def test_kubernetes_hands_the_tls_setting_to_the_cloudnativepg_cluster():
+    """The operator owns the certificate files, not the protocol: ssl_min_protocol_version and ssl_ciphers pass."""
+    spec = spec_for(settings_with("k8s-prod", tls={"min_protocol_version": "TLSv1.3"}))
+    assert cnpg.parameters(spec)["ssl_min_protocol_version"] == "TLSv1.3"
+    spec = spec_for(settings_with("k8s-prod", tls={"ciphers": "HIGH:!aNULL"}))
+    assert cnpg.parameters(spec)["ssl_ciphers"] == "HIGH:!aNULL"
 
 
 @pytest.mark.parametrize("version", ["TLSv1.1", "TLSv1", "SSLv3", "tlsv1.3", 1.3])
