@@ -39,4 +39,6 @@ def cluster_spec(settings: Settings, topology: Topology, repository: Repository)
         client_cidrs=settings.network.allowlist.cidrs,
         stack_parameters=tuple(settings.postgresql.parameters.items()),
         declared=settings.postgresql.declared,
+        tls=settings.tls,
+        backups_enabled=settings.backups.enabled,
     )

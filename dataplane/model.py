@@ -23,6 +23,7 @@ from stacks.databases import (
     Declared,
 )
 from stacks.ports import PORTS
+from stacks.tls import TlsSettings
 from stacks.topology import Topology
 
 # The database roles are stacks.databases' (re-exported here). Applications get app_rw / app_ro, never the
@@ -210,6 +211,11 @@ class ClusterSpec:
     stack_parameters: tuple[tuple[str, str | int | float], ...] = ()
     # The stack's pg-platform:postgresql.databases and .roles (dataplane.roles creates them and their tiers).
     declared: Declared = field(default_factory=Declared)
+    # The stack's pg-platform:tls: the lowest protocol and the TLS 1.2 ciphers PostgreSQL and PgBouncer accept.
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    # The stack's pg-platform:backups.enabled: False archives nothing and schedules no backup or restore drill
+    # (the settings allow it in a dev stage only).
+    backups_enabled: bool = True
 
     @property
     def stanza(self) -> str:

@@ -88,6 +88,19 @@ def render_backup_check(spec: ClusterSpec, member: Member, user: str = "postgres
         "import json,sys; info=json.load(sys.stdin); sys.exit(0 if info and all(s.get('backup') for s in info) else 1)"
     )
     info_json = pgbackrest.command(spec, member, "--output=json", "info")
+    if not spec.backups_enabled:
+        # Nothing is archived, so `check` (which waits for a segment in each repository) could only fail. The
+        # stanza stays, so turning backups on again finds it, and its `check` then proves archiving is back.
+        return (
+            "\n".join(
+                [
+                    *_prelude(spec, member, user),
+                    f"as_service {pgbackrest.command(spec, member, 'stanza-create')}",
+                    "echo 'backups are off for this stage (pg-platform:backups.enabled: false): no check, no backup'",
+                ]
+            )
+            + "\n"
+        )
     return (
         "\n".join(
             [

@@ -30,6 +30,11 @@ CIPHER_TYPE = "aes-256-cbc"
 # zstd: better ratio than lz4 at similar speed on the WAL and heap pages we measured.
 COMPRESS_TYPE = "zst"
 BACKUP_TYPES = ("full", "diff", "incr")
+# A stage without backups (pg-platform:backups.enabled: false) reports every WAL segment archived and keeps none:
+# PostgreSQL then recycles its WAL as usual instead of keeping it in pg_wal for an archiver that never succeeds.
+ARCHIVE_NOTHING_COMMAND = "/bin/true"
+# Root's cron file of the scheduled backups on every member: written at boot, kept by the configure step.
+BACKUP_CRON_FILE = "/etc/cron.d/pgp-backup"
 
 
 def config_path(spec: ClusterSpec, member: Member) -> str:
@@ -301,6 +306,9 @@ class ScheduledBackup:
 
 
 def backup_schedule(spec: ClusterSpec) -> tuple[ScheduledBackup, ...]:
+    """The backups the members' cron runs: none for a stage without backups."""
+    if not spec.backups_enabled:
+        return ()
     sched = spec.topology.backup_schedule.value
     entries = [ScheduledBackup("full", sched.full_cron)]
     if sched.diff_cron:
@@ -338,6 +346,9 @@ def render_backup_cron(spec: ClusterSpec, member: Member, user: str = "postgres"
         "SHELL=/bin/sh",
         "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
     ]
+    if not spec.backups_enabled:
+        # The file stays (the configure step replaces content, it never deletes), empty of schedules.
+        lines.append("# no backups are scheduled: pg-platform:backups.enabled is false for this stage")
     for entry in backup_schedule(spec):
         lines.append(
             f"{entry.cron} {user} {primary_guard(spec, member)} && set -a && . {env_file} && "

@@ -27,6 +27,7 @@ from dataplane.model import (
 )
 from dataplane.postgresql import SUPERUSER_RESERVED_CONNECTIONS, max_connections
 from dataplane.tls import tls_files
+from stacks.tls import pgbouncer_protocols
 
 AUTH_FUNCTION = "pgbouncer.get_auth"
 # Connections PostgreSQL keeps for everything that is not the pool: exporters, Patroni, replication, backups.
@@ -107,10 +108,14 @@ def render_pgbouncer_ini(spec: ClusterSpec, member: Member) -> str:
         "client_tls_cert_file": tls.cert,
         "client_tls_key_file": tls.key,
         "client_tls_ca_file": tls.ca,
-        "client_tls_protocols": "tlsv1.2,tlsv1.3",
+        # Both sides accept what PostgreSQL accepts (pg-platform:tls): the pooled path is no weaker than the direct.
+        "client_tls_protocols": pgbouncer_protocols(spec.tls.min_protocol_version),
         "server_tls_sslmode": "verify-full",
         "server_tls_ca_file": tls.ca,
-        "server_tls_protocols": "tlsv1.2,tlsv1.3",
+        "server_tls_protocols": pgbouncer_protocols(spec.tls.min_protocol_version),
+        **(
+            {"client_tls_ciphers": spec.tls.ciphers, "server_tls_ciphers": spec.tls.ciphers} if spec.tls.ciphers else {}
+        ),
         "log_connections": 1,
         "log_disconnections": 1,
         "log_pooler_errors": 1,

@@ -8,7 +8,7 @@ the policy pack checks is set here, in one place.
 from __future__ import annotations
 
 from dataplane.model import ClusterSpec, Member
-from dataplane.pgbackrest import archive_get_command, archive_push_command
+from dataplane.pgbackrest import ARCHIVE_NOTHING_COMMAND, archive_get_command, archive_push_command
 from dataplane.tls import tls_files
 from stacks.databases import EXTENSIONS, MAX_CONNECTIONS, preload_libraries
 from stacks.pg_catalog import PLATFORM_OWNED
@@ -156,7 +156,7 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         "superuser_reserved_connections": SUPERUSER_RESERVED_CONNECTIONS,
         # CIS 6.8/6.9 and 7.5: TLS for every client and for replication.
         "ssl": "on",
-        "ssl_min_protocol_version": "TLSv1.2",
+        "ssl_min_protocol_version": spec.tls.min_protocol_version,
         "ssl_prefer_server_ciphers": "on",
         "ssl_cert_file": tls.cert,
         "ssl_key_file": tls.key,
@@ -170,7 +170,9 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         "track_io_timing": "on",
         # WAL archiving (CIS 7.4) bounds data loss when the whole cluster is lost to archive_timeout.
         "archive_mode": "on",
-        "archive_command": archive_push_command(spec, member),
+        # Backups off (a dev stage) keeps archive_mode on and archives nothing: archive_mode needs a restart,
+        # archive_command only a reload, so turning backups off and on again never restarts a member.
+        "archive_command": archive_push_command(spec, member) if spec.backups_enabled else ARCHIVE_NOTHING_COMMAND,
         "archive_timeout": topo.archive_timeout.value,
         "restore_command": archive_get_command(spec, member),
         "autovacuum": "on",
@@ -190,6 +192,8 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         "wal_compression": "on",
         "timezone": "UTC",
     }
+    if spec.tls.ciphers:
+        params["ssl_ciphers"] = spec.tls.ciphers
     params.update(memory_parameters(topo.node_size))
     params.update(cluster_wide_parameters(spec))
     params.update(logging_parameters(spec, member))

@@ -266,11 +266,21 @@ def _rule(
     }
 
 
+# What a stage without backups (pg-platform:backups.enabled: false) does not ship: it takes none and restores
+# none, so these could only ever fire. WalArchivingFailing stays: its archive_command cannot fail, and if it
+# is ever changed back by hand to one that does, the operator must hear of the growing pg_wal.
+BACKUP_ALERTS = ("BackupMetricsMissing", "BackupTooOld", "FullBackupTooOld", "RestoreDrillTooOld", "RestoreDrillFailed")
+
+
 def cluster_alert_rules(
-    scope: str, topo: Topology, runbook_base: str = "docs/runbooks.md", vocabulary: MetricVocabulary = VM_VOCABULARY
+    scope: str,
+    topo: Topology,
+    runbook_base: str = "docs/runbooks.md",
+    vocabulary: MetricVocabulary = VM_VOCABULARY,
+    backups_enabled: bool = True,
 ) -> dict:
-    """The alert rules of a cluster: they depend on its name and its derived topology only; `vocabulary` says
-    how each is evaluated on a flavour's metrics (and which it cannot evaluate, left out)."""
+    """The alert rules of a cluster: they depend on its name, its derived topology and whether it backs up;
+    `vocabulary` says how each is evaluated on a flavour's metrics (and which it cannot evaluate, left out)."""
     sched = topo.backup_schedule.value
     # Any backup (full, diff or incr) runs at least daily on every stage; a full every full_interval_days.
     full_max = sched.full_interval_days * 86400 + BACKUP_SLACK_HOURS * 3600
@@ -609,6 +619,8 @@ def cluster_alert_rules(
             f"(unknown {sorted(unknown)}, both {sorted(both)}, neither {sorted(missing)})"
         )
     rules = [r for r in rules if r["alert"] not in vocabulary.left_out]
+    if not backups_enabled:
+        rules = [r for r in rules if r["alert"] not in BACKUP_ALERTS]
     for r in rules:
         r["annotations"].update(vocabulary.annotations.get(r["alert"], {}))
         r["labels"]["cluster"] = scope
@@ -616,7 +628,7 @@ def cluster_alert_rules(
 
 
 def alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> dict:
-    return cluster_alert_rules(spec.scope, spec.topology, runbook_base)
+    return cluster_alert_rules(spec.scope, spec.topology, runbook_base, backups_enabled=spec.backups_enabled)
 
 
 def render_alert_rules(spec: ClusterSpec, runbook_base: str = "docs/runbooks.md") -> str:

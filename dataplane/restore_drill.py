@@ -249,11 +249,14 @@ def render_restore_drill(spec: ClusterSpec, member: Member) -> str:
 
 def render_cron(spec: ClusterSpec, member: Member, schedule: RestoreDrillSchedule) -> str:
     """Root's timer: the script needs the secrets file and runs the instance as the service user itself."""
-    return (
+    header = (
         f"# rendered by pg-platform dataplane for {spec.scope}/{member.name}; do not edit\n"
         "SHELL=/bin/bash\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-        f"{schedule.cron} root {RESTORE_DRILL_COMMAND} --scheduled 2>&1 | systemd-cat -t {LOG_TAG}\n"
     )
+    if not spec.backups_enabled:
+        # Nothing to restore: the timer's file stays (the configure step never deletes one), with no schedule.
+        return header + "# no restore drill is scheduled: pg-platform:backups.enabled is false for this stage\n"
+    return header + f"{schedule.cron} root {RESTORE_DRILL_COMMAND} --scheduled 2>&1 | systemd-cat -t {LOG_TAG}\n"
 
 
 def scheduled_files(spec: ClusterSpec, member: Member) -> dict[str, tuple[str, int, str]]:

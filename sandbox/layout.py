@@ -366,5 +366,7 @@ def build_layout(
         # The DBA's parameters as the stack file sets them: `sandbox configure` carries an edit to the members.
         stack_parameters=tuple(settings.postgresql.parameters.items()),
         declared=settings.postgresql.declared,
+        tls=settings.tls,
+        backups_enabled=settings.backups.enabled,
     )
     return SandboxLayout(profile=profile, root=sandbox_root, spec=spec, settings=settings)

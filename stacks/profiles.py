@@ -32,6 +32,9 @@ class StageProfile:
     min_retention_days: int
     # Days between scheduled restore drills on the cluster (dataplane/restore_drill.py): 1 or 7.
     restore_drill_days: int
+    # Whether a stage may turn its backups off (pg-platform:backups.enabled: false): a throwaway dev database may
+    # go without WAL archive and scheduled backups, a governed one never (the pack's PGP-BAK-002 agrees).
+    backups_optional: bool
 
 
 PROFILES: dict[str, StageProfile] = {
@@ -48,6 +51,7 @@ PROFILES: dict[str, StageProfile] = {
         allow_world_allowlist=True,
         min_retention_days=7,
         restore_drill_days=7,
+        backups_optional=True,
     ),
     "prod": StageProfile(
         name="prod",
@@ -62,6 +66,7 @@ PROFILES: dict[str, StageProfile] = {
         allow_world_allowlist=False,
         min_retention_days=30,
         restore_drill_days=1,
+        backups_optional=False,
     ),
 }
 

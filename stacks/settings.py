@@ -24,6 +24,7 @@ from stacks.profiles import PROFILES, StageProfile, inherited_profile
 from stacks.reader import NAMESPACE, Reader
 from stacks.sizes import NodeSize
 from stacks.tags import REQUIRED_TAGS, parse_tags
+from stacks.tls import PROTOCOLS, TlsSettings, cipher_problem
 from stacks.world import (
     IPV4_PUBLIC_TOTAL,
     NON_PUBLIC_IPV4,
@@ -44,6 +45,7 @@ __all__ = [
     "SECRET_PLACEHOLDER_HOST",
     "WORLD_PUBLIC_ADDRESSES",
     "Allowlist",
+    "Backups",
     "Cluster",
     "Monitoring",
     "Network",
@@ -53,6 +55,7 @@ __all__ = [
     "Postgresql",
     "Receiver",
     "Settings",
+    "TlsSettings",
     "is_world",
     "member_node",
     "parse_config",
@@ -184,6 +187,12 @@ class Postgresql:
 
 
 @dataclass(frozen=True)
+class Backups:
+    # False: no WAL reaches the repository and no backup or restore drill is scheduled (a dev stage only).
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -201,6 +210,8 @@ class Settings:
     # Only with cloud kubernetes: the cluster it deploys to and the cloud that cluster runs in.
     kubernetes: kubernetes.Kubernetes | None = None
     postgresql: Postgresql = field(default_factory=Postgresql)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    backups: Backups = field(default_factory=Backups)
 
     @property
     def name(self) -> str:
@@ -235,6 +246,8 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     ),
     "monitoring": ("receivers", "smtp_smarthost", "smtp_from"),
     "postgresql": ("parameters", "databases", "roles"),
+    "tls": ("min_protocol_version", "ciphers"),
+    "backups": ("enabled",),
     "tags": REQUIRED_TAGS,
     kubernetes.NAME: kubernetes.SCHEMA,
 }
@@ -369,6 +382,8 @@ def parse_settings(
     monitoring = _monitoring(r, raw.get("monitoring"))
     postgresql = _postgresql(r, raw.get("postgresql"), cluster.postgres_major if cluster else None, cloud)
     tags = parse_tags(r, raw.get("tags"), facts)
+    tls = _tls(r, raw.get("tls"))
+    backups = _backups(r, raw.get("backups"), rules, raw.get("objectives"), cloud)
     if cloud == kubernetes.NAME and network and (network.peers or network.allowlist.security_groups):
         r.fail(
             "network.peers" if network.peers else "network.allowlist.security_groups",
@@ -397,7 +412,79 @@ def parse_settings(
         secret_keys=frozenset(secret_keys),
         kubernetes=on_kubernetes,
         postgresql=postgresql,
+        tls=tls,
+        backups=backups,
     )
+
+
+def _tls(r: Reader, value: object) -> TlsSettings:
+    t = r.mapping("tls", value, _SCHEMA["tls"])
+    default = TlsSettings()
+    minimum = r.choice(
+        "tls.min_protocol_version", t.get("min_protocol_version", default.min_protocol_version), PROTOCOLS
+    )
+    ciphers = t.get("ciphers")
+    if ciphers is not None:
+        if not isinstance(ciphers, str) or not ciphers.strip():
+            r.fail(
+                "tls.ciphers",
+                ciphers,
+                "must be an OpenSSL cipher list",
+                "write it as one string, e.g. 'HIGH:!aNULL:!MD5', or remove it to keep the servers' defaults",
+            )
+            ciphers = None
+        elif problem := cipher_problem(ciphers):
+            r.fail(
+                "tls.ciphers",
+                ciphers,
+                problem,
+                "list only strong suites and exclude the weak ones with '!', e.g. 'HIGH:!aNULL:!MD5'",
+            )
+            ciphers = None
+        elif minimum == PROTOCOLS[-1]:
+            r.fail(
+                "tls.ciphers",
+                ciphers,
+                f"has no effect when tls.min_protocol_version is {minimum}: the cipher list governs TLS 1.2 and "
+                "below, and TLS 1.3's suites are not configurable in PostgreSQL",
+                "remove tls.ciphers",
+            )
+            ciphers = None
+    return TlsSettings(minimum or default.min_protocol_version, ciphers)
+
+
+def _backups(r: Reader, value: object, profile: StageProfile, objectives: object, cloud: str | None) -> Backups:
+    b = r.mapping("backups", value, _SCHEMA["backups"])
+    enabled = r.boolean("backups.enabled", b.get("enabled", Backups().enabled))
+    if enabled is False and cloud == kubernetes.NAME:
+        r.fail(
+            "backups.enabled",
+            False,
+            "is read by the virtual-machine flavours' archive and backup schedule; on Kubernetes CloudNativePG's "
+            "Barman Cloud plugin archives and backs up, and the platform does not map this setting onto it yet",
+            "remove backups.enabled from this stack",
+        )
+    elif enabled is False and not profile.backups_optional:
+        r.fail(
+            "backups.enabled",
+            False,
+            f"turns off the WAL archive and the backups, which a {profile.name} stage must keep (PGP-BAK-002): "
+            "without them losing the cluster loses its data",
+            "remove backups.enabled (or set it to true); only a stage of a profile that allows it, such as dev, "
+            "may run without backups",
+        )
+    elif enabled is False and isinstance(objectives, Mapping) and "rpo_seconds" in objectives:
+        # Whole-cluster loss is bounded only by the archive (archive_timeout is half the RPO): a stated RPO
+        # with nothing archived would be a promise the stage cannot keep.
+        r.fail(
+            "backups.enabled",
+            False,
+            f"turns off the WAL archive, but objectives.rpo_seconds states an RPO of {objectives['rpo_seconds']} s, "
+            "which only the archive meets when the cluster is lost",
+            "keep backups on, or remove objectives.rpo_seconds: a stage without backups promises no recovery point "
+            "for the loss of its cluster",
+        )
+    return Backups(enabled is not False)
 
 
 def _region(r: Reader, region: object, facts: Cloud, stack: str) -> str | None:

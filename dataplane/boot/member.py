@@ -27,7 +27,7 @@ from dataplane.boot.data_volume import DATA_VOLUME_SOURCE
 from dataplane.boot.units import SERVICE_USER, SYSTEM_UNIT_DIR, render_tmpfiles, system_units
 from dataplane.model import SECRET_ENV, ClusterSpec, Member
 from dataplane.node_files import node_file_mode, node_files, program_files, roles_sql_path
-from dataplane.pgbackrest import render_backup_cron, repo_environment
+from dataplane.pgbackrest import BACKUP_CRON_FILE, render_backup_cron, repo_environment
 from dataplane.tls import TlsFiles, tls_files
 from stacks.databases import extension_packages
 
@@ -261,7 +261,7 @@ def render_node_user_data(spec: ClusterSpec, member: Member, boot: NodeBoot) -> 
     files += [file_entry(f"{SYSTEM_UNIT_DIR}/{name}", text, 0o644) for name, text in system_units(spec, member).items()]
     files += [
         file_entry("/etc/tmpfiles.d/pg-platform.conf", render_tmpfiles(spec, member), 0o644),
-        file_entry("/etc/cron.d/pgp-backup", render_backup_cron(spec, member, SERVICE_USER), 0o644),
+        file_entry(BACKUP_CRON_FILE, render_backup_cron(spec, member, SERVICE_USER), 0o644),
         file_entry(
             "/etc/cron.d/pgp-node-metrics", exporters.render_node_metrics_cron(spec, member, SERVICE_USER), 0o644
         ),

@@ -93,6 +93,52 @@ def _window(args, report) -> None:
         report(f"{args.name}: retentionPolicy {policy} keeps {days} day(s), minimum {minimum}")
 
 
+# --- PGP-BAK-002 -----------------------------------------------------------------------------------------
+BAK_002 = Rule(
+    id="PGP-BAK-002",
+    title="Backups on",
+    why="A stage that archives no WAL and schedules no full backup loses everything written since it was "
+    "created when its cluster is lost; only a throwaway stage may choose that.",
+    description="Every PostgreSQL node's archive_command pushes WAL to pgBackRest (archive-push) and its cron "
+    "schedules a full pgBackRest backup. A dev stage may turn both off (pg-platform:backups.enabled: false); "
+    "its config sets require_backups to false.",
+    severity=Severity.CRITICAL,
+    control="CIS PostgreSQL 7.4; seed: a governed stage always keeps point-in-time recovery",
+    area=AREA,
+    scope="resource",
+    clouds=NAMES,
+    remediation="Remove pg-platform:backups.enabled (or set it to true); the rendered archive_command must run "
+    "pgbackrest archive-push and /etc/cron.d/pgp-backup must schedule --type=full.",
+    config={"require_backups": {"type": "boolean", "default": True}},
+)
+
+
+def archives_to_repository(node) -> bool:
+    """Whether a PostgreSQL node's archive_command hands WAL to pgBackRest (not a no-op such as /bin/true)."""
+    command = str(node.postgres_parameters().get("archive_command") or "")
+    return "pgbackrest" in command and "archive-push" in command
+
+
+def schedules_full_backup(node) -> bool:
+    return any(
+        (m := _CRON.match(line)) and "pgbackrest" in m.group(6) and "--type=full" in m.group(6)
+        for content in node.files.values()
+        for line in content.splitlines()
+    )
+
+
+def _backups_on(args, report) -> None:
+    node = machine_node(args.resource_type, args.props)
+    if node is None or not node.is_postgres_node or not settings(args, BAK_002)["require_backups"]:
+        return
+    if not archives_to_repository(node):
+        shown = node.postgres_parameters().get("archive_command") or "unset"
+        report(f"{args.name}: archive_command is {shown!r}, which pushes no WAL to pgBackRest")
+    if not schedules_full_backup(node):
+        report(f"{args.name}: no cron line schedules a full pgBackRest backup")
+
+
 POLICIES = [
     (BAK_001, resource_policy(BAK_001, _retention)),
+    (BAK_002, resource_policy(BAK_002, _backups_on)),
 ]

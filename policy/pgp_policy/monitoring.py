@@ -8,7 +8,7 @@ import re
 
 from pulumi_policy import Severity
 
-from . import operators
+from . import backup, operators
 from .clouds import CLOUDS, NAMES, machine_nodes, machines, of_cloud_types
 from .core import Rule, settings, short, stack_policy
 
@@ -73,8 +73,20 @@ def alert_texts(resources) -> list[tuple[str, str]]:
     return texts
 
 
+# The concern a stage without backups has nothing to alert on (PGP-BAK-002 decides whether it may be one).
+BACKUP_AGE = "backup-age"
+
+
+def without_backups(resources) -> bool:
+    """Whether the stack's PostgreSQL machines all archive nothing (pg-platform:backups.enabled: false)."""
+    nodes = [node for _, _, node in machine_nodes(resources) if node.is_postgres_node]
+    return bool(nodes) and not any(backup.archives_to_repository(node) for node in nodes)
+
+
 def _alerts(args, report) -> None:
-    required: dict[str, str] = settings(args, MON_001)["required_alerts"]
+    required: dict[str, str] = dict(settings(args, MON_001)["required_alerts"])
+    if without_backups(args.resources):
+        required.pop(BACKUP_AGE, None)
     texts = alert_texts(args.resources)
     for concern, pattern in required.items():
         rx = re.compile(pattern, re.IGNORECASE)

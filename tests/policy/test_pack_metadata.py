@@ -48,6 +48,8 @@ def test_each_profile_refuses_what_its_pack_config_would(pack):
     for name, profile in PROFILES.items():
         configured = pack.analyzer.configure(pack.config(name))
         assert profile.min_retention_days == configured["PGP-BAK-001"]["min_retention_days"], name
+        # A profile whose settings let backups.enabled be false is one whose pack does not require them.
+        assert profile.backups_optional is not configured["PGP-BAK-002"]["require_backups"], name
 
 
 def test_docs_table_is_generated_from_the_pack():

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.policy.conftest import assert_violation, by_policy, cloud_of, dump
-from tests.policy.fixtures import Stack
+from tests.policy.fixtures import Stack, node_user_data, patroni
 from tests.policy.mutations import (
     LOCK,
     alerts_without,
@@ -32,6 +32,18 @@ from tools.protocol import UNKNOWN
 VIOLATIONS = [
     ("PGP-BAK-001", "short retention", retention("time", "7"), "repo1 keeps full backups 7 day(s), minimum 30"),
     ("PGP-BAK-001", "count retention", retention("count", "4"), "repo1-retention-full-type is count"),
+    (
+        "PGP-BAK-002",
+        "archives nothing",
+        pg_param("archive_command", "/bin/true"),
+        "archive_command is '/bin/true', which pushes no WAL to pgBackRest",
+    ),
+    (
+        "PGP-BAK-002",
+        "no full backup scheduled",
+        node_files({"/etc/cron.d/pgbackrest": "# no backups are scheduled\n"}),
+        "no cron line schedules a full pgBackRest backup",
+    ),
     (
         "PGP-NODE-001",
         "password in patroni.yml",
@@ -197,6 +209,35 @@ def test_every_cloud_has_its_rule_table(pack):
 @pytest.mark.parametrize("rule,case,mutate,expected", VIOLATIONS, ids=[f"{v[0]}:{v[1]}" for v in VIOLATIONS])
 def test_violation(pack, rule, case, mutate, expected):
     assert_violation(pack, rule, case, mutate, expected)
+
+
+def _without_backups() -> Stack:
+    """The fixture stack as a stage with pg-platform:backups.enabled: false renders it: nothing archived, no
+    backup scheduled on any node, and no backup-age alert."""
+    stack = Stack()
+    for node in stack.nodes:
+        doc = patroni(node.inputs["privateIp"])
+        doc["postgresql"]["parameters"]["archive_command"] = "/bin/true"
+        node.inputs["userDataBase64"] = node_user_data(
+            node.inputs["privateIp"], doc, extra={"/etc/cron.d/pgbackrest": "# no backups are scheduled\n"}
+        )
+    alerts_without("BackupTooOld")(stack)
+    return stack
+
+
+def test_a_dev_stage_may_run_without_backups(pack):
+    analysis = pack.run(_without_backups().records, stage="dev")
+    # Neither the backup rule nor the monitoring rule's backup-age concern applies to a stage that backs nothing up.
+    assert not {d.policy for d in analysis.diagnostics} & {"PGP-BAK-002", "PGP-MON-001", "PGP-PG-006"}, dump(analysis)
+
+
+def test_a_prod_stage_without_backups_is_refused(pack):
+    analysis = pack.run(_without_backups().records)
+    hits = by_policy(analysis, "PGP-BAK-002")
+    assert {d.level for d in hits} == {"mandatory"}, dump(analysis)
+    assert len({d.urn for d in hits}) == len(Stack().nodes), dump(analysis)
+    # Once backups are off the backup-age alert is not demanded: PGP-BAK-002 alone says why this stage fails.
+    assert not by_policy(analysis, "PGP-MON-001"), dump(analysis)
 
 
 def test_dev_stage_is_advisory_and_relaxed(pack):

@@ -16,6 +16,7 @@ PACKAGE = SANDBOX.name
 # The drills the CLI has always offered; a new drill adds its name here as it adds its module.
 EXPECTED_DRILLS = {
     "alerts",
+    "backups_toggle",
     "configure",
     "crash",
     "databases",
@@ -27,6 +28,7 @@ EXPECTED_DRILLS = {
     "rolling_restart",
     "switchover",
     "tls",
+    "tls_settings",
     "worm",
 }
 
