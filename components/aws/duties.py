@@ -9,10 +9,11 @@ are: the journal names the duty and the assumed session of every action, and Clo
 auditor cannot send a command at all, and is denied secret reads and non-S3 decryption outright, so a broad
 policy attached to it later does not quietly widen it.
 
-Scoping: SendCommand only with AWS-RunShellScript, and only on instances tagged with this stage (the deployer
-may not retag `stage`: tools/deployer_policy.py); the journal only under `journal/`; the backup key only through
-S3, the secrets key only through Secrets Manager. `*` is the resource only where the action has no resource-level
-permissions (the Describe/List/Get calls listed in UNSCOPED), pinned to the stack's region."""
+Scoping: SendCommand only with AWS-RunShellScript, and only on instances tagged with this stage and named
+after this platform (the deployer may not retag `stage`: tools/deployer_policy.py; the duties tag nothing);
+the journal only under `journal/`; the backup key only through S3, the secrets key only through Secrets
+Manager. `*` is the resource only where the action has no resource-level permissions (the Describe/List/Get
+calls listed in UNSCOPED), pinned to the stack's region."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from dataplane.duties import AUDITOR, DBA, DUTIES, OPERATOR
 from dataplane.journal import JOURNAL_PREFIX
-from stacks.tags import STAGE_TAG
+from stacks.tags import NAME_TAG, STAGE_TAG
 
 # The document every member command runs through (scripts/ssm_run.py sends it; the deployer's configure step
 # and the duty roles may send it and no other).
@@ -136,8 +137,10 @@ def _journal_write(scope: DutyScope) -> list[dict]:
 
 
 def _member_commands(scope: DutyScope) -> list[dict]:
-    """SendCommand is authorized on the document and on each instance: the shell document only, the stage's
-    instances only (members and the monitoring node, which `pgp status` asks for firing alerts)."""
+    """SendCommand is authorized on the document and on each instance: the shell document only, and only the
+    instances of this stage named after this platform (its members, and the monitoring node `pgp status` asks
+    for firing alerts): `stage` is a common tag, and another workload of the account may carry it too. The
+    duty roles cannot retag an instance."""
     return [
         {
             "Sid": "ShellDocument",
@@ -150,7 +153,10 @@ def _member_commands(scope: DutyScope) -> list[dict]:
             "Effect": "Allow",
             "Action": ["ssm:SendCommand"],
             "Resource": [f"arn:aws:ec2:{scope.region}:{scope.account_id}:instance/*"],
-            "Condition": {"StringEquals": {f"ssm:resourceTag/{STAGE_TAG}": scope.stage}},
+            "Condition": {
+                "StringEquals": {f"ssm:resourceTag/{STAGE_TAG}": scope.stage},
+                "StringLike": {f"ssm:resourceTag/{NAME_TAG}": f"{scope.name}-*"},
+            },
         },
         {
             "Sid": "CommandResults",

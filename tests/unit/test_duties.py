@@ -161,7 +161,10 @@ def test_the_operator_and_dba_send_the_shell_document_to_the_stages_instances_on
         "arn:aws:ec2:eu-central-1:123456789012:instance/*",
     }
     (instances,) = [s for s in sending if s["Resource"][0].startswith("arn:aws:ec2:")]
-    assert instances["Condition"] == {"StringEquals": {"ssm:resourceTag/stage": "prod"}}
+    assert instances["Condition"] == {
+        "StringEquals": {"ssm:resourceTag/stage": "prod"},
+        "StringLike": {"ssm:resourceTag/Name": "pgp-prod-*"},
+    }
     assert all(s["Action"] == ["ssm:SendCommand"] for s in sending)
 
 

@@ -12,7 +12,7 @@ from components.aws.duties import DutyScope, duty_policy, trust_policy
 from dataplane.duties import DUTIES
 from dataplane.model import APP_ROLE_SECRETS
 from stacks.offline import settings_for_stack
-from stacks.tags import STAGE_TAG
+from stacks.tags import NAME_TAG, STAGE_TAG
 from tools.records import Plan
 from tools.runner import run_stack
 
@@ -63,5 +63,7 @@ def test_the_duty_policies_name_the_stacks_own_bucket_keys_secrets_and_stage(sta
     for duty in DUTIES:
         policy = _one(plan, "aws:iam/rolePolicy:RolePolicy", f"-identity-{duty}-policy")
         assert json.loads(policy.inputs["policy"]) == json.loads(duty_policy(duty, scope))
-    # The tag the commands are scoped by is on every instance they reach: the members and the monitoring node.
-    assert {i.inputs["tags"][STAGE_TAG] for i in plan.by_type("aws:ec2/instance:Instance")} == {settings.stage}
+    # The tags the commands are scoped by are on every instance they reach: the members and the monitoring node.
+    instances = plan.by_type("aws:ec2/instance:Instance")
+    assert {i.inputs["tags"][STAGE_TAG] for i in instances} == {settings.stage}
+    assert all(i.inputs["tags"][NAME_TAG].startswith(f"{scope.name}-") for i in instances)
