@@ -19,6 +19,8 @@ pulumi.export("ca_certificate", platform.ca_certificate)
 pulumi.export("app_role_secret_ids", platform.app_role_secret_ids)
 pulumi.export("backup_bucket", platform.bucket)
 pulumi.export("restore_role_arn", platform.restore_role_arn)
+# The roles `pgp --stack S --as DUTY` assumes (empty where the cloud has none yet).
+pulumi.export("duty_role_arns", platform.duty_role_arns)
 pulumi.export("dashboards", platform.grafana_url)
 # Peers in other accounts or regions accept these and add their return routes.
 pulumi.export("peering_connection_ids", platform.peering_connection_ids)

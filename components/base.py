@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import pulumi
 
+from stacks.tags import NAME_TAG
+
 TYPE_PREFIX = "pg-platform"
 
 
@@ -61,4 +63,4 @@ class PlatformComponent(pulumi.ComponentResource):
         )
 
     def tags(self, suffix: str, **extra: str) -> dict[str, str]:
-        return {**self._tags, "Name": self.child_name(suffix), **extra}
+        return {**self._tags, NAME_TAG: self.child_name(suffix), **extra}

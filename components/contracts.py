@@ -22,7 +22,7 @@ engine matches resources by URN and the token is part of every child's URN.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import pulumi
@@ -147,6 +147,8 @@ class IdentityGives(Protocol):
     member_identities: Mapping[str, pulumi.Output[str]]  # member name -> the identity its node runs as
     monitoring_identity: pulumi.Output[str]
     restore_identity: pulumi.Output[str]  # break-glass: reads backup versions, destroys nothing
+    # dataplane.duties.DUTIES -> the identity `pgp --as DUTY` acts as; empty where the console has none yet.
+    duty_identities: Mapping[str, pulumi.Output[str]]
 
 
 @runtime_checkable
@@ -186,6 +188,8 @@ class PlatformOutputs:
     # What runs where (dataplane.console.member_inventory): the Patroni scope and, per member, its zone and the
     # cloud's id for it, which the operator console reaches it by.
     inventory: dict[str, Any]
+    # The identity each duty acts as (IdentityGives.duty_identities); none on a build without an Identity role.
+    duty_identities: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 class CloudBuild(Protocol):
@@ -216,6 +220,7 @@ def platform_outputs(spec: ClusterSpec, roles: Mapping[str, Any]) -> PlatformOut
         ca_certificate=secrets.ca_certificate,
         app_role_secret_ids={user: secrets.secret_refs[secret] for user, secret in APP_ROLE_SECRETS.items()},
         restore_identity=identity.restore_identity,
+        duty_identities=identity.duty_identities,
         inventory={
             **member_inventory(spec, cluster.member_ids),
             # The console asks its Alertmanager for what is firing, through the same remote-command service.

@@ -30,6 +30,7 @@ class PostgresPlatform(pulumi.ComponentResource):
     ca_certificate: pulumi.Output[str]
     app_role_secret_ids: Mapping[str, pulumi.Output[str]]
     restore_role_arn: pulumi.Output[str]
+    duty_role_arns: Mapping[str, pulumi.Output[str]]
     inventory: dict[str, Any]
 
     def __init__(self, name: str, settings: Settings, topology: Topology, opts: pulumi.ResourceOptions | None = None):
@@ -44,6 +45,7 @@ class PostgresPlatform(pulumi.ComponentResource):
         self.app_role_secret_ids = outputs.app_role_secret_ids
         # The export keeps its first name: deployed stacks' consumers read `restore_role_arn`.
         self.restore_role_arn = outputs.restore_identity
+        self.duty_role_arns = outputs.duty_identities
         self.inventory = {"cloud": settings.cloud, "region": settings.region, **outputs.inventory}
         self.register_outputs(
             {
@@ -55,6 +57,7 @@ class PostgresPlatform(pulumi.ComponentResource):
                 "ca_certificate": self.ca_certificate,
                 "app_role_secret_ids": self.app_role_secret_ids,
                 "restore_role_arn": self.restore_role_arn,
+                "duty_role_arns": self.duty_role_arns,
                 "inventory": self.inventory,
             }
         )

@@ -39,6 +39,7 @@ class Entry:
     result: str  # one of RESULTS
     seconds: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    duty: str | None = None  # the duty acted as (`pgp --as`, dataplane/duties.py); None: the caller's own identity
 
 
 def entry(
@@ -48,11 +49,12 @@ def entry(
     seconds: float | None = None,
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    duty: str | None = None,
 ) -> Entry:
     if result not in RESULTS:
         raise ValueError(f"journal result {result!r} is not one of {RESULTS}")
     at = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return Entry(at, who, action, result, None if seconds is None else round(seconds, 1), dict(details or {}))
+    return Entry(at, who, action, result, None if seconds is None else round(seconds, 1), dict(details or {}), duty)
 
 
 def prefix(scope: str) -> str:
@@ -72,7 +74,16 @@ def encode(item: Entry) -> bytes:
 
 def decode(body: bytes) -> Entry:
     data = json.loads(body)
-    return Entry(data["at"], data["who"], data["action"], data["result"], data.get("seconds"), data.get("details", {}))
+    return Entry(
+        data["at"],
+        data["who"],
+        data["action"],
+        data["result"],
+        data.get("seconds"),
+        data.get("details", {}),
+        # Entries written before duties existed have none.
+        data.get("duty"),
+    )
 
 
 def summary(entries: Sequence[Entry]) -> dict[str, Any]:

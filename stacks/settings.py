@@ -23,7 +23,7 @@ from stacks.pg_catalog import PLATFORM_OWNED, as_text, finding
 from stacks.profiles import PROFILES, StageProfile, inherited_profile
 from stacks.reader import NAMESPACE, Reader
 from stacks.sizes import NodeSize
-from stacks.tags import REQUIRED_TAGS, parse_tags
+from stacks.tags import REQUIRED_TAGS, STAGE_TAG, parse_tags
 from stacks.tls import PROTOCOLS, TlsSettings, cipher_problem
 from stacks.world import (
     IPV4_PUBLIC_TOTAL,
@@ -408,7 +408,7 @@ def parse_settings(
         network=network,
         cluster=cluster,
         monitoring=monitoring,
-        tags={**tags, "stage": stage},
+        tags={**tags, STAGE_TAG: stage},
         secret_keys=frozenset(secret_keys),
         kubernetes=on_kubernetes,
         postgresql=postgresql,

@@ -9,9 +9,13 @@ from stacks.reader import Reader
 
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
 REQUIRED_TAGS = ("owner", "cost-center", "data-classification")
+# Every resource's stage: what the deployer's permissions and the duty roles' commands are scoped by.
+STAGE_TAG = "stage"
+# Every resource's own name (components/base.py): `<platform>-<component>-<suffix>`.
+NAME_TAG = "Name"
 # Tag keys the program writes itself (`stage` on all, from parse_settings; the others on single resources:
 # components/base.py `tags`), so an extra tag may not use them: it would be overwritten on some resources only.
-PROGRAM_TAGS = ("stage", "Name", "role", "zone", "tier", "purpose")
+PROGRAM_TAGS = (STAGE_TAG, NAME_TAG, "role", "zone", "tier", "purpose")
 # The most tags the program adds to one resource (the stage, Name and two of the others above).
 PROGRAM_TAGS_PER_RESOURCE = 4
 

@@ -19,7 +19,11 @@ through the cloud's remote-command service), with the same member commands (data
     pgp logs MEMBER [--service S] [--lines N] [--since 2h|TIME]
     pgp config diff                 what applying the stack would change on each member
     pgp inventory                   what runs where, the last backup, drills and actions
-    pgp journal [--limit N]         the stack's journal: every action, who, when, the result
+    pgp journal [--limit N]         the stack's journal: every action, who, as which duty, when, the result
+
+`--as operator|dba|auditor` acts as one duty (dataplane/duties.py): a command outside it is refused before
+anything is sent, naming the duty that runs it; on AWS the console assumes the stage's role for the duty, and
+the journal records the duty and the session that acted.
 
 Text for people by default, `--json` for machines. A refused request exits 2 naming the argument; a member
 command that fails exits 1 with its error."""
@@ -36,12 +40,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-from dataplane import console, journal, pitr, restore_drill
+from dataplane import console, duties, journal, pitr, restore_drill
 from dataplane.console import ConsoleError, MemberState, Ran
 from dataplane.model import APP_DATABASE, APP_READWRITE_USER, ClusterSpec, Member
 from sandbox.layout import DEFAULT_ROOT, PROFILES
@@ -84,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--profile", choices=PROFILES, default="prod", help="the sandbox profile (default prod)")
     where.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"the sandbox directory ({DEFAULT_ROOT})")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    duty = parser.add_argument_group("separation of duties (default: your own identity, no duty)")
+    duty.add_argument(
+        "--as", dest="duty", choices=duties.DUTIES, help="act as this duty: its commands only, its cloud role"
+    )
+    duty.add_argument("--mfa-serial", metavar="ARN", help="with --stack and --as: your MFA device, for the role")
+    duty.add_argument("--mfa-code", metavar="CODE", help="with --mfa-serial: the code it shows now")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("status", help="members, roles, lag and pending restarts")
     switchover = commands.add_parser("switchover", help="planned switchover")
@@ -134,10 +144,13 @@ def target_for(args: argparse.Namespace) -> Target:
         from stacks.files import resolve_stack
         from tools.console_aws import AwsTarget, stack_outputs
 
+        if bool(args.mfa_serial) != bool(args.mfa_code) or (args.mfa_serial and not args.duty):
+            raise ConsoleError("--mfa-serial and --mfa-code go together, with --as DUTY")
         stack = resolve_stack(args.stack).name  # an unknown stack is named before the CLI is asked
-        return AwsTarget(stack, stack_outputs(stack, args.outputs))
-    if args.outputs:
-        raise ConsoleError("--outputs goes with --stack NAME")
+        mfa = (args.mfa_serial, args.mfa_code) if args.mfa_serial else None
+        return AwsTarget(stack, stack_outputs(stack, args.outputs), duty=args.duty, mfa=mfa)
+    if args.outputs or args.mfa_serial or args.mfa_code:
+        raise ConsoleError("--outputs, --mfa-serial and --mfa-code go with --stack NAME")
     if os.geteuid() != 0:
         raise ConsoleError("the sandbox's member commands run as root: run pgp with sudo, or pass --stack NAME")
     from sandbox.console_target import SandboxTarget
@@ -557,17 +570,21 @@ def cmd_config(target: Target, args: argparse.Namespace) -> int:
 
 def _entry_text(e: dict[str, Any]) -> str:
     took = "" if e["seconds"] is None else f" ({e['seconds']} s)"
-    return f"{e['at'][:19]}Z  {e['action']:<20} {e['result']:<6} {e['who']}{took}"
+    duty = f" as {e['duty']}" if e.get("duty") else ""
+    return f"{e['at'][:19]}Z  {e['action']:<20} {e['result']:<6} {e['who']}{duty}{took}"
 
 
 def cmd_inventory(target: Target, args: argparse.Namespace) -> int:
     found = target.inventory()
-    try:
-        roles = {s.name: s.role for s in cluster_state(target)}
-    except MemberFailed:
-        roles = {}
+    unknown = "unreachable"
+    roles: dict[str, str] = {}
+    if not duties.sends_member_commands(args.duty):
+        unknown = f"not asked (the {args.duty} sends no member command)"
+    else:
+        with suppress(MemberFailed):
+            roles = {s.name: s.role for s in cluster_state(target)}
     # A copy: the target's inventory is what the stack exported, not what runs now.
-    found = {**found, "members": {n: {**m, "role": roles.get(n, "unreachable")} for n, m in found["members"].items()}}
+    found = {**found, "members": {n: {**m, "role": roles.get(n, unknown)} for n, m in found["members"].items()}}
     text = [f"{found['scope']} on {found['cloud']} {found['region']}"]
     text += [f"  {name:<28} {m['zone']:<14} {m['id']:<22} {m['role']}" for name, m in found["members"].items()]
     try:
@@ -599,7 +616,8 @@ def cmd_journal(target: Target, args: argparse.Namespace) -> int:
 
 # What changes the cluster, and so is recorded in the journal with its arguments and result.
 RECORDED = ("switchover", "restart", "reload", "reinit", "backup", "user", "restore-table", "restore-db")
-_NOT_ARGUMENTS = {"stack", "outputs", "profile", "root", "json", "command"}
+# Where and as whom, not what: the duty has its own field, and an MFA code is never written down.
+_NOT_ARGUMENTS = {"stack", "outputs", "profile", "root", "json", "command", "duty", "mfa_serial", "mfa_code"}
 
 
 def record(target: Target, args: argparse.Namespace, result: str, seconds: float, error: str = "") -> None:
@@ -608,7 +626,7 @@ def record(target: Target, args: argparse.Namespace, result: str, seconds: float
         details["error"] = error[-1000:]
     action = f"user {args.action}" if args.command == "user" else args.command
     try:
-        target.journal().append(journal.entry(action, target.who(), result, seconds, details))
+        target.journal().append(journal.entry(action, target.who(), result, seconds, details, duty=args.duty))
     except Exception as failure:  # an action that was done stays done; the operator is told it went unrecorded
         print(f"pgp {args.command}: warning: not recorded in the journal: {failure}", file=sys.stderr)
 
@@ -635,6 +653,8 @@ COMMANDS = {
 
 def main(args: argparse.Namespace) -> int:
     try:
+        # Before any target exists: a command outside the duty sends nothing and asks no cloud anything.
+        duties.check(args.duty, duties.request(args.command, getattr(args, "action", None)))
         target = target_for(args)
         started = time.monotonic()
         try:

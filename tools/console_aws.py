@@ -5,6 +5,7 @@ output. The stack file gives what the program rendered (paths, ports, scope), so
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from components.aws.duties import DUTY_SESSION_SECONDS
 from dataplane import configure
 from dataplane.console import ConsoleError, Inventory, Ran, alerts_command, journal_command
 from dataplane.journal import S3Journal
@@ -48,6 +50,49 @@ def stack_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+# STS's own limits: a session chained from another role's session lasts at most an hour, and a session name is
+# 2 to 64 characters of [\w+=,.@-].
+CHAINED_SESSION_SECONDS = 3600
+SESSION_NAME_PREFIX = "pgp-"
+SESSION_NAME_LONGEST = 64
+_SESSION_NAME_REFUSED = re.compile(r"[^\w+=,.@-]")
+MFA_CODE = re.compile(r"^\d{6}$")
+
+
+def session_name(caller_arn: str) -> str:
+    """`pgp-<who>`: the caller's own name (an IAM user's name, an assumed role's session name, `root`), so the
+    duty session's ARN, which the journal and CloudTrail record, says who took the duty."""
+    resource = caller_arn.split(":", 5)[-1]
+    who = "root" if resource == "root" else resource.rsplit("/", 1)[-1]
+    cleaned = _SESSION_NAME_REFUSED.sub("-", who) or "unknown"
+    return (SESSION_NAME_PREFIX + cleaned)[:SESSION_NAME_LONGEST]
+
+
+def assume_role_request(role_arn: str, caller_arn: str, mfa: tuple[str, str] | None = None) -> dict[str, Any]:
+    """sts:AssumeRole's parameters for a duty: named after the caller, as long as the role allows unless the
+    caller is itself a role's session (STS caps a chained session at an hour), with the MFA device and code
+    when the caller's own credentials carry no MFA."""
+    chained = ":assumed-role/" in caller_arn
+    request: dict[str, Any] = {
+        "RoleArn": role_arn,
+        "RoleSessionName": session_name(caller_arn),
+        "DurationSeconds": CHAINED_SESSION_SECONDS if chained else DUTY_SESSION_SECONDS,
+    }
+    if mfa is not None:
+        serial, code = mfa
+        if not MFA_CODE.match(code):
+            raise ConsoleError(f"--mfa-code {code!r}: the six digits the MFA device shows")
+        request |= {"SerialNumber": serial, "TokenCode": code}
+    return request
+
+
+def duty_role_arn(outputs: dict[str, Any], duty: str) -> str:
+    found = (outputs.get("duty_role_arns") or {}).get(duty)
+    if not found:
+        raise ConsoleError(f"--as {duty}: the stack outputs name no {duty} role (duty_role_arns): run `pulumi up`")
+    return str(found)
+
+
 def aws_spec(stack: str, bucket: str) -> ClusterSpec:
     from components.aws.spec import s3_repository_for_bucket
     from components.spec import cluster_spec
@@ -59,7 +104,17 @@ def aws_spec(stack: str, bucket: str) -> ClusterSpec:
 
 
 class AwsTarget:
-    def __init__(self, stack: str, outputs: dict[str, Any], ssm: Any = None):
+    """`duty`: act as the stage's role for that duty (`pgp --as`), assumed once, for every call the console makes;
+    None: with the caller's own credentials. `mfa`: the MFA device's ARN and its current code."""
+
+    def __init__(
+        self,
+        stack: str,
+        outputs: dict[str, Any],
+        ssm: Any = None,
+        duty: str | None = None,
+        mfa: tuple[str, str] | None = None,
+    ):
         self.inventory_output = Inventory.from_outputs(outputs)
         self.outputs = outputs
         if self.inventory_output.cloud != "aws":
@@ -77,26 +132,59 @@ class AwsTarget:
                 "run `pulumi up` so that the deployment matches the file"
             )
         self._ssm = ssm
+        self.duty = duty
+        self._duty_role = duty_role_arn(outputs, duty) if duty else None
+        self._mfa = mfa
+        self._session: Any = None
+
+    def client(self, service: str) -> Any:
+        """A client with the duty's session, or the caller's own credentials without a duty."""
+        import boto3
+
+        if self._duty_role is None:
+            return boto3.client(service, region_name=self.inventory_output.region)
+        if self._session is None:
+            self._session = self._assume(boto3)
+        return self._session.client(service, region_name=self.inventory_output.region)
+
+    def _assume(self, boto3: Any) -> Any:
+        assert self._duty_role is not None
+        sts = boto3.client("sts", region_name=self.inventory_output.region)
+        try:
+            caller = str(sts.get_caller_identity()["Arn"])
+            request = assume_role_request(self._duty_role, caller, self._mfa)
+            credentials = sts.assume_role(**request)["Credentials"]
+        except ConsoleError:
+            raise
+        except Exception as error:  # no session is the caller's to fix: say what the role asks for
+            raise ConsoleError(
+                f"--as {self.duty}: assuming {self._duty_role}: {type(error).__name__}: {error}. The role needs "
+                "your identity to hold sts:AssumeRole on it, and MFA: use credentials from an MFA session, or pass "
+                "--mfa-serial ARN --mfa-code CODE"
+            ) from None
+        return boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.inventory_output.region,
+        )
 
     def ssm(self) -> Any:
         if self._ssm is None:
-            import boto3
-
-            self._ssm = boto3.client("ssm", region_name=self.inventory_output.region)
+            self._ssm = self.client("ssm")
         return self._ssm
 
     def journal(self) -> S3Journal:
-        """In the stack's locked backup bucket, with the operator's own credentials."""
-        import boto3
-
-        return S3Journal(boto3.client("s3", region_name=self.inventory_output.region), self.bucket, self.spec.scope)
+        """In the stack's locked backup bucket, as the duty (or with the operator's own credentials)."""
+        return S3Journal(self.client("s3"), self.bucket, self.spec.scope)
 
     def who(self) -> str:
-        """The AWS principal acting: what CloudTrail records for the same calls."""
-        import boto3
-
+        """The AWS principal acting (the duty's session, named after its caller): what CloudTrail records for
+        the same calls."""
         try:
-            return str(boto3.client("sts", region_name=self.inventory_output.region).get_caller_identity()["Arn"])
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except ConsoleError:
+            raise
         except Exception as error:  # no identity is an unattributed entry, not a lost one
             return f"unknown ({type(error).__name__})"
 
@@ -134,15 +222,13 @@ class AwsTarget:
 
     @contextmanager
     def client_login(self, role: str) -> Iterator[tuple[str, str]]:
-        """The role's password from Secrets Manager (the operator's own credentials), and the CA the stack
-        exports, in a file only this user can read while psql runs."""
-        import boto3
-
+        """The role's password from Secrets Manager (as the DBA duty, or the caller's own credentials), and the
+        CA the stack exports, in a file only this user can read while psql runs."""
         secret = (self.outputs.get("app_role_secret_ids") or {}).get(role)
         ca = self.outputs.get("ca_certificate")
         if not secret or not isinstance(ca, str):
             raise ConsoleError("the stack outputs lack app_role_secret_ids or ca_certificate: run `pulumi up`")
-        client = boto3.client("secretsmanager", region_name=self.inventory_output.region)
+        client = self.client("secretsmanager")
         try:
             password = client.get_secret_value(SecretId=secret)["SecretString"]
         except Exception as error:  # no access is the operator's to fix: say which secret

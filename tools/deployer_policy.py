@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.aws.duties import SSM_DOCUMENT
 from dataplane.journal import JOURNAL_PREFIX
+from stacks.tags import STAGE_TAG
 from tools.records import Plan
 
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
 RECORDED_ACCOUNT = "111122223333"  # the fake account of the offline runner (tools.fakecloud.FAKE_ACCOUNT)
 MANAGED_POLICY_LIMIT = 6144  # characters, whitespace excluded (IAM quota for a managed policy)
-STAGE_TAG = "stage"
-SSM_DOCUMENT = "AWS-RunShellScript"  # the document scripts/ssm_run.py sends
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 OUTPUT_STEM = "aws-deployer-policy"
 

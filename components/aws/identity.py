@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.duties import DUTY_SESSION_SECONDS, DutyScope, duty_policy, trust_policy
 from components.base import PlatformComponent
 from dataplane.boot.aws import CLOUDWATCH_NAMESPACE
+from dataplane.duties import DUTIES
 
 # Lets the post-provision steps reach private nodes through Session Manager instead of SSH or a public IP.
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -25,6 +27,12 @@ class IdentityArgs:
     member_tls_secret_arns: Mapping[str, pulumi.Input[str]]  # member name -> its own TLS bundle
     account_id: pulumi.Input[str]
     tags: Mapping[str, str]
+    # What the duty roles are scoped to: the region, the `stage` tag of the stack's instances, the platform's
+    # name (its alarms and log groups), and the application roles' passwords (`pgp --as dba psql`).
+    region: str
+    stage: str
+    platform_name: str
+    app_secret_arns: Sequence[pulumi.Input[str]]
 
 
 def backup_statements(bucket_arn: str, backup_key_arn: str) -> list[dict]:
@@ -203,17 +211,58 @@ class Identity(PlatformComponent):
 
         # Break glass: restore from object versions. Nodes rightly lack s3:GetObjectVersion/ListBucketVersions.
         self.restore_role = break_glass_role(self, args.account_id, args.bucket_arn, args.backup_key_arn)
-        # A node runs as its instance profile; the restore identity is assumed with MFA.
+        # Separation of duties: the roles `pgp --as DUTY` assumes, each with its own policy (components/aws/duties.py).
+        self.duty_roles = {duty: self._duty_role(duty, args) for duty in DUTIES}
+        # A node runs as its instance profile; the restore identity and the duty roles are assumed with MFA.
         self.member_identities = {m: p.name for m, p in self.node_profiles.items()}
         self.monitoring_identity = self.monitoring_profile.name
         self.restore_identity = self.restore_role.arn
+        self.duty_identities = {duty: role.arn for duty, role in self.duty_roles.items()}
         self.register_outputs(
             {
                 "node_role_arns": {m: r.arn for m, r in self.node_roles.items()},
                 "monitoring_role_arn": self.monitoring_role.arn,
                 "restore_role_arn": self.restore_role.arn,
+                "duty_role_arns": self.duty_identities,
             }
         )
+
+    def _duty_role(self, duty: str, args: IdentityArgs) -> aws.iam.Role:
+        role = aws.iam.Role(
+            self.child_name(f"{duty}-role"),
+            description=f"pgp --as {duty}: the console's {duty} duty",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(trust_policy),
+            max_session_duration=DUTY_SESSION_SECONDS,
+            tags=self.tags(f"{duty}-role", purpose=f"duty-{duty}"),
+            opts=self.child_opts(),
+        )
+        aws.iam.RolePolicy(
+            self.child_name(f"{duty}-policy"),
+            role=role.id,
+            policy=pulumi.Output.all(
+                args.account_id,
+                args.bucket_arn,
+                args.backup_key_arn,
+                args.secrets_key_arn,
+                pulumi.Output.all(*args.app_secret_arns),
+            ).apply(
+                lambda v: duty_policy(
+                    duty,
+                    DutyScope(
+                        region=args.region,
+                        account_id=v[0],
+                        stage=args.stage,
+                        name=args.platform_name,
+                        bucket_arn=v[1],
+                        backup_key_arn=v[2],
+                        secrets_key_arn=v[3],
+                        app_secret_arns=list(v[4]),
+                    ),
+                )
+            ),
+            opts=self.child_opts(),
+        )
+        return role
 
     def _role(self, label: str) -> aws.iam.Role:
         role = aws.iam.Role(

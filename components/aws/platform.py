@@ -21,6 +21,7 @@ from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot, with_boot_repositories
 from dataplane.boot.monitoring import MonitoringBoot
 from dataplane.member_tools import member_tool_files
+from dataplane.model import APP_ROLE_SECRETS
 from stacks.clouds.aws import architecture
 from stacks.clouds.model import Architecture
 from stacks.settings import Settings
@@ -91,6 +92,10 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             member_tls_secret_arns=secrets.member_tls_refs,
             account_id=account_id,
             tags=tags,
+            region=settings.region,
+            stage=settings.stage,
+            platform_name=name,
+            app_secret_arns=[secrets.secret_refs[secret] for secret in APP_ROLE_SECRETS.values()],
         ),
         child,
     )

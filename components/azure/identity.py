@@ -72,6 +72,8 @@ class Identity(PlatformComponent):
         self.member_client_ids = {m: i.client_id for m, i in self.identities.items()}
         self.monitoring_identity = self.monitoring.id
         self.restore_identity = self.restore.id
+        # The console's duties (`pgp --as`) reach members through AWS Systems Manager only so far: none here yet.
+        self.duty_identities: dict[str, pulumi.Output[str]] = {}
         self.register_outputs(
             {
                 "member_identity_ids": self.member_identities,

@@ -117,6 +117,8 @@ class Identity(GcpComponent):
         self.member_identities = {m: a.email for m, a in self.accounts.items()}
         self.monitoring_identity = monitoring.email
         self.restore_identity = restore.email
+        # The console's duties (`pgp --as`) reach members through AWS Systems Manager only so far: none here yet.
+        self.duty_identities: dict[str, pulumi.Output[str]] = {}
         self.register_outputs(
             {
                 "member_identities": self.member_identities,

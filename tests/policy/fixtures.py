@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from components.aws.duties import DutyScope, duty_policy
+from dataplane.duties import OPERATOR
 from tools.records import ResourceRecord
 
 PROJECT, STACK = "pg-platform", "test"
@@ -25,6 +27,16 @@ PEER = {
     "account_id": "123456789012",
     "region": "eu-central-1",
 }
+DUTY_SCOPE = DutyScope(
+    region="eu-central-1",
+    account_id="123456789012",
+    stage="prod",
+    name="pg",
+    bucket_arn="arn:aws:s3:::pg-backups",
+    backup_key_arn="arn:aws:kms:eu-central-1:123456789012:key/pg-backup-key",
+    secrets_key_arn="arn:aws:kms:eu-central-1:123456789012:key/pg-secrets-key",
+    app_secret_arns=("arn:aws:secretsmanager:eu-central-1:123456789012:secret:pg-app-rw",),
+)
 # What the engine hands the pack as PULUMI_CONFIG for this stack.
 STACK_CONFIG = {
     "aws:region": "eu-central-1",
@@ -459,6 +471,15 @@ class Stack:
                         }
                     ),
                 },
+                parent=ident,
+            )
+        )
+        # The program's own operator duty (components/aws/duties.py), which PGP-AWS-IAM-002 must let through.
+        r(
+            rec(
+                "aws:iam/rolePolicy:RolePolicy",
+                "pg-identity-operator-policy",
+                {"role": "operator-role", "policy": duty_policy(OPERATOR, DUTY_SCOPE)},
                 parent=ident,
             )
         )

@@ -21,6 +21,15 @@ from tests.policy.mutations import (
 )
 
 
+def send_command_policy(resource: str = "arn:aws:ssm:eu-central-1::document/AWS-RunShellScript", extra=None) -> str:
+    """A run-command grant on `resource` (and one more statement), as a duty role's inline policy."""
+    statements = [
+        {"Effect": "Allow", "Action": ["ssm:SendCommand"], "Resource": [resource]},
+        *([extra] if extra else []),
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
 def on(anchor: str, mutate):
     """A mutation of one resource whose violation is reported on another (an alarm's, on its instance)."""
     return lambda s: (mutate(s), anchor)[1]
@@ -302,6 +311,62 @@ VIOLATIONS = [
             json.dumps({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}),
         ),
         "allows NotAction",
+    ),
+    (
+        "PGP-AWS-IAM-002",
+        "send command to any instance",
+        set_input("pg-identity-operator-policy", "policy", send_command_policy(resource="*")),
+        "Statement[0] allows ssm:SendCommand on Resource '*'",
+    ),
+    (
+        "PGP-AWS-IAM-002",
+        "instances without a tag condition",
+        set_input(
+            "pg-identity-operator-policy",
+            "policy",
+            send_command_policy(resource="arn:aws:ec2:eu-central-1:123456789012:instance/*"),
+        ),
+        "on arn:aws:ec2:eu-central-1:123456789012:instance/* without a resource-tag condition",
+    ),
+    (
+        "PGP-AWS-IAM-002",
+        "any document",
+        set_input(
+            "pg-identity-operator-policy",
+            "policy",
+            send_command_policy(resource="arn:aws:ssm:eu-central-1::document/*"),
+        ),
+        "with any document matching arn:aws:ssm:eu-central-1::document/*",
+    ),
+    (
+        "PGP-AWS-IAM-002",
+        "wildcard action beside send command",
+        set_input(
+            "pg-identity-operator-policy",
+            "policy",
+            send_command_policy(extra={"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::pg/*"}),
+        ),
+        "Statement[1] allows wildcard action(s) s3:Get* beside ssm:SendCommand",
+    ),
+    (
+        "PGP-AWS-IAM-002",
+        "ssm wildcard",
+        set_input(
+            "pg-identity-operator-policy",
+            "policy",
+            json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "ssm:Send*",
+                            "Resource": "arn:aws:ssm:eu-central-1::document/AWS-RunShellScript",
+                        }
+                    ]
+                }
+            ),
+        ),
+        "Statement[0] allows wildcard action(s) ssm:Send* beside ssm:SendCommand",
     ),
     (
         "PGP-AWS-SEC-001",
