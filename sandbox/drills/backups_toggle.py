@@ -20,7 +20,7 @@ from dataplane.model import ClusterSpec, Member
 from dataplane.postgresql import postgresql_parameters
 from sandbox import configure, processes
 from sandbox.client import Sandbox
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
 from sandbox.supervisor import wait_until
 
@@ -87,14 +87,8 @@ def backups_toggle(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     reports: list[configure.MemberReport] = []
 
     def change(spec: ClusterSpec):
-        return run_with_writer(
-            sandbox,
-            NAME,
-            lambda: reports.extend(configure.apply(spec, say=notes.append)),
-            rto * 3,
-            notes,
-            leader_settled=lambda now: now is not None,
-            disruption_errors=False,
+        return run_change_with_writer(
+            sandbox, NAME, lambda: reports.extend(configure.apply(spec, say=notes.append)), notes
         )
 
     off = change(target)

@@ -11,8 +11,8 @@ import dataclasses
 from dataplane.model import ClusterSpec
 from sandbox import configure, processes
 from sandbox.client import Sandbox
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
-from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
+from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
 from sandbox.layout import LOOPBACK
 from stacks.topology import Choice
 
@@ -67,14 +67,8 @@ def configure_drill(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     target = changed(original)
     leader = sandbox.leader_member().name
     reports: list[configure.MemberReport] = []
-    outage = run_with_writer(
-        sandbox,
-        NAME,
-        lambda: reports.extend(configure.apply(target, say=notes.append)),
-        objectives(sandbox).rto_seconds * 3,
-        notes,
-        leader_settled=lambda now: now is not None,
-        disruption_errors=False,
+    outage = run_change_with_writer(
+        sandbox, NAME, lambda: reports.extend(configure.apply(target, say=notes.append)), notes
     )
     result = write_drill_result(NAME, sandbox, outage, leader, notes)
     differences = running_differences(sandbox, target)

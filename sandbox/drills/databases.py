@@ -13,7 +13,7 @@ from dataplane import console
 from dataplane.model import ClusterSpec
 from sandbox import configure, processes
 from sandbox.client import Sandbox, one_row
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
 from sandbox.services import roles
 from stacks.databases import TIERS, Database, Declared, Role, tier_role
@@ -102,9 +102,7 @@ def databases(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             notes.append("restarted: " + (", ".join(r.member for r in reports if r.restart_needed) or "none"))
             roles.start(sandbox.layout)
 
-        return run_with_writer(
-            sandbox, NAME, carry, rto * 3, notes, leader_settled=lambda now: now is not None, disruption_errors=False
-        )
+        return run_change_with_writer(sandbox, NAME, carry, notes)
 
     added = change(target)
     result = write_drill_result(NAME, sandbox, added, leader, notes)

@@ -19,8 +19,8 @@ from dataplane.etcd_member import has_data
 from dataplane.model import ClusterSpec
 from sandbox import configure
 from sandbox.client import Sandbox
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
-from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
+from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
 from sandbox.tls_client import tls_context
 
 NAME = "etcd_move"
@@ -65,14 +65,8 @@ def etcd_move_drill(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     before = member_ids(original, context)
     leader = sandbox.leader_member().name
     reports: list[configure.MemberReport] = []
-    outage = run_with_writer(
-        sandbox,
-        NAME,
-        lambda: reports.extend(configure.apply(there, say=notes.append)),
-        objectives(sandbox).rto_seconds * 3,
-        notes,
-        leader_settled=lambda now: now is not None,
-        disruption_errors=False,
+    outage = run_change_with_writer(
+        sandbox, NAME, lambda: reports.extend(configure.apply(there, say=notes.append)), notes
     )
     result = write_drill_result(NAME, sandbox, outage, leader, notes)
     after = member_ids(there, context)

@@ -10,8 +10,8 @@ import dataclasses
 from dataplane.model import ClusterSpec
 from sandbox import configure
 from sandbox.client import Sandbox
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
-from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
+from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
 from sandbox.supervisor import ServiceError, wait_until
 from stacks.topology import Choice
 
@@ -51,15 +51,7 @@ def replication(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
             notes.append(str(exc))
         configure.apply(original, say=notes.append)
 
-    outage = run_with_writer(
-        sandbox,
-        NAME,
-        there_and_back,
-        objectives(sandbox).rto_seconds * 3,
-        notes,
-        leader_settled=lambda now: now is not None,
-        disruption_errors=False,
-    )
+    outage = run_change_with_writer(sandbox, NAME, there_and_back, notes)
     result = write_drill_result(NAME, sandbox, outage, leader, notes)
     try:
         sandbox.wait_healthy(RECOVER_SECONDS)  # healthy includes the synchronous standby RPO 0 needs

@@ -10,7 +10,7 @@ import dataclasses
 from dataplane.model import ClusterSpec
 from sandbox import configure, processes
 from sandbox.client import Sandbox
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
 
 NAME = "rolling_restart"
@@ -39,15 +39,7 @@ def rolling_restart(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     rto = objectives(sandbox).rto_seconds
 
     def roll(spec: ClusterSpec):
-        return run_with_writer(
-            sandbox,
-            NAME,
-            lambda: configure.apply(spec, say=notes.append),
-            rto * 3,
-            notes,
-            leader_settled=lambda now: now is not None,
-            disruption_errors=False,
-        )
+        return run_change_with_writer(sandbox, NAME, lambda: configure.apply(spec, say=notes.append), notes)
 
     up = roll(raised)
     result = write_drill_result(NAME, sandbox, up, leader, notes)

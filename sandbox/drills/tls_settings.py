@@ -17,7 +17,7 @@ from dataplane import tls as tls_render
 from dataplane.model import APP_READWRITE_USER, ClusterSpec
 from sandbox import configure, processes
 from sandbox.client import Sandbox, one_row
-from sandbox.harness.outage import TIMED, run_with_writer, write_drill_result
+from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
 from sandbox.tls_client import postgres_tls_version
 from stacks.tls import PROTOCOLS, accepted_protocols
@@ -76,14 +76,8 @@ def tls_settings(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
     before = running_differences(sandbox, original)
 
     def change(spec: ClusterSpec, reports: list[configure.MemberReport]):
-        return run_with_writer(
-            sandbox,
-            NAME,
-            lambda: reports.extend(configure.apply(spec, say=notes.append)),
-            rto * 3,
-            notes,
-            leader_settled=lambda now: now is not None,
-            disruption_errors=False,
+        return run_change_with_writer(
+            sandbox, NAME, lambda: reports.extend(configure.apply(spec, say=notes.append)), notes
         )
 
     applied: list[configure.MemberReport] = []

@@ -103,6 +103,20 @@ def run_with_writer(
     )
 
 
+def run_change_with_writer(sandbox: Sandbox, name: str, change: Callable[[], object], notes: list[str]) -> Outage:
+    """A day-two change that clients should not notice (a reload, or restarts rolled around a switchover),
+    measured while a client writes: settled once commits flow steadily again, with three RTOs to get there."""
+    return run_with_writer(
+        sandbox,
+        name,
+        change,
+        objectives(sandbox).rto_seconds * 3,
+        notes,
+        leader_settled=lambda now: now is not None,
+        disruption_errors=False,
+    )
+
+
 def write_drill_result(name: str, sandbox: Sandbox, outage: Outage, old_leader: str, notes: list[str]) -> DrillResult:
     obj = objectives(sandbox)
     seconds = outage.write_outage_seconds
