@@ -102,14 +102,17 @@ class PostProvision(PlatformComponent):
 
             return render
 
-        self.leave = [
-            command.local.Command(
-                self.child_name(f"leave-{member}"),
-                delete=pulumi.Output.all(instance, bundles).apply(leave_command(member, index)),
-                opts=self.child_opts(depends_on=[self.configure]),
+        # Each depends on the one before it, so members that go together leave one at a time, the last first
+        # (Pulumi deletes dependents before what they depend on): never two handovers or removals at once.
+        self.leave: list[command.local.Command] = []
+        for index, (member, instance) in enumerate(zip(args.member_names, args.instance_ids, strict=True)):
+            self.leave.append(
+                command.local.Command(
+                    self.child_name(f"leave-{member}"),
+                    delete=pulumi.Output.all(instance, bundles).apply(leave_command(member, index)),
+                    opts=self.child_opts(depends_on=[self.configure, *self.leave[-1:]]),
+                )
             )
-            for index, (member, instance) in enumerate(zip(args.member_names, args.instance_ids, strict=True))
-        ]
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=instances.apply(

@@ -147,6 +147,10 @@ def test_ha_switched_off_keeps_one_member_and_its_leave_step_and_drops_the_other
         run_stack("dev", overrides=overridden("dev", "cluster", single)),
     )
     assert len(leave_steps(three)) == 3 and len(leave_steps(one)) == 1
+    # Chained, so the members that go leave one at a time, the last first.
+    chain = sorted(leave_steps(three).items())
+    for (_, before), (_, after) in zip(chain, chain[1:], strict=False):
+        assert before.urn in after.dependencies
     assert set(leave_steps(one)) < set(leave_steps(three))
     (kept,) = bundles_of(configure_step(one)).values()
     assert list(kept["etcd"]["settings"]["peers"]) == [kept["member"]]
