@@ -25,9 +25,13 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     grafana: int = 3000
+    # The first of the ports a clone (`pgp clone`) may take on a member's localhost.
+    clone: int = 5500
 
 
 PORTS = Ports()
+# How many clones a member may run at once, each on its own port from PORTS.clone on.
+CLONE_PORT_COUNT = 8
 
 # Ports that only cluster members (and the monitoring node) may reach, never the allowlist.
 INTRA_CLUSTER_PORTS = (PORTS.postgres, PORTS.patroni_rest, PORTS.etcd_client, PORTS.etcd_peer, PORTS.pgbackrest_server)
