@@ -21,7 +21,7 @@ from dataplane.boot.units import SERVICE_USER
 from dataplane.console import ConsoleError
 from dataplane.model import SUPERUSER, ClusterSpec, Member
 from dataplane.operations import export_secrets, setpriv_argv, superuser_psql_argv
-from stacks.ports import CLONE_PORT_COUNT, PORTS
+from stacks.ports import CLONE_PORT_COUNT, CLONE_PORT_FIRST, PORTS
 
 # The scratch instances' directory names under the data volume: an auxiliary instance of a partial restore or
 # a drill (removed when it ends), and a clone (`pgp clone`, kept with --keep). A leftover one is easy to find.
@@ -168,9 +168,9 @@ def scratch_dir(spec: ClusterSpec, member: Member, prefix: str, name: str) -> st
 
 
 def clone_ports(member: Member) -> range:
-    """The ports a clone may take on the member's host: PORTS.clone on, as far from the member's own PostgreSQL
-    port as on a node (the sandbox shifts every member's ports, so its clones shift with them)."""
-    first = member.ports.postgres + PORTS.clone - PORTS.postgres
+    """The ports a clone may take on the member's host: CLONE_PORT_FIRST on, as far from the member's own
+    PostgreSQL port as on a node (the sandbox shifts every member's ports, so its clones shift with them)."""
+    first = member.ports.postgres + CLONE_PORT_FIRST - PORTS.postgres
     return range(first, first + CLONE_PORT_COUNT)
 
 

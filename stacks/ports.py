@@ -25,12 +25,12 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     grafana: int = 3000
-    # The first of the ports a clone (`pgp clone`) may take on a member's localhost.
-    clone: int = 5500
 
 
 PORTS = Ports()
-# How many clones a member may run at once, each on its own port from PORTS.clone on.
+# The ports a clone (`pgp clone`) may take, one each, on a member's localhost: how many run at once. They listen
+# on 127.0.0.1 only, so they are no node port a security group or the policy pack's NET-002 would open or guard.
+CLONE_PORT_FIRST = 5500
 CLONE_PORT_COUNT = 8
 
 # Ports that only cluster members (and the monitoring node) may reach, never the allowlist.

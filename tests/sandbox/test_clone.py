@@ -160,13 +160,18 @@ def _assert_clean(sandbox, target: Watching | None = None) -> None:
 
 def test_a_clone_is_restored_promoted_proven_writable_and_removed(sandbox, capsys):
     sandbox.wait_healthy(90)
+    # A database made after the last backup: the clone of the newest backup must have it, so a backup first.
+    _leader_sql(sandbox, "create database clone_newest", database="postgres")
+    pgp(sandbox, "backup", "--type", "incr")
+    _leader_sql(sandbox, "drop database clone_newest", database="postgres")
     target = Watching(sandbox.layout)
     assert _console(target, "--json", "clone") == 0
     done = json.loads(capsys.readouterr().out)
     assert done["kept"] is False and done["of"] == "newest backup"
     assert done["port"] in pitr.clone_ports(sandbox.leader_member())
     assert done["restore_seconds"] > 0 and done["writable_seconds"] > 0
-    assert done["databases"] == int(_leader_sql(sandbox, "select count(*) from pg_database where datallowconn"))
+    now = int(_leader_sql(sandbox, "select count(*) from pg_database where datallowconn"))
+    assert done["databases"] == now + 1  # as of the backup, with clone_newest
     _figures(
         f"clone proof: restore {done['restore_seconds']} s, writable {done['writable_seconds']} s after start, "
         f"{done['seconds']} s in all"

@@ -16,7 +16,7 @@ from dataplane import pitr
 from dataplane.console import Ran
 from dataplane.model import SUPERUSER
 from sandbox.layout import build_layout
-from stacks.ports import CLONE_PORT_COUNT, PORTS
+from stacks.ports import CLONE_PORT_COUNT, CLONE_PORT_FIRST
 from tests.unit.test_console import SCRIPTS, FakeSsm, _cluster, _main
 from tools import console as cli
 from tools.console_aws import aws_spec
@@ -68,7 +68,7 @@ def test_a_clone_restores_beside_the_member_on_a_free_localhost_port_and_never_a
     directory = pitr.clone_directory(spec, member, NAME)
     assert directory == f"{pitr.aux_parent(spec, member)}/{pitr.CLONE_PREFIX}{NAME}"
     assert f'aux={directory}; mkdir -m 0700 "$aux"' in script  # never an existing directory
-    assert f"for candidate in $(seq {PORTS.clone} {PORTS.clone + CLONE_PORT_COUNT - 1}); do" in script
+    assert f"for candidate in $(seq {CLONE_PORT_FIRST} {CLONE_PORT_FIRST + CLONE_PORT_COUNT - 1}); do" in script
     restore = next(line for line in script.splitlines() if line.endswith(" restore"))
     assert "--type=immediate --target-action=promote" in restore and "--target=" not in restore
     assert "step archive" not in script  # the newest backup needs no WAL from now
