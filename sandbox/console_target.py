@@ -3,7 +3,9 @@ dataplane/console.py run here as local processes, where on a cloud they go throu
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,8 @@ from sandbox.node import patronictl_path
 from sandbox.processes import supervisor
 from sandbox.services import etcd, exporters, patroni, pgbouncer
 
+# Seconds a command that overran is given to clean up after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 60
 # Each member service's supervisor log; PostgreSQL's own files are read the same way as on a node.
 _SERVICE_NAMES = {
     "patroni": patroni.name,
@@ -41,11 +45,22 @@ class SandboxTarget:
         return str(patronictl_path(self.layout, member))
 
     def run(self, member: Member, shell: str, timeout: float) -> Ran:
+        """`shell` in its own process group: at the timeout the whole group is ended, the script first asked
+        (SIGTERM) so that its cleanup runs, as a cloud's run-command service ends a command that overruns."""
+        proc = subprocess.Popen(
+            ["bash", "-c", shell], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
-            done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=timeout)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            return Ran(124, "", f"no answer from {member.name} within {timeout:.0f} s")
-        return Ran(done.returncode, done.stdout, done.stderr)
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                out, err = proc.communicate(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate()
+            return Ran(124, out, f"{err}no answer from {member.name} within {timeout:.0f} s")
+        return Ran(proc.returncode, out, err)
 
     def alertmanager_alerts(self) -> Ran:
         shell = alerts_command(LOOPBACK, self.layout.alertmanager_port)

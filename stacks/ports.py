@@ -28,6 +28,10 @@ class Ports:
 
 
 PORTS = Ports()
+# The ports a clone (`pgp clone`) may take, one each, on a member's localhost: how many run at once. They listen
+# on 127.0.0.1 only, so they are no node port a security group or the policy pack's NET-002 would open or guard.
+CLONE_PORT_FIRST = 5500
+CLONE_PORT_COUNT = 8
 
 # Ports that only cluster members (and the monitoring node) may reach, never the allowlist.
 INTRA_CLUSTER_PORTS = (PORTS.postgres, PORTS.patroni_rest, PORTS.etcd_client, PORTS.etcd_peer, PORTS.pgbackrest_server)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deployer-policy": ("tools.deployer_policy", "least-privilege IAM policy for the identity that deploys a stage"),
     "cost": ("tools.cost", "monthly cost estimate per stage at on-demand list prices"),
     "manifests": ("tools.manifests", "write a Kubernetes stack's objects as YAML files and validate them"),
+    "revert": ("tools.revert", "undo a stage's failed first deployment, keeping its protected stateful resources"),
     "console": ("tools.console", "the operator console (installed as `pgp`): status, switchover, backups, ..."),
 }
 

@@ -14,6 +14,10 @@ through the cloud's remote-command service), with the same member commands (data
     pgp restore-db --db D --time TIME --into NEW
                                     one database as it was at TIME, as a new database
     pgp restore-drill [--set LABEL]  the scheduled restore drill now, on the member the timer would use
+    pgp clone [--at TIME] [--keep]  the cluster (newest backup, or as it was at TIME) restored beside the leader
+                                    as a writable instance on its own localhost port; without --keep it is
+                                    removed once proven writable (a proof that the repository restores)
+    pgp clones | clone --drop NAME  the kept clones (and any scratch instance a failure left); remove one
     pgp psql [--role ROLE] [--route R] [-c SQL]
                                     an application role's session through the router, verify-full
     pgp logs MEMBER [--service S] [--lines N] [--since 2h|TIME]
@@ -120,6 +124,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             required=kind == "db",
             help="the database to restore into (a table: default --db; a database: a new name)",
         )
+    clone = commands.add_parser(
+        "clone",
+        help="a point-in-time clone beside the leader; without --keep a proof, removed once writable",
+        description=(
+            "Restore the newest backup (or the cluster as it was at --at) from the stage's repository into a "
+            "scratch directory on the leader's data volume, start it on its own localhost port, promote it and "
+            "write to it. Without --keep it is then removed: a proof that the repository restores to a writable "
+            "cluster, with the restore seconds and the time to writable. With --keep it runs on (not restarted "
+            "after a reboot) until `pgp clone --drop NAME`. A failure at any step removes it."
+        ),
+    )
+    clone.add_argument("--at", help="as the cluster was then (ISO 8601 with offset); default: the newest backup")
+    clone.add_argument("--keep", action="store_true", help="keep it running until `pgp clone --drop NAME`")
+    clone.add_argument("--drop", metavar="NAME", help="remove this kept clone (or leftover scratch instance)")
+    commands.add_parser("clones", help="the kept clones and any leftover scratch instance, on every member")
     drill = commands.add_parser("restore-drill", help="verify, restore and read the newest backup now")
     drill.add_argument("--set", metavar="LABEL", help="this backup instead of the newest (pgp backups lists them)")
     psql = commands.add_parser("psql", help="an application role's session through the router (verify-full)")
@@ -431,11 +450,42 @@ def partial_restore_job(args: argparse.Namespace) -> pitr.PartialRestore:
     database = pitr.check_database(args.db, "--db")
     table = pitr.check_table(args.table) if args.command == "restore-table" else None
     into = pitr.check_database(args.into or database, "--into")
-    return pitr.PartialRestore(database, into, pitr.target_time(args.time), table)
+    return pitr.PartialRestore(database, into, pitr.target_time(args.time), table, scratch=pitr.scratch_name())
+
+
+REMOVE_TIMEOUT_SECONDS = pitr.REMOVE_WAIT_SECONDS + 120
+
+
+def failed_step(ran: Ran) -> str:
+    """The step a scratch script names when it fails (pitr.FAILED_AT), or why there is none."""
+    for line in reversed(ran.stderr.splitlines()):
+        if pitr.FAILED_AT in line:
+            return line.split(pitr.FAILED_AT, 1)[1].rstrip("'")
+    return "unknown: the member did not answer" if ran.status == 124 else "unknown"
+
+
+def scratch_failure(target: Target, member: Member, directory: str, what: str, ran: Ran) -> MemberFailed:
+    """A scratch script failed: its instance removed from outside as well (the script's own cleanup may not have
+    run: killed by a timeout, its member unreachable), and the failure named with its step and what is left."""
+    name = Path(directory).name
+    removal = target.run(member, pitr.remove_scratch_command(target.spec, member, directory), REMOVE_TIMEOUT_SECONDS)
+    removed = [line for line in removal.stdout.splitlines() if line.startswith("removed=")]
+    if removal.status == 0 and removed:
+        # `removed=` alone: the script's own cleanup had removed it already.
+        left = f"its scratch instance {directory} is removed"
+    else:
+        scratch = name.removeprefix(pitr.CLONE_PREFIX).removeprefix(pitr.AUX_PREFIX)
+        left = (
+            f"its scratch instance {directory} may be left: removing it failed ({_last_line(removal)}); "
+            f"remove it with `pgp clone --drop {scratch}` once {member.name} answers"
+        )
+    steps = ran.stderr.strip()[-3000:] or ran.stdout.strip()[-3000:] or f"exit {ran.status}"
+    return MemberFailed(f"{member.name}: {what} failed at step {failed_step(ran)}; {left}:\n{steps}")
 
 
 def cmd_partial_restore(target: Target, args: argparse.Namespace) -> int:
     job = partial_restore_job(args)
+    assert job.scratch is not None
     leader = leader_member(target)
     for refusal, (database, sql) in pitr.refusal_queries(job).items():
         answer = run_checked(target, leader, console.psql_command(target.spec, leader, sql, database), 60)
@@ -446,8 +496,8 @@ def cmd_partial_restore(target: Target, args: argparse.Namespace) -> int:
     with progress(args, f"restoring {what} as of {job.target} into {job.into}, through an instance on {leader.name}"):
         ran = target.run(leader, pitr.render_partial_restore(target.spec, leader, job), RESTORE_TIMEOUT_SECONDS)
     if ran.status != 0:
-        steps = ran.stderr.strip()[-3000:] or ran.stdout.strip()[-3000:]
-        raise MemberFailed(f"{leader.name}: the restore failed and left nothing behind:\n{steps}")
+        directory = pitr.scratch_dir(target.spec, leader, pitr.AUX_PREFIX, job.scratch)
+        raise scratch_failure(target, leader, directory, f"the {job.kind} restore", ran)
     key, _, count = ran.stdout.strip().splitlines()[-1].partition("=")
     seconds = round(time.monotonic() - started, 1)
     data = {
@@ -459,6 +509,102 @@ def cmd_partial_restore(target: Target, args: argparse.Namespace) -> int:
         "seconds": seconds,
     }
     _emit(args, data, f"{what} as of {job.target} restored into {job.into}: {count} {key} ({seconds} s)")
+    return 0
+
+
+def cmd_clone(target: Target, args: argparse.Namespace) -> int:
+    if args.drop is not None:
+        if args.at or args.keep:
+            raise ConsoleError("--drop NAME removes a clone: it takes no --at or --keep")
+        return _drop_scratch(target, args, pitr.check_scratch_name(args.drop, "--drop"))
+    at = pitr.target_time(args.at, option="--at") if args.at else None
+    job = pitr.Clone(pitr.scratch_name(), at, args.keep)
+    args.name = job.name  # the journal entry names the clone, so that a kept one can be traced to who made it
+    leader = leader_member(target)
+    directory = pitr.clone_directory(target.spec, leader, job.name)
+    what = "the newest backup" if at is None else f"the cluster as of {at}"
+    started = time.monotonic()
+    with progress(args, f"clone {job.name}: restoring {what} beside {leader.name}, then promoting it"):
+        ran = target.run(leader, pitr.render_clone(target.spec, leader, job), RESTORE_TIMEOUT_SECONDS)
+    if ran.status != 0:
+        raise scratch_failure(target, leader, directory, f"clone {job.name}", ran)
+    try:
+        found = pitr.parse_clone_result(ran.stdout)
+    except ValueError:
+        raise scratch_failure(
+            target, leader, directory, f"clone {job.name}", Ran(1, ran.stdout, "no result line")
+        ) from None
+    port = int(found["port"])
+    data = {
+        "name": job.name,
+        "member": leader.name,
+        "of": "newest backup" if at is None else at,
+        "kept": job.keep,
+        "port": port,
+        "directory": directory if job.keep else None,
+        "dsn": pitr.clone_dsn(directory, port) if job.keep else None,
+        "application_dsn": f"host={pitr.CLONE_LISTEN} port={port}" if job.keep else None,
+        **{k: v for k, v in found.items() if k != "port"},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    timing = f"restore {found['restore_seconds']} s, writable {found['writable_seconds']} s after start"
+    if job.keep:
+        text = (
+            f"clone {job.name} of {what}: writable on {leader.name} at {pitr.CLONE_LISTEN}:{port} ({timing}, "
+            f"{found['databases']} databases), kept until `pgp clone --drop {job.name}`\n"
+            f"  superuser, on {leader.name} as root: setpriv --reuid=postgres -- psql '{data['dsn']}'\n"
+            f"  the cluster's roles, on {leader.name}: host={pitr.CLONE_LISTEN} port={port}"
+        )
+    else:
+        text = (
+            f"clone {job.name} of {what} proven on {leader.name}: restored, promoted and written to ({timing}, "
+            f"{found['databases']} databases), then removed; pass --keep to keep one"
+        )
+    _emit(args, data, text)
+    return 0
+
+
+def scratch_instances(target: Target) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Every member's scratch instances, and the members that did not answer with why."""
+    rows: list[dict[str, Any]] = []
+    unanswered: dict[str, str] = {}
+    for member in target.spec.members:
+        ran = target.run(member, pitr.list_scratch_command(target.spec, member), STATUS_TIMEOUT_SECONDS)
+        if ran.status != 0:
+            unanswered[member.name] = _last_line(ran)
+            continue
+        for row in pitr.parse_scratch_list(ran.stdout):
+            prefix = pitr.CLONE_PREFIX if row["kind"] == "clone" else pitr.AUX_PREFIX
+            directory = pitr.scratch_dir(target.spec, member, prefix, str(row["name"]))
+            dsn = pitr.clone_dsn(directory, int(row["port"])) if row["port"] is not None else None
+            rows.append({"member": member.name, **row, "directory": directory, "dsn": dsn})
+    return rows, unanswered
+
+
+def cmd_clones(target: Target, args: argparse.Namespace) -> int:
+    rows, unanswered = scratch_instances(target)
+    text = [f"{target.where}: {len(rows)} scratch instance(s)"]
+    for r in rows:
+        made = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["created"]))
+        port = "" if r["port"] is None else f"port {r['port']}"
+        text.append(f"  {r['name']:<24} {r['kind']:<9} {r['member']:<20} {r['state']:<8} {port:<10} {made} UTC")
+    text += [f"  {name}: did not answer: {why}" for name, why in unanswered.items()]
+    _emit(args, {"instances": rows, "unanswered": unanswered}, "\n".join(text))
+    return 0
+
+
+def _drop_scratch(target: Target, args: argparse.Namespace, name: str) -> int:
+    rows, unanswered = scratch_instances(target)
+    found = [r for r in rows if r["name"] == name]
+    if not found:
+        missing = f" ({', '.join(unanswered)} did not answer)" if unanswered else ""
+        raise ConsoleError(f"--drop {name}: no clone or scratch instance of that name{missing}; pgp clones lists them")
+    row = found[0]
+    member = target.spec.member(row["member"])
+    shell = pitr.remove_scratch_command(target.spec, member, row["directory"])
+    with progress(args, f"removing {row['kind']} {name} on {member.name}"):
+        run_checked(target, member, shell, REMOVE_TIMEOUT_SECONDS)
+    _emit(args, {"dropped": name, "member": member.name, "directory": row["directory"]}, f"{name} removed")
     return 0
 
 
@@ -615,7 +761,7 @@ def cmd_journal(target: Target, args: argparse.Namespace) -> int:
 
 
 # What changes the cluster, and so is recorded in the journal with its arguments and result.
-RECORDED = ("switchover", "restart", "reload", "reinit", "backup", "user", "restore-table", "restore-db")
+RECORDED = ("switchover", "restart", "reload", "reinit", "backup", "user", "restore-table", "restore-db", "clone")
 # Where and as whom, not what: the duty has its own field, and an MFA code is never written down.
 _NOT_ARGUMENTS = {"stack", "outputs", "profile", "root", "json", "command", "duty", "mfa_serial", "mfa_code"}
 
@@ -625,6 +771,8 @@ def record(target: Target, args: argparse.Namespace, result: str, seconds: float
     if error:
         details["error"] = error[-1000:]
     action = f"user {args.action}" if args.command == "user" else args.command
+    if args.command == "clone" and args.drop:
+        action = "clone drop"
     try:
         target.journal().append(journal.entry(action, target.who(), result, seconds, details, duty=args.duty))
     except Exception as failure:  # an action that was done stays done; the operator is told it went unrecorded
@@ -643,6 +791,8 @@ COMMANDS = {
     "restore-table": cmd_partial_restore,
     "restore-db": cmd_partial_restore,
     "restore-drill": cmd_restore_drill,
+    "clone": cmd_clone,
+    "clones": cmd_clones,
     "psql": cmd_psql,
     "logs": cmd_logs,
     "config": cmd_config,

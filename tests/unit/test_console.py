@@ -224,9 +224,13 @@ def test_config_diff_on_aws_runs_the_agents_diff_mode_on_every_member(prod_outpu
     assert [sent for sent, _ in ssm.sent] == [[i] for i in ids]
 
 
-def test_restore_table_on_aws_checks_on_the_leader_then_sends_it_the_rendered_script(prod_outputs, fast_ssm, capsys):
+def test_restore_table_on_aws_checks_on_the_leader_then_sends_it_the_rendered_script(
+    prod_outputs, fast_ssm, capsys, monkeypatch
+):
     from dataplane import pitr
     from tools.console_aws import AwsTarget
+
+    monkeypatch.setattr(pitr, "scratch_name", lambda: "20261201-100000-abcdef")
 
     names = list(prod_outputs["inventory"]["members"])
     leader_id = prod_outputs["inventory"]["members"][names[0]]["id"]
@@ -235,7 +239,7 @@ def test_restore_table_on_aws_checks_on_the_leader_then_sends_it_the_rendered_sc
     moment = "2026-12-01T10:00:00Z"
     argv = ["restore-table", "--db", "app", "--table", "orders", "--time", moment]
     assert _main(argv, target) == 0
-    job = pitr.PartialRestore("app", "app", pitr.target_time(moment), "public.orders")
+    job = pitr.PartialRestore("app", "app", pitr.target_time(moment), "public.orders", "20261201-100000-abcdef")
     leader = target.spec.member(names[0])
     checks = [console.psql_command(target.spec, leader, sql, db) for db, sql in pitr.refusal_queries(job).values()]
     assert ssm.sent[1:] == [([leader_id], c) for c in checks] + [
