@@ -4,6 +4,7 @@ while the instances, which ignore user-data drift, stay as they are."""
 
 from __future__ import annotations
 
+import itertools
 import shlex
 
 import pytest
@@ -149,7 +150,7 @@ def test_ha_switched_off_keeps_one_member_and_its_leave_step_and_drops_the_other
     assert len(leave_steps(three)) == 3 and len(leave_steps(one)) == 1
     # Chained, so the members that go leave one at a time, the last first.
     chain = sorted(leave_steps(three).items())
-    for (_, before), (_, after) in zip(chain, chain[1:], strict=False):
+    for (_, before), (_, after) in itertools.pairwise(chain):
         assert before.urn in after.dependencies
     assert set(leave_steps(one)) < set(leave_steps(three))
     (kept,) = bundles_of(configure_step(one)).values()
