@@ -7,9 +7,9 @@ anything, and each cloud's duty identities (components/aws/duties.py) grant what
     auditor   reads what was done: the journal and the inventory, never a command on a member
 
 Both the operator and the DBA read the cluster's state (status, backups, logs, config diff): neither can act
-safely blind. Both may clone: a proof clone is the operator's check of the backups, a kept clone at a time the
-DBA's scratch copy. The auditor sends no member command at all, so `pgp --as auditor inventory` lists what runs where
-without asking the members their roles.
+safely blind. A clone is the DBA's, as the restores are (the operator proves the backups with the restore
+drill); both list the clones. The auditor sends no member command at all, so `pgp --as auditor inventory`
+lists what runs where without asking the members their roles.
 
 Pure: no cloud call; the targets enforce it with the cloud's own identities."""
 
@@ -38,8 +38,9 @@ COMMAND_DUTIES: Mapping[str, frozenset[str]] = {
     "psql": frozenset({DBA}),
     "restore-table": frozenset({DBA}),
     "restore-db": frozenset({DBA}),
-    # A clone proves the backups restore (the operator's) or hands a DBA a scratch copy at a time: both.
-    "clone": frozenset({OPERATOR, DBA}),
+    # A clone is a copy of the data (at a time, kept or as a proof): the DBA's, as the restores are; both
+    # duties may list what clones exist.
+    "clone": frozenset({DBA}),
     "clones": frozenset({OPERATOR, DBA}),
     "logs": frozenset({OPERATOR, DBA}),
     "config diff": frozenset({OPERATOR, DBA}),

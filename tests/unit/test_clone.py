@@ -264,7 +264,7 @@ def test_clones_lists_every_member_and_drop_removes_on_the_member_that_has_it(
 
 
 def test_clone_and_its_drop_are_journal_actions():
-    args = argparse.Namespace(command="clone", drop=NAME, at=None, keep=False, json=False)
+    args = argparse.Namespace(command="clone", drop=NAME, at=None, keep=False, json=False, duty=None)
     recorded = []
 
     class Journal:
