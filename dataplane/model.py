@@ -6,6 +6,7 @@ environment variables below, which a node fills at boot from its secrets store (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal, TypeAlias
 
@@ -23,6 +24,7 @@ from stacks.databases import (
     Declared,
 )
 from stacks.ports import PORTS
+from stacks.sizes import NodeSize
 from stacks.tls import TlsSettings
 from stacks.topology import Topology
 
@@ -216,10 +218,36 @@ class ClusterSpec:
     # The stack's pg-platform:backups.enabled: False archives nothing and schedules no backup or restore drill
     # (the settings allow it in a dev stage only).
     backups_enabled: bool = True
+    # The size each member runs where it is not yet topology.node_size: a size change reaches a member only when
+    # it is rolled (README, "Changing nodes"), so while one rolls out, members run two sizes. A cloud fills it
+    # from what its instances report; members not listed run topology.node_size.
+    member_sizes: tuple[tuple[str, NodeSize], ...] = ()
 
     @property
     def stanza(self) -> str:
         return self.scope
+
+    def size_of(self, member: Member) -> NodeSize:
+        """What this member's memory and worker settings are derived from."""
+        return dict(self.member_sizes).get(member.name, self.topology.node_size)
+
+    def smallest_size(self) -> NodeSize:
+        """What settings every member shares are derived from: a standby refuses to run with a lower
+        max_connections or max_worker_processes than its primary, so the smallest member sets them."""
+        sizes = [self.size_of(m) for m in self.members] or [self.topology.node_size]
+        return NodeSize(vcpus=min(s.vcpus for s in sizes), memory_mib=min(s.memory_mib for s in sizes))
+
+    def with_member_sizes(self, sizes: Mapping[str, NodeSize]) -> ClusterSpec:
+        """This spec with the sizes the members actually run (those equal to the topology's are left out)."""
+        unknown = sorted(set(sizes) - {m.name for m in self.members})
+        if unknown:
+            raise ValueError(f"no member named {', '.join(unknown)} in {self.scope}")
+        differing = tuple(
+            (m.name, sizes[m.name])
+            for m in self.members
+            if sizes.get(m.name, self.topology.node_size) != self.topology.node_size
+        )
+        return replace(self, member_sizes=differing)
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)

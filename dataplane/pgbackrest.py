@@ -231,7 +231,7 @@ def render_pgbackrest_conf(spec: ClusterSpec, member: Member) -> str:
         raise ValueError("a cluster needs at least one pgBackRest repository")
     paths = spec.paths_for(member)
     tls = tls_files(spec, member)
-    vcpus = spec.topology.node_size.vcpus
+    vcpus = spec.size_of(member).vcpus
     glob: list[tuple[str, str]] = []
     for i, repo in enumerate(spec.repositories, start=1):
         glob += repository_options(i, repo) + _retention(i, spec)

@@ -59,7 +59,8 @@ def auth_template_path(spec: ClusterSpec, member: Member) -> str:
 
 
 def pool_sizes(spec: ClusterSpec) -> dict[str, int]:
-    size = spec.topology.node_size
+    # Budgeted against max_connections, which the smallest member sets for all.
+    size = spec.smallest_size()
     server_budget = max_connections(size) - SUPERUSER_RESERVED_CONNECTIONS - NON_POOL_CONNECTIONS
     # Transaction pooling keeps a backend busy only while a transaction runs: a few per core saturate the CPU.
     default_pool = max(10, 4 * size.vcpus)

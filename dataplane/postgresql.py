@@ -77,8 +77,8 @@ def stack_parameters(spec: ClusterSpec) -> dict[str, Parameter]:
 
 def cluster_wide_parameters(spec: ClusterSpec) -> dict[str, Parameter]:
     """Settings every member must share (Patroni keeps these in the DCS, standbys refuse lower values), with the
-    stack's value where it sets one of them."""
-    size = spec.topology.node_size
+    stack's value where it sets one of them. Derived from the smallest member, which a standby needs."""
+    size = spec.smallest_size()
     members = len(spec.members)
     wide: dict[str, Parameter] = {
         "max_connections": max_connections(size),
@@ -147,6 +147,7 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         raise ValueError(f"PostgreSQL {topo.postgres_major} is not supported; use one of {SUPPORTED_MAJORS}")
     tls = tls_files(spec, member)
     paths = spec.paths_for(member)
+    size = spec.size_of(member)
     params: dict[str, Parameter] = {
         "listen_addresses": member.host,
         "port": member.ports.postgres,
@@ -176,9 +177,9 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
         "archive_timeout": topo.archive_timeout.value,
         "restore_command": archive_get_command(spec, member),
         "autovacuum": "on",
-        "autovacuum_max_workers": max(3, min(8, topo.node_size.vcpus)),
+        "autovacuum_max_workers": max(3, min(8, size.vcpus)),
         "checkpoint_timeout": "15min",
-        "max_wal_size": f"{max_wal_size_mb(topo.node_size) // 1024}GB",
+        "max_wal_size": f"{max_wal_size_mb(size) // 1024}GB",
         "min_wal_size": "256MB",
         "checkpoint_completion_target": 0.9,
         "random_page_cost": 1.1,  # EBS / SSD storage
@@ -194,7 +195,7 @@ def postgresql_parameters(spec: ClusterSpec, member: Member) -> dict[str, Parame
     }
     if spec.tls.ciphers:
         params["ssl_ciphers"] = spec.tls.ciphers
-    params.update(memory_parameters(topo.node_size))
+    params.update(memory_parameters(size))
     params.update(cluster_wide_parameters(spec))
     params.update(logging_parameters(spec, member))
     params.update(extension_parameters(spec))

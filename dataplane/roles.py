@@ -47,7 +47,7 @@ POOLER_AUTH_CONNECTION_LIMIT = 10
 
 
 def connection_limits(spec: ClusterSpec) -> dict[str, int]:
-    total = max_connections(spec.topology.node_size)
+    total = max_connections(spec.smallest_size())
     limits = {role: max(5, int(total * share)) for role, _, share in _LOGIN_ROLES}
     limits[MONITORING_USER] = MONITOR_CONNECTION_LIMIT
     limits[POOLER_AUTH_USER] = POOLER_AUTH_CONNECTION_LIMIT

@@ -23,7 +23,10 @@ GP3_THROUGHPUT_MIBS = 250
 # cloud-init runs once per instance: a changed image or user data takes effect only on a replacement, which an
 # operator rolls one member at a time (README, "Changing nodes") so the cluster keeps its quorum. Pulumi keeps
 # ignored inputs at their recorded values even through `--replace`, so a node being rolled must not ignore them.
-ROLLED_BY_OPERATOR = ["ami", "userDataBase64"]
+# The instance type too: EC2 changes it in place by stopping the instance, and without this a changed
+# `cluster.instance_type` would stop every member in the same `up`. Rolled, a member alone is resized (replaced with
+# its data volume reattached, since its rendered memory settings change with the size).
+ROLLED_BY_OPERATOR = ["ami", "userDataBase64", "instanceType"]
 # A node whose host fails is recovered by EC2 onto new hardware with the same instance id, private address, EBS
 # volumes and metadata (EC2 User Guide, "Automatic instance recovery"), so a member rejoins as itself: Patroni
 # starts on its own data directory and follows the new leader (pg_rewind where it had diverged). "default" turns

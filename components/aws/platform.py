@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
@@ -21,8 +23,8 @@ from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot, with_boot_repositories
 from dataplane.boot.monitoring import MonitoringBoot
 from dataplane.member_tools import member_tool_files
-from dataplane.model import APP_ROLE_SECRETS
-from stacks.clouds.aws import architecture
+from dataplane.model import APP_ROLE_SECRETS, ClusterSpec
+from stacks.clouds.aws import architecture, node_size
 from stacks.clouds.model import Architecture
 from stacks.settings import Settings
 from stacks.topology import Topology
@@ -30,6 +32,13 @@ from stacks.topology import Topology
 # Debian's own account publishes the official Debian 12 AMIs, named by Debian's architecture.
 DEBIAN_AMI_OWNER = "136693071363"
 DEBIAN_AMI_NAME = {"x86_64": "debian-12-amd64-*", "arm64": "debian-12-arm64-*"}
+
+
+def running_sizes(spec: ClusterSpec, instance_types: Sequence[str]) -> ClusterSpec:
+    """The spec for the instance types the members run (their instances' recorded types, in member order)."""
+    return spec.with_member_sizes(
+        {member.name: node_size(kind) for member, kind in zip(spec.members, instance_types, strict=True)}
+    )
 
 
 def debian_image(architecture: Architecture, invoke: pulumi.InvokeOptions) -> str:
@@ -152,9 +161,15 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
             member_names=[member.name for member in spec.members],
             # The repositories as the boot completes them (the vault's key), so day two keeps what boot wrote.
-            configure_bundles=node_boot.apply(
-                lambda boot: [
-                    configure.encoded(with_boot_repositories(spec, boot), member, member_tool_files(spec, member))
+            # Each member's bundle for the size its instance runs (a size change reaches members as they are
+            # rolled), so a member not yet resized keeps its memory settings and the smallest sets shared ones.
+            configure_bundles=pulumi.Output.all(node_boot, *[i.instance_type for i in cluster.instances]).apply(
+                lambda v: [
+                    configure.encoded(
+                        with_boot_repositories(running_sizes(spec, v[1:]), v[0]),
+                        member,
+                        member_tool_files(spec, member),
+                    )
                     for member in spec.members
                 ]
             ),

@@ -39,7 +39,9 @@ DEBIAN_IMAGE = {
 PREMIUM_V2_BASELINE_MBPS = 125
 # cloud-init runs once per VM: a changed image or custom data takes effect only on a replacement, which an
 # operator rolls one member at a time (README, "Changing nodes"); custom data cannot change on a running VM.
-ROLLED_BY_OPERATOR = ["osProfile.customData", "storageProfile.imageReference"]
+# The VM size too: a resize deallocates or restarts the VM, which would take every member down in one `up`; rolled,
+# a member alone is replaced onto the new size with its data disk reattached.
+ROLLED_BY_OPERATOR = ["osProfile.customData", "storageProfile.imageReference", "hardwareProfile.vmSize"]
 LB_FRONTEND = "frontend"
 LB_POOL = "members"
 IDLE_TIMEOUT_MINUTES = 30

@@ -28,7 +28,9 @@ ENDPOINT_TTL = 30
 # cloud-init runs once per instance: a changed image or user data takes effect only on a replacement, which an
 # operator rolls one member at a time (README, "Changing nodes"). A metadata change would otherwise update the
 # node in place and do nothing; on the `up` that rolls a node, a changed boot replaces it.
-ROLLED_BY_OPERATOR = ["metadata", "bootDisk.initializeParams.image"]
+# The machine type too: Compute Engine changes it by stopping the VM (allow_stopping_for_update), which would stop
+# every member in one `up`; rolled, a member alone is resized with its data disk kept.
+ROLLED_BY_OPERATOR = ["metadata", "bootDisk.initializeParams.image", "machineType"]
 
 
 def restarted_on_host_failure() -> gcp.compute.InstanceSchedulingArgs:

@@ -188,6 +188,47 @@ def test_sandbox_size_is_small():
     assert mem["shared_buffers"] == "128MB"
 
 
+def test_a_member_not_yet_resized_keeps_its_own_memory_and_the_smallest_sets_shared_settings(prod):
+    from dataplane import pgbouncer, roles
+
+    small, large = AWS_INSTANCE_SIZES["r7i.xlarge"], AWS_INSTANCE_SIZES["r7i.2xlarge"]
+    assert prod.topology.node_size == small
+    resized = dataclasses.replace(prod, topology=dataclasses.replace(prod.topology, node_size=large))
+    # Mid-roll: the last member already runs the new size, the others still run the old one.
+    first, *_, last = resized.members
+    mixed = resized.with_member_sizes({m.name: small for m in resized.members if m != last})
+    assert mixed.size_of(last) == large
+    by_member = [postgresql.postgresql_parameters(mixed, m) for m in (first, last)]
+    assert by_member[1]["shared_buffers"] == f"{large.memory_mib // 4}MB"
+    assert by_member[0]["shared_buffers"] == f"{small.memory_mib // 4}MB"
+    for params in by_member:
+        assert params["max_connections"] == postgresql.max_connections(small)
+    assert pgbouncer.pool_sizes(mixed) == pgbouncer.pool_sizes(prod)
+    assert roles.connection_limits(mixed) == roles.connection_limits(prod)
+    # Once every member is rolled, the shared settings follow the new size.
+    rolled = resized.with_member_sizes({m.name: large for m in resized.members})
+    assert rolled.member_sizes == ()
+    assert postgresql.postgresql_parameters(rolled, rolled.members[0])["max_connections"] == (
+        postgresql.max_connections(large)
+    )
+
+
+def test_sizes_for_an_unknown_member_are_refused(prod):
+    with pytest.raises(ValueError, match="pgp-prod-db-9"):
+        prod.with_member_sizes({"pgp-prod-db-9": AWS_INSTANCE_SIZES["r7i.xlarge"]})
+
+
+def test_running_sizes_read_back_from_instance_types(prod):
+    from components.aws.platform import running_sizes
+
+    kinds = ["r7i.2xlarge"] + ["r7i.xlarge"] * (len(prod.members) - 1)
+    spec = running_sizes(prod, kinds)
+    assert spec.size_of(prod.members[0]) == AWS_INSTANCE_SIZES["r7i.2xlarge"]
+    assert spec.size_of(prod.members[1]) == prod.topology.node_size
+    with pytest.raises(ValueError):
+        running_sizes(prod, kinds[:1])
+
+
 @pytest.mark.parametrize("major", [14, 15, 16, 17])
 def test_renders_for_supported_majors(prod, major):
     spec = dataclasses.replace(prod, topology=dataclasses.replace(prod.topology, postgres_major=major))

@@ -8,7 +8,7 @@ import gzip
 
 import pytest
 
-from components.aws.cluster import TARGET_GROUP_SUFFIX
+from components.aws.cluster import ROLLED_BY_OPERATOR, TARGET_GROUP_SUFFIX
 from dataplane.model import SECRET_ENV
 from stacks.offline import settings_for_stack
 from tests.program.contract.readers import strings
@@ -530,7 +530,7 @@ def test_monitoring_node_keeps_its_image_and_history(prod, monkeypatch):
     members = db_instances(prod)
     assert (
         set(requests[node.name].ignoreChanges)
-        == {"ami", "userDataBase64"}
+        == {"ami", "userDataBase64", "instanceType"}
         == set(requests[members[0].name].ignoreChanges)
     )
     assert node.inputs["userDataReplaceOnChange"] is False
@@ -642,13 +642,31 @@ def test_only_the_node_being_rolled_takes_the_current_image_and_user_data():
     for instance in of(plan, "aws:ec2/instance:Instance"):
         rolling = instance.name in ("pgp-prod-cluster-pgp-prod-db-1", "pgp-prod-monitoring-node")
         assert instance.inputs["userDataReplaceOnChange"] is rolling, instance.name
-        assert (set(instance.ignore_changes) & {"ami", "userDataBase64"}) == (
-            set() if rolling else {"ami", "userDataBase64"}
+        assert (set(instance.ignore_changes) & set(ROLLED_BY_OPERATOR)) == (
+            set() if rolling else set(ROLLED_BY_OPERATOR)
         )
     idle = run_stack("prod")
     for instance in of(idle, "aws:ec2/instance:Instance"):
         assert instance.inputs["userDataReplaceOnChange"] is False
-        assert {"ami", "userDataBase64"} <= set(instance.ignore_changes), instance.name
+        assert set(ROLLED_BY_OPERATOR) <= set(instance.ignore_changes), instance.name
+
+
+def test_a_new_instance_type_waits_for_each_member_to_be_rolled():
+    """EC2 changes an instance type by stopping the instance: unignored, a changed cluster.instance_type would
+    stop all three members in one `up`. Each member takes it only on the `up` that rolls it."""
+    assert "instanceType" in ROLLED_BY_OPERATOR
+
+    def resized(cluster):
+        cluster.update(instance_type="r7i.2xlarge", roll=["db-2"])
+
+    plan = run_stack("prod", overridden("prod", "cluster", resized))
+    before = {i.name: i.inputs["userDataBase64"] for i in db_instances(run_stack("prod"))}
+    for instance in db_instances(plan):
+        rolled = instance.name.endswith("-db-2")
+        assert ("instanceType" in instance.ignore_changes) is not rolled, instance.name
+        assert instance.inputs["userDataReplaceOnChange"] is rolled
+        # The new size's memory settings are in its boot, so the rolled member is replaced, data volume kept.
+        assert instance.inputs["userDataBase64"] != before[instance.name], instance.name
 
 
 @pytest.mark.parametrize(
