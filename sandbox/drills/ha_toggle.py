@@ -10,26 +10,19 @@ checks the membership of Patroni and etcd after each half."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
-import urllib.request
-from pathlib import Path
 
-from dataplane import etcd as etcd_render
-from dataplane.configure_agent import etcd_healthy
-from dataplane.model import ClusterSpec, Member
-from sandbox import configure, node, processes
+from dataplane.model import ClusterSpec
+from sandbox import configure
 from sandbox.client import Sandbox
+from sandbox.harness.members import START_SECONDS, etcd_members, start_member, stop_member
 from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult
-from sandbox.services import etcd, exporters, patroni, pgbouncer
-from sandbox.supervisor import stop_postmaster, wait_until
-from sandbox.tls_client import tls_context
+from sandbox.supervisor import wait_until
 from stacks.topology import Choice
 
 NAME = "ha_toggle"
 # Patroni drops a stopped member's key after its ttl; the new members' clones take a basebackup each.
-SETTLE_SECONDS = 120
+SETTLE_SECONDS = START_SECONDS
 
 
 def asynchronous(spec: ClusterSpec) -> ClusterSpec:
@@ -38,54 +31,9 @@ def asynchronous(spec: ClusterSpec) -> ClusterSpec:
     )
 
 
-def etcd_members(sandbox: Sandbox, via: Member) -> list[str]:
-    """The names in etcd's membership as `via` reports them (an unstarted member has none yet)."""
-    request = urllib.request.Request(f"{etcd_render.client_url(via)}/v3/cluster/member/list", data=b"{}")
-    context = tls_context(sandbox.layout, client_cert=True)
-    with urllib.request.urlopen(request, timeout=5, context=context) as response:
-        return sorted(m.get("name", "") for m in json.loads(response.read())["members"])
-
-
 def patroni_members(sandbox: Sandbox) -> list[str]:
     state = sandbox.cluster()
     return sorted(m["name"] for m in state.members) if state else []
-
-
-def stop_member(sandbox: Sandbox, member: Member) -> None:
-    """What terminating its instance does to the member's processes (after it left)."""
-    sup = processes.supervisor(sandbox.layout)
-    for name in (exporters.postgres_exporter_name(member), exporters.node_exporter_name(member)):
-        sup.stop(name)
-    sup.stop(pgbouncer.name(member))
-    sup.stop(patroni.name(member), timeout=60)
-    stop_postmaster(Path(sandbox.layout.member_paths(member.name).data_dir))
-    sup.stop(etcd.name(member))
-
-
-def start_new_member(sandbox: Sandbox, spec: ClusterSpec, member: Member) -> None:
-    """The member as a new instance starts it: empty data and etcd directories, the rendered files, then etcd
-    (whose start script joins the running cluster), Patroni (which clones a replica), PgBouncer, exporters."""
-    layout = dataclasses.replace(sandbox.layout, spec=spec)
-    paths = layout.member_paths(member.name)
-    for directory in (paths.data_dir, paths.etcd_data_dir):
-        for entry in Path(directory).iterdir():
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    node.write_member_files(layout, member)
-    sup = processes.supervisor(layout)
-    sup.start(etcd.service(layout, member))
-    context = tls_context(layout, client_cert=True)
-    wait_until(
-        lambda: (
-            etcd_healthy(etcd_render.client_url(member), context)
-            and etcd_members(sandbox, spec.members[0]).count(member.name) == 1
-        ),
-        SETTLE_SECONDS,
-        f"etcd on {member.name} joined",
-    )
-    sup.start(patroni.service(layout, member))
-    sup.start(pgbouncer.service(layout, member))
-    sup.start(exporters.postgres_exporter_service(layout, member))
-    sup.start(exporters.node_exporter_service(layout, member))
 
 
 def ha_toggle(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
@@ -108,7 +56,7 @@ def ha_toggle(sandbox: Sandbox, options: DrillOptions) -> DrillResult:
         wait_until(lambda: patroni_members(sandbox) == [kept.name], SETTLE_SECONDS, "Patroni's cluster of one")
         seen["off"] = {"patroni": patroni_members(sandbox), "etcd": etcd_members(sandbox, kept)}
         for member in going:
-            start_new_member(sandbox, three, member)
+            start_member(sandbox, three, member, empty_volume=True)
         wait_until(
             lambda: len(sandbox.state().streaming_replicas) == len(going), SETTLE_SECONDS, "the new replicas streaming"
         )

@@ -1,6 +1,7 @@
-"""Two day-two change kinds against the running prod-profile sandbox, through the configure command a cloud member
-runs: the TLS minimum raised to 1.3 and put back, and the backups turned off and on. Each keeps writes within the
-RTO, needs no restart, and leaves every member running what was rendered."""
+"""Day-two change kinds against the running prod-profile sandbox, through the configure command a cloud member
+runs: the TLS minimum raised to 1.3 and put back, and the backups turned off and on, each without a restart; and
+the node size changed and changed back member by member, as rolls. Each keeps writes within the RTO and leaves
+every member running what was rendered."""
 
 from __future__ import annotations
 
@@ -39,4 +40,17 @@ def test_backups_off_archives_nothing_and_on_again_checks_and_backs_up(sandbox):
     assert measured["acknowledged_lost"] == 0 and measured["on_lost"] == 0
     assert isinstance(measured["write_outage_s"], float) and isinstance(measured["on_outage_s"], float)
     assert max(measured["write_outage_s"], measured["on_outage_s"]) <= objectives(sandbox).rto_seconds
+    assert result.passed, result.summary()
+
+
+def test_a_new_node_size_rolls_member_by_member_and_shared_settings_follow_the_smallest(sandbox):
+    result = run_drill(sandbox, "node_size")
+    print(result.summary())
+    measured = result.measurements
+    assert measured["mixed_sizes_kept"] is True, "a member not yet rolled keeps its size's settings"
+    assert measured["resized_everywhere"] is True and measured["back_everywhere"] is True
+    assert measured["running_equals_rendered"] is True
+    assert measured["acknowledged_lost"] == 0 and measured["down_lost"] == 0
+    assert isinstance(measured["write_outage_s"], float) and isinstance(measured["down_outage_s"], float)
+    assert max(measured["write_outage_s"], measured["down_outage_s"]) <= objectives(sandbox).rto_seconds
     assert result.passed, result.summary()

@@ -24,6 +24,7 @@ EXPECTED_DRILLS = {
     "etcd_move",
     "failover",
     "ha_toggle",
+    "node_size",
     "replication",
     "restore",
     "roles",
