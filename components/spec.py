@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from dataplane.model import ClusterSpec, Member, Repository, Router
 from stacks.settings import Settings, member_node
+from stacks.sizes import NodeSize
 from stacks.topology import Topology
 
 PRIVATE_ZONE = "pg-platform.internal"
@@ -12,6 +15,16 @@ PRIVATE_ZONE = "pg-platform.internal"
 
 def member_names(settings: Settings, count: int) -> tuple[str, ...]:
     return tuple(f"{settings.name}-{member_node(i)}" for i in range(count))
+
+
+def running_sizes(
+    spec: ClusterSpec, instance_types: Sequence[str], node_size: Callable[[str], NodeSize]
+) -> ClusterSpec:
+    """The spec for the instance types the members run (their instances' recorded types, in member order), so a
+    size change reaches each member's configuration as that member is rolled onto it."""
+    return spec.with_member_sizes(
+        {member.name: node_size(kind) for member, kind in zip(spec.members, instance_types, strict=True)}
+    )
 
 
 def router_host(settings: Settings) -> str:

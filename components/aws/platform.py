@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pulumi
 import pulumi_aws as aws
 
@@ -16,14 +14,14 @@ from components.aws.secrets import Secrets, SecretsArgs
 from components.aws.spec import s3_repository
 from components.aws.vault import BackupVault, BackupVaultArgs
 from components.contracts import PlatformOutputs, intents, platform_outputs
-from components.spec import cluster_spec
+from components.spec import cluster_spec, running_sizes
 from dataplane import configure, pgbackrest, roles
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.aws import AwsBoot
 from dataplane.boot.member import NodeBoot, with_boot_repositories
 from dataplane.boot.monitoring import MonitoringBoot
 from dataplane.member_tools import member_tool_files
-from dataplane.model import APP_ROLE_SECRETS, ClusterSpec
+from dataplane.model import APP_ROLE_SECRETS
 from stacks.clouds.aws import architecture, node_size
 from stacks.clouds.model import Architecture
 from stacks.settings import Settings
@@ -32,13 +30,6 @@ from stacks.topology import Topology
 # Debian's own account publishes the official Debian 12 AMIs, named by Debian's architecture.
 DEBIAN_AMI_OWNER = "136693071363"
 DEBIAN_AMI_NAME = {"x86_64": "debian-12-amd64-*", "arm64": "debian-12-arm64-*"}
-
-
-def running_sizes(spec: ClusterSpec, instance_types: Sequence[str]) -> ClusterSpec:
-    """The spec for the instance types the members run (their instances' recorded types, in member order)."""
-    return spec.with_member_sizes(
-        {member.name: node_size(kind) for member, kind in zip(spec.members, instance_types, strict=True)}
-    )
 
 
 def debian_image(architecture: Architecture, invoke: pulumi.InvokeOptions) -> str:
@@ -166,7 +157,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             configure_bundles=pulumi.Output.all(node_boot, *[i.instance_type for i in cluster.instances]).apply(
                 lambda v: [
                     configure.encoded(
-                        with_boot_repositories(running_sizes(spec, v[1:]), v[0]),
+                        with_boot_repositories(running_sizes(spec, v[1:], node_size), v[0]),
                         member,
                         member_tool_files(spec, member),
                     )

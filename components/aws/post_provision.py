@@ -10,23 +10,20 @@ depend on which node currently leads.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_command as command
 
 from components.base import PlatformComponent
+from components.configure_step import PROJECT_PYTHON, configure_and_leave
 from dataplane import configure
 from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
 
-# Relative to the project directory, where Pulumi runs local commands: absolute paths would differ between
-# checkouts and re-run the steps whenever someone deploys from another machine. Pulumi.yaml's virtualenv
-# (.venv) has boto3 (requirements.txt); a bare python3 may not.
+# Relative to the project directory, as PROJECT_PYTHON is (components/configure_step.py).
 SSM_RUNNER = "scripts/ssm_run.py"
 SSM_CONFIGURE = "scripts/ssm_configure.py"
-PROJECT_PYTHON = ".venv/bin/python"
 # The first full backup waits for completion; allow ~30 s per GiB of data volume, at least an hour.
 BACKUP_SECONDS_PER_GB = 30
 MIN_BACKUP_TIMEOUT_SECONDS = 3600
@@ -60,59 +57,15 @@ class PostProvision(PlatformComponent):
         super().__init__("aws", "PostProvision", name, args.tags, opts)
         instances = pulumi.Output.all(*args.instance_ids)
         runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region, "--leader-check", IS_LEADER_COMMAND])
-        members = pulumi.Output.all(*args.instance_ids)
-        bundles = pulumi.Output.from_input(args.configure_bundles)
-        # One step for all members: they are changed one at a time and restarted in the order
-        # dataplane.configure.roll_out plans (replicas first), as `tools sandbox configure` does. A member that
-        # booted with these files finds nothing to change.
-        self.configure = command.local.Command(
-            self.child_name("configure"),
-            create=pulumi.Output.all(members, bundles).apply(
-                lambda v: shlex.join(
-                    [
-                        PROJECT_PYTHON,
-                        SSM_CONFIGURE,
-                        "--region",
-                        args.region,
-                        "--journal-bucket",
-                        args.journal_bucket,
-                        "--scope",
-                        args.scope,
-                        *[
-                            part
-                            for name, instance, bundle in zip(args.member_names, v[0], v[1], strict=True)
-                            for part in ("--member", name, instance, bundle)
-                        ],
-                    ]
-                )
-            ),
-            triggers=pulumi.Output.all(members, bundles).apply(lambda v: [v[0], *[configure.digest(b) for b in v[1]]]),
-            opts=self.child_opts(depends_on=list(args.after)),
+        self.configure, self.leave = configure_and_leave(
+            self,
+            [PROJECT_PYTHON, SSM_CONFIGURE, "--region", args.region],
+            args.member_names,
+            args.instance_ids,
+            args.configure_bundles,
+            args.after,
+            configure_options=["--journal-bucket", args.journal_bucket, "--scope", args.scope],
         )
-
-        # A member leaves before its instance goes (HA switched off, fewer nodes): a leader hands over and its
-        # etcd node leaves the membership, so the members that stay keep a quorum. Only `delete` runs: a changed
-        # bundle or a replaced instance (a roll keeps the member, with its etcd data on the data volume) is an
-        # update of this step, which runs nothing.
-        def leave_command(member: str, index: int) -> Callable[[list[Any]], str]:
-            def render(v: list[Any]) -> str:
-                instance, bundle = v[0], v[1][index]
-                argv = [PROJECT_PYTHON, SSM_CONFIGURE, "--region", args.region, "--leave"]
-                return shlex.join([*argv, "--member", member, instance, bundle])
-
-            return render
-
-        # Each depends on the one before it, so members that go together leave one at a time, the last first
-        # (Pulumi deletes dependents before what they depend on): never two handovers or removals at once.
-        self.leave: list[command.local.Command] = []
-        for index, (member, instance) in enumerate(zip(args.member_names, args.instance_ids, strict=True)):
-            self.leave.append(
-                command.local.Command(
-                    self.child_name(f"leave-{member}"),
-                    delete=pulumi.Output.all(instance, bundles).apply(leave_command(member, index)),
-                    opts=self.child_opts(depends_on=[self.configure, *self.leave[-1:]]),
-                )
-            )
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=instances.apply(

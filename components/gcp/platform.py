@@ -13,15 +13,16 @@ from components.gcp.monitoring import Monitoring, MonitoringArgs
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.post_provision import PostProvision, PostProvisionArgs
 from components.gcp.secrets import Secrets, SecretsArgs
-from components.gcp.spec import DEBIAN_IMAGE, gcs_repository
+from components.gcp.spec import DEBIAN_IMAGE, gcs_repository, machine_type_name
 from components.gcp.vault import BackupVault, BackupVaultArgs
-from components.spec import cluster_spec
-from dataplane import pgbackrest, roles
+from components.spec import cluster_spec, running_sizes
+from dataplane import configure, pgbackrest, roles
 from dataplane.alertmanager import webhook_urls
 from dataplane.boot.gcp import GcpBoot
-from dataplane.boot.member import NodeBoot
+from dataplane.boot.member import NodeBoot, with_boot_repositories
 from dataplane.boot.monitoring import MonitoringBoot
-from stacks.clouds.gcp import architecture
+from dataplane.member_tools import member_tool_files
+from stacks.clouds.gcp import architecture, node_size
 from stacks.settings import Settings
 from stacks.topology import Topology
 
@@ -126,6 +127,21 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
             disk_size_gb=intent.cluster.disk_size_gb,
             role_sql=roles.render_role_sql(spec, variables_from_env=True),
             pgbackrest_config=pgbackrest.render_pgbackrest_conf(spec, spec.members[0]),
+            member_names=[member.name for member in spec.members],
+            # Each member's bundle for the machine type it runs (a size change reaches members as they are
+            # rolled), with the repositories as its boot completes them.
+            configure_bundles=pulumi.Output.all(node_boot, *[i.machine_type for i in cluster.instances]).apply(
+                lambda v: [
+                    configure.encoded(
+                        with_boot_repositories(
+                            running_sizes(spec, [machine_type_name(t) for t in v[1:]], node_size), v[0]
+                        ),
+                        member,
+                        member_tool_files(spec, member),
+                    )
+                    for member in spec.members
+                ]
+            ),
             tags=tags,
             after=[vault, identity],
         ),

@@ -1,5 +1,7 @@
-"""Steps that need the running cluster, as pulumi-command resources with explicit triggers: the first backup check
-(stanza-create, WAL reaching the bucket, pgBackRest's info) and the application roles, each on the leader.
+"""Steps that need the running cluster, as pulumi-command resources with explicit triggers: the configure step,
+which carries each member's bundle (dataplane/configure.py) to scripts/iap_configure.py so a changed setting
+reaches the running members, a leave step per member, then the first backup check (stanza-create, WAL reaching
+the bucket, pgBackRest's info) and the application roles, each on the leader.
 
 They reach the private nodes over SSH through Identity-Aware Proxy's TCP forwarding (`gcloud compute ssh
 --tunnel-through-iap`, OS Login), never through an external address. The step waits until every node has finished
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
+from components.configure_step import PROJECT_PYTHON, configure_and_leave
 from components.gcp.base import GcpComponent
 from dataplane.operations import APPLY_ROLES_COMMAND, BACKUP_CHECK_COMMAND, IS_LEADER_COMMAND
 
@@ -27,6 +30,8 @@ ROLES_TIMEOUT_SECONDS = 900
 BACKUP_SECONDS_PER_GB = 30
 MIN_BACKUP_TIMEOUT_SECONDS = 3600
 POLL_SECONDS = 10
+# Relative to the project directory, as PROJECT_PYTHON is.
+IAP_CONFIGURE = "scripts/iap_configure.py"
 
 
 def backup_timeout(disk_size_gb: int) -> int:
@@ -86,6 +91,9 @@ class PostProvisionArgs:
     role_sql: str  # rendered by dataplane.roles; passwords come from the node's env
     pgbackrest_config: str  # the rendered pgbackrest.conf, so a change re-runs the check
     disk_size_gb: int
+    # Per member, in instance order: its name and its encoded configure bundle (no secrets; dataplane/configure.py).
+    member_names: Sequence[str]
+    configure_bundles: pulumi.Input[Sequence[str]]
     tags: Mapping[str, str]
     # The first backup must land in a bucket whose key, retention and grants already exist.
     after: Sequence[pulumi.Resource] = ()
@@ -101,13 +109,22 @@ class PostProvision(GcpComponent):
                 lambda ns: render_on_leader(args.project, list(zip(ns, args.zones, strict=True)), node_command, timeout)
             )
 
+        self.configure, self.leave = configure_and_leave(
+            self,
+            [PROJECT_PYTHON, IAP_CONFIGURE, "--project", args.project],
+            args.member_names,
+            [pulumi.Output.concat(n, ":", zone) for n, zone in zip(args.instance_names, args.zones, strict=True)],
+            args.configure_bundles,
+            args.after,
+        )
         bash = ["/bin/bash", "-c"]
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=on_leader(BACKUP_CHECK_COMMAND, backup_timeout(args.disk_size_gb)),
             interpreter=bash,
             triggers=[names, _digest(args.pgbackrest_config)],
-            opts=self.child_opts(depends_on=list(args.after)),
+            # The node-side scripts it runs are the ones the configure step last wrote.
+            opts=self.child_opts(depends_on=[*args.after, self.configure]),
         )
         self.roles = command.local.Command(
             self.child_name("roles"),
@@ -117,4 +134,6 @@ class PostProvision(GcpComponent):
             triggers=[names, _digest(args.role_sql)],
             opts=self.child_opts(depends_on=[self.backup_check]),
         )
-        self.register_outputs({"backup_check": self.backup_check.stdout, "roles": self.roles.stdout})
+        self.register_outputs(
+            {"configure": self.configure.stdout, "backup_check": self.backup_check.stdout, "roles": self.roles.stdout}
+        )

@@ -27,6 +27,12 @@ def gcp_cluster_spec(settings: Settings, topology: Topology, project: str) -> Cl
     return cluster_spec(settings, topology, gcs_repository(settings, project))
 
 
+def machine_type_name(recorded: str) -> str:
+    """The machine type's name from what an instance records, which the Compute Engine API returns as a URL
+    (`.../zones/<zone>/machineTypes/<name>`) and the provider as the name alone."""
+    return recorded.rsplit("/", 1)[-1]
+
+
 def member_tag(name: str) -> str:
     """The network tag the firewall rules select the members by (`name` is the stage prefix)."""
     return f"{name}-member"

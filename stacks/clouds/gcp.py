@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.clouds.model import NO_CONFIGURE_STEP, Architecture, Cloud, Router, RoutingCheck
+from stacks.clouds.model import Architecture, Cloud, Router, RoutingCheck
 from stacks.clouds.peers import PeerList, PeerWording
 from stacks.reader import Reader
 from stacks.sizes import NodeSize
@@ -427,7 +427,6 @@ def tag_value_problem(value: str) -> str | None:
 
 CLOUD = Cloud(
     name=NAME,
-    unused_choices=(NO_CONFIGURE_STEP,),
     label="GCP",
     region_key=REGION_KEY,
     region_example="europe-west3",

@@ -219,14 +219,15 @@ def test_sizes_for_an_unknown_member_are_refused(prod):
 
 
 def test_running_sizes_read_back_from_instance_types(prod):
-    from components.aws.platform import running_sizes
+    from components.spec import running_sizes
+    from stacks.clouds.aws import node_size
 
     kinds = ["r7i.2xlarge"] + ["r7i.xlarge"] * (len(prod.members) - 1)
-    spec = running_sizes(prod, kinds)
+    spec = running_sizes(prod, kinds, node_size)
     assert spec.size_of(prod.members[0]) == AWS_INSTANCE_SIZES["r7i.2xlarge"]
     assert spec.size_of(prod.members[1]) == prod.topology.node_size
     with pytest.raises(ValueError):
-        running_sizes(prod, kinds[:1])
+        running_sizes(prod, kinds[:1], node_size)
 
 
 @pytest.mark.parametrize("major", [14, 15, 16, 17])

@@ -30,11 +30,16 @@ def test_prod_drills_daily_and_dev_weekly_after_the_nightly_backups():
 
 
 def test_only_clouds_with_a_configure_step_schedule_it():
-    for stack in ("azure-prod", "gcp-prod", "k8s-prod"):
+    for stack in ("azure-prod", "k8s-prod"):
         topology = derive_topology(settings_for_stack(stack))
         assert "restore_drill" in dict(topology.unused), stack
         rules = prometheus.cluster_alert_rules("s", topology)["groups"][0]["rules"]
         assert not {r["alert"] for r in rules} & {"RestoreDrillTooOld", "RestoreDrillFailed"}, stack
+    for stack in ("prod", "gcp-prod"):
+        topology = derive_topology(settings_for_stack(stack))
+        assert "restore_drill" not in dict(topology.unused), stack
+        rules = prometheus.cluster_alert_rules("s", topology)["groups"][0]["rules"]
+        assert {r["alert"] for r in rules} >= {"RestoreDrillTooOld", "RestoreDrillFailed"}, stack
 
 
 def test_the_script_is_valid_bash_and_restores_the_chosen_backup_beside_the_member(prod):

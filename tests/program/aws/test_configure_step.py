@@ -10,18 +10,13 @@ import shlex
 import pytest
 
 from dataplane import configure_agent
+from tests.program.contract.configure_step import COMMAND, bundles, configure_step, leave_steps, patroni_file
 from tests.unit.stack_helpers import overridden
 from tools.records import Plan, ResourceRecord
 from tools.runner import run_stack
 
-COMMAND = "command:local:Command"
 INSTANCE = "aws:ec2/instance:Instance"
 ADDED = "10.99.0.0/24"
-
-
-def configure_step(plan: Plan) -> ResourceRecord:
-    (step,) = [r for r in plan.by_type(COMMAND) if r.name.endswith("-post-provision-configure")]
-    return step
 
 
 def bundles_of(step: ResourceRecord) -> dict[str, dict]:
@@ -32,16 +27,7 @@ def bundles_of(step: ResourceRecord) -> dict[str, dict]:
     assert argv[argv.index("--journal-bucket") + 1].startswith("pgp-") and argv[argv.index("--scope") + 1].startswith(
         "pgp-"
     )
-    found = {}
-    for i, word in enumerate(argv):
-        if word == "--member":
-            name, _instance, bundle = argv[i + 1 : i + 4]
-            found[name] = configure_agent.decode(bundle)
-    return found
-
-
-def patroni_file(bundle: dict) -> str:
-    return next(f["content"] for f in bundle["files"] if f["path"] == bundle["patroni_config"])
+    return bundles(step)
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +100,6 @@ def test_declared_databases_and_roles_move_the_configure_and_roles_steps_and_not
         for p in (base, declared)
     ]
     assert shapes[0] == shapes[1]
-
-
-def leave_steps(plan: Plan) -> dict[str, ResourceRecord]:
-    return {r.name.rsplit("-leave-", 1)[1]: r for r in plan.by_type(COMMAND) if "-post-provision-leave-" in r.name}
 
 
 def test_each_member_has_a_leave_step_that_runs_only_when_it_is_deleted(plans):

@@ -70,7 +70,10 @@ class GcpReader:
         return cloud_init_files(self.boot_text(member) or "")
 
     def configured_files(self, plan: Plan, member_name: str) -> dict[str, str]:
-        return {}  # no configure step yet: everything arrives with the boot
+        """What the post-provision configure step writes on a member (the same files its boot wrote)."""
+        from tests.program.contract.configure_step import bundles, configure_step
+
+        return {f["path"]: f["content"] for f in bundles(configure_step(plan))[member_name]["files"]}
 
     def vault_lock(self, plan: Plan) -> tuple[str, int]:
         """What every member's lock timer sets on the bucket's new objects: Locked is COMPLIANCE (nobody can

@@ -99,7 +99,8 @@ def test_resource_counts_follow_the_settings(stack):
         "gcp:monitoring/notificationChannel:NotificationChannel": emails,
         "gcp:monitoring/alertPolicy:AlertPolicy": (nodes + 1) + nodes,  # uptime per node, disk per member
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
-        "command:local:Command": 2,  # the first backup check, then the roles, on the leader
+        # the configure step, a leave step per member, the first backup check, then the roles on the leader
+        "command:local:Command": 1 + nodes + 2,
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
 
@@ -431,7 +432,7 @@ def test_only_the_node_being_rolled_takes_the_current_boot(prod):
         rolling = instance.name in ("pgp-gcpprod-cluster-pgp-gcpprod-db-1", "pgp-gcpprod-monitoring-node")
         assert ("metadata" in instance.ignore_changes) is not rolling, instance.name
     for instance in of(prod, INSTANCE):
-        assert {"metadata", "bootDisk.initializeParams.image"} <= set(instance.ignore_changes), instance.name
+        assert {"metadata", "bootDisk.initializeParams.image", "machineType"} <= set(instance.ignore_changes)
 
 
 def test_outputs_are_enough_to_connect(stack):
@@ -447,7 +448,12 @@ def test_outputs_are_enough_to_connect(stack):
 
 
 def test_post_provision_runs_on_the_leader_through_iap_after_the_bucket(prod):
-    steps = {r.name.rsplit("-", 1)[-1]: r for r in of(prod, "command:local:Command")}
+    # The configure and leave steps run scripts/iap_configure.py (tests/program/gcp/test_configure_step.py).
+    steps = {
+        r.name.rsplit("-", 1)[-1]: r
+        for r in of(prod, "command:local:Command")
+        if r.name.endswith(("-backup-check", "-roles"))
+    }
     assert set(steps) == {"check", "roles"}
     members = [m.inputs["name"] for m in READER.members(prod)]
     for step in steps.values():
