@@ -1,12 +1,14 @@
 """The day-two steps every VM cloud's post-provision runs, as pulumi-command resources: one configure step that
-carries each member's bundle to a cloud's script (scripts/configure_step.py underneath), and one leave step per
-member whose `delete` runs the agent's `leave` mode before that member's instance goes. A cloud supplies the
+carries each member's bundle to a cloud's script (scripts/configure_step.py underneath), one leave step per
+member whose `delete` runs the agent's `leave` mode before that member is removed, and one handover step per
+member whose `delete` switches a leader over before its instance is replaced. A cloud supplies the
 script, its own arguments and how each member is reached (an instance id, an instance and zone)."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -21,6 +23,13 @@ from dataplane import configure
 PROJECT_PYTHON = ".venv/bin/python"
 
 
+@dataclass(frozen=True)
+class DayTwoSteps:
+    configure: command.local.Command
+    leave: list[command.local.Command]  # per member, in member order
+    handover: list[command.local.Command]  # per member, in member order
+
+
 def configure_and_leave(
     parent: PlatformComponent,
     script: Sequence[str],
@@ -29,9 +38,11 @@ def configure_and_leave(
     bundles: pulumi.Input[Sequence[str]],
     after: Sequence[pulumi.Resource],
     configure_options: Sequence[str] = (),
-) -> tuple[command.local.Command, list[command.local.Command]]:
+    instance_ids: Sequence[pulumi.Input[str]] | None = None,
+) -> DayTwoSteps:
     """`script`: the argv before the members (its interpreter, path and the cloud's own options);
-    `configure_options`: the configure step's alone (where it records the run)."""
+    `configure_options`: the configure step's alone (where it records the run); `instance_ids`: what a
+    replacement changes, per member (the addresses when they are the instance ids)."""
     reached = pulumi.Output.all(*addresses)
     encoded = pulumi.Output.from_input(bundles)
     # One step for all members: they are changed one at a time and restarted in the order
@@ -78,4 +89,28 @@ def configure_and_leave(
                 opts=parent.child_opts(depends_on=[configure_step, *leave[-1:]]),
             )
         )
-    return configure_step, leave
+
+    # A member's instance replaced by a roll takes its handover step with it, since the step's trigger is the
+    # instance id: Pulumi deletes a dependent being replaced before it deletes the instance (members replace
+    # delete-before-replace), so a leader switches over while it still runs, and its clients see a switchover
+    # instead of a failover after the ttl. A handover that fails fails the `up` before the leader goes. Each
+    # depends on its member's leave step, so a member removed for good hands over first, then leaves.
+    def handover_command(member: str, index: int) -> Callable[[list[Any]], str]:
+        def render(v: list[Any]) -> str:
+            where, bundle = v[0], v[1][index]
+            return shlex.join([*script, "--handover", "--member", member, where, bundle])
+
+        return render
+
+    handover = [
+        command.local.Command(
+            parent.child_name(f"handover-{member}"),
+            delete=pulumi.Output.all(where, encoded).apply(handover_command(member, index)),
+            triggers=[replaced],
+            opts=parent.child_opts(depends_on=[leave[index]]),
+        )
+        for index, (member, where, replaced) in enumerate(
+            zip(member_names, addresses, instance_ids or addresses, strict=True)
+        )
+    ]
+    return DayTwoSteps(configure_step, leave, handover)

@@ -427,10 +427,10 @@ def restart_etcd(bundle: dict[str, Any]) -> dict[str, Any]:
     return {"member": me, "actions": ["etcd restarted"]}
 
 
-def leave(bundle: dict[str, Any]) -> dict[str, Any]:
-    """Before this member is removed for good (HA switched off, a member dropped): a leader hands over first,
-    then the member's etcd node leaves the membership through the others, so the members that stay keep a
-    quorum of the members that exist. A member alone in its cluster (a stage being destroyed) just goes."""
+def handover(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Before this member's instance goes (replaced by a roll, or removed): a leader switches over to a standby
+    and waits until it follows, so clients see a switchover instead of a failover after the ttl. A replica, a
+    member alone, or one whose Patroni is down already (nothing to hand over) just goes."""
     me = bundle["member"]
     report: dict[str, Any] = {"member": me, "actions": []}
     try:
@@ -438,10 +438,19 @@ def leave(bundle: dict[str, Any]) -> dict[str, Any]:
         state = patroni.checked("GET", "/patroni")
     except (OSError, RuntimeError) as exc:
         report["actions"].append(f"Patroni not answering ({exc}): no handover")
-    else:
-        report["role"] = state.get("role")
-        if _is_leader(state) and any(m.get("name") != me for m in _cluster(patroni)):
-            report["actions"].append(f"switched over to {_handover(patroni, me)}")
+        return report
+    report["role"] = state.get("role")
+    if _is_leader(state) and any(m.get("name") != me for m in _cluster(patroni)):
+        report["actions"].append(f"switched over to {_handover(patroni, me)}")
+    return report
+
+
+def leave(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Before this member is removed for good (HA switched off, a member dropped): a leader hands over first,
+    then the member's etcd node leaves the membership through the others, so the members that stay keep a
+    quorum of the members that exist. A member alone in its cluster (a stage being destroyed) just goes."""
+    me = bundle["member"]
+    report = handover(bundle)
     user = bundle["service_user"]
     done = subprocess.run(
         ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *bundle["etcd"]["leave"]],
@@ -479,6 +488,7 @@ MODES = {
     "restart": restart,
     "restart-in-place": restart_in_place,
     "restart-etcd": restart_etcd,
+    "handover": handover,
     "leave": leave,
     "diff": diff,
     "rollback": rollback,

@@ -66,10 +66,16 @@ def add_arguments(parser: argparse.ArgumentParser, address: str, journal: bool =
         required=True,
         help="a member, where it is reached and its encoded bundle, in roll-out order",
     )
-    parser.add_argument(
+    goes = parser.add_mutually_exclusive_group()
+    goes.add_argument(
         "--leave",
         action="store_true",
         help="the one --member leaves the cluster (handover, etcd member remove) before it is deleted",
+    )
+    goes.add_argument(
+        "--handover",
+        action="store_true",
+        help="the one --member, if it leads, switches over to a standby before its instance is replaced",
     )
     parser.add_argument("--boot-timeout", type=int, default=1800, help="seconds to wait for the members to boot")
     if not journal:
@@ -82,19 +88,21 @@ def members_of(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
     return {name: (address, bundle) for name, address, bundle in args.member}
 
 
-def leave(call: Call, members: dict[str, tuple[str, str]]) -> int:
+def leave(call: Call, members: dict[str, tuple[str, str]], mode: str = "leave") -> int:
     """The member's agent in `leave` mode: a delete that cannot remove the member from etcd fails, since the
-    members that stay would count a voter that no longer exists."""
+    members that stay would count a voter that no longer exists. In `handover` mode, a leader that cannot hand
+    over fails the delete, so its instance is not replaced while it still leads."""
     if len(members) != 1:
-        print("--leave takes exactly one --member", file=sys.stderr)
+        print(f"--{mode} takes exactly one --member", file=sys.stderr)
         return 2
     (name,) = members
     try:
-        report = member_runner(call, members)(name, "leave")
+        report = member_runner(call, members)(name, mode)
     except MemberFailed as failed:
-        print(f"{name} could not leave the cluster: {failed}", file=sys.stderr)
+        what = "leave the cluster" if mode == "leave" else "hand over"
+        print(f"{name} could not {what}: {failed}", file=sys.stderr)
         return 1
-    print(f"{name}: {', '.join(report.get('actions', []))}")
+    print(f"{name}: {', '.join(report.get('actions', [])) or 'nothing to hand over'}")
     return 0
 
 

@@ -90,8 +90,8 @@ def main() -> int:
     args = parser.parse_args()
     members = members_of(args)
     call = iap_call(args.project)
-    if args.leave:
-        return leave_with(call, members)
+    if args.leave or args.handover:
+        return leave_with(call, members, "leave" if args.leave else "handover")
     stopped = wait_booted(call, [a for a, _ in members.values()], args.boot_timeout)
     if stopped:
         print(stopped, file=sys.stderr)

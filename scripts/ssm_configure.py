@@ -56,8 +56,8 @@ def main() -> int:
     import boto3  # imported here so --help works without it
 
     ssm = boto3.client("ssm", region_name=args.region)
-    if args.leave:
-        return leave(ssm, members)
+    if args.leave or args.handover:
+        return leave_with(ssm_call(ssm), members, "leave" if args.leave else "handover")
     ids = [instance for instance, _ in members.values()]
     wait_until_managed(ssm, ids, time.monotonic() + args.boot_timeout)
     booted = run(ssm, ids, "cloud-init status --wait", args.boot_timeout)

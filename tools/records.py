@@ -24,6 +24,8 @@ class ResourceRecord:
     retain_on_delete: bool = False
     aliases: list[Any] = field(default_factory=list)  # URNs or alias specs this resource was known by
     ignore_changes: list[str] = field(default_factory=list)
+    # Replaced by deleting first: Pulumi then deletes the dependents being replaced with it before it.
+    delete_before_replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

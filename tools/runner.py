@@ -90,6 +90,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             outputs=_plain(json_format.MessageToDict(response.object), "", []) if request.custom else {},
             retain_on_delete=bool(request.retainOnDelete),
             ignore_changes=list(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
             # As the engine receives them: URNs, or specs ({"spec": {"name"/"type"/"parentUrn": ...}}).
             aliases=[*request.aliasURNs, *(json_format.MessageToDict(a) for a in request.aliases)],
         )

@@ -57,7 +57,7 @@ class PostProvision(PlatformComponent):
         super().__init__("aws", "PostProvision", name, args.tags, opts)
         instances = pulumi.Output.all(*args.instance_ids)
         runner = shlex.join([PROJECT_PYTHON, SSM_RUNNER, "--region", args.region, "--leader-check", IS_LEADER_COMMAND])
-        self.configure, self.leave = configure_and_leave(
+        steps = configure_and_leave(
             self,
             [PROJECT_PYTHON, SSM_CONFIGURE, "--region", args.region],
             args.member_names,
@@ -66,6 +66,7 @@ class PostProvision(PlatformComponent):
             args.after,
             configure_options=["--journal-bucket", args.journal_bucket, "--scope", args.scope],
         )
+        self.configure, self.leave, self.handover = steps.configure, steps.leave, steps.handover
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),
             create=instances.apply(

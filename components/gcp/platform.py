@@ -123,6 +123,7 @@ def build(parent: pulumi.ComponentResource, name: str, settings: Settings, topol
         PostProvisionArgs(
             project=project_id,
             instance_names=[i.name for i in cluster.instances],
+            instance_ids=cluster.member_ids,
             zones=[m.zone for m in spec.members],
             disk_size_gb=intent.cluster.disk_size_gb,
             role_sql=roles.render_role_sql(spec, variables_from_env=True),

@@ -87,6 +87,7 @@ def _digest(text: str) -> str:
 class PostProvisionArgs:
     project: str
     instance_names: Sequence[pulumi.Input[str]]
+    instance_ids: Sequence[pulumi.Input[str]]  # in the same order: what a replacement changes
     zones: Sequence[str]  # the instances' zones, in the same order
     role_sql: str  # rendered by dataplane.roles; passwords come from the node's env
     pgbackrest_config: str  # the rendered pgbackrest.conf, so a change re-runs the check
@@ -109,14 +110,17 @@ class PostProvision(GcpComponent):
                 lambda ns: render_on_leader(args.project, list(zip(ns, args.zones, strict=True)), node_command, timeout)
             )
 
-        self.configure, self.leave = configure_and_leave(
+        steps = configure_and_leave(
             self,
             [PROJECT_PYTHON, IAP_CONFIGURE, "--project", args.project],
             args.member_names,
             [pulumi.Output.concat(n, ":", zone) for n, zone in zip(args.instance_names, args.zones, strict=True)],
             args.configure_bundles,
             args.after,
+            # A replaced instance keeps its name; its id is new.
+            instance_ids=args.instance_ids,
         )
+        self.configure, self.leave, self.handover = steps.configure, steps.leave, steps.handover
         bash = ["/bin/bash", "-c"]
         self.backup_check = command.local.Command(
             self.child_name("backup-check"),

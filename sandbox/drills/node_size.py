@@ -1,30 +1,26 @@
 """node_size: every member resized as `cluster.instance_type` and `cluster.roll` resize a deployed stage, while a
 client writes through the router. One member at a time is replaced with its data volume reattached: its processes
 stop, it boots from the files rendered for the new size, and etcd and Patroni start on the data they find.
-Replicas go first and the leader last, after `pgp switchover`. After each roll the configure step runs with the
-sizes the members run, as the `up` that rolled the member runs it: a member not yet resized keeps its memory
-settings, and the settings members share follow the smallest, so they rise only once the last member is larger
-(a rolling restart). Then back to the original size the same way, where they fall with the first. Each round's
-write outage is measured, and afterwards every member runs its rendered settings, nothing pending, `config diff`
-empty."""
+Replicas go first and the leader last; before each member stops, its handover step runs (the agent's `handover`
+mode, which a cloud's step runs as the instance is replaced), so the leader switches over instead of failing
+over. After each roll the configure step runs with the sizes the members run, as the `up` that rolled the member
+runs it: a member not yet resized keeps its memory settings, and the settings members share follow the smallest,
+so they rise only once the last member is larger (a rolling restart). Then back to the original size the same
+way, where they fall with the first. Each round's write outage is measured, and afterwards every member runs its
+rendered settings, nothing pending, `config diff` empty."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
-import io
 
 from dataplane import postgresql
 from dataplane.model import ClusterSpec, Member
 from sandbox import configure, processes
 from sandbox.client import Sandbox
-from sandbox.console_target import SandboxTarget
 from sandbox.harness.members import start_member, stop_member
 from sandbox.harness.outage import TIMED, run_change_with_writer, write_drill_result
 from sandbox.harness.result import RECOVER_SECONDS, Drill, DrillOptions, DrillResult, objectives
 from stacks.sizes import NodeSize
-from tools.console import cmd_switchover
 
 NAME = "node_size"
 # Per member: the memory it runs and the settings all share (max_connections follows vCPUs, see postgresql.py).
@@ -64,26 +60,16 @@ def rendered(spec: ClusterSpec) -> dict[str, dict[str, str]]:
     return expected
 
 
-def switch_over(sandbox: Sandbox, notes: list[str]) -> None:
-    """`pgp switchover`, as the operator runs it before rolling the leader."""
-    said = io.StringIO()
-    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-        status = cmd_switchover(SandboxTarget(sandbox.layout), argparse.Namespace(to=None, json=False))
-    notes.extend(line for line in said.getvalue().splitlines() if line.strip())
-    if status != 0:
-        raise RuntimeError(f"pgp switchover exited {status}")
-
-
 def resize(
     sandbox: Sandbox, target: ClusterSpec, was: NodeSize, notes: list[str], seen: dict[str, object], label: str
 ) -> None:
-    """Every member rolled onto `target`'s size, replicas first, the leader last after a switchover."""
+    """Every member rolled onto `target`'s size, replicas first, the leader last, each after its handover step."""
     leader = sandbox.leader_member().name
     order: list[Member] = [m for m in target.members if m.name != leader] + [target.member(leader)]
     rolled: set[str] = set()
     for member in order:
-        if sandbox.leader_member().name == member.name:
-            switch_over(sandbox, notes)
+        handed = configure.run_member(sandbox.layout.spec, member, "handover")
+        notes.append(f"{label}: handover {member.name}: {', '.join(handed['actions']) or 'not the leader'}")
         stop_member(sandbox, member)
         rolled.add(member.name)
         runs = target.with_member_sizes({m.name: was for m in target.members if m.name not in rolled})

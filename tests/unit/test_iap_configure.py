@@ -176,3 +176,19 @@ def test_without_gcloud_the_step_says_what_to_install(iap_configure):
     assert not succeeded and "install the Google Cloud CLI" in status
     with pytest.raises(ValueError, match="INSTANCE:ZONE"):
         iap_configure.ssh_argv("acme", "no-zone")
+
+
+def test_a_member_being_replaced_hands_over_if_it_leads_and_a_failed_handover_fails_the_delete(gcloud):
+    answer, calls = gcloud
+    answer({("pgp-db-2", "handover"): {"member": "db-2", "actions": ["switched over to db-1"], "role": "primary"}})
+    done = subprocess.run([*_argv({"db-2": ""}), "--handover"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "db-2: switched over to db-1" in done.stdout
+    assert [shlex.split(c["stdin"])[4] for c in calls()] == ["handover"]
+    answer({("pgp-db-2", "handover"): {"member": "db-2", "actions": [], "role": "replica"}})
+    done = subprocess.run([*_argv({"db-2": ""}), "--handover"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "db-2: nothing to hand over" in done.stdout
+    answer({("pgp-db-2", "handover"): {"error": "RuntimeError: no standby to hand over to"}})
+    done = subprocess.run([*_argv({"db-2": ""}), "--handover"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "db-2 could not hand over" in done.stderr
+    done = subprocess.run([*_argv({"db-2": ""}), "--handover", "--leave"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr

@@ -10,7 +10,14 @@ import shlex
 import pytest
 
 from dataplane import configure_agent
-from tests.program.contract.configure_step import COMMAND, bundles, configure_step, leave_steps, patroni_file
+from tests.program.contract.configure_step import (
+    COMMAND,
+    bundles,
+    configure_step,
+    handover_steps,
+    leave_steps,
+    patroni_file,
+)
 from tests.unit.stack_helpers import overridden
 from tools.records import Plan, ResourceRecord
 from tools.runner import run_stack
@@ -137,3 +144,23 @@ def test_ha_switched_off_keeps_one_member_and_its_leave_step_and_drops_the_other
     assert set(leave_steps(one)) < set(leave_steps(three))
     (kept,) = bundles_of(configure_step(one)).values()
     assert list(kept["etcd"]["settings"]["peers"]) == [kept["member"]]
+
+
+def test_each_member_hands_over_before_its_instance_is_replaced(plans):
+    """The handover step's trigger is its instance's id: a roll replaces the step with the instance, and Pulumi
+    deletes it first (members replace delete-before-replace), so its `delete` switches a leader over while it
+    still runs. It depends on the member's leave step: a member removed for good hands over, then leaves."""
+    base, _ = plans
+    leaving, handing = leave_steps(base), handover_steps(base)
+    members = {r.name: r for r in base.by_type(INSTANCE) if "-db-" in r.name}
+    assert set(handing) == set(leaving) and len(handing) == len(members) == 3
+    for name, step in handing.items():
+        assert "create" not in step.inputs and "update" not in step.inputs
+        argv = shlex.split(step.inputs["delete"])
+        assert argv[:2] == [".venv/bin/python", "scripts/ssm_configure.py"] and "--handover" in argv
+        member, instance, bundle = argv[argv.index("--member") + 1 :]
+        assert member == name and configure_agent.decode(bundle)["member"] == name
+        assert step.inputs["triggers"] == [instance]
+        assert leaving[name].urn in step.dependencies
+    for instance in members.values():
+        assert instance.delete_before_replace, instance.name

@@ -84,7 +84,8 @@ def test_resource_counts_follow_the_settings(stack):
         "aws:cloudwatch/metricAlarm:MetricAlarm": 2 * (nodes + 1) + nodes + 1,
         "aws:ec2/flowLog:FlowLog": 1,
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
-        "command:local:Command": 3 + nodes,  # configure, backup check, roles, and each member's leave step
+        # configure, backup check, roles, and each member's leave and handover steps
+        "command:local:Command": 3 + 2 * nodes,
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
 
@@ -323,7 +324,7 @@ def test_post_provision_steps_run_on_the_leader_through_ssm(prod):
     commands = {
         r.name.rsplit("-", 1)[-1]: r
         for r in of(prod, "command:local:Command")
-        if "-post-provision-leave-" not in r.name
+        if "-post-provision-leave-" not in r.name and "-post-provision-handover-" not in r.name
     }
     # The configure step runs on every member, each with its own bundle (tests/program/aws/test_configure_step.py).
     assert set(commands) == {"configure", "check", "roles"}

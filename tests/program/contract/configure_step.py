@@ -34,3 +34,9 @@ def leave_steps(plan: Plan) -> dict[str, ResourceRecord]:
 
 def patroni_file(bundle: dict) -> str:
     return next(f["content"] for f in bundle["files"] if f["path"] == bundle["patroni_config"])
+
+
+def handover_steps(plan: Plan) -> dict[str, ResourceRecord]:
+    return {
+        r.name.rsplit("-handover-", 1)[1]: r for r in plan.by_type(COMMAND) if "-post-provision-handover-" in r.name
+    }

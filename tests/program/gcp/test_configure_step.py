@@ -12,6 +12,7 @@ from tests.program.contract.configure_step import (
     COMMAND,
     bundles,
     configure_step,
+    handover_steps,
     leave_steps,
     members_of,
     patroni_file,
@@ -92,3 +93,21 @@ def test_a_new_machine_type_waits_for_each_member_to_be_rolled():
         rolled = instance.name.endswith("-db-2")
         assert ("machineType" in instance.ignore_changes) is not rolled, instance.name
         assert (instance.inputs["metadata"] != before[instance.name]) is True, instance.name
+
+
+def test_each_member_hands_over_before_its_instance_is_replaced(plans):
+    """A replaced instance keeps its name, so the handover step's trigger is the instance's id: the roll
+    replaces the step too, and its `delete` (a leader's switchover) runs before the instance is deleted."""
+    base, _ = plans
+    leaving, handing = leave_steps(base), handover_steps(base)
+    instances = {r.inputs["name"]: r for r in db_instances(base)}
+    assert set(handing) == set(leaving) and len(handing) == 3
+    for name, step in handing.items():
+        argv = shlex.split(step.inputs["delete"])
+        assert argv[:2] == [".venv/bin/python", "scripts/iap_configure.py"] and "--handover" in argv
+        ((where, _),) = members_of(argv).values()
+        instance = instances[where.split(":")[0]]
+        assert step.inputs["triggers"] == [instance.outputs["instanceId"]] and "create" not in step.inputs
+        assert instance.urn in step.dependencies
+        assert leaving[name].urn in step.dependencies
+        assert instance.delete_before_replace, instance.name

@@ -99,8 +99,8 @@ def test_resource_counts_follow_the_settings(stack):
         "gcp:monitoring/notificationChannel:NotificationChannel": emails,
         "gcp:monitoring/alertPolicy:AlertPolicy": (nodes + 1) + nodes,  # uptime per node, disk per member
         "random:index/randomPassword:RandomPassword": len(SECRET_ENV),
-        # the configure step, a leave step per member, the first backup check, then the roles on the leader
-        "command:local:Command": 1 + nodes + 2,
+        # the configure step, a leave and a handover step per member, the first backup check, the roles
+        "command:local:Command": 1 + 2 * nodes + 2,
     }
     assert {t: counts.get(t, 0) for t in expected} == expected
 
